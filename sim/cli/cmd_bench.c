@@ -1,0 +1,127 @@
+/*
+** cmd_bench.c -- `agentsim bench`: context switches per second with the
+** assembly switch and with ucontext, measured back to back in one run (the
+** machines are noisy: the ratio is the figure to trust), and seeds per second
+** for every self-test.
+*/
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli.h"
+#include "selftest/programs.h"
+#include "sweep.h"
+
+/* Bars from the foundation issue. */
+#define BAR_SWITCHES_PER_S 10e6
+#define BAR_RATIO 5.0
+
+static sim_ctx bench_main, bench_task;
+
+static void bench_entry(void *arg) {
+  (void)arg;
+  for (;;) sim_ctx_switch(&bench_task, &bench_main);
+}
+
+/* Switches per second for `kind`: `rounds` round trips, two switches each. */
+static int switch_rate(sim_switch_kind kind, uint64_t rounds, double *rate) {
+  sim_stack st;
+  int rc = sim_stack_alloc(&st, 64 * 1024);
+  if (rc != AS_OK) return rc;
+  sim_ctx_init_self(&bench_main, kind);
+  rc = sim_ctx_make(&bench_task, kind, &st, bench_entry, NULL);
+  if (rc != AS_OK) goto out;
+  sim_ctx_switch(&bench_main, &bench_task); /* warm up */
+  double t0 = sweep_now();
+  for (uint64_t i = 0; i < rounds; i++) sim_ctx_switch(&bench_main, &bench_task);
+  double dt = sweep_now() - t0;
+  *rate = dt > 0 ? (double)(2 * rounds) / dt : 0.0;
+out:
+  /* The task is parked inside bench_entry; its stack goes with it. */
+  sim_stack_free(&st);
+  return rc;
+}
+
+typedef struct prog_rate {
+  const char *name;
+  double seeds_per_s, steps_per_s, compression;
+  uint64_t seeds;
+} prog_rate;
+
+/* Run seeds of p in this process for about `budget` seconds. */
+static int seeds_rate(const sim_program *p, sim_switch_kind sw, double budget, prog_rate *out) {
+  sim *s = NULL;
+  int rc = sim_new(&s, sw, 0);
+  if (rc != AS_OK) return rc;
+  sim_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  uint64_t n = 0, steps = 0, vns = 0;
+  double t0 = sweep_now(), dt = 0;
+  while (rc == AS_OK && dt < budget) {
+    for (int k = 0; k < 64 && rc == AS_OK; k++) {
+      sim_result res;
+      cfg.seed = n++;
+      rc = sim_run(s, p, &cfg, &res);
+      if (rc == AS_OK) {
+        steps += res.steps;
+        vns += res.virtual_ns;
+        sim_result_clear(&res);
+      }
+    }
+    dt = sweep_now() - t0;
+  }
+  sim_free(s);
+  out->name = p->name;
+  out->seeds = n;
+  out->seeds_per_s = (double)n / dt;
+  out->steps_per_s = (double)steps / dt;
+  out->compression = (double)vns / 1e9 / dt;
+  return rc;
+}
+
+int cmd_bench(const cli_opts *o) {
+  FILE *out = o->json ? stderr : stdout;
+  uint64_t frounds = o->quick ? 2000000 : 20000000;
+  uint64_t urounds = o->quick ? 200000 : 2000000;
+  double budget = o->quick ? 0.2 : 1.0;
+  double frate = 0, urate = 0;
+  int rc = switch_rate(SIM_SWITCH_FCONTEXT, frounds, &frate);
+  if (rc == AS_OK) rc = switch_rate(SIM_SWITCH_UCONTEXT, urounds, &urate);
+  if (rc != AS_OK) {
+    fprintf(stderr, "agentsim bench: %s\n", as_status_msg(rc));
+    return EXIT_INTERNAL;
+  }
+  double ratio = urate > 0 ? frate / urate : 0.0;
+  fprintf(out, "context switch  fcontext %12.0f /s\n", frate);
+  fprintf(out, "context switch  ucontext %12.0f /s\n", urate);
+  fprintf(out, "ratio fcontext/ucontext  %12.1f x\n", ratio);
+
+  prog_rate rates[16];
+  unsigned nr = 0;
+  for (unsigned i = 0; i < selftest_count && nr < 16; i++, nr++) {
+    rc = seeds_rate(selftests[i].prog, o->sw, budget, &rates[nr]);
+    if (rc != AS_OK) {
+      fprintf(stderr, "agentsim bench: %s: %s\n", selftests[i].prog->name, as_status_msg(rc));
+      return EXIT_INTERNAL;
+    }
+    fprintf(out, "%-20s %10.0f seeds/s %12.0f steps/s  time compression %.3g x\n", rates[nr].name,
+            rates[nr].seeds_per_s, rates[nr].steps_per_s, rates[nr].compression);
+  }
+  int met = frate >= BAR_SWITCHES_PER_S && ratio >= BAR_RATIO;
+  fprintf(out, "bars: >= %.0f switches/s and >= %.0fx ucontext: %s\n", BAR_SWITCHES_PER_S,
+          BAR_RATIO, met ? "met" : "NOT met");
+  if (o->json) {
+    printf("{\"command\":\"bench\",\"switch\":{\"fcontext_per_s\":%.0f,\"ucontext_per_s\":%.0f,"
+           "\"ratio\":%.2f},\"selftests\":[",
+           frate, urate, ratio);
+    for (unsigned i = 0; i < nr; i++) {
+      if (i) putchar(',');
+      printf("{\"name\":");
+      json_str(stdout, rates[i].name);
+      printf(",\"seeds\":%" PRIu64 ",\"seeds_per_s\":%.0f,\"steps_per_s\":%.0f,"
+             "\"time_compression\":%.4g}",
+             rates[i].seeds, rates[i].seeds_per_s, rates[i].steps_per_s, rates[i].compression);
+    }
+    printf("],\"bars_met\":%s}\n", met ? "true" : "false");
+  }
+  return met ? EXIT_PASS : EXIT_FOUND;
+}

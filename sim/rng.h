@@ -1,0 +1,37 @@
+/*
+** rng.h -- seeded random streams.
+**
+** One root seed expands into independent streams (scheduler, faults,
+** workload, LLM), so a change in how one subsystem draws does not reshuffle
+** the others. Generator: xoshiro256** seeded through splitmix64.
+*/
+#ifndef AGENTSIM_SIM_RNG_H
+#define AGENTSIM_SIM_RNG_H
+
+#include <stdint.h>
+
+typedef struct sim_rng {
+  uint64_t s[4];
+} sim_rng;
+
+typedef enum sim_stream {
+  SIM_STREAM_SCHED,
+  SIM_STREAM_FAULTS,
+  SIM_STREAM_WORKLOAD,
+  SIM_STREAM_LLM,
+  SIM_STREAM_COUNT
+} sim_stream;
+
+const char *sim_stream_name(sim_stream st);
+/* The seed of stream `st` derived from `root`. */
+uint64_t sim_stream_seed(uint64_t root, sim_stream st);
+void sim_rng_seed(sim_rng *r, uint64_t seed);
+uint64_t sim_rng_next(sim_rng *r);
+/* Uniform in [0, n); n must be > 0. Unbiased (rejection). */
+uint64_t sim_rng_below(sim_rng *r, uint64_t n);
+/* Uniform in [lo, hi], lo <= hi. */
+uint64_t sim_rng_range(sim_rng *r, uint64_t lo, uint64_t hi);
+/* True with probability ppm / 1e6. */
+int sim_rng_chance_ppm(sim_rng *r, uint32_t ppm);
+
+#endif

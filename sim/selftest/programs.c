@@ -1,0 +1,425 @@
+/*
+** programs.c -- the self-test programs (see programs.h).
+*/
+#include "programs.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HOUR_NS ((uint64_t)3600 * 1000000000u)
+
+/* Every seam object a self-test makes is checked here: setup may fail. */
+#define TRY(expr)                                                             \
+  do {                                                                        \
+    int rc_ = (expr);                                                         \
+    if (rc_ != AS_OK) return rc_;                                             \
+  } while (0)
+
+static void yield_n(unsigned n) {
+  for (unsigned i = 0; i < n; i++) as_task_yield();
+}
+
+static void join_or_fail(as_task *t) {
+  if (as_task_join(t) != AS_OK) sim_fail(SIM_ASSERT, "join failed");
+}
+
+static as_task *spawn_or_fail(const char *name, as_task_fn fn, void *arg) {
+  as_task *t = NULL;
+  if (as_task_spawn(&t, name, fn, arg) != AS_OK) sim_fail(SIM_ASSERT, "spawn failed");
+  return t;
+}
+
+/* --- selftest:abba -- two tasks take two locks in opposite orders --------- */
+
+typedef struct abba {
+  as_mutex *a, *b;
+  unsigned work; /* steps between the two acquisitions */
+} abba;
+
+static int abba_setup(void *st, sim_rng *r) {
+  abba *x = st;
+  x->work = (unsigned)sim_rng_range(r, 0, 3);
+  sim_option("work", "%u", x->work);
+  TRY(as_mutex_new(&x->a));
+  TRY(as_mutex_new(&x->b));
+  return AS_OK;
+}
+
+static void abba_ab(void *arg) {
+  abba *x = arg;
+  as_mutex_lock(x->a);
+  yield_n(x->work);
+  as_mutex_lock(x->b);
+  as_mutex_unlock(x->b);
+  as_mutex_unlock(x->a);
+}
+
+static void abba_ba(void *arg) {
+  abba *x = arg;
+  as_mutex_lock(x->b);
+  yield_n(x->work);
+  as_mutex_lock(x->a);
+  as_mutex_unlock(x->a);
+  as_mutex_unlock(x->b);
+}
+
+static void abba_main(void *st) {
+  as_task *t1 = spawn_or_fail("ab", abba_ab, st);
+  as_task *t2 = spawn_or_fail("ba", abba_ba, st);
+  join_or_fail(t1);
+  join_or_fail(t2);
+}
+
+static void abba_teardown(void *st) {
+  abba *x = st;
+  as_mutex_free(x->a);
+  as_mutex_free(x->b);
+}
+
+static const sim_program abba_prog = {
+    .name = "selftest:abba",
+    .summary = "two tasks lock A then B and B then A: a two-lock deadlock",
+    .state_size = sizeof(abba),
+    .est_tasks = 3,
+    .est_steps = 12,
+    .setup = abba_setup,
+    .main = abba_main,
+    .teardown = abba_teardown,
+};
+
+/* --- selftest:ordering -- a use before initialisation (depth 1) ----------- */
+
+typedef struct ordering {
+  as_mutex *m;
+  int ready;
+  unsigned lead; /* steps the user takes before it reads */
+} ordering;
+
+static int ordering_setup(void *st, sim_rng *r) {
+  ordering *x = st;
+  x->lead = (unsigned)sim_rng_range(r, 4, 8);
+  sim_option("lead", "%u", x->lead);
+  TRY(as_mutex_new(&x->m));
+  return AS_OK;
+}
+
+static void ordering_init(void *arg) {
+  ordering *x = arg;
+  as_mutex_lock(x->m);
+  x->ready = 1;
+  sim_note("initialised", 1);
+  as_mutex_unlock(x->m);
+}
+
+static void ordering_use(void *arg) {
+  ordering *x = arg;
+  yield_n(x->lead);
+  as_mutex_lock(x->m);
+  int ready = x->ready;
+  as_mutex_unlock(x->m);
+  if (!ready) sim_fail(SIM_ASSERT, "used before it was initialised");
+}
+
+static void ordering_main(void *st) {
+  /* The bug: nothing orders "use" after "init". */
+  as_task *a = spawn_or_fail("init", ordering_init, st);
+  as_task *b = spawn_or_fail("use", ordering_use, st);
+  join_or_fail(a);
+  join_or_fail(b);
+}
+
+static void ordering_teardown(void *st) { as_mutex_free(((ordering *)st)->m); }
+
+static const sim_program ordering_prog = {
+    .name = "selftest:ordering",
+    .summary = "a user that runs before its initialiser: a depth-1 ordering bug",
+    .state_size = sizeof(ordering),
+    .est_tasks = 3,
+    .est_steps = 20,
+    .setup = ordering_setup,
+    .main = ordering_main,
+    .teardown = ordering_teardown,
+};
+
+/* --- selftest:atomicity -- check-then-act across two critical sections ----- */
+
+typedef struct atomicity {
+  as_mutex *m;
+  int taken;
+  int holders;
+  unsigned gap; /* steps between the check and the act */
+} atomicity;
+
+static int atomicity_setup(void *st, sim_rng *r) {
+  atomicity *x = st;
+  x->gap = (unsigned)sim_rng_range(r, 0, 4);
+  sim_option("gap", "%u", x->gap);
+  TRY(as_mutex_new(&x->m));
+  return AS_OK;
+}
+
+static void atomicity_claim(void *arg) {
+  atomicity *x = arg;
+  as_mutex_lock(x->m);
+  int free_now = !x->taken;
+  as_mutex_unlock(x->m);
+  if (!free_now) return;
+  yield_n(x->gap);
+  /* The bug: the check above no longer holds here. */
+  as_mutex_lock(x->m);
+  x->taken = 1;
+  x->holders++;
+  sim_note("claimed", (uint64_t)x->holders);
+  as_mutex_unlock(x->m);
+}
+
+static void atomicity_main(void *st) {
+  as_task *a = spawn_or_fail("claim1", atomicity_claim, st);
+  as_task *b = spawn_or_fail("claim2", atomicity_claim, st);
+  join_or_fail(a);
+  join_or_fail(b);
+}
+
+static int atomicity_invariant(void *st, char *msg, size_t cap) {
+  atomicity *x = st;
+  if (x->holders <= 1) return 0;
+  snprintf(msg, cap, "the resource has %d holders (at most 1 allowed)", x->holders);
+  return 1;
+}
+
+static void atomicity_teardown(void *st) { as_mutex_free(((atomicity *)st)->m); }
+
+static const sim_program atomicity_prog = {
+    .name = "selftest:atomicity",
+    .summary = "check-then-act split over two critical sections: a depth-2 "
+               "atomicity violation",
+    .state_size = sizeof(atomicity),
+    .est_tasks = 3,
+    .est_steps = 24,
+    .setup = atomicity_setup,
+    .main = atomicity_main,
+    .invariant = atomicity_invariant,
+    .teardown = atomicity_teardown,
+};
+
+/* --- selftest:timer -- sleeps and timed waits across virtual hours -------- */
+
+#define TIMER_SLEEPERS_MAX 4
+
+typedef struct timer_prog {
+  as_mutex *m;
+  as_cond *c;
+  int flag;
+  unsigned nsleepers;
+  uint64_t sleep_until[TIMER_SLEEPERS_MAX];
+  uint64_t signal_at, deadline;
+  uint64_t ticks;
+} timer_prog;
+
+typedef struct sleeper_arg {
+  timer_prog *x;
+  unsigned i;
+} sleeper_arg;
+
+static int timer_setup(void *st, sim_rng *r) {
+  timer_prog *x = st;
+  x->nsleepers = (unsigned)sim_rng_range(r, 1, TIMER_SLEEPERS_MAX);
+  for (unsigned i = 0; i < x->nsleepers; i++)
+    x->sleep_until[i] = sim_rng_range(r, 1, 48 * 60) * 60ull * 1000000000ull;
+  x->signal_at = sim_rng_range(r, 1, 12) * HOUR_NS;
+  x->deadline = sim_rng_range(r, 1, 12) * HOUR_NS + 1; /* never equal to signal_at */
+  sim_option("sleepers", "%u", x->nsleepers);
+  sim_option("signal_at_h", "%" PRIu64, x->signal_at / HOUR_NS);
+  sim_option("deadline_h", "%" PRIu64, x->deadline / HOUR_NS);
+  TRY(as_mutex_new(&x->m));
+  TRY(as_cond_new(&x->c));
+  return AS_OK;
+}
+
+static void timer_sleeper(void *arg) {
+  sleeper_arg *a = arg;
+  uint64_t want = a->x->sleep_until[a->i];
+  as_sleep_until(want);
+  uint64_t now = as_now_mono_ns();
+  if (now != want)
+    sim_fail(SIM_ASSERT, "sleep_until(%" PRIu64 ") woke at %" PRIu64, want, now);
+}
+
+static void timer_signaller(void *arg) {
+  timer_prog *x = arg;
+  as_sleep_until(x->signal_at);
+  as_mutex_lock(x->m);
+  x->flag = 1;
+  as_cond_signal(x->c);
+  as_mutex_unlock(x->m);
+}
+
+static void timer_waiter(void *arg) {
+  timer_prog *x = arg;
+  int rc = AS_OK;
+  as_mutex_lock(x->m);
+  while (!x->flag && rc == AS_OK) rc = as_cond_timedwait(x->c, x->m, x->deadline);
+  int flag = x->flag;
+  as_mutex_unlock(x->m);
+  uint64_t now = as_now_mono_ns();
+  if (x->signal_at < x->deadline) {
+    if (!flag || now != x->signal_at)
+      sim_fail(SIM_ASSERT, "timed wait: expected the signal at %" PRIu64 ", got rc=%d at %" PRIu64,
+               x->signal_at, rc, now);
+  } else if (rc != AS_TIMEDOUT || now != x->deadline) {
+    sim_fail(SIM_ASSERT, "timed wait: expected a timeout at %" PRIu64 ", got rc=%d at %" PRIu64,
+             x->deadline, rc, now);
+  }
+}
+
+static void timer_ticker(void *arg) {
+  timer_prog *x = arg;
+  int64_t wall0 = as_now_wall_ns();
+  for (int h = 1; h <= 24; h++) {
+    as_sleep_until((uint64_t)h * HOUR_NS);
+    x->ticks++;
+  }
+  if (as_now_wall_ns() - wall0 != (int64_t)(24 * HOUR_NS))
+    sim_fail(SIM_ASSERT, "the wall clock did not move with virtual time");
+}
+
+static void timer_main(void *st) {
+  timer_prog *x = st;
+  sleeper_arg args[TIMER_SLEEPERS_MAX];
+  as_task *ts[TIMER_SLEEPERS_MAX + 3];
+  unsigned n = 0;
+  for (unsigned i = 0; i < x->nsleepers; i++) {
+    args[i] = (sleeper_arg){x, i};
+    ts[n++] = spawn_or_fail("sleeper", timer_sleeper, &args[i]);
+  }
+  ts[n++] = spawn_or_fail("signaller", timer_signaller, x);
+  ts[n++] = spawn_or_fail("waiter", timer_waiter, x);
+  ts[n++] = spawn_or_fail("ticker", timer_ticker, x);
+  for (unsigned i = 0; i < n; i++) join_or_fail(ts[i]);
+}
+
+static int timer_check(void *st, char *msg, size_t cap) {
+  timer_prog *x = st;
+  if (x->ticks == 24) return 0;
+  snprintf(msg, cap, "ticker ticked %" PRIu64 " times, expected 24", x->ticks);
+  return 1;
+}
+
+static void timer_teardown(void *st) {
+  timer_prog *x = st;
+  as_cond_free(x->c);
+  as_mutex_free(x->m);
+}
+
+static const sim_program timer_prog_def = {
+    .name = "selftest:timer",
+    .summary = "sleeps and timed waits across two virtual days; must never fail",
+    .state_size = sizeof(timer_prog),
+    .est_tasks = 8,
+    .est_steps = 80,
+    .setup = timer_setup,
+    .main = timer_main,
+    .check = timer_check,
+    .teardown = timer_teardown,
+};
+
+/* --- selftest:counter -- a correct locked counter; must never fail -------- */
+
+typedef struct counter {
+  as_mutex *m;
+  as_cond *done_cv;
+  unsigned tasks, incs, done;
+  uint64_t value;
+  int in_section; /* tasks inside the critical section: must stay <= 1 */
+} counter;
+
+static int counter_setup(void *st, sim_rng *r) {
+  counter *x = st;
+  x->tasks = (unsigned)sim_rng_range(r, 2, 6);
+  x->incs = (unsigned)sim_rng_range(r, 1, 20);
+  sim_option("tasks", "%u", x->tasks);
+  sim_option("increments", "%u", x->incs);
+  TRY(as_mutex_new(&x->m));
+  TRY(as_cond_new(&x->done_cv));
+  return AS_OK;
+}
+
+static void counter_worker(void *arg) {
+  counter *x = arg;
+  for (unsigned i = 0; i < x->incs; i++) {
+    as_mutex_lock(x->m);
+    x->in_section++;
+    uint64_t v = x->value;
+    as_task_yield(); /* a read-modify-write that is safe only under the lock */
+    x->value = v + 1;
+    x->in_section--;
+    as_mutex_unlock(x->m);
+  }
+  as_mutex_lock(x->m);
+  x->done++;
+  as_cond_broadcast(x->done_cv);
+  as_mutex_unlock(x->m);
+}
+
+static void counter_main(void *st) {
+  counter *x = st;
+  as_task *ts[6];
+  for (unsigned i = 0; i < x->tasks; i++) ts[i] = spawn_or_fail("worker", counter_worker, x);
+  as_mutex_lock(x->m);
+  while (x->done < x->tasks) as_cond_wait(x->done_cv, x->m);
+  as_mutex_unlock(x->m);
+  for (unsigned i = 0; i < x->tasks; i++) join_or_fail(ts[i]);
+  sim_note("value", x->value);
+}
+
+static int counter_invariant(void *st, char *msg, size_t cap) {
+  counter *x = st;
+  if (x->in_section <= 1) return 0;
+  snprintf(msg, cap, "%d tasks inside the critical section", x->in_section);
+  return 1;
+}
+
+static int counter_check(void *st, char *msg, size_t cap) {
+  counter *x = st;
+  uint64_t want = (uint64_t)x->tasks * x->incs;
+  if (x->value == want) return 0;
+  snprintf(msg, cap, "counter is %" PRIu64 ", expected %" PRIu64, x->value, want);
+  return 1;
+}
+
+static void counter_teardown(void *st) {
+  counter *x = st;
+  as_cond_free(x->done_cv);
+  as_mutex_free(x->m);
+}
+
+static const sim_program counter_prog = {
+    .name = "selftest:counter",
+    .summary = "tasks increment a shared counter under a lock; must never fail",
+    .state_size = sizeof(counter),
+    .est_tasks = 7,
+    .est_steps = 400,
+    .setup = counter_setup,
+    .main = counter_main,
+    .invariant = counter_invariant,
+    .check = counter_check,
+    .teardown = counter_teardown,
+};
+
+/* --- registry ----------------------------------------------------------- */
+
+const selftest selftests[] = {
+    {&abba_prog, 1, SIM_DEADLOCK, 2},
+    {&ordering_prog, 1, SIM_ASSERT, 1},
+    {&atomicity_prog, 1, SIM_INVARIANT, 2},
+    {&timer_prog_def, 0, SIM_PASS, 0},
+    {&counter_prog, 0, SIM_PASS, 0},
+};
+const unsigned selftest_count = sizeof selftests / sizeof selftests[0];
+
+const selftest *selftest_find(const char *name) {
+  for (unsigned i = 0; i < selftest_count; i++)
+    if (strcmp(selftests[i].prog->name, name) == 0) return &selftests[i];
+  return NULL;
+}

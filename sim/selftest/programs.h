@@ -1,0 +1,28 @@
+/*
+** programs.h -- the scheduler's self-test programs.
+**
+** Built into the tool so the scheduler can be used and tested before any
+** runtime exists, and kept as its regression suite: three contain a known
+** concurrency bug the explorer must find, two are correct and must never
+** fail.
+*/
+#ifndef AGENTSIM_SELFTEST_PROGRAMS_H
+#define AGENTSIM_SELFTEST_PROGRAMS_H
+
+#include "sim.h"
+
+typedef struct selftest {
+  const sim_program *prog;
+  int expect_fail;        /* 1: a bug the explorer must find */
+  sim_outcome expect;     /* the failure kind it shows as */
+  unsigned pct_depth;     /* the bug's depth: the PCT d that targets it */
+} selftest;
+
+/* All self-tests, NULL-terminated entries in a fixed order. */
+extern const selftest selftests[];
+extern const unsigned selftest_count;
+
+/* By full name ("selftest:abba"); NULL when unknown. */
+const selftest *selftest_find(const char *name);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+** sim.h -- the deterministic world.
+**
+** A sim runs a program's tasks as green threads on the calling OS thread and
+** implements the platform seam (seam.h) for them: every seam call that can
+** block or publish is a scheduling point at which a strategy (random walk,
+** PCT, or a recorded schedule) picks the next task. Time is virtual: it
+** moves only when every task is blocked (to the earliest timer) or by
+** sim_advance. One root seed expands into independent streams.
+**
+** A run ends in one outcome: pass, or a failure with a description (an
+** invariant or assertion message, the wait-for graph of a deadlock, the
+** budget a hang exceeded, the signal of a crash). Every run records its
+** decisions as a versioned schedule string and hashes its event trace; replay
+** from the seed or from the schedule gives the same hash.
+**
+** One sim object may be reused for many runs (its stacks are pooled); it is
+** not thread-safe, and only one run may be active in a process at a time.
+*/
+#ifndef AGENTSIM_SIM_H
+#define AGENTSIM_SIM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agentsim/seam.h"
+#include "ctx.h"
+#include "rng.h"
+
+/* X(NAME, text) -- how a run ended. */
+#define SIM_OUTCOME_MAP(X)                                                    \
+  X(PASS, "pass")                                                             \
+  X(INVARIANT, "invariant")                                                   \
+  X(ASSERT, "assertion")                                                      \
+  X(DEADLOCK, "deadlock")                                                     \
+  X(HANG, "hang")                                                             \
+  X(CRASH, "crash")
+
+typedef enum sim_outcome {
+#define SIM__OUT(name, text) SIM_##name,
+  SIM_OUTCOME_MAP(SIM__OUT)
+#undef SIM__OUT
+  SIM__OUTCOME_COUNT
+} sim_outcome;
+
+const char *sim_outcome_name(sim_outcome o);
+
+typedef enum sim_strategy_kind {
+  SIM_STRATEGY_RANDOM,
+  SIM_STRATEGY_PCT,
+  SIM_STRATEGY_REPLAY
+} sim_strategy_kind;
+
+/* Defaults for the budgets and PCT. */
+#define SIM_DEFAULT_MAX_STEPS 1000000ull
+#define SIM_DEFAULT_MAX_VIRTUAL_NS (30ull * 24 * 3600 * 1000000000ull)
+#define SIM_DEFAULT_PCT_DEPTH 3u
+#define SIM_DEFAULT_PCT_STEPS 1000ull
+#define SIM_DEFAULT_STACK (256u * 1024u)
+/* Hard caps. */
+#define SIM_MAX_TASKS 4096u
+#define SIM_MAX_PCT_DEPTH 64u
+#define SIM_MSG_MAX 8192
+#define SIM_OPTIONS_MAX 2048
+
+typedef struct sim_program sim_program;
+
+typedef struct sim_config {
+  uint64_t seed;
+  sim_strategy_kind strategy;
+  unsigned pct_depth;      /* PCT d >= 1; 0: SIM_DEFAULT_PCT_DEPTH */
+  uint64_t pct_steps;      /* PCT k; 0: the program's estimate */
+  const char *schedule;    /* with SIM_STRATEGY_REPLAY */
+  uint64_t max_steps;      /* 0: SIM_DEFAULT_MAX_STEPS */
+  uint64_t max_virtual_ns; /* 0: SIM_DEFAULT_MAX_VIRTUAL_NS */
+  FILE *trace;             /* non-NULL: print every event (the interleaving) */
+  int mutant;              /* program-defined bug switch; 0 = none */
+} sim_config;
+
+typedef struct sim_result {
+  sim_outcome outcome;
+  uint64_t steps;      /* scheduling points taken */
+  uint64_t decisions;  /* points where more than one task could run */
+  uint64_t virtual_ns; /* virtual time at the end */
+  uint64_t trace_hash;
+  unsigned tasks;      /* tasks spawned, main included */
+  char *schedule;      /* owned; release with sim_result_clear */
+  char options[SIM_OPTIONS_MAX]; /* "name=value ..." every option the seed chose */
+  char message[SIM_MSG_MAX];     /* what failed, or empty */
+} sim_result;
+
+/* A program the sim can run: the self-tests, later the scenarios. */
+struct sim_program {
+  const char *name;
+  const char *summary;
+  size_t state_size;   /* zeroed state handed to every hook */
+  unsigned est_tasks;  /* PCT's n, for reports */
+  uint64_t est_steps;  /* PCT's k when the config leaves it 0 */
+  /* Before any task: draw workload options (sim_option prints them) and make
+  ** objects. Nonzero aborts the run with that status. */
+  int (*setup)(void *state, sim_rng *workload);
+  /* The body of task 0, "main". */
+  void (*main)(void *state);
+  /* After every step (optional): nonzero = violated, message in msg. */
+  int (*invariant)(void *state, char *msg, size_t cap);
+  /* At quiescence of a run that otherwise passed (optional). */
+  int (*check)(void *state, char *msg, size_t cap);
+  /* Always, last (optional): release what setup made. */
+  void (*teardown)(void *state);
+};
+
+typedef struct sim sim;
+
+/* A reusable world with the given context switch and task stack size
+** (0: SIM_DEFAULT_STACK). */
+AS_WUR int sim_new(sim **out, sim_switch_kind sw, size_t stack_size);
+void sim_free(sim *s);
+
+/* Run `p` once. AS_OK when the run took place, whatever its outcome (see
+** res->outcome); AS_PARSE for an undecodable schedule, AS_DIVERGED when a
+** replay's recorded decision cannot be taken (res->message says where),
+** AS_NOMEM, or the status a setup hook returned. res is always initialised;
+** free it with sim_result_clear. */
+AS_WUR int sim_run(sim *s, const sim_program *p, const sim_config *cfg,
+                   sim_result *res);
+void sim_result_clear(sim_result *res);
+
+/* --- for programs, inside a run ------------------------------------------ */
+
+/* Record an option the seed chose; printed with the run. */
+void sim_option(const char *name, const char *fmt, ...) AS_PRINTF(2, 3);
+/* End the run with a failure (from a task: does not return). */
+void sim_fail(sim_outcome kind, const char *fmt, ...) AS_PRINTF(2, 3);
+/* A program-level event: traced, and folded into the trace hash. */
+void sim_note(const char *what, uint64_t value);
+/* Move virtual time forward by ns (a scheduling point). */
+void sim_advance(uint64_t ns);
+/* The run's workload stream (also behind as_random_bytes). */
+sim_rng *sim_workload_rng(void);
+/* Fault rate for a numbered fault point, in parts per million. */
+void sim_fault_rate(unsigned point, uint32_t ppm);
+/* The mutant switched on for this run (0 = none). */
+int sim_mutant(void);
+
+/* The seam implementation the sim installs while a run is active. */
+extern const as_platform sim_platform;
+
+#endif

@@ -1,0 +1,185 @@
+/*
+** sim_internal.h -- the sim's private structures, shared by sched.c (the run
+** loop), sync.c (the seam), strategy.c, schedule.c and report.c.
+*/
+#ifndef AGENTSIM_SIM_INTERNAL_H
+#define AGENTSIM_SIM_INTERNAL_H
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentsim/fmt.h"
+#include "sim.h"
+
+typedef enum task_state { TS_RUNNABLE, TS_BLOCKED, TS_DONE, TS_DEAD } task_state;
+typedef enum wait_kind { WAIT_NONE, WAIT_MUTEX, WAIT_COND, WAIT_JOIN, WAIT_SLEEP } wait_kind;
+
+typedef struct waitq {
+  struct as_task *head, *tail;
+} waitq;
+
+#define NO_TIMER SIZE_MAX
+
+struct as_task {
+  uint32_t id;
+  char name[AS_TASK_NAME_MAX];
+  task_state state;
+  wait_kind wait;
+  void *wait_obj;          /* the mutex, cond or task waited on */
+  struct as_task *wq_next, *wq_prev;
+  waitq *wq;               /* the queue this task is on, or NULL */
+  size_t heap_idx;         /* position in the timer heap, or NO_TIMER */
+  uint64_t deadline, timer_seq;
+  int wake_rc;             /* AS_OK or AS_TIMEDOUT for the last wait */
+  uint32_t runnable_idx;
+  uint64_t prio;           /* PCT priority; higher runs first */
+  struct as_task *joiner;
+  int joined;
+  as_task_fn fn;
+  void *arg;
+  const char *doing;       /* the last seam call, for reports */
+  sim_ctx ctx;
+  sim_stack stack;
+};
+
+typedef enum obj_kind { OBJ_MUTEX, OBJ_COND } obj_kind;
+
+/* Every mutex and cond made during a run, so a run's leftovers are freed. */
+typedef struct sim_obj {
+  obj_kind kind;
+  uint32_t id;
+  struct sim_obj *prev, *next;
+} sim_obj;
+
+struct as_mutex {
+  sim_obj obj; /* first: a mutex is an object */
+  struct as_task *owner;
+  waitq q;
+};
+
+struct as_cond {
+  sim_obj obj;
+  waitq q;
+};
+
+struct sim {
+  sim_switch_kind sw;
+  size_t stack_size;
+  sim_stack *pool; /* stacks kept between runs */
+  size_t npool, cappool;
+  sim_ctx main_ctx;
+  char *altstack;
+  size_t altstack_size;
+
+  /* --- one run ---------------------------------------------------------- */
+  const sim_program *prog;
+  const sim_config *cfg;
+  sim_result *res;
+  void *state;
+  FILE *trace;
+  sim_rng rng[SIM_STREAM_COUNT];
+  uint64_t stream_seed[SIM_STREAM_COUNT];
+
+  struct as_task **tasks;
+  uint32_t ntasks, captasks;
+  struct as_task **runnable;
+  uint32_t nrunnable;
+  struct as_task *cur; /* running task; NULL in the scheduler */
+  uint32_t live;       /* tasks not yet done */
+  struct as_task *dying;
+
+  struct as_task **heap; /* timers: min (deadline, seq) */
+  size_t nheap;
+  uint64_t timer_seq;
+
+  uint64_t now, steps, max_steps, max_vns;
+  sim_obj objs; /* list head */
+  uint32_t next_obj_id;
+
+  uint32_t *dec; /* decisions taken */
+  size_t ndec, capdec;
+  uint32_t *rdec; /* decisions to replay */
+  size_t nrdec, rpos;
+
+  unsigned pct_d;
+  uint64_t pct_k;
+  uint64_t change[SIM_MAX_PCT_DEPTH];
+  unsigned nchange;
+
+  uint64_t hash;
+  int failed;
+  int oom;
+  int diverged;
+  size_t optlen;
+  uint32_t fault_ppm[AS__FP_COUNT];
+
+  sigjmp_buf jmp;
+  volatile sig_atomic_t crash_sig;
+  void *crash_addr;
+  uint32_t crash_task;
+  int crash_guard;
+};
+
+/* The active run (one per process). */
+extern struct sim *sim__active;
+
+/* Event kinds: X(NAME, text). Folded into the trace hash by number. */
+#define SIM_EVENT_MAP(X)                                                      \
+  X(SPAWN, "spawn")                                                           \
+  X(FINISH, "finish")                                                         \
+  X(YIELD, "yield")                                                           \
+  X(LOCK, "lock")                                                             \
+  X(LOCK_WAIT, "lock-wait")                                                   \
+  X(TRYLOCK_BUSY, "trylock-busy")                                             \
+  X(UNLOCK, "unlock")                                                         \
+  X(WAIT, "cond-wait")                                                        \
+  X(WAKE, "wake")                                                             \
+  X(TIMEOUT, "timeout")                                                       \
+  X(SIGNAL, "signal")                                                         \
+  X(BROADCAST, "broadcast")                                                   \
+  X(SLEEP, "sleep")                                                           \
+  X(JOIN, "join")                                                             \
+  X(JOIN_WAIT, "join-wait")                                                   \
+  X(TIME, "time")                                                             \
+  X(ADVANCE, "advance")                                                       \
+  X(FAULT, "fault")                                                           \
+  X(RANDOM, "random")                                                         \
+  X(NOTE, "note")
+
+typedef enum sim_event {
+#define SIM__EV(name, text) EV_##name,
+  SIM_EVENT_MAP(SIM__EV)
+#undef SIM__EV
+  EV__COUNT
+} sim_event;
+
+/* sched.c */
+void sim__event(struct sim *s, sim_event ev, uint64_t obj, uint64_t extra,
+                const char *label);
+void sim__point(struct sim *s, const char *doing);
+void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing);
+void sim__wake(struct sim *s, struct as_task *t, int rc);
+void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
+void sim__timer_cancel(struct sim *s, struct as_task *t);
+AS_WUR int sim__spawn(struct sim *s, struct as_task **out, const char *name,
+                      as_task_fn fn, void *arg);
+void sim__failv(struct sim *s, sim_outcome kind, const char *fmt, va_list ap);
+struct as_task *sim__self(struct sim *s, const char *op);
+
+/* waitq helpers (sync.c) */
+void sim__wq_push(waitq *q, struct as_task *t);
+void sim__wq_remove(struct as_task *t);
+
+/* strategy.c */
+AS_WUR int sim__strategy_init(struct sim *s);
+void sim__strategy_on_spawn(struct sim *s, struct as_task *t);
+struct as_task *sim__strategy_pick(struct sim *s);
+
+/* report.c */
+void sim__report_deadlock(struct sim *s, char *buf, size_t cap);
+void sim__report_tasks(struct sim *s, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+** strategy.c -- who runs next: uniform random walk, PCT, or a recorded
+** schedule.
+**
+** PCT (Burckhardt, Kothari, Musuvathi, Nagarakatte; ASPLOS 2010): every task
+** gets a random initial priority >= d; d-1 change points are drawn uniformly
+** in [1, k]; the highest-priority runnable task always runs, and when step
+** number k_i is reached the task about to run drops to priority d-i. A bug
+** of depth d among n tasks is then hit with probability >= 1/(n k^(d-1)).
+*/
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+/* Initial priorities live above this; change points use 1..d-1 below it. */
+#define PCT_BASE (1ull << 40)
+
+int sim__strategy_init(struct sim *s) {
+  const sim_config *cfg = s->cfg;
+  sim_rng *r = &s->rng[SIM_STREAM_SCHED];
+  switch (cfg->strategy) {
+  case SIM_STRATEGY_RANDOM:
+    sim_option("strategy", "random");
+    return AS_OK;
+  case SIM_STRATEGY_REPLAY:
+    sim_option("strategy", "replay");
+    sim_option("decisions", "%zu", s->nrdec);
+    return AS_OK;
+  case SIM_STRATEGY_PCT:
+    break;
+  default:
+    return AS_INVAL;
+  }
+  s->pct_d = cfg->pct_depth ? cfg->pct_depth : SIM_DEFAULT_PCT_DEPTH;
+  if (s->pct_d > SIM_MAX_PCT_DEPTH) return AS_INVAL;
+  s->pct_k = cfg->pct_steps ? cfg->pct_steps
+             : s->prog->est_steps ? s->prog->est_steps
+                                  : SIM_DEFAULT_PCT_STEPS;
+  s->nchange = s->pct_d - 1;
+  char list[SIM_MAX_PCT_DEPTH * 21 + 1] = "";
+  size_t len = 0;
+  for (unsigned i = 0; i < s->nchange; i++) {
+    s->change[i] = sim_rng_range(r, 1, s->pct_k);
+    len = as_appendf(list, sizeof list, len, "%s%" PRIu64, i ? "," : "", s->change[i]);
+  }
+  sim_option("strategy", "pct");
+  sim_option("pct_d", "%u", s->pct_d);
+  sim_option("pct_k", "%" PRIu64, s->pct_k);
+  sim_option("pct_change_points", "%s", s->nchange ? list : "none");
+  return AS_OK;
+}
+
+void sim__strategy_on_spawn(struct sim *s, struct as_task *t) {
+  if (s->cfg->strategy != SIM_STRATEGY_PCT) return;
+  /* Random and distinct: the low bits are the task id. */
+  uint64_t r = sim_rng_next(&s->rng[SIM_STREAM_SCHED]) & 0xFFFFFFull;
+  t->prio = PCT_BASE + (r << 12) + (t->id & 0xFFF);
+  if (t->id < 16) {
+    char name[32];
+    snprintf(name, sizeof name, "pct_prio_%" PRIu32, t->id);
+    sim_option(name, "%" PRIu64, r);
+  }
+}
+
+static struct as_task *pct_highest(struct sim *s) {
+  struct as_task *best = s->runnable[0];
+  for (uint32_t i = 1; i < s->nrunnable; i++)
+    if (s->runnable[i]->prio > best->prio) best = s->runnable[i];
+  return best;
+}
+
+static struct as_task *pick_pct(struct sim *s) {
+  struct as_task *t = pct_highest(s);
+  uint64_t step = s->steps + 1;
+  for (unsigned i = 0; i < s->nchange; i++) {
+    if (s->change[i] == step) {
+      t->prio = (uint64_t)(s->pct_d - 1 - i); /* d-i, counted from 0 */
+      t = pct_highest(s);
+    }
+  }
+  return t;
+}
+
+static struct as_task *pick_replay(struct sim *s) {
+  if (s->nrunnable == 1) return s->runnable[0];
+  if (s->rpos >= s->nrdec) {
+    snprintf(s->res->message, sizeof s->res->message,
+             "schedule ran out at step %" PRIu64 " after %zu decisions, with %" PRIu32
+             " tasks runnable",
+             s->steps + 1, s->nrdec, s->nrunnable);
+    s->diverged = 1;
+    return NULL;
+  }
+  uint32_t want = s->rdec[s->rpos];
+  for (uint32_t i = 0; i < s->nrunnable; i++) {
+    if (s->runnable[i]->id == want) {
+      s->rpos++;
+      return s->runnable[i];
+    }
+  }
+  size_t len = (size_t)snprintf(s->res->message, sizeof s->res->message,
+                                "schedule diverged at decision %zu (step %" PRIu64
+                                "): task %" PRIu32 " is not runnable; runnable:",
+                                s->rpos + 1, s->steps + 1, want);
+  for (uint32_t i = 0; i < s->nrunnable; i++)
+    len = as_appendf(s->res->message, sizeof s->res->message, len, " %" PRIu32,
+                       s->runnable[i]->id);
+  s->diverged = 1;
+  return NULL;
+}
+
+struct as_task *sim__strategy_pick(struct sim *s) {
+  switch (s->cfg->strategy) {
+  case SIM_STRATEGY_PCT:
+    return pick_pct(s);
+  case SIM_STRATEGY_REPLAY:
+    return pick_replay(s);
+  case SIM_STRATEGY_RANDOM:
+  default:
+    if (s->nrunnable == 1) return s->runnable[0];
+    return s->runnable[sim_rng_below(&s->rng[SIM_STREAM_SCHED], s->nrunnable)];
+  }
+}

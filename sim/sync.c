@@ -1,0 +1,351 @@
+/*
+** sync.c -- the seam as the sim implements it: tasks, mutexes, condition
+** variables, sleeping, virtual clocks, seeded randomness, fault points and
+** logging. Every call that can block or publish first passes a scheduling
+** point, so the strategy decides who goes next before it takes effect.
+*/
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+/* Wall time in the sim starts here: 2026-01-01T00:00:00Z. */
+#define SIM_WALL_EPOCH_NS (1767225600ll * 1000000000ll)
+
+/* --- wait queues ------------------------------------------------------------ */
+
+void sim__wq_push(waitq *q, struct as_task *t) {
+  t->wq = q;
+  t->wq_next = NULL;
+  t->wq_prev = q->tail;
+  if (q->tail)
+    q->tail->wq_next = t;
+  else
+    q->head = t;
+  q->tail = t;
+}
+
+void sim__wq_remove(struct as_task *t) {
+  waitq *q = t->wq;
+  if (!q) return;
+  if (t->wq_prev)
+    t->wq_prev->wq_next = t->wq_next;
+  else
+    q->head = t->wq_next;
+  if (t->wq_next)
+    t->wq_next->wq_prev = t->wq_prev;
+  else
+    q->tail = t->wq_prev;
+  t->wq = NULL;
+  t->wq_next = t->wq_prev = NULL;
+}
+
+static struct sim *active(const char *op) {
+  struct sim *s = sim__active;
+  if (!s) {
+    fprintf(stderr, "agentsim: sim seam call %s with no active run\n", op);
+    abort();
+  }
+  return s;
+}
+
+static void misuse(struct sim *s, const char *fmt, ...) AS_PRINTF(2, 3);
+static void misuse(struct sim *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sim__failv(s, SIM_ASSERT, fmt, ap);
+  va_end(ap);
+}
+
+/* --- objects ---------------------------------------------------------------- */
+
+static void obj_link(struct sim *s, sim_obj *o, obj_kind k) {
+  o->kind = k;
+  o->id = s->next_obj_id++;
+  o->next = s->objs.next;
+  o->prev = &s->objs;
+  s->objs.next->prev = o;
+  s->objs.next = o;
+}
+
+static void obj_unlink(sim_obj *o) {
+  o->prev->next = o->next;
+  o->next->prev = o->prev;
+}
+
+/* --- tasks ------------------------------------------------------------------ */
+
+static int s_task_spawn(as_task **out, const char *name, as_task_fn fn, void *arg) {
+  struct sim *s = active("task_spawn");
+  if (s->cur) sim__point(s, "spawn");
+  return sim__spawn(s, out, name, fn, arg);
+}
+
+static int s_task_join(as_task *t) {
+  struct sim *s = active("task_join");
+  struct as_task *self = sim__self(s, "join");
+  sim__point(s, "join");
+  if (t == self) return AS_INVAL;
+  if (t->joined || t->joiner) {
+    misuse(s, "task %" PRIu32 " '%s' joined twice", t->id, t->name);
+    return AS_INVAL;
+  }
+  if (t->state != TS_DONE && t->state != TS_DEAD) {
+    t->joiner = self;
+    sim__event(s, EV_JOIN_WAIT, t->id, 0, t->name);
+    sim__block(s, WAIT_JOIN, t, "join");
+  }
+  t->joined = 1;
+  sim__event(s, EV_JOIN, t->id, 0, t->name);
+  return AS_OK;
+}
+
+static void s_task_yield(void) {
+  struct sim *s = active("task_yield");
+  sim__point(s, "yield");
+  sim__event(s, EV_YIELD, 0, 0, NULL);
+}
+
+static uint64_t s_task_id(void) {
+  struct sim *s = active("task_id");
+  return s->cur ? (uint64_t)s->cur->id + 1 : UINT64_MAX;
+}
+
+/* --- mutex ------------------------------------------------------------------ */
+
+static int s_mutex_new(as_mutex **out) {
+  struct sim *s = active("mutex_new");
+  struct as_mutex *m = calloc(1, sizeof *m);
+  if (!m) return AS_NOMEM;
+  obj_link(s, &m->obj, OBJ_MUTEX);
+  *out = m;
+  return AS_OK;
+}
+
+static void s_mutex_free(as_mutex *m) {
+  struct sim *s = active("mutex_free");
+  if (m->owner || m->q.head) {
+    misuse(s, "mutex m%" PRIu32 " freed while %s", m->obj.id,
+           m->owner ? "locked" : "tasks wait on it");
+    return;
+  }
+  obj_unlink(&m->obj);
+  free(m);
+}
+
+/* Take m for the running task, blocking while another holds it. When m is
+** released every waiter becomes runnable and they race for it again, so the
+** strategy, not queue order, decides who gets it. */
+static void acquire(struct sim *s, struct as_task *t, struct as_mutex *m) {
+  while (m->owner) {
+    if (m->owner == t) {
+      misuse(s, "mutex m%" PRIu32 " locked again by its holder (not recursive)", m->obj.id);
+      return;
+    }
+    sim__event(s, EV_LOCK_WAIT, m->obj.id, m->owner->id, NULL);
+    sim__wq_push(&m->q, t);
+    sim__block(s, WAIT_MUTEX, m, "lock");
+  }
+  m->owner = t;
+  sim__event(s, EV_LOCK, m->obj.id, 0, NULL);
+}
+
+static void release(struct sim *s, struct as_mutex *m) {
+  m->owner = NULL;
+  sim__event(s, EV_UNLOCK, m->obj.id, 0, NULL);
+  while (m->q.head) {
+    struct as_task *w = m->q.head;
+    sim__wq_remove(w);
+    sim__wake(s, w, AS_OK);
+  }
+}
+
+static void s_mutex_lock(as_mutex *m) {
+  struct sim *s = active("mutex_lock");
+  sim__point(s, "lock");
+  acquire(s, s->cur, m);
+}
+
+static int s_mutex_trylock(as_mutex *m) {
+  struct sim *s = active("mutex_trylock");
+  sim__point(s, "trylock");
+  if (m->owner) {
+    sim__event(s, EV_TRYLOCK_BUSY, m->obj.id, m->owner->id, NULL);
+    return AS_BUSY;
+  }
+  m->owner = s->cur;
+  sim__event(s, EV_LOCK, m->obj.id, 1, NULL);
+  return AS_OK;
+}
+
+static void s_mutex_unlock(as_mutex *m) {
+  struct sim *s = active("mutex_unlock");
+  sim__point(s, "unlock");
+  if (m->owner != s->cur) {
+    misuse(s, "mutex m%" PRIu32 " unlocked by a task that does not hold it", m->obj.id);
+    return;
+  }
+  release(s, m);
+}
+
+/* --- condition variable ----------------------------------------------------- */
+
+static int s_cond_new(as_cond **out) {
+  struct sim *s = active("cond_new");
+  struct as_cond *c = calloc(1, sizeof *c);
+  if (!c) return AS_NOMEM;
+  obj_link(s, &c->obj, OBJ_COND);
+  *out = c;
+  return AS_OK;
+}
+
+static void s_cond_free(as_cond *c) {
+  struct sim *s = active("cond_free");
+  if (c->q.head) {
+    misuse(s, "cond c%" PRIu32 " freed while tasks wait on it", c->obj.id);
+    return;
+  }
+  obj_unlink(&c->obj);
+  free(c);
+}
+
+static int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mutex *m,
+                           uint64_t deadline, int timed) {
+  struct as_task *t = s->cur;
+  sim__point(s, timed ? "timedwait" : "wait");
+  if (m->owner != t) {
+    misuse(s, "cond c%" PRIu32 " waited on without holding mutex m%" PRIu32, c->obj.id,
+           m->obj.id);
+    return AS_INVAL;
+  }
+  if (timed && deadline <= s->now) {
+    sim__event(s, EV_TIMEOUT, c->obj.id, deadline, NULL);
+    return AS_TIMEDOUT;
+  }
+  release(s, m);
+  sim__event(s, EV_WAIT, c->obj.id, timed ? deadline : UINT64_MAX, NULL);
+  sim__wq_push(&c->q, t);
+  if (timed) sim__timer_add(s, t, deadline);
+  sim__block(s, WAIT_COND, c, timed ? "timedwait" : "wait");
+  int rc = t->wake_rc;
+  acquire(s, t, m);
+  return rc;
+}
+
+static void s_cond_wait(as_cond *c, as_mutex *m) {
+  struct sim *s = active("cond_wait");
+  (void)sim__self(s, "cond_wait");
+  (void)cond_wait_until(s, c, m, 0, 0); /* ignore: an untimed wait only returns OK */
+}
+
+static int s_cond_timedwait(as_cond *c, as_mutex *m, uint64_t deadline_ns) {
+  struct sim *s = active("cond_timedwait");
+  (void)sim__self(s, "cond_timedwait");
+  return cond_wait_until(s, c, m, deadline_ns, 1);
+}
+
+static void s_cond_signal(as_cond *c) {
+  struct sim *s = active("cond_signal");
+  sim__point(s, "signal");
+  struct as_task *w = c->q.head;
+  sim__event(s, EV_SIGNAL, c->obj.id, w ? w->id : UINT32_MAX, NULL);
+  if (w) {
+    sim__wq_remove(w);
+    sim__wake(s, w, AS_OK);
+  }
+}
+
+static void s_cond_broadcast(as_cond *c) {
+  struct sim *s = active("cond_broadcast");
+  sim__point(s, "broadcast");
+  sim__event(s, EV_BROADCAST, c->obj.id, 0, NULL);
+  while (c->q.head) {
+    struct as_task *w = c->q.head;
+    sim__wq_remove(w);
+    sim__wake(s, w, AS_OK);
+  }
+}
+
+/* --- time ------------------------------------------------------------------- */
+
+static void s_sleep_until(uint64_t deadline_ns) {
+  struct sim *s = active("sleep_until");
+  struct as_task *t = sim__self(s, "sleep");
+  sim__point(s, "sleep");
+  sim__event(s, EV_SLEEP, deadline_ns, 0, NULL);
+  if (deadline_ns <= s->now) return;
+  sim__timer_add(s, t, deadline_ns);
+  sim__block(s, WAIT_SLEEP, NULL, "sleep");
+}
+
+static uint64_t s_now_mono_ns(void) { return active("now_mono_ns")->now; }
+
+static int64_t s_now_wall_ns(void) {
+  return SIM_WALL_EPOCH_NS + (int64_t)active("now_wall_ns")->now;
+}
+
+/* --- randomness, faults, logging -------------------------------------------- */
+
+static int s_random_bytes(void *buf, size_t n) {
+  struct sim *s = active("random_bytes");
+  sim_rng *r = &s->rng[SIM_STREAM_WORKLOAD];
+  unsigned char *p = buf;
+  size_t left = n;
+  while (left) {
+    uint64_t v = sim_rng_next(r);
+    size_t k = left < 8 ? left : 8;
+    memcpy(p, &v, k);
+    p += k;
+    left -= k;
+  }
+  sim__event(s, EV_RANDOM, n, 0, NULL);
+  return AS_OK;
+}
+
+static bool s_fault(unsigned point) {
+  struct sim *s = active("fault");
+  if (point >= AS__FP_COUNT || s->fault_ppm[point] == 0) return false;
+  if (!sim_rng_chance_ppm(&s->rng[SIM_STREAM_FAULTS], s->fault_ppm[point])) return false;
+  sim__event(s, EV_FAULT, point, 0, NULL);
+  return true;
+}
+
+static void s_log(as_log_level level, const char *msg) {
+  struct sim *s = sim__active;
+  if (!s || !s->trace) return;
+  uint64_t sec = s->now / 1000000000ull, ns = s->now % 1000000000ull;
+  fprintf(s->trace, "%8" PRIu64 " %6" PRIu64 ".%09" PRIu64 "  [%s] log %s: %s\n", s->steps,
+          sec, ns, s->cur ? s->cur->name : "sched", as_log_level_name(level), msg);
+}
+
+static void s_assert_fail(const char *file, int line, const char *expr) {
+  struct sim *s = active("assert_fail");
+  misuse(s, "assertion failed: %s (%s:%d)", expr, file, line);
+}
+
+const as_platform sim_platform = {
+    .name = "sim",
+    .task_spawn = s_task_spawn,
+    .task_join = s_task_join,
+    .task_yield = s_task_yield,
+    .task_id = s_task_id,
+    .mutex_new = s_mutex_new,
+    .mutex_free = s_mutex_free,
+    .mutex_lock = s_mutex_lock,
+    .mutex_trylock = s_mutex_trylock,
+    .mutex_unlock = s_mutex_unlock,
+    .cond_new = s_cond_new,
+    .cond_free = s_cond_free,
+    .cond_wait = s_cond_wait,
+    .cond_timedwait = s_cond_timedwait,
+    .cond_signal = s_cond_signal,
+    .cond_broadcast = s_cond_broadcast,
+    .sleep_until = s_sleep_until,
+    .now_mono_ns = s_now_mono_ns,
+    .now_wall_ns = s_now_wall_ns,
+    .random_bytes = s_random_bytes,
+    .fault = s_fault,
+    .log = s_log,
+    .assert_fail = s_assert_fail,
+};
