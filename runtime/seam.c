@@ -35,8 +35,7 @@ void as_log(as_log_level level, const char *fmt, ...) {
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   if (n < 0) {
-    /* ignore: a format error still leaves a line saying so */
-    snprintf(buf, sizeof buf, "(unformattable log message: %s)", fmt);
+    (void)snprintf(buf, sizeof buf, "(unformattable log message: %s)", fmt); /* ignore: cut is fine */
   } else if ((size_t)n >= sizeof buf) {
     memcpy(buf + sizeof buf - 4, "...", 4);
   }

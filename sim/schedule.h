@@ -23,7 +23,7 @@
 #include "agentsim/status.h"
 
 /* Caps on what a schedule may hold. */
-#define SIM_SCHEDULE_MAX_DECISIONS 50000000u
+#define SIM_SCHEDULE_MAX_DECISIONS 16000000u
 #define SIM_SCHEDULE_MAX_LEN (256u * 1024u * 1024u)
 
 typedef struct sim_schedule {

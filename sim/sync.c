@@ -242,7 +242,7 @@ static void s_cond_wait(as_cond *c, as_mutex *m) {
 static int s_cond_timedwait(as_cond *c, as_mutex *m, uint64_t deadline_ns) {
   struct sim *s = active("cond_timedwait");
   (void)sim__self(s, "cond_timedwait");
-  return cond_wait_until(s, c, m, deadline_ns, 1);
+  return cond_wait_until(s, c, m, deadline_ns, deadline_ns != AS_DEADLINE_NEVER);
 }
 
 static void s_cond_signal(as_cond *c) {

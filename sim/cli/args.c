@@ -2,6 +2,7 @@
 ** args.c -- command-line parsing (see args.h).
 */
 #include "args.h"
+#include "schedule.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -215,8 +216,9 @@ static int apply(cli_opts *o, opt_id id, const char *name, const char *val, char
   case O_CHECK: o->check_determinism = 1; return AS_OK;
   case O_QUICK: o->quick = 1; return AS_OK;
   case O_MAX_STEPS:
-    if (cli_parse_u64(val, &v) != AS_OK || v == 0)
-      return fail(err, cap, "%s '%s': expected a positive count", name, val);
+    if (cli_parse_u64(val, &v) != AS_OK || v == 0 || v > SIM_SCHEDULE_MAX_DECISIONS)
+      return fail(err, cap, "%s '%s': expected a count from 1 to %u", name, val,
+                  SIM_SCHEDULE_MAX_DECISIONS);
     o->max_steps = v;
     return AS_OK;
   case O_MAX_TIME:

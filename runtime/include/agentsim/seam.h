@@ -49,6 +49,9 @@ typedef enum as_fault_point {
   AS__FP_COUNT
 } as_fault_point;
 
+/* A deadline that never comes. */
+#define AS_DEADLINE_NEVER UINT64_MAX
+
 /* Longest formatted log message; longer ones are cut and end in "...". */
 #define AS_LOG_MAX 1024
 /* Longest task name kept (longer ones are cut). */
@@ -102,13 +105,15 @@ static inline AS_WUR int as_task_spawn(as_task **out, const char *name,
                                        as_task_fn fn, void *arg) {
   return as__plat->task_spawn(out, name, fn, arg);
 }
-/* Wait for t to finish and release its handle. AS_INVAL for joining oneself. */
+/* Wait for t to finish and release its handle. AS_INVAL for joining oneself;
+** after a failed join the handle stays valid and the caller's. */
 static inline AS_WUR int as_task_join(as_task *t) {
   return as__plat->task_join(t);
 }
 /* Let another task run. */
 static inline void as_task_yield(void) { as__plat->task_yield(); }
-/* A nonzero id unique among the platform's live tasks (for re-entrant locks). */
+/* A nonzero id unique among the platform's live tasks (for re-entrant locks);
+** rely on nothing stronger. */
 static inline uint64_t as_task_id(void) { return as__plat->task_id(); }
 
 /* --- mutex (not recursive) ------------------------------------------------ */
@@ -121,7 +126,8 @@ static inline void as_mutex_free(as_mutex *m) {
   if (m) as__plat->mutex_free(m);
 }
 static inline void as_mutex_lock(as_mutex *m) { as__plat->mutex_lock(m); }
-/* AS_OK with the lock taken, or AS_BUSY without blocking. */
+/* AS_OK with the lock taken, or AS_BUSY without blocking (also when the
+** caller itself holds it). */
 static inline AS_WUR int as_mutex_trylock(as_mutex *m) {
   return as__plat->mutex_trylock(m);
 }
@@ -141,7 +147,8 @@ static inline void as_cond_wait(as_cond *c, as_mutex *m) {
   as__plat->cond_wait(c, m);
 }
 /* As as_cond_wait, but gives up at monotonic time deadline_ns:
-** AS_OK when woken, AS_TIMEDOUT when the deadline passed. */
+** AS_OK when woken, AS_TIMEDOUT when the deadline passed (then
+** as_now_mono_ns() >= deadline_ns). AS_DEADLINE_NEVER waits without limit. */
 static inline AS_WUR int as_cond_timedwait(as_cond *c, as_mutex *m,
                                            uint64_t deadline_ns) {
   return as__plat->cond_timedwait(c, m, deadline_ns);
@@ -177,7 +184,9 @@ static inline bool as_fault(unsigned point) {
 void as_log(as_log_level level, const char *fmt, ...) AS_PRINTF(2, 3);
 const char *as_log_level_name(as_log_level level);
 
-/* Checked invariant: in the sim a failure the run reports; under posix, abort. */
+/* Checked invariant: in the sim a failure the run reports (the task stops
+** there); under posix, abort. Called outside any task, the sim records the
+** failure and returns. */
 #define AS_ASSERT(expr)                                                       \
   ((expr) ? (void)0 : as__plat->assert_fail(__FILE__, __LINE__, #expr))
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# cli_test.sh AGENTSIM JSON_CHECK -- the command-line contract of DESIGN.md
+# section 9: exit statuses, the JSON last line, replay commands that replay,
+# sweeps that do not depend on --jobs, shards, JUnit.
+set -u
+A=$1
+J=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+n=0
+
+check() { # check NAME CONDITION-EXIT-STATUS
+  n=$((n + 1))
+  if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+status_is() { # status_is WANT CMD...
+  local want=$1
+  shift
+  "$@" >"$T/out" 2>"$T/err"
+  local got=$?
+  [ "$got" -eq "$want" ] || { echo "  $* -> exit $got, want $want"; sed 's/^/  | /' "$T/err" | head -5; return 1; }
+}
+
+status_is 0 "$A" --help && grep -q "usage:" "$T/out"; check "--help exits 0 with usage" $?
+status_is 0 "$A" list && grep -q "selftest:timer" "$T/out"; check "list names the self-tests" $?
+status_is 0 "$A" run selftest:counter --seed 1; check "a passing run exits 0" $?
+status_is 1 "$A" run selftest:abba --seed 1; check "a failing run exits 1" $?
+grep -q "wait-for graph" "$T/out"; check "a deadlock prints the wait-for graph" $?
+replay=$(sed -n 's/^replay: //p' "$T/out")
+hash1=$(sed -n 's/^trace hash: //p' "$T/out")
+[ -n "$replay" ]; check "a failing run prints its replay command" $?
+status_is 1 $replay && [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$hash1" ]
+check "the printed replay command reproduces the trace hash" $?
+sched=$(sed -n 's/^schedule: //p' "$T/out")
+status_is 1 "$A" replay selftest:abba --schedule "$sched" && [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$hash1" ]
+check "replay by schedule reproduces the trace hash" $?
+
+status_is 1 "$A" run selftest:atomicity --seed 1 --json && \
+  "$J" scenario seed strategy result steps virtual_ms trace_hash schedule violations <"$T/out"
+check "run --json ends with the contract's JSON object" $?
+[ "$("$J" --get result <"$T/out")" = fail ]; check "JSON result is fail for a failing run" $?
+status_is 0 "$A" run selftest:timer --seed 3 --strategy pct:d=2 --json && \
+  [ "$("$J" --get result <"$T/out")" = pass ] && [ "$("$J" --get strategy <"$T/out")" = "pct:d=2" ]
+check "JSON for a passing PCT run" $?
+status_is 0 "$A" run selftest:counter --seed 9 --check-determinism && grep -q "determinism: ok" "$T/out"
+check "--check-determinism" $?
+status_is 0 "$A" replay selftest:counter --seed 4 --verbose && grep -q "\[0 main\] spawn" "$T/out"
+check "replay --verbose prints the interleaving" $?
+
+status_is 2 "$A" run selftest:nope --seed 1 && grep -q "unknown self-test" "$T/err"; check "unknown scenario exits 2" $?
+status_is 2 "$A" run nosuch.scn --seed 1 && grep -q "no such scenario" "$T/err"; check "missing scenario file exits 2" $?
+status_is 2 "$A" run selftest:abba --seed x; check "bad seed exits 2" $?
+status_is 2 "$A" bogus; check "unknown command exits 2" $?
+status_is 2 "$A" replay selftest:abba --schedule "v1:zz" && grep -q "character 4" "$T/err"
+check "a malformed schedule exits 2 naming the position" $?
+bad=$(printf '%s' "$sched" | sed 's/:\([0-9a-z]*\)$/:9\1/')
+status_is 2 "$A" replay selftest:abba --schedule "$bad" && grep -q "diverged" "$T/err"
+check "a schedule that cannot be followed exits 2 (diverged)" $?
+status_is 2 "$A" run selftest:abba --seed 1 --mutant lock_noop; check "an unknown mutant exits 2" $?
+
+status_is 1 "$A" sweep selftest:abba selftest:counter --seeds 60 --jobs 1; grep "FAIL seed" "$T/out" >"$T/j1"
+status_is 1 "$A" sweep selftest:abba selftest:counter --seeds 60 --jobs 3; grep "FAIL seed" "$T/out" >"$T/j3"
+[ -s "$T/j1" ] && cmp -s "$T/j1" "$T/j3"; check "sweep finds the same failures with 1 and 3 jobs" $?
+grep -q "replay: .* replay selftest:abba --seed" "$T/out"; check "sweep prints replay commands" $?
+status_is 0 "$A" sweep selftest:counter selftest:timer --seeds 200 --jobs 2; check "sweep of correct programs exits 0" $?
+status_is 1 "$A" sweep selftest:abba --seeds 50 --shard 1/2 --json && r1=$("$J" --get runs <"$T/out")
+status_is 1 "$A" sweep selftest:abba --seeds 50 --shard 2/2 --json && r2=$("$J" --get runs <"$T/out")
+[ "$((r1 + r2))" -eq 50 ] && [ "$r1" -eq 25 ]; check "two shards cover the seeds once" $?
+status_is 1 "$A" sweep selftest:ordering --seeds 40 --junit "$T/j.xml" --strategy pct:d=1 && \
+  [ "$(grep -c '<testcase ' "$T/j.xml")" -eq 40 ] && grep -q '<failure type="assertion"' "$T/j.xml" && \
+  [ ! -e "$T/j.xml.tmp" ]
+check "--junit writes one testcase per seed with failures" $?
+status_is 1 "$A" sweep selftest:abba --seeds 20 --json && "$J" runs failed result scenarios <"$T/out"
+check "sweep --json ends with a JSON object" $?
+status_is 0 "$A" selftest --seeds 200 && grep -q "5 as expected" "$T/out"; check "selftest finds every planted bug" $?
+"$A" bench --quick --json >"$T/out" 2>"$T/err"
+st=$?
+{ [ $st -eq 0 ] || [ $st -eq 1 ]; } && "$J" switch selftests bars_met <"$T/out"
+check "bench --quick --json reports (speed bars are not judged here)" $?
+
+echo "$((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,145 @@
+/*
+** test_args.c -- command-line parsing: what each command accepts, and that
+** every refusal names the argument and what was expected.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "args.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static cli_opts O;
+static char err[512];
+
+static int parse(int argc, const char **argv) {
+  return cli_parse(argc, (char **)argv, &O, err, sizeof err);
+}
+
+static void expect_bad(int argc, const char **argv, const char *needle) {
+  int rc = parse(argc, argv);
+  if (rc != AS_INVAL) fail_msg("argv of %d parsed, expected an error", argc);
+  if (!strstr(err, needle)) fail_msg("error '%s' lacks '%s'", err, needle);
+}
+
+static void test_run(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "run", "selftest:abba", "--seed", "18446744073709551615",
+                     "--strategy", "pct:d=2,k=40", "--json", "--max-time=12h"};
+  assert_int_equal(parse(ARGC(a), a), AS_OK);
+  assert_int_equal(O.cmd, CMD_RUN);
+  assert_string_equal(O.scenarios[0], "selftest:abba");
+  assert_true(O.seed == UINT64_MAX);
+  assert_int_equal(O.strategy, SIM_STRATEGY_PCT);
+  assert_int_equal(O.pct_depth, 2);
+  assert_int_equal(O.pct_steps, 40);
+  assert_true(O.json);
+  assert_true(O.max_virtual_ns == 12ull * 3600 * 1000000000ull);
+}
+
+static void test_sweep(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "sweep", "x", "y", "--seeds", "100", "--jobs", "4",
+                     "--shard", "2/4", "--junit", "out.xml", "--seed-start", "7"};
+  assert_int_equal(parse(ARGC(a), a), AS_OK);
+  assert_int_equal(O.nscenarios, 2);
+  assert_int_equal(O.seeds, 100);
+  assert_int_equal(O.jobs, 4);
+  assert_int_equal(O.shard_i, 2);
+  assert_int_equal(O.shard_n, 4);
+  assert_string_equal(O.junit, "out.xml");
+  assert_int_equal(O.seed_start, 7);
+}
+
+static void test_replay(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "replay", "x", "--schedule", "v1:abc", "--verbose"};
+  assert_int_equal(parse(ARGC(a), a), AS_OK);
+  assert_string_equal(O.schedule, "v1:abc");
+  const char *b[] = {"agentsim", "replay", "x"};
+  expect_bad(ARGC(b), b, "exactly one of --seed N or --schedule");
+  const char *c[] = {"agentsim", "replay", "x", "--seed", "1", "--schedule", "v1:"};
+  expect_bad(ARGC(c), c, "exactly one of");
+  const char *d[] = {"agentsim", "replay", "x", "--schedule", "v1:", "--strategy", "pct"};
+  expect_bad(ARGC(d), d, "--strategy goes with --seed");
+}
+
+static void test_errors(void **state) {
+  (void)state;
+  const char *a0[] = {"agentsim"};
+  expect_bad(ARGC(a0), a0, "no command");
+  const char *a1[] = {"agentsim", "frobnicate"};
+  expect_bad(ARGC(a1), a1, "unknown command 'frobnicate'");
+  const char *a2[] = {"agentsim", "run", "x"};
+  expect_bad(ARGC(a2), a2, "expected --seed");
+  const char *a3[] = {"agentsim", "run", "x", "--seed", "-1"};
+  expect_bad(ARGC(a3), a3, "--seed '-1': expected an unsigned");
+  const char *a4[] = {"agentsim", "run", "x", "--seed", "18446744073709551616"};
+  expect_bad(ARGC(a4), a4, "expected an unsigned 64-bit");
+  const char *a5[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", "dfs"};
+  expect_bad(ARGC(a5), a5, "--strategy 'dfs': expected random, pct");
+  const char *a6[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", "pct:d=0"};
+  expect_bad(ARGC(a6), a6, "positive");
+  const char *a7[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", "pct:d=65"};
+  expect_bad(ARGC(a7), a7, "at most 64");
+  const char *a8[] = {"agentsim", "run", "x", "--seed"};
+  expect_bad(ARGC(a8), a8, "--seed needs a value");
+  const char *a9[] = {"agentsim", "run", "x", "--seed", "1", "--jobs", "2"};
+  expect_bad(ARGC(a9), a9, "run does not take --jobs");
+  const char *b0[] = {"agentsim", "sweep", "x", "--seeds", "10", "--shard", "5/4"};
+  expect_bad(ARGC(b0), b0, "expected I/N");
+  const char *b1[] = {"agentsim", "sweep", "x", "--seeds", "0"};
+  expect_bad(ARGC(b1), b1, "positive count");
+  const char *b2[] = {"agentsim", "run", "x", "y", "--seed", "1"};
+  expect_bad(ARGC(b2), b2, "run takes one scenario");
+  const char *b3[] = {"agentsim", "run", "x", "--seed", "1", "--max-time", "5 parsecs"};
+  expect_bad(ARGC(b3), b3, "expected a duration");
+  const char *b4[] = {"agentsim", "run", "x", "--seed", "1", "--json=yes"};
+  expect_bad(ARGC(b4), b4, "--json takes no value");
+  const char *b5[] = {"agentsim", "run", "x", "--seed", "1", "--bogus"};
+  expect_bad(ARGC(b5), b5, "unknown option '--bogus'");
+  const char *b6[] = {"agentsim", "sweep", "x", "--seeds", "3", "--shard", "1/4"};
+  expect_bad(ARGC(b6), b6, "fewer seeds than shards");
+  const char *b7[] = {"agentsim", "run", "x", "--seed", "1", "--switch", "setjmp"};
+  expect_bad(ARGC(b7), b7, "expected fcontext or ucontext");
+}
+
+static void test_help(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "run", "--help"};
+  assert_int_equal(parse(ARGC(a), a), AS_OK);
+  assert_int_equal(O.cmd, CMD_HELP);
+  assert_int_equal(O.help_for, CMD_RUN);
+  const char *b[] = {"agentsim", "help", "sweep"};
+  assert_int_equal(parse(ARGC(b), b), AS_OK);
+  assert_int_equal(O.help_for, CMD_SWEEP);
+}
+
+static void test_durations(void **state) {
+  (void)state;
+  uint64_t v;
+  assert_int_equal(cli_parse_duration("250ms", &v), AS_OK);
+  assert_true(v == 250000000ull);
+  assert_int_equal(cli_parse_duration("7d", &v), AS_OK);
+  assert_true(v == 7ull * 86400 * 1000000000ull);
+  assert_int_equal(cli_parse_duration("42", &v), AS_OK);
+  assert_true(v == 42);
+  assert_int_equal(cli_parse_duration("99999999999d", &v), AS_INVAL);
+  assert_int_equal(cli_parse_duration("1.5s", &v), AS_INVAL);
+  assert_int_equal(cli_parse_duration("s", &v), AS_INVAL);
+  assert_int_equal(cli_parse_duration("", &v), AS_INVAL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_run),    cmocka_unit_test(test_sweep),
+      cmocka_unit_test(test_replay), cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_help),   cmocka_unit_test(test_durations),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
