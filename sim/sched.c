@@ -146,22 +146,83 @@ static inline uint64_t mix(uint64_t h, uint64_t w) {
   return h ^ (h >> 33);
 }
 
+/* The event in words, for --verbose. */
+static void print_event(struct sim *s, sim_event ev, uint64_t obj, uint64_t extra,
+                        const char *label) {
+  uint64_t sec = s->now / 1000000000u, ns = s->now % 1000000000u;
+  fprintf(s->trace, "%8" PRIu64 " %6" PRIu64 ".%09" PRIu64 "  ", s->steps, sec, ns);
+  if (s->cur)
+    fprintf(s->trace, "[%" PRIu32 " %s] ", s->cur->id, s->cur->name);
+  else
+    fprintf(s->trace, "[sched] ");
+  fputs(event_names[ev], s->trace);
+  switch (ev) {
+  case EV_SPAWN:
+  case EV_FINISH:
+  case EV_JOIN:
+  case EV_JOIN_WAIT:
+    fprintf(s->trace, " task %" PRIu64 "%s%s", obj, label ? " " : "", label ? label : "");
+    break;
+  case EV_LOCK:
+    fprintf(s->trace, " m%" PRIu64 "%s", obj, extra ? " (trylock)" : "");
+    break;
+  case EV_LOCK_WAIT:
+  case EV_TRYLOCK_BUSY:
+    fprintf(s->trace, " m%" PRIu64 ", held by task %" PRIu64, obj, extra);
+    break;
+  case EV_UNLOCK:
+    fprintf(s->trace, " m%" PRIu64, obj);
+    break;
+  case EV_WAIT:
+    if (extra == UINT64_MAX)
+      fprintf(s->trace, " c%" PRIu64, obj);
+    else
+      fprintf(s->trace, " c%" PRIu64 " until %" PRIu64 " ns", obj, extra);
+    break;
+  case EV_SIGNAL:
+    if (extra == UINT32_MAX)
+      fprintf(s->trace, " c%" PRIu64 " (no waiter)", obj);
+    else
+      fprintf(s->trace, " c%" PRIu64 " wakes task %" PRIu64, obj, extra);
+    break;
+  case EV_BROADCAST:
+    fprintf(s->trace, " c%" PRIu64, obj);
+    break;
+  case EV_SLEEP:
+    fprintf(s->trace, " until %" PRIu64 " ns", obj);
+    break;
+  case EV_TIMEOUT:
+    fprintf(s->trace, " ends %s at %" PRIu64 " ns", obj ? "a timed wait" : "a sleep", extra);
+    break;
+  case EV_TIME:
+    fprintf(s->trace, " jumps to %" PRIu64 " ns", obj);
+    break;
+  case EV_ADVANCE:
+    fprintf(s->trace, " by %" PRIu64 " ns", obj);
+    break;
+  case EV_FAULT:
+    fprintf(s->trace, " at point %" PRIu64, obj);
+    break;
+  case EV_RANDOM:
+    fprintf(s->trace, " %" PRIu64 " bytes", obj);
+    break;
+  case EV_NOTE:
+    fprintf(s->trace, " %s=%" PRIu64, label ? label : "?", extra);
+    break;
+  case EV_YIELD:
+  case EV__COUNT:
+    break;
+  }
+  fputc('\n', s->trace);
+}
+
 void sim__event(struct sim *s, sim_event ev, uint64_t obj, uint64_t extra,
                 const char *label) {
   uint32_t tid = s->cur ? s->cur->id : UINT32_MAX;
   s->hash = mix(s->hash, ((uint64_t)ev << 32) | tid);
   s->hash = mix(s->hash, obj);
   s->hash = mix(s->hash, extra);
-  if (!s->trace) return;
-  uint64_t sec = s->now / 1000000000ull, ns = s->now % 1000000000ull;
-  fprintf(s->trace, "%8" PRIu64 " %6" PRIu64 ".%09" PRIu64 "  ", s->steps, sec, ns);
-  if (s->cur)
-    fprintf(s->trace, "[%" PRIu32 " %s] ", s->cur->id, s->cur->name);
-  else
-    fprintf(s->trace, "[sched] ");
-  fprintf(s->trace, "%s", event_names[ev]);
-  if (label) fprintf(s->trace, " %s", label);
-  fprintf(s->trace, " %" PRIu64 " %" PRIu64 "\n", obj, extra);
+  if (s->trace) print_event(s, ev, obj, extra, label);
 }
 
 void sim_note(const char *what, uint64_t value) {

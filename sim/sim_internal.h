@@ -136,8 +136,7 @@ extern struct sim *sim__active;
   X(TRYLOCK_BUSY, "trylock-busy")                                             \
   X(UNLOCK, "unlock")                                                         \
   X(WAIT, "cond-wait")                                                        \
-  X(WAKE, "wake")                                                             \
-  X(TIMEOUT, "timeout")                                                       \
+  X(TIMEOUT, "timer")                                                       \
   X(SIGNAL, "signal")                                                         \
   X(BROADCAST, "broadcast")                                                   \
   X(SLEEP, "sleep")                                                           \
