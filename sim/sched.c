@@ -55,9 +55,20 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx) {
   if (si->si_code <= 0) (void)raise(sig); /* ignore: a sent signal; a fault re-executes */
 }
 
-static int install_handlers(struct sim *s) {
+/* The sim whose alternate stack the thread has; crash_handler runs on it. */
+static struct sim *altstack_owner;
+
+/* Put s's alternate stack in place if another sim's is there (or none). */
+static int use_altstack(struct sim *s) {
+  if (altstack_owner == s) return AS_OK;
   stack_t ss = {.ss_sp = s->altstack, .ss_size = s->altstack_size, .ss_flags = 0};
   if (sigaltstack(&ss, NULL) != 0) return AS_SYS;
+  altstack_owner = s;
+  return AS_OK;
+}
+
+/* Counted: the first sim installs the handlers, the last one out removes them. */
+static int install_handlers(void) {
   if (handlers_installed++) return AS_OK;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -65,7 +76,11 @@ static int install_handlers(struct sim *s) {
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < NCRASH; i++) {
-    if (sigaction(crash_signals[i], &sa, &old_actions[i]) != 0) return AS_SYS;
+    if (sigaction(crash_signals[i], &sa, &old_actions[i]) != 0) {
+      while (i-- > 0) (void)sigaction(crash_signals[i], &old_actions[i], NULL); /* ignore: undoing */
+      handlers_installed--;
+      return AS_SYS;
+    }
   }
   return AS_OK;
 }
@@ -90,9 +105,10 @@ int sim_new(sim **out, sim_switch_kind sw, size_t stack_size) {
     free(s);
     return AS_NOMEM;
   }
-  int rc = install_handlers(s);
+  int rc = install_handlers();
   if (rc != AS_OK) {
-    sim_free(s);
+    free(s->altstack);
+    free(s);
     return rc;
   }
   *out = s;
@@ -104,8 +120,11 @@ void sim_free(sim *s) {
   for (size_t i = 0; i < s->npool; i++) sim_stack_free(&s->pool[i]);
   free(s->pool);
   remove_handlers();
-  stack_t ss = {.ss_flags = SS_DISABLE};
-  (void)sigaltstack(&ss, NULL); /* ignore: the stack is freed next either way */
+  if (altstack_owner == s) { /* another live sim may have put its own in place */
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    (void)sigaltstack(&ss, NULL); /* ignore: the stack is freed next either way */
+    altstack_owner = NULL;
+  }
   free(s->altstack);
   free(s->tasks);
   free(s->runnable);
@@ -659,6 +678,10 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   const as_platform *prev_plat = NULL;
   memset(res, 0, sizeof *res);
   res->outcome = SIM_PASS;
+  if (sim__active) {
+    snprintf(res->message, sizeof res->message, "a sim run is already active in this process");
+    return AS_BUSY;
+  }
 
   s->prog = p;
   s->cfg = cfg;
@@ -682,7 +705,6 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   s->max_vns = cfg->max_virtual_ns ? cfg->max_virtual_ns : SIM_DEFAULT_MAX_VIRTUAL_NS;
   s->state = NULL;
 
-  if (sim__active) return AS_BUSY;
   rc = start_streams(s, cfg);
   if (rc != AS_OK) goto out;
   s->state = p->state_size ? calloc(1, p->state_size) : NULL;
@@ -722,6 +744,8 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   if (rc != AS_OK) goto out;
   main_t->joined = 1; /* nobody joins main */
 
+  rc = use_altstack(s);
+  if (rc != AS_OK) goto out;
   sim_ctx_init_self(&s->main_ctx, s->sw);
   run_guarded(s);
 

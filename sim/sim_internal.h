@@ -165,7 +165,7 @@ void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
 void sim__timer_cancel(struct sim *s, struct as_task *t);
 AS_WUR int sim__spawn(struct sim *s, struct as_task **out, const char *name,
                       as_task_fn fn, void *arg);
-void sim__failv(struct sim *s, sim_outcome kind, const char *fmt, va_list ap);
+void sim__failv(struct sim *s, sim_outcome kind, const char *fmt, va_list ap) AS_PRINTF(3, 0);
 struct as_task *sim__self(struct sim *s, const char *op);
 
 /* waitq helpers (sync.c) */

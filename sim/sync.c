@@ -314,7 +314,7 @@ static bool s_fault(unsigned point) {
 static void s_log(as_log_level level, const char *msg) {
   struct sim *s = sim__active;
   if (!s || !s->trace) return;
-  uint64_t sec = s->now / 1000000000ull, ns = s->now % 1000000000ull;
+  uint64_t sec = s->now / 1000000000u, ns = s->now % 1000000000u;
   fprintf(s->trace, "%8" PRIu64 " %6" PRIu64 ".%09" PRIu64 "  [%s] log %s: %s\n", s->steps,
           sec, ns, s->cur ? s->cur->name : "sched", as_log_level_name(level), msg);
 }
