@@ -12,6 +12,7 @@ PKGS=(
   lcov                               # coverage reports
   clang lld-14 libclang-rt-14-dev    # libFuzzer and sanitizer runtimes for clang
   afl++                              # AFL++ fuzzing
+  python3 clang-tidy git             # the ratchets (clang-tidy for unchecked results)
 )
 
 missing=()

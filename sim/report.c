@@ -34,7 +34,7 @@ static size_t describe_wait(struct sim *s, const struct as_task *t, char *buf, s
   case WAIT_COND: {
     const struct as_cond *c = t->wait_obj;
     return as_appendf(buf, cap, len,
-                        "waits on condition c%" PRIu32 "%s (nobody left to signal it)\n",
+                        "waits on condition c%" PRIu32 "%s\n",
                         c->obj.id, t->heap_idx != NO_TIMER ? " with a timeout" : "");
   }
   case WAIT_JOIN: {
@@ -50,15 +50,6 @@ static size_t describe_wait(struct sim *s, const struct as_task *t, char *buf, s
   return as_appendf(buf, cap, len, "is %s (last seam call: %s)\n", state_name(t), t->doing);
 }
 
-/* The task t is waiting on, if that wait has one owner (a mutex holder or
-** a joined task). */
-static const struct as_task *waits_on(const struct as_task *t) {
-  if (t->state != TS_BLOCKED) return NULL;
-  if (t->wait == WAIT_MUTEX) return ((const struct as_mutex *)t->wait_obj)->owner;
-  if (t->wait == WAIT_JOIN) return t->wait_obj;
-  return NULL;
-}
-
 void sim__report_deadlock(struct sim *s, char *buf, size_t cap) {
   size_t len = as_appendf(buf, cap, 0,
                             "no task can run and no timer is pending; wait-for graph:\n");
@@ -71,7 +62,7 @@ void sim__report_deadlock(struct sim *s, char *buf, size_t cap) {
     const struct as_task *slow = s->tasks[i], *fast = slow;
     uint32_t hops = 0;
     while (fast && hops <= s->ntasks) {
-      fast = waits_on(fast);
+      fast = sim__waits_on(fast);
       hops++;
       if (fast == slow) break;
     }
@@ -84,7 +75,7 @@ void sim__report_deadlock(struct sim *s, char *buf, size_t cap) {
                            ((const struct as_mutex *)t->wait_obj)->obj.id);
       else
         len = as_appendf(buf, cap, len, " -> join");
-      t = waits_on(t);
+      t = sim__waits_on(t);
       len = as_appendf(buf, cap, len, " -> task %" PRIu32, t->id);
     } while (t != slow);
     len = as_appendf(buf, cap, len, "\n");

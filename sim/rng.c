@@ -16,6 +16,7 @@ const char *sim_stream_name(sim_stream st) {
   case SIM_STREAM_FAULTS: return "faults";
   case SIM_STREAM_WORKLOAD: return "workload";
   case SIM_STREAM_LLM: return "llm";
+  case SIM_STREAM_RUNTIME: return "runtime";
   case SIM_STREAM_COUNT: break;
   }
   return "?";

@@ -19,6 +19,7 @@ typedef enum sim_stream {
   SIM_STREAM_FAULTS,
   SIM_STREAM_WORKLOAD,
   SIM_STREAM_LLM,
+  SIM_STREAM_RUNTIME, /* the runtime's own as_random_bytes */
   SIM_STREAM_COUNT
 } sim_stream;
 

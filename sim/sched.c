@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "schedule.h"
 #include "sim_internal.h"
@@ -30,14 +31,29 @@ const char *sim_outcome_name(sim_outcome o) {
 
 /* --- crash signals -------------------------------------------------------- */
 
-static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGVTALRM};
 #define NCRASH (sizeof crash_signals / sizeof crash_signals[0])
 static struct sigaction old_actions[NCRASH];
 static int handlers_installed;
 
+/* Once a CPU second: a task that has not reached a scheduling point for
+** max_cpu_s ticks is looping without touching the seam. */
+static int watchdog_expired(struct sim *s) {
+  if (!s->cfg->max_cpu_s) return 0;
+  if (s->steps != s->wd_steps) {
+    s->wd_steps = s->steps;
+    s->wd_ticks = 0;
+    return 0;
+  }
+  return ++s->wd_ticks >= s->cfg->max_cpu_s;
+}
+
 static void crash_handler(int sig, siginfo_t *si, void *uctx) {
   struct sim *s = sim__active;
   (void)uctx;
+  if (sig == SIGVTALRM) {
+    if (!s || !s->cur || !watchdog_expired(s)) return;
+  }
   if (s && s->cur) {
     s->crash_sig = sig;
     s->crash_addr = si->si_addr;
@@ -59,7 +75,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uctx) {
 static struct sim *altstack_owner;
 
 /* Put s's alternate stack in place if another sim's is there (or none). */
-static int use_altstack(struct sim *s) {
+static AS_WUR int use_altstack(struct sim *s) {
   if (altstack_owner == s) return AS_OK;
   stack_t ss = {.ss_sp = s->altstack, .ss_size = s->altstack_size, .ss_flags = 0};
   if (sigaltstack(&ss, NULL) != 0) return AS_SYS;
@@ -68,12 +84,13 @@ static int use_altstack(struct sim *s) {
 }
 
 /* Counted: the first sim installs the handlers, the last one out removes them. */
-static int install_handlers(void) {
+static AS_WUR int install_handlers(void) {
   if (handlers_installed++) return AS_OK;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = crash_handler;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+  /* SA_RESTART: the watchdog's tick must not fail the process's own I/O. */
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < NCRASH; i++) {
     if (sigaction(crash_signals[i], &sa, &old_actions[i]) != 0) {
@@ -82,11 +99,17 @@ static int install_handlers(void) {
       return AS_SYS;
     }
   }
+  /* CPU time, not wall time: a loop burns it, a blocked process does not,
+  ** and alarm() stays free for the program. */
+  struct itimerval it = {.it_interval = {1, 0}, .it_value = {1, 0}};
+  if (setitimer(ITIMER_VIRTUAL, &it, NULL) != 0) return AS_SYS;
   return AS_OK;
 }
 
 static void remove_handlers(void) {
   if (handlers_installed == 0 || --handlers_installed > 0) return;
+  struct itimerval off = {{0, 0}, {0, 0}};
+  (void)setitimer(ITIMER_VIRTUAL, &off, NULL); /* ignore: cannot fail with valid values */
   for (size_t i = 0; i < NCRASH; i++) {
     (void)sigaction(crash_signals[i], &old_actions[i], NULL); /* ignore: restoring */
   }
@@ -133,7 +156,7 @@ void sim_free(sim *s) {
   free(s);
 }
 
-static int stack_get(struct sim *s, sim_stack *st) {
+static AS_WUR int stack_get(struct sim *s, sim_stack *st) {
   if (s->npool > 0) {
     *st = s->pool[--s->npool];
     return AS_OK;
@@ -229,6 +252,7 @@ static void print_event(struct sim *s, sim_event ev, uint64_t obj, uint64_t extr
     fprintf(s->trace, " %s=%" PRIu64, label ? label : "?", extra);
     break;
   case EV_YIELD:
+  case EV_STEP:
   case EV__COUNT:
     break;
   }
@@ -272,17 +296,16 @@ void sim_option(const char *name, const char *fmt, ...) {
 static void task_abandon(struct sim *s, struct as_task *t);
 
 void sim__failv(struct sim *s, sim_outcome kind, const char *fmt, va_list ap) {
-  if (!s->failed) {
+  if (!s->failed && !s->diverged && !s->oom) {
     s->failed = 1;
     s->res->outcome = kind;
     int n = vsnprintf(s->res->message, sizeof s->res->message, fmt, ap);
     if (n < 0) s->res->message[0] = '\0';
     if (s->cur) {
       size_t len = strlen(s->res->message);
-      (void)as_appendf(s->res->message, sizeof s->res->message, len,
-                         " [in task %" PRIu32 " '%s' at step %" PRIu64 "]",
-                         s->cur->id, s->cur->name, s->steps);
-      /* ignore: the appended length is not needed */
+      (void)as_appendf(s->res->message, sizeof s->res->message, len, /* ignore: length unused */
+                       " [in task %" PRIu32 " '%s' at step %" PRIu64 "]", s->cur->id,
+                       s->cur->name, s->steps);
     }
   }
   if (s->cur) task_abandon(s, s->cur);
@@ -291,7 +314,7 @@ void sim__failv(struct sim *s, sim_outcome kind, const char *fmt, va_list ap) {
 void sim_fail(sim_outcome kind, const char *fmt, ...) {
   struct sim *s = sim__active;
   if (!s) return;
-  if (kind == SIM_PASS) kind = SIM_ASSERT;
+  if (kind == SIM_PASS || (unsigned)kind >= SIM__OUTCOME_COUNT) kind = SIM_ASSERT;
   va_list ap;
   va_start(ap, fmt);
   sim__failv(s, kind, fmt, ap);
@@ -382,10 +405,9 @@ void sim__timer_cancel(struct sim *s, struct as_task *t) {
 
 /* Every task is blocked: jump to the earliest deadline and fire all timers
 ** due then, in the order they were set. */
-static void advance_to_next_timer(struct sim *s) {
-  uint64_t when = s->heap[0]->deadline;
-  if (when > s->now) s->now = when;
-  sim__event(s, EV_TIME, s->now, 0, NULL);
+/* Wake every task whose timer is due at the current time, in the order the
+** timers were set. */
+static void fire_due_timers(struct sim *s) {
   while (s->nheap > 0 && s->heap[0]->deadline <= s->now) {
     struct as_task *t = s->heap[0];
     sim__timer_cancel(s, t);
@@ -396,6 +418,13 @@ static void advance_to_next_timer(struct sim *s) {
     if (t->wq) sim__wq_remove(t);
     sim__wake(s, t, t->wait == WAIT_SLEEP ? AS_OK : AS_TIMEDOUT);
   }
+}
+
+static void advance_to_next_timer(struct sim *s) {
+  uint64_t when = s->heap[0]->deadline;
+  if (when > s->now) s->now = when;
+  sim__event(s, EV_TIME, s->now, 0, NULL);
+  fire_due_timers(s);
 }
 
 /* --- task life ------------------------------------------------------------ */
@@ -475,6 +504,27 @@ void sim__point(struct sim *s, const char *doing) {
   sim_ctx_switch(&t->ctx, &s->main_ctx);
 }
 
+/* The task t waits for, when its wait has one owner (a mutex holder or a
+** joined task); NULL otherwise. */
+struct as_task *sim__waits_on(const struct as_task *t) {
+  if (t->state != TS_BLOCKED) return NULL;
+  if (t->wait == WAIT_MUTEX) return ((const struct as_mutex *)t->wait_obj)->owner;
+  if (t->wait == WAIT_JOIN) return t->wait_obj;
+  return NULL;
+}
+
+/* A chain of lock and join waits that comes back to t can never resolve
+** (neither has a timeout), whatever else still runs: report it now rather
+** than when the rest of the program winds down or a budget runs out. */
+static int closes_cycle(struct sim *s, const struct as_task *t) {
+  const struct as_task *u = sim__waits_on(t);
+  for (uint32_t hops = 0; u && hops <= s->ntasks; hops++) {
+    if (u == t) return 1;
+    u = sim__waits_on(u);
+  }
+  return 0;
+}
+
 void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing) {
   struct as_task *t = sim__self(s, doing);
   t->doing = doing;
@@ -482,6 +532,15 @@ void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing) {
   t->wait = w;
   t->wait_obj = obj;
   runnable_remove(s, t);
+  if ((w == WAIT_MUTEX || w == WAIT_JOIN) && closes_cycle(s, t)) {
+    s->failed = 1;
+    s->res->outcome = SIM_DEADLOCK;
+    sim__report_deadlock(s, s->res->message, sizeof s->res->message);
+    t->state = TS_DEAD;
+    s->live--;
+    s->dying = t;
+    sim_ctx_exit(&t->ctx, &s->main_ctx);
+  }
   sim_ctx_switch(&t->ctx, &s->main_ctx);
 }
 
@@ -504,7 +563,8 @@ static void reap(struct sim *s) {
   }
 }
 
-static int record_decision(struct sim *s, uint32_t id) {
+static AS_WUR int record_decision(struct sim *s, uint32_t id) {
+  if (s->ndec >= SIM_SCHEDULE_MAX_DECISIONS) return AS_TOOBIG;
   if (s->ndec == s->capdec) {
     size_t nc = s->capdec ? s->capdec * 2 : 1024;
     uint32_t *nd = realloc(s->dec, nc * sizeof *nd);
@@ -561,9 +621,21 @@ static void run_loop(struct sim *s) {
     uint32_t nr = s->nrunnable;
     struct as_task *t = sim__strategy_pick(s);
     if (!t) return; /* replay diverged: message already set */
-    if (nr > 1 && record_decision(s, t->id) != AS_OK) {
-      s->oom = 1;
-      return;
+    if (nr > 1) {
+      int rc = record_decision(s, t->id);
+      if (rc == AS_TOOBIG) {
+        s->failed = 1;
+        s->res->outcome = SIM_HANG;
+        size_t n = as_appendf(s->res->message, sizeof s->res->message, 0,
+                              "decision budget of %u exceeded (a schedule cannot hold more)\n",
+                              SIM_SCHEDULE_MAX_DECISIONS);
+        sim__report_tasks(s, s->res->message + n, sizeof s->res->message - n);
+        return;
+      }
+      if (rc != AS_OK) {
+        s->oom = 1;
+        return;
+      }
     }
     s->steps++;
     s->cur = t;
@@ -599,7 +671,7 @@ static void free_run(struct sim *s) {
   s->nrdec = s->rpos = 0;
 }
 
-static int start_streams(struct sim *s, const sim_config *cfg) {
+static AS_WUR int start_streams(struct sim *s, const sim_config *cfg) {
   if (cfg->strategy == SIM_STRATEGY_REPLAY) {
     sim_schedule sc;
     char err[256];
@@ -616,6 +688,7 @@ static int start_streams(struct sim *s, const sim_config *cfg) {
     s->stream_seed[SIM_STREAM_FAULTS] = sc.seed_faults;
     s->stream_seed[SIM_STREAM_WORKLOAD] = sc.seed_workload;
     s->stream_seed[SIM_STREAM_LLM] = sc.seed_llm;
+    s->stream_seed[SIM_STREAM_RUNTIME] = sc.seed_runtime;
     s->rdec = sc.dec;
     s->nrdec = sc.ndec;
   } else {
@@ -626,17 +699,18 @@ static int start_streams(struct sim *s, const sim_config *cfg) {
   return AS_OK;
 }
 
-static int finish_result(struct sim *s) {
+static AS_WUR int finish_result(struct sim *s) {
   sim_result *res = s->res;
   res->steps = s->steps;
   res->decisions = s->ndec;
   res->virtual_ns = s->now;
-  res->trace_hash = s->hash;
+  res->trace_hash = mix(s->hash, (uint64_t)res->outcome);
   res->tasks = s->ntasks;
   sim_schedule sc = {
       .seed_faults = s->stream_seed[SIM_STREAM_FAULTS],
       .seed_workload = s->stream_seed[SIM_STREAM_WORKLOAD],
       .seed_llm = s->stream_seed[SIM_STREAM_LLM],
+      .seed_runtime = s->stream_seed[SIM_STREAM_RUNTIME],
       .dec = s->dec,
       .ndec = s->ndec,
   };
@@ -647,12 +721,22 @@ static void describe_crash(struct sim *s) {
   struct as_task *t = s->tasks[s->crash_task];
   s->failed = 1;
   s->res->outcome = SIM_CRASH;
-  snprintf(s->res->message, sizeof s->res->message,
-           "signal %d (%s)%s at address %p [in task %" PRIu32 " '%s' at step %" PRIu64
-           ", last seam call: %s]",
-           (int)s->crash_sig, strsignal(s->crash_sig),
-           s->crash_guard ? ": stack overflow into the guard page" : "",
-           s->crash_addr, t->id, t->name, s->steps, t->doing);
+  if (s->crash_sig == SIGVTALRM) {
+    s->res->outcome = SIM_HANG;
+    snprintf(s->res->message, sizeof s->res->message,
+             "task %" PRIu32 " '%s' ran %u CPU seconds without reaching a scheduling point "
+             "(a loop that never calls the seam?) [at step %" PRIu64 ", last seam call: %s]",
+             t->id, t->name, s->cfg->max_cpu_s, s->steps, t->doing);
+  } else {
+    snprintf(s->res->message, sizeof s->res->message,
+             "signal %d (%s)%s%s [in task %" PRIu32 " '%s' at step %" PRIu64
+             ", last seam call: %s]",
+             (int)s->crash_sig, strsignal(s->crash_sig),
+             s->crash_guard ? ": stack overflow into the guard page" : "",
+             /* Other addresses move with ASLR; the message must not. */
+             (uintptr_t)s->crash_addr < 4096 && s->crash_sig == SIGSEGV ? " at a null pointer" : "",
+             t->id, t->name, s->steps, t->doing);
+  }
   if (t->state == TS_RUNNABLE) runnable_remove(s, t);
   sim__timer_cancel(s, t);
   if (t->wq) sim__wq_remove(t);
@@ -700,6 +784,8 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   s->cur = NULL;
   s->dying = NULL;
   s->crash_sig = 0;
+  s->wd_steps = 0;
+  s->wd_ticks = 0;
   memset(s->fault_ppm, 0, sizeof s->fault_ppm);
   s->max_steps = cfg->max_steps ? cfg->max_steps : SIM_DEFAULT_MAX_STEPS;
   s->max_vns = cfg->max_virtual_ns ? cfg->max_virtual_ns : SIM_DEFAULT_MAX_VIRTUAL_NS;
@@ -748,6 +834,12 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   if (rc != AS_OK) goto out;
   sim_ctx_init_self(&s->main_ctx, s->sw);
   run_guarded(s);
+  if (cfg->strategy == SIM_STRATEGY_REPLAY && !s->diverged && !s->oom && s->rpos != s->nrdec) {
+    snprintf(res->message, sizeof res->message,
+             "schedule diverged: the run ended after %zu of its %zu decisions", s->rpos,
+             s->nrdec);
+    s->diverged = 1;
+  }
 
   if (s->oom) {
     rc = AS_NOMEM;
@@ -806,6 +898,20 @@ void sim_advance(uint64_t ns) {
   struct sim *s = sim__active;
   if (!s) return;
   sim__point(s, "advance");
-  s->now += ns;
+  uint64_t to = ns > UINT64_MAX - s->now ? UINT64_MAX : s->now + ns;
+  if (to > s->max_vns) {
+    sim_fail(SIM_HANG, "virtual-time budget of %" PRIu64 " ns exceeded by an advance of %" PRIu64
+                       " ns at %" PRIu64 " ns", s->max_vns, ns, s->now);
+    return;
+  }
+  s->now = to;
   sim__event(s, EV_ADVANCE, ns, s->now, NULL);
+  fire_due_timers(s);
+}
+
+void sim_step(void) {
+  struct sim *s = sim__active;
+  if (!s) return;
+  sim__point(s, "step");
+  sim__event(s, EV_STEP, 0, 0, NULL);
 }

@@ -52,9 +52,9 @@ static void sb_id(sbuf *b, uint32_t id) {
 
 int sim_schedule_encode(const sim_schedule *sc, char **out) {
   sbuf b = {0};
-  char head[80];
-  int n = snprintf(head, sizeof head, "v1:%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":",
-                   sc->seed_faults, sc->seed_workload, sc->seed_llm);
+  char head[96];
+  int n = snprintf(head, sizeof head, "v1:%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":",
+                   sc->seed_faults, sc->seed_workload, sc->seed_llm, sc->seed_runtime);
   sb_put(&b, head, (size_t)n);
   for (size_t i = 0; i < sc->ndec;) {
     size_t j = i + 1;
@@ -89,13 +89,13 @@ static int short_id(char c) {
   return p ? (int)(p - ids) : -1;
 }
 
-static int parse_err(char *err, size_t cap, size_t pos, const char *what) {
+static AS_WUR int parse_err(char *err, size_t cap, size_t pos, const char *what) {
   if (err && cap) snprintf(err, cap, "schedule: at character %zu: expected %s", pos + 1, what);
   return AS_PARSE;
 }
 
 /* Reads 1..maxdig decimal digits at s[*i]; AS_PARSE past the cap. */
-static int read_dec(const char *s, size_t *i, unsigned maxdig, uint64_t *v) {
+static AS_WUR int read_dec(const char *s, size_t *i, unsigned maxdig, uint64_t *v) {
   size_t start = *i;
   uint64_t x = 0;
   while (s[*i] >= '0' && s[*i] <= '9') {
@@ -108,7 +108,7 @@ static int read_dec(const char *s, size_t *i, unsigned maxdig, uint64_t *v) {
   return AS_OK;
 }
 
-static int push(sim_schedule *sc, size_t *cap, uint32_t id, uint64_t count) {
+static AS_WUR int push(sim_schedule *sc, size_t *cap, uint32_t id, uint64_t count) {
   if (count > SIM_SCHEDULE_MAX_DECISIONS - sc->ndec) return AS_TOOBIG;
   if (sc->ndec + count > *cap) {
     size_t nc = *cap ? *cap : 64;
@@ -125,7 +125,7 @@ static int push(sim_schedule *sc, size_t *cap, uint32_t id, uint64_t count) {
 int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errcap) {
   int rc = AS_OK;
   size_t i = 0, cap = 0;
-  uint64_t seeds[3];
+  uint64_t seeds[4];
   memset(sc, 0, sizeof *sc);
   if (err && errcap) err[0] = '\0';
   if (strncmp(s, "v1:", 3) != 0) {
@@ -133,7 +133,7 @@ int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errca
     goto out;
   }
   i = 3;
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     uint64_t x = 0;
     for (int d = 0; d < 16; d++, i++) {
       char c = s[i];
@@ -154,6 +154,7 @@ int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errca
   sc->seed_faults = seeds[0];
   sc->seed_workload = seeds[1];
   sc->seed_llm = seeds[2];
+  sc->seed_runtime = seeds[3];
   while (s[i]) {
     uint64_t id, count = 1;
     int v = short_id(s[i]);

@@ -5,8 +5,8 @@
 ** seeds of the non-scheduler streams and the task chosen at every point
 ** where more than one task could run. Grammar (version 1):
 **
-**   schedule  = "v1:" seed ":" seed ":" seed ":" decisions
-**   seed      = 16 lowercase hex digits      (faults, workload, llm)
+**   schedule  = "v1:" seed ":" seed ":" seed ":" seed ":" decisions
+**   seed      = 16 lowercase hex digits      (faults, workload, llm, runtime)
 **   decisions = *item
 **   item      = id [ "-" count "." ]          (count >= 2: the id repeats)
 **   id        = one of 0-9 a-z A-Z            (tasks 0..61)
@@ -27,7 +27,7 @@
 #define SIM_SCHEDULE_MAX_LEN (256u * 1024u * 1024u)
 
 typedef struct sim_schedule {
-  uint64_t seed_faults, seed_workload, seed_llm;
+  uint64_t seed_faults, seed_workload, seed_llm, seed_runtime;
   uint32_t *dec; /* owned */
   size_t ndec;
 } sim_schedule;

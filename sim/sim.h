@@ -74,6 +74,8 @@ typedef struct sim_config {
   uint64_t max_steps;      /* 0: SIM_DEFAULT_MAX_STEPS */
   uint64_t max_virtual_ns; /* 0: SIM_DEFAULT_MAX_VIRTUAL_NS */
   FILE *trace;             /* non-NULL: print every event (the interleaving) */
+  unsigned max_cpu_s;      /* a task that runs this many CPU seconds without a
+                           ** scheduling point is a hang; 0: no limit */
   int mutant;              /* program-defined bug switch; 0 = none */
 } sim_config;
 
@@ -133,8 +135,11 @@ void sim_option(const char *name, const char *fmt, ...) AS_PRINTF(2, 3);
 void sim_fail(sim_outcome kind, const char *fmt, ...) AS_PRINTF(2, 3);
 /* A program-level event: traced, and folded into the trace hash. */
 void sim_note(const char *what, uint64_t value);
-/* Move virtual time forward by ns (a scheduling point). */
+/* Move virtual time forward by ns (a scheduling point); due timers fire. */
 void sim_advance(uint64_t ns);
+/* A plain scheduling point: a step of work (unlike as_task_yield, which PCT
+** takes as "I am waiting for someone else"). */
+void sim_step(void);
 /* The run's workload stream (also behind as_random_bytes). */
 sim_rng *sim_workload_rng(void);
 /* Fault rate for a numbered fault point, in parts per million. */

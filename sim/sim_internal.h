@@ -58,11 +58,14 @@ struct as_mutex {
   sim_obj obj; /* first: a mutex is an object */
   struct as_task *owner;
   waitq q;
+  uint32_t contenders; /* tasks that will touch it: about to lock, queued,
+                       ** woken to retry, or waiting on a cond to retake it */
 };
 
 struct as_cond {
   sim_obj obj;
   waitq q;
+  uint32_t users; /* tasks parked at a scheduling point about to use it */
 };
 
 struct sim {
@@ -108,6 +111,7 @@ struct sim {
   uint64_t pct_k;
   uint64_t change[SIM_MAX_PCT_DEPTH];
   unsigned nchange;
+  uint64_t yield_floor; /* PCT: the next priority for a task that yields */
 
   uint64_t hash;
   int failed;
@@ -118,6 +122,8 @@ struct sim {
 
   sigjmp_buf jmp;
   volatile sig_atomic_t crash_sig;
+  volatile uint64_t wd_steps; /* the watchdog's view of progress */
+  volatile unsigned wd_ticks;
   void *crash_addr;
   uint32_t crash_task;
   int crash_guard;
@@ -146,7 +152,8 @@ extern struct sim *sim__active;
   X(ADVANCE, "advance")                                                       \
   X(FAULT, "fault")                                                           \
   X(RANDOM, "random")                                                         \
-  X(NOTE, "note")
+  X(NOTE, "note")                                                             \
+  X(STEP, "step")
 
 typedef enum sim_event {
 #define SIM__EV(name, text) EV_##name,
@@ -161,6 +168,7 @@ void sim__event(struct sim *s, sim_event ev, uint64_t obj, uint64_t extra,
 void sim__point(struct sim *s, const char *doing);
 void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing);
 void sim__wake(struct sim *s, struct as_task *t, int rc);
+struct as_task *sim__waits_on(const struct as_task *t);
 void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
 void sim__timer_cancel(struct sim *s, struct as_task *t);
 AS_WUR int sim__spawn(struct sim *s, struct as_task **out, const char *name,
@@ -176,6 +184,7 @@ void sim__wq_remove(struct as_task *t);
 AS_WUR int sim__strategy_init(struct sim *s);
 void sim__strategy_on_spawn(struct sim *s, struct as_task *t);
 struct as_task *sim__strategy_pick(struct sim *s);
+void sim__strategy_on_yield(struct sim *s, struct as_task *t);
 
 /* report.c */
 void sim__report_deadlock(struct sim *s, char *buf, size_t cap);

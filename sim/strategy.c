@@ -14,8 +14,11 @@
 
 #include "sim_internal.h"
 
-/* Initial priorities live above this; change points use 1..d-1 below it. */
+/* Priority bands, highest first: initial priorities (above PCT_BASE);
+** change points (CHANGE_BASE + d-i); tasks that yielded (below CHANGE_BASE,
+** the latest yielder lowest). */
 #define PCT_BASE (1ull << 40)
+#define CHANGE_BASE (1ull << 38)
 
 int sim__strategy_init(struct sim *s) {
   const sim_config *cfg = s->cfg;
@@ -41,8 +44,16 @@ int sim__strategy_init(struct sim *s) {
   s->nchange = s->pct_d - 1;
   char list[SIM_MAX_PCT_DEPTH * 21 + 1] = "";
   size_t len = 0;
+  if (s->nchange > s->pct_k) s->nchange = (unsigned)s->pct_k;
+  s->yield_floor = CHANGE_BASE - 1;
   for (unsigned i = 0; i < s->nchange; i++) {
-    s->change[i] = sim_rng_range(r, 1, s->pct_k);
+    /* Distinct points: two on one step would lower two tasks at once. */
+    int dup;
+    do {
+      s->change[i] = sim_rng_range(r, 1, s->pct_k);
+      dup = 0;
+      for (unsigned j = 0; j < i; j++) dup |= s->change[j] == s->change[i];
+    } while (dup);
     len = as_appendf(list, sizeof list, len, "%s%" PRIu64, i ? "," : "", s->change[i]);
   }
   sim_option("strategy", "pct");
@@ -64,6 +75,13 @@ void sim__strategy_on_spawn(struct sim *s, struct as_task *t) {
   }
 }
 
+void sim__strategy_on_yield(struct sim *s, struct as_task *t) {
+  if (s->cfg->strategy != SIM_STRATEGY_PCT) return;
+  /* Below every task that has not yielded since, the latest yielder lowest,
+  ** so spinners take turns and the task they wait for gets to run. */
+  if (s->yield_floor > 0) t->prio = s->yield_floor--;
+}
+
 static struct as_task *pct_highest(struct sim *s) {
   struct as_task *best = s->runnable[0];
   for (uint32_t i = 1; i < s->nrunnable; i++)
@@ -76,7 +94,7 @@ static struct as_task *pick_pct(struct sim *s) {
   uint64_t step = s->steps + 1;
   for (unsigned i = 0; i < s->nchange; i++) {
     if (s->change[i] == step) {
-      t->prio = (uint64_t)(s->pct_d - 1 - i); /* d-i, counted from 0 */
+      t->prio = CHANGE_BASE + (s->pct_d - 1 - i); /* d-i, counted from 0 */
       t = pct_highest(s);
     }
   }

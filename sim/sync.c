@@ -76,13 +76,13 @@ static void obj_unlink(sim_obj *o) {
 
 /* --- tasks ------------------------------------------------------------------ */
 
-static int s_task_spawn(as_task **out, const char *name, as_task_fn fn, void *arg) {
+static AS_WUR int s_task_spawn(as_task **out, const char *name, as_task_fn fn, void *arg) {
   struct sim *s = active("task_spawn");
   if (s->cur) sim__point(s, "spawn");
   return sim__spawn(s, out, name, fn, arg);
 }
 
-static int s_task_join(as_task *t) {
+static AS_WUR int s_task_join(as_task *t) {
   struct sim *s = active("task_join");
   struct as_task *self = sim__self(s, "join");
   sim__point(s, "join");
@@ -101,8 +101,13 @@ static int s_task_join(as_task *t) {
   return AS_OK;
 }
 
+/* A yield says "I cannot progress until another task does" (a polling
+** loop): under PCT the yielder drops below every other task, or a spinning
+** high-priority task would starve the one it waits for forever. Programs
+** that only want a scheduling point call sim_step. */
 static void s_task_yield(void) {
   struct sim *s = active("task_yield");
+  sim__strategy_on_yield(s, sim__self(s, "yield"));
   sim__point(s, "yield");
   sim__event(s, EV_YIELD, 0, 0, NULL);
 }
@@ -114,7 +119,7 @@ static uint64_t s_task_id(void) {
 
 /* --- mutex ------------------------------------------------------------------ */
 
-static int s_mutex_new(as_mutex **out) {
+static AS_WUR int s_mutex_new(as_mutex **out) {
   struct sim *s = active("mutex_new");
   struct as_mutex *m = calloc(1, sizeof *m);
   if (!m) return AS_NOMEM;
@@ -125,9 +130,9 @@ static int s_mutex_new(as_mutex **out) {
 
 static void s_mutex_free(as_mutex *m) {
   struct sim *s = active("mutex_free");
-  if (m->owner || m->q.head) {
+  if (m->owner || m->contenders) {
     misuse(s, "mutex m%" PRIu32 " freed while %s", m->obj.id,
-           m->owner ? "locked" : "tasks wait on it");
+           m->owner ? "locked" : "tasks wait to lock it");
     return;
   }
   obj_unlink(&m->obj);
@@ -136,17 +141,21 @@ static void s_mutex_free(as_mutex *m) {
 
 /* Take m for the running task, blocking while another holds it. When m is
 ** released every waiter becomes runnable and they race for it again, so the
-** strategy, not queue order, decides who gets it. */
+** strategy, not queue order, decides who gets it. The caller has counted
+** the task among m's contenders (from before its scheduling point: a task
+** parked there already holds m), and this uncounts it. */
 static void acquire(struct sim *s, struct as_task *t, struct as_mutex *m) {
+  if (m->owner == t) {
+    m->contenders--;
+    misuse(s, "mutex m%" PRIu32 " locked again by its holder (not recursive)", m->obj.id);
+    return;
+  }
   while (m->owner) {
-    if (m->owner == t) {
-      misuse(s, "mutex m%" PRIu32 " locked again by its holder (not recursive)", m->obj.id);
-      return;
-    }
     sim__event(s, EV_LOCK_WAIT, m->obj.id, m->owner->id, NULL);
     sim__wq_push(&m->q, t);
     sim__block(s, WAIT_MUTEX, m, "lock");
   }
+  m->contenders--;
   m->owner = t;
   sim__event(s, EV_LOCK, m->obj.id, 0, NULL);
 }
@@ -163,13 +172,16 @@ static void release(struct sim *s, struct as_mutex *m) {
 
 static void s_mutex_lock(as_mutex *m) {
   struct sim *s = active("mutex_lock");
+  m->contenders++;
   sim__point(s, "lock");
   acquire(s, s->cur, m);
 }
 
-static int s_mutex_trylock(as_mutex *m) {
+static AS_WUR int s_mutex_trylock(as_mutex *m) {
   struct sim *s = active("mutex_trylock");
+  m->contenders++;
   sim__point(s, "trylock");
+  m->contenders--;
   if (m->owner) {
     sim__event(s, EV_TRYLOCK_BUSY, m->obj.id, m->owner->id, NULL);
     return AS_BUSY;
@@ -191,7 +203,7 @@ static void s_mutex_unlock(as_mutex *m) {
 
 /* --- condition variable ----------------------------------------------------- */
 
-static int s_cond_new(as_cond **out) {
+static AS_WUR int s_cond_new(as_cond **out) {
   struct sim *s = active("cond_new");
   struct as_cond *c = calloc(1, sizeof *c);
   if (!c) return AS_NOMEM;
@@ -202,18 +214,21 @@ static int s_cond_new(as_cond **out) {
 
 static void s_cond_free(as_cond *c) {
   struct sim *s = active("cond_free");
-  if (c->q.head) {
-    misuse(s, "cond c%" PRIu32 " freed while tasks wait on it", c->obj.id);
+  if (c->q.head || c->users) {
+    misuse(s, "cond c%" PRIu32 " freed while tasks %s it", c->obj.id,
+           c->q.head ? "wait on" : "are about to use");
     return;
   }
   obj_unlink(&c->obj);
   free(c);
 }
 
-static int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mutex *m,
+static AS_WUR int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mutex *m,
                            uint64_t deadline, int timed) {
   struct as_task *t = s->cur;
+  c->users++;
   sim__point(s, timed ? "timedwait" : "wait");
+  c->users--;
   if (m->owner != t) {
     misuse(s, "cond c%" PRIu32 " waited on without holding mutex m%" PRIu32, c->obj.id,
            m->obj.id);
@@ -224,6 +239,7 @@ static int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mutex *m,
     return AS_TIMEDOUT;
   }
   release(s, m);
+  m->contenders++; /* it will take m again when woken */
   sim__event(s, EV_WAIT, c->obj.id, timed ? deadline : UINT64_MAX, NULL);
   sim__wq_push(&c->q, t);
   if (timed) sim__timer_add(s, t, deadline);
@@ -235,19 +251,22 @@ static int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mutex *m,
 
 static void s_cond_wait(as_cond *c, as_mutex *m) {
   struct sim *s = active("cond_wait");
-  (void)sim__self(s, "cond_wait");
-  (void)cond_wait_until(s, c, m, 0, 0); /* ignore: an untimed wait only returns OK */
+  (void)sim__self(s, "cond_wait"); /* ignore: called for its outside-a-task check */
+  int rc = cond_wait_until(s, c, m, 0, 0);
+  AS_ASSERT(rc == AS_OK); /* only a timer ends a wait otherwise, and this one has none */
 }
 
-static int s_cond_timedwait(as_cond *c, as_mutex *m, uint64_t deadline_ns) {
+static AS_WUR int s_cond_timedwait(as_cond *c, as_mutex *m, uint64_t deadline_ns) {
   struct sim *s = active("cond_timedwait");
-  (void)sim__self(s, "cond_timedwait");
+  (void)sim__self(s, "cond_timedwait"); /* ignore: called for its outside-a-task check */
   return cond_wait_until(s, c, m, deadline_ns, deadline_ns != AS_DEADLINE_NEVER);
 }
 
 static void s_cond_signal(as_cond *c) {
   struct sim *s = active("cond_signal");
+  c->users++;
   sim__point(s, "signal");
+  c->users--;
   struct as_task *w = c->q.head;
   sim__event(s, EV_SIGNAL, c->obj.id, w ? w->id : UINT32_MAX, NULL);
   if (w) {
@@ -258,7 +277,9 @@ static void s_cond_signal(as_cond *c) {
 
 static void s_cond_broadcast(as_cond *c) {
   struct sim *s = active("cond_broadcast");
+  c->users++;
   sim__point(s, "broadcast");
+  c->users--;
   sim__event(s, EV_BROADCAST, c->obj.id, 0, NULL);
   while (c->q.head) {
     struct as_task *w = c->q.head;
@@ -287,9 +308,9 @@ static int64_t s_now_wall_ns(void) {
 
 /* --- randomness, faults, logging -------------------------------------------- */
 
-static int s_random_bytes(void *buf, size_t n) {
+static AS_WUR int s_random_bytes(void *buf, size_t n) {
   struct sim *s = active("random_bytes");
-  sim_rng *r = &s->rng[SIM_STREAM_WORKLOAD];
+  sim_rng *r = &s->rng[SIM_STREAM_RUNTIME];
   unsigned char *p = buf;
   size_t left = n;
   while (left) {

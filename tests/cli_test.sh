@@ -36,6 +36,29 @@ sched=$(sed -n 's/^schedule: //p' "$T/out")
 status_is 1 "$A" replay selftest:abba --schedule "$sched" && [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$hash1" ]
 check "replay by schedule reproduces the trace hash" $?
 
+status_is 1 "$A" run selftest:counter --seed 1 --max-steps 20 && grep -q "FAIL (hang)" "$T/out"
+hang_hash=$(sed -n 's/^trace hash: //p' "$T/out")
+by_sched=$(sed -n 's/^replay by schedule: //p' "$T/out")
+status_is 1 $by_sched && [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$hang_hash" ]
+check "replay by schedule carries the limits that shaped the run" $?
+sed -n 's/^schedule: //p' "$T/out" >"$T/sched.txt"
+grep "^schedule: " "$T/out" >"$T/sched-line.txt"
+status_is 1 "$A" replay selftest:counter --schedule "@$T/sched.txt" --max-steps 20 && \
+  [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$hang_hash" ] && \
+  status_is 1 "$A" replay selftest:counter --schedule "@$T/sched-line.txt" --max-steps 20
+check "--schedule @FILE reads the string or run's schedule line" $?
+status_is 2 "$A" replay selftest:counter --schedule "@$T/missing" && grep -q "cannot open" "$T/err"
+check "--schedule @FILE that cannot be read exits 2" $?
+status_is 2 "$A" run selftest:nope --seed 1 --json && [ "$("$J" --get result <"$T/out")" = error ] && \
+  [ "$("$J" --get exit <"$T/out")" = 2 ] && "$J" --get error <"$T/out" | grep -q "unknown self-test"
+check "--json errors still end stdout with a JSON object" $?
+status_is 2 "$A" run selftest:abba --json && [ "$("$J" --get result <"$T/out")" = error ]
+check "--json usage errors end with a JSON object" $?
+status_is 0 "$A" run selftest:counter --seed 2 --check-determinism --json && \
+  [ "$("$J" --get determinism <"$T/out")" = ok ]
+check "--check-determinism reports in the JSON" $?
+status_is 2 "$A" run selftest:abba --seed 1 --strategy pct:d=2,d=3; check "a repeated PCT setting is refused" $?
+
 status_is 1 "$A" run selftest:atomicity --seed 1 --json && \
   "$J" scenario seed strategy result steps virtual_ms trace_hash schedule violations <"$T/out"
 check "run --json ends with the contract's JSON object" $?
@@ -78,6 +101,27 @@ status_is 0 "$A" selftest --seeds 200 && grep -q "5 as expected" "$T/out"; check
 st=$?
 { [ $st -eq 0 ] || [ $st -eq 1 ]; } && "$J" switch selftests bars_met <"$T/out"
 check "bench --quick --json reports (speed bars are not judged here)" $?
+
+# Coverage issue: the remaining command-line paths.
+status_is 0 "$A" version && grep -q "^agentsim [0-9]" "$T/out"; check "version prints the version" $?
+status_is 0 "$A" list --json && "$J" scenarios <"$T/out"; check "list --json ends with a JSON object" $?
+status_is 0 "$A" run selftest:ordering --seed 2 --strategy pct:d=1,k=40 --max-steps 500 \
+  --max-time 1h --switch ucontext --json &&
+  "$J" --get replay <"$T/out" | grep -q -- "--strategy pct:d=1,k=40 --max-steps 500 --max-time 3600000000000ns --switch ucontext"
+check "the replay command carries the strategy, the limits and the switch" $?
+status_is 2 "$A" sweep selftest:counter --seeds 2 --seed-start 18446744073709551615 &&
+  grep -q "overflows" "$T/err"
+check "sweep refuses a seed range past 2^64" $?
+status_is 2 "$A" sweep selftest:counter --seeds 3 --jobs 1 --junit "$T/no/such/dir/j.xml" &&
+  grep -q "cannot write" "$T/err"
+check "--junit into a missing directory exits 2" $?
+mkdir "$T/taken"
+status_is 3 "$A" sweep selftest:counter --seeds 3 --jobs 1 --junit "$T/taken" &&
+  grep -q "write failed" "$T/err" && [ ! -e "$T/taken.tmp" ]
+check "--junit that cannot replace its target exits 3 and leaves no temporary" $?
+status_is 1 "$A" selftest --seeds 1 --jobs 1 --json && [ "$("$J" --get result <"$T/out")" = fail ] &&
+  grep -q "UNEXPECTED" "$T/err"
+check "selftest --json reports planted bugs it did not find" $?
 
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

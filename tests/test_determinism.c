@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "selftest/programs.h"
+#include "testutil.h"
 #include "sim.h"
 
 #define SEEDS 1000
@@ -150,12 +151,14 @@ static void test_streams_independent(void **state) {
     sim_result ra, rb;
     run_ok(t->prog, &a, &ra);
     run_ok(t->prog, &b, &rb);
-    unsigned tasks_a = 0, incs_a = 0, tasks_b = 0, incs_b = 0;
+    unsigned long tasks_a = 0, incs_a = 0, tasks_b = 0, incs_b = 0;
     const char *ta = strstr(ra.options, "tasks="), *tb = strstr(rb.options, "tasks=");
     assert_non_null(ta);
     assert_non_null(tb);
-    assert_int_equal(sscanf(ta, "tasks=%u increments=%u", &tasks_a, &incs_a), 2);
-    assert_int_equal(sscanf(tb, "tasks=%u increments=%u", &tasks_b, &incs_b), 2);
+    assert_true(tu_lit(&ta, "tasks=") && tu_uint(&ta, &tasks_a) &&
+                tu_lit(&ta, " increments=") && tu_uint(&ta, &incs_a));
+    assert_true(tu_lit(&tb, "tasks=") && tu_uint(&tb, &tasks_b) &&
+                tu_lit(&tb, " increments=") && tu_uint(&tb, &incs_b));
     assert_int_equal(tasks_a, tasks_b);
     assert_int_equal(incs_a, incs_b);
     sim_result_clear(&ra);

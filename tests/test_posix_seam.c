@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -521,15 +523,27 @@ static char *capture_end(struct capture *cap, size_t *len) {
   return text;
 }
 
+/* The value of n decimal digits at s (already checked to be digits). */
+static int atoi_digits(const char *s, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+  return v;
+}
+
 /* Check that `line` (without its newline) is "<ISO UTC> <level> [task N] "
 ** followed by the message; returns a pointer to the message. */
 static const char *check_log_head(const char *line, const char *level,
                                   uint64_t task) {
-  int y, mo, d, h, mi, s, us, used = 0;
-  assert_int_equal(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ %n", &y, &mo, &d,
-                          &h, &mi, &s, &us, &used),
-                   7);
-  assert_true(used > 0);
+  /* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ ": check the shape digit by digit. */
+  static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ ";
+  int used = (int)strlen(shape);
+  for (int i = 0; i < used; i++) {
+    if (shape[i] == 'd')
+      assert_true(line[i] >= '0' && line[i] <= '9');
+    else
+      assert_int_equal(line[i], shape[i]);
+  }
+  int y = atoi_digits(line, 4), mo = atoi_digits(line + 5, 2), d = atoi_digits(line + 8, 2);
   assert_true(y >= 2020 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31);
   char head[64];
   int n = snprintf(head, sizeof head, "%s [task %" PRIu64 "] ", level, task);
@@ -637,15 +651,16 @@ static void test_log_lines_do_not_interleave(void **state) {
   char *save = NULL;
   for (char *line = strtok_r(out, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save)) {
-    int who = -1, nth = -1, used = 0;
+    unsigned long who = 0, nth = 0;
     const char *rest = strstr(line, "] t");
     assert_non_null(rest);
-    assert_int_equal(sscanf(rest + 3, "%d-%d %n", &who, &nth, &used), 2);
+    const char *pad = rest + 3;
+    assert_true(tu_uint(&pad, &who) && tu_lit(&pad, "-") && tu_uint(&pad, &nth) &&
+                tu_lit(&pad, " "));
     assert_in_range(who, 0, LOG_TASKS - 1);
     assert_int_equal(nth, seen[who]);
     seen[who]++;
     check_log_head(line, "info", args[who].id);
-    const char *pad = rest + 3 + used;
     assert_int_equal(strlen(pad), LOG_PAD);
     for (size_t k = 0; k < LOG_PAD; k++) assert_int_equal(pad[k], 'a' + who);
   }
@@ -812,10 +827,10 @@ static void test_misuse_aborts(void **state) {
   const char *head = "agentsim: assertion failed: 1 + 1 == 3 (" __FILE__ ":";
   char *err = expect_abort(misuse_assert, head);
   const char *at = strstr(err, head) + strlen(head);
-  int line = 0, used = 0;
-  assert_int_equal(sscanf(at, "%d)\n%n", &line, &used), 1);
+  unsigned long line = 0;
+  assert_true(tu_uint(&at, &line));
   assert_true(line > 0);
-  assert_true(used > 0); /* the ")\n" after the line number was there */
+  assert_true(tu_lit(&at, ")\n")); /* the ")\n" after the line number was there */
   free(err);
 }
 

@@ -18,6 +18,7 @@ static void roundtrip(const uint32_t *dec, size_t n) {
   sim_schedule in = {.seed_faults = 0x0123456789abcdefull,
                      .seed_workload = 1,
                      .seed_llm = UINT64_MAX,
+                     .seed_runtime = 7,
                      .dec = (uint32_t *)dec,
                      .ndec = n};
   char *s = NULL;
@@ -30,6 +31,7 @@ static void roundtrip(const uint32_t *dec, size_t n) {
   assert_true(out.seed_faults == in.seed_faults);
   assert_true(out.seed_workload == 1);
   assert_true(out.seed_llm == UINT64_MAX);
+  assert_true(out.seed_runtime == 7);
   if (n) assert_memory_equal(out.dec, dec, n * sizeof *dec);
   /* Every character is shell-safe. */
   for (const char *p = s; *p; p++)
@@ -73,7 +75,7 @@ static void test_runs_are_compact(void **state) {
   sim_schedule in = {.dec = dec, .ndec = 1000};
   char *s = NULL;
   assert_int_equal(sim_schedule_encode(&in, &s), AS_OK);
-  assert_string_equal(strchr(s + 3 + 17 * 3, '3'), "3-1000.");
+  assert_string_equal(strchr(s + 3 + 17 * 4, '3'), "3-1000.");
   free(s);
 }
 
@@ -93,13 +95,13 @@ static void test_errors(void **state) {
   expect_error("v2:", "version prefix");
   expect_error("v1:00", "character 6: expected a lowercase hex digit");
   expect_error("v1:" Z16 "x", "character 20: expected ':'");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":01*", "character 57: expected a task id");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":1-", "repeat count");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":1-1.", "repeat count of at least 2");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":1-5", "'.' ending a repeat count");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":_12", "'_' closing");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":_99999999999_", "task id");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":1-99999999999.", "repeat count");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":01*", "character 74: expected a task id");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-", "repeat count");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-1.", "repeat count of at least 2");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-5", "'.' ending a repeat count");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":_12", "'_' closing");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":_99999999999_", "task id");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-99999999999.", "repeat count");
 }
 
 static void test_too_many(void **state) {
@@ -108,7 +110,7 @@ static void test_too_many(void **state) {
   char err[200];
   /* Two runs that together pass the decision cap: refused before the
   ** second is allocated. */
-  const char *buf = "v1:" Z16 ":" Z16 ":" Z16 ":1-10000000.2-10000000.";
+  const char *buf = "v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-10000000.2-10000000.";
   int rc = sim_schedule_decode(buf, &sc, err, sizeof err);
   assert_int_equal(rc, AS_TOOBIG);
   assert_non_null(strstr(err, "more than"));

@@ -15,6 +15,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,9 +30,9 @@
 #define HOUR_NS (3600u * SEC_NS)
 #define DAY_NS (24u * HOUR_NS)
 
-/* Length of a schedule string's header: "v1:" and three 16-digit seeds,
+/* Length of a schedule string's header: "v1:" and four 16-digit seeds,
 ** each followed by ':' (schedule.h). Decisions start here. */
-#define SCHED_HEADER_LEN (3u + 3u * 17u)
+#define SCHED_HEADER_LEN (3u + 4u * 17u)
 
 #define OBS_LOG_MAX 64
 
@@ -698,11 +700,16 @@ static unsigned trace_timer_order(const char *trace, uint64_t deadline, unsigned
     if (len >= sizeof buf) len = sizeof buf - 1;
     memcpy(buf, line, len);
     buf[len] = '\0';
-    unsigned id, idx;
-    int rest = 0;
-    if (sscanf(buf, "%*s %47s [%u %31[^]]]%n", when, &id, name, &rest) == 3 && rest > 0 &&
-        strcmp(when, want_time) == 0 && sscanf(name, "sleeper-%u", &idx) == 1 &&
-        idx < OBS_LOG_MAX && !seen[idx] && strstr(buf + rest, want_ns) && n < cap) {
+    unsigned long id, idx;
+    char steps[32];
+    const char *p = buf, *q = name;
+    tu_spaces(&p);
+    int parsed = tu_until(&p, " ", steps, sizeof steps) && (tu_spaces(&p), 1) &&
+                 tu_until(&p, " ", when, sizeof when) && (tu_spaces(&p), 1) &&
+                 tu_lit(&p, "[") && tu_uint(&p, &id) && tu_lit(&p, " ") &&
+                 tu_until(&p, "]", name, sizeof name) && tu_lit(&p, "]");
+    if (parsed && strcmp(when, want_time) == 0 && tu_lit(&q, "sleeper-") && tu_uint(&q, &idx) &&
+        *q == '\0' && idx < OBS_LOG_MAX && !seen[idx] && strstr(p, want_ns) && n < cap) {
       seen[idx] = 1;
       out[n++] = idx;
     }

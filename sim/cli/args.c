@@ -31,7 +31,8 @@ const char *cli_cmd_name(cli_cmd c) {
 
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
-  O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_SWITCH, O_HELP
+  O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
+  O_HELP
 } opt_id;
 
 static const struct {
@@ -55,11 +56,12 @@ static const struct {
     {"--quick", O_QUICK, 0, ON(CMD_BENCH)},
     {"--max-steps", O_MAX_STEPS, 1, EXPLORE},
     {"--max-time", O_MAX_TIME, 1, EXPLORE},
+    {"--max-cpu", O_MAX_CPU, 1, EXPLORE},
     {"--switch", O_SWITCH, 1, EXPLORE},
     {"--help", O_HELP, 0, ~0u},
 };
 
-static int fail(char *err, size_t cap, const char *fmt, ...) AS_PRINTF(3, 4);
+static AS_WUR int fail(char *err, size_t cap, const char *fmt, ...) AS_PRINTF(3, 4);
 static int fail(char *err, size_t cap, const char *fmt, ...) {
   if (err && cap) {
     va_list ap;
@@ -123,6 +125,8 @@ int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t cap) {
   const char *p = s + 3;
   if (*p == '\0') return AS_OK;
   p++;
+  if (*p == '\0') return fail(err, cap, "--strategy '%s': expected d=K or k=N after 'pct:'", s);
+  int seen_d = 0, seen_k = 0;
   while (*p) {
     char key = p[0];
     if ((key != 'd' && key != 'k') || p[1] != '=')
@@ -137,6 +141,8 @@ int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t cap) {
     uint64_t v;
     if (cli_parse_u64(num, &v) != AS_OK || v == 0)
       return fail(err, cap, "--strategy '%s': expected a positive number", s);
+    if ((key == 'd' && seen_d++) || (key == 'k' && seen_k++))
+      return fail(err, cap, "--strategy '%s': %c= given twice", s, key);
     if (key == 'd') {
       if (v > SIM_MAX_PCT_DEPTH)
         return fail(err, cap, "--strategy '%s': depth d must be at most 64", s);
@@ -155,7 +161,7 @@ int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t cap) {
   return AS_OK;
 }
 
-static int parse_shard(const char *s, cli_opts *o) {
+static AS_WUR int parse_shard(const char *s, cli_opts *o) {
   const char *slash = strchr(s, '/');
   if (!slash || slash == s || slash - s > 10) return AS_INVAL;
   char a[16];
@@ -169,7 +175,7 @@ static int parse_shard(const char *s, cli_opts *o) {
   return AS_OK;
 }
 
-static int apply(cli_opts *o, opt_id id, const char *name, const char *val, char *err,
+static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *val, char *err,
                  size_t cap) {
   uint64_t v;
   switch (id) {
@@ -227,6 +233,11 @@ static int apply(cli_opts *o, opt_id id, const char *name, const char *val, char
                   name, val);
     o->max_virtual_ns = v;
     return AS_OK;
+  case O_MAX_CPU:
+    if (cli_parse_u64(val, &v) != AS_OK || v == 0 || v > 86400)
+      return fail(err, cap, "%s '%s': expected seconds from 1 to 86400", name, val);
+    o->max_cpu_s = (unsigned)v;
+    return AS_OK;
   case O_SWITCH:
     if (strcmp(val, "fcontext") == 0)
       o->sw = SIM_SWITCH_FCONTEXT;
@@ -274,8 +285,9 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
   cli_cmd cmd = o->cmd;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
-    if (strlen(a) > CLI_MAX_ARG_LEN && (i == 2 || strcmp(argv[i - 1], "--schedule") != 0))
-      return fail(err, cap, "argument %.32s... is longer than %d bytes", a, CLI_MAX_ARG_LEN);
+    if (strlen(a) > CLI_MAX_ARG_LEN)
+      return fail(err, cap, "argument %.32s... is longer than %d bytes (a long schedule goes "
+                  "in a file: --schedule @FILE)", a, CLI_MAX_ARG_LEN);
     if (a[0] != '-' || a[1] == '\0') {
       if (cmd != CMD_RUN && cmd != CMD_SWEEP && cmd != CMD_REPLAY)
         return fail(err, cap, "%s: unexpected argument '%.64s'", cli_cmd_name(cmd), a);
@@ -300,6 +312,9 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
         val = eq + 1;
       } else if (i + 1 < argc) {
         val = argv[++i];
+        if (strlen(val) > CLI_MAX_ARG_LEN && options[k].id != O_SCHEDULE)
+          return fail(err, cap, "%s: value longer than %d bytes", options[k].name,
+                      CLI_MAX_ARG_LEN);
       } else {
         return fail(err, cap, "%s needs a value", options[k].name);
       }

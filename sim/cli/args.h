@@ -25,6 +25,8 @@ typedef enum cli_cmd {
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
+/* CPU seconds a task may run without a scheduling point before it is a hang. */
+#define CLI_DEFAULT_MAX_CPU_S 60u
 #define CLI_MAX_ARG_LEN 4096
 
 typedef struct cli_opts {
@@ -52,6 +54,7 @@ typedef struct cli_opts {
   int quick;                /* bench: shorter measurements */
   uint64_t max_steps;
   uint64_t max_virtual_ns;
+  unsigned max_cpu_s;       /* 0: the default (CLI_DEFAULT_MAX_CPU_S) */
   sim_switch_kind sw;
 } cli_opts;
 

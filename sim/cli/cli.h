@@ -40,10 +40,21 @@ int cmd_bench(const cli_opts *o);
 int cmd_list(const cli_opts *o);
 void cli_help(FILE *f, cli_cmd which);
 
-/* JSON output helpers: a quoted, escaped string. */
+/* Report an error: "agentsim: MESSAGE" on stderr, and kept for the JSON
+** error object main prints when --json was asked and the command printed
+** none. */
+void cli_error(const char *fmt, ...) AS_PRINTF(1, 2);
+const char *cli_last_error(void);
+/* A command printed its JSON object (so main must not print another). */
+void cli_json_done(void);
+int cli_json_printed(void);
+
+/* JSON output helpers: a quoted, escaped string (invalid UTF-8 bytes become
+** U+FFFD, so the output is always valid JSON). */
 void json_str(FILE *f, const char *s);
-/* The run's result as one JSON object on one line (no newline). */
+/* The run's result as one JSON object on one line (no newline); determinism
+** is "ok", "mismatch" or NULL (not checked). */
 void json_result(FILE *f, const char *scenario, const cli_opts *o, const sim_config *cfg,
-                 const sim_result *res, const char *replay);
+                 const sim_result *res, const char *replay, const char *determinism);
 
 #endif

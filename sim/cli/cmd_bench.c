@@ -23,7 +23,7 @@ static void bench_entry(void *arg) {
 }
 
 /* Switches per second for `kind`: `rounds` round trips, two switches each. */
-static int switch_rate(sim_switch_kind kind, uint64_t rounds, double *rate) {
+static AS_WUR int switch_rate(sim_switch_kind kind, uint64_t rounds, double *rate) {
   sim_stack st;
   int rc = sim_stack_alloc(&st, 64 * 1024);
   if (rc != AS_OK) return rc;
@@ -48,7 +48,7 @@ typedef struct prog_rate {
 } prog_rate;
 
 /* Run seeds of p in this process for about `budget` seconds. */
-static int seeds_rate(const sim_program *p, sim_switch_kind sw, double budget, prog_rate *out) {
+static AS_WUR int seeds_rate(const sim_program *p, sim_switch_kind sw, double budget, prog_rate *out) {
   sim *s = NULL;
   int rc = sim_new(&s, sw, 0);
   if (rc != AS_OK) return rc;
@@ -87,7 +87,7 @@ int cmd_bench(const cli_opts *o) {
   int rc = switch_rate(SIM_SWITCH_FCONTEXT, frounds, &frate);
   if (rc == AS_OK) rc = switch_rate(SIM_SWITCH_UCONTEXT, urounds, &urate);
   if (rc != AS_OK) {
-    fprintf(stderr, "agentsim bench: %s\n", as_status_msg(rc));
+    cli_error("bench: %s", as_status_msg(rc));
     return EXIT_INTERNAL;
   }
   double ratio = urate > 0 ? frate / urate : 0.0;
@@ -100,7 +100,7 @@ int cmd_bench(const cli_opts *o) {
   for (unsigned i = 0; i < selftest_count && nr < 16; i++, nr++) {
     rc = seeds_rate(selftests[i].prog, o->sw, budget, &rates[nr]);
     if (rc != AS_OK) {
-      fprintf(stderr, "agentsim bench: %s: %s\n", selftests[i].prog->name, as_status_msg(rc));
+      cli_error("bench: %s: %s", selftests[i].prog->name, as_status_msg(rc));
       return EXIT_INTERNAL;
     }
     fprintf(out, "%-20s %10.0f seeds/s %12.0f steps/s  time compression %.3g x\n", rates[nr].name,
@@ -122,6 +122,7 @@ int cmd_bench(const cli_opts *o) {
              rates[i].seeds, rates[i].seeds_per_s, rates[i].steps_per_s, rates[i].compression);
     }
     printf("],\"bars_met\":%s}\n", met ? "true" : "false");
+    cli_json_done();
   }
   return met ? EXIT_PASS : EXIT_FOUND;
 }

@@ -2,11 +2,13 @@
 ** cmd_run.c -- run, replay, list and what the commands share: finding the
 ** program a SCENARIO names, building the sim config, and the replay command.
 */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "schedule.h"
 #include "selftest/programs.h"
 
 const sim_program *cli_find_program(const char *name, char *err, size_t cap) {
@@ -32,6 +34,7 @@ void cli_config(const cli_opts *o, sim_config *cfg) {
   cfg->pct_steps = o->pct_steps;
   cfg->max_steps = o->max_steps;
   cfg->max_virtual_ns = o->max_virtual_ns;
+  cfg->max_cpu_s = o->max_cpu_s ? o->max_cpu_s : CLI_DEFAULT_MAX_CPU_S;
 }
 
 int cli_mutant(const cli_opts *o, const sim_program *p, int *id, char *err, size_t cap) {
@@ -55,16 +58,38 @@ void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {
     snprintf(buf, cap, "pct:d=%u", d);
 }
 
-void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scenario,
-                        uint64_t seed, const cli_opts *o) {
-  char strat[64];
-  cli_strategy_text(o, strat, sizeof strat);
-  size_t n = as_appendf(buf, cap, 0, "%s replay %s --seed %" PRIu64 " --strategy %s", argv0,
-                          scenario, seed, strat);
+/* The options besides seed and strategy that change what a run does. */
+static size_t limits_text(char *buf, size_t cap, size_t n, const cli_opts *o) {
   if (o->mutant) n = as_appendf(buf, cap, n, " --mutant %s", o->mutant);
   if (o->max_steps) n = as_appendf(buf, cap, n, " --max-steps %" PRIu64, o->max_steps);
   if (o->max_virtual_ns) n = as_appendf(buf, cap, n, " --max-time %" PRIu64 "ns", o->max_virtual_ns);
+  if (o->max_cpu_s) n = as_appendf(buf, cap, n, " --max-cpu %u", o->max_cpu_s);
   if (o->sw == SIM_SWITCH_UCONTEXT) n = as_appendf(buf, cap, n, " --switch ucontext");
+  return n;
+}
+
+void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scenario,
+                     uint64_t seed, const cli_opts *o) {
+  char strat[64];
+  cli_strategy_text(o, strat, sizeof strat);
+  size_t n = as_appendf(buf, cap, 0, "%s replay %s --seed %" PRIu64 " --strategy %s", argv0,
+                        scenario, seed, strat);
+  (void)limits_text(buf, cap, n, o); /* ignore: the length is not needed */
+}
+
+/* Schedules longer than this do not fit one shell argument comfortably (Linux
+** caps one at 128 KiB): the replay line then reads the schedule from a file. */
+#define INLINE_SCHEDULE_MAX (64u * 1024u)
+
+static void print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
+                                  const char *schedule, const cli_opts *o) {
+  char lim[512];
+  (void)limits_text(lim, sizeof lim, 0, o); /* ignore: the length is not needed */
+  if (strlen(schedule) <= INLINE_SCHEDULE_MAX)
+    fprintf(f, "replay by schedule: %s replay %s --schedule %s%s\n", argv0, scenario, schedule, lim);
+  else
+    fprintf(f, "replay by schedule: %s replay %s --schedule @FILE%s  (FILE: the schedule line "
+               "above)\n", argv0, scenario, lim);
 }
 
 void cli_print_replay(FILE *f, const char *argv0, const char *scenario, uint64_t seed,
@@ -98,38 +123,98 @@ static int run_once(sim *s, const sim_program *p, const sim_config *cfg, sim_res
                     const char *what) {
   int rc = sim_run(s, p, cfg, res);
   if (rc == AS_OK) return EXIT_PASS;
-  fprintf(stderr, "agentsim %s: %s%s%s\n", what, as_status_msg(rc), res->message[0] ? ": " : "",
-          res->message);
+  cli_error("%s: %s%s%s", what, as_status_msg(rc), res->message[0] ? ": " : "", res->message);
   return (rc == AS_PARSE || rc == AS_DIVERGED || rc == AS_INVAL || rc == AS_TOOBIG)
              ? EXIT_USAGE
              : EXIT_INTERNAL;
 }
 
-/* --check-determinism: the same seed twice, then from the schedule string. */
+static int same_run(const sim_result *a, const sim_result *b) {
+  return a->trace_hash == b->trace_hash && a->outcome == b->outcome && a->steps == b->steps &&
+         strcmp(a->schedule, b->schedule) == 0;
+}
+
+/* --check-determinism: the same seed twice, then from the schedule string.
+** 1 when all three agree, 0 when not (a replay that diverges is a mismatch
+** too: that is what the check is for), -1 when a run could not be made. */
 static int check_determinism(sim *s, const sim_program *p, const sim_config *cfg,
                              const sim_result *first, FILE *out) {
   sim_result again, fromsched;
-  int ex = run_once(s, p, cfg, &again, "run");
-  if (ex != EXIT_PASS) return ex;
-  sim_config rc = *cfg;
-  rc.strategy = SIM_STRATEGY_REPLAY;
-  rc.schedule = first->schedule;
-  rc.trace = NULL;
-  ex = run_once(s, p, &rc, &fromsched, "run");
-  if (ex != EXIT_PASS) {
-    sim_result_clear(&again);
-    return ex;
+  int rc = sim_run(s, p, cfg, &again);
+  if (rc != AS_OK) {
+    cli_error("run: %s: %s", as_status_msg(rc), again.message);
+    return -1;
   }
-  int same = again.trace_hash == first->trace_hash &&
-             fromsched.trace_hash == first->trace_hash &&
-             strcmp(again.schedule, first->schedule) == 0 &&
-             strcmp(fromsched.schedule, first->schedule) == 0;
-  fprintf(out, "determinism: %s (run 1 %016" PRIx64 ", run 2 %016" PRIx64
-               ", from schedule %016" PRIx64 ")\n",
-          same ? "ok" : "MISMATCH", first->trace_hash, again.trace_hash, fromsched.trace_hash);
+  sim_config rcfg = *cfg;
+  rcfg.strategy = SIM_STRATEGY_REPLAY;
+  rcfg.schedule = first->schedule;
+  rcfg.trace = NULL;
+  rc = sim_run(s, p, &rcfg, &fromsched);
+  int same = same_run(&again, first);
+  if (rc == AS_OK) {
+    same = same && same_run(&fromsched, first);
+    fprintf(out, "determinism: %s (run 1 %016" PRIx64 ", run 2 %016" PRIx64
+                 ", from schedule %016" PRIx64 ")\n",
+            same ? "ok" : "MISMATCH", first->trace_hash, again.trace_hash, fromsched.trace_hash);
+    sim_result_clear(&fromsched);
+  } else {
+    same = 0;
+    fprintf(out, "determinism: MISMATCH (the replay from the schedule failed: %s: %s)\n",
+            as_status_msg(rc), fromsched.message);
+  }
   sim_result_clear(&again);
-  sim_result_clear(&fromsched);
-  return same ? EXIT_PASS : EXIT_FOUND;
+  return same;
+}
+
+/* Read a schedule from a file: the string itself, or a "schedule: ..." line
+** as run prints it. Capped at SIM_SCHEDULE_MAX_LEN. */
+static AS_WUR int read_schedule_file(const char *path, char **out) {
+  int rc = AS_OK;
+  FILE *f = fopen(path, "r");
+  char *buf = NULL;
+  if (!f) {
+    cli_error("--schedule @%s: cannot open: %s", path, strerror(errno));
+    return AS_IO;
+  }
+  size_t cap = 4096, len = 0;
+  buf = malloc(cap);
+  while (buf) {
+    size_t n = fread(buf + len, 1, cap - len - 1, f);
+    len += n;
+    if (n == 0) break;
+    if (len + 1 == cap) {
+      if (cap >= SIM_SCHEDULE_MAX_LEN) {
+        cli_error("--schedule @%s: longer than %u bytes", path, SIM_SCHEDULE_MAX_LEN);
+        rc = AS_TOOBIG;
+        goto out;
+      }
+      char *nb = realloc(buf, cap * 2);
+      if (!nb) break;
+      buf = nb;
+      cap *= 2;
+    }
+  }
+  if (!buf) {
+    cli_error("--schedule @%s: out of memory", path);
+    rc = AS_NOMEM;
+    goto out;
+  }
+  if (ferror(f)) {
+    cli_error("--schedule @%s: read error: %s", path, strerror(errno));
+    rc = AS_IO;
+    goto out;
+  }
+  buf[len] = '\0';
+  while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+    buf[--len] = '\0';
+  const char *start = strncmp(buf, "schedule: ", 10) == 0 ? buf + 10 : buf;
+  memmove(buf, start, strlen(start) + 1);
+  *out = buf;
+  buf = NULL;
+out:
+  free(buf);
+  if (fclose(f) != 0 && rc == AS_OK) rc = AS_IO;
+  return rc;
 }
 
 static int run_common(const cli_opts *o, const char *argv0, int replay) {
@@ -141,19 +226,24 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
   const char *scen = o->scenarios[0];
   const sim_program *p = cli_find_program(scen, err, sizeof err);
   if (!p) {
-    fprintf(stderr, "agentsim: %s\n", err);
+    cli_error("%s", err);
     return EXIT_USAGE;
   }
   sim_config cfg;
   cli_config(o, &cfg);
   cfg.seed = o->seed;
   if (cli_mutant(o, p, &cfg.mutant, err, sizeof err) != AS_OK) {
-    fprintf(stderr, "agentsim: %s\n", err);
+    cli_error("%s", err);
     return EXIT_USAGE;
   }
+  char *sched_buf = NULL;
   if (replay && o->schedule) {
     cfg.strategy = SIM_STRATEGY_REPLAY;
     cfg.schedule = o->schedule;
+    if (o->schedule[0] == '@') {
+      if (read_schedule_file(o->schedule + 1, &sched_buf) != AS_OK) return EXIT_USAGE;
+      cfg.schedule = sched_buf;
+    }
   }
   /* With --json the trace goes to stderr so the last stdout line stays JSON. */
   FILE *out = o->json ? stderr : stdout;
@@ -163,7 +253,7 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
   }
   int rc = sim_new(&s, o->sw, 0);
   if (rc != AS_OK) {
-    fprintf(stderr, "agentsim: cannot make the sim: %s\n", as_status_msg(rc));
+    cli_error("cannot make the sim: %s", as_status_msg(rc));
     return EXIT_INTERNAL;
   }
   ex = run_once(s, p, &cfg, &res, replay ? "replay" : "run");
@@ -175,20 +265,28 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
   if (res.outcome != SIM_PASS) {
     ex = EXIT_FOUND;
     if (rcmd[0]) fprintf(out, "replay: %s\n", rcmd);
-    fprintf(out, "replay by schedule: %s replay %s --schedule %s\n", argv0, scen, res.schedule);
+    print_schedule_replay(out, argv0, scen, res.schedule, o);
   }
+  const char *det = NULL;
   if (o->check_determinism) {
     cfg.trace = NULL;
-    int dex = check_determinism(s, p, &cfg, &res, out);
-    if (dex != EXIT_PASS) ex = dex;
+    int same = check_determinism(s, p, &cfg, &res, out);
+    if (same < 0) {
+      ex = EXIT_INTERNAL;
+      goto out;
+    }
+    det = same ? "ok" : "mismatch";
+    if (!same) ex = EXIT_FOUND;
   }
   if (o->json) {
-    json_result(stdout, scen, o, &cfg, &res, rcmd[0] ? rcmd : NULL);
+    json_result(stdout, scen, o, &cfg, &res, rcmd[0] ? rcmd : NULL, det);
     fputc('\n', stdout);
+    cli_json_done();
   }
 out:
   if (have_res) sim_result_clear(&res);
   sim_free(s);
+  free(sched_buf);
   return ex;
 }
 
@@ -207,6 +305,7 @@ int cmd_list(const cli_opts *o) {
       fprintf(stdout, ",\"expect\":\"%s\"}", selftests[i].expect_fail ? "fail" : "pass");
     }
     fputs("]}\n", stdout);
+    cli_json_done();
     return EXIT_PASS;
   }
   for (unsigned i = 0; i < selftest_count; i++)

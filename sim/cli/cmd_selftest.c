@@ -46,8 +46,13 @@ out:
 
 int cmd_selftest(const cli_opts *o, const char *argv0) {
   uint64_t seeds = o->has_seeds ? o->seeds : 1000;
-  row rows[32];
+  row rows[2 * 16];
   unsigned nrows = 0;
+  _Static_assert(2 * 16 >= 2 * 5, "rows: two strategies per self-test");
+  if (selftest_count > 16) {
+    cli_error("selftest: more self-tests than the table holds");
+    return EXIT_INTERNAL;
+  }
   int ex = EXIT_PASS;
   FILE *out = o->json ? stderr : stdout;
 
@@ -73,7 +78,7 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
       sp.progress = isatty(STDERR_FILENO);
       int rc = sweep_exec(&sp, &r->st);
       if (rc != AS_OK) {
-        fprintf(stderr, "agentsim selftest: %s: %s\n", t->prog->name, r->st.error);
+        cli_error("selftest: %s: %s", t->prog->name, r->st.error);
         ex = EXIT_INTERNAL;
         goto out;
       }
@@ -151,6 +156,7 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
         printf("null}");
     }
     printf("]}\n");
+    cli_json_done();
   }
 out:
   for (unsigned i = 0; i < nrows; i++) sweep_stats_clear(&rows[i].st);

@@ -36,16 +36,34 @@ static void xml_text(FILE *f, const char *s) {
   }
 }
 
-/* A testsuite per scenario, a testcase per seed; written to FILE.tmp and
-** renamed, so a reader never sees half a report. */
-static int write_junit(const cli_opts *o, const char *argv0, const sweep_spec *specs,
-                       const sweep_stats *stats, unsigned n) {
+/* The kept details of a failing seed, if it is among the smallest kept. */
+static const sweep_fail *find_fail(const sweep_stats *st, uint64_t seed) {
+  size_t lo = 0, hi = st->nfails;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (st->fails[mid].seed < seed)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < st->nfails && st->fails[lo].seed == seed ? &st->fails[lo] : NULL;
+}
+
+/* A testsuite per scenario, a testcase per seed; written to a temporary file
+** beside FILE and renamed, so a reader never sees half a report and two
+** shards writing one path do not mix. */
+static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_spec *specs,
+                              const sweep_stats *stats, unsigned n) {
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", o->junit);
-  FILE *f = fopen(tmp, "w");
+  snprintf(tmp, sizeof tmp, "%s.XXXXXX", o->junit);
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
   if (!f) {
-    fprintf(stderr, "agentsim sweep: --junit %s: cannot write %s: %s\n", o->junit, tmp,
-            strerror(errno));
+    cli_error("sweep: --junit %s: cannot write %s: %s", o->junit, tmp, strerror(errno));
+    if (fd >= 0) {
+      (void)close(fd); /* ignore: already failing */
+      (void)unlink(tmp); /* ignore: already failing */
+    }
     return EXIT_USAGE;
   }
   fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n", f);
@@ -63,11 +81,12 @@ static int write_junit(const cli_opts *o, const char *argv0, const sweep_spec *s
       fprintf(f, "    <testcase classname=\"");
       xml_text(f, sp->prog->name);
       fprintf(f, "\" name=\"seed %" PRIu64 "\"", seed);
-      while (fi < st->nfails && st->fails[fi].seed < seed) fi++;
-      if (fi < st->nfails && st->fails[fi].seed == seed) {
-        const sweep_fail *fl = &st->fails[fi];
-        fprintf(f, ">\n      <failure type=\"%s\" message=\"", sim_outcome_name(fl->outcome));
-        xml_text(f, fl->msg);
+      while (fi < st->nfail_seeds && st->fail_seeds[fi] < seed) fi++;
+      if (fi < st->nfail_seeds && st->fail_seeds[fi] == seed) {
+        const sweep_fail *fl = find_fail(st, seed);
+        fprintf(f, ">\n      <failure type=\"%s\" message=\"",
+                fl ? sim_outcome_name(fl->outcome) : "failure");
+        xml_text(f, fl ? fl->msg : "details are kept for the smallest failing seeds only: replay it");
         fputs("\">replay: ", f);
         char cmd[1024];
         cli_replay_text(cmd, sizeof cmd, argv0, sp->prog->name, seed, o);
@@ -83,7 +102,7 @@ static int write_junit(const cli_opts *o, const char *argv0, const sweep_spec *s
   int bad = ferror(f);
   if (fclose(f) != 0) bad = 1;
   if (bad || rename(tmp, o->junit) != 0) {
-    fprintf(stderr, "agentsim sweep: --junit %s: write failed: %s\n", o->junit, strerror(errno));
+    cli_error("sweep: --junit %s: write failed: %s", o->junit, strerror(errno));
     (void)unlink(tmp); /* ignore: nothing more to do about a broken report */
     return EXIT_INTERNAL;
   }
@@ -102,7 +121,7 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
   for (unsigned i = 0; i < n; i++) {
     const sim_program *p = cli_find_program(o->scenarios[i], err, sizeof err);
     if (!p) {
-      fprintf(stderr, "agentsim: %s\n", err);
+      cli_error("%s", err);
       return EXIT_USAGE;
     }
     sweep_spec *sp = &specs[i];
@@ -110,14 +129,14 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     sp->prog = p;
     cli_config(o, &sp->base);
     if (cli_mutant(o, p, &sp->base.mutant, err, sizeof err) != AS_OK) {
-      fprintf(stderr, "agentsim: %s\n", err);
+      cli_error("%s", err);
       return EXIT_USAGE;
     }
     sp->sw = o->sw;
     sp->start = o->seed_start;
     sp->count = o->seeds;
     if (o->seeds - 1 > UINT64_MAX - o->seed_start) {
-      fprintf(stderr, "agentsim sweep: --seed-start plus --seeds overflows 64 bits\n");
+      cli_error("sweep: --seed-start plus --seeds overflows 64 bits");
       return EXIT_USAGE;
     }
     sp->shard_i = o->shard_i;
@@ -132,7 +151,11 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     int rc = sweep_exec(&specs[i], &stats[i]);
     const sweep_stats *st = &stats[i];
     if (rc != AS_OK) {
-      fprintf(stderr, "agentsim sweep: %s: %s\n", specs[i].prog->name, st->error);
+      cli_error("sweep: %s: %s", specs[i].prog->name, st->error);
+      if (st->has_dead_seed) {
+        fputs("  replay: ", stderr);
+        cli_print_replay(stderr, argv0, specs[i].prog->name, st->dead_seed, o);
+      }
       ex = EXIT_INTERNAL;
       break;
     }
@@ -189,6 +212,7 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
       printf("]}");
     }
     printf("]}\n");
+    cli_json_done();
   }
   for (unsigned i = 0; i < n; i++) sweep_stats_clear(&stats[i]);
   return ex;

@@ -4,14 +4,52 @@
 */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdarg.h>
 #include <string.h>
 #include <stdio.h>
 
 #include "cli.h"
 
+static char last_error[1024];
+static int json_printed;
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  (void)vsnprintf(last_error, sizeof last_error, fmt, ap); /* ignore: a cut message still reads */
+  va_end(ap);
+  fprintf(stderr, "agentsim: %s\n", last_error);
+}
+
+const char *cli_last_error(void) { return last_error; }
+void cli_json_done(void) { json_printed = 1; }
+int cli_json_printed(void) { return json_printed; }
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one. */
+static int utf8_len(const unsigned char *p) {
+  int n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
+        : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+  if (n == 0 || (n == 2 && p[0] < 0xC2) || (n == 4 && p[0] > 0xF4)) return 0;
+  for (int i = 1; i < n; i++)
+    if ((p[i] & 0xC0) != 0x80) return 0;
+  if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0;
+  if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0;
+  return n;
+}
+
 void json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p >= 0x80) {
+      int n = utf8_len(p);
+      if (n == 0) {
+        fputs("\\ufffd", f);
+      } else {
+        (void)fwrite(p, 1, (size_t)n, f); /* ignore: stdout errors are checked once, at exit */
+        p += n - 1;
+      }
+      continue;
+    }
     switch (*p) {
     case '"': fputs("\\\"", f); break;
     case '\\': fputs("\\\\", f); break;
@@ -29,7 +67,7 @@ void json_str(FILE *f, const char *s) {
 }
 
 void json_result(FILE *f, const char *scenario, const cli_opts *o, const sim_config *cfg,
-                 const sim_result *res, const char *replay) {
+                 const sim_result *res, const char *replay, const char *determinism) {
   char strat[64];
   cli_strategy_text(o, strat, sizeof strat);
   fputs("{\"scenario\":", f);
@@ -62,6 +100,7 @@ void json_result(FILE *f, const char *scenario, const cli_opts *o, const sim_con
     fputs(",\"replay\":", f);
     json_str(f, replay);
   }
+  if (determinism) fprintf(f, ",\"determinism\":\"%s\"", determinism);
   fputc('}', f);
 }
 

@@ -1,6 +1,7 @@
 /*
 ** main.c -- the agentsim command-line tool.
 */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,7 +32,8 @@ static const char *const usage_text =
     "  --strategy S        random (default): uniform random walk over runnable tasks;\n"
     "                      pct, pct:d=K, pct:d=K,k=N: PCT with bug depth K (default 3)\n"
     "                      and N estimated steps (default: the program's estimate)\n"
-    "  --schedule STRING   replay a recorded schedule (v1:...) instead of a seed\n"
+    "  --schedule STRING   replay a recorded schedule (v1:...) instead of a seed;\n"
+    "                      @FILE reads it from FILE (the string, or run's \"schedule:\" line)\n"
     "  --jobs J            worker processes for sweeps (default: one per CPU)\n"
     "  --shard I/N         run only shard I of N (1-based) of the seed range\n"
     "  --junit FILE        write a JUnit XML report (atomically) of the sweep\n"
@@ -44,6 +46,8 @@ static const char *const usage_text =
     "LIMITS:\n"
     "  --max-steps N       step budget before a run counts as a hang (default 1000000)\n"
     "  --max-time DUR      virtual-time budget, e.g. 500ms, 30s, 12h, 7d (default 30d)\n"
+    "  --max-cpu SECONDS   CPU time a task may run without reaching a scheduling point\n"
+    "                      before the run counts as a hang (default 60)\n"
     "\n"
     "Every run prints the options its seed chose, its trace hash and its schedule\n"
     "string; a failing run or sweep prints the exact command that replays it.\n"
@@ -56,25 +60,48 @@ void cli_help(FILE *f, cli_cmd which) {
   fputs(usage_text, f);
 }
 
+static int dispatch(const cli_opts *o, const char *argv0) {
+  switch (o->cmd) {
+  case CMD_HELP: cli_help(stdout, o->help_for); return EXIT_PASS;
+  case CMD_VERSION: printf("agentsim 0.1.0\n"); return EXIT_PASS;
+  case CMD_LIST: return cmd_list(o);
+  case CMD_RUN: return cmd_run(o, argv0);
+  case CMD_REPLAY: return cmd_replay(o, argv0);
+  case CMD_SWEEP: return cmd_sweep(o, argv0);
+  case CMD_SELFTEST: return cmd_selftest(o, argv0);
+  case CMD_BENCH: return cmd_bench(o);
+  default: break;
+  }
+  cli_error("no command given (try 'agentsim help')");
+  return EXIT_USAGE;
+}
+
+/* With --json, an error still ends stdout with one JSON object. */
+static void json_error(const char *command, int ex) {
+  printf("{\"command\":");
+  json_str(stdout, command);
+  printf(",\"result\":\"error\",\"exit\":%d,\"error\":", ex);
+  json_str(stdout, cli_last_error());
+  printf("}\n");
+}
+
 int main(int argc, char **argv) {
   cli_opts o;
   char err[512];
+  int ex, json = 0;
+  for (int i = 1; i < argc; i++) json |= strcmp(argv[i], "--json") == 0;
   if (cli_parse(argc, argv, &o, err, sizeof err) != AS_OK) {
-    fprintf(stderr, "agentsim: %s\n", err);
-    return EXIT_USAGE;
+    cli_error("%s", err);
+    ex = EXIT_USAGE;
+  } else {
+    ex = dispatch(&o, argv[0]);
   }
-  const char *argv0 = argv[0];
-  switch (o.cmd) {
-  case CMD_HELP: cli_help(stdout, o.help_for); return EXIT_PASS;
-  case CMD_VERSION: printf("agentsim 0.1.0\n"); return EXIT_PASS;
-  case CMD_LIST: return cmd_list(&o);
-  case CMD_RUN: return cmd_run(&o, argv0);
-  case CMD_REPLAY: return cmd_replay(&o, argv0);
-  case CMD_SWEEP: return cmd_sweep(&o, argv0);
-  case CMD_SELFTEST: return cmd_selftest(&o, argv0);
-  case CMD_BENCH: return cmd_bench(&o);
-  default: break;
+  if (json && (ex == EXIT_USAGE || ex == EXIT_INTERNAL) && !cli_json_printed())
+    json_error(argc > 1 ? argv[1] : "", ex);
+  /* A full disk or a closed pipe must not pass for success. */
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "agentsim: writing the output failed: %s\n", strerror(errno));
+    return EXIT_INTERNAL;
   }
-  fprintf(stderr, "agentsim: no command given (try 'agentsim help')\n");
-  return EXIT_USAGE;
+  return ex;
 }

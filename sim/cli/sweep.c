@@ -31,12 +31,42 @@ double sweep_now(void) {
 
 void sweep_stats_clear(sweep_stats *st) {
   free(st->fails);
+  free(st->fail_seeds);
   memset(st, 0, sizeof *st);
 }
 
 static int cmp_fail(const void *a, const void *b) {
   const sweep_fail *x = a, *y = b;
   return x->seed < y->seed ? -1 : x->seed > y->seed;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* fails[] is a max-heap on seed while the sweep runs: the largest kept seed
+** is the one a smaller newcomer replaces. */
+static void fail_sift_down(sweep_fail *h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < n && h[l].seed > h[m].seed) m = l;
+    if (r < n && h[r].seed > h[m].seed) m = r;
+    if (m == i) return;
+    sweep_fail t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
+  }
+}
+
+static void fail_sift_up(sweep_fail *h, size_t i) {
+  while (i > 0 && h[(i - 1) / 2].seed < h[i].seed) {
+    sweep_fail t = h[i];
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
 }
 
 static uint64_t total_selected(const sweep_spec *sp) {
@@ -50,6 +80,12 @@ static uint64_t total_selected(const sweep_spec *sp) {
 static uint64_t kth_seed(const sweep_spec *sp, uint64_t k) {
   if (!sp->shard_n) return sp->start + k;
   return sp->start + k * sp->shard_n + (sp->shard_i - 1);
+}
+
+/* The index k of a seed within this shard (inverse of kth_seed). */
+static uint64_t seed_index(const sweep_spec *sp, uint64_t seed) {
+  uint64_t off = seed - sp->start;
+  return sp->shard_n ? (off - (sp->shard_i - 1)) / sp->shard_n : off;
 }
 
 static void run_seed(sim *s, const sweep_spec *sp, uint64_t seed, wire *w) {
@@ -69,7 +105,7 @@ static void run_seed(sim *s, const sweep_spec *sp, uint64_t seed, wire *w) {
   sim_result_clear(&res);
 }
 
-static int absorb(sweep_stats *st, const wire *w) {
+static AS_WUR int absorb(sweep_stats *st, const wire *w) {
   if (w->status != AS_OK) {
     snprintf(st->error, sizeof st->error, "seed %" PRIu64 ": %s%s%s", w->seed,
              as_status_msg(w->status), w->msg[0] ? ": " : "", w->msg);
@@ -81,22 +117,34 @@ static int absorb(sweep_stats *st, const wire *w) {
   if ((unsigned)w->outcome < SIM__OUTCOME_COUNT) st->by_outcome[w->outcome]++;
   if (w->outcome == SIM_PASS) return AS_OK;
   st->failed++;
-  if (st->nfails >= SWEEP_KEEP_FAILS) return AS_OK;
-  if ((st->nfails & (st->nfails - 1)) == 0) { /* grow at powers of two */
-    size_t nc = st->nfails ? st->nfails * 2 : 16;
-    sweep_fail *nf = realloc(st->fails, nc * sizeof *nf);
-    if (!nf) {
+  if (st->nfail_seeds == st->cap_fail_seeds) {
+    size_t nc = st->cap_fail_seeds ? st->cap_fail_seeds * 2 : 64;
+    uint64_t *ns = realloc(st->fail_seeds, nc * sizeof *ns);
+    if (!ns) {
+      snprintf(st->error, sizeof st->error, "out of memory keeping %zu failing seeds",
+               st->nfail_seeds);
+      return AS_NOMEM;
+    }
+    st->fail_seeds = ns;
+    st->cap_fail_seeds = nc;
+  }
+  st->fail_seeds[st->nfail_seeds++] = w->seed;
+  if (!st->fails) {
+    st->fails = malloc(SWEEP_KEEP_FAILS * sizeof *st->fails);
+    if (!st->fails) {
       snprintf(st->error, sizeof st->error, "out of memory keeping failures");
       return AS_NOMEM;
     }
-    st->fails = nf;
   }
-  sweep_fail *f = &st->fails[st->nfails++];
-  f->seed = w->seed;
-  f->hash = w->hash;
-  f->steps = w->steps;
-  f->outcome = w->outcome;
-  memcpy(f->msg, w->msg, sizeof f->msg);
+  sweep_fail f = {.seed = w->seed, .hash = w->hash, .steps = w->steps, .outcome = w->outcome};
+  memcpy(f.msg, w->msg, sizeof f.msg);
+  if (st->nfails < SWEEP_KEEP_FAILS) {
+    st->fails[st->nfails] = f;
+    fail_sift_up(st->fails, st->nfails++);
+  } else if (f.seed < st->fails[0].seed) {
+    st->fails[0] = f;
+    fail_sift_down(st->fails, st->nfails, 0);
+  }
   return AS_OK;
 }
 
@@ -110,10 +158,10 @@ static void progress(const sweep_spec *sp, const sweep_stats *st, uint64_t total
   fprintf(stderr, "\r%s: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " failed, %.0f seeds/s\033[K",
           sp->label, st->runs, total, st->failed, rate);
   if (final) fputc('\n', stderr);
-  fflush(stderr);
+  (void)fflush(stderr); /* ignore: a progress line that fails to show is harmless */
 }
 
-static int sweep_inprocess(const sweep_spec *sp, sweep_stats *st, uint64_t total, double t0) {
+static AS_WUR int sweep_inprocess(const sweep_spec *sp, sweep_stats *st, uint64_t total, double t0) {
   sim *s = NULL;
   int rc = sim_new(&s, sp->sw, 0);
   if (rc != AS_OK) {
@@ -152,15 +200,16 @@ static AS_NORETURN void worker(const sweep_spec *sp, unsigned w, unsigned jobs, 
   _exit(0);
 }
 
-static int sweep_forked(const sweep_spec *sp, sweep_stats *st, uint64_t total, double t0) {
+static AS_WUR int sweep_forked(const sweep_spec *sp, sweep_stats *st, uint64_t total, double t0) {
   int rc = AS_OK;
   int fds[2];
   unsigned jobs = sp->jobs;
   if ((uint64_t)jobs > total) jobs = (unsigned)total;
   pid_t pids[256];
   unsigned started = 0;
-  fflush(stdout);
-  fflush(stderr);
+  /* Flush before fork so buffered output is not written twice. */
+  (void)fflush(stdout); /* ignore: nothing is lost but a duplicate */
+  (void)fflush(stderr); /* ignore: nothing is lost but a duplicate */
   if (pipe(fds) != 0) {
     snprintf(st->error, sizeof st->error, "pipe: %s", strerror(errno));
     return AS_SYS;
@@ -173,13 +222,15 @@ static int sweep_forked(const sweep_spec *sp, sweep_stats *st, uint64_t total, d
       break;
     }
     if (pid == 0) {
-      close(fds[0]);
+      (void)close(fds[0]); /* ignore: the worker only writes */
       worker(sp, started, jobs, total, fds[1]);
     }
     pids[started] = pid;
   }
-  close(fds[1]);
-  /* Read whole records; a short read leaves the rest for the next one. */
+  (void)close(fds[1]); /* ignore: the parent only reads; EOF comes when workers exit */
+  /* Read whole records; a short read leaves the rest for the next one.
+  ** got[w] counts worker w's reports, so a dead worker's seed is known. */
+  uint64_t got[256] = {0};
   wire rec;
   size_t have = 0;
   double last = 0;
@@ -197,10 +248,11 @@ static int sweep_forked(const sweep_spec *sp, sweep_stats *st, uint64_t total, d
     have += (size_t)n;
     if (have < sizeof rec) continue;
     have = 0;
+    got[seed_index(sp, rec.seed) % jobs]++;
     rc = absorb(st, &rec);
     progress(sp, st, total, t0, &last, 0);
   }
-  close(fds[0]);
+  (void)close(fds[0]); /* ignore: reading is over */
   if (rc != AS_OK) {
     for (unsigned i = 0; i < started; i++) (void)kill(pids[i], SIGKILL); /* ignore: it may be gone */
   }
@@ -209,12 +261,24 @@ static int sweep_forked(const sweep_spec *sp, sweep_stats *st, uint64_t total, d
     while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
     }
     if (rc == AS_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      /* Worker i runs indexes i, i+jobs, ... in order: the first one it did
+      ** not report is the one it died in (a sanitizer report, or a crash
+      ** outside any task). */
+      uint64_t k = i + got[i] * jobs;
+      char why[96];
       if (WIFSIGNALED(status))
-        snprintf(st->error, sizeof st->error, "worker %u died of signal %d (%s)", i,
-                 WTERMSIG(status), strsignal(WTERMSIG(status)));
+        snprintf(why, sizeof why, "died of signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
       else
-        snprintf(st->error, sizeof st->error, "worker %u exited with status %d", i,
-                 WEXITSTATUS(status));
+        snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
+      if (k < total) {
+        st->has_dead_seed = 1;
+        st->dead_seed = kth_seed(sp, k);
+        snprintf(st->error, sizeof st->error, "worker %u %s while running seed %" PRIu64
+                 " (its stderr above says why)", i, why, st->dead_seed);
+      } else {
+        snprintf(st->error, sizeof st->error, "worker %u %s after its last seed", i, why);
+      }
       rc = AS_INTERNAL;
     }
   }
@@ -235,5 +299,6 @@ int sweep_exec(const sweep_spec *sp, sweep_stats *st) {
   st->wall_s = sweep_now() - t0;
   progress(sp, st, total, t0, &last, 1);
   if (st->nfails > 1) qsort(st->fails, st->nfails, sizeof *st->fails, cmp_fail);
+  if (st->nfail_seeds > 1) qsort(st->fail_seeds, st->nfail_seeds, sizeof *st->fail_seeds, cmp_u64);
   return rc;
 }

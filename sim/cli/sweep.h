@@ -14,8 +14,9 @@
 #include "sim.h"
 
 #define SWEEP_MSG_MAX 240
-/* Failures kept with details; more are only counted. */
-#define SWEEP_KEEP_FAILS 100000u
+/* Failures kept with details: those of the smallest failing seeds, so what
+** is kept does not depend on --jobs. Every failing seed is kept as a number. */
+#define SWEEP_KEEP_FAILS 1000u
 
 typedef struct sweep_fail {
   uint64_t seed;
@@ -40,10 +41,14 @@ typedef struct sweep_stats {
   uint64_t runs, failed;
   uint64_t by_outcome[SIM__OUTCOME_COUNT];
   uint64_t steps, virtual_ns;
-  sweep_fail *fails; /* sorted by seed; owned */
+  sweep_fail *fails; /* the smallest failing seeds, sorted; owned */
   size_t nfails;
+  uint64_t *fail_seeds; /* every failing seed, sorted; owned */
+  size_t nfail_seeds, cap_fail_seeds;
   double wall_s;
   char error[256];   /* set when the sweep itself broke */
+  int has_dead_seed; /* a worker died running this seed */
+  uint64_t dead_seed;
 } sweep_stats;
 
 /* AS_OK when every seed ran (see st for what failed); otherwise an error

@@ -16,8 +16,9 @@
     if (rc_ != AS_OK) return rc_;                                             \
   } while (0)
 
-static void yield_n(unsigned n) {
-  for (unsigned i = 0; i < n; i++) as_task_yield();
+/* n steps of unrelated work: scheduling points at which others may run. */
+static void work(unsigned n) {
+  for (unsigned i = 0; i < n; i++) sim_step();
 }
 
 static void join_or_fail(as_task *t) {
@@ -49,7 +50,7 @@ static int abba_setup(void *st, sim_rng *r) {
 static void abba_ab(void *arg) {
   abba *x = arg;
   as_mutex_lock(x->a);
-  yield_n(x->work);
+  work(x->work);
   as_mutex_lock(x->b);
   as_mutex_unlock(x->b);
   as_mutex_unlock(x->a);
@@ -58,7 +59,7 @@ static void abba_ab(void *arg) {
 static void abba_ba(void *arg) {
   abba *x = arg;
   as_mutex_lock(x->b);
-  yield_n(x->work);
+  work(x->work);
   as_mutex_lock(x->a);
   as_mutex_unlock(x->a);
   as_mutex_unlock(x->b);
@@ -114,7 +115,7 @@ static void ordering_init(void *arg) {
 
 static void ordering_use(void *arg) {
   ordering *x = arg;
-  yield_n(x->lead);
+  work(x->lead);
   as_mutex_lock(x->m);
   int ready = x->ready;
   as_mutex_unlock(x->m);
@@ -165,7 +166,7 @@ static void atomicity_claim(void *arg) {
   int free_now = !x->taken;
   as_mutex_unlock(x->m);
   if (!free_now) return;
-  yield_n(x->gap);
+  work(x->gap);
   /* The bug: the check above no longer holds here. */
   as_mutex_lock(x->m);
   x->taken = 1;
@@ -351,7 +352,7 @@ static void counter_worker(void *arg) {
     as_mutex_lock(x->m);
     x->in_section++;
     uint64_t v = x->value;
-    as_task_yield(); /* a read-modify-write that is safe only under the lock */
+    sim_step(); /* a read-modify-write that is safe only under the lock */
     x->value = v + 1;
     x->in_section--;
     as_mutex_unlock(x->m);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# build-afl.sh -- AFL++ binaries of every fuzz target.
+#
+#   fuzz/build-afl.sh [BUILD_DIR]        (default: build-afl)
+#
+# For each variant it configures a separate CMake tree of the project's
+# libraries with CC=afl-clang-fast (tests off), then compiles each harness
+# with afl-clang-fast -fsanitize=fuzzer, which links AFL++'s libAFLDriver
+# (persistent mode, shared-memory input). Variants, in BUILD_DIR/<variant>/:
+#   plain   what afl-fuzz runs (-M and most -S instances)
+#   cmplog  AFL_LLVM_CMPLOG=1: comparison logging for the -c instance
+#   asan    the project's ASan+UBSan flags (AS_SANITIZE=ON): one -S instance
+#           that turns silent memory errors into crashes
+# Binaries: BUILD_DIR/<variant>/<target> for target in schedule, cli.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=${1:-build-afl}
+case $out in /*) ;; *) out="$root/$out" ;; esac
+
+if ! command -v afl-clang-fast >/dev/null 2>&1; then
+  echo "build-afl: afl-clang-fast not found: install AFL++ (Debian package afl++," \
+       "or scripts/setup-deps.sh)" >&2
+  exit 2
+fi
+jobs=$(nproc)
+targets=(schedule cli)
+declare -A target_lib=([schedule]=as_sim [cli]=as_cli)
+
+# What the libraries need at link time (top-level CMakeLists.txt).
+jansson_cflags=$(pkg-config --cflags jansson)
+jansson_libs=$(pkg-config --libs jansson)
+base_cflags=(-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow
+             -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2)
+# shellcheck disable=SC2054  # the commas belong to -fsanitize=
+san_flags=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+
+build_variant() {
+  local variant=$1
+  local dir="$out/$variant"
+  local env=() cmake_extra=() cflags=("${base_cflags[@]}")
+  case $variant in
+    plain) ;;
+    cmplog) env=(AFL_LLVM_CMPLOG=1) ;;
+    asan)
+      cmake_extra=(-DAS_SANITIZE=ON)
+      cflags+=("${san_flags[@]}" -DAS_ASAN_FIBERS=1)
+      ;;
+  esac
+  echo "== build-afl: $variant -> $dir"
+  mkdir -p "$dir"
+  # Debug keeps assert()s live; -O2 keeps it fast.
+  env "${env[@]}" AFL_QUIET=1 cmake -S "$root" -B "$dir/lib" \
+    -DCMAKE_C_COMPILER=afl-clang-fast -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O2 \
+    -DAS_BUILD_TESTS=OFF "${cmake_extra[@]}" >/dev/null
+  env "${env[@]}" AFL_QUIET=1 cmake --build "$dir/lib" -j "$jobs" --target as_cli as_sim >/dev/null
+  local lib="$dir/lib"
+  for t in "${targets[@]}"; do
+    local libs=()
+    case ${target_lib[$t]} in
+      as_cli) libs=("$lib/libas_cli.a" "$lib/libas_sim.a" "$lib/libas_runtime.a") ;;
+      as_sim) libs=("$lib/libas_sim.a" "$lib/libas_runtime.a") ;;
+    esac
+    # shellcheck disable=SC2086  # pkg-config output is a word list
+    env "${env[@]}" AFL_QUIET=1 afl-clang-fast "${cflags[@]}" -fsanitize=fuzzer \
+      -I"$root/fuzz" -I"$root/sim" -I"$root/sim/cli" -I"$root/runtime/include" $jansson_cflags \
+      "$root/fuzz/$t/fuzz_$t.c" "$root/fuzz/fuzz_common.c" \
+      "${libs[@]}" -lboost_context -pthread $jansson_libs -o "$dir/$t"
+    echo "   $dir/$t"
+  done
+}
+
+for v in plain cmplog asan; do build_variant "$v"; done
+echo "build-afl: done; run a campaign with fuzz/campaign.sh TARGET"

@@ -1,0 +1,335 @@
+/*
+** test_cli_paths.c -- the commands (sim/cli/cli.h) called directly, on the
+** paths tests/cli_test.sh cannot reach from outside: a fork or an allocation
+** that fails under them (faultwrap.h), selftest's table when programs do not
+** behave as expected, and the JSON of every such ending. Options come from
+** cli_parse, as the tool builds them.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "cli.h"
+#include "faultwrap.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int reset_faults(void **state) {
+  (void)state;
+  fw_reset();
+  return 0;
+}
+
+static cli_opts parse(int argc, const char **argv) {
+  cli_opts o;
+  char err[512];
+  if (cli_parse(argc, (char **)argv, &o, err, sizeof err) != AS_OK) fail_msg("parse: %s", err);
+  return o;
+}
+
+/* What one command printed, and how it ended. */
+typedef struct outcome {
+  int ex;
+  char *out, *err;
+} outcome;
+
+typedef int (*command)(const cli_opts *o, const char *argv0);
+
+static outcome call(command cmd, const cli_opts *o) {
+  capture co, ce;
+  capture_begin(&co, stdout);
+  capture_begin(&ce, stderr);
+  outcome r;
+  r.ex = cmd(o, "agentsim");
+  r.err = capture_end(&ce);
+  r.out = capture_end(&co);
+  return r;
+}
+
+static void outcome_free(outcome *r) {
+  free(r->out);
+  free(r->err);
+}
+
+static void expect_in(const char *text, const char *needle, const char *what) {
+  if (!strstr(text, needle)) fail_msg("%s lacks \"%s\":\n%s", what, needle, text);
+}
+
+static void expect_no_children(void) {
+  errno = 0;
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  assert_int_equal(errno, ECHILD);
+}
+
+static int list_cmd(const cli_opts *o, const char *argv0) {
+  (void)argv0;
+  return cmd_list(o);
+}
+
+/* --- selftest ---------------------------------------------------------------- */
+
+static void test_selftest_unexpected(void **state) {
+  (void)state;
+  /* One seed finds no planted bug: every buggy row is unexpected, and the
+  ** JSON rows say null for "first failing seed". */
+  const char *a1[] = {"agentsim", "selftest", "--seeds", "1", "--jobs", "1", "--json"};
+  cli_opts o = parse(ARGC(a1), a1);
+  outcome r = call(cmd_selftest, &o);
+  assert_int_equal(r.ex, EXIT_FOUND);
+  expect_in(r.err, "UNEXPECTED selftest:", "stderr");
+  expect_in(r.err, "its bug was not found by any strategy", "stderr");
+  const char *last = capture_last_line(r.out);
+  expect_in(last, "{\"command\":\"selftest\"", "JSON");
+  expect_in(last, "\"result\":\"fail\"", "JSON");
+  expect_in(last, "\"first_failing_seed\":null", "JSON");
+  outcome_free(&r);
+
+  /* A step budget nothing fits in: every program hangs, which no planted
+  ** bug explains; the table lists the seeds with their replay commands. */
+  const char *a2[] = {"agentsim", "selftest", "--seeds", "3", "--jobs", "1", "--max-steps", "3"};
+  o = parse(ARGC(a2), a2);
+  r = call(cmd_selftest, &o);
+  assert_int_equal(r.ex, EXIT_FOUND);
+  expect_in(r.out, "failed in a way its bug cannot explain", "stdout");
+  expect_in(r.out, "(hang)", "stdout");
+  expect_in(r.out, "replay: agentsim replay selftest:", "stdout");
+  expect_in(r.out, "--max-steps 3", "stdout");
+  outcome_free(&r);
+}
+
+static void test_selftest_sweep_breaks(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "selftest", "--seeds", "4", "--jobs", "2"};
+  cli_opts o = parse(ARGC(a), a);
+  fw_countdown(FW_BIT(FORK), 1, EAGAIN, 0);
+  outcome r = call(cmd_selftest, &o);
+  fw_disarm();
+  assert_int_equal(r.ex, EXIT_INTERNAL);
+  expect_in(r.err, "fork: ", "stderr");
+  outcome_free(&r);
+  expect_no_children();
+}
+
+/* --- run and replay ------------------------------------------------------------ */
+
+/* Fail every allocation and mapping of `run --check-determinism --json` in
+** turn: each ends as "internal error" or with a report, never a crash or a
+** leak; with nothing failing it is the run everyone else sees. */
+static void test_run_countdown(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "run", "selftest:abba", "--seed", "1",
+                     "--check-determinism", "--json"};
+  cli_opts o = parse(ARGC(a), a);
+  outcome want = call(cmd_run, &o);
+  assert_int_equal(want.ex, EXIT_FOUND);
+  expect_in(want.err, "determinism: ok", "stderr");
+  unsigned long n;
+  unsigned internal = 0;
+  for (n = 1;; n++) {
+    size_t blocks = fw_live_blocks(), maps = fw_live_maps();
+    capture co, ce;
+    capture_begin(&co, stdout);
+    capture_begin(&ce, stderr);
+    fw_countdown(FW_ALLOC | FW_BIT(MMAP), n, ENOMEM, 0);
+    int ex = cmd_run(&o, "agentsim");
+    fw_disarm();
+    outcome r = {ex, capture_end(&co), NULL};
+    r.err = capture_end(&ce);
+    int fired = fw_fired();
+    fw_fn fn = fw_fired_fn();
+    int same = strcmp(r.out, want.out) == 0;
+    if (fired && ex != EXIT_INTERNAL && ex != EXIT_FOUND)
+      fail_msg("n=%lu (%s): exit %d; stderr:\n%s", n, fw_fn_name(fn), ex, r.err);
+    outcome_free(&r);
+    if (fw_live_blocks() != blocks || fw_live_maps() != maps)
+      fail_msg("n=%lu (%s): %zu blocks, %zu mappings leaked", n,
+               fired ? fw_fn_name(fn) : "none", fw_live_blocks() - blocks,
+               fw_live_maps() - maps);
+    if (!fired) {
+      assert_int_equal(ex, EXIT_FOUND);
+      assert_true(same);
+      break;
+    }
+    if (ex == EXIT_INTERNAL) internal++;
+  }
+  assert_true(internal > 0);
+  assert_true(n > 10);
+  outcome_free(&want);
+}
+
+static void test_replay_json(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "run", "selftest:ordering", "--seed", "2",
+                     "--strategy", "pct:d=1,k=40", "--json"};
+  cli_opts o = parse(ARGC(a), a);
+  outcome r = call(cmd_run, &o);
+  const char *last = capture_last_line(r.out);
+  expect_in(last, "\"strategy\":\"pct:d=1,k=40\"", "JSON");
+  const char *sched = strstr(last, "\"schedule\":\"");
+  assert_non_null(sched);
+  sched += strlen("\"schedule\":\"");
+  char schedule[4096];
+  size_t len = strcspn(sched, "\"");
+  assert_true(len < sizeof schedule);
+  memcpy(schedule, sched, len);
+  schedule[len] = '\0';
+  outcome_free(&r);
+
+  const char *b[] = {"agentsim", "replay", "selftest:ordering", "--schedule", schedule, "--json"};
+  o = parse(ARGC(b), b);
+  r = call(cmd_replay, &o);
+  last = capture_last_line(r.out);
+  expect_in(last, "\"seed\":null", "JSON");
+  expect_in(last, "\"strategy\":\"replay\"", "JSON");
+  outcome_free(&r);
+}
+
+/* --- sweep ------------------------------------------------------------------- */
+
+static void test_sweep_refusals(void **state) {
+  (void)state;
+  char dir[] = "/tmp/agentsim-cli-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char missing[128], isdir[128], tmp[140];
+  snprintf(missing, sizeof missing, "%s/no/such/dir/j.xml", dir);
+  snprintf(isdir, sizeof isdir, "%s/taken", dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", isdir);
+  assert_int_equal(mkdir(isdir, 0700), 0);
+
+  const char *a1[] = {"agentsim", "sweep", "selftest:counter", "--seeds", "4", "--jobs", "1",
+                      "--junit", missing};
+  cli_opts o = parse(ARGC(a1), a1);
+  outcome r = call(cmd_sweep, &o);
+  assert_int_equal(r.ex, EXIT_USAGE);
+  expect_in(r.err, "cannot write", "stderr");
+  outcome_free(&r);
+
+  /* The report cannot replace a directory: the run fails, and no .tmp stays. */
+  const char *a2[] = {"agentsim", "sweep", "selftest:counter", "--seeds", "4", "--jobs", "1",
+                      "--junit", isdir};
+  o = parse(ARGC(a2), a2);
+  r = call(cmd_sweep, &o);
+  assert_int_equal(r.ex, EXIT_INTERNAL);
+  expect_in(r.err, "write failed", "stderr");
+  assert_int_equal(access(tmp, F_OK), -1);
+  outcome_free(&r);
+  assert_int_equal(rmdir(isdir), 0);
+  assert_int_equal(rmdir(dir), 0);
+
+  const char *a3[] = {"agentsim", "sweep", "selftest:counter", "--seeds", "2",
+                      "--seed-start", "18446744073709551615"};
+  o = parse(ARGC(a3), a3);
+  r = call(cmd_sweep, &o);
+  assert_int_equal(r.ex, EXIT_USAGE);
+  expect_in(r.err, "overflows", "stderr");
+  outcome_free(&r);
+
+  const char *a4[] = {"agentsim", "sweep", "selftest:counter", "nosuch.scn", "--seeds", "2"};
+  o = parse(ARGC(a4), a4);
+  r = call(cmd_sweep, &o);
+  assert_int_equal(r.ex, EXIT_USAGE);
+  expect_in(r.err, "no such scenario", "stderr");
+  outcome_free(&r);
+
+  const char *a5[] = {"agentsim", "sweep", "selftest:counter", "--seeds", "2", "--mutant", "x"};
+  o = parse(ARGC(a5), a5);
+  r = call(cmd_sweep, &o);
+  assert_int_equal(r.ex, EXIT_USAGE);
+  expect_in(r.err, "no mutant", "stderr");
+  outcome_free(&r);
+}
+
+static void test_sweep_breaks_json(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "sweep", "selftest:abba", "selftest:counter", "--seeds", "6",
+                     "--jobs", "2", "--json"};
+  cli_opts o = parse(ARGC(a), a);
+  fw_countdown(FW_BIT(FORK), 2, EAGAIN, 0);
+  outcome r = call(cmd_sweep, &o);
+  fw_disarm();
+  assert_int_equal(r.ex, EXIT_INTERNAL);
+  expect_in(r.err, "fork: ", "stderr");
+  expect_in(capture_last_line(r.out), "\"result\":\"error\"", "JSON");
+  outcome_free(&r);
+  expect_no_children();
+
+  /* Sharded, with a report: the JSON names the shard. */
+  char path[] = "/tmp/agentsim-junit-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  const char *b[] = {"agentsim", "sweep", "selftest:abba", "--seeds", "9", "--jobs", "1",
+                     "--shard", "2/3", "--junit", path, "--json"};
+  o = parse(ARGC(b), b);
+  r = call(cmd_sweep, &o);
+  assert_int_equal(r.ex, EXIT_FOUND);
+  expect_in(capture_last_line(r.out), "\"shard\":\"2/3\"", "JSON");
+  outcome_free(&r);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char xml[8192];
+  size_t got = fread(xml, 1, sizeof xml - 1, f);
+  xml[got] = '\0';
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(unlink(path), 0);
+  expect_in(xml, "name=\"seed 1\"", "JUnit");
+  expect_in(xml, "name=\"seed 7\"", "JUnit");
+  assert_null(strstr(xml, "name=\"seed 0\""));
+}
+
+/* --- list and JSON strings ------------------------------------------------------ */
+
+static void test_list_json(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "list", "--json"};
+  cli_opts o = parse(ARGC(a), a);
+  outcome r = call(list_cmd, &o);
+  assert_int_equal(r.ex, EXIT_PASS);
+  const char *last = capture_last_line(r.out);
+  expect_in(last, "{\"scenarios\":[{\"name\":\"selftest:", "JSON");
+  expect_in(last, "\"expect\":\"fail\"", "JSON");
+  expect_in(last, "\"expect\":\"pass\"", "JSON");
+  outcome_free(&r);
+}
+
+static void test_json_str(void **state) {
+  (void)state;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  assert_non_null(f);
+  json_str(f, "q\"b\\n\nr\rt\tc\x01 caf\xc3\xa9 bad\xff end");
+  assert_int_equal(fclose(f), 0);
+  expect_in(buf, "q\\\"b\\\\n\\nr\\rt\\tc\\u0001 caf", "json_str");
+  expect_in(buf, " end\"", "json_str");
+  assert_int_equal(buf[0], '"');
+  /* The invalid byte never reaches the output as is. */
+  assert_null(strchr(buf, '\xff'));
+  free(buf);
+}
+
+int main(void) {
+  (void)alarm(300); /* ignore: no earlier alarm; a hang dies of SIGALRM */
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(test_selftest_unexpected, reset_faults),
+      cmocka_unit_test_teardown(test_selftest_sweep_breaks, reset_faults),
+      cmocka_unit_test_teardown(test_run_countdown, reset_faults),
+      cmocka_unit_test_teardown(test_replay_json, reset_faults),
+      cmocka_unit_test_teardown(test_sweep_refusals, reset_faults),
+      cmocka_unit_test_teardown(test_sweep_breaks_json, reset_faults),
+      cmocka_unit_test_teardown(test_list_json, reset_faults),
+      cmocka_unit_test_teardown(test_json_str, reset_faults),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
