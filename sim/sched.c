@@ -12,6 +12,8 @@
 #include "sim_internal.h"
 
 struct sim *sim__active;
+/* sim_run_id: the active run's number; run_count numbers them. */
+static uint64_t run_count, active_run_id;
 
 static const char *const outcome_names[] = {
 #define SIM__N(name, text) text,
@@ -800,6 +802,7 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   }
 
   sim__active = s;
+  active_run_id = ++run_count;
   prev_plat = as_platform_set(&sim_platform);
   as_fault_arm(1);
 
@@ -868,6 +871,7 @@ out:
     (void)as_platform_set(prev_plat); /* ignore: the returned value is the sim */
   }
   sim__active = NULL;
+  active_run_id = 0;
   s->res = NULL;
   return rc;
 }
@@ -889,9 +893,21 @@ void sim_fault_rate(unsigned point, uint32_t ppm) {
   if (s && point < AS__FP_COUNT) s->fault_ppm[point] = ppm;
 }
 
+const void *sim_program_user(void) {
+  struct sim *s = sim__active;
+  return s && s->prog ? s->prog->user : NULL;
+}
+
 int sim_mutant(void) {
   struct sim *s = sim__active;
   return s ? s->cfg->mutant : 0;
+}
+
+uint64_t sim_run_id(void) { return sim__active ? active_run_id : 0; }
+
+int sim_in_task(void) {
+  struct sim *s = sim__active;
+  return s && s->cur ? 1 : 0;
 }
 
 void sim_advance(uint64_t ns) {

@@ -109,6 +109,9 @@ struct sim_program {
   int (*check)(void *state, char *msg, size_t cap);
   /* Always, last (optional): release what setup made. */
   void (*teardown)(void *state);
+  /* The program's own data (a parsed scenario, say), for its hooks:
+  ** sim_program_user() during a run. */
+  const void *user;
 };
 
 typedef struct sim sim;
@@ -146,6 +149,16 @@ sim_rng *sim_workload_rng(void);
 void sim_fault_rate(unsigned point, uint32_t ppm);
 /* The mutant switched on for this run (0 = none). */
 int sim_mutant(void);
+/* The running program's user pointer (NULL outside a run). */
+const void *sim_program_user(void);
+/* A number unique to the active run within this process (runs count up
+** from 1), or 0 outside a run: lets code that outlives a run (a library's
+** static locks) tell that objects it made through the seam were reclaimed. */
+uint64_t sim_run_id(void);
+/* Nonzero when the caller is one of the active run's tasks, so a blocking
+** seam call is allowed; 0 in setup, teardown, the scheduler, or outside a
+** run. */
+int sim_in_task(void);
 
 /* The seam implementation the sim installs while a run is active. */
 extern const as_platform sim_platform;

@@ -72,7 +72,8 @@ status_is 0 "$A" replay selftest:counter --seed 4 --verbose && grep -q "\[0 main
 check "replay --verbose prints the interleaving" $?
 
 status_is 2 "$A" run selftest:nope --seed 1 && grep -q "unknown self-test" "$T/err"; check "unknown scenario exits 2" $?
-status_is 2 "$A" run nosuch.scn --seed 1 && grep -q "no such scenario" "$T/err"; check "missing scenario file exits 2" $?
+status_is 2 "$A" run nosuch.scn --seed 1 && grep -q "nosuch.scn: cannot open.*selftest:NAME" "$T/err"
+check "missing scenario file exits 2" $?
 status_is 2 "$A" run selftest:abba --seed x; check "bad seed exits 2" $?
 status_is 2 "$A" bogus; check "unknown command exits 2" $?
 status_is 2 "$A" replay selftest:abba --schedule "v1:zz" && grep -q "character 4" "$T/err"

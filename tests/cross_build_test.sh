@@ -22,5 +22,18 @@ for p in abba ordering atomicity timer counter; do
     done
   done
 done
+# The runtime on the simulated disk too: SQLite, the VFS and the oracle.
+S=$(cd "$(dirname "$0")/.." && pwd)
+for scn in "$S"/fixtures/scenarios/*.scn; do
+  for seed in 0 1 2; do
+    h1=$("$A" run "$scn" --seed "$seed" --json 2>/dev/null | "$J" --get trace_hash)
+    h2=$("$R" run "$scn" --seed "$seed" --json 2>/dev/null | "$J" --get trace_hash)
+    runs=$((runs + 1))
+    if [ -z "$h1" ] || [ "$h1" != "$h2" ]; then
+      echo "$(basename "$scn") seed $seed: this build '$h1', release '$h2'"
+      fails=$((fails + 1))
+    fi
+  done
+done
 echo "$((runs - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

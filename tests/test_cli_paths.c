@@ -239,7 +239,7 @@ static void test_sweep_refusals(void **state) {
   o = parse(ARGC(a4), a4);
   r = call(cmd_sweep, &o);
   assert_int_equal(r.ex, EXIT_USAGE);
-  expect_in(r.err, "no such scenario", "stderr");
+  expect_in(r.err, "cannot open", "stderr");
   outcome_free(&r);
 
   const char *a5[] = {"agentsim", "sweep", "selftest:counter", "--seeds", "2", "--mutant", "x"};

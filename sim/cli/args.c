@@ -15,7 +15,7 @@ static const struct {
   cli_cmd cmd;
 } commands[] = {
     {"run", CMD_RUN},           {"sweep", CMD_SWEEP},     {"replay", CMD_REPLAY},
-    {"selftest", CMD_SELFTEST}, {"bench", CMD_BENCH},
+    {"selftest", CMD_SELFTEST}, {"bench", CMD_BENCH},     {"mutants", CMD_MUTANTS},
     {"list", CMD_LIST},         {"help", CMD_HELP},       {"version", CMD_VERSION},
 };
 
@@ -27,7 +27,7 @@ const char *cli_cmd_name(cli_cmd c) {
 
 /* Which commands accept an option: a bit per cli_cmd. */
 #define ON(c) (1u << (c))
-#define EXPLORE (ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST))
+#define EXPLORE (ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS))
 
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
@@ -42,12 +42,12 @@ static const struct {
   unsigned cmds;
 } options[] = {
     {"--seed", O_SEED, 1, ON(CMD_RUN) | ON(CMD_REPLAY)},
-    {"--seeds", O_SEEDS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST)},
-    {"--seed-start", O_SEED_START, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST)},
+    {"--seeds", O_SEEDS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS)},
+    {"--seed-start", O_SEED_START, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS)},
     {"--strategy", O_STRATEGY, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY)},
     {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY)},
     {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY)},
-    {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST)},
+    {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS)},
     {"--shard", O_SHARD, 1, ON(CMD_SWEEP)},
     {"--junit", O_JUNIT, 1, ON(CMD_SWEEP)},
     {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST)},
@@ -289,11 +289,11 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       return fail(err, cap, "argument %.32s... is longer than %d bytes (a long schedule goes "
                   "in a file: --schedule @FILE)", a, CLI_MAX_ARG_LEN);
     if (a[0] != '-' || a[1] == '\0') {
-      if (cmd != CMD_RUN && cmd != CMD_SWEEP && cmd != CMD_REPLAY)
+      if (cmd != CMD_RUN && cmd != CMD_SWEEP && cmd != CMD_REPLAY && cmd != CMD_MUTANTS)
         return fail(err, cap, "%s: unexpected argument '%.64s'", cli_cmd_name(cmd), a);
       if (o->nscenarios >= CLI_MAX_SCENARIOS)
         return fail(err, cap, "too many scenarios (at most %d)", CLI_MAX_SCENARIOS);
-      if (o->nscenarios >= 1 && cmd != CMD_SWEEP)
+      if (o->nscenarios >= 1 && cmd != CMD_SWEEP && cmd != CMD_MUTANTS)
         return fail(err, cap, "%s takes one scenario; unexpected '%.64s'", cli_cmd_name(cmd), a);
       o->scenarios[o->nscenarios++] = a;
       continue;

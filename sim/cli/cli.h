@@ -15,11 +15,23 @@
 
 enum { EXIT_PASS = 0, EXIT_FOUND = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
 
-/* The program a SCENARIO names (today: the self-tests); NULL with a message. */
+/* The program a SCENARIO names: "selftest:NAME" or a scenario file's path
+** (parsed; a malformed one gives NULL with "FILE:LINE:COL: expected ...").
+** NULL with a message in err. Scenario programs live until
+** cli_programs_free(). */
 const sim_program *cli_find_program(const char *name, char *err, size_t cap);
+int cli_program_is_scenario(const sim_program *p);
+/* The bundled scenarios, relative to the working directory. */
+#define CLI_BUNDLED_DIR "fixtures/scenarios"
+/* Paths of CLI_BUNDLED_DIR/ *.scn, sorted, into paths[] (the caller frees
+** each); 0 when the directory is not there. */
+unsigned cli_bundled_scenarios(char **paths, unsigned max);
+void cli_programs_free(void);
 /* The sim config the options ask for (seed left to the caller). */
 void cli_config(const cli_opts *o, sim_config *cfg);
-/* Resolve --mutant against a program: AS_OK with *id (0 = none) or AS_INVAL. */
+/* Resolve --mutant against a program and switch it on (scenario programs
+** only: the mutants live in the runtime core): AS_OK with *id (0 = none)
+** or AS_INVAL with a message listing the mutants. */
 AS_WUR int cli_mutant(const cli_opts *o, const sim_program *p, int *id, char *err, size_t cap);
 /* "random" or "pct:d=3" -- the strategy as a replay command should spell it. */
 void cli_strategy_text(const cli_opts *o, char *buf, size_t cap);
@@ -38,6 +50,7 @@ int cmd_sweep(const cli_opts *o, const char *argv0);
 int cmd_selftest(const cli_opts *o, const char *argv0);
 int cmd_bench(const cli_opts *o);
 int cmd_list(const cli_opts *o);
+int cmd_mutants(const cli_opts *o, const char *argv0);
 void cli_help(FILE *f, cli_cmd which);
 
 /* Report an error: "agentsim: MESSAGE" on stderr, and kept for the JSON

@@ -5,6 +5,7 @@
 ** for every self-test.
 */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -95,7 +96,7 @@ int cmd_bench(const cli_opts *o) {
   fprintf(out, "context switch  ucontext %12.0f /s\n", urate);
   fprintf(out, "ratio fcontext/ucontext  %12.1f x\n", ratio);
 
-  prog_rate rates[16];
+  prog_rate rates[16 + CLI_MAX_SCENARIOS];
   unsigned nr = 0;
   for (unsigned i = 0; i < selftest_count && nr < 16; i++, nr++) {
     rc = seeds_rate(selftests[i].prog, o->sw, budget, &rates[nr]);
@@ -106,6 +107,28 @@ int cmd_bench(const cli_opts *o) {
     fprintf(out, "%-20s %10.0f seeds/s %12.0f steps/s  time compression %.3g x\n", rates[nr].name,
             rates[nr].seeds_per_s, rates[nr].steps_per_s, rates[nr].compression);
   }
+  /* The bundled scenarios, when run from the project root: the runtime core
+  ** on the simulated disk. Time compression = virtual time / wall time. */
+  char *paths[CLI_MAX_SCENARIOS];
+  unsigned nscn = cli_bundled_scenarios(paths, CLI_MAX_SCENARIOS);
+  unsigned first_scn = nr;
+  for (unsigned i = 0; i < nscn; i++) {
+    char err[512];
+    const sim_program *p = cli_find_program(paths[i], err, sizeof err);
+    if (!p) {
+      cli_error("bench: %s", err);
+      continue;
+    }
+    rc = seeds_rate(p, o->sw, budget, &rates[nr]);
+    if (rc != AS_OK) {
+      cli_error("bench: %s: %s", paths[i], as_status_msg(rc));
+      continue;
+    }
+    fprintf(out, "%-20s %10.0f seeds/s %12.0f steps/s  time compression %.3g x\n", rates[nr].name,
+            rates[nr].seeds_per_s, rates[nr].steps_per_s, rates[nr].compression);
+    nr++;
+  }
+  for (unsigned i = 0; i < nscn; i++) free(paths[i]);
   int met = frate >= BAR_SWITCHES_PER_S && ratio >= BAR_RATIO;
   fprintf(out, "bars: >= %.0f switches/s and >= %.0fx ucontext: %s\n", BAR_SWITCHES_PER_S,
           BAR_RATIO, met ? "met" : "NOT met");
@@ -114,13 +137,15 @@ int cmd_bench(const cli_opts *o) {
            "\"ratio\":%.2f},\"selftests\":[",
            frate, urate, ratio);
     for (unsigned i = 0; i < nr; i++) {
-      if (i) putchar(',');
+      if (i == first_scn) printf("],\"scenarios\":[");
+      else if (i) putchar(',');
       printf("{\"name\":");
       json_str(stdout, rates[i].name);
       printf(",\"seeds\":%" PRIu64 ",\"seeds_per_s\":%.0f,\"steps_per_s\":%.0f,"
              "\"time_compression\":%.4g}",
              rates[i].seeds, rates[i].seeds_per_s, rates[i].steps_per_s, rates[i].compression);
     }
+    if (first_scn == nr) printf("],\"scenarios\":[");
     printf("],\"bars_met\":%s}\n", met ? "true" : "false");
     cli_json_done();
   }

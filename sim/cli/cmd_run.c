@@ -11,22 +11,6 @@
 #include "schedule.h"
 #include "selftest/programs.h"
 
-const sim_program *cli_find_program(const char *name, char *err, size_t cap) {
-  const selftest *st = selftest_find(name);
-  if (st) return st->prog;
-  if (strncmp(name, "selftest:", 9) == 0) {
-    size_t len = (size_t)snprintf(err, cap, "unknown self-test '%.64s'; known:", name);
-    for (unsigned i = 0; i < selftest_count && len < cap; i++)
-      len += (size_t)snprintf(err + len, cap - len, " %s", selftests[i].prog->name);
-    return NULL;
-  }
-  snprintf(err, cap,
-           "%.200s: no such scenario (this build knows the self-tests only; "
-           "see 'agentsim list')",
-           name);
-  return NULL;
-}
-
 void cli_config(const cli_opts *o, sim_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->strategy = o->strategy;
@@ -35,15 +19,6 @@ void cli_config(const cli_opts *o, sim_config *cfg) {
   cfg->max_steps = o->max_steps;
   cfg->max_virtual_ns = o->max_virtual_ns;
   cfg->max_cpu_s = o->max_cpu_s ? o->max_cpu_s : CLI_DEFAULT_MAX_CPU_S;
-}
-
-int cli_mutant(const cli_opts *o, const sim_program *p, int *id, char *err, size_t cap) {
-  *id = 0;
-  if (!o->mutant) return AS_OK;
-  /* No program has mutants yet; the runtime's arrive with its scenarios. */
-  snprintf(err, cap, "--mutant '%.64s': %s has no mutant of that name (it has none)",
-           o->mutant, p->name);
-  return AS_INVAL;
 }
 
 void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {

@@ -18,13 +18,17 @@ static const char *const usage_text =
     "  agentsim replay SCENARIO (--seed N [--strategy S] | --schedule STRING)\n"
     "               [--verbose] [--json] [LIMITS]\n"
     "  agentsim selftest [--seeds N] [--seed-start S] [--jobs J] [--json]\n"
+    "  agentsim mutants [SCENARIO...] [--seeds N] [--jobs J] [--json]\n"
     "  agentsim bench [--quick] [--json]\n"
     "  agentsim list [--json]\n"
     "  agentsim help [COMMAND]\n"
     "\n"
-    "SCENARIO is a program the sim runs; today the built-in self-tests\n"
-    "(selftest:abba, selftest:ordering, selftest:atomicity, selftest:timer,\n"
-    "selftest:counter; 'agentsim list' describes them).\n"
+    "SCENARIO is a scenario file (fixtures/scenarios/NAME.scn; format in\n"
+    "docs/scenarios.md): the runtime core on a simulated disk, under the oracle.\n"
+    "Or a built-in self-test of the scheduler: selftest:abba, selftest:ordering,\n"
+    "selftest:atomicity, selftest:timer, selftest:counter ('agentsim list').\n"
+    "'mutants' switches on each of the runtime's planted bugs in turn and sweeps\n"
+    "the scenarios (default: fixtures/scenarios/*.scn) until a seed fails.\n"
     "\n"
     "options:\n"
     "  --seed N            root seed (unsigned 64-bit); it fixes every choice of the run\n"
@@ -70,6 +74,7 @@ static int dispatch(const cli_opts *o, const char *argv0) {
   case CMD_SWEEP: return cmd_sweep(o, argv0);
   case CMD_SELFTEST: return cmd_selftest(o, argv0);
   case CMD_BENCH: return cmd_bench(o);
+  case CMD_MUTANTS: return cmd_mutants(o, argv0);
   default: break;
   }
   cli_error("no command given (try 'agentsim help')");
@@ -96,6 +101,7 @@ int main(int argc, char **argv) {
   } else {
     ex = dispatch(&o, argv[0]);
   }
+  cli_programs_free();
   if (json && (ex == EXIT_USAGE || ex == EXIT_INTERNAL) && !cli_json_printed())
     json_error(argc > 1 ? argv[1] : "", ex);
   /* A full disk or a closed pipe must not pass for success. */

@@ -40,7 +40,12 @@ typedef enum as_log_level {
 
 /* Numbered fault points: X(NAME, what a fault there means). */
 #define AS_FAULT_MAP(X)                                                       \
-  X(SELFTEST, "a fault point reserved for the seam's own tests")
+  X(SELFTEST, "a fault point reserved for the seam's own tests")              \
+  X(VFS_READ, "a simulated-disk read fails (SQLITE_IOERR_READ)")              \
+  X(VFS_WRITE, "a simulated-disk write fails (SQLITE_IOERR_WRITE)")           \
+  X(VFS_FULL, "the simulated disk is full for a write that grows a file")     \
+  X(VFS_SYNC, "a simulated-disk sync fails (SQLITE_IOERR_FSYNC)")             \
+  X(VFS_LOCK_BUSY, "a simulated file or WAL-index lock is refused (SQLITE_BUSY)")
 
 typedef enum as_fault_point {
 #define AS__FP(name, what) AS_FP_##name,

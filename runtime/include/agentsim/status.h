@@ -34,7 +34,9 @@
   X(DIVERGED, "replay diverged from the recorded schedule")                   \
   X(SYS, "system call failed")                                                \
   X(UNSUPPORTED, "not supported on this platform")                            \
-  X(INTERNAL, "internal error")
+  X(INTERNAL, "internal error")                                               \
+  X(FULL, "storage full")                                                     \
+  X(EXISTS, "already exists")
 
 typedef enum as_status {
 #define AS__ENUM(name, msg) AS_##name,

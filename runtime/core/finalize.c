@@ -1,0 +1,149 @@
+/*
+** finalize.c -- terminal-status inference, finalize and pause (finalize.h).
+*/
+#include <string.h>
+
+#include "agentsim/events.h"
+#include "agentsim/finalize.h"
+#include "agentsim/fmt.h"
+#include "agentsim/mutant.h"
+#include "core_internal.h"
+
+_Static_assert(sizeof AS_REASON_NO_TERMINAL <= AS_REASON_MAX, "the reason fits a session");
+
+/* --- inference ---------------------------------------------------------------- */
+
+/* A tool's name without its "server:" prefix. */
+static const char *bare_name(const char *tool) {
+  const char *colon = strrchr(tool, ':');
+  return colon ? colon + 1 : tool;
+}
+
+static bool is_legacy_escalate(const as_finalize_rules *rules, const char *tool) {
+  for (size_t i = 0; rules && i < rules->n_legacy_escalate; i++) {
+    const char *name = rules->legacy_escalate[i];
+    if (strcmp(name, tool) == 0 || strcmp(name, bare_name(tool)) == 0) return true;
+  }
+  return false;
+}
+
+/* The status the executed history implies (newest call first). */
+static as_session_status infer(const as_session *s, const as_finalize_rules *rules) {
+  for (size_t i = s->ncalls; i-- > 0;) {
+    const as_tool_call *c = &s->calls[i];
+    if (c->state != AS_TOOL_EXECUTED) continue;
+    const char *name = bare_name(c->tool);
+    if (strcmp(name, AS_TOOL_MARK_ESCALATED) == 0 || is_legacy_escalate(rules, c->tool))
+      return AS_SESS_ESCALATED;
+    if (strcmp(name, AS_TOOL_MARK_RESOLVED) == 0) return AS_SESS_RESOLVED;
+  }
+  return AS_SESS_NEEDS_REVIEW;
+}
+
+static const char *reason_for(as_session_status st) {
+  return st == AS_SESS_NEEDS_REVIEW ? AS_REASON_NO_TERMINAL : "";
+}
+
+int as_infer_terminal(const as_session *s, const as_finalize_rules *rules,
+                      as_session_status *out, char *reason, size_t cap) {
+  if (!s || !out || !reason) return AS_INVAL;
+  as_session_status st = infer(s, rules);
+  const char *why = reason_for(st);
+  size_t n = strlen(why) + 1;
+  if (n > cap) return AS_TOOBIG;
+  memcpy(reason, why, n);
+  *out = st;
+  return AS_OK;
+}
+
+/* --- settling under the lock ------------------------------------------------------ */
+
+typedef enum op_kind { OP_FINALIZE, OP_PAUSE } op_kind;
+
+/* What op stores for s, or AS__SESS_COUNT to leave it as it is. */
+static as_session_status decide(const as_session *s, op_kind op,
+                                const as_finalize_rules *rules) {
+  if (as_session_status_terminal(s->status)) return AS__SESS_COUNT;
+  if (op == OP_PAUSE) {
+    /* The seed's paused branch stopped at the gate and wrote nothing. */
+    bool skip = s->status == AS_SESS_AWAITING_INPUT || AS_MUTANT(PAUSE_NOT_MARKED);
+    return skip ? AS__SESS_COUNT : AS_SESS_AWAITING_INPUT;
+  }
+  /* The seed's first finalize coerced every session it touched to resolved. */
+  return AS_MUTANT(FINALIZE_COERCE_RESOLVED) ? AS_SESS_RESOLVED : infer(s, rules);
+}
+
+/* Store s with status `to` and the matching reason, with its status_changed
+** event, in one transaction. */
+static AS_WUR int settle(as_store *st, as_session *s, as_session_status to) {
+  /* Status names and the reasons are fixed texts that need no escaping. */
+  char payload[64 + 2 * sizeof "awaiting_input" + sizeof AS_REASON_NO_TERMINAL];
+  const char *why = reason_for(to);
+  (void)as_appendf(payload, sizeof payload, 0, /* ignore: sized to fit */
+                   "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}",
+                   as_session_status_name(s->status), as_session_status_name(to), why);
+  memcpy(s->needs_review_reason, why, strlen(why) + 1);
+  s->status = to;
+  return as_session_save_with_event(st, s, AS_EVENT_STATUS_CHANGED, payload, NULL);
+}
+
+/* Load, decide, store; on a stale-version conflict (another writer got
+** there first) reload and decide again. *final gets the status it ends with,
+** *wrote whether this call stored it. Lock held by the caller (or not, for
+** the mutant that forgot it). */
+static AS_WUR int settle_loop(as_store *st, const char *id, op_kind op,
+                              const as_finalize_rules *rules, as_session_status *final,
+                              bool *wrote) {
+  as_session s = {0};
+  int rc = AS_OK;
+  *wrote = false;
+  for (int attempt = 0;; attempt++) {
+    as_session_clear(&s); /* the copy a conflict made stale */
+    rc = as_session_load(st, id, &s);
+    as_session_status to = rc == AS_OK ? decide(&s, op, rules) : AS__SESS_COUNT;
+    if (to == AS__SESS_COUNT) break;
+    if (attempt == AS_FINALIZE_ATTEMPTS) {
+      rc = AS_BUSY; /* writers kept winning: the caller may try later */
+      break;
+    }
+    rc = settle(st, &s, to);
+    *wrote = rc == AS_OK;
+    /* The seed's first finalize let the stale-version error out, leaving the
+    ** session in_progress for good. */
+    if (rc == AS_STALE && !(op == OP_FINALIZE && AS_MUTANT(FINALIZE_STALE_ESCAPES))) rc = AS_OK;
+    else break;
+  }
+  if (rc == AS_OK && final) *final = s.status;
+  as_session_clear(&s);
+  return rc;
+}
+
+/* settle_loop under id's lock (unless `lock` is false). */
+static AS_WUR int locked_loop(as_store *st, as_lock_registry *reg, const char *id, op_kind op,
+                              const as_finalize_rules *rules, bool lock,
+                              as_session_status *final, bool *wrote) {
+  if (!st) return AS_INVAL;
+  int rc = lock ? as_lock_acquire(reg, id) : AS_OK;
+  if (rc != AS_OK) return rc;
+  rc = settle_loop(st, id, op, rules, final, wrote);
+  if (lock) {
+    int rc2 = as_lock_release(reg, id);
+    rc = rc != AS_OK ? rc : rc2;
+  }
+  return rc;
+}
+
+int as_finalize(as_store *st, as_lock_registry *reg, const char *id,
+                const as_finalize_rules *rules, as_session_status *final) {
+  bool wrote;
+  /* The seed's finalize before the lock registry raced every other writer. */
+  bool lock = !AS_MUTANT(FINALIZE_NO_LOCK);
+  return locked_loop(st, reg, id, OP_FINALIZE, rules, lock, final, &wrote);
+}
+
+int as_mark_paused(as_store *st, as_lock_registry *reg, const char *id, bool *changed) {
+  bool wrote = false;
+  int rc = locked_loop(st, reg, id, OP_PAUSE, NULL, true, NULL, &wrote);
+  if (changed) *changed = wrote;
+  return rc;
+}

@@ -1,0 +1,71 @@
+/*
+** mutant.h -- switchable, historically real bugs for the sim build.
+**
+** The harness proves it can catch bugs by running the runtime with one of
+** these switched on (DESIGN.md section 7). Each sits at the exact place its
+** historical bug lived, as `if (AS_MUTANT(NAME)) ...`.
+**
+** Two builds of the same sources: the production library (as_core) is
+** compiled without AS_WITH_MUTANTS, so AS_MUTANT(NAME) is the constant 0 and
+** the objects hold no trace of any mutant (no symbol, no string: a ctest test
+** checks with nm and strings). The sim library (as_core_mut) is compiled with
+** AS_WITH_MUTANTS=1; there AS_MUTANT(NAME) reads one process-global switch
+** that as_mutant_set() sets before the run starts.
+*/
+#ifndef AGENTSIM_MUTANT_H
+#define AGENTSIM_MUTANT_H
+
+#include <stddef.h>
+
+#include "agentsim/status.h"
+
+#ifdef AS_WITH_MUTANTS
+
+/* X(NAME, name, what the bug does) */
+#define AS_MUTANT_MAP(X)                                                      \
+  X(LOCK_NOOP, lock_noop, "lock acquire made a no-op")                        \
+  X(FINALIZE_COERCE_RESOLVED, finalize_coerce_resolved,                       \
+    "finalize coerces every session to resolved")                             \
+  X(FINALIZE_NO_LOCK, finalize_no_lock, "finalize runs without the session lock") \
+  X(FINALIZE_STALE_ESCAPES, finalize_stale_escapes,                           \
+    "a stale-version conflict escapes finalize and strands the session in_progress") \
+  X(PAUSE_NOT_MARKED, pause_not_marked, "a paused run is not marked awaiting_input") \
+  X(GC_NO_SUFFIX_STRIP, gc_no_suffix_strip,                                   \
+    "checkpoint GC does not strip the :retry-N suffix")
+
+typedef enum as_mutant_id {
+  AS_MUT_NONE = 0,
+#define AS__MUT_ENUM(NAME, name, what) AS_MUT_##NAME,
+  AS_MUTANT_MAP(AS__MUT_ENUM)
+#undef AS__MUT_ENUM
+  AS__MUT_COUNT
+} as_mutant_id;
+
+typedef struct as_mutant_info {
+  as_mutant_id id;
+  const char *name; /* "lock_noop" */
+  const char *what; /* one line */
+} as_mutant_info;
+
+/* The active mutant; internal: test it with AS_MUTANT(NAME). */
+extern int as__mutant_active;
+
+#define AS_MUTANT(NAME) (as__mutant_active == AS_MUT_##NAME)
+
+/* Switch on the mutant called `name`; NULL, "" or "none" switch every mutant
+** off. AS_NOTFOUND (and nothing changes) for an unknown name. Process-global:
+** call it before the tasks that should see it start. */
+AS_WUR int as_mutant_set(const char *name);
+/* The name of the active mutant, or NULL when none is on. */
+const char *as_mutant_active(void);
+/* Every mutant, in declaration order; *n gets the count. Static storage. */
+const as_mutant_info *as_mutant_list(size_t *n);
+
+#else
+
+/* Production: no mutant exists, and none can be switched on. */
+#define AS_MUTANT(NAME) 0
+
+#endif
+
+#endif /* AGENTSIM_MUTANT_H */

@@ -1,0 +1,199 @@
+/*
+** simdb.h -- the simulated database: SQLite brought under the sim.
+**
+** Three pieces, installed together by simdb_install():
+**
+**   mutexes  SQLite's mutexes (SQLITE_CONFIG_MUTEX) are the seam's: under the
+**            sim every enter is a scheduling point; under posix they are
+**            pthread mutexes. Recursion is counted here, by as_task_id().
+**   memory   SQLite allocates through a counting allocator
+**            (SQLITE_CONFIG_MALLOC) with a countdown for out-of-memory runs
+**            (STYLE.md rule 7). What SQLite allocates during a run is
+**            remembered, so simdb_run_end() frees what a failed run left
+**            behind (a task abandoned inside SQLite never closes its
+**            connection).
+**   disks    The default VFS, "simvfs", keeps files in memory on a simdb_disk:
+**            one simulated machine's storage for one run. Each file has a
+**            current image and a durable one (as of its last xSync); a crash
+**            keeps only what was synced. File locks follow SQLite's protocol
+**            per file across connections; WAL's shared memory is in memory
+**            too (io_methods version 2, so journal_mode=WAL works). Every
+**            I/O call is a scheduling point, so connections in different
+**            tasks interleave, and I/O faults are drawn from the sim's
+**            FAULTS stream at rates set per disk.
+**
+** Lifecycle: simdb_install() once per process (no SQLite connection may be
+** open), then per sim run: simdb_run_begin() in the program's setup, disks
+** made with simdb_disk_new() in setup or a task, connections opened and
+** closed inside the run, simdb_run_end() in teardown or after sim_run()
+** returns. simdb_uninstall() gives SQLite back its own mutexes, allocator
+** and the unix VFS.
+**
+** Rules: SQLite objects (connections, statements, blobs) made inside a run
+** must not be used after it, and ones made outside runs must not be used
+** inside one: what SQLite allocates during a run belongs to the run. After
+** a failed run, do not call SQLite (not even to close) on a connection a
+** task was using when it was abandoned: the task stopped in the middle of
+** a SQLite call, so the connection's state is half-updated; simdb_run_end()
+** frees its memory. (Outside a task, a SQLite mutex an abandoned task still
+** holds is taken over rather than waited for: nothing else can run, and
+** waiting would never end.) Shared-cache mode is not supported. The disk
+** functions are for the sim's thread only. Crash semantics, caps and fault
+** mapping are described at each function.
+*/
+#ifndef AGENTSIM_SIMDB_H
+#define AGENTSIM_SIMDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentsim/seam.h"
+#include "agentsim/status.h"
+
+/* The VFS name simdb_install() registers as SQLite's default. */
+#define SIMDB_VFS_NAME "simvfs"
+/* Longest file name (after a leading '/' is added), bytes, without the NUL;
+** also the VFS's mxPathname. Longer names fail to open (SQLITE_CANTOPEN). */
+#define SIMDB_NAME_MAX 255u
+/* Defaults for simdb_disk_config fields left 0. */
+#define SIMDB_DEFAULT_CAPACITY (64ull << 20)
+#define SIMDB_DEFAULT_MAX_FILE (32ull << 20)
+#define SIMDB_DEFAULT_MAX_FILES 32u
+/* What xSectorSize answers (SQLite ignores it under POWERSAFE_OVERWRITE). */
+#define SIMDB_SECTOR_SIZE 4096
+/* Hard caps on the configuration. */
+#define SIMDB_MAX_CAPACITY (1ull << 32)
+#define SIMDB_MAX_FILES 1024u
+
+/* --- process ------------------------------------------------------------- */
+
+/* Make SQLite use the seam's mutexes, the counting allocator and simvfs as
+** its default VFS: sqlite3_shutdown(), sqlite3_config(SQLITE_CONFIG_MUTEX,
+** SQLITE_CONFIG_MALLOC, SQLITE_CONFIG_MEMSTATUS off), sqlite3_initialize(),
+** register simvfs. (Memory statistics are off: they would take a SQLite
+** mutex, a scheduling point, around every allocation, and a sweep would
+** leave their counters wrong.) Call with no SQLite connection open and
+** outside any sim run. AS_OK (also when already installed); AS_BUSY inside a run; AS_NOMEM
+** when SQLite could not initialise (then SQLite's own defaults are back);
+** AS_INTERNAL for a configuration SQLite refused. */
+AS_WUR int simdb_install(void);
+/* Undo simdb_install(): what simdb_run_end() does for a run never ended,
+** then SQLite's previous mutexes and allocator, memory statistics on, the
+** unix VFS the default again. Same preconditions and statuses; AS_OK when
+** not installed. Afterwards simdb_mem_outstanding() counts only blocks
+** SQLite itself never freed (leaks). */
+AS_WUR int simdb_uninstall(void);
+/* Whether simdb is installed. */
+bool simdb_installed(void);
+
+/* --- runs ---------------------------------------------------------------- */
+
+/* Start a run's database world, from the program's setup (inside sim_run):
+** free a previous run's disks if it was never ended, and reseed SQLite's
+** PRNG here and now from the run's random stream (as_random_bytes, the
+** RUNTIME stream), so what SQLite draws (journal nonces, WAL salts) is the
+** same for the same seed. AS_INVAL when simdb is not installed or no run is
+** active. */
+AS_WUR int simdb_run_begin(void);
+/* End the run's database world, in teardown or after sim_run() returned:
+** free every disk of the run still alive, then every block SQLite
+** allocated while a run was active and never freed (the connections of
+** abandoned tasks), and disarm the allocation countdown. Returns the number
+** of blocks it had to free: 0 when the program closed everything. Blocks
+** allocated outside runs (SQLite's globals) are never touched. */
+size_t simdb_run_end(void);
+
+/* --- memory -------------------------------------------------------------- */
+
+/* Countdown error injection: the n-th allocation from now (n >= 1) fails;
+** with persistent, every one after it too; n == 0 disarms. Counted
+** allocations: SQLite's (malloc and realloc), its mutexes, and the disks'
+** own memory (file images, WAL-index regions). */
+void simdb_malloc_fail_after(uint64_t n, bool persistent);
+/* Whether the armed countdown's failure has happened. */
+bool simdb_malloc_fired(void);
+/* Blocks of the counting allocator (SQLite's and its mutexes) not yet freed. */
+uint64_t simdb_mem_outstanding(void);
+
+/* --- disks --------------------------------------------------------------- */
+
+typedef struct simdb_disk simdb_disk;
+
+typedef struct simdb_disk_config {
+  uint64_t capacity;      /* bytes over all files' current images; a write
+                          ** past it is SQLITE_FULL. 0: SIMDB_DEFAULT_CAPACITY;
+                          ** at most SIMDB_MAX_CAPACITY */
+  uint64_t max_file_size; /* bytes per file (SQLITE_FULL past it);
+                          ** 0: SIMDB_DEFAULT_MAX_FILE */
+  unsigned max_files;     /* files at once (SQLITE_CANTOPEN past it);
+                          ** 0: SIMDB_DEFAULT_MAX_FILES; at most SIMDB_MAX_FILES */
+} simdb_disk_config;
+
+/* A new empty disk, in a run after simdb_run_begin() (setup or a task).
+** cfg NULL means all defaults. It gets its own VFS (simdb_disk_vfs) and, if
+** the run has no default disk yet, becomes the one "simvfs" opens files on.
+** *out is the caller's (simdb_disk_free); simdb_run_end() frees it if the
+** caller did not. AS_INVAL outside a run, before simdb_run_begin(), or for
+** a bad config; AS_NOMEM. */
+AS_WUR int simdb_disk_new(simdb_disk **out, const simdb_disk_config *cfg);
+/* Free the disk, its files and its VFS; NULL is a no-op. Close every
+** connection on it first: handles still open become dangling. */
+void simdb_disk_free(simdb_disk *d);
+/* The name of the VFS that reaches exactly this disk ("simvfs:N"), for
+** sqlite3_open_v2's zVfs; owned by the disk. */
+const char *simdb_disk_vfs(const simdb_disk *d);
+/* Make d the disk the default VFS "simvfs" opens files on (NULL: none, then
+** opening through "simvfs" fails with SQLITE_CANTOPEN). */
+void simdb_disk_use(simdb_disk *d);
+
+/* Fault rate, in parts per million, for one of the numbered VFS fault
+** points of seam.h on this disk (other points are ignored). Each I/O call
+** that can fault draws from the sim's FAULTS stream through as_fault(), so
+** faults are deterministic per seed, and a rate of 0 draws nothing (the
+** disk's rate is what counts: it is handed to sim_fault_rate() for each
+** draw, so setting these points' rates there has no lasting effect):
+**   AS_FP_VFS_READ       xRead             -> SQLITE_IOERR_READ
+**   AS_FP_VFS_WRITE      xWrite            -> SQLITE_IOERR_WRITE
+**   AS_FP_VFS_FULL       an xWrite or xTruncate that grows a file
+**                                          -> SQLITE_FULL
+**   AS_FP_VFS_SYNC       xSync             -> SQLITE_IOERR_FSYNC
+**   AS_FP_VFS_LOCK_BUSY  xLock, xShmLock (taking a lock) -> SQLITE_BUSY
+** A fault changes nothing on the disk. */
+void simdb_disk_fault_rate(simdb_disk *d, unsigned point, uint32_t ppm);
+
+/* Power loss and restart. Every file goes back to its durable image (its
+** content as of its last xSync); a file never synced since it was created
+** disappears; deletions are durable at once (the unlink is the commit point
+** of journal_mode=DELETE, as SQLite's own crash tests assume). So a
+** rollback journal that was synced survives as a hot journal and the next
+** connection rolls it back; a WAL keeps the frames synced before the crash.
+** All locks and WAL-index memory are dropped, and every handle opened before
+** the crash fails each later call with SQLITE_IOERR (xClose still releases
+** it): close the old connections, open new ones. Disarms the countdown
+** below. Callable from setup or any task. */
+void simdb_crash(simdb_disk *d);
+/* Crash countdown: the n-th mutating I/O call on d from now (xWrite,
+** xTruncate, xSync, xDelete; n >= 1) crashes the disk instead of taking
+** effect, and returns SQLITE_IOERR (xDelete: SQLITE_IOERR_DELETE) to its
+** caller; 0 disarms. Sweeping n over a workload tries every crash point. */
+void simdb_disk_crash_after(simdb_disk *d, uint64_t n);
+/* Crashes so far (simdb_crash and the countdown). */
+uint64_t simdb_disk_crashes(const simdb_disk *d);
+
+/* What a test can see of one file. */
+typedef struct simdb_file_info {
+  uint64_t size;         /* current image */
+  uint64_t durable_size; /* durable image */
+  bool durable;          /* synced at least once: survives a crash */
+  unsigned handles;      /* open handles (of the current boot) */
+} simdb_file_info;
+
+/* Look a file up by name ("x.db" and "/x.db" are the same file).
+** AS_NOTFOUND when it does not exist. */
+AS_WUR int simdb_disk_stat(const simdb_disk *d, const char *name, simdb_file_info *out);
+/* Bytes in use: the current images of every file, open-but-deleted ones
+** included. */
+uint64_t simdb_disk_used(const simdb_disk *d);
+
+#endif /* AGENTSIM_SIMDB_H */

@@ -1,0 +1,344 @@
+/*
+** vfs.c -- the SQLite VFS over simulated disks: "simvfs" (the run's default
+** disk) and one "simvfs:N" per disk.
+**
+** Every I/O call is first a scheduling point (inside a run's task) and a
+** traced note, so connections in different tasks interleave at I/O. Then,
+** in this order: a handle from before a crash fails (SQLITE_IOERR); a
+** mutating call may trigger the crash countdown (SQLITE_IOERR); a fault may
+** be drawn; only then does the call take effect.
+**
+** File locks follow SQLite's protocol per file across handles, as the unix
+** VFS keeps it per inode: any number of SHARED; one RESERVED (or higher)
+** among them; PENDING keeps new SHARED locks out while the writer waits for
+** the readers to leave; EXCLUSIVE when it is the only one left.
+*/
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sim.h"
+#include "simdb_int.h"
+
+static const sqlite3_io_methods io_methods;
+
+static simdb_disk *disk_of(sqlite3_vfs *vfs) {
+  return vfs->pAppData ? vfs->pAppData : simdb__default_disk();
+}
+
+/* --- the file locks ------------------------------------------------------------- */
+
+/* Drop h's lock to `level` (SHARED or NONE); h holds more than that. */
+static void lock_release(shandle *h, int level) {
+  sfile *f = h->f;
+  if (h->lock > SQLITE_LOCK_SHARED) {
+    f->writer = NULL;
+    f->pending = f->exclusive = false;
+  }
+  if (level == SQLITE_LOCK_NONE && h->lock >= SQLITE_LOCK_SHARED) f->nshared--;
+  h->lock = level;
+}
+
+static AS_WUR int x_lock(sqlite3_file *fp, int level) {
+  shandle *h = (shandle *)fp;
+  simdb__io_point("vfs.lock", (uint64_t)level);
+  if (simdb__stale(h)) return SQLITE_IOERR;
+  if (h->lock >= level) return SQLITE_OK;
+  if (simdb__fault(h->disk, AS_FP_VFS_LOCK_BUSY)) return SQLITE_BUSY;
+  sfile *f = h->f;
+  if (level == SQLITE_LOCK_SHARED) {
+    if (f->pending) return SQLITE_BUSY;
+    f->nshared++;
+    h->lock = SQLITE_LOCK_SHARED;
+    return SQLITE_OK;
+  }
+  /* RESERVED or EXCLUSIVE, from SHARED or more: one writer at a time. */
+  if (f->writer && f->writer != h) return SQLITE_BUSY;
+  f->writer = h;
+  if (level == SQLITE_LOCK_RESERVED) {
+    h->lock = SQLITE_LOCK_RESERVED;
+    return SQLITE_OK;
+  }
+  /* EXCLUSIVE: hold PENDING (no new readers) until the others are gone. */
+  f->pending = true;
+  h->lock = SQLITE_LOCK_PENDING;
+  if (f->nshared > 1) return SQLITE_BUSY;
+  f->exclusive = true;
+  h->lock = SQLITE_LOCK_EXCLUSIVE;
+  return SQLITE_OK;
+}
+
+static AS_WUR int x_unlock(sqlite3_file *fp, int level) {
+  shandle *h = (shandle *)fp;
+  simdb__io_point("vfs.unlock", (uint64_t)level);
+  if (simdb__stale(h)) return SQLITE_IOERR;
+  if (h->lock > level) lock_release(h, level);
+  return SQLITE_OK;
+}
+
+static AS_WUR int x_check_reserved(sqlite3_file *fp, int *out) {
+  shandle *h = (shandle *)fp;
+  simdb__io_point("vfs.check_reserved", 0);
+  *out = 0;
+  if (simdb__stale(h)) return SQLITE_IOERR;
+  *out = h->f->writer != NULL;
+  return SQLITE_OK;
+}
+
+/* --- file I/O ----------------------------------------------------------------- */
+
+static AS_WUR int x_close(sqlite3_file *fp) {
+  shandle *h = (shandle *)fp;
+  bool old = simdb__stale(h);
+  if (!old) lock_release(h, SQLITE_LOCK_NONE);
+  simdb__file_release(h->f, old);
+  return SQLITE_OK;
+}
+
+static AS_WUR int x_read(sqlite3_file *fp, void *buf, int amt, sqlite3_int64 off) {
+  shandle *h = (shandle *)fp;
+  simdb__io_point("vfs.read", (uint64_t)off);
+  if (simdb__stale(h)) return SQLITE_IOERR;
+  if (simdb__fault(h->disk, AS_FP_VFS_READ)) return SQLITE_IOERR_READ;
+  const image *im = &h->f->cur;
+  size_t got = 0;
+  if ((uint64_t)off < im->len) {
+    got = im->len - (size_t)off;
+    if (got > (size_t)amt) got = (size_t)amt;
+    memcpy(buf, im->buf + off, got);
+  }
+  if (got == (size_t)amt) return SQLITE_OK;
+  memset((unsigned char *)buf + got, 0, (size_t)amt - got);
+  return SQLITE_IOERR_SHORT_READ;
+}
+
+static AS_WUR int x_write(sqlite3_file *fp, const void *buf, int amt, sqlite3_int64 off) {
+  shandle *h = (shandle *)fp;
+  simdb__io_point("vfs.write", (uint64_t)off);
+  if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
+  if (simdb__fault(h->disk, AS_FP_VFS_WRITE)) return SQLITE_IOERR_WRITE;
+  sfile *f = h->f;
+  uint64_t end = (uint64_t)off + (uint64_t)amt;
+  if (end > f->cur.len) {
+    int rc = simdb__file_resize(f, end);
+    if (rc != SQLITE_OK) return rc;
+  }
+  memcpy(f->cur.buf + off, buf, (size_t)amt);
+  return SQLITE_OK;
+}
+
+static AS_WUR int x_truncate(sqlite3_file *fp, sqlite3_int64 size) {
+  shandle *h = (shandle *)fp;
+  simdb__io_point("vfs.truncate", (uint64_t)size);
+  if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
+  return simdb__file_resize(h->f, (uint64_t)size);
+}
+
+static AS_WUR int x_sync(sqlite3_file *fp, int flags) {
+  shandle *h = (shandle *)fp;
+  (void)flags; /* DATAONLY or not, FULL or NORMAL: a sync is a sync here */
+  simdb__io_point("vfs.sync", h->f->id);
+  if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
+  if (simdb__fault(h->disk, AS_FP_VFS_SYNC)) return SQLITE_IOERR_FSYNC;
+  return simdb__file_sync(h->f);
+}
+
+static AS_WUR int x_file_size(sqlite3_file *fp, sqlite3_int64 *size) {
+  shandle *h = (shandle *)fp;
+  simdb__io_point("vfs.file_size", h->f->id);
+  *size = 0;
+  if (simdb__stale(h)) return SQLITE_IOERR;
+  *size = (sqlite3_int64)h->f->cur.len;
+  return SQLITE_OK;
+}
+
+static AS_WUR int x_file_control(sqlite3_file *fp, int op, void *arg) {
+  (void)fp;
+  (void)op;
+  (void)arg;
+  return SQLITE_NOTFOUND;
+}
+
+static AS_WUR int x_sector_size(sqlite3_file *fp) {
+  (void)fp;
+  return SIMDB_SECTOR_SIZE;
+}
+
+/* Power-safe overwrite holds: a crash loses unsynced writes whole and
+** damages nothing else. Nothing stronger: writes to different files are
+** not ordered (no SEQUENTIAL) and appends are not atomic (no SAFE_APPEND). */
+static AS_WUR int x_device_characteristics(sqlite3_file *fp) {
+  (void)fp;
+  return SQLITE_IOCAP_POWERSAFE_OVERWRITE;
+}
+
+static const sqlite3_io_methods io_methods = {
+    2, /* with the xShm* methods: WAL works */
+    x_close,
+    x_read,
+    x_write,
+    x_truncate,
+    x_sync,
+    x_file_size,
+    x_lock,
+    x_unlock,
+    x_check_reserved,
+    x_file_control,
+    x_sector_size,
+    x_device_characteristics,
+    simdb__shm_map,
+    simdb__shm_lock,
+    simdb__shm_barrier,
+    simdb__shm_unmap,
+    NULL,
+    NULL,
+};
+
+/* --- the VFS ------------------------------------------------------------------ */
+
+static AS_WUR int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *fp, int flags,
+                  int *out_flags) {
+  shandle *h = (shandle *)fp;
+  memset(h, 0, sizeof *h); /* pMethods NULL: nothing to close on failure */
+  simdb__io_point("vfs.open", (uint64_t)(unsigned)flags);
+  simdb_disk *d = disk_of(vfs);
+  char norm[SIMDB_NAME_MAX + 1];
+  if (!d) return SQLITE_CANTOPEN;
+  if (name) {
+    if (!simdb__norm_name(name, norm, sizeof norm)) return SQLITE_CANTOPEN;
+  } else {
+    (void)snprintf(norm, sizeof norm, "/simdb-temp-%" PRIu64, ++d->next_temp); /* ignore: short */
+  }
+  sfile *f = simdb__file_find(d, norm);
+  if (f && (flags & SQLITE_OPEN_EXCLUSIVE)) return SQLITE_CANTOPEN;
+  if (!f) {
+    if (!(flags & SQLITE_OPEN_CREATE)) return SQLITE_CANTOPEN;
+    int rc = simdb__file_create(d, norm, &f);
+    if (rc != SQLITE_OK) return rc;
+  }
+  f->nref++;
+  /* Like unix: a delete-on-close file loses its name at once and lives
+  ** until its last handle closes. */
+  if (flags & SQLITE_OPEN_DELETEONCLOSE) simdb__file_unlink(f);
+  h->disk = d;
+  h->f = f;
+  h->epoch = d->epoch;
+  h->lock = SQLITE_LOCK_NONE;
+  h->base.pMethods = &io_methods;
+  if (out_flags) *out_flags = flags;
+  return SQLITE_OK;
+}
+
+static AS_WUR int v_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
+  (void)sync_dir; /* deletes are durable at once */
+  simdb__io_point("vfs.delete", 0);
+  simdb_disk *d = disk_of(vfs);
+  char norm[SIMDB_NAME_MAX + 1];
+  if (!d || simdb__crash_due(d)) return SQLITE_IOERR_DELETE;
+  sfile *f = simdb__norm_name(name, norm, sizeof norm) ? simdb__file_find(d, norm) : NULL;
+  if (!f) return SQLITE_IOERR_DELETE_NOENT;
+  simdb__file_unlink(f);
+  return SQLITE_OK;
+}
+
+/* Like unix, an empty file does not "exist" (a truncated journal is none). */
+static AS_WUR int v_access(sqlite3_vfs *vfs, const char *name, int flags, int *out) {
+  simdb__io_point("vfs.access", (uint64_t)(unsigned)flags);
+  simdb_disk *d = disk_of(vfs);
+  char norm[SIMDB_NAME_MAX + 1];
+  sfile *f = d && simdb__norm_name(name, norm, sizeof norm) ? simdb__file_find(d, norm) : NULL;
+  *out = f && (flags != SQLITE_ACCESS_EXISTS || f->cur.len > 0);
+  return SQLITE_OK;
+}
+
+static AS_WUR int v_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out) {
+  (void)vfs;
+  return simdb__norm_name(name, out, (size_t)n) ? SQLITE_OK : SQLITE_CANTOPEN;
+}
+
+static void *v_dlopen(sqlite3_vfs *vfs, const char *name) {
+  (void)vfs;
+  (void)name;
+  return NULL;
+}
+
+static void v_dlerror(sqlite3_vfs *vfs, int n, char *msg) {
+  (void)vfs;
+  (void)snprintf(msg, (size_t)n, "simvfs cannot load extensions"); /* ignore: a cut message is fine */
+}
+
+static void (*v_dlsym(sqlite3_vfs *vfs, void *lib, const char *sym))(void) {
+  (void)vfs;
+  (void)lib;
+  (void)sym;
+  return NULL;
+}
+
+static void v_dlclose(sqlite3_vfs *vfs, void *lib) {
+  (void)vfs;
+  (void)lib;
+}
+
+/* SQLite seeds its PRNG here: from the run's stream under the sim. */
+static AS_WUR int v_randomness(sqlite3_vfs *vfs, int n, char *out) {
+  (void)vfs;
+  if (as_random_bytes(out, (size_t)n) != AS_OK) memset(out, 0, (size_t)n);
+  return n;
+}
+
+/* Virtual time under the sim (the busy handler's waits cost nothing); a
+** program's setup or teardown cannot block, so there it returns at once. */
+static AS_WUR int v_sleep(sqlite3_vfs *vfs, int us) {
+  (void)vfs;
+  if (sim_run_id() == 0 || sim_in_task())
+    as_sleep_until(as_now_mono_ns() + (uint64_t)us * 1000u);
+  return us;
+}
+
+/* Julian day 2440587.5 is the Unix epoch. */
+#define UNIX_EPOCH_JD_MS 210866760000000ll
+
+static AS_WUR int v_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out) {
+  (void)vfs;
+  *out = UNIX_EPOCH_JD_MS + as_now_wall_ns() / 1000000;
+  return SQLITE_OK;
+}
+
+static AS_WUR int v_current_time(sqlite3_vfs *vfs, double *out) {
+  sqlite3_int64 ms;
+  int rc = v_current_time_int64(vfs, &ms);
+  *out = (double)ms / 86400000.0;
+  return rc;
+}
+
+static AS_WUR int v_get_last_error(sqlite3_vfs *vfs, int n, char *buf) {
+  (void)vfs;
+  (void)n;
+  (void)buf;
+  return 0;
+}
+
+sqlite3_vfs simdb__vfs = {
+    2,
+    (int)sizeof(shandle),
+    (int)SIMDB_NAME_MAX,
+    NULL,
+    SIMDB_VFS_NAME,
+    NULL,
+    v_open,
+    v_delete,
+    v_access,
+    v_full_pathname,
+    v_dlopen,
+    v_dlerror,
+    v_dlsym,
+    v_dlclose,
+    v_randomness,
+    v_sleep,
+    v_current_time,
+    v_get_last_error,
+    v_current_time_int64,
+    NULL,
+    NULL,
+    NULL,
+};

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# core_no_mutants.sh PROD_LIB MUT_LIB MUTANT_H -- the production core library
+# (as_core) holds no trace of a mutant: no symbol and no string naming one,
+# nor the word "mutant" at all. The same check on the sim build (as_core_mut)
+# must find every mutant's name and the switch, so the check can fail.
+# The names come from the X-macro in mutant.h: a new mutant is covered as
+# soon as it is declared.
+set -euo pipefail
+[ $# -eq 3 ] || { echo "usage: $0 PROD_LIB MUT_LIB MUTANT_H" >&2; exit 2; }
+prod=$1 mut=$2 header=$3
+
+names=$(sed -n 's/^ *X(\([A-Z_]*\), *\([a-z_]*\),.*/\2/p' "$header")
+count=$(echo "$names" | grep -c .)
+if [ "$count" -lt 6 ]; then
+  echo "FAIL: found only $count mutant names in $header" >&2
+  exit 1
+fi
+pattern="mutant|$(echo $names | tr ' ' '|')"
+
+traces() { { nm -A "$1" 2>/dev/null || true; strings -a "$1"; } | grep -i -E "$pattern" || true; }
+
+bad=$(traces "$prod")
+if [ -n "$bad" ]; then
+  echo "FAIL: the production library $prod holds mutant traces:" >&2
+  echo "$bad" | head -20 >&2
+  exit 1
+fi
+found=$(traces "$mut")
+for n in $names mutant; do
+  if ! grep -q -i -- "$n" <<<"$found"; then
+    echo "FAIL: the check is blind: '$n' not found in the sim library $mut" >&2
+    exit 1
+  fi
+done
+echo "ok: no trace of $count mutants in $(basename "$prod"); all found in $(basename "$mut")"

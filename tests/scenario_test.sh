@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scenario_test.sh AGENTSIM JSON_CHECK SOURCE_DIR -- the bundled scenarios
+# through the tool: they pass unmutated, every mutant is killed, bad files
+# are refused with their position, runs replay to the same hash.
+set -u
+A=$1
+J=$2
+S=$3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$S" || exit 1
+fails=0
+n=0
+check() {
+  n=$((n + 1))
+  if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+
+"$A" sweep fixtures/scenarios/*.scn --seeds 150 --jobs 2 --json >"$T/out" 2>"$T/err"
+st=$?
+[ $st -eq 0 ] && [ "$("$J" --get failed <"$T/out")" = 0 ] && [ "$("$J" --get runs <"$T/out")" = 750 ]
+check "the unmutated runtime passes 150 seeds of every bundled scenario" $?
+"$A" sweep fixtures/scenarios/stale_storm.scn --seeds 60 --strategy pct --jobs 2 >"$T/out" 2>&1
+check "and under PCT" $?
+
+"$A" mutants --seeds 200 --jobs 2 --json >"$T/out" 2>"$T/err"
+st=$?
+[ $st -eq 0 ] && [ "$("$J" --get result <"$T/out")" = pass ]
+check "every mutant is killed within 200 seeds (mutants exits 0)" $?
+killed=$(grep -o '"killed":true' "$T/out" | wc -l)
+[ "$killed" -eq 6 ]; check "the kill table lists 6 killed mutants" $?
+replay=$(grep -o '"replay":"[^"]*"' "$T/out" | head -1 | sed 's/"replay":"//; s/"$//')
+[ -n "$replay" ] && $replay >"$T/r" 2>&1
+[ $? -eq 1 ] && grep -q "FAIL (invariant)" "$T/r"; check "a kill's replay command fails the same way" $?
+
+"$A" run tests/data/broken.scn --seed 1 >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && grep -q "tests/data/broken.scn:4:13: expected a session number" "$T/err"
+check "a malformed scenario exits 2 naming file, line and column" $?
+"$A" run fixtures/scenarios/nope.scn --seed 1 >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && grep -q "nope.scn: cannot open" "$T/err"; check "a missing scenario file exits 2" $?
+"$A" run selftest:abba --seed 1 --mutant lock_noop >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && grep -q "need a scenario" "$T/err"; check "mutants need a scenario" $?
+"$A" run fixtures/scenarios/double_finalize.scn --seed 1 --mutant nope >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && grep -q "known: lock_noop" "$T/err"; check "an unknown mutant lists the known ones" $?
+
+"$A" run fixtures/scenarios/crash_restart.scn --seed 7 --check-determinism --json >"$T/out" 2>"$T/err"
+[ $? -eq 0 ] && [ "$("$J" --get determinism <"$T/out")" = ok ]
+check "a scenario run replays to the same hash, by seed and by schedule" $?
+h1=$("$A" run fixtures/scenarios/gc_vs_retry.scn --seed 3 --strategy pct --json 2>/dev/null | "$J" --get trace_hash)
+h2=$("$A" run fixtures/scenarios/gc_vs_retry.scn --seed 3 --strategy pct --json 2>/dev/null | "$J" --get trace_hash)
+[ -n "$h1" ] && [ "$h1" = "$h2" ]; check "same seed, same trace hash" $?
+
+echo "$((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,297 @@
+/*
+** test_core_mutants.c -- the switchable bugs of the sim build (mutant.h),
+** linked against as_core_mut: the list and the switch, and for every mutant
+** the exact misbehaviour it plants, next to the correct behaviour with the
+** switch off -- so each one is observable, and none leaks into the other.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "agentsim/checkpoints.h"
+#include "agentsim/finalize.h"
+#include "agentsim/locks.h"
+#include "agentsim/mutant.h"
+#include "agentsim/seam.h"
+#include "agentsim/store.h"
+#include "coretest.h"
+
+static ct_dir D;
+static as_store *ST, *OTHER;
+static as_lock_registry *REG;
+
+static int setup(void **state) {
+  (void)state;
+  ct_dir_make(&D);
+  ST = ct_open(&D, "m.db", "wal", 1000);
+  OTHER = ct_open(&D, "m.db", "wal", 1000);
+  return as_locks_new(&REG, 8) == AS_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  ct_hooks_remove();
+  as_locks_free(REG);
+  as_store_close(ST);
+  as_store_close(OTHER);
+  ct_dir_remove(&D);
+  return 0;
+}
+
+static void make(const char *id, const char *tool) {
+  as_session s;
+  assert_int_equal(as_session_init(&s, id), AS_OK);
+  s.status = AS_SESS_IN_PROGRESS;
+  if (tool) assert_int_equal(as_session_add_call(&s, tool, NULL, NULL, AS_TOOL_EXECUTED), AS_OK);
+  assert_int_equal(as_session_create(ST, &s), AS_OK);
+  as_session_clear(&s);
+}
+
+static as_session_status status_of(const char *id) {
+  as_session s = {0};
+  assert_int_equal(as_session_load(ST, id, &s), AS_OK);
+  as_session_status st = s.status;
+  as_session_clear(&s);
+  return st;
+}
+
+static void test_list_and_switch(void **state) {
+  (void)state;
+  static const char *const want[] = {"lock_noop",          "finalize_coerce_resolved",
+                                     "finalize_no_lock",   "finalize_stale_escapes",
+                                     "pause_not_marked",   "gc_no_suffix_strip"};
+  size_t n = 0;
+  const as_mutant_info *m = as_mutant_list(&n);
+  assert_int_equal(n, sizeof want / sizeof want[0]);
+  assert_ptr_equal(as_mutant_list(NULL), m);
+  assert_null(as_mutant_active());
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(m[i].name, want[i]);
+    assert_int_equal(m[i].id, (int)i + 1);
+    assert_true(strlen(m[i].what) > 10);
+    assert_int_equal(as_mutant_set(want[i]), AS_OK);
+    assert_string_equal(as_mutant_active(), want[i]);
+  }
+  /* An unknown name changes nothing; NULL, "" and "none" switch off. */
+  assert_int_equal(as_mutant_set("lock_noop_"), AS_NOTFOUND);
+  assert_string_equal(as_mutant_active(), "gc_no_suffix_strip");
+  assert_int_equal(as_mutant_set(""), AS_OK);
+  assert_null(as_mutant_active());
+  assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);
+  assert_int_equal(as_mutant_set("none"), AS_OK);
+  assert_null(as_mutant_active());
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+}
+
+/* --- lock_noop: acquire excludes no one ------------------------------------------- */
+
+typedef struct holder_arg {
+  as_lock_registry *r;
+  as_mutex *mu;
+  int phase; /* 1: holds the lock; 2: may release */
+  int rc;
+} holder_arg;
+
+static int phase_of(holder_arg *h) {
+  as_mutex_lock(h->mu);
+  int p = h->phase;
+  as_mutex_unlock(h->mu);
+  return p;
+}
+
+static void set_phase(holder_arg *h, int p) {
+  as_mutex_lock(h->mu);
+  h->phase = p;
+  as_mutex_unlock(h->mu);
+}
+
+static void hold_until_told(void *arg) {
+  holder_arg *h = arg;
+  h->rc = as_lock_try_acquire(h->r, "k");
+  set_phase(h, 1);
+  while (phase_of(h) != 2) as_task_yield();
+  if (h->rc == AS_OK) h->rc = as_lock_release(h->r, "k");
+}
+
+static void count_entries(void *ctx, const char *key, uint64_t task, int entered) {
+  (void)key;
+  (void)task;
+  *(int *)ctx += entered ? 1 : -1;
+}
+
+static void test_lock_noop(void **state) {
+  (void)state;
+  holder_arg h = {.r = REG};
+  assert_int_equal(as_mutex_new(&h.mu), AS_OK);
+  as_task *t;
+  assert_int_equal(as_task_spawn(&t, "holder", hold_until_told, &h), AS_OK);
+  while (phase_of(&h) != 1) as_task_yield();
+  assert_int_equal(h.rc, AS_OK);
+
+  /* With the mutant a blocking acquire returns at once although another
+  ** task holds the lock; an observer sees both tasks inside. */
+  int entered = 0;
+  as_locks_observe(REG, count_entries, &entered);
+  assert_int_equal(as_mutant_set("lock_noop"), AS_OK);
+  assert_int_equal(as_lock_acquire(REG, "k"), AS_OK);
+  assert_int_equal(entered, 1);
+  assert_int_equal(as_lock_release(REG, "k"), AS_OK); /* undoes nothing */
+  assert_int_equal(entered, 0);
+  as_locks_observe(REG, NULL, NULL);
+  assert_int_equal(as_lock_release(REG, "never"), AS_OK);
+  assert_true(as_lock_is_locked(REG, "k")); /* still the holder's */
+  assert_int_equal(as_lock_try_acquire(REG, "k"), AS_BUSY); /* try is untouched */
+  /* Off again: the correct registry refuses a release by a non-holder. */
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  assert_int_equal(as_lock_release(REG, "k"), AS_INVAL);
+  set_phase(&h, 2);
+  assert_int_equal(as_task_join(t), AS_OK);
+  assert_int_equal(h.rc, AS_OK);
+  assert_int_equal(as_locks_size(REG), 0);
+  as_mutex_free(h.mu);
+}
+
+/* --- finalize_no_lock: finalize ignores the session lock ----------------------- */
+
+static void test_finalize_no_lock(void **state) {
+  (void)state;
+  make("nl", NULL);
+  holder_arg h = {.r = REG};
+  assert_int_equal(as_mutex_new(&h.mu), AS_OK);
+  as_task *t;
+  /* The holder takes "k": use the session id as the key. */
+  make("k", NULL);
+  assert_int_equal(as_task_spawn(&t, "holder", hold_until_told, &h), AS_OK);
+  while (phase_of(&h) != 1) as_task_yield();
+  assert_int_equal(as_mutant_set("finalize_no_lock"), AS_OK);
+  as_session_status got;
+  /* Would block until the holder lets go; the mutant writes under its feet. */
+  assert_int_equal(as_finalize(ST, REG, "k", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_NEEDS_REVIEW);
+  assert_true(as_lock_is_locked(REG, "k"));
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  set_phase(&h, 2);
+  assert_int_equal(as_task_join(t), AS_OK);
+  /* A bad id still fails, in load rather than in the lock. */
+  assert_int_equal(as_mutant_set("finalize_no_lock"), AS_OK);
+  assert_int_equal(as_finalize(ST, NULL, "", NULL, NULL), AS_INVAL);
+  assert_int_equal(as_locks_size(REG), 0);
+  as_mutex_free(h.mu);
+}
+
+/* --- finalize_coerce_resolved ------------------------------------------------------ */
+
+static void test_finalize_coerce_resolved(void **state) {
+  (void)state;
+  make("c1", "search");
+  make("c2", "mark_escalated");
+  make("c3", "search");
+  assert_int_equal(as_mutant_set("finalize_coerce_resolved"), AS_OK);
+  as_session_status got;
+  assert_int_equal(as_finalize(ST, REG, "c1", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_RESOLVED); /* should be needs_review */
+  assert_int_equal(as_finalize(ST, REG, "c2", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_RESOLVED); /* should be escalated */
+  /* The pure inference is untouched (the oracle relies on it). */
+  as_session s = {0};
+  assert_int_equal(as_session_load(ST, "c3", &s), AS_OK);
+  char reason[AS_REASON_MAX];
+  assert_int_equal(as_infer_terminal(&s, NULL, &got, reason, sizeof reason), AS_OK);
+  assert_int_equal(got, AS_SESS_NEEDS_REVIEW);
+  as_session_clear(&s);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  assert_int_equal(as_finalize(ST, REG, "c3", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_NEEDS_REVIEW);
+}
+
+/* --- finalize_stale_escapes -------------------------------------------------------- */
+
+static void bump(void *arg) {
+  as_session s = {0};
+  assert_int_equal(as_session_load(OTHER, arg, &s), AS_OK);
+  assert_int_equal(as_session_add_call(&s, "search", NULL, NULL, AS_TOOL_EXECUTED), AS_OK);
+  assert_int_equal(as_session_save(OTHER, &s), AS_OK);
+  as_session_clear(&s);
+}
+
+static void test_finalize_stale_escapes(void **state) {
+  (void)state;
+  make("st", NULL);
+  assert_int_equal(as_mutant_set("finalize_stale_escapes"), AS_OK);
+  ct_hooks_install(false);
+  ct_h.on_wall = bump;
+  ct_h.wall_arg = (void *)"st";
+  assert_int_equal(as_finalize(ST, REG, "st", NULL, NULL), AS_STALE);
+  assert_int_equal(status_of("st"), AS_SESS_IN_PROGRESS); /* stranded */
+  assert_int_equal(as_locks_size(REG), 0);
+  /* Pause is not finalize: it still retries. */
+  ct_h.on_wall = bump;
+  bool changed = false;
+  assert_int_equal(as_mark_paused(ST, REG, "st", &changed), AS_OK);
+  assert_true(changed);
+  assert_int_equal(status_of("st"), AS_SESS_AWAITING_INPUT);
+  /* Off: the same conflict is absorbed and the session settles. */
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  ct_h.on_wall = bump;
+  as_session_status got;
+  assert_int_equal(as_finalize(ST, REG, "st", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_NEEDS_REVIEW);
+}
+
+/* --- pause_not_marked ----------------------------------------------------------------- */
+
+static void test_pause_not_marked(void **state) {
+  (void)state;
+  make("p", NULL);
+  assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);
+  bool changed = true;
+  assert_int_equal(as_mark_paused(ST, REG, "p", &changed), AS_OK);
+  assert_false(changed);
+  assert_int_equal(status_of("p"), AS_SESS_IN_PROGRESS); /* should be awaiting_input */
+  /* Finalize is not pause. */
+  assert_int_equal(as_finalize(ST, REG, "p", NULL, NULL), AS_OK);
+  assert_int_equal(status_of("p"), AS_SESS_NEEDS_REVIEW);
+  make("p2", NULL);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  assert_int_equal(as_mark_paused(ST, REG, "p2", &changed), AS_OK);
+  assert_true(changed);
+}
+
+/* --- gc_no_suffix_strip ------------------------------------------------------------------ */
+
+static void test_gc_no_suffix_strip(void **state) {
+  (void)state;
+  make("A", NULL);
+  assert_int_equal(as_checkpoint_put(ST, "A", "x", 1), AS_OK);
+  assert_int_equal(as_checkpoint_put(ST, "A:retry-1", "x", 1), AS_OK);
+  assert_int_equal(as_mutant_set("gc_no_suffix_strip"), AS_OK);
+  size_t removed = 0, len;
+  assert_int_equal(as_checkpoint_gc(ST, &removed), AS_OK);
+  assert_int_equal(removed, 1); /* the active session's retry checkpoint */
+  assert_int_equal(as_checkpoint_get(ST, "A:retry-1", NULL, 0, &len), AS_NOTFOUND);
+  assert_int_equal(as_checkpoint_get(ST, "A", NULL, 0, &len), AS_TOOBIG);
+  /* The pure base-id function is untouched (the oracle relies on it). */
+  assert_int_equal(as_thread_base_len("A:retry-1"), 1);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  assert_int_equal(as_checkpoint_put(ST, "A:retry-2", "x", 1), AS_OK);
+  assert_int_equal(as_checkpoint_gc(ST, &removed), AS_OK);
+  assert_int_equal(removed, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_list_and_switch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lock_noop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_finalize_no_lock, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_finalize_coerce_resolved, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_finalize_stale_escapes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pause_not_marked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gc_no_suffix_strip, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

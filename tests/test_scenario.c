@@ -1,0 +1,212 @@
+/*
+** test_scenario.c -- the scenario parser: every bundled scenario parses and
+** round-trips through scn_format; every refusal names file, line, column
+** and what was expected.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario/scenario.h"
+
+static scenario *A, *B;
+
+static int setup(void **state) {
+  (void)state;
+  A = malloc(sizeof *A);
+  B = malloc(sizeof *B);
+  return A && B ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  free(A);
+  free(B);
+  return 0;
+}
+
+static void clear_lines(scenario *sc) {
+  for (uint32_t i = 0; i < sc->nactors; i++) {
+    sc->actors[i].line = 0;
+    for (uint32_t j = 0; j < sc->actors[i].nops; j++) sc->actors[i].ops[j].line = 0;
+  }
+}
+
+static void roundtrip(const scenario *sc) {
+  static char buf[256 * 1024];
+  size_t len = 0;
+  char err[256];
+  assert_int_equal(scn_format(sc, buf, sizeof buf, &len), AS_OK);
+  int rc = scn_parse("formatted", buf, len, B, err, sizeof err);
+  if (rc != AS_OK) fail_msg("reparse: %s\n%s", err, buf);
+  memcpy(A, sc, sizeof *A);
+  clear_lines(A);
+  clear_lines(B);
+  assert_memory_equal(A, B, offsetof(scenario, actors));
+  for (uint32_t i = 0; i < A->nactors; i++) {
+    assert_string_equal(A->actors[i].name, B->actors[i].name);
+    assert_int_equal(A->actors[i].count, B->actors[i].count);
+    assert_int_equal(A->actors[i].nops, B->actors[i].nops);
+    assert_memory_equal(A->actors[i].ops, B->actors[i].ops, A->actors[i].nops * sizeof(scn_op));
+  }
+}
+
+static void test_bundled(void **state) {
+  (void)state;
+  static const char *const names[] = {"finalize_vs_escalate", "double_finalize", "stale_storm",
+                                      "crash_restart", "gc_vs_retry"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/fixtures/scenarios/%s.scn", AS_SOURCE_DIR, names[i]);
+    scenario *sc = malloc(sizeof *sc);
+    assert_non_null(sc);
+    int rc = scn_load(path, sc, err, sizeof err);
+    if (rc != AS_OK) fail_msg("%s", err);
+    assert_string_equal(sc->name, names[i]);
+    assert_true(sc->nactors >= 1);
+    roundtrip(sc);
+    free(sc);
+  }
+}
+
+static void test_fields(void **state) {
+  (void)state;
+  const char *text =
+      "# comment\n"
+      "scenario demo   # trailing comment\n"
+      "describe \"a # inside a string\"\n"
+      "sessions 5\n"
+      "journal wal\n"
+      "limits steps=1000 time=2h\n"
+      "faults read=1 write=2 full=3 busy=4 sync=1000000\n"
+      "legacy_escalate notify page\n"
+      "actor a count=3\n"
+      "\trepeat=7 tool s=4 name=mark_resolved\n"
+      "    sleep d=250ms\n"
+      "    checkpoint s=any retry=2\n"
+      "    gc\n"
+      "    crash\n"
+      "    finalize s=all\n";
+  char err[256];
+  int rc = scn_parse("demo.scn", text, strlen(text), A, err, sizeof err);
+  if (rc != AS_OK) fail_msg("%s", err);
+  assert_string_equal(A->describe, "a # inside a string");
+  assert_int_equal(A->sessions, 5);
+  assert_int_equal(A->journal, SCN_JOURNAL_WAL);
+  assert_true(A->max_steps == 1000);
+  assert_true(A->max_virtual_ns == 2ull * 3600 * 1000000000ull);
+  assert_int_equal(A->faults.sync, 1000000);
+  assert_int_equal(A->faults.busy, 4);
+  assert_int_equal(A->nlegacy, 2);
+  assert_string_equal(A->legacy[1], "page");
+  assert_int_equal(A->actors[0].count, 3);
+  assert_int_equal(A->actors[0].nops, 6);
+  assert_int_equal(A->actors[0].ops[5].session, SCN_ALL);
+  const scn_op *op = &A->actors[0].ops[0];
+  assert_int_equal(op->kind, SCN_OP_TOOL);
+  assert_int_equal(op->repeat, 7);
+  assert_int_equal(op->session, 4);
+  assert_string_equal(op->tool, "mark_resolved");
+  assert_true(A->actors[0].ops[1].duration == 250000000ull);
+  assert_int_equal(A->actors[0].ops[2].session, SCN_ANY);
+  assert_int_equal(A->actors[0].ops[2].retry, 2);
+  roundtrip(A);
+}
+
+static void expect(const char *text, const char *where_what) {
+  char err[256];
+  int rc = scn_parse("t.scn", text, strlen(text), A, err, sizeof err);
+  if (rc == AS_OK) fail_msg("accepted: %s", text);
+  if (!strstr(err, where_what)) fail_msg("message '%s' lacks '%s'", err, where_what);
+  assert_int_equal(A->nactors, 0); /* nothing half-filled */
+  assert_int_equal(A->actors[0].nops, 0);
+  assert_string_equal(A->name, "");
+}
+
+#define HEAD "scenario x\n"
+#define ACT "actor a\n    gc\n"
+
+static void test_errors(void **state) {
+  (void)state;
+  expect("", "t.scn:1:1: expected 'scenario NAME' (the file is empty)");
+  expect("sessions 2\n", "t.scn:1:1: expected 'scenario NAME' first, found 'sessions'");
+  expect(HEAD "scenario y\n" ACT, "t.scn:2:1: expected one 'scenario' line");
+  expect(HEAD, "expected at least one actor");
+  expect(HEAD "actor a\n", "t.scn:2:1: expected operations (indented lines) under actor a");
+  expect(HEAD "    gc\n", "t.scn:2:5: expected an 'actor' line before an indented operation");
+  expect(HEAD "sessions 0\n" ACT, "t.scn:2:10: expected a session count from 1 to 1024, found 0");
+  expect(HEAD "sessions 99999999999999999999999\n" ACT, "t.scn:2:10: expected a session count");
+  expect(HEAD "journal wal2\n" ACT, "t.scn:2:9: expected journal delete, truncate, persist or wal");
+  expect(HEAD "limits steps=0\n" ACT, "t.scn:2:14: expected steps from 1 to 16000000");
+  expect(HEAD "limits time=5parsecs\n" ACT, "t.scn:2:13: expected a duration");
+  expect(HEAD "limits speed=1\n" ACT, "t.scn:2:8: expected steps= or time=");
+  expect(HEAD "faults read=1000001\n" ACT, "t.scn:2:13: expected a rate in parts per million");
+  expect(HEAD "faults heat=1\n" ACT, "t.scn:2:8: expected read=, write=, full=, busy= or sync=");
+  expect(HEAD "faults read\n" ACT, "t.scn:2:8: expected KEY=VALUE, found 'read'");
+  expect(HEAD "describe unquoted\n" ACT, "t.scn:2:1: expected describe \"TEXT\"");
+  expect(HEAD "describe \"open\n" ACT, "t.scn:2:10: expected a closing '\"' for the string");
+  expect(HEAD "describe \"a\\b\"\n" ACT, "t.scn:2:12: expected a closing '\"' (strings have no escapes)");
+  expect(HEAD "frobnicate\n" ACT, "t.scn:2:1: expected a directive");
+  expect(HEAD "actor a count=65\n    gc\n", "t.scn:2:15: expected count from 1 to 64, found 65");
+  expect(HEAD "actor a size=2\n    gc\n", "t.scn:2:9: expected count=N");
+  expect(HEAD "actor b@d\n    gc\n", "t.scn:2:8: expected an actor name made of letters");
+  expect(HEAD "actor a\n    fly s=0\n", "t.scn:3:5: expected an operation (start, tool");
+  expect(HEAD "actor a\n    start\n", "t.scn:3:5: expected s=SESSION (a number, any or all) for start");
+  expect(HEAD "actor a\n    start s=1\n", "t.scn:3:13: expected a session number below `sessions`");
+  expect(HEAD "actor a\n    start s=0 s=0\n", "t.scn:3:15: expected one s=");
+  expect(HEAD "actor a\n    tool s=0\n", "t.scn:3:5: expected name=TOOL for tool");
+  expect(HEAD "actor a\n    sleep\n", "t.scn:3:5: expected d=DURATION for sleep");
+  expect(HEAD "actor a\n    gc s=0\n", "t.scn:3:8: expected no 's=' for gc");
+  expect(HEAD "actor a\n    repeat=0 gc\n", "t.scn:3:12: expected repeat from 1 to 10000");
+  expect(HEAD "actor a\n    repeat=2\n", "expected an operation after repeat=");
+  expect(HEAD "actor a\n    gc =x\n", "t.scn:3:8: expected a name before '='");
+  expect(HEAD "actor a\n    tool s=0 name=\n", "t.scn:3:19: expected a value after 'name='");
+  expect(HEAD "actor a\n    gc\x01\n", "t.scn:3:7: expected printable text (found byte 0x01)");
+  expect(HEAD "actor a\n    gc\nsessions 3\n", "t.scn:4:1: expected sessions before the first actor");
+  expect(HEAD "legacy_escalate\n" ACT, "t.scn:2:1: expected legacy_escalate TOOL...");
+  expect(HEAD "describe \"a\"\ndescribe \"b\"\n" ACT, "t.scn:3:1: expected one 'describe' line");
+  expect(HEAD "sessions 2\nsessions 3\n" ACT, "t.scn:3:1: expected one 'sessions' line");
+}
+
+static void test_caps(void **state) {
+  (void)state;
+  static char big[SCN_MAX_BYTES + 2];
+  memset(big, '#', sizeof big);
+  char err[256];
+  assert_int_equal(scn_parse("big.scn", big, sizeof big, A, err, sizeof err), AS_TOOBIG);
+  assert_non_null(strstr(err, "at most"));
+  char line[SCN_MAX_LINE + 40];
+  memset(line, 'a', sizeof line);
+  memcpy(line, "scenario x\n#", 12);
+  line[sizeof line - 1] = '\n';
+  assert_int_equal(scn_parse("l.scn", line, sizeof line, A, err, sizeof err), AS_PARSE);
+  assert_non_null(strstr(err, "l.scn:2:1025: expected a line of at most 1024 characters"));
+  /* Too many operations under one actor. */
+  static char many[64 * 1024];
+  size_t n = (size_t)snprintf(many, sizeof many, "scenario x\nactor a\n");
+  for (unsigned i = 0; i <= SCN_MAX_OPS; i++) n += (size_t)snprintf(many + n, sizeof many - n, "    gc\n");
+  assert_int_equal(scn_parse("m.scn", many, n, A, err, sizeof err), AS_PARSE);
+  assert_non_null(strstr(err, "at most 128 operations per actor"));
+}
+
+static void test_load_errors(void **state) {
+  (void)state;
+  char err[256];
+  assert_int_equal(scn_load("/nonexistent/dir/x.scn", A, err, sizeof err), AS_IO);
+  assert_non_null(strstr(err, "/nonexistent/dir/x.scn: cannot open"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bundled), cmocka_unit_test(test_fields),
+      cmocka_unit_test(test_errors),  cmocka_unit_test(test_caps),
+      cmocka_unit_test(test_load_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
