@@ -668,6 +668,7 @@ static void free_run(struct sim *s) {
     o = next;
   }
   s->objs.next = s->objs.prev = &s->objs;
+  sim__free_blocks(s);
   free(s->rdec);
   s->rdec = NULL;
   s->nrdec = s->rpos = 0;

@@ -47,6 +47,12 @@ struct as_task {
 
 typedef enum obj_kind { OBJ_MUTEX, OBJ_COND } obj_kind;
 
+/* The header of an as_malloc block under the sim: 16 bytes, so the payload
+** keeps malloc's alignment. */
+typedef struct sim_blk {
+  struct sim_blk *prev, *next;
+} sim_blk;
+
 /* Every mutex and cond made during a run, so a run's leftovers are freed. */
 typedef struct sim_obj {
   obj_kind kind;
@@ -100,6 +106,7 @@ struct sim {
 
   uint64_t now, steps, max_steps, max_vns;
   sim_obj objs; /* list head */
+  struct sim_blk *blocks; /* the run's live as_malloc blocks (a ring; NULL: none) */
   uint32_t next_obj_id;
 
   uint32_t *dec; /* decisions taken */
@@ -175,6 +182,9 @@ AS_WUR int sim__spawn(struct sim *s, struct as_task **out, const char *name,
                       as_task_fn fn, void *arg);
 void sim__failv(struct sim *s, sim_outcome kind, const char *fmt, va_list ap) AS_PRINTF(3, 0);
 struct as_task *sim__self(struct sim *s, const char *op);
+
+/* Free the run's as_malloc blocks still live (abandoned tasks' heap). */
+void sim__free_blocks(struct sim *s);
 
 /* waitq helpers (sync.c) */
 void sim__wq_push(waitq *q, struct as_task *t);

@@ -345,6 +345,69 @@ static void s_assert_fail(const char *file, int line, const char *expr) {
   misuse(s, "assertion failed: %s (%s:%d)", expr, file, line);
 }
 
+/* --- memory ------------------------------------------------------------------- */
+
+static void blk_link(struct sim *s, sim_blk *b) {
+  if (!s->blocks) {
+    b->prev = b->next = b;
+    s->blocks = b;
+    return;
+  }
+  b->next = s->blocks;
+  b->prev = s->blocks->prev;
+  b->prev->next = b;
+  s->blocks->prev = b;
+}
+
+static void blk_unlink(struct sim *s, sim_blk *b) {
+  if (b->next == b) {
+    s->blocks = NULL;
+    return;
+  }
+  b->prev->next = b->next;
+  b->next->prev = b->prev;
+  if (s->blocks == b) s->blocks = b->next;
+}
+
+static void *s_mem_alloc(size_t n) {
+  struct sim *s = active("mem_alloc");
+  if (n > SIZE_MAX - sizeof(sim_blk)) return NULL;
+  sim_blk *b = malloc(sizeof *b + n);
+  if (!b) return NULL;
+  blk_link(s, b);
+  return b + 1;
+}
+
+static void *s_mem_realloc(void *p, size_t n) {
+  struct sim *s = active("mem_realloc");
+  if (!p) return s_mem_alloc(n);
+  if (n > SIZE_MAX - sizeof(sim_blk)) return NULL;
+  sim_blk *b = (sim_blk *)p - 1;
+  blk_unlink(s, b);
+  sim_blk *nb = realloc(b, sizeof *nb + n);
+  if (!nb) {
+    blk_link(s, b); /* the old block stays the caller's */
+    return NULL;
+  }
+  blk_link(s, nb);
+  return nb + 1;
+}
+
+static void s_mem_free(void *p) {
+  struct sim *s = active("mem_free");
+  sim_blk *b = (sim_blk *)p - 1;
+  blk_unlink(s, b);
+  free(b);
+}
+
+void sim__free_blocks(struct sim *s) {
+  while (s->blocks) {
+    sim_blk *b = s->blocks;
+    blk_unlink(s, b);
+    free(b);
+  }
+}
+
 const as_platform sim_platform = {
     .name = "sim",
     .task_spawn = s_task_spawn,
@@ -369,4 +432,7 @@ const as_platform sim_platform = {
     .fault = s_fault,
     .log = s_log,
     .assert_fail = s_assert_fail,
+    .mem_alloc = s_mem_alloc,
+    .mem_realloc = s_mem_realloc,
+    .mem_free = s_mem_free,
 };

@@ -50,5 +50,11 @@ h1=$("$A" run fixtures/scenarios/gc_vs_retry.scn --seed 3 --strategy pct --json 
 h2=$("$A" run fixtures/scenarios/gc_vs_retry.scn --seed 3 --strategy pct --json 2>/dev/null | "$J" --get trace_hash)
 [ -n "$h1" ] && [ "$h1" = "$h2" ]; check "same seed, same trace hash" $?
 
+"$A" bench --quick --json >"$T/out" 2>"$T/err"
+st=$?
+{ [ $st -eq 0 ] || [ $st -eq 1 ]; } && "$J" lock_noop_hunt scenarios <"$T/out" && \
+  grep -q '"sim":{"runs":20,"detections":[1-9]' "$T/out" && grep -q '"real_threads":{"runs":20' "$T/out"
+check "bench hunts lock_noop with real threads and with the sim, and reports scenarios" $?
+
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

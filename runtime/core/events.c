@@ -52,8 +52,8 @@ int as_event_append(as_store *st, const char *session_id, const char *kind,
 
 void as_event_list_clear(as_event_list *l) {
   if (!l) return;
-  for (size_t i = 0; i < l->n; i++) free(l->items[i].payload);
-  free(l->items);
+  for (size_t i = 0; i < l->n; i++) as_free(l->items[i].payload);
+  as_free(l->items);
   l->items = NULL;
   l->n = 0;
 }
@@ -80,7 +80,7 @@ int as_event_read(as_store *st, const char *session_id, int64_t after, size_t ma
   if (!st || max == 0 || max > AS_EVENT_READ_MAX) return AS_INVAL;
   int rc = as_session_id_check(session_id);
   if (rc != AS_OK) return rc;
-  as_event_list tmp = {calloc(max, sizeof(as_event)), 0};
+  as_event_list tmp = {as_calloc(max, sizeof(as_event)), 0};
   if (!tmp.items) return AS_NOMEM;
   sqlite3_stmt *q;
   int row;

@@ -39,11 +39,11 @@ int as_locks_new(as_lock_registry **out, size_t max_entries) {
   *out = NULL;
   if (max_entries == 0) max_entries = AS_LOCKS_DEFAULT_ENTRIES;
   if (max_entries > AS_LOCKS_MAX_ENTRIES) return AS_INVAL;
-  as_lock_registry *r = calloc(1, sizeof *r);
+  as_lock_registry *r = as_calloc(1, sizeof *r);
   int rc = r ? AS_OK : AS_NOMEM;
   if (rc == AS_OK) {
     r->max = max_entries;
-    r->slots = calloc(max_entries, sizeof *r->slots);
+    r->slots = as_calloc(max_entries, sizeof *r->slots);
     rc = r->slots ? as_mutex_new(&r->mu) : AS_NOMEM;
   }
   if (rc != AS_OK) {
@@ -57,9 +57,9 @@ int as_locks_new(as_lock_registry **out, size_t max_entries) {
 void as_locks_free(as_lock_registry *r) {
   if (!r) return;
   for (size_t i = 0; r->slots && i < r->max; i++) as_cond_free(r->slots[i].cv);
-  free(r->slots);
+  as_free(r->slots);
   as_mutex_free(r->mu);
-  free(r);
+  as_free(r);
 }
 
 void as_locks_observe(as_lock_registry *r, as_lock_observer fn, void *ctx) {

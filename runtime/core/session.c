@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentsim/seam.h"
 #include "agentsim/session.h"
 #include "core_internal.h"
 
@@ -73,7 +74,7 @@ int as__copy_name(char *dst, size_t cap, const char *src) {
 int as__dup_text(const char *src, size_t max, char **out) {
   size_t n = strnlen(src, max + 1);
   if (n > max) return AS_TOOBIG;
-  char *p = malloc(n + 1);
+  char *p = as_malloc(n + 1);
   if (!p) return AS_NOMEM;
   memcpy(p, src, n + 1);
   *out = p;
@@ -106,11 +107,11 @@ int as_session_init(as_session *s, const char *id) {
 void as_session_clear(as_session *s) {
   if (!s) return;
   for (size_t i = 0; i < s->ncalls; i++) {
-    free(s->calls[i].args);
-    free(s->calls[i].result);
+    as_free(s->calls[i].args);
+    as_free(s->calls[i].result);
   }
-  free(s->calls);
-  free(s->extra);
+  as_free(s->calls);
+  as_free(s->extra);
   memset(s, 0, sizeof *s);
 }
 
@@ -123,7 +124,7 @@ static AS_WUR int grow_calls(as_session *s) {
   if (s->ncalls < s->calls_cap) return AS_OK;
   if (s->ncalls >= AS_TOOL_CALLS_MAX) return AS_TOOBIG;
   size_t cap = s->calls_cap ? s->calls_cap * 2 : 8;
-  as_tool_call *p = realloc(s->calls, cap * sizeof *p);
+  as_tool_call *p = as_realloc(s->calls, cap * sizeof *p);
   if (!p) return AS_NOMEM;
   s->calls = p;
   s->calls_cap = cap;
@@ -139,7 +140,7 @@ int as_session_add_call(as_session *s, const char *tool, const char *args, const
   if (rc == AS_OK) rc = as__dup_text(args ? args : "{}", AS_TOOL_JSON_MAX, &c.args);
   if (rc == AS_OK) rc = as__dup_text(result ? result : "null", AS_TOOL_JSON_MAX, &c.result);
   if (rc != AS_OK) {
-    free(c.args);
+    as_free(c.args);
     return rc;
   }
   s->calls[s->ncalls++] = c;
@@ -151,7 +152,7 @@ int as_session_set_extra(as_session *s, const char *json) {
   char *p = NULL;
   int rc = as__dup_text(json ? json : "{}", AS_EXTRA_MAX, &p);
   if (rc != AS_OK) return rc;
-  free(s->extra);
+  as_free(s->extra);
   s->extra = p;
   return AS_OK;
 }

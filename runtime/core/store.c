@@ -103,23 +103,27 @@ static int pick(const char *s, const char *const *names) {
   return -1;
 }
 
-/* Set the journal mode and check that it took: SQLite answers with the mode
-** in force, which is not the one asked for when the VFS or the file cannot
-** do it. */
-static AS_WUR int set_journal(as_store *st, const char *mode, int rc) {
-  static const char *const sql[] = {"PRAGMA journal_mode = wal", "PRAGMA journal_mode = delete"};
+/* The journal modes as_store_open accepts (store.h), and how each is set. */
+static const char *const journals[] = {"wal", "delete", "truncate", "persist", NULL};
+static const char *const journal_sql[] = {
+    "PRAGMA journal_mode = wal", "PRAGMA journal_mode = delete",
+    "PRAGMA journal_mode = truncate", "PRAGMA journal_mode = persist"};
+
+/* Set journal mode journals[j] and check that it took: SQLite answers with
+** the mode in force, which is not the one asked for when the VFS or the file
+** cannot do it. */
+static AS_WUR int set_journal(as_store *st, int j, int rc) {
   sqlite3_stmt *q;
   int row;
   const char *got;
-  rc = as__sql_prepare(st, sql[strcmp(mode, "wal") != 0], &q, rc);
+  rc = as__sql_prepare(st, journal_sql[j], &q, rc);
   rc = as__sql_step(q, &row, rc);
   rc = as__sql_column_text(q, 0, &got, rc);
-  if (rc == AS_OK && sqlite3_stricmp(got, mode) != 0) rc = AS_UNSUPPORTED;
+  if (rc == AS_OK && sqlite3_stricmp(got, journals[j]) != 0) rc = AS_UNSUPPORTED;
   return as__sql_finish(q, rc);
 }
 
 int as_store_open(as_store **out, const char *path, const as_store_opts *opts) {
-  static const char *const journals[] = {"wal", "delete", NULL};
   static const char *const syncs[] = {"full", "normal", "off", NULL};
   static const char *const sync_sql[] = {"PRAGMA synchronous = FULL",
                                          "PRAGMA synchronous = NORMAL",
@@ -135,7 +139,7 @@ int as_store_open(as_store **out, const char *path, const as_store_opts *opts) {
     return AS_INVAL;
   if (opts->vfs && !sqlite3_vfs_find(opts->vfs)) return AS_NOTFOUND;
 
-  as_store *st = calloc(1, sizeof *st);
+  as_store *st = as_calloc(1, sizeof *st);
   if (!st) return AS_NOMEM;
   st->busy_timeout_ms = opts->busy_timeout_ms;
   int rc = as__sql_status(sqlite3_open_v2(
@@ -145,7 +149,7 @@ int as_store_open(as_store **out, const char *path, const as_store_opts *opts) {
   if (rc == AS_OK) rc = as__checkpoint_register(st->db);
   rc = as__sql_exec(st, "PRAGMA foreign_keys = ON", rc);
   rc = as__sql_exec(st, sync_sql[sync], rc);
-  rc = set_journal(st, journals[journal], rc);
+  rc = set_journal(st, journal, rc);
   if (rc == AS_OK) rc = migrate(st);
   if (rc != AS_OK) {
     as_store_close(st);
@@ -160,13 +164,13 @@ void as_store_close(as_store *st) {
   int src = sqlite3_close_v2(st->db);
   if (src != SQLITE_OK)
     as_log(AS_LOG_WARN, "store: close: %s", sqlite3_errstr(src));
-  free(st);
+  as_free(st);
 }
 
 void as_store_forget(as_store *st) {
   /* Its connection belongs to a task stopped mid-call: SQLite's side is
   ** reclaimed by whoever owns SQLite's memory (the sim); only ours goes. */
-  free(st);
+  as_free(st);
 }
 
 int as_store_schema_version(as_store *st, int *version) {

@@ -457,6 +457,10 @@ static void px_log(as_log_level level, const char *msg) {
 
 /* --- the platform --------------------------------------------------------- */
 
+static void *px_mem_alloc(size_t n) { return malloc(n); }
+static void *px_mem_realloc(void *p, size_t n) { return realloc(p, n); }
+static void px_mem_free(void *p) { free(p); }
+
 const as_platform as_platform_posix = {
     .name = "posix",
     .task_spawn = px_task_spawn,
@@ -481,4 +485,7 @@ const as_platform as_platform_posix = {
     .fault = px_fault,
     .log = px_log,
     .assert_fail = px_assert_fail,
+    .mem_alloc = px_mem_alloc,
+    .mem_realloc = px_mem_realloc,
+    .mem_free = px_mem_free,
 };

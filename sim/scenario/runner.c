@@ -463,7 +463,9 @@ static void check_session(run *r, as_store *st, uint32_t i) {
   if (rc != AS_OK) return; /* cannot look: no verdict */
   int64_t maxv = 0;
   for (size_t k = 0; k < m->nver; k++) maxv = m->versions[k] > maxv ? m->versions[k] : maxv;
-  if (maxv > sp->version || (int64_t)m->nver > sp->version - 1)
+  /* The create is acknowledged at version 1 and every save adds one: n
+  ** acknowledged saves, the create among them, need a version of n at least. */
+  if (maxv > sp->version || (int64_t)m->nver > sp->version)
     violate(r, "lost write: %s is at version %" PRId64 " but %zu saves up to version %" PRId64
                " were acknowledged", id, sp->version, m->nver, maxv);
   for (uint32_t k = 0; k < r->ntools && !r->violated; k++) {

@@ -86,6 +86,9 @@ typedef struct as_platform {
   bool (*fault)(unsigned point);
   void (*log)(as_log_level level, const char *msg);
   void (*assert_fail)(const char *file, int line, const char *expr);
+  void *(*mem_alloc)(size_t n);
+  void *(*mem_realloc)(void *p, size_t n);
+  void (*mem_free)(void *p);
 } as_platform;
 
 /* The posix platform (always linked). */
@@ -173,6 +176,25 @@ static inline void as_sleep_until(uint64_t deadline_ns) {
 static inline uint64_t as_now_mono_ns(void) { return as__plat->now_mono_ns(); }
 /* Wall-clock nanoseconds since the Unix epoch (UTC). */
 static inline int64_t as_now_wall_ns(void) { return as__plat->now_wall_ns(); }
+
+/* --- memory --------------------------------------------------------------- */
+
+/* The runtime's heap. Under posix, libc's; under the sim, blocks are
+** tracked per run, so those a failed run's abandoned tasks still held are
+** reclaimed when the run ends. A block is freed under the platform that
+** allocated it. NULL on failure (or for n == 0). */
+static inline void *as_malloc(size_t n) { return n ? as__plat->mem_alloc(n) : NULL; }
+static inline void *as_calloc(size_t k, size_t n) {
+  if (k && n > SIZE_MAX / k) return NULL;
+  unsigned char *p = as_malloc(k * n);
+  if (p)
+    for (size_t i = 0; i < k * n; i++) p[i] = 0;
+  return p;
+}
+static inline void *as_realloc(void *p, size_t n) { return as__plat->mem_realloc(p, n); }
+static inline void as_free(void *p) {
+  if (p) as__plat->mem_free(p);
+}
 
 /* --- randomness, faults, logging ------------------------------------------ */
 

@@ -44,7 +44,7 @@ typedef struct as_store as_store;
 
 typedef struct as_store_opts {
   const char *vfs;          /* SQLite VFS name; NULL: the default VFS */
-  const char *journal_mode; /* "wal" or "delete"; NULL: "wal" */
+  const char *journal_mode; /* "wal", "delete", "truncate" or "persist"; NULL: "wal" */
   const char *synchronous;  /* "full", "normal" or "off"; NULL: "full" */
   int busy_timeout_ms;      /* 0 .. AS_STORE_BUSY_MAX_MS: how long to wait
                             ** for another connection's lock */
