@@ -152,11 +152,11 @@ static void test_open_refusals(void **state) {
 
 static void test_open_modes_and_reopen(void **state) {
   (void)state;
-  static const char *const journals[] = {"wal", "delete"};
+  static const char *const journals[] = {"wal", "delete", "truncate", "persist"};
   static const char *const syncs[] = {"full", "normal", "off"};
   char p[256];
   ct_path(p, sizeof p, &D, "modes.db");
-  for (size_t j = 0; j < 2; j++) {
+  for (size_t j = 0; j < 4; j++) {
     for (size_t k = 0; k < 3; k++) {
       as_store_opts o = {.vfs = "unix", .journal_mode = journals[j], .synchronous = syncs[k]};
       as_store *st = NULL;

@@ -202,11 +202,150 @@ static void test_load_errors(void **state) {
   assert_non_null(strstr(err, "/nonexistent/dir/x.scn: cannot open"));
 }
 
+/* The refusals test_errors leaves out: the tokenizer's, every cap, every
+** "one X" and every malformed number, duration and name. */
+static void test_more_errors(void **state) {
+  (void)state;
+  char text[8192];
+  /* 25 words on a line. */
+  size_t n = (size_t)snprintf(text, sizeof text, HEAD "legacy_escalate");
+  for (int i = 0; i < 24; i++) n += (size_t)snprintf(text + n, sizeof text - n, " t%d", i);
+  snprintf(text + n, sizeof text - n, "\n" ACT);
+  expect(text, "t.scn:2:");
+  expect(text, "expected at most 24 words on a line");
+  expect(HEAD "describe \"a\"x\n" ACT, "t.scn:2:13: expected a space after the closing '\"'");
+  expect(HEAD "describe a\"b\n" ACT, "t.scn:2:11: expected a space before a '\"'");
+  expect("\"scenario\" x\n" ACT, "t.scn:1:1: expected a word, found 'scenario'");
+  expect("scenario\n" ACT, "t.scn:1:1: expected scenario NAME");
+  expect("scenario a b\n" ACT, "t.scn:1:1: expected scenario NAME");
+  /* Names: too long, empty, a bad character. */
+  n = (size_t)snprintf(text, sizeof text, "scenario ");
+  for (unsigned i = 0; i < SCN_MAX_NAME; i++) text[n++] = 'n';
+  snprintf(text + n, sizeof text - n, "\n" ACT);
+  expect(text, "t.scn:1:10: expected a scenario name of 1 to 63 characters");
+  expect(HEAD "legacy_escalate ok b!d\n" ACT, "t.scn:2:21: expected a tool name made of letters");
+  expect(HEAD "legacy_escalate \"quoted\"\n" ACT, "t.scn:2:17: expected a word, found 'quoted'");
+  expect(HEAD "legacy_escalate a b c d e f g h i\n" ACT, "t.scn:2:33: expected at most 8 legacy tools");
+  /* describe */
+  expect(HEAD "describe \"a\" \"b\"\n" ACT, "t.scn:2:1: expected describe \"TEXT\"");
+  n = (size_t)snprintf(text, sizeof text, HEAD "describe \"");
+  for (unsigned i = 0; i < SCN_MAX_TEXT; i++) text[n++] = 'd';
+  snprintf(text + n, sizeof text - n, "\"\n" ACT);
+  expect(text, "t.scn:2:10: expected text of at most 255 characters");
+  /* sessions and numbers */
+  expect(HEAD "sessions\n" ACT, "t.scn:2:1: expected sessions N");
+  expect(HEAD "sessions 1 2\n" ACT, "t.scn:2:1: expected sessions N");
+  expect(HEAD "sessions 1x\n" ACT, "t.scn:2:10: expected a session count (a number from 1 to 1024)");
+  expect(HEAD "sessions n=1\n" ACT, "t.scn:2:10: expected a session count (a number from 1 to 1024)");
+  expect(HEAD "sessions 99999999999999999999\n" ACT, "t.scn:2:10: expected a session count (a number");
+  expect(HEAD "journal\n" ACT, "t.scn:2:1: expected journal delete, truncate, persist or wal");
+  expect(HEAD "journal \"wal\"\n" ACT, "t.scn:2:9: expected journal delete");
+  expect(HEAD "journal wal\njournal wal\n" ACT, "t.scn:3:1: expected one 'journal' line");
+  expect(HEAD "limits steps=1\nlimits steps=2\n" ACT, "t.scn:3:1: expected one 'limits' line");
+  expect(HEAD "faults busy=1\nfaults busy=2\n" ACT, "t.scn:3:1: expected one 'faults' line");
+  expect(HEAD "legacy_escalate a\nlegacy_escalate b\n" ACT,
+         "t.scn:3:1: expected one 'legacy_escalate' line");
+  /* Durations: no unit, no number, an unknown unit, too long for the unit. */
+  expect(HEAD "limits time=5\n" ACT, "t.scn:2:13: expected a duration: a number and a unit");
+  expect(HEAD "limits time=ms\n" ACT, "t.scn:2:13: expected a duration (a number from 0 to");
+  expect(HEAD "limits time=9999999d\n" ACT, "t.scn:2:13: expected a duration from 0 to 213503, found 9999999");
+  expect(HEAD "actor a\n    sleep d=1x\n", "t.scn:3:13: expected a duration: a number and a unit");
+  /* Actors */
+  expect(HEAD "actor\n    gc\n", "t.scn:2:1: expected actor NAME [count=N]");
+  expect(HEAD "actor a count=1 b\n    gc\n", "t.scn:2:1: expected actor NAME [count=N]");
+  expect(HEAD "actor \"a\"\n    gc\n", "t.scn:2:7: expected a word, found 'a'");
+  expect(HEAD "actor a count\n    gc\n", "t.scn:2:9: expected count=N");
+  expect(HEAD "actor a count=x\n    gc\n", "t.scn:2:15: expected count (a number from 1 to 64)");
+  n = (size_t)snprintf(text, sizeof text, HEAD);
+  for (unsigned i = 0; i <= SCN_MAX_ACTORS; i++)
+    n += (size_t)snprintf(text + n, sizeof text - n, "actor a%u\n    gc\n", i);
+  expect(text, "t.scn:66:1: expected at most 32 actors");
+  /* Operations */
+  expect(HEAD "actor a\n    \"gc\"\n", "t.scn:3:5: expected a word, found 'gc'");
+  expect(HEAD "actor a\n    gc=1\n", "t.scn:3:5: expected a word, found 'gc'");
+  expect(HEAD "actor a\n    repeat=x gc\n", "t.scn:3:12: expected repeat (a number from 1 to 10000)");
+  expect(HEAD "actor a\n    repeat=2 \"gc\"\n", "t.scn:3:14: expected a word, found 'gc'");
+  expect(HEAD "actor a\n    gc now\n", "t.scn:3:8: expected KEY=VALUE, found 'now'");
+  expect(HEAD "actor a\n    tool s=0 name=a name=b\n", "t.scn:3:21: expected one name=");
+  expect(HEAD "actor a\n    tool s=0 name=a:b/c\n", "t.scn:3:22: expected a tool name made of");
+  expect(HEAD "actor a\n    sleep d=1s d=2s\n", "t.scn:3:16: expected one d=");
+  expect(HEAD "actor a\n    checkpoint s=0 retry=0\n", "t.scn:3:26: expected a retry number from 1");
+  expect(HEAD "actor a\n    checkpoint s=0 name=x\n", "t.scn:3:20: expected no 'name=' for checkpoint");
+  expect(HEAD "actor a\n    start s=al\n", "t.scn:3:13: expected a session number below `sessions`");
+  expect(HEAD "actor a\n    crash s=0\n", "t.scn:3:11: expected no 's=' for crash");
+  expect(HEAD "actor a\n    sleep s=0 d=1s\n", "t.scn:3:11: expected no 's=' for sleep");
+  expect("    gc\n", "t.scn:1:5: expected an 'actor' line before an indented operation");
+  expect(HEAD "actor a\n    gc\x7f\n", "t.scn:3:7: expected printable text (found byte 0x7f)");
+  expect(HEAD "actor a\n\tgc\x1f\n", "t.scn:3:4: expected printable text (found byte 0x1f)");
+}
+
+/* Edge cases that parse: CR line ends, no final newline, "(scenario)" for
+** a NULL file name, no error buffer; the names of ops and journals. */
+static void test_edges(void **state) {
+  (void)state;
+  const char *crlf = "scenario x\r\nsessions 2\r\nactor a\r\n    start s=1\r\n    gc";
+  char err[256];
+  assert_int_equal(scn_parse("c.scn", crlf, strlen(crlf), A, err, sizeof err), AS_OK);
+  assert_int_equal(A->sessions, 2);
+  assert_int_equal(A->actors[0].nops, 2);
+  assert_int_equal(A->actors[0].ops[1].kind, SCN_OP_GC);
+  assert_int_equal(scn_parse(NULL, "sessions 2\n", 11, A, err, sizeof err), AS_PARSE);
+  assert_non_null(strstr(err, "(scenario):1:1: expected 'scenario NAME' first"));
+  assert_int_equal(scn_parse("q.scn", "bogus\n", 6, A, NULL, 0), AS_PARSE);
+  err[0] = 'x';
+  assert_int_equal(scn_parse("q.scn", "bogus\n", 6, A, err, 0), AS_PARSE);
+  assert_int_equal(err[0], 'x'); /* a zero-size buffer is not touched */
+  /* A buffer too small for the message holds its start. */
+  char small[8];
+  assert_int_equal(scn_parse("q.scn", "bogus\n", 6, A, small, sizeof small), AS_PARSE);
+  assert_int_equal(strlen(small), sizeof small - 1);
+  assert_memory_equal(small, "q.sc", 4);
+  assert_string_equal(scn_op_name(SCN_OP_CRASH), "crash");
+  assert_string_equal(scn_op_name(SCN__OP_COUNT), "?");
+  assert_string_equal(scn_journal_name(SCN_JOURNAL_PERSIST), "persist");
+  assert_string_equal(scn_journal_name((scn_journal)7), "?");
+}
+
+/* scn_format: limits with only steps or only time round-trip; a buffer too
+** small (or none) is refused. */
+static void test_format(void **state) {
+  (void)state;
+  const char *t1 = "scenario f\nlimits steps=5\nactor a\n    checkpoint s=0 retry=4\n";
+  const char *t2 = "scenario f\nlimits time=3s\njournal truncate\nactor a\n    sleep d=1us\n";
+  char err[256], buf[512];
+  size_t len = 0;
+  assert_int_equal(scn_parse("f.scn", t1, strlen(t1), A, err, sizeof err), AS_OK);
+  roundtrip(A);
+  assert_int_equal(scn_format(A, buf, sizeof buf, &len), AS_OK);
+  assert_non_null(strstr(buf, "limits steps=5\n"));
+  assert_non_null(strstr(buf, "checkpoint s=0 retry=4\n"));
+  assert_int_equal(scn_parse("f.scn", t2, strlen(t2), A, err, sizeof err), AS_OK);
+  roundtrip(A);
+  assert_int_equal(scn_format(A, buf, sizeof buf, &len), AS_OK);
+  assert_non_null(strstr(buf, "limits time=3000000000ns\n"));
+  assert_non_null(strstr(buf, "journal truncate\n"));
+  assert_int_equal(strlen(buf), len);
+  assert_int_equal(scn_format(A, buf, 0, &len), AS_TOOBIG);
+  assert_int_equal(scn_format(A, buf, 20, &len), AS_TOOBIG);
+  assert_int_equal(scn_format(A, buf, len, &len), AS_TOOBIG);
+}
+
+static void test_load_directory(void **state) {
+  (void)state;
+  char err[256];
+  /* A directory opens but cannot be read. */
+  assert_int_equal(scn_load(AS_SOURCE_DIR "/fixtures/scenarios", A, err, sizeof err), AS_IO);
+  assert_non_null(strstr(err, "/fixtures/scenarios: read error: "));
+  assert_string_equal(A->name, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bundled), cmocka_unit_test(test_fields),
       cmocka_unit_test(test_errors),  cmocka_unit_test(test_caps),
-      cmocka_unit_test(test_load_errors),
+      cmocka_unit_test(test_load_errors), cmocka_unit_test(test_more_errors),
+      cmocka_unit_test(test_edges),       cmocka_unit_test(test_format),
+      cmocka_unit_test(test_load_directory),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -164,7 +164,11 @@ static AS_WUR int read_schedule_file(const char *path, char **out) {
         goto out;
       }
       char *nb = realloc(buf, cap * 2);
-      if (!nb) break;
+      if (!nb) { /* not a silently cut schedule: out of memory, below */
+        free(buf);
+        buf = NULL;
+        break;
+      }
       buf = nb;
       cap *= 2;
     }
