@@ -88,12 +88,14 @@ def check_history():
         git(tmp, "init", "-q")
         git(tmp, "config", "user.email", "t@example.invalid")
         git(tmp, "config", "user.name", "t")
-        path = os.path.join(tmp, "baseline.json")
+        # In a subfolder, as the real baselines are: git paths are top-relative.
+        os.makedirs(os.path.join(tmp, "sub"))
+        path = os.path.join(tmp, "sub", "baseline.json")
 
         def commit(data, msg):
             with open(path, "w") as fh:
                 json.dump(data, fh)
-            git(tmp, "add", "baseline.json")
+            git(tmp, "add", "sub/baseline.json")
             git(tmp, "commit", "-q", "-m", msg)
 
         def verdict():
@@ -103,8 +105,8 @@ def check_history():
         commit({"ceilings": {"a": 3}, "floors": {"b": 50}}, "start")
         commit({"ceilings": {"a": 2}, "floors": {"b": 60}}, "tighten")
         r = verdict()
-        if r.returncode != 0:
-            fail(f"history: tightening flagged: {r.stdout}")
+        if r.returncode != 0 or "3 versions" not in r.stdout:
+            fail(f"history: tightening flagged, or the committed versions not all seen: {r.stdout}")
         for bad, what in (({"ceilings": {"a": 5}, "floors": {"b": 60}}, "a ceiling raised"),
                           ({"ceilings": {"a": 2}, "floors": {"b": 40}}, "a floor lowered"),
                           ({"ceilings": {}, "floors": {"b": 60}}, "a ceiling removed")):
