@@ -24,11 +24,7 @@
 #include <unistd.h>
 
 #include "agentsim/mutant.h"
-#include "capture.h"
-#include "cli.h"
-#include "faultwrap.h"
-
-#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#include "clitest.h"
 
 static char scratch[] = "/tmp/agentsim-scn-XXXXXX";
 static char good[256], broken[256];
@@ -65,45 +61,7 @@ static int group_teardown(void **state) {
   return rmdir(scratch);
 }
 
-static int reset_faults(void **state) {
-  (void)state;
-  fw_reset();
-  return 0;
-}
 
-static cli_opts parse(int argc, const char **argv) {
-  cli_opts o;
-  char err[512];
-  if (cli_parse(argc, (char **)argv, &o, err, sizeof err) != AS_OK) fail_msg("parse: %s", err);
-  return o;
-}
-
-typedef struct outcome {
-  int ex;
-  char *out, *err;
-} outcome;
-
-typedef int (*command)(const cli_opts *o, const char *argv0);
-
-static outcome call(command cmd, const cli_opts *o) {
-  capture co, ce;
-  capture_begin(&co, stdout);
-  capture_begin(&ce, stderr);
-  outcome r;
-  r.ex = cmd(o, "agentsim");
-  r.err = capture_end(&ce);
-  r.out = capture_end(&co);
-  return r;
-}
-
-static void outcome_free(outcome *r) {
-  free(r->out);
-  free(r->err);
-}
-
-static void expect_in(const char *text, const char *needle, const char *what) {
-  if (!strstr(text, needle)) fail_msg("%s lacks \"%s\":\n%s", what, needle, text);
-}
 
 static int bench_cmd(const cli_opts *o, const char *argv0) {
   (void)argv0;
