@@ -195,6 +195,19 @@ static void test_caps(void **state) {
   assert_non_null(strstr(err, "at most 128 operations per actor"));
 }
 
+static void test_tool_cap(void **state) {
+  (void)state;
+  static char text[16 * 1024];
+  char err[256];
+  size_t n = (size_t)snprintf(text, sizeof text, "scenario x\nactor a\n");
+  for (unsigned i = 0; i < SCN_MAX_TOOLS; i++)
+    n += (size_t)snprintf(text + n, sizeof text - n, "    tool s=0 name=t%u\n    tool s=0 name=t%u\n", i, i);
+  assert_int_equal(scn_parse("t.scn", text, n, A, err, sizeof err), AS_OK); /* 64 names, reused */
+  n += (size_t)snprintf(text + n, sizeof text - n, "actor b\n    tool s=0 name=one_more\n");
+  assert_int_equal(scn_parse("t.scn", text, n, A, err, sizeof err), AS_PARSE);
+  assert_non_null(strstr(err, "expected at most 64 distinct tool names"));
+}
+
 static void test_load_errors(void **state) {
   (void)state;
   char err[256];
@@ -270,6 +283,7 @@ static void test_more_errors(void **state) {
   expect(HEAD "actor a\n    tool s=0 name=a:b/c\n", "t.scn:3:22: expected a tool name made of");
   expect(HEAD "actor a\n    sleep d=1s d=2s\n", "t.scn:3:16: expected one d=");
   expect(HEAD "actor a\n    checkpoint s=0 retry=0\n", "t.scn:3:26: expected a retry number from 1");
+  expect(HEAD "actor a\n    checkpoint s=0 retry=32\n", "t.scn:3:26: expected a retry number from 1 to 31");
   expect(HEAD "actor a\n    checkpoint s=0 name=x\n", "t.scn:3:20: expected no 'name=' for checkpoint");
   expect(HEAD "actor a\n    start s=al\n", "t.scn:3:13: expected a session number below `sessions`");
   expect(HEAD "actor a\n    crash s=0\n", "t.scn:3:11: expected no 's=' for crash");
@@ -343,7 +357,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bundled), cmocka_unit_test(test_fields),
       cmocka_unit_test(test_errors),  cmocka_unit_test(test_caps),
-      cmocka_unit_test(test_load_errors), cmocka_unit_test(test_more_errors),
+      cmocka_unit_test(test_load_errors), cmocka_unit_test(test_tool_cap), cmocka_unit_test(test_more_errors),
       cmocka_unit_test(test_edges),       cmocka_unit_test(test_format),
       cmocka_unit_test(test_load_directory),
   };

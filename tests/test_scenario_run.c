@@ -145,7 +145,7 @@ static void test_every_op(void **state) {
              "    tool s=1 name=search\n"
              "    checkpoint s=all\n"
              "    checkpoint s=0 retry=3\n"
-             "    checkpoint s=2 retry=40\n"
+             "    checkpoint s=2 retry=31\n"
              "    gc\n"
              "    pause s=2\n"
              "    sleep d=5ms\n"

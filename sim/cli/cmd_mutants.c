@@ -105,7 +105,11 @@ int cmd_mutants(const cli_opts *o, const char *argv0) {
   strats[1].strategy = SIM_STRATEGY_PCT;
   strats[1].pct_depth = SIM_DEFAULT_PCT_DEPTH;
   kill kills[32][2];
-  if (nmut > 32) nmut = 32;
+  if (nmut > 32) {
+    cli_error("mutants: %zu mutants, the table holds 32", nmut);
+    ex = EXIT_INTERNAL;
+    goto out;
+  }
   unsigned alive = 0;
   fprintf(out, "%u scenarios, up to %" PRIu64 " seeds each, strategies random and pct:d=%u\n",
           nprog, seeds, SIM_DEFAULT_PCT_DEPTH);

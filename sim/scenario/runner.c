@@ -27,7 +27,7 @@
 #define OP_ATTEMPTS 40
 #define RETRY_PAUSE_NS 1000000u /* a virtual millisecond */
 #define BUSY_TIMEOUT_MS 2000
-#define MAX_TOOLS 64u  /* distinct tool names a run tracks */
+#define MAX_TOOLS SCN_MAX_TOOLS /* the parser caps a scenario's distinct tool names */
 #define DB_PATH "agentsim.db"
 
 struct scn_runner {
@@ -42,7 +42,8 @@ typedef struct smodel {
   size_t nver, capver;
   uint32_t tools[MAX_TOOLS]; /* acknowledged executed calls per tool name */
   int finalized;             /* a finalize returned OK */
-  uint32_t ckpt_mask;        /* checkpoints acknowledged: bit 0 the session's own, bit N :retry-N */
+  uint32_t ckpt_mask;        /* checkpoints acknowledged: bit 0 the session's own, bit N
+                             ** :retry-N (the parser caps N at SCN_MAX_RETRY = 31) */
   uint64_t holder;           /* lock model: the task inside the session's lock */
   uint32_t depth;
 } smodel;
@@ -156,7 +157,7 @@ static void ack_save(run *r, uint32_t i, int64_t version) {
 static uint32_t tool_index(run *r, const char *name) {
   for (uint32_t k = 0; k < r->ntools; k++)
     if (strcmp(r->tools[k], name) == 0) return k;
-  if (r->ntools == MAX_TOOLS) return UINT32_MAX;
+  if (r->ntools == MAX_TOOLS) return UINT32_MAX; /* cannot be: the parser caps the names */
   snprintf(r->tools[r->ntools], sizeof r->tools[0], "%s", name);
   return r->ntools++;
 }
@@ -306,7 +307,7 @@ static AS_WUR int do_checkpoint(worker *w, const scn_op *op, uint32_t i) {
   char tid[64];
   thread_id(tid, sizeof tid, i, op->retry);
   int rc = as_checkpoint_put(w->st, tid, "ck", 2);
-  if (rc == AS_OK && op->retry < 32) w->r->m[i].ckpt_mask |= 1u << op->retry;
+  if (rc == AS_OK) w->r->m[i].ckpt_mask |= 1u << op->retry;
   return rc;
 }
 

@@ -48,7 +48,10 @@ typedef struct pstate {
   unsigned line;
   char *err;
   size_t errcap;
+  const char *tools[SCN_MAX_TOOLS]; /* distinct tool names so far (in the scenario) */
+  unsigned ntools;
 } pstate;
+
 
 /* "FILE:LINE:COL: expected ..." into the caller's buffer. */
 static void pmsgv(pstate *p, unsigned col, const char *fmt, va_list ap) AS_PRINTF(3, 0);
@@ -73,6 +76,16 @@ static void pmsg(pstate *p, unsigned col, const char *fmt, ...) {
   va_start(ap, fmt);
   pmsgv(p, col, fmt, ap);
   va_end(ap);
+}
+
+/* The oracle tracks every tool name a scenario uses: keep them countable. */
+static AS_WUR int note_tool(pstate *p, const char *name, unsigned col) {
+  for (unsigned k = 0; k < p->ntools; k++)
+    if (strcmp(p->tools[k], name) == 0) return AS_OK;
+  if (p->ntools == SCN_MAX_TOOLS)
+    return perr(p, col, "at most %u distinct tool names in a scenario", SCN_MAX_TOOLS);
+  p->tools[p->ntools++] = name;
+  return AS_OK;
 }
 
 /* "found 'xyz'" for a message: the token, cut and made printable. */
@@ -289,12 +302,13 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
     } else if (op->kind == SCN_OP_TOOL && tok_is(&key, "name")) {
       if (have_name++) return perr(p, t[j].col, "one name=");
       rc = copy_name(p, t[j].val, t[j].vlen, t[j].vcol, op->tool, "a tool name");
+      if (rc == AS_OK) rc = note_tool(p, op->tool, t[j].vcol);
     } else if (op->kind == SCN_OP_SLEEP && tok_is(&key, "d")) {
       if (have_d++) return perr(p, t[j].col, "one d=");
       rc = duration(p, t[j].val, t[j].vlen, t[j].vcol, &op->duration);
     } else if (op->kind == SCN_OP_CHECKPOINT && tok_is(&key, "retry")) {
       uint64_t v;
-      rc = num_in(p, t[j].val, t[j].vlen, t[j].vcol, 1, 1000000, "a retry number", &v);
+      rc = num_in(p, t[j].val, t[j].vlen, t[j].vcol, 1, SCN_MAX_RETRY, "a retry number", &v);
       op->retry = (uint32_t)v;
     } else {
       return perr(p, t[j].col, "no '%s=' for %s (see scenario.h)", shown(&key, b, sizeof b), op_names[op->kind]);

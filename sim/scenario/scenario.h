@@ -24,7 +24,7 @@
 **   finalize s=S                finalize under the session lock
 **   pause s=S                   mark a paused run awaiting_input
 **   write s=S                   load, step, save: a writer racing others
-**   checkpoint s=S [retry=N]    store a checkpoint for S (or S:retry-N)
+**   checkpoint s=S [retry=N]    store a checkpoint for S (or S:retry-N, N <= 31)
 **   gc                          checkpoint garbage collection
 **   sleep d=DUR                 sleep in virtual time
 **   crash                       power loss: unsynced writes lost; reopen
@@ -52,6 +52,8 @@
 #define SCN_MAX_REPEAT 10000u
 #define SCN_MAX_SESSIONS 1024u
 #define SCN_MAX_LEGACY 8u
+#define SCN_MAX_RETRY 31u    /* checkpoint retry=N: the oracle tracks 0..31 */
+#define SCN_MAX_TOOLS 64u    /* distinct tool names in `tool` operations */
 #define SCN_ANY UINT32_MAX   /* s=any */
 #define SCN_ALL (UINT32_MAX - 1) /* s=all */
 
