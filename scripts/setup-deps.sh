@@ -8,6 +8,7 @@ PKGS=(
   build-essential cmake pkg-config   # the toolchain
   libboost-context-dev               # make_fcontext/jump_fcontext: the fast switch
   libsqlite3-dev libcurl4-openssl-dev libjansson-dev
+  libxxhash-dev                      # XXH64: the trace hash (specified, with test vectors)
   libcmocka-dev                      # unit tests
   lcov                               # coverage reports
   clang lld-14 libclang-rt-14-dev    # libFuzzer and sanitizer runtimes for clang

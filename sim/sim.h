@@ -10,9 +10,12 @@
 **
 ** A run ends in one outcome: pass, or a failure with a description (an
 ** invariant or assertion message, the wait-for graph of a deadlock, the
-** budget a hang exceeded, the signal of a crash). Every run records its
-** decisions as a versioned schedule string and hashes its event trace; replay
-** from the seed or from the schedule gives the same hash.
+** budget a hang exceeded, the signal of a crash), or a harness error (the
+** program's checks could not look at what they needed). Everything a run
+** does is one typed event stream (stream.h) that sinks consume: the trace
+** hash, the --verbose printer, the hash log, a program's oracle. Every run
+** records its decisions as a versioned schedule string; replay from the seed
+** or from the schedule gives the same hash.
 **
 ** One sim object may be reused for many runs (its stacks are pooled); it is
 ** not thread-safe, and only one run may be active in a process at a time.
@@ -26,6 +29,7 @@
 #include "agentsim/seam.h"
 #include "ctx.h"
 #include "rng.h"
+#include "stream.h"
 
 /* X(NAME, text) -- how a run ended. */
 #define SIM_OUTCOME_MAP(X)                                                    \
@@ -34,7 +38,8 @@
   X(ASSERT, "assertion")                                                      \
   X(DEADLOCK, "deadlock")                                                     \
   X(HANG, "hang")                                                             \
-  X(CRASH, "crash")
+  X(CRASH, "crash")                                                           \
+  X(HARNESS, "harness error")
 
 typedef enum sim_outcome {
 #define SIM__OUT(name, text) SIM_##name,
@@ -77,6 +82,7 @@ typedef struct sim_config {
   unsigned max_cpu_s;      /* a task that runs this many CPU seconds without a
                            ** scheduling point is a hang; 0: no limit */
   int mutant;              /* program-defined bug switch; 0 = none */
+  sim_hashlog *hashlog;    /* non-NULL: log every event (--check-determinism) */
 } sim_config;
 
 typedef struct sim_result {
@@ -105,8 +111,13 @@ struct sim_program {
   void (*main)(void *state);
   /* After every step (optional): nonzero = violated, message in msg. */
   int (*invariant)(void *state, char *msg, size_t cap);
-  /* At quiescence of a run that otherwise passed (optional). */
+  /* At quiescence of a run that otherwise passed (optional), outside any
+  ** task: 0 when it holds; SIM_HARNESS when the check could not look at
+  ** what it needed; anything else is an invariant violation. msg says what. */
   int (*check)(void *state, char *msg, size_t cap);
+  /* Describe one of the program's own events (kind >= SIM_EV_PROGRAM) in
+  ** words, for the printer and the hash log (optional). */
+  void (*describe)(const sim_ev *ev, char *buf, size_t cap);
   /* Always, last (optional): release what setup made. */
   void (*teardown)(void *state);
   /* The program's own data (a parsed scenario, say), for its hooks:
@@ -136,7 +147,7 @@ void sim_result_clear(sim_result *res);
 void sim_option(const char *name, const char *fmt, ...) AS_PRINTF(2, 3);
 /* End the run with a failure (from a task: does not return). */
 void sim_fail(sim_outcome kind, const char *fmt, ...) AS_PRINTF(2, 3);
-/* A program-level event: traced, and folded into the trace hash. */
+/* A program-level note (SIM_EV_NOTE with label `what`): traced, hashed. */
 void sim_note(const char *what, uint64_t value);
 /* Move virtual time forward by ns (a scheduling point); due timers fire. */
 void sim_advance(uint64_t ns);

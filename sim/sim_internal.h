@@ -1,6 +1,8 @@
 /*
 ** sim_internal.h -- the sim's private structures, shared by sched.c (the run
-** loop), sync.c (the seam), strategy.c, schedule.c and report.c.
+** loop and task life), timers.c, stream.c (the event stream, the trace hash),
+** crash.c (signals and the CPU watchdog), waitfor.c (the wait-for graph and
+** failure reports), sync.c (the seam), strategy.c and schedule.c.
 */
 #ifndef AGENTSIM_SIM_INTERNAL_H
 #define AGENTSIM_SIM_INTERNAL_H
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #include "agentsim/fmt.h"
+#include "grow.h"
 #include "sim.h"
 
 typedef enum task_state { TS_RUNNABLE, TS_BLOCKED, TS_DONE, TS_DEAD } task_state;
@@ -74,6 +77,15 @@ struct as_cond {
   uint32_t users; /* tasks parked at a scheduling point about to use it */
 };
 
+/* A registered sink. */
+typedef struct sim__sink {
+  sim_sink_fn fn;
+  void *ctx;
+} sim__sink;
+
+/* Bytes of one event's hashed record (stream.h). */
+#define SIM_EV_RECORD 48
+
 struct sim {
   sim_switch_kind sw;
   size_t stack_size;
@@ -93,7 +105,8 @@ struct sim {
   uint64_t stream_seed[SIM_STREAM_COUNT];
 
   struct as_task **tasks;
-  uint32_t ntasks, captasks;
+  uint32_t ntasks;
+  size_t captasks, caprunnable, capheap;
   struct as_task **runnable;
   uint32_t nrunnable;
   struct as_task *cur; /* running task; NULL in the scheduler */
@@ -109,6 +122,11 @@ struct sim {
   struct sim_blk *blocks; /* the run's live as_malloc blocks (a ring; NULL: none) */
   uint32_t next_obj_id;
 
+  sim__sink sinks[SIM_MAX_SINKS];
+  unsigned nsinks;
+  struct XXH64_state_s *xxh; /* the trace hash (stream.c) */
+  int hash_broken;           /* XXH64 refused an update: the result is an error */
+
   uint32_t *dec; /* decisions taken */
   size_t ndec, capdec;
   uint32_t *rdec; /* decisions to replay */
@@ -120,7 +138,6 @@ struct sim {
   unsigned nchange;
   uint64_t yield_floor; /* PCT: the next priority for a task that yields */
 
-  uint64_t hash;
   int failed;
   int oom;
   int diverged;
@@ -139,49 +156,53 @@ struct sim {
 /* The active run (one per process). */
 extern struct sim *sim__active;
 
-/* Event kinds: X(NAME, text). Folded into the trace hash by number. */
-#define SIM_EVENT_MAP(X)                                                      \
-  X(SPAWN, "spawn")                                                           \
-  X(FINISH, "finish")                                                         \
-  X(YIELD, "yield")                                                           \
-  X(LOCK, "lock")                                                             \
-  X(LOCK_WAIT, "lock-wait")                                                   \
-  X(TRYLOCK_BUSY, "trylock-busy")                                             \
-  X(UNLOCK, "unlock")                                                         \
-  X(WAIT, "cond-wait")                                                        \
-  X(TIMEOUT, "timer")                                                       \
-  X(SIGNAL, "signal")                                                         \
-  X(BROADCAST, "broadcast")                                                   \
-  X(SLEEP, "sleep")                                                           \
-  X(JOIN, "join")                                                             \
-  X(JOIN_WAIT, "join-wait")                                                   \
-  X(TIME, "time")                                                             \
-  X(ADVANCE, "advance")                                                       \
-  X(FAULT, "fault")                                                           \
-  X(RANDOM, "random")                                                         \
-  X(NOTE, "note")                                                             \
-  X(STEP, "step")
 
-typedef enum sim_event {
-#define SIM__EV(name, text) EV_##name,
-  SIM_EVENT_MAP(SIM__EV)
-#undef SIM__EV
-  EV__COUNT
-} sim_event;
+/* stream.c */
+/* Publish an event of the sim's: step, time and the running task filled in. */
+void sim__event(struct sim *s, uint32_t kind, uint64_t obj, uint64_t extra, const char *label);
+/* Fill ev's step, time and task, and hand it to every sink. */
+void sim__publish(struct sim *s, sim_ev *ev);
+/* The run's own sinks (hash, hash log, printer), at the start of a run. */
+AS_WUR int sim__sinks_start(struct sim *s);
+/* The event's 48 hashed bytes (stream.h). */
+void sim__ev_record(const sim_ev *ev, unsigned char rec[SIM_EV_RECORD]);
+/* The trace hash: the outcome appended, the digest taken. */
+uint64_t sim__hash_final(struct sim *s, uint64_t outcome);
 
 /* sched.c */
-void sim__event(struct sim *s, sim_event ev, uint64_t obj, uint64_t extra,
-                const char *label);
 void sim__point(struct sim *s, const char *doing);
 void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing);
 void sim__wake(struct sim *s, struct as_task *t, int rc);
-struct as_task *sim__waits_on(const struct as_task *t);
-void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
-void sim__timer_cancel(struct sim *s, struct as_task *t);
 AS_WUR int sim__spawn(struct sim *s, struct as_task **out, const char *name,
                       as_task_fn fn, void *arg);
 void sim__failv(struct sim *s, sim_outcome kind, const char *fmt, va_list ap) AS_PRINTF(3, 0);
 struct as_task *sim__self(struct sim *s, const char *op);
+/* The running task stops for good (a failure inside it); does not return. */
+AS_NORETURN void sim__task_abandon(struct sim *s, struct as_task *t);
+/* Take t out of the run loop's sets (runnable, timers, wait queues) and
+** count it dead, without leaving its context (the crash path has already
+** left it). */
+void sim__task_retire(struct sim *s, struct as_task *t);
+void sim__runnable_remove(struct sim *s, struct as_task *t);
+
+/* timers.c */
+void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
+void sim__timer_cancel(struct sim *s, struct as_task *t);
+/* Wake every task whose timer is due now, in the order the timers were set. */
+void sim__fire_due_timers(struct sim *s);
+/* Every task is blocked: jump to the earliest deadline and fire what is due. */
+void sim__advance_to_next_timer(struct sim *s);
+
+/* crash.c */
+/* Counted process-wide: the first sim installs the crash handlers and the
+** CPU watchdog, the last one out removes them. */
+AS_WUR int sim__crash_install(void);
+void sim__crash_remove(void);
+/* Put s's alternate signal stack in place if another sim's is there. */
+AS_WUR int sim__crash_use_altstack(struct sim *s);
+void sim__crash_forget_altstack(struct sim *s);
+/* Run the loop with crash signals caught; a crash ends the run described. */
+void sim__run_guarded(struct sim *s, void (*loop)(struct sim *s));
 
 /* Free the run's as_malloc blocks still live (abandoned tasks' heap). */
 void sim__free_blocks(struct sim *s);
@@ -196,7 +217,12 @@ void sim__strategy_on_spawn(struct sim *s, struct as_task *t);
 struct as_task *sim__strategy_pick(struct sim *s);
 void sim__strategy_on_yield(struct sim *s, struct as_task *t);
 
-/* report.c */
+/* waitfor.c */
+/* The task t waits for, when its wait has one owner (a mutex holder or a
+** joined task); NULL otherwise. */
+struct as_task *sim__waits_on(const struct as_task *t);
+/* Whether t's lock or join wait closes a cycle in the wait-for graph. */
+int sim__closes_cycle(struct sim *s, const struct as_task *t);
 void sim__report_deadlock(struct sim *s, char *buf, size_t cap);
 void sim__report_tasks(struct sim *s, char *buf, size_t cap);
 

@@ -93,11 +93,11 @@ static AS_WUR int s_task_join(as_task *t) {
   }
   if (t->state != TS_DONE && t->state != TS_DEAD) {
     t->joiner = self;
-    sim__event(s, EV_JOIN_WAIT, t->id, 0, t->name);
+    sim__event(s, SIM_EV_JOIN_WAIT, t->id, 0, t->name);
     sim__block(s, WAIT_JOIN, t, "join");
   }
   t->joined = 1;
-  sim__event(s, EV_JOIN, t->id, 0, t->name);
+  sim__event(s, SIM_EV_JOIN, t->id, 0, t->name);
   return AS_OK;
 }
 
@@ -109,7 +109,7 @@ static void s_task_yield(void) {
   struct sim *s = active("task_yield");
   sim__strategy_on_yield(s, sim__self(s, "yield"));
   sim__point(s, "yield");
-  sim__event(s, EV_YIELD, 0, 0, NULL);
+  sim__event(s, SIM_EV_YIELD, 0, 0, NULL);
 }
 
 static uint64_t s_task_id(void) {
@@ -151,18 +151,18 @@ static void acquire(struct sim *s, struct as_task *t, struct as_mutex *m) {
     return;
   }
   while (m->owner) {
-    sim__event(s, EV_LOCK_WAIT, m->obj.id, m->owner->id, NULL);
+    sim__event(s, SIM_EV_LOCK_WAIT, m->obj.id, m->owner->id, NULL);
     sim__wq_push(&m->q, t);
     sim__block(s, WAIT_MUTEX, m, "lock");
   }
   m->contenders--;
   m->owner = t;
-  sim__event(s, EV_LOCK, m->obj.id, 0, NULL);
+  sim__event(s, SIM_EV_LOCK, m->obj.id, 0, NULL);
 }
 
 static void release(struct sim *s, struct as_mutex *m) {
   m->owner = NULL;
-  sim__event(s, EV_UNLOCK, m->obj.id, 0, NULL);
+  sim__event(s, SIM_EV_UNLOCK, m->obj.id, 0, NULL);
   while (m->q.head) {
     struct as_task *w = m->q.head;
     sim__wq_remove(w);
@@ -183,11 +183,11 @@ static AS_WUR int s_mutex_trylock(as_mutex *m) {
   sim__point(s, "trylock");
   m->contenders--;
   if (m->owner) {
-    sim__event(s, EV_TRYLOCK_BUSY, m->obj.id, m->owner->id, NULL);
+    sim__event(s, SIM_EV_TRYLOCK_BUSY, m->obj.id, m->owner->id, NULL);
     return AS_BUSY;
   }
   m->owner = s->cur;
-  sim__event(s, EV_LOCK, m->obj.id, 1, NULL);
+  sim__event(s, SIM_EV_LOCK, m->obj.id, 1, NULL);
   return AS_OK;
 }
 
@@ -235,12 +235,12 @@ static AS_WUR int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mu
     return AS_INVAL;
   }
   if (timed && deadline <= s->now) {
-    sim__event(s, EV_TIMEOUT, c->obj.id, deadline, NULL);
+    sim__event(s, SIM_EV_TIMEOUT, c->obj.id, deadline, NULL);
     return AS_TIMEDOUT;
   }
   release(s, m);
   m->contenders++; /* it will take m again when woken */
-  sim__event(s, EV_WAIT, c->obj.id, timed ? deadline : UINT64_MAX, NULL);
+  sim__event(s, SIM_EV_WAIT, c->obj.id, timed ? deadline : UINT64_MAX, NULL);
   sim__wq_push(&c->q, t);
   if (timed) sim__timer_add(s, t, deadline);
   sim__block(s, WAIT_COND, c, timed ? "timedwait" : "wait");
@@ -268,7 +268,7 @@ static void s_cond_signal(as_cond *c) {
   sim__point(s, "signal");
   c->users--;
   struct as_task *w = c->q.head;
-  sim__event(s, EV_SIGNAL, c->obj.id, w ? w->id : UINT32_MAX, NULL);
+  sim__event(s, SIM_EV_SIGNAL, c->obj.id, w ? w->id : UINT32_MAX, NULL);
   if (w) {
     sim__wq_remove(w);
     sim__wake(s, w, AS_OK);
@@ -280,7 +280,7 @@ static void s_cond_broadcast(as_cond *c) {
   c->users++;
   sim__point(s, "broadcast");
   c->users--;
-  sim__event(s, EV_BROADCAST, c->obj.id, 0, NULL);
+  sim__event(s, SIM_EV_BROADCAST, c->obj.id, 0, NULL);
   while (c->q.head) {
     struct as_task *w = c->q.head;
     sim__wq_remove(w);
@@ -294,7 +294,7 @@ static void s_sleep_until(uint64_t deadline_ns) {
   struct sim *s = active("sleep_until");
   struct as_task *t = sim__self(s, "sleep");
   sim__point(s, "sleep");
-  sim__event(s, EV_SLEEP, deadline_ns, 0, NULL);
+  sim__event(s, SIM_EV_SLEEP, deadline_ns, 0, NULL);
   if (deadline_ns <= s->now) return;
   sim__timer_add(s, t, deadline_ns);
   sim__block(s, WAIT_SLEEP, NULL, "sleep");
@@ -320,7 +320,7 @@ static AS_WUR int s_random_bytes(void *buf, size_t n) {
     p += k;
     left -= k;
   }
-  sim__event(s, EV_RANDOM, n, 0, NULL);
+  sim__event(s, SIM_EV_RANDOM, n, 0, NULL);
   return AS_OK;
 }
 
@@ -328,16 +328,17 @@ static bool s_fault(unsigned point) {
   struct sim *s = active("fault");
   if (point >= AS__FP_COUNT || s->fault_ppm[point] == 0) return false;
   if (!sim_rng_chance_ppm(&s->rng[SIM_STREAM_FAULTS], s->fault_ppm[point])) return false;
-  sim__event(s, EV_FAULT, point, 0, NULL);
+  sim__event(s, SIM_EV_FAULT, point, 0, NULL);
   return true;
 }
 
+/* A log line is an event the printer shows and the hash leaves out. */
 static void s_log(as_log_level level, const char *msg) {
   struct sim *s = sim__active;
-  if (!s || !s->trace) return;
-  uint64_t sec = s->now / 1000000000u, ns = s->now % 1000000000u;
-  fprintf(s->trace, "%8" PRIu64 " %6" PRIu64 ".%09" PRIu64 "  [%s] log %s: %s\n", s->steps,
-          sec, ns, s->cur ? s->cur->name : "sched", as_log_level_name(level), msg);
+  if (!s) return;
+  char line[AS_LOG_MAX + 16];
+  snprintf(line, sizeof line, "%s: %s", as_log_level_name(level), msg);
+  sim__event(s, SIM_EV_LOG, (uint64_t)level, 0, line);
 }
 
 static void s_assert_fail(const char *file, int line, const char *expr) {

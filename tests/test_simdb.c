@@ -252,8 +252,8 @@ static void test_two_connections_lock_and_interleave(void **state) {
     assert_true(took < 20.0);
     sim_result_clear(&res);
     /* Both connections reached the disk, and the busy one slept. */
-    assert_non_null(strstr(text, "[1 writer] note vfs."));
-    assert_non_null(strstr(text, "[2 other] note vfs."));
+    assert_non_null(strstr(text, "[1 writer] disk-"));
+    assert_non_null(strstr(text, "[2 other] disk-"));
     assert_non_null(strstr(text, "[2 other] sleep"));
     free(text);
   }

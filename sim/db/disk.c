@@ -26,9 +26,9 @@ static void *drealloc(void *p, size_t n) {
   return simdb__alloc_fails() ? NULL : realloc(p, n);
 }
 
-void simdb__io_point(const char *note, uint64_t value) {
+void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label) {
   if (sim_in_task()) sim_step();
-  sim_note(note, value);
+  sim_emit(kind, object, extra, label);
 }
 
 bool simdb__fault(simdb_disk *d, as_fault_point point) {
@@ -151,7 +151,7 @@ void simdb_crash(simdb_disk *d) {
   d->epoch++;
   d->crashes++;
   d->crash_after = 0;
-  sim_note("vfs.crash", d->crashes);
+  sim_emit(SIM_EV_DISK_CRASH, d->crashes, d->epoch, NULL);
   sfile *next;
   for (sfile *f = d->files.next; f != &d->files; f = next) {
     next = f->next;

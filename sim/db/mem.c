@@ -52,7 +52,7 @@ bool simdb__alloc_fails(void) {
     }
   }
   pthread_mutex_unlock(&guard);
-  if (fail) sim_note("simdb.malloc_fails", 0);
+  if (fail) sim_emit(SIM_EV_MALLOC_FAIL, 0, 0, NULL);
   return fail;
 }
 

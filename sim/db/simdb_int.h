@@ -120,9 +120,9 @@ AS_WUR int simdb__file_sync(sfile *f);
 bool simdb__crash_due(simdb_disk *d);
 /* Draw a fault at a VFS point at this disk's rate. */
 bool simdb__fault(simdb_disk *d, as_fault_point point);
-/* A scheduling point for an I/O call (only inside a run's task), traced as
-** note "vfs.<op>" = value. */
-void simdb__io_point(const char *note, uint64_t value);
+/* A scheduling point for an I/O call (only inside a run's task), then its
+** event (stream.h: kind SIM_EV_DISK_*, about file `object`). */
+void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label);
 void simdb__shm_node_free(shm_node *n);
 
 /* --- vfs.c ------------------------------------------------------------------ */

@@ -1,11 +1,32 @@
 /*
-** report.c -- failure descriptions: the wait-for graph of a deadlock and
-** the whereabouts of every task for a hang.
+** waitfor.c -- the wait-for graph: who waits for whom, the cycles that
+** make a deadlock (found when they form), and the failure descriptions: the
+** graph of a deadlock and the whereabouts of every task for a hang.
 */
 #include <inttypes.h>
 #include <string.h>
 
 #include "sim_internal.h"
+
+struct as_task *sim__waits_on(const struct as_task *t) {
+  if (t->state != TS_BLOCKED) return NULL;
+  if (t->wait == WAIT_MUTEX) return ((const struct as_mutex *)t->wait_obj)->owner;
+  if (t->wait == WAIT_JOIN) return t->wait_obj;
+  return NULL;
+}
+
+/* A chain of lock and join waits that comes back to t can never resolve
+** (neither has a timeout), whatever else still runs: the caller reports it
+** now rather than when the rest of the program winds down or a budget runs
+** out. */
+int sim__closes_cycle(struct sim *s, const struct as_task *t) {
+  const struct as_task *u = sim__waits_on(t);
+  for (uint32_t hops = 0; u && hops <= s->ntasks; hops++) {
+    if (u == t) return 1;
+    u = sim__waits_on(u);
+  }
+  return 0;
+}
 
 static const char *state_name(const struct as_task *t) {
   switch (t->state) {
