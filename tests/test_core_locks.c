@@ -124,17 +124,20 @@ static void test_try_acquire(void **state) {
   as_locks_free(r);
 }
 
-/* The observer hears every successful enter and leave, in order. */
+/* The observer hears every acquire, try (taken or refused) and release, in
+** order: A acquired, T try-acquired, R try refused, - released. */
 typedef struct heard {
   char log[512];
   size_t len;
 } heard;
 
-static void listen(void *ctx, const char *key, uint64_t task, int entered) {
+static void listen(void *ctx, const char *key, uint64_t task, as_lock_event ev) {
   heard *h = ctx;
+  static const char mark[] = {[AS_LOCK_ACQUIRED] = 'A', [AS_LOCK_TRY_ACQUIRED] = 'T',
+                              [AS_LOCK_TRY_REFUSED] = 'R', [AS_LOCK_RELEASED] = '-'};
   assert_int_equal(task, as_task_id());
   int n = snprintf(h->log + h->len, sizeof h->log - h->len, "%s%c%s", h->len ? " " : "",
-                   entered ? '+' : '-', key);
+                   mark[ev], key);
   assert_true(n > 0 && (size_t)n < sizeof h->log - h->len);
   h->len += (size_t)n;
 }
@@ -148,18 +151,18 @@ static void test_observer(void **state) {
   as_locks_observe(r, listen, &h);
   assert_int_equal(as_lock_acquire(r, "a"), AS_OK);
   assert_int_equal(as_lock_acquire(r, "a"), AS_OK);
-  assert_int_equal(as_lock_try_acquire(r, "a"), AS_BUSY);   /* not heard */
+  assert_int_equal(as_lock_try_acquire(r, "a"), AS_BUSY);   /* refused: heard */
   assert_int_equal(as_lock_try_acquire(r, "b"), AS_OK);
   assert_int_equal(as_lock_acquire(r, "c"), AS_TOOBIG);     /* not heard */
   assert_int_equal(as_lock_release(r, "a"), AS_OK);
   assert_int_equal(as_lock_release(r, "a"), AS_OK);
   assert_int_equal(as_lock_release(r, "a"), AS_INVAL);      /* not heard */
   assert_int_equal(as_lock_release(r, "b"), AS_OK);
-  assert_string_equal(h.log, "+a +a +b -a -a -b");
+  assert_string_equal(h.log, "Aa Aa Ra Tb -a -a -b");
   as_locks_observe(r, NULL, NULL);
   assert_int_equal(as_lock_acquire(r, "a"), AS_OK);
   assert_int_equal(as_lock_release(r, "a"), AS_OK);
-  assert_string_equal(h.log, "+a +a +b -a -a -b");
+  assert_string_equal(h.log, "Aa Aa Ra Tb -a -a -b");
   as_locks_free(r);
 }
 

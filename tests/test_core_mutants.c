@@ -62,9 +62,13 @@ static as_session_status status_of(const char *id) {
 
 static void test_list_and_switch(void **state) {
   (void)state;
-  static const char *const want[] = {"lock_noop",          "finalize_coerce_resolved",
-                                     "finalize_no_lock",   "finalize_stale_escapes",
-                                     "pause_not_marked",   "gc_no_suffix_strip"};
+  static const char *const want[] = {
+      "lock_noop",           "finalize_coerce_resolved", "finalize_no_lock",
+      "finalize_stale_escapes", "pause_not_marked",      "gc_no_suffix_strip",
+      "save_no_version_check", "load_not_snapshot",      "finalize_blind_retry",
+      "pause_clobbers_terminal", "fail_clobbers_terminal", "infer_oldest_first",
+      "infer_counts_unexecuted", "gc_reaps_errored",     "gc_keep_list_stale",
+      "lock_wait_if"};
   size_t n = 0;
   const as_mutant_info *m = as_mutant_list(&n);
   assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -79,7 +83,7 @@ static void test_list_and_switch(void **state) {
   }
   /* An unknown name changes nothing; NULL, "" and "none" switch off. */
   assert_int_equal(as_mutant_set("lock_noop_"), AS_NOTFOUND);
-  assert_string_equal(as_mutant_active(), "gc_no_suffix_strip");
+  assert_string_equal(as_mutant_active(), "lock_wait_if");
   assert_int_equal(as_mutant_set(""), AS_OK);
   assert_null(as_mutant_active());
   assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);
@@ -118,10 +122,10 @@ static void hold_until_told(void *arg) {
   if (h->rc == AS_OK) h->rc = as_lock_release(h->r, "k");
 }
 
-static void count_entries(void *ctx, const char *key, uint64_t task, int entered) {
+static void count_entries(void *ctx, const char *key, uint64_t task, as_lock_event ev) {
   (void)key;
   (void)task;
-  *(int *)ctx += entered ? 1 : -1;
+  *(int *)ctx += ev == AS_LOCK_RELEASED ? -1 : ev == AS_LOCK_TRY_REFUSED ? 0 : 1;
 }
 
 static void test_lock_noop(void **state) {
@@ -283,6 +287,179 @@ static void test_gc_no_suffix_strip(void **state) {
   assert_int_equal(removed, 0);
 }
 
+/* --- the oracle issue's mutants ------------------------------------------------------ */
+
+static size_t calls_of(const char *id) {
+  as_session s = {0};
+  assert_int_equal(as_session_load(ST, id, &s), AS_OK);
+  size_t n = s.ncalls;
+  as_session_clear(&s);
+  return n;
+}
+
+static void make_calls(const char *id, const char *a, as_tool_state sa, const char *b,
+                       as_tool_state sb) {
+  as_session s;
+  assert_int_equal(as_session_init(&s, id), AS_OK);
+  s.status = AS_SESS_IN_PROGRESS;
+  assert_int_equal(as_session_add_call(&s, a, NULL, NULL, sa), AS_OK);
+  assert_int_equal(as_session_add_call(&s, b, NULL, NULL, sb), AS_OK);
+  assert_int_equal(as_session_create(ST, &s), AS_OK);
+  as_session_clear(&s);
+}
+
+/* A save from a stale copy: refused, or (the mutant) it wins and the other
+** writer's call is gone. */
+static void test_save_no_version_check(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *id = on ? "sv1" : "sv0";
+    make(id, NULL);
+    as_session s = {0};
+    assert_int_equal(as_session_load(ST, id, &s), AS_OK);
+    bump((void *)id); /* another writer saves a call first */
+    assert_int_equal(as_mutant_set(on ? "save_no_version_check" : NULL), AS_OK);
+    assert_int_equal(as_session_set_extra(&s, "{\"stale\":1}"), AS_OK);
+    assert_int_equal(as_session_save(ST, &s), on ? AS_OK : AS_STALE);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    assert_int_equal(calls_of(id), on ? 0 : 1);
+    as_session_clear(&s);
+  }
+}
+
+/* The mutant reads the calls and the row outside one transaction; alone it
+** reads the same (the race is the scenarios' to find). */
+static void test_load_not_snapshot(void **state) {
+  (void)state;
+  make_calls("ls", "search", AS_TOOL_EXECUTED, "mark_resolved", AS_TOOL_REJECTED);
+  assert_int_equal(as_mutant_set("load_not_snapshot"), AS_OK);
+  as_session s = {0};
+  assert_int_equal(as_session_load(ST, "ls", &s), AS_OK);
+  assert_int_equal(s.ncalls, 2);
+  assert_int_equal(s.version, 1);
+  assert_int_equal(s.calls[1].state, AS_TOOL_REJECTED);
+  as_session_clear(&s);
+  assert_int_equal(as_session_load(ST, "nope", &s), AS_NOTFOUND);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+}
+
+/* A conflict during finalize: reload and decide again, or (the mutant)
+** overwrite the other writer's call with the stale copy. */
+static void test_finalize_blind_retry(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *id = on ? "br1" : "br0";
+    make(id, "mark_resolved");
+    assert_int_equal(as_mutant_set(on ? "finalize_blind_retry" : NULL), AS_OK);
+    ct_hooks_install(false);
+    ct_h.on_wall = bump;
+    ct_h.wall_arg = (void *)id;
+    as_session_status got;
+    assert_int_equal(as_finalize(ST, REG, id, NULL, &got), AS_OK);
+    ct_hooks_remove();
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    assert_int_equal(got, AS_SESS_RESOLVED);
+    assert_int_equal(calls_of(id), on ? 1 : 2); /* the bump's call survives, or not */
+  }
+}
+
+static void test_pause_fail_clobber(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *p = on ? "pc1" : "pc0", *f = on ? "fc1" : "fc0";
+    make(p, "mark_resolved");
+    make(f, "mark_escalated");
+    assert_int_equal(as_finalize(ST, REG, p, NULL, NULL), AS_OK);
+    assert_int_equal(as_finalize(ST, REG, f, NULL, NULL), AS_OK);
+    bool changed = !on;
+    assert_int_equal(as_mutant_set(on ? "pause_clobbers_terminal" : NULL), AS_OK);
+    assert_int_equal(as_mark_paused(ST, REG, p, &changed), AS_OK);
+    assert_int_equal(changed, on);
+    assert_int_equal(status_of(p), on ? AS_SESS_AWAITING_INPUT : AS_SESS_RESOLVED);
+    assert_int_equal(as_mutant_set(on ? "fail_clobbers_terminal" : NULL), AS_OK);
+    changed = !on;
+    assert_int_equal(as_mark_failed(ST, REG, f, &changed), AS_OK);
+    assert_int_equal(changed, on);
+    assert_int_equal(status_of(f), on ? AS_SESS_ERROR : AS_SESS_ESCALATED);
+    /* An errored session stays errored either way. */
+    changed = true;
+    assert_int_equal(as_mark_failed(ST, REG, f, &changed), AS_OK);
+    assert_false(changed);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+  }
+}
+
+static void test_infer_mutants(void **state) {
+  (void)state;
+  make_calls("io", "mark_escalated", AS_TOOL_EXECUTED, "mark_resolved", AS_TOOL_EXECUTED);
+  make_calls("iu", "mark_escalated", AS_TOOL_EXECUTED, "mark_resolved", AS_TOOL_REJECTED);
+  make_calls("io2", "search", AS_TOOL_EXECUTED, "search", AS_TOOL_EXECUTED);
+  as_session_status got;
+  assert_int_equal(as_mutant_set("infer_oldest_first"), AS_OK);
+  assert_int_equal(as_finalize(ST, REG, "io", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_ESCALATED); /* should be resolved: the newest decides */
+  assert_int_equal(as_finalize(ST, REG, "io2", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_NEEDS_REVIEW);
+  assert_int_equal(as_mutant_set("infer_counts_unexecuted"), AS_OK);
+  assert_int_equal(as_finalize(ST, REG, "iu", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_RESOLVED); /* should be escalated: the rejected call is no decision */
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  make_calls("iu2", "mark_escalated", AS_TOOL_EXECUTED, "mark_resolved", AS_TOOL_REJECTED);
+  assert_int_equal(as_finalize(ST, REG, "iu2", NULL, &got), AS_OK);
+  assert_int_equal(got, AS_SESS_ESCALATED);
+}
+
+static void test_gc_mutants(void **state) {
+  (void)state;
+  make("ge", NULL);
+  assert_int_equal(as_mark_failed(ST, REG, "ge", NULL), AS_OK);
+  assert_int_equal(as_checkpoint_put(ST, "ge", "x", 1), AS_OK);
+  assert_int_equal(as_checkpoint_put(ST, "ge:retry-1", "x", 1), AS_OK);
+  assert_int_equal(as_checkpoint_put(ST, "orphan", "x", 1), AS_OK);
+  size_t removed = 0, len;
+  /* The stale keep list, alone, removes what the correct GC removes. */
+  assert_int_equal(as_mutant_set("gc_keep_list_stale"), AS_OK);
+  assert_int_equal(as_checkpoint_gc(ST, &removed), AS_OK);
+  assert_int_equal(removed, 1);
+  assert_int_equal(as_checkpoint_get(ST, "ge", NULL, 0, &len), AS_TOOBIG);
+  assert_int_equal(as_checkpoint_put(ST, "orphan", "x", 1), AS_OK);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  assert_int_equal(as_checkpoint_gc(ST, &removed), AS_OK);
+  assert_int_equal(removed, 1); /* the orphan; the errored session's stay */
+  assert_int_equal(as_mutant_set("gc_reaps_errored"), AS_OK);
+  assert_int_equal(as_checkpoint_gc(ST, &removed), AS_OK);
+  assert_int_equal(removed, 2); /* should be 0: an errored session may be retried */
+  assert_int_equal(as_checkpoint_get(ST, "ge:retry-1", NULL, 0, &len), AS_NOTFOUND);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+}
+
+static void release_later(void *arg) {
+  holder_arg *h = arg;
+  as_sleep_until(as_now_mono_ns() + 20000000u); /* the main task is waiting by now */
+  set_phase(h, 2);
+}
+
+/* The `if` wait: with one waiter and no one sneaking in, it still works
+** (the race is the scenarios' to find). */
+static void test_lock_wait_if(void **state) {
+  (void)state;
+  holder_arg h = {.r = REG};
+  assert_int_equal(as_mutex_new(&h.mu), AS_OK);
+  as_task *t, *later;
+  assert_int_equal(as_task_spawn(&t, "holder", hold_until_told, &h), AS_OK);
+  while (phase_of(&h) != 1) as_task_yield();
+  assert_int_equal(as_mutant_set("lock_wait_if"), AS_OK);
+  assert_int_equal(as_task_spawn(&later, "releaser", release_later, &h), AS_OK);
+  assert_int_equal(as_lock_acquire(REG, "k"), AS_OK); /* waits for the holder */
+  assert_int_equal(as_task_join(later), AS_OK);
+  assert_int_equal(as_task_join(t), AS_OK);
+  assert_int_equal(h.rc, AS_OK);
+  assert_int_equal(as_lock_release(REG, "k"), AS_OK);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  assert_int_equal(as_locks_size(REG), 0);
+  as_mutex_free(h.mu);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_list_and_switch, setup, teardown),
@@ -292,6 +469,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_finalize_stale_escapes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pause_not_marked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gc_no_suffix_strip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_save_no_version_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_load_not_snapshot, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_finalize_blind_retry, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pause_fail_clobber, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_infer_mutants, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gc_mutants, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lock_wait_if, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,23 +98,60 @@ int as_checkpoint_get(as_store *st, const char *thread_id, void *buf, size_t cap
   return as__tx_end(st, rc);
 }
 
+/* Bind the statuses the GC counts as finished: ?1 ?2 ?3, and ?4, which
+** repeats ?3 but for the mutant. */
+static AS_WUR int bind_finished(sqlite3_stmt *q, int rc) {
+  rc = as__sql_text(q, 1, as_session_status_name(AS_SESS_RESOLVED), rc);
+  rc = as__sql_text(q, 2, as_session_status_name(AS_SESS_ESCALATED), rc);
+  rc = as__sql_text(q, 3, as_session_status_name(AS_SESS_NEEDS_REVIEW), rc);
+  /* The seed's GC called every terminal status finished, error included,
+  ** though an errored session may still be retried. */
+  as_session_status fourth = AS_MUTANT(GC_REAPS_ERRORED) ? AS_SESS_ERROR : AS_SESS_NEEDS_REVIEW;
+  return as__sql_text(q, 4, as_session_status_name(fourth), rc);
+}
+
+#define GC_ACTIVE_BASE                                                        \
+  "EXISTS (SELECT 1 FROM sessions WHERE sessions.id = as_base_id(checkpoints.thread_id)" \
+  " AND sessions.status NOT IN (?1, ?2, ?3, ?4))"
+
+/* The mutant's GC: what to keep, read in one transaction, as a JSON array. */
+static AS_WUR int gc_keep_list(as_store *st, char **keep) {
+  sqlite3_stmt *q;
+  int row;
+  const char *text;
+  *keep = NULL;
+  int rc = as__tx_begin(st, false);
+  rc = as__sql_prepare(st, "SELECT json_group_array(thread_id) FROM checkpoints WHERE "
+                           GC_ACTIVE_BASE, &q, rc);
+  rc = bind_finished(q, rc);
+  rc = as__sql_step(q, &row, rc);
+  rc = as__sql_column_text(q, 0, &text, rc);
+  if (rc == AS_OK) rc = as__dup_text(text, AS_CHECKPOINT_MAX, keep);
+  rc = as__sql_finish(q, rc);
+  return as__tx_end(st, rc);
+}
+
 int as_checkpoint_gc(as_store *st, size_t *removed) {
   if (!st) return AS_INVAL;
   sqlite3_stmt *q;
   int row;
-  int rc = as__tx_begin(st, true);
-  rc = as__sql_prepare(st,
-                       "DELETE FROM checkpoints WHERE NOT EXISTS (SELECT 1 FROM sessions"
-                       " WHERE sessions.id = as_base_id(checkpoints.thread_id)"
-                       " AND sessions.status NOT IN (?1, ?2, ?3))",
-                       &q, rc);
-  rc = as__sql_text(q, 1, as_session_status_name(AS_SESS_RESOLVED), rc);
-  rc = as__sql_text(q, 2, as_session_status_name(AS_SESS_ESCALATED), rc);
-  rc = as__sql_text(q, 3, as_session_status_name(AS_SESS_NEEDS_REVIEW), rc);
+  char *keep = NULL;
+  int rc = AS_OK;
+  /* The seed's GC listed the survivors first and deleted the rest later, in
+  ** its own transaction: a checkpoint stored in between was not on the list. */
+  if (AS_MUTANT(GC_KEEP_LIST_STALE)) rc = gc_keep_list(st, &keep);
+  rc = as__tx_begin(st, true);
+  if (keep)
+    rc = as__sql_prepare(st, "DELETE FROM checkpoints WHERE thread_id NOT IN"
+                             " (SELECT value FROM json_each(?1))", &q, rc);
+  else
+    rc = as__sql_prepare(st, "DELETE FROM checkpoints WHERE NOT " GC_ACTIVE_BASE, &q, rc);
+  rc = keep ? as__sql_text(q, 1, keep, rc) : bind_finished(q, rc);
   rc = as__sql_step(q, &row, rc);
   size_t n = (size_t)sqlite3_changes(st->db); /* meaningless unless rc is AS_OK */
   rc = as__sql_finish(q, rc);
   rc = as__tx_end(st, rc);
+  as_free(keep);
   if (removed) *removed = rc == AS_OK ? n : 0;
   return rc;
 }

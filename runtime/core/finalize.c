@@ -27,18 +27,35 @@ static bool is_legacy_escalate(const as_finalize_rules *rules, const char *tool)
   return false;
 }
 
+/* The terminal decision call c stands for, or AS__SESS_COUNT for none. */
+static as_session_status decision_of(const as_tool_call *c, const as_finalize_rules *rules) {
+  /* The seed's inference looked at every call, executed or not: a rejected
+  ** mark_resolved still resolved the session. */
+  if (c->state != AS_TOOL_EXECUTED && !AS_MUTANT(INFER_COUNTS_UNEXECUTED)) return AS__SESS_COUNT;
+  const char *name = bare_name(c->tool);
+  if (strcmp(name, AS_TOOL_MARK_ESCALATED) == 0 || is_legacy_escalate(rules, c->tool))
+    return AS_SESS_ESCALATED;
+  if (strcmp(name, AS_TOOL_MARK_RESOLVED) == 0) return AS_SESS_RESOLVED;
+  return AS__SESS_COUNT;
+}
+
 /* The status the executed history implies (newest call first). */
 static as_session_status infer(const as_session *s, const as_finalize_rules *rules) {
+  /* The seed's inference took the first terminal call it met, oldest first. */
+  if (AS_MUTANT(INFER_OLDEST_FIRST)) {
+    for (size_t i = 0; i < s->ncalls; i++) {
+      as_session_status st = decision_of(&s->calls[i], rules);
+      if (st != AS__SESS_COUNT) return st;
+    }
+    return AS_SESS_NEEDS_REVIEW;
+  }
   for (size_t i = s->ncalls; i-- > 0;) {
-    const as_tool_call *c = &s->calls[i];
-    if (c->state != AS_TOOL_EXECUTED) continue;
-    const char *name = bare_name(c->tool);
-    if (strcmp(name, AS_TOOL_MARK_ESCALATED) == 0 || is_legacy_escalate(rules, c->tool))
-      return AS_SESS_ESCALATED;
-    if (strcmp(name, AS_TOOL_MARK_RESOLVED) == 0) return AS_SESS_RESOLVED;
+    as_session_status st = decision_of(&s->calls[i], rules);
+    if (st != AS__SESS_COUNT) return st;
   }
   return AS_SESS_NEEDS_REVIEW;
 }
+
 
 static const char *reason_for(as_session_status st) {
   return st == AS_SESS_NEEDS_REVIEW ? AS_REASON_NO_TERMINAL : "";
@@ -58,17 +75,27 @@ int as_infer_terminal(const as_session *s, const as_finalize_rules *rules,
 
 /* --- settling under the lock ------------------------------------------------------ */
 
-typedef enum op_kind { OP_FINALIZE, OP_PAUSE } op_kind;
+typedef enum op_kind { OP_FINALIZE, OP_PAUSE, OP_FAIL } op_kind;
 
 /* What op stores for s, or AS__SESS_COUNT to leave it as it is. */
 static as_session_status decide(const as_session *s, op_kind op,
                                 const as_finalize_rules *rules) {
-  if (as_session_status_terminal(s->status)) return AS__SESS_COUNT;
+  bool terminal = as_session_status_terminal(s->status);
   if (op == OP_PAUSE) {
+    /* A late pause after a finalize once checked only for awaiting_input. */
+    if (terminal && !AS_MUTANT(PAUSE_CLOBBERS_TERMINAL)) return AS__SESS_COUNT;
     /* The seed's paused branch stopped at the gate and wrote nothing. */
     bool skip = s->status == AS_SESS_AWAITING_INPUT || AS_MUTANT(PAUSE_NOT_MARKED);
     return skip ? AS__SESS_COUNT : AS_SESS_AWAITING_INPUT;
   }
+  if (op == OP_FAIL) {
+    /* The seed's error path wrote error from its except branch, whatever the
+    ** session had become meanwhile. */
+    if (terminal && !(AS_MUTANT(FAIL_CLOBBERS_TERMINAL) && s->status != AS_SESS_ERROR))
+      return AS__SESS_COUNT;
+    return AS_SESS_ERROR;
+  }
+  if (terminal) return AS__SESS_COUNT;
   /* The seed's first finalize coerced every session it touched to resolved. */
   return AS_MUTANT(FINALIZE_COERCE_RESOLVED) ? AS_SESS_RESOLVED : infer(s, rules);
 }
@@ -87,6 +114,15 @@ static AS_WUR int settle(as_store *st, as_session *s, as_session_status to) {
   return as_session_save_with_event(st, s, AS_EVENT_STATUS_CHANGED, payload, NULL);
 }
 
+/* The mutant's "retry": the stored version only, into the stale copy s. */
+static AS_WUR int refresh_version(as_store *st, as_session *s) {
+  as_session fresh = {0};
+  int rc = as_session_load(st, s->id, &fresh);
+  if (rc == AS_OK) s->version = fresh.version;
+  as_session_clear(&fresh);
+  return rc;
+}
+
 /* Load, decide, store; on a stale-version conflict (another writer got
 ** there first) reload and decide again. *final gets the status it ends with,
 ** *wrote whether this call stored it. Lock held by the caller (or not, for
@@ -96,22 +132,37 @@ static AS_WUR int settle_loop(as_store *st, const char *id, op_kind op,
                               bool *wrote) {
   as_session s = {0};
   int rc = AS_OK;
+  as_session_status to = AS__SESS_COUNT;
+  bool blind = false;
   *wrote = false;
   for (int attempt = 0;; attempt++) {
-    as_session_clear(&s); /* the copy a conflict made stale */
-    rc = as_session_load(st, id, &s);
-    as_session_status to = rc == AS_OK ? decide(&s, op, rules) : AS__SESS_COUNT;
+    if (blind) {
+      /* Once a conflict taught it nothing: keep the stale copy and its
+      ** decision, and overwrite whatever the other writer did. */
+      rc = refresh_version(st, &s);
+      if (rc != AS_OK) break;
+    } else {
+      as_session_clear(&s); /* the copy a conflict made stale */
+      rc = as_session_load(st, id, &s);
+      to = rc == AS_OK ? decide(&s, op, rules) : AS__SESS_COUNT;
+    }
     if (to == AS__SESS_COUNT) break;
     if (attempt == AS_FINALIZE_ATTEMPTS) {
       rc = AS_BUSY; /* writers kept winning: the caller may try later */
       break;
     }
+    as_session_status from = s.status;
     rc = settle(st, &s, to);
     *wrote = rc == AS_OK;
+    if (rc == AS_STALE) s.status = from; /* settle set it; nothing was stored */
     /* The seed's first finalize let the stale-version error out, leaving the
     ** session in_progress for good. */
-    if (rc == AS_STALE && !(op == OP_FINALIZE && AS_MUTANT(FINALIZE_STALE_ESCAPES))) rc = AS_OK;
-    else break;
+    if (rc == AS_STALE && !(op == OP_FINALIZE && AS_MUTANT(FINALIZE_STALE_ESCAPES))) {
+      rc = AS_OK;
+      blind = op == OP_FINALIZE && AS_MUTANT(FINALIZE_BLIND_RETRY);
+    } else {
+      break;
+    }
   }
   if (rc == AS_OK && final) *final = s.status;
   as_session_clear(&s);
@@ -144,6 +195,13 @@ int as_finalize(as_store *st, as_lock_registry *reg, const char *id,
 int as_mark_paused(as_store *st, as_lock_registry *reg, const char *id, bool *changed) {
   bool wrote = false;
   int rc = locked_loop(st, reg, id, OP_PAUSE, NULL, true, NULL, &wrote);
+  if (changed) *changed = wrote;
+  return rc;
+}
+
+int as_mark_failed(as_store *st, as_lock_registry *reg, const char *id, bool *changed) {
+  bool wrote = false;
+  int rc = locked_loop(st, reg, id, OP_FAIL, NULL, true, NULL, &wrote);
   if (changed) *changed = wrote;
   return rc;
 }

@@ -69,8 +69,8 @@ void as_locks_observe(as_lock_registry *r, as_lock_observer fn, void *ctx) {
 }
 
 /* Tell the observer. Registry mutex held. */
-static void observe(as_lock_registry *r, const char *key, uint64_t task, int entered) {
-  if (r->observer) r->observer(r->observer_ctx, key, task, entered);
+static void observe(as_lock_registry *r, const char *key, uint64_t task, as_lock_event ev) {
+  if (r->observer) r->observer(r->observer_ctx, key, task, ev);
 }
 
 static AS_WUR int key_check(as_lock_registry *r, const char *key) {
@@ -123,7 +123,7 @@ int as_lock_acquire(as_lock_registry *r, const char *key) {
   as_mutex_lock(r->mu);
   /* The seed's first lock: acquire returned at once, excluding no one. */
   if (AS_MUTANT(LOCK_NOOP)) {
-    observe(r, key, me, 1);
+    observe(r, key, me, AS_LOCK_ACQUIRED);
     as_mutex_unlock(r->mu);
     return AS_OK;
   }
@@ -132,12 +132,18 @@ int as_lock_acquire(as_lock_registry *r, const char *key) {
     e->depth++;
   } else if (rc == AS_OK) {
     e->waiters++;
-    while (e->owner != 0) as_cond_wait(e->cv, r->mu);
+    /* A wakeup is a hint, not a hand-over: someone else may have taken the
+    ** lock between the signal and this task running again. */
+    if (AS_MUTANT(LOCK_WAIT_IF)) {
+      if (e->owner != 0) as_cond_wait(e->cv, r->mu);
+    } else {
+      while (e->owner != 0) as_cond_wait(e->cv, r->mu);
+    }
     e->waiters--;
     e->owner = me;
     e->depth = 1;
   }
-  if (rc == AS_OK) observe(r, key, me, 1);
+  if (rc == AS_OK) observe(r, key, me, AS_LOCK_ACQUIRED);
   as_mutex_unlock(r->mu);
   return rc;
 }
@@ -148,11 +154,15 @@ int as_lock_try_acquire(as_lock_registry *r, const char *key) {
   lk_entry *e;
   as_mutex_lock(r->mu);
   rc = find_or_add(r, key, &e);
-  if (rc == AS_OK && e->owner != 0) rc = AS_BUSY;
+  uint64_t me = as_task_id();
+  if (rc == AS_OK && e->owner != 0) {
+    rc = AS_BUSY;
+    observe(r, key, me, AS_LOCK_TRY_REFUSED);
+  }
   if (rc == AS_OK) {
-    e->owner = as_task_id();
+    e->owner = me;
     e->depth = 1;
-    observe(r, key, e->owner, 1);
+    observe(r, key, me, AS_LOCK_TRY_ACQUIRED);
   }
   as_mutex_unlock(r->mu);
   return rc;
@@ -174,7 +184,7 @@ int as_lock_release(as_lock_registry *r, const char *key) {
     else
       evict(r, e);
   }
-  if (rc == AS_OK) observe(r, key, me, 0);
+  if (rc == AS_OK) observe(r, key, me, AS_LOCK_RELEASED);
   as_mutex_unlock(r->mu);
   return rc;
 }

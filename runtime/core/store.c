@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agentsim/events.h"
+#include "agentsim/mutant.h"
 #include "agentsim/seam.h"
 #include "agentsim/store.h"
 #include "core_internal.h"
@@ -278,12 +279,16 @@ int as_session_save_with_event(as_store *st, as_session *s, const char *kind,
   int64_t now = as_now_wall_ns();
   sqlite3_stmt *q;
   int row;
+  /* The seed's first store wrote by id alone: last writer wins. */
+  const char *sql = AS_MUTANT(SAVE_NO_VERSION_CHECK)
+                        ? "UPDATE sessions SET status = ?2, version = version + 1,"
+                          " retry_count = ?3, needs_review_reason = ?4, extra = ?5,"
+                          " updated_ns = ?6 WHERE id = ?1 AND ?7 IS NOT NULL"
+                        : "UPDATE sessions SET status = ?2, version = version + 1,"
+                          " retry_count = ?3, needs_review_reason = ?4, extra = ?5,"
+                          " updated_ns = ?6 WHERE id = ?1 AND version = ?7";
   rc = as__tx_begin(st, true);
-  rc = as__sql_prepare(st,
-                       "UPDATE sessions SET status = ?2, version = version + 1,"
-                       " retry_count = ?3, needs_review_reason = ?4, extra = ?5,"
-                       " updated_ns = ?6 WHERE id = ?1 AND version = ?7",
-                       &q, rc);
+  rc = as__sql_prepare(st, sql, &q, rc);
   rc = bind_row(q, s, now, rc);
   rc = as__sql_int64(q, 7, s->version, rc);
   rc = as__sql_step(q, &row, rc);
@@ -363,10 +368,17 @@ int as_session_load(as_store *st, const char *id, as_session *out) {
   memset(out, 0, sizeof *out);
   int rc = st ? as_session_init(out, id) : AS_INVAL;
   if (rc != AS_OK) return rc;
-  rc = as__tx_begin(st, false);
-  rc = read_row(st, out, rc);
-  rc = read_calls(st, out, rc);
-  rc = as__tx_end(st, rc);
+  if (AS_MUTANT(LOAD_NOT_SNAPSHOT)) {
+    /* Two statements, each its own snapshot: a save in between pairs a
+    ** newer row with older calls. */
+    rc = read_calls(st, out, rc);
+    rc = read_row(st, out, rc);
+  } else {
+    rc = as__tx_begin(st, false);
+    rc = read_row(st, out, rc);
+    rc = read_calls(st, out, rc);
+    rc = as__tx_end(st, rc);
+  }
   if (rc != AS_OK) as_session_clear(out); /* empty, whatever went wrong */
   return rc;
 }

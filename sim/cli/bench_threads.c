@@ -44,11 +44,11 @@ typedef struct thread_arg {
 } thread_arg;
 
 /* Called under the registry's mutex, so the threads are serialized here. */
-static void observe(void *ctx, const char *key, uint64_t task, int entered) {
+static void observe(void *ctx, const char *key, uint64_t task, as_lock_event ev) {
   watch *w = ctx;
   unsigned i = (unsigned)(key[1] - '0');
-  if (key[0] != 's' || i >= SESSIONS) return;
-  if (entered) {
+  if (key[0] != 's' || i >= SESSIONS || ev == AS_LOCK_TRY_REFUSED) return;
+  if (ev != AS_LOCK_RELEASED) {
     if (w->holder[i] && w->holder[i] != task) w->detected = 1;
     w->holder[i] = task;
     w->depth[i]++;

@@ -51,6 +51,7 @@ static const sim_program *load_scenario(const char *path, char *err, size_t cap)
   loaded[nloaded++] = r;
   p = scn_runner_program(r);
 out:
+  scn_clear(sc);
   free(sc);
   return p;
 }

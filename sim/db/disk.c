@@ -159,6 +159,7 @@ void simdb_crash(simdb_disk *d) {
     f->nref = 0;
     f->nshared = 0;
     f->writer = NULL;
+    f->reserved = false;
     f->pending = f->exclusive = false;
     if (f->shm) {
       /* Old connections may still read the regions they mapped: the node
@@ -244,3 +245,12 @@ int simdb_disk_stat(const simdb_disk *d, const char *name, simdb_file_info *out)
 }
 
 uint64_t simdb_disk_used(const simdb_disk *d) { return d->used; }
+
+void simdb_disk_publish(const simdb_disk *d) {
+  /* Oldest file first: the list is newest first. */
+  for (const sfile *f = d->files.prev; f != &d->files; f = f->prev) {
+    if (!f->linked) continue;
+    sim_publish(&(sim_ev){.kind = SIM_EV_DISK_IMAGE, .object = f->id, .extra = f->cur.len,
+                          .label = f->name, .data = f->cur.buf, .len = f->cur.len});
+  }
+}

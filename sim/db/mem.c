@@ -31,6 +31,10 @@ _Static_assert(sizeof(blk) % 16 == 0, "the header keeps malloc's alignment");
 static pthread_mutex_t guard = PTHREAD_MUTEX_INITIALIZER;
 static blk run_list = {&run_list, &run_list, 0, 0, 0};
 static _Atomic uint64_t outstanding;
+/* > 0: what SQLite allocates now is process-wide state, not the run's. */
+static int untracked;
+
+void simdb_untracked(bool on) { untracked += on ? 1 : -1; }
 
 /* The countdown (STYLE.md rule 7). armed is read without the guard on the
 ** fast path; the rest only under it. */
@@ -77,7 +81,7 @@ void *simdb__mem_alloc(size_t n, mem_kind kind, bool zero) {
   if (!b) return NULL;
   b->size = n;
   b->kind = kind;
-  b->tracked = sim_run_id() != 0;
+  b->tracked = sim_run_id() != 0 && untracked == 0;
   b->prev = b->next = NULL;
   if (b->tracked) {
     pthread_mutex_lock(&guard);

@@ -115,6 +115,11 @@ void simdb_malloc_fail_after(uint64_t n, bool persistent);
 bool simdb_malloc_fired(void);
 /* Blocks of the counting allocator (SQLite's and its mutexes) not yet freed. */
 uint64_t simdb_mem_outstanding(void);
+/* Between simdb_untracked(true) and simdb_untracked(false) (they nest), what
+** SQLite allocates inside a run is process-wide state (a registration that
+** outlives the run, such as sqlite3_auto_extension's list), not the run's:
+** simdb_run_end never sweeps it. The sim's thread only. */
+void simdb_untracked(bool on);
 
 /* --- disks --------------------------------------------------------------- */
 
@@ -195,5 +200,9 @@ AS_WUR int simdb_disk_stat(const simdb_disk *d, const char *name, simdb_file_inf
 /* Bytes in use: the current images of every file, open-but-deleted ones
 ** included. */
 uint64_t simdb_disk_used(const simdb_disk *d);
+/* Publish every file's current image (SIM_EV_DISK_IMAGE, oldest file
+** first) into the run's event stream, so the trace hash covers the final
+** database: two runs that end with different data never share a hash. */
+void simdb_disk_publish(const simdb_disk *d);
 
 #endif /* AGENTSIM_SIMDB_H */

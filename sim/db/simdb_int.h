@@ -60,6 +60,10 @@ struct sfile {
   /* SQLite's file locks across handles (the unix VFS's inode state). */
   unsigned nshared;       /* handles at SHARED or above */
   const void *writer;     /* the handle at RESERVED or above, or NULL */
+  bool reserved;          /* writer took RESERVED on its way (the unix VFS's
+                          ** RESERVED byte): a writer that went from SHARED
+                          ** straight to EXCLUSIVE, as a hot-journal rollback
+                          ** does, is not one xCheckReservedLock reports */
   bool pending;           /* writer is at PENDING or EXCLUSIVE */
   bool exclusive;         /* writer is at EXCLUSIVE */
   shm_node *shm;          /* WAL-index memory of this boot, or NULL */

@@ -9,9 +9,11 @@
 ** be drawn; only then does the call take effect.
 **
 ** File locks follow SQLite's protocol per file across handles, as the unix
-** VFS keeps it per inode: any number of SHARED; one RESERVED (or higher)
-** among them; PENDING keeps new SHARED locks out while the writer waits for
-** the readers to leave; EXCLUSIVE when it is the only one left.
+** VFS keeps it between processes: any number of SHARED; one RESERVED (or
+** higher) among them; PENDING keeps new SHARED locks out while the writer
+** waits for the readers to leave; EXCLUSIVE when it is the only one left;
+** xCheckReservedLock sees the RESERVED byte only (so a hot-journal rollback,
+** which goes from SHARED to EXCLUSIVE directly, is not a live writer).
 */
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@ static void lock_release(shandle *h, int level) {
   sfile *f = h->f;
   if (h->lock > SQLITE_LOCK_SHARED) {
     f->writer = NULL;
-    f->pending = f->exclusive = false;
+    f->reserved = f->pending = f->exclusive = false;
   }
   if (level == SQLITE_LOCK_NONE && h->lock >= SQLITE_LOCK_SHARED) f->nshared--;
   h->lock = level;
@@ -56,6 +58,7 @@ static AS_WUR int x_lock(sqlite3_file *fp, int level) {
   if (f->writer && f->writer != h) return SQLITE_BUSY;
   f->writer = h;
   if (level == SQLITE_LOCK_RESERVED) {
+    f->reserved = true;
     h->lock = SQLITE_LOCK_RESERVED;
     return SQLITE_OK;
   }
@@ -81,7 +84,11 @@ static AS_WUR int x_check_reserved(sqlite3_file *fp, int *out) {
   simdb__io_point(SIM_EV_DISK_RESERVED, h->f->id, 0, NULL);
   *out = 0;
   if (simdb__stale(h)) return SQLITE_IOERR;
-  *out = h->f->writer != NULL;
+  /* Only a RESERVED lock (the unix VFS's RESERVED byte, which another
+  ** process sees): SQLite takes a hot journal's EXCLUSIVE lock straight from
+  ** SHARED precisely so that no reader mistakes the rollback in progress for
+  ** a live writer's journal and reads the half-restored file. */
+  *out = h->f->reserved;
   return SQLITE_OK;
 }
 

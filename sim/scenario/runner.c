@@ -1,17 +1,19 @@
 /*
-** runner.c -- scenarios run against the runtime core on the simulated disk,
-** under the oracle (runner.h).
+** runner.c -- scenarios run against the runtime core on the simulated disk
+** (runner.h). The runner only drives: each actor instance is a task with its
+** own store connection, executing its operations through the runtime, and
+** telling the event stream what it asked (ORC_EV_OP) and what the runtime
+** answered (ORC_EV_ACK). It judges nothing itself: the oracle (sim/oracle/)
+** does, from the database's own evidence.
 **
-** Each actor instance is a task with its own store connection. Transient
-** errors (busy, I/O faults, a disk full, a connection killed by a crash)
-** are retried after a virtual millisecond, a bounded number of times; an
-** operation that still fails was simply not acknowledged. The oracle only
-** holds the runtime to what it acknowledged.
+** Transient errors (busy, I/O faults, a disk full, a connection killed by a
+** crash, a stale version for the unlocked writers) are retried after a
+** virtual millisecond, a bounded number of times; an operation that still
+** fails was simply not acknowledged.
 */
 #include "scenario/runner.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,153 +21,96 @@
 #include "agentsim/checkpoints.h"
 #include "agentsim/events.h"
 #include "agentsim/finalize.h"
-#include "agentsim/fmt.h"
 #include "agentsim/locks.h"
 #include "agentsim/store.h"
+#include "oracle/oracle.h"
 #include "simdb.h"
 
 #define OP_ATTEMPTS 40
 #define RETRY_PAUSE_NS 1000000u /* a virtual millisecond */
 #define BUSY_TIMEOUT_MS 2000
-#define MAX_TOOLS SCN_MAX_TOOLS /* the parser caps a scenario's distinct tool names */
 #define DB_PATH "agentsim.db"
 
 struct scn_runner {
-  scenario *sc;
+  scenario sc;
   sim_program prog;
   const char *legacy[SCN_MAX_LEGACY];
 };
 
-/* What the runtime acknowledged for one session. */
-typedef struct smodel {
-  int64_t *versions; /* versions of acknowledged saves */
-  size_t nver, capver;
-  uint32_t tools[MAX_TOOLS]; /* acknowledged executed calls per tool name */
-  int finalized;             /* a finalize returned OK */
-  uint32_t ckpt_mask;        /* checkpoints acknowledged: bit 0 the session's own, bit N
-                             ** :retry-N (the parser caps N at SCN_MAX_RETRY = 31) */
-  uint64_t holder;           /* lock model: the task inside the session's lock */
-  uint32_t depth;
-} smodel;
-
 typedef struct worker {
   struct run *r;
   const scn_actor *actor;
-  uint32_t instance;
   as_store *st;
   uint64_t epoch;      /* the crash count the connection was opened under */
-  uint32_t watch;      /* finalize: the session whose lock must be taken */
-  int watch_hit;
   char name[SCN_MAX_NAME + 16];
-  int done;     /* the task ran to its end (its connection is closed) */
-  as_session s; /* the session an operation works on: in run state, not on the
-                ** task's stack, so teardown frees it if the task is abandoned */
+  uint64_t writes;     /* writes so far: each write's content is unique */
+  as_session s;        /* the session an operation works on: in run state, not
+                       ** on the task's stack, so teardown frees it if the
+                       ** task is abandoned */
 } worker;
 
 typedef struct run {
-  const scn_runner *rn;
   const scenario *sc;
   simdb_disk *disk;
   as_lock_registry *locks;
   as_finalize_rules rules;
+  orc *oracle;
   uint64_t epoch; /* crashes so far */
-  smodel *m;
-  char tools[MAX_TOOLS][SCN_MAX_NAME];
-  uint32_t ntools;
   worker *workers;
   uint32_t nworkers;
-  worker **by_task; /* task id -> worker, for the lock observer */
-  worker aux;        /* main's own: creating sessions, the quiescence checks */
-  as_task **tasks;   /* the actors' handles (run state: main may be abandoned) */
-  uint32_t ntask_slots;
-  int violated;
-  char violation[1024];
+  worker aux;      /* main's own: creating sessions */
+  as_task **tasks; /* the actors' handles (run state: main may be abandoned) */
+  char harness[512]; /* the harness itself could not go on */
 } run;
 
-/* --- oracle: violations ---------------------------------------------------- */
-
-static void violate(run *r, const char *fmt, ...) AS_PRINTF(2, 3);
-static void violate(run *r, const char *fmt, ...) {
-  if (r->violated) return;
-  r->violated = 1;
-  va_list ap;
-  va_start(ap, fmt);
-  (void)vsnprintf(r->violation, sizeof r->violation, fmt, ap); /* ignore: a cut message still reads */
-  va_end(ap);
+/* Whether the run must stop: the oracle found something, or lost track. */
+static int stopped(const run *r) {
+  return (r->oracle && orc_violation(r->oracle)) || r->harness[0];
 }
 
 static int invariant(void *state, char *msg, size_t cap) {
   run *r = state;
-  if (!r->violated) return 0;
-  snprintf(msg, cap, "%s", r->violation);
+  if (!stopped(r)) return 0;
+  const char *v = r->oracle ? orc_violation(r->oracle) : NULL;
+  /* The oracle losing track is the harness's failure, not the runtime's. */
+  if (!v || orc_violated_check(r->oracle) == ORC__CK_COUNT)
+    sim_fail(SIM_HARNESS, "%s", v ? v : r->harness);
+  snprintf(msg, cap, "%s", v ? v : r->harness);
   return 1;
 }
 
-/* --- oracle: the lock observer ---------------------------------------------- */
+/* --- the lock registry forwards into the stream ------------------------------------ */
 
-static uint32_t session_of(const run *r, const char *key) {
-  unsigned long v = 0;
-  if (key[0] != 's' || key[1] < '0' || key[1] > '9') return UINT32_MAX;
-  for (const char *p = key + 1; *p; p++) {
-    if (*p < '0' || *p > '9' || v > r->sc->sessions) return UINT32_MAX;
-    v = v * 10 + (unsigned long)(*p - '0');
-  }
-  return v < r->sc->sessions ? (uint32_t)v : UINT32_MAX;
+static void observe_lock(void *ctx, const char *key, uint64_t task, as_lock_event ev) {
+  (void)ctx;
+  (void)task; /* the stream knows the task: it is the one running */
+  orc_lock_event e = ev == AS_LOCK_ACQUIRED       ? ORC_LOCK_ACQUIRED
+                     : ev == AS_LOCK_TRY_ACQUIRED ? ORC_LOCK_TRY_ACQUIRED
+                     : ev == AS_LOCK_TRY_REFUSED  ? ORC_LOCK_TRY_REFUSED
+                                                  : ORC_LOCK_RELEASED;
+  sim_emit(ORC_EV_LOCK, 0, (uint64_t)e, key);
 }
 
-static void observe_lock(void *ctx, const char *key, uint64_t task, int entered) {
-  run *r = ctx;
-  uint32_t i = session_of(r, key);
-  if (i == UINT32_MAX) return;
-  smodel *m = &r->m[i];
-  if (entered) {
-    if (m->holder && m->holder != task)
-      violate(r, "lock exclusivity: tasks %" PRIu64 " and %" PRIu64 " both hold the lock of %s",
-              m->holder - 1, task - 1, key);
-    m->holder = task;
-    m->depth++;
-    worker *w = task < r->ntask_slots ? r->by_task[task] : NULL;
-    if (w && w->watch == i) w->watch_hit = 1;
-  } else if (m->depth > 0 && --m->depth == 0) {
-    m->holder = 0;
-  }
+/* --- telling the oracle -------------------------------------------------------------- */
+
+static void publish_op(worker *w, uint32_t kind, orc_op *op) {
+  sim_publish(&(sim_ev){.kind = kind, .object = op->kind, .label = w->name, .ref = op});
 }
 
-/* --- oracle: acknowledgements ----------------------------------------------- */
-
-static void ack_save(run *r, uint32_t i, int64_t version) {
-  smodel *m = &r->m[i];
-  for (size_t k = 0; k < m->nver; k++)
-    if (m->versions[k] == version) {
-      violate(r, "lost update: two acknowledged saves of s%" PRIu32 " both produced version %" PRId64,
-              i, version);
-      return;
-    }
-  if (m->nver == m->capver) {
-    size_t nc = m->capver ? m->capver * 2 : 16;
-    int64_t *nv = realloc(m->versions, nc * sizeof *nv);
-    if (!nv) {
-      violate(r, "the oracle ran out of memory");
-      return;
-    }
-    m->versions = nv;
-    m->capver = nc;
-  }
-  m->versions[m->nver++] = version;
+static orc_op op_for(const scn_op *sop, const char *session) {
+  return (orc_op){.kind = sop->kind, .line = sop->line, .session = session, .changed = -1,
+                  .removed = -1};
 }
 
-static uint32_t tool_index(run *r, const char *name) {
-  for (uint32_t k = 0; k < r->ntools; k++)
-    if (strcmp(r->tools[k], name) == 0) return k;
-  if (r->ntools == MAX_TOOLS) return UINT32_MAX; /* cannot be: the parser caps the names */
-  snprintf(r->tools[r->ntools], sizeof r->tools[0], "%s", name);
-  return r->ntools++;
+static void ack(worker *w, orc_op *op, int rc) {
+  op->rc = rc;
+  publish_op(w, ORC_EV_ACK, op);
 }
 
-/* --- connections and retries ------------------------------------------------- */
+/* --- connections and retries ------------------------------------------------------------ */
 
 static int transient(int rc) {
-  return rc == AS_BUSY || rc == AS_IO || rc == AS_FULL || rc == AS_STALE;
+  return rc == AS_BUSY || rc == AS_IO || rc == AS_FULL || rc == AS_STALE || rc == AS_NOMEM;
 }
 
 static void pause_a_moment(void) { as_sleep_until(as_now_mono_ns() + RETRY_PAUSE_NS); }
@@ -185,9 +130,9 @@ static AS_WUR int conn(worker *w) {
 
 static void sid(char *buf, size_t cap, uint32_t i) { snprintf(buf, cap, "s%" PRIu32, i); }
 
-/* --- operations --------------------------------------------------------------- */
+/* --- the executors: one per row of the operation table ----------------------------------- */
 
-typedef AS_WUR int (*op_fn)(worker *w, const scn_op *op, uint32_t i);
+typedef AS_WUR int (*exec_fn)(worker *w, const scn_op *op, uint32_t i);
 
 static AS_WUR int status_save(worker *w, as_session *s, as_session_status to) {
   char payload[160];
@@ -197,197 +142,283 @@ static AS_WUR int status_save(worker *w, as_session *s, as_session_status to) {
   return as_session_save_with_event(w->st, s, AS_EVENT_STATUS_CHANGED, payload, NULL);
 }
 
-static AS_WUR int do_start(worker *w, const scn_op *op, uint32_t i) {
-  (void)op;
-  char id[32];
+/* new -> in_progress, the caller holding the lock. */
+static AS_WUR int start_locked(worker *w, const char *id, int *wrote) {
   as_session *sp = &w->s;
-  sid(id, sizeof id, i);
+  *wrote = 0;
   int rc = as_session_load(w->st, id, sp);
-  if (rc != AS_OK) return rc;
-  if (sp->status == AS_SESS_NEW) {
+  if (rc == AS_OK && sp->status == AS_SESS_NEW) {
     rc = status_save(w, sp, AS_SESS_IN_PROGRESS);
-    if (rc == AS_OK) ack_save(w->r, i, sp->version);
+    *wrote = rc == AS_OK;
   }
   as_session_clear(sp);
   return rc;
 }
 
-static AS_WUR int do_tool(worker *w, const scn_op *op, uint32_t i) {
+static AS_WUR int exec_start(worker *w, const scn_op *sop, uint32_t i) {
   char id[32];
-  as_session *sp = &w->s;
   sid(id, sizeof id, i);
-  int rc = as_session_load(w->st, id, sp);
-  if (rc != AS_OK) return rc;
-  /* A finished session takes no more tool calls. */
-  if (!as_session_status_terminal(sp->status)) {
-    rc = as_session_add_call(sp, op->tool, "{}", "{}", AS_TOOL_EXECUTED);
-    if (rc == AS_OK) rc = as_session_save(w->st, sp);
-    if (rc == AS_OK) {
-      ack_save(w->r, i, sp->version);
-      uint32_t k = tool_index(w->r, op->tool);
-      if (k != UINT32_MAX) w->r->m[i].tools[k]++;
+  orc_op op = op_for(sop, id);
+  publish_op(w, ORC_EV_OP, &op);
+  int rc = as_lock_acquire(w->r->locks, id), wrote = 0;
+  if (rc == AS_OK) {
+    rc = start_locked(w, id, &wrote);
+    int rc2 = as_lock_release(w->r->locks, id);
+    rc = rc != AS_OK ? rc : rc2;
+  }
+  op.changed = wrote;
+  ack(w, &op, rc);
+  return rc;
+}
+
+static AS_WUR int tool_state(const scn_op *sop, as_tool_state *out) {
+  return as_tool_state_parse(scn_tool_states[sop->state], out);
+}
+
+/* Load, append the call, save; the operation is published once the load
+** says which version the save is based on. */
+static AS_WUR int append_call(worker *w, orc_op *op, const char *id, const scn_op *sop,
+                              int *announced) {
+  as_session *sp = &w->s;
+  as_tool_state state;
+  int rc = tool_state(sop, &state);
+  if (rc == AS_OK) rc = as_session_load(w->st, id, sp);
+  if (rc == AS_OK) {
+    op->base_version = sp->version;
+    publish_op(w, ORC_EV_OP, op);
+    *announced = 1;
+    /* A finished session takes no more tool calls. */
+    if (!as_session_status_terminal(sp->status)) {
+      rc = as_session_add_call(sp, sop->name, "{}", "{}", state);
+      if (rc == AS_OK) rc = as_session_save(w->st, sp);
+      if (rc == AS_OK) op->version = sp->version;
     }
   }
   as_session_clear(sp);
   return rc;
 }
 
-static AS_WUR int do_write(worker *w, const scn_op *op, uint32_t i) {
-  (void)op;
-  char id[32], extra[160];
-  as_session *sp = &w->s;
+static AS_WUR int exec_tool(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
   sid(id, sizeof id, i);
-  int rc = as_session_load(w->st, id, sp);
-  if (rc != AS_OK) return rc;
-  sim_step(); /* dawdle between load and save: others may write meanwhile */
-  snprintf(extra, sizeof extra, "{\"writer\":\"%s\",\"at\":%" PRId64 "}", w->name, sp->version);
-  rc = as_session_set_extra(sp, extra);
-  if (rc == AS_OK) rc = as_session_save(w->st, sp);
-  if (rc == AS_OK) ack_save(w->r, i, sp->version);
-  as_session_clear(sp);
+  orc_op op = op_for(sop, id);
+  op.tool = sop->name;
+  op.tool_state = (int)sop->state;
+  int announced = 0;
+  int rc = append_call(w, &op, id, sop, &announced);
+  if (announced) ack(w, &op, rc);
   return rc;
 }
 
-static AS_WUR int do_finalize(worker *w, const scn_op *op, uint32_t i) {
-  (void)op;
-  char id[32];
-  as_session_status final;
+static AS_WUR int exec_write(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32], extra[160];
+  as_session *sp = &w->s;
   sid(id, sizeof id, i);
-  w->watch = i;
-  w->watch_hit = 0;
-  int rc = as_finalize(w->st, w->r->locks, id, &w->r->rules, &final);
-  w->watch = UINT32_MAX;
-  /* Finalize settles conflicts itself: a caller (the stream loop) does not
-  ** retry, so a stale version escaping strands the session in_progress. */
-  if (rc == AS_STALE) {
-    violate(w->r, "finalize of %s let a stale-version conflict escape (the caller would leave "
-                  "the session in_progress)", id);
-    return AS_OK;
+  orc_op op = op_for(sop, id);
+  int rc = as_session_load(w->st, id, sp);
+  if (rc != AS_OK) {
+    as_session_clear(sp);
+    return rc;
   }
-  if (rc != AS_OK) return rc;
-  if (!w->watch_hit)
-    violate(w->r, "finalize of %s ran without taking the session's lock", id);
-  if (!as_session_status_terminal(final))
-    violate(w->r, "finalize of %s returned OK leaving it %s", id, as_session_status_name(final));
-  w->r->m[i].finalized = 1;
-  return AS_OK;
+  snprintf(extra, sizeof extra, "{\"writer\":\"%s\",\"n\":%" PRIu64 ",\"at\":%" PRId64 "}", w->name,
+           ++w->writes, sp->version);
+  op.base_version = sp->version;
+  op.content = extra;
+  publish_op(w, ORC_EV_OP, &op);
+  sim_step(); /* dawdle between load and save: others may write meanwhile */
+  rc = as_session_set_extra(sp, extra);
+  if (rc == AS_OK) rc = as_session_save(w->st, sp);
+  if (rc == AS_OK) op.version = sp->version;
+  as_session_clear(sp);
+  ack(w, &op, rc);
+  return rc;
 }
 
-static AS_WUR int do_pause(worker *w, const scn_op *op, uint32_t i) {
-  (void)op;
+static AS_WUR int exec_finalize(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  publish_op(w, ORC_EV_OP, &op);
+  as_session_status final = AS__SESS_COUNT;
+  int rc = as_finalize(w->st, w->r->locks, id, &w->r->rules, &final);
+  if (rc == AS_OK) op.status = as_session_status_name(final);
+  ack(w, &op, rc);
+  return rc;
+}
+
+typedef AS_WUR int (*mark_fn)(as_store *, as_lock_registry *, const char *, bool *);
+
+static AS_WUR int exec_mark(worker *w, const scn_op *sop, uint32_t i, mark_fn fn) {
   char id[32];
   bool changed = false;
   sid(id, sizeof id, i);
-  int rc = as_mark_paused(w->st, w->r->locks, id, &changed);
-  if (rc == AS_STALE) {
-    violate(w->r, "marking %s paused let a stale-version conflict escape", id);
-    return AS_OK;
-  }
-  if (rc != AS_OK) return rc;
-  /* From here on the session is awaiting_input or terminal: nothing moves
-  ** a paused run back, and a pause never undoes a finalize. */
-  int lrc = as_session_load(w->st, id, &w->s);
-  if (lrc == AS_OK) {
-    as_session_status now = w->s.status;
-    if (now != AS_SESS_AWAITING_INPUT && !as_session_status_terminal(now))
-      violate(w->r, "paused run %s is %s, not awaiting_input", id, as_session_status_name(now));
-    as_session_clear(&w->s);
-  }
-  return AS_OK; /* a failed look is not the pause's failure */
+  orc_op op = op_for(sop, id);
+  publish_op(w, ORC_EV_OP, &op);
+  int rc = fn(w->st, w->r->locks, id, &changed);
+  if (rc == AS_OK) op.changed = changed;
+  ack(w, &op, rc);
+  return rc;
 }
 
-static void thread_id(char *buf, size_t cap, uint32_t i, uint32_t retry) {
+static AS_WUR int exec_pause(worker *w, const scn_op *sop, uint32_t i) {
+  return exec_mark(w, sop, i, as_mark_paused);
+}
+
+static AS_WUR int exec_fail(worker *w, const scn_op *sop, uint32_t i) {
+  return exec_mark(w, sop, i, as_mark_failed);
+}
+
+static void thread_id(char *buf, size_t cap, uint32_t i, uint64_t retry) {
   if (retry)
-    snprintf(buf, cap, "s%" PRIu32 ":retry-%" PRIu32, i, retry);
+    snprintf(buf, cap, "s%" PRIu32 ":retry-%" PRIu64, i, retry);
   else
     snprintf(buf, cap, "s%" PRIu32, i);
 }
 
-static AS_WUR int do_checkpoint(worker *w, const scn_op *op, uint32_t i) {
-  char tid[64];
-  thread_id(tid, sizeof tid, i, op->retry);
+static AS_WUR int exec_checkpoint(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32], tid[64];
+  sid(id, sizeof id, i);
+  thread_id(tid, sizeof tid, i, sop->retry);
+  orc_op op = op_for(sop, id);
+  op.thread = tid;
+  publish_op(w, ORC_EV_OP, &op);
   int rc = as_checkpoint_put(w->st, tid, "ck", 2);
-  if (rc == AS_OK) w->r->m[i].ckpt_mask |= 1u << op->retry;
+  ack(w, &op, rc);
   return rc;
 }
 
-/* After a GC: every checkpoint acknowledged before it, of a session still
-** active after it (so active throughout: terminal is for good), is there. */
-static AS_WUR int do_gc(worker *w, const scn_op *op, uint32_t i) {
-  (void)op;
+static AS_WUR int exec_gc(worker *w, const scn_op *sop, uint32_t i) {
   (void)i;
-  run *r = w->r;
-  uint32_t before[SCN_MAX_SESSIONS];
-  for (uint32_t k = 0; k < r->sc->sessions; k++) before[k] = r->m[k].ckpt_mask;
+  orc_op op = op_for(sop, NULL);
+  publish_op(w, ORC_EV_OP, &op);
   size_t removed = 0;
   int rc = as_checkpoint_gc(w->st, &removed);
-  if (rc != AS_OK) return rc;
-  for (uint32_t k = 0; k < r->sc->sessions && !r->violated; k++) {
-    if (!before[k]) continue;
-    char id[32];
-    sid(id, sizeof id, k);
-    if (as_session_load(w->st, id, &w->s) != AS_OK) continue; /* cannot look: no verdict */
-    int active = as_session_status_active(w->s.status);
-    as_session_clear(&w->s);
-    for (uint32_t n = 0; active && n < 32; n++) {
-      if (!(before[k] & (1u << n))) continue;
-      char tid[64], buf[8];
-      size_t len = 0;
-      thread_id(tid, sizeof tid, k, n);
-      int grc = as_checkpoint_get(w->st, tid, buf, sizeof buf, &len);
-      if (grc == AS_NOTFOUND)
-        violate(r, "checkpoint GC removed %s while its session %s is active", tid, id);
-    }
+  if (rc == AS_OK) op.removed = (int64_t)removed;
+  ack(w, &op, rc);
+  return rc;
+}
+
+static AS_WUR int exec_hold(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  publish_op(w, ORC_EV_OP, &op);
+  int rc = as_lock_acquire(w->r->locks, id);
+  if (rc == AS_OK) {
+    as_sleep_until(as_now_mono_ns() + sop->duration);
+    rc = as_lock_release(w->r->locks, id);
   }
+  ack(w, &op, rc);
+  return rc;
+}
+
+/* A refusal is this operation's answer, not a failure to retry. */
+static AS_WUR int exec_try(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  publish_op(w, ORC_EV_OP, &op);
+  int rc = as_lock_try_acquire(w->r->locks, id);
+  if (rc == AS_OK) {
+    sim_step(); /* act on the session a moment, as a watchdog would */
+    rc = as_lock_release(w->r->locks, id);
+  }
+  ack(w, &op, rc);
+  return rc == AS_BUSY ? AS_OK : rc;
+}
+
+/* One run of an agent: the stream loop holds the session's lock throughout,
+** starts the session, records its tool call, and finalizes (as_finalize
+** takes the lock again, re-entrantly). */
+static AS_WUR int turn_locked(worker *w, orc_op *op, const char *id, const scn_op *sop) {
+  int wrote = 0;
+  int rc = start_locked(w, id, &wrote);
+  for (int attempt = 0; rc == AS_OK && attempt < OP_ATTEMPTS; attempt++) {
+    as_session *sp = &w->s;
+    rc = as_session_load(w->st, id, sp);
+    if (rc == AS_OK && !as_session_status_terminal(sp->status)) {
+      rc = as_session_add_call(sp, sop->name, "{}", "{}", AS_TOOL_EXECUTED);
+      if (rc == AS_OK) rc = as_session_save(w->st, sp);
+    }
+    as_session_clear(sp);
+    if (rc != AS_STALE) break;
+    rc = AS_OK; /* an unlocked writer saved in between: load again */
+  }
+  as_session_status final = AS__SESS_COUNT;
+  if (rc == AS_OK) rc = as_finalize(w->st, w->r->locks, id, &w->r->rules, &final);
+  if (rc == AS_OK) op->status = as_session_status_name(final);
+  return rc;
+}
+
+static AS_WUR int exec_turn(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  op.tool = sop->name;
+  op.tool_state = 0;
+  publish_op(w, ORC_EV_OP, &op);
+  int rc = as_lock_acquire(w->r->locks, id);
+  if (rc == AS_OK) {
+    rc = turn_locked(w, &op, id, sop);
+    int rc2 = as_lock_release(w->r->locks, id);
+    rc = rc != AS_OK ? rc : rc2;
+  }
+  ack(w, &op, rc);
+  return rc;
+}
+
+static AS_WUR int exec_sleep(worker *w, const scn_op *sop, uint32_t i) {
+  (void)w;
+  (void)i;
+  as_sleep_until(as_now_mono_ns() + sop->duration);
   return AS_OK;
 }
 
-/* Run one operation on session i with retries; UINT32_MAX when none. */
+static AS_WUR int exec_crash(worker *w, const scn_op *sop, uint32_t i) {
+  (void)sop;
+  (void)i;
+  simdb_crash(w->r->disk);
+  w->r->epoch++;
+  return AS_OK;
+}
+
+static const exec_fn execs[SCN__OP_COUNT] = {
+#define RUN__ROW(NAME, kw, keys, exec, model, help) [SCN_OP_##NAME] = exec,
+    SCN_OP_MAP(RUN__ROW)
+#undef RUN__ROW
+};
+
+/* Whether the operation works on a session (it takes s=). */
+static int takes_session(scn_op_kind k) {
+  for (const scn_key *key = scn_ops[k].keys; key->name; key++)
+    if (key->type == SCN_KT_SESSION) return 1;
+  return 0;
+}
+
+/* Which operations need the database (a connection to retry with). */
+static int needs_db(scn_op_kind k) {
+  return k != SCN_OP_SLEEP && k != SCN_OP_CRASH && k != SCN_OP_HOLD && k != SCN_OP_TRY;
+}
+
+/* Run one operation on session i, retrying what is transient. */
 static void run_op(worker *w, const scn_op *op, uint32_t i) {
-  static const op_fn fns[SCN__OP_COUNT] = {
-      [SCN_OP_START] = do_start,   [SCN_OP_TOOL] = do_tool,
-      [SCN_OP_FINALIZE] = do_finalize, [SCN_OP_PAUSE] = do_pause,
-      [SCN_OP_WRITE] = do_write,   [SCN_OP_CHECKPOINT] = do_checkpoint,
-      [SCN_OP_GC] = do_gc,
-  };
-  for (int attempt = 0; attempt < OP_ATTEMPTS && !w->r->violated; attempt++) {
-    int rc = conn(w);
-    if (rc == AS_OK) rc = fns[op->kind](w, op, i);
-    if (rc == AS_OK) return;
-    if (rc == AS_NOTFOUND) {
-      violate(w->r, "%s s%" PRIu32 " (line %u): the session is gone", scn_op_name(op->kind), i,
-              op->line);
-      return;
-    }
-    if (!transient(rc) && rc != AS_NOMEM) {
-      violate(w->r, "%s s%" PRIu32 " (line %u) failed: %s (%s)", scn_op_name(op->kind), i, op->line,
-              as_status_name(rc), w->st ? as_store_errmsg(w->st) : "no connection");
-      return;
-    }
-    if (rc == AS_STALE) continue; /* lost to another writer: again at once */
-    pause_a_moment();             /* busy, a fault, a crash: back off */
+  for (int attempt = 0; attempt < OP_ATTEMPTS && !stopped(w->r); attempt++) {
+    int rc = needs_db(op->kind) ? conn(w) : AS_OK;
+    if (rc == AS_OK) rc = execs[op->kind](w, op, i);
+    if (rc == AS_OK || !transient(rc)) return; /* the oracle judged the answer */
+    if (rc == AS_STALE) continue;               /* lost to another writer: again at once */
+    pause_a_moment();                           /* busy, a fault, a crash: back off */
   }
-  /* Not acknowledged: nothing to hold the runtime to. */
 }
 
 static void exec_op(worker *w, const scn_op *op) {
   run *r = w->r;
-  switch (op->kind) {
-  case SCN_OP_SLEEP:
-    as_sleep_until(as_now_mono_ns() + op->duration);
-    return;
-  case SCN_OP_CRASH:
-    simdb_crash(r->disk);
-    r->epoch++;
-    return;
-  case SCN_OP_GC:
+  if (!takes_session(op->kind)) {
     run_op(w, op, 0);
     return;
-  default:
-    break;
   }
   if (op->session == SCN_ALL) {
-    for (uint32_t i = 0; i < r->sc->sessions && !r->violated; i++) run_op(w, op, i);
+    for (uint32_t i = 0; i < r->sc->sessions && !stopped(r); i++) run_op(w, op, i);
     return;
   }
   uint32_t i = op->session;
@@ -397,210 +428,170 @@ static void exec_op(worker *w, const scn_op *op) {
 
 static void actor_task(void *arg) {
   worker *w = arg;
-  for (uint32_t k = 0; k < w->actor->nops && !w->r->violated; k++)
-    for (uint32_t n = 0; n < w->actor->ops[k].repeat && !w->r->violated; n++)
+  for (size_t k = 0; k < w->actor->nops && !stopped(w->r); k++)
+    for (uint32_t n = 0; n < w->actor->ops[k].repeat && !stopped(w->r); n++)
       exec_op(w, &w->actor->ops[k]);
   as_store_close(w->st);
   w->st = NULL;
-  w->done = 1;
 }
 
-/* --- quiescence ------------------------------------------------------------- */
+/* --- the harness's own connections ----------------------------------------------------------- */
 
-static const char *json_to(const char *payload, char *buf, size_t cap) {
-  const char *p = strstr(payload, "\"to\":\"");
-  if (!p) return NULL;
-  p += 6;
-  size_t n = strcspn(p, "\"");
-  if (n >= cap) return NULL;
-  memcpy(buf, p, n);
-  buf[n] = '\0';
-  return buf;
+/* A plain SQLite connection on the run's disk, for the audit to learn the
+** schema and for the final read; NULL with the reason in r->harness. */
+static sqlite3 *harness_open(run *r) {
+  sqlite3 *db = NULL;
+  int src = sqlite3_open_v2(DB_PATH, &db, SQLITE_OPEN_READWRITE, simdb_disk_vfs(r->disk));
+  if (src != SQLITE_OK) {
+    snprintf(r->harness, sizeof r->harness, "the harness cannot open the database: %s",
+             db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+    (void)sqlite3_close_v2(db); /* ignore: already failing; NULL is fine */
+    return NULL;
+  }
+  return db;
 }
 
-static void check_events(run *r, as_store *st, const char *id, const as_session *s) {
-  int64_t want = 1, after = 0;
-  int terminal = 0;
-  char last[32] = "new";
-  for (;;) {
-    as_event_list l = {0};
-    if (as_event_read(st, id, after, AS_EVENT_READ_MAX, &l) != AS_OK) return; /* no verdict */
-    for (size_t k = 0; k < l.n && !r->violated; k++) {
-      const as_event *e = &l.items[k];
-      if (e->seq != want)
-        violate(r, "event seqs of %s are not contiguous: %" PRId64 " follows %" PRId64, id, e->seq,
-                want - 1);
-      want = e->seq + 1;
-      after = e->seq;
-      char to[32];
-      if (strcmp(e->kind, AS_EVENT_STATUS_CHANGED) != 0 || !json_to(e->payload, to, sizeof to))
-        continue;
-      as_session_status st_to;
-      if (as_session_status_parse(to, &st_to) != AS_OK) continue;
-      if (terminal && strcmp(to, last) != 0)
-        violate(r, "terminal status overwritten: %s went from %s to %s", id, last, to);
-      terminal = as_session_status_terminal(st_to);
-      snprintf(last, sizeof last, "%s", to);
-    }
-    size_t n = l.n;
-    as_event_list_clear(&l);
-    if (n < AS_EVENT_READ_MAX || r->violated) break;
-  }
-  if (!r->violated && strcmp(last, as_session_status_name(s->status)) != 0)
-    violate(r, "%s is %s but its last status_changed event says %s", id,
-            as_session_status_name(s->status), last);
+static void set_faults(run *r, int on) {
+  const scn_faults *f = &r->sc->faults;
+  simdb_disk_fault_rate(r->disk, AS_FP_VFS_READ, on ? f->read : 0);
+  simdb_disk_fault_rate(r->disk, AS_FP_VFS_WRITE, on ? f->write : 0);
+  simdb_disk_fault_rate(r->disk, AS_FP_VFS_FULL, on ? f->full : 0);
+  simdb_disk_fault_rate(r->disk, AS_FP_VFS_LOCK_BUSY, on ? f->busy : 0);
+  simdb_disk_fault_rate(r->disk, AS_FP_VFS_SYNC, on ? f->sync : 0);
 }
 
-static void check_session(run *r, as_store *st, uint32_t i) {
-  char id[32];
-  as_session *sp = &r->aux.s;
-  smodel *m = &r->m[i];
-  sid(id, sizeof id, i);
-  int rc = as_session_load(st, id, sp);
-  if (rc == AS_NOTFOUND) {
-    violate(r, "acknowledged session %s is gone", id);
-    return;
-  }
-  if (rc != AS_OK) return; /* cannot look: no verdict */
-  int64_t maxv = 0;
-  for (size_t k = 0; k < m->nver; k++) maxv = m->versions[k] > maxv ? m->versions[k] : maxv;
-  /* The create is acknowledged at version 1 and every save adds one: n
-  ** acknowledged saves, the create among them, need a version of n at least. */
-  if (maxv > sp->version || (int64_t)m->nver > sp->version)
-    violate(r, "lost write: %s is at version %" PRId64 " but %zu saves up to version %" PRId64
-               " were acknowledged", id, sp->version, m->nver, maxv);
-  for (uint32_t k = 0; k < r->ntools && !r->violated; k++) {
-    uint32_t have = 0;
-    for (size_t c = 0; c < sp->ncalls; c++)
-      have += sp->calls[c].state == AS_TOOL_EXECUTED && strcmp(sp->calls[c].tool, r->tools[k]) == 0;
-    if (have < m->tools[k])
-      violate(r, "lost write: %s has %" PRIu32 " %s calls, %" PRIu32 " were acknowledged", id, have,
-              r->tools[k], m->tools[k]);
-  }
-  if (!r->violated && m->finalized) {
-    as_session_status want;
-    char reason[AS_REASON_MAX];
-    if (!as_session_status_terminal(sp->status))
-      violate(r, "%s was finalized but is %s at quiescence", id, as_session_status_name(sp->status));
-    else if (as_infer_terminal(sp, &r->rules, &want, reason, sizeof reason) == AS_OK &&
-             want != sp->status && sp->status != AS_SESS_ERROR)
-      violate(r, "%s ended %s but its tool-call history implies %s", id,
-              as_session_status_name(sp->status), as_session_status_name(want));
-  }
-  if (!r->violated) check_events(r, st, id, sp);
-  as_session_clear(sp);
-}
-
-static void quiescence(run *r) {
-  worker *q = &r->aux;
-  q->epoch = UINT64_MAX; /* a fresh connection */
-  snprintf(q->name, sizeof q->name, "oracle");
-  int rc = AS_BUSY;
-  for (int attempt = 0; attempt < OP_ATTEMPTS && transient(rc); attempt++) {
-    rc = conn(q);
-    if (rc == AS_OK) break;
-    pause_a_moment();
-  }
+/* Before any session exists: the schema, then the audit learns it. The
+** harness's own work is done with fault injection off. */
+static AS_WUR int prepare_database(run *r) {
+  worker *c = &r->aux;
+  set_faults(r, 0);
+  int rc = conn(c);
   if (rc != AS_OK) {
-    violate(r, "at quiescence the database cannot be opened: %s", as_status_name(rc));
-    return;
+    snprintf(r->harness, sizeof r->harness, "the harness cannot create the database: %s (%s)",
+             as_status_name(rc), c->st ? as_store_errmsg(c->st) : "no connection");
+    set_faults(r, 1);
+    return rc;
   }
-  for (uint32_t i = 0; i < r->sc->sessions && !r->violated; i++) check_session(r, q->st, i);
-  as_store_close(q->st);
-  q->st = NULL;
+  sqlite3 *db = harness_open(r);
+  rc = db ? orc_audit_map(db, r->harness, sizeof r->harness) : AS_IO;
+  if (db && sqlite3_close_v2(db) != SQLITE_OK && rc == AS_OK) {
+    snprintf(r->harness, sizeof r->harness, "the harness cannot close its connection");
+    rc = AS_IO;
+  }
+  set_faults(r, 1);
+  return rc;
 }
 
-/* --- the program --------------------------------------------------------------- */
-
-static AS_WUR int setup(void *state, sim_rng *workload) {
-  (void)workload;
-  run *r = state;
-  const scn_runner *rn = sim_program_user();
-  const scenario *sc = rn->sc;
-  int rc = AS_OK;
-  r->rn = rn;
-  r->sc = sc;
-  r->aux.r = r;
-  r->aux.watch = UINT32_MAX;
-  r->aux.epoch = UINT64_MAX;
-  r->rules.legacy_escalate = rn->legacy;
-  r->rules.n_legacy_escalate = sc->nlegacy;
-  sim_option("scenario", "%s", sc->name);
-  rc = simdb_run_begin();
-  if (rc == AS_OK) rc = simdb_disk_new(&r->disk, NULL);
-  if (rc != AS_OK) return rc;
-  simdb_disk_fault_rate(r->disk, AS_FP_VFS_READ, sc->faults.read);
-  simdb_disk_fault_rate(r->disk, AS_FP_VFS_WRITE, sc->faults.write);
-  simdb_disk_fault_rate(r->disk, AS_FP_VFS_FULL, sc->faults.full);
-  simdb_disk_fault_rate(r->disk, AS_FP_VFS_LOCK_BUSY, sc->faults.busy);
-  simdb_disk_fault_rate(r->disk, AS_FP_VFS_SYNC, sc->faults.sync);
-  rc = as_locks_new(&r->locks, 0);
-  if (rc != AS_OK) return rc;
-  as_locks_observe(r->locks, observe_lock, r);
-  r->m = calloc(sc->sessions, sizeof *r->m);
-  for (uint32_t a = 0; a < sc->nactors; a++) r->nworkers += sc->actors[a].count;
-  r->workers = calloc(r->nworkers, sizeof *r->workers);
-  r->ntask_slots = r->nworkers + 2;
-  r->by_task = calloc(r->ntask_slots, sizeof *r->by_task);
-  r->tasks = calloc(r->nworkers, sizeof *r->tasks);
-  if (!r->m || !r->workers || !r->by_task || !r->tasks) return AS_NOMEM;
-  return AS_OK;
-}
-
-static void main_task(void *state) {
-  run *r = state;
-  const scenario *sc = r->sc;
+static void create_sessions(run *r) {
   worker *creator = &r->aux;
-  snprintf(creator->name, sizeof creator->name, "setup");
-  /* The sessions exist before any actor starts. */
-  for (uint32_t i = 0; i < sc->sessions; i++) {
+  for (uint32_t i = 0; i < r->sc->sessions; i++) {
     int rc = AS_BUSY;
+    char id[32];
+    sid(id, sizeof id, i);
     for (int attempt = 0; attempt < OP_ATTEMPTS && transient(rc) && rc != AS_STALE; attempt++) {
       rc = conn(creator);
       if (rc == AS_OK) {
-        char id[32];
-        sid(id, sizeof id, i);
+        orc_op op = {.kind = ORC_OP_CREATE, .session = id, .changed = -1, .removed = -1};
+        publish_op(creator, ORC_EV_OP, &op);
         rc = as_session_init(&creator->s, id);
         if (rc == AS_OK) rc = as_session_create(creator->st, &creator->s);
-        if (rc == AS_OK) ack_save(r, i, creator->s.version);
-        if (rc == AS_EXISTS) rc = AS_OK; /* a retry after an unacknowledged create */
         as_session_clear(&creator->s);
+        ack(creator, &op, rc);
+        if (rc == AS_EXISTS) rc = AS_OK; /* a retry after an unacknowledged create */
       }
       if (rc == AS_OK) break;
       pause_a_moment();
     }
     if (rc != AS_OK) {
-      sim_fail(SIM_INVARIANT, "could not create session s%" PRIu32 ": %s", i, as_status_name(rc));
+      sim_fail(SIM_INVARIANT, "could not create session %s: %s", id, as_status_name(rc));
       return;
     }
   }
-  as_store_close(creator->st);
-  creator->st = NULL;
-  as_task **tasks = r->tasks;
+}
+
+static void main_task(void *state) {
+  run *r = state;
+  const scenario *sc = r->sc;
+  snprintf(r->aux.name, sizeof r->aux.name, "setup");
+  if (prepare_database(r) != AS_OK) {
+    sim_fail(SIM_HARNESS, "%s", r->harness);
+    return;
+  }
+  create_sessions(r);
+  as_store_close(r->aux.st);
+  r->aux.st = NULL;
   uint32_t n = 0;
-  for (uint32_t a = 0; a < sc->nactors; a++) {
+  for (size_t a = 0; a < sc->nactors; a++) {
     for (uint32_t k = 0; k < sc->actors[a].count; k++, n++) {
       worker *w = &r->workers[n];
       w->r = r;
       w->actor = &sc->actors[a];
-      w->instance = k;
-      w->watch = UINT32_MAX;
       snprintf(w->name, sizeof w->name, "%s.%" PRIu32, sc->actors[a].name, k);
-      if (as_task_spawn(&tasks[n], w->name, actor_task, w) != AS_OK) {
+      if (as_task_spawn(&r->tasks[n], w->name, actor_task, w) != AS_OK) {
         sim_fail(SIM_ASSERT, "could not spawn actor %s", w->name);
         return;
       }
-      /* Task ids count up from 1 in spawn order: main is 1, this one n+2. */
-      if (n + 2 < r->ntask_slots) r->by_task[n + 2] = w;
     }
   }
   for (uint32_t k = 0; k < n; k++)
-    if (as_task_join(tasks[k]) != AS_OK) sim_fail(SIM_ASSERT, "join failed");
-  if (!r->violated) quiescence(r);
+    if (as_task_join(r->tasks[k]) != AS_OK) sim_fail(SIM_ASSERT, "join failed");
+}
+
+/* --- the program ----------------------------------------------------------------------------- */
+
+static AS_WUR int setup(void *state, sim_rng *workload) {
+  (void)workload;
+  run *r = state;
+  const scn_runner *rn = sim_program_user();
+  const scenario *sc = &rn->sc;
+  r->sc = sc;
+  r->aux.r = r;
+  r->aux.epoch = UINT64_MAX;
+  r->rules.legacy_escalate = rn->legacy;
+  r->rules.n_legacy_escalate = sc->nlegacy;
+  sim_option("scenario", "%s", sc->name);
+  int rc = simdb_run_begin();
+  if (rc == AS_OK) rc = simdb_disk_new(&r->disk, NULL);
+  if (rc == AS_OK) rc = orc_new(&r->oracle, rn->legacy, sc->nlegacy);
+  if (rc == AS_OK) rc = sim_sink_add(orc_sink, r->oracle);
+  if (rc == AS_OK) rc = orc_audit_begin();
+  if (rc == AS_UNSUPPORTED) {
+    snprintf(r->harness, sizeof r->harness, "this SQLite has no pre-update hook: the oracle cannot audit");
+    return rc;
+  }
+  if (rc != AS_OK) return rc;
+  set_faults(r, 1);
+  rc = as_locks_new(&r->locks, 0);
+  if (rc != AS_OK) return rc;
+  as_locks_observe(r->locks, observe_lock, r);
+  for (size_t a = 0; a < sc->nactors; a++) r->nworkers += sc->actors[a].count;
+  r->workers = calloc(r->nworkers, sizeof *r->workers);
+  r->tasks = calloc(r->nworkers, sizeof *r->tasks);
+  if (!r->workers || !r->tasks) return AS_NOMEM;
+  return AS_OK;
+}
+
+/* At quiescence, outside any task and with faults off: the database read
+** back against the model; then its final image goes into the trace hash. */
+static int check(void *state, char *msg, size_t cap) {
+  run *r = state;
+  sqlite3 *db = harness_open(r);
+  if (!db) {
+    snprintf(msg, cap, "%s", r->harness);
+    return SIM_HARNESS;
+  }
+  int v = orc_quiescence(r->oracle, db, msg, cap);
+  if (sqlite3_close_v2(db) != SQLITE_OK && v == 0) {
+    snprintf(msg, cap, "the harness cannot close its connection");
+    v = SIM_HARNESS;
+  }
+  simdb_disk_publish(r->disk);
+  return v;
 }
 
 static void teardown(void *state) {
   run *r = state;
+  orc_audit_end();
   /* A worker still holding a connection was abandoned mid-call (the run
   ** failed elsewhere): SQLite must not be touched through it; simdb_run_end
   ** reclaims SQLite's memory, and as_store_forget ours. */
@@ -611,11 +602,8 @@ static void teardown(void *state) {
   as_store_forget(r->aux.st);
   as_session_clear(&r->aux.s);
   as_locks_free(r->locks);
-  if (r->m)
-    for (uint32_t i = 0; i < r->sc->sessions; i++) free(r->m[i].versions);
-  free(r->m);
+  orc_free(r->oracle);
   free(r->workers);
-  free(r->by_task);
   free(r->tasks);
   (void)simdb_run_end(); /* ignore: the count of leftovers says nothing to the run */
 }
@@ -623,35 +611,35 @@ static void teardown(void *state) {
 int scn_runner_new(scn_runner **out, const scenario *sc) {
   scn_runner *r = calloc(1, sizeof *r);
   if (!r) return AS_NOMEM;
-  r->sc = malloc(sizeof *r->sc);
-  if (!r->sc) {
+  if (scn_copy(&r->sc, sc) != AS_OK) {
     free(r);
     return AS_NOMEM;
   }
-  memcpy(r->sc, sc, sizeof *sc);
-  for (uint32_t k = 0; k < sc->nlegacy; k++) r->legacy[k] = r->sc->legacy[k];
+  for (size_t k = 0; k < r->sc.nlegacy; k++) r->legacy[k] = r->sc.legacy[k];
   r->prog = (sim_program){
-      .name = r->sc->name,
-      .summary = r->sc->describe,
+      .name = r->sc.name,
+      .summary = r->sc.describe,
       .state_size = sizeof(run),
       .est_tasks = 2,
       .est_steps = 2000,
       .setup = setup,
       .main = main_task,
       .invariant = invariant,
+      .check = check,
       .teardown = teardown,
+      .describe = orc_describe,
       .user = r,
   };
-  for (uint32_t a = 0; a < sc->nactors; a++) r->prog.est_tasks += sc->actors[a].count;
+  for (size_t a = 0; a < sc->nactors; a++) r->prog.est_tasks += sc->actors[a].count;
   *out = r;
   return AS_OK;
 }
 
 void scn_runner_free(scn_runner *r) {
   if (!r) return;
-  free(r->sc);
+  scn_clear(&r->sc);
   free(r);
 }
 
 const sim_program *scn_runner_program(const scn_runner *r) { return &r->prog; }
-const scenario *scn_runner_scenario(const scn_runner *r) { return r->sc; }
+const scenario *scn_runner_scenario(const scn_runner *r) { return &r->sc; }

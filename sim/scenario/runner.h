@@ -1,17 +1,13 @@
 /*
 ** runner.h -- run a scenario in the sim: the runtime core on the simulated
-** disk, driven by the scenario's actors, checked by the oracle.
+** disk, driven by the scenario's actors, judged by the oracle.
 **
-** The oracle (DESIGN.md section 6) checks, after every step: no two tasks
-** hold one session's lock at once (re-entry by the holder aside); no two
-** acknowledged saves of a session produce one version (a lost update); a
-** finalize takes the session's lock; a paused run is awaiting_input (or
-** terminal) once the pause returns; the GC leaves every checkpoint of an
-** active session. And at quiescence, from a fresh connection: every
-** acknowledged write is there (versions, tool calls, checkpoints); event
-** seqs are contiguous; a terminal status is never left; a finalized
-** session's status is the one its tool-call history implies, so none is
-** left in_progress.
+** The runner executes each operation through the runtime (the executor
+** column of the operation table, scenario.h) and publishes what it asked
+** and what the runtime answered; the oracle (sim/oracle/oracle.h) judges
+** every commit and answer as it happens, from the database's own evidence,
+** and reads the database back at quiescence. A violation ends the run as an
+** invariant failure; the oracle unable to look is a harness error.
 **
 ** simdb must be installed (simdb_install) before a scenario runs.
 */

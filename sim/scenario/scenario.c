@@ -1,5 +1,6 @@
 /*
-** scenario.c -- the scenario file parser (format in scenario.h).
+** scenario.c -- the scenario file parser, the canonical writer and the
+** format reference, all driven by the operation table (scenario.h).
 **
 ** A line is cut into tokens (words, KEY=VALUE pairs, one quoted string),
 ** each remembering its column, so every refusal can say where it happened
@@ -8,22 +9,32 @@
 #include "scenario.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agentsim/fmt.h"
+#include "grow.h"
+#include "num.h"
 
-static const char *const op_names[] = {
-#define SCN__N(name, kw) kw,
-    SCN_OP_MAP(SCN__N)
-#undef SCN__N
+#define SCN__KEYS(NAME, kw, keys, exec, model, help) \
+  static const scn_key keys_##NAME[] = {keys{NULL, SCN_KT_NAME, SCN_SLOT_NAME, 0, 0, 0, NULL}};
+SCN_OP_MAP(SCN__KEYS)
+#undef SCN__KEYS
+
+const scn_opdef scn_ops[SCN__OP_COUNT] = {
+#define SCN__DEF(NAME, kw, keys, exec, model, help) [SCN_OP_##NAME] = {kw, keys_##NAME, help},
+    SCN_OP_MAP(SCN__DEF)
+#undef SCN__DEF
 };
 
+const char *const scn_tool_states[SCN_NSTATES] = {"executed", "pending_approval", "rejected",
+                                                  "timed_out"};
+
 const char *scn_op_name(scn_op_kind k) {
-  return (unsigned)k < SCN__OP_COUNT ? op_names[k] : "?";
+  return (unsigned)k < SCN__OP_COUNT ? scn_ops[k].keyword : "?";
 }
 
 const char *scn_journal_name(scn_journal j) {
@@ -48,10 +59,7 @@ typedef struct pstate {
   unsigned line;
   char *err;
   size_t errcap;
-  const char *tools[SCN_MAX_TOOLS]; /* distinct tool names so far (in the scenario) */
-  unsigned ntools;
 } pstate;
-
 
 /* "FILE:LINE:COL: expected ..." into the caller's buffer. */
 static void pmsgv(pstate *p, unsigned col, const char *fmt, va_list ap) AS_PRINTF(3, 0);
@@ -70,22 +78,13 @@ static AS_WUR int perr(pstate *p, unsigned col, const char *fmt, ...) {
   return AS_PARSE;
 }
 
-static void pmsg(pstate *p, unsigned col, const char *fmt, ...) AS_PRINTF(3, 4);
-static void pmsg(pstate *p, unsigned col, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  pmsgv(p, col, fmt, ap);
-  va_end(ap);
-}
-
-/* The oracle tracks every tool name a scenario uses: keep them countable. */
-static AS_WUR int note_tool(pstate *p, const char *name, unsigned col) {
-  for (unsigned k = 0; k < p->ntools; k++)
-    if (strcmp(p->tools[k], name) == 0) return AS_OK;
-  if (p->ntools == SCN_MAX_TOOLS)
-    return perr(p, col, "at most %u distinct tool names in a scenario", SCN_MAX_TOOLS);
-  p->tools[p->ntools++] = name;
-  return AS_OK;
+/* A growing array failed: TOOBIG is a cap the file passed, NOMEM is ours. */
+static AS_WUR int grow_err(pstate *p, int rc, unsigned col, const char *what) {
+  if (rc == AS_NOMEM) {
+    if (p->err && p->errcap) snprintf(p->err, p->errcap, "%s:%u: out of memory", p->file, p->line);
+    return AS_NOMEM;
+  }
+  return perr(p, col, "%s", what);
 }
 
 /* "found 'xyz'" for a message: the token, cut and made printable. */
@@ -153,6 +152,10 @@ static int tok_is(const tok *t, const char *word) {
   return !t->quoted && t->len == strlen(word) && memcmp(t->s, word, t->len) == 0;
 }
 
+static int text_is(const char *s, size_t len, const char *word) {
+  return len == strlen(word) && memcmp(s, word, len) == 0;
+}
+
 static AS_WUR int want_word(pstate *p, const tok *t) {
   char b[40];
   if (t->quoted || t->val) return perr(p, t->col, "a word, found '%s'", shown(t, b, sizeof b));
@@ -163,14 +166,9 @@ static AS_WUR int want_word(pstate *p, const tok *t) {
 static AS_WUR int num_in(pstate *p, const char *s, size_t len, unsigned col, uint64_t lo,
                          uint64_t hi, const char *what, uint64_t *out) {
   uint64_t v = 0;
-  if (len == 0 || len > 20) return perr(p, col, "%s (a number from %llu to %llu)", what,
-                                        (unsigned long long)lo, (unsigned long long)hi);
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10)
-      return perr(p, col, "%s (a number from %llu to %llu)", what, (unsigned long long)lo,
-                  (unsigned long long)hi);
-    v = v * 10 + (uint64_t)(s[i] - '0');
-  }
+  if (sim_parse_u64(s, len, &v) != AS_OK)
+    return perr(p, col, "%s (a number from %llu to %llu)", what, (unsigned long long)lo,
+                (unsigned long long)hi);
   if (v < lo || v > hi)
     return perr(p, col, "%s from %llu to %llu, found %llu", what, (unsigned long long)lo,
                 (unsigned long long)hi, (unsigned long long)v);
@@ -179,26 +177,11 @@ static AS_WUR int num_in(pstate *p, const char *s, size_t len, unsigned col, uin
 }
 
 static AS_WUR int duration(pstate *p, const char *s, size_t len, unsigned col, uint64_t *out) {
-  static const struct {
-    const char *u;
-    uint64_t mult;
-  } units[] = {{"ns", 1},          {"us", 1000},         {"ms", 1000000},
-               {"s", 1000000000},  {"m", 60000000000},   {"h", 3600000000000},
-               {"d", 86400000000000}};
-  size_t d = 0;
-  while (d < len && s[d] >= '0' && s[d] <= '9') d++;
-  const char *u = s + d;
-  size_t ul = len - d;
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-    if (ul == strlen(units[i].u) && memcmp(u, units[i].u, ul) == 0) {
-      uint64_t v;
-      int rc = num_in(p, s, d, col, 0, UINT64_MAX / units[i].mult, "a duration", &v);
-      if (rc != AS_OK) return rc;
-      *out = v * units[i].mult;
-      return AS_OK;
-    }
-  }
-  return perr(p, col, "a duration: a number and a unit (ns, us, ms, s, m, h, d)");
+  int rc = sim_parse_duration(s, len, 0, out);
+  if (rc == AS_TOOBIG) return perr(p, col, "a duration that fits 64 bits of nanoseconds");
+  if (rc != AS_OK)
+    return perr(p, col, "a duration: a number and a unit (%s)", sim_duration_units);
+  return AS_OK;
 }
 
 static AS_WUR int copy_name(pstate *p, const char *s, size_t len, unsigned col, char *dst,
@@ -248,16 +231,68 @@ static AS_WUR int parse_faults(pstate *p, scenario *sc, const tok *t, unsigned n
     for (k = 0; k < 5; k++)
       if (tok_is(&t[i], keys[k])) break;
     if (k == 5) return perr(p, t[i].col, "read=, write=, full=, busy= or sync=");
-    uint64_t v;
+    uint64_t v = 0;
     rc = num_in(p, t[i].val, t[i].vlen, t[i].vcol, 0, 1000000, "a rate in parts per million", &v);
     if (rc == AS_OK) *dst[k] = (uint32_t)v;
   }
   return rc;
 }
 
+/* --- operations: the table's keys ------------------------------------------- */
+
+static const scn_key *find_key(const scn_key *keys, const tok *t) {
+  for (const scn_key *k = keys; k->name; k++)
+    if (text_is(t->s, t->len, k->name)) return k;
+  return NULL;
+}
+
+/* The keys of an operation for a message: "s=, name= or state=". */
+static void key_list(const scn_key *keys, char *buf, size_t cap) {
+  size_t n = 0, total = 0, i = 0;
+  for (const scn_key *k = keys; k->name; k++) total++;
+  buf[0] = '\0';
+  for (const scn_key *k = keys; k->name; k++, i++)
+    n = as_appendf(buf, cap, n, "%s%s=", i == 0 ? "" : i + 1 == total ? " or " : ", ", k->name);
+}
+
+static AS_WUR int set_key(pstate *p, const scenario *sc, scn_op *op, const scn_key *k,
+                          const tok *t) {
+  uint64_t v = 0;
+  int rc = AS_OK;
+  switch (k->type) {
+  case SCN_KT_SESSION:
+    if (text_is(t->val, t->vlen, "any")) {
+      op->session = SCN_ANY;
+    } else if (text_is(t->val, t->vlen, "all")) {
+      op->session = SCN_ALL;
+    } else {
+      rc = num_in(p, t->val, t->vlen, t->vcol, 0, sc->sessions ? sc->sessions - 1 : 0,
+                  "a session number below `sessions`, any or all", &v);
+      op->session = (uint32_t)v;
+    }
+    return rc;
+  case SCN_KT_NAME:
+    return copy_name(p, t->val, t->vlen, t->vcol, op->name, "a tool name");
+  case SCN_KT_DURATION:
+    return duration(p, t->val, t->vlen, t->vcol, &op->duration);
+  case SCN_KT_COUNT:
+    rc = num_in(p, t->val, t->vlen, t->vcol, k->lo, k->hi, k->name, &v);
+    if (rc == AS_OK && k->slot == SCN_SLOT_RETRY) op->retry = v;
+    return rc;
+  case SCN_KT_STATE:
+    for (unsigned i = 0; i < SCN_NSTATES; i++)
+      if (text_is(t->val, t->vlen, scn_tool_states[i])) {
+        op->state = i;
+        return AS_OK;
+      }
+    return perr(p, t->vcol, "a state: executed, pending_approval, rejected or timed_out");
+  }
+  return AS_INTERNAL;
+}
+
 static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const tok *t,
                            unsigned n) {
-  char b[40];
+  char b[40], keys[128];
   unsigned i = 0;
   uint64_t repeat = 1;
   if (a->nops == SCN_MAX_OPS) return perr(p, t[0].col, "at most %u operations per actor", SCN_MAX_OPS);
@@ -269,57 +304,47 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
   }
   int rc = want_word(p, &t[i]);
   if (rc != AS_OK) return rc;
-  scn_op *op = &a->ops[a->nops];
-  memset(op, 0, sizeof *op);
-  op->repeat = (uint32_t)repeat;
-  op->line = p->line;
-  op->session = SCN_ANY;
+  scn_op op;
+  memset(&op, 0, sizeof op);
+  op.repeat = (uint32_t)repeat;
+  op.line = p->line;
+  op.session = SCN_ANY;
   unsigned k;
   for (k = 0; k < SCN__OP_COUNT; k++)
-    if (tok_is(&t[i], op_names[k])) break;
-  if (k == SCN__OP_COUNT)
-    return perr(p, t[i].col, "an operation (start, tool, finalize, pause, write, checkpoint, gc, "
-                             "sleep, crash), found '%s'", shown(&t[i], b, sizeof b));
-  op->kind = (scn_op_kind)k;
+    if (tok_is(&t[i], scn_ops[k].keyword)) break;
+  if (k == SCN__OP_COUNT) {
+    char list[256];
+    size_t len = 0;
+    for (unsigned j = 0; j < SCN__OP_COUNT; j++)
+      len = as_appendf(list, sizeof list, len, "%s%s", j ? ", " : "", scn_ops[j].keyword);
+    return perr(p, t[i].col, "an operation (%s), found '%s'", list, shown(&t[i], b, sizeof b));
+  }
+  op.kind = (scn_op_kind)k;
+  const scn_opdef *def = &scn_ops[k];
   unsigned opcol = t[i].col;
-  int need_s = op->kind != SCN_OP_GC && op->kind != SCN_OP_SLEEP && op->kind != SCN_OP_CRASH;
-  int have_s = 0, have_name = 0, have_d = 0;
+  unsigned seen = 0;
   rc = parse_kv_only(p, t, n, i + 1);
   for (unsigned j = i + 1; rc == AS_OK && j < n; j++) {
     tok key = {.s = t[j].s, .len = t[j].len};
-    if (need_s && tok_is(&key, "s")) {
-      if (have_s++) return perr(p, t[j].col, "one s=");
-      if (t[j].vlen == 3 && memcmp(t[j].val, "any", 3) == 0) {
-        op->session = SCN_ANY;
-      } else if (t[j].vlen == 3 && memcmp(t[j].val, "all", 3) == 0) {
-        op->session = SCN_ALL;
-      } else {
-        uint64_t v;
-        rc = num_in(p, t[j].val, t[j].vlen, t[j].vcol, 0, sc->sessions ? sc->sessions - 1 : 0,
-                    "a session number below `sessions`, any or all", &v);
-        op->session = (uint32_t)v;
-      }
-    } else if (op->kind == SCN_OP_TOOL && tok_is(&key, "name")) {
-      if (have_name++) return perr(p, t[j].col, "one name=");
-      rc = copy_name(p, t[j].val, t[j].vlen, t[j].vcol, op->tool, "a tool name");
-      if (rc == AS_OK) rc = note_tool(p, op->tool, t[j].vcol);
-    } else if (op->kind == SCN_OP_SLEEP && tok_is(&key, "d")) {
-      if (have_d++) return perr(p, t[j].col, "one d=");
-      rc = duration(p, t[j].val, t[j].vlen, t[j].vcol, &op->duration);
-    } else if (op->kind == SCN_OP_CHECKPOINT && tok_is(&key, "retry")) {
-      uint64_t v;
-      rc = num_in(p, t[j].val, t[j].vlen, t[j].vcol, 1, SCN_MAX_RETRY, "a retry number", &v);
-      op->retry = (uint32_t)v;
-    } else {
-      return perr(p, t[j].col, "no '%s=' for %s (see scenario.h)", shown(&key, b, sizeof b), op_names[op->kind]);
+    const scn_key *kd = find_key(def->keys, &t[j]);
+    if (!kd) {
+      key_list(def->keys, keys, sizeof keys);
+      if (!def->keys[0].name) return perr(p, t[j].col, "nothing after %s (it takes no keys)", def->keyword);
+      return perr(p, t[j].col, "%s for %s, found '%s='", keys, def->keyword, shown(&key, b, sizeof b));
     }
+    unsigned bit = 1u << (unsigned)(kd - def->keys);
+    if (seen & bit) return perr(p, t[j].col, "one %s=", kd->name);
+    seen |= bit;
+    rc = set_key(p, sc, &op, kd, &t[j]);
   }
   if (rc != AS_OK) return rc;
-  if (need_s && !have_s)
-    return perr(p, opcol, "s=SESSION (a number, any or all) for %s", op_names[op->kind]);
-  if (op->kind == SCN_OP_TOOL && !have_name) return perr(p, opcol, "name=TOOL for tool");
-  if (op->kind == SCN_OP_SLEEP && !have_d) return perr(p, opcol, "d=DURATION for sleep");
-  a->nops++;
+  for (const scn_key *kd = def->keys; kd->name; kd++) {
+    if (kd->required && !(seen & (1u << (unsigned)(kd - def->keys))))
+      return perr(p, opcol, "%s= for %s (%s)", kd->name, def->keyword, kd->help);
+  }
+  rc = sim_grow(&a->ops, &a->capops, a->nops + 1, sizeof *a->ops, SCN_MAX_OPS);
+  if (rc != AS_OK) return grow_err(p, rc, opcol, "fewer operations");
+  a->ops[a->nops++] = op;
   return AS_OK;
 }
 
@@ -327,6 +352,43 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
 static const char *const once[] = {"describe", "sessions", "journal", "limits", "faults",
                                    "legacy_escalate"};
 #define NONCE (sizeof once / sizeof once[0])
+
+static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n) {
+  if (n < 2) return perr(p, t[0].col, "legacy_escalate TOOL...");
+  for (unsigned j = 1; j < n; j++) {
+    if (sc->nlegacy == SCN_MAX_LEGACY) return perr(p, t[j].col, "at most %u legacy tools", SCN_MAX_LEGACY);
+    int rc = want_word(p, &t[j]);
+    if (rc != AS_OK) return rc;
+    rc = sim_grow(&sc->legacy, &sc->caplegacy, sc->nlegacy + 1, sizeof *sc->legacy, SCN_MAX_LEGACY);
+    if (rc != AS_OK) return grow_err(p, rc, t[j].col, "fewer legacy tools");
+    rc = copy_name(p, t[j].s, t[j].len, t[j].col, sc->legacy[sc->nlegacy], "a tool name");
+    if (rc != AS_OK) return rc;
+    sc->nlegacy++;
+  }
+  return AS_OK;
+}
+
+static AS_WUR int parse_actor(pstate *p, scenario *sc, const tok *t, unsigned n) {
+  if (sc->nactors == SCN_MAX_ACTORS) return perr(p, t[0].col, "at most %u actors", SCN_MAX_ACTORS);
+  if (n < 2 || n > 3) return perr(p, t[0].col, "actor NAME [count=N]");
+  scn_actor a;
+  memset(&a, 0, sizeof a);
+  a.count = 1;
+  a.line = p->line;
+  int rc = want_word(p, &t[1]);
+  if (rc == AS_OK) rc = copy_name(p, t[1].s, t[1].len, t[1].col, a.name, "an actor name");
+  if (rc == AS_OK && n == 3) {
+    if (!t[2].val || !tok_is(&t[2], "count")) return perr(p, t[2].col, "count=N");
+    uint64_t v = 0;
+    rc = num_in(p, t[2].val, t[2].vlen, t[2].vcol, 1, SCN_MAX_COUNT, "count", &v);
+    a.count = (uint32_t)v;
+  }
+  if (rc != AS_OK) return rc;
+  rc = sim_grow(&sc->actors, &sc->capactors, sc->nactors + 1, sizeof *sc->actors, SCN_MAX_ACTORS);
+  if (rc != AS_OK) return grow_err(p, rc, t[0].col, "fewer actors");
+  sc->actors[sc->nactors++] = a;
+  return AS_OK;
+}
 
 static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigned n, int *named,
                                   unsigned *seen) {
@@ -356,16 +418,15 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
   if (tok_is(&t[0], "sessions")) {
     if (n != 2) return perr(p, t[0].col, "sessions N");
     if (sc->nactors) return perr(p, t[0].col, "sessions before the first actor");
-    uint64_t v;
+    uint64_t v = 0;
     rc = num_in(p, t[1].s, t[1].val ? 0 : t[1].len, t[1].col, 1, SCN_MAX_SESSIONS, "a session count", &v);
     sc->sessions = (uint32_t)v;
     return rc;
   }
   if (tok_is(&t[0], "journal")) {
-    static const char *const modes[] = {"delete", "truncate", "persist", "wal"};
     if (n == 2)
       for (unsigned j = 0; j < 4; j++)
-        if (tok_is(&t[1], modes[j])) {
+        if (tok_is(&t[1], scn_journal_name((scn_journal)j))) {
           sc->journal = (scn_journal)j;
           return AS_OK;
         }
@@ -373,37 +434,39 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
   }
   if (tok_is(&t[0], "limits")) return parse_limits(p, sc, t, n);
   if (tok_is(&t[0], "faults")) return parse_faults(p, sc, t, n);
-  if (tok_is(&t[0], "legacy_escalate")) {
-    if (n < 2) return perr(p, t[0].col, "legacy_escalate TOOL...");
-    for (unsigned j = 1; j < n; j++) {
-      if (sc->nlegacy == SCN_MAX_LEGACY) return perr(p, t[j].col, "at most %u legacy tools", SCN_MAX_LEGACY);
-      rc = want_word(p, &t[j]);
-      if (rc == AS_OK) rc = copy_name(p, t[j].s, t[j].len, t[j].col, sc->legacy[sc->nlegacy++], "a tool name");
-      if (rc != AS_OK) return rc;
-    }
-    return AS_OK;
-  }
-  if (tok_is(&t[0], "actor")) {
-    if (sc->nactors == SCN_MAX_ACTORS) return perr(p, t[0].col, "at most %u actors", SCN_MAX_ACTORS);
-    if (n < 2 || n > 3) return perr(p, t[0].col, "actor NAME [count=N]");
-    scn_actor *a = &sc->actors[sc->nactors];
-    memset(a, 0, sizeof *a);
-    a->count = 1;
-    a->line = p->line;
-    rc = want_word(p, &t[1]);
-    if (rc == AS_OK) rc = copy_name(p, t[1].s, t[1].len, t[1].col, a->name, "an actor name");
-    if (rc == AS_OK && n == 3) {
-      if (!t[2].val || !tok_is(&t[2], "count"))
-        return perr(p, t[2].col, "count=N");
-      uint64_t v;
-      rc = num_in(p, t[2].val, t[2].vlen, t[2].vcol, 1, SCN_MAX_COUNT, "count", &v);
-      a->count = (uint32_t)v;
-    }
-    if (rc == AS_OK) sc->nactors++;
-    return rc;
-  }
+  if (tok_is(&t[0], "legacy_escalate")) return parse_legacy(p, sc, t, n);
+  if (tok_is(&t[0], "actor")) return parse_actor(p, sc, t, n);
   return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, limits, faults, "
                            "legacy_escalate, actor), found '%s'", shown(&t[0], b, sizeof b));
+}
+
+/* One line: its bytes checked, cut into tokens, parsed. */
+static AS_WUR int parse_line(pstate *p, scenario *out, const char *line, size_t ll, int *named,
+                             unsigned *seen) {
+  if (ll > SCN_MAX_LINE) return perr(p, SCN_MAX_LINE + 1, "a line of at most %u characters", SCN_MAX_LINE);
+  for (size_t i = 0; i < ll; i++) {
+    unsigned char c = (unsigned char)line[i];
+    if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+      return perr(p, (unsigned)i + 1, "printable text (found byte 0x%02x)", c);
+  }
+  tok t[MAX_TOKENS];
+  unsigned n = 0;
+  int rc = tokenize(p, line, ll, t, &n);
+  if (rc != AS_OK || n == 0) return rc;
+  if (is_space(line[0])) {
+    if (!*named || out->nactors == 0)
+      return perr(p, t[0].col, "an 'actor' line before an indented operation");
+    return parse_op(p, out, &out->actors[out->nactors - 1], t, n);
+  }
+  return parse_directive(p, out, t, n, named, seen);
+}
+
+void scn_clear(scenario *sc) {
+  if (!sc) return;
+  for (size_t i = 0; i < sc->nactors; i++) free(sc->actors[i].ops);
+  free(sc->actors);
+  free(sc->legacy);
+  memset(sc, 0, sizeof *sc);
 }
 
 int scn_parse(const char *file, const char *text, size_t len, scenario *out, char *err,
@@ -412,12 +475,11 @@ int scn_parse(const char *file, const char *text, size_t len, scenario *out, cha
   int rc = AS_OK, named = 0;
   unsigned seen = 0;
   if (err && errcap) err[0] = '\0';
-  /* Actors are zeroed as they are added: the arrays are large. */
-  memset(out, 0, offsetof(scenario, actors));
+  memset(out, 0, sizeof *out);
   out->sessions = 1;
   if (len > SCN_MAX_BYTES) {
     p.line = 1;
-    pmsg(&p, 1, "a file of at most %u bytes", SCN_MAX_BYTES);
+    rc = perr(&p, 1, "a file of at most %u bytes", SCN_MAX_BYTES);
     rc = AS_TOOBIG;
     goto out;
   }
@@ -428,50 +490,104 @@ int scn_parse(const char *file, const char *text, size_t len, scenario *out, cha
     const char *line = text + pos;
     p.line++;
     pos += ll + (nl ? 1 : 0);
-    if (ll > SCN_MAX_LINE) {
-      rc = perr(&p, SCN_MAX_LINE + 1, "a line of at most %u characters", SCN_MAX_LINE);
-      break;
-    }
-    for (size_t i = 0; i < ll; i++) {
-      unsigned char c = (unsigned char)line[i];
-      if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
-        rc = perr(&p, (unsigned)i + 1, "printable text (found byte 0x%02x)", c);
-        break;
-      }
-    }
-    if (rc != AS_OK) break;
-    tok t[MAX_TOKENS];
-    unsigned n = 0;
-    rc = tokenize(&p, line, ll, t, &n);
-    if (rc != AS_OK || n == 0) continue;
-    if (is_space(line[0])) {
-      if (!named || out->nactors == 0) {
-        rc = perr(&p, t[0].col, "an 'actor' line before an indented operation");
-        break;
-      }
-      rc = parse_op(&p, out, &out->actors[out->nactors - 1], t, n);
-    } else {
-      rc = parse_directive(&p, out, t, n, &named, &seen);
-    }
+    rc = parse_line(&p, out, line, ll, &named, &seen);
   }
   if (rc == AS_OK && !named) {
     p.line = p.line ? p.line : 1;
     rc = perr(&p, 1, "'scenario NAME' (the file is empty)");
   }
   if (rc == AS_OK && out->nactors == 0) rc = perr(&p, 1, "at least one actor");
-  for (uint32_t i = 0; rc == AS_OK && i < out->nactors; i++) {
+  for (size_t i = 0; rc == AS_OK && i < out->nactors; i++) {
     if (out->actors[i].nops == 0) {
       p.line = out->actors[i].line;
       rc = perr(&p, 1, "operations (indented lines) under actor %s", out->actors[i].name);
     }
   }
 out:
-  if (rc != AS_OK) {
-    uint32_t used = out->nactors < SCN_MAX_ACTORS ? out->nactors + 1 : SCN_MAX_ACTORS;
-    memset(out->actors, 0, used * sizeof out->actors[0]); /* the one being added too */
-    memset(out, 0, offsetof(scenario, actors));
-  }
+  if (rc != AS_OK) scn_clear(out); /* nothing half-written */
   return rc;
+}
+
+int scn_copy(scenario *dst, const scenario *src) {
+  *dst = *src;
+  dst->legacy = NULL;
+  dst->actors = NULL;
+  dst->nlegacy = dst->caplegacy = dst->nactors = dst->capactors = 0;
+  int rc = sim_grow(&dst->legacy, &dst->caplegacy, src->nlegacy, sizeof *dst->legacy, SCN_MAX_LEGACY);
+  if (rc == AS_OK)
+    rc = sim_grow(&dst->actors, &dst->capactors, src->nactors, sizeof *dst->actors, SCN_MAX_ACTORS);
+  if (rc != AS_OK) goto fail;
+  if (src->nlegacy) memcpy(dst->legacy, src->legacy, src->nlegacy * sizeof *src->legacy);
+  dst->nlegacy = src->nlegacy;
+  for (size_t i = 0; i < src->nactors; i++) {
+    scn_actor *a = &dst->actors[dst->nactors];
+    *a = src->actors[i];
+    a->ops = NULL;
+    a->nops = a->capops = 0;
+    dst->nactors++;
+    rc = sim_grow(&a->ops, &a->capops, src->actors[i].nops, sizeof *a->ops, SCN_MAX_OPS);
+    if (rc != AS_OK) goto fail;
+    memcpy(a->ops, src->actors[i].ops, src->actors[i].nops * sizeof *a->ops);
+    a->nops = src->actors[i].nops;
+  }
+  return AS_OK;
+fail:
+  scn_clear(dst);
+  return rc;
+}
+
+static int same_op(const scn_op *x, const scn_op *y) {
+  return x->kind == y->kind && x->repeat == y->repeat && x->session == y->session &&
+         x->duration == y->duration && x->retry == y->retry && x->state == y->state &&
+         strcmp(x->name, y->name) == 0;
+}
+
+int scn_equal(const scenario *a, const scenario *b) {
+  if (strcmp(a->name, b->name) != 0 || strcmp(a->describe, b->describe) != 0 ||
+      a->sessions != b->sessions || a->journal != b->journal || a->max_steps != b->max_steps ||
+      a->max_virtual_ns != b->max_virtual_ns || memcmp(&a->faults, &b->faults, sizeof a->faults) != 0 ||
+      a->nlegacy != b->nlegacy || a->nactors != b->nactors)
+    return 0;
+  for (size_t i = 0; i < a->nlegacy; i++)
+    if (strcmp(a->legacy[i], b->legacy[i]) != 0) return 0;
+  for (size_t i = 0; i < a->nactors; i++) {
+    const scn_actor *x = &a->actors[i], *y = &b->actors[i];
+    if (strcmp(x->name, y->name) != 0 || x->count != y->count || x->nops != y->nops) return 0;
+    for (size_t j = 0; j < x->nops; j++)
+      if (!same_op(&x->ops[j], &y->ops[j])) return 0;
+  }
+  return 1;
+}
+
+/* --- the canonical writer ------------------------------------------------------ */
+
+static size_t format_op(const scn_op *op, char *buf, size_t cap, size_t n) {
+  n = as_appendf(buf, cap, n, "    repeat=%u %s", op->repeat, scn_ops[op->kind].keyword);
+  for (const scn_key *k = scn_ops[op->kind].keys; k->name; k++) {
+    switch (k->type) {
+    case SCN_KT_SESSION:
+      if (op->session == SCN_ANY)
+        n = as_appendf(buf, cap, n, " s=any");
+      else if (op->session == SCN_ALL)
+        n = as_appendf(buf, cap, n, " s=all");
+      else
+        n = as_appendf(buf, cap, n, " s=%u", op->session);
+      break;
+    case SCN_KT_NAME:
+      n = as_appendf(buf, cap, n, " %s=%s", k->name, op->name);
+      break;
+    case SCN_KT_DURATION:
+      n = as_appendf(buf, cap, n, " %s=%lluns", k->name, (unsigned long long)op->duration);
+      break;
+    case SCN_KT_COUNT:
+      if (op->retry) n = as_appendf(buf, cap, n, " %s=%llu", k->name, (unsigned long long)op->retry);
+      break;
+    case SCN_KT_STATE:
+      if (op->state) n = as_appendf(buf, cap, n, " %s=%s", k->name, scn_tool_states[op->state]);
+      break;
+    }
+  }
+  return as_appendf(buf, cap, n, "\n");
 }
 
 int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
@@ -493,29 +609,13 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
                  f->write, f->full, f->busy, f->sync);
   if (sc->nlegacy) {
     n = as_appendf(buf, cap, n, "legacy_escalate");
-    for (uint32_t i = 0; i < sc->nlegacy; i++) n = as_appendf(buf, cap, n, " %s", sc->legacy[i]);
+    for (size_t i = 0; i < sc->nlegacy; i++) n = as_appendf(buf, cap, n, " %s", sc->legacy[i]);
     n = as_appendf(buf, cap, n, "\n");
   }
-  for (uint32_t i = 0; i < sc->nactors; i++) {
+  for (size_t i = 0; i < sc->nactors; i++) {
     const scn_actor *a = &sc->actors[i];
     n = as_appendf(buf, cap, n, "actor %s count=%u\n", a->name, a->count);
-    for (uint32_t j = 0; j < a->nops; j++) {
-      const scn_op *op = &a->ops[j];
-      n = as_appendf(buf, cap, n, "    repeat=%u %s", op->repeat, op_names[op->kind]);
-      if (op->kind != SCN_OP_GC && op->kind != SCN_OP_SLEEP && op->kind != SCN_OP_CRASH) {
-        if (op->session == SCN_ANY)
-          n = as_appendf(buf, cap, n, " s=any");
-        else if (op->session == SCN_ALL)
-          n = as_appendf(buf, cap, n, " s=all");
-        else
-          n = as_appendf(buf, cap, n, " s=%u", op->session);
-      }
-      if (op->kind == SCN_OP_TOOL) n = as_appendf(buf, cap, n, " name=%s", op->tool);
-      if (op->kind == SCN_OP_SLEEP)
-        n = as_appendf(buf, cap, n, " d=%lluns", (unsigned long long)op->duration);
-      if (op->kind == SCN_OP_CHECKPOINT && op->retry) n = as_appendf(buf, cap, n, " retry=%u", op->retry);
-      n = as_appendf(buf, cap, n, "\n");
-    }
+    for (size_t j = 0; j < a->nops; j++) n = format_op(&a->ops[j], buf, cap, n);
   }
   if (n >= cap - 1) return AS_TOOBIG;
   *len = n;
@@ -525,7 +625,7 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
 int scn_load(const char *path, scenario *out, char *err, size_t errcap) {
   int rc = AS_OK;
   char *buf = NULL;
-  memset(out, 0, offsetof(scenario, actors));
+  memset(out, 0, sizeof *out);
   FILE *f = fopen(path, "rb");
   if (!f) {
     snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
@@ -546,6 +646,81 @@ int scn_load(const char *path, scenario *out, char *err, size_t errcap) {
   rc = scn_parse(path, buf, n, out, err, errcap);
 out:
   free(buf);
-  if (fclose(f) != 0 && rc == AS_OK) rc = AS_IO;
+  if (fclose(f) != 0 && rc == AS_OK) {
+    rc = AS_IO;
+    scn_clear(out);
+    snprintf(err, errcap, "%s: read error: %s", path, strerror(errno));
+  }
   return rc;
+}
+
+/* --- the reference ------------------------------------------------------------- */
+
+static const struct {
+  const char *syntax, *help;
+} directives[] = {
+    {"scenario NAME", "required, first line; letters, digits, `_ - . :`"},
+    {"describe \"TEXT\"", "one line for people (no escapes in strings)"},
+    {"sessions N", "1..1024 sessions created before the actors start (default 1); before any actor"},
+    {"journal MODE", "`delete` (default), `truncate`, `persist` or `wal`"},
+    {"limits steps=N time=DUR", "step budget (1..16,000,000) and virtual-time budget"},
+    {"faults read= write= full= busy= sync=",
+     "rates in parts per million (0..1,000,000) of read errors, write errors, disk full, lock "
+     "busy and sync errors in the simulated disk"},
+    {"legacy_escalate TOOL...", "up to 8 tool names that count as an escalation when a session is finalized"},
+    {"actor NAME [count=N]",
+     "1..64 tasks running the operations indented below (at most 32 actors, 128 operations each)"},
+};
+
+/* "s=SESSION name=TOOL [state=STATE]" for an operation's keys. */
+static void key_syntax(const scn_key *keys, char *buf, size_t cap) {
+  static const char *const ph[] = {"S", "TOOL", "DUR", "N", "STATE"};
+  size_t n = 0;
+  buf[0] = '\0';
+  for (const scn_key *k = keys; k->name; k++)
+    n = as_appendf(buf, cap, n, " %s%s=%s%s", k->required ? "" : "[", k->name, ph[k->type],
+                   k->required ? "" : "]");
+}
+
+void scn_write_reference(FILE *f, int markdown) {
+  char syn[160];
+  if (markdown) {
+    fputs("| directive | meaning |\n| --- | --- |\n", f);
+    for (size_t i = 0; i < sizeof directives / sizeof directives[0]; i++)
+      fprintf(f, "| `%s` | %s |\n", directives[i].syntax, directives[i].help);
+    fputs("\n| operation | what the actor does |\n| --- | --- |\n", f);
+    for (unsigned k = 0; k < SCN__OP_COUNT; k++) {
+      key_syntax(scn_ops[k].keys, syn, sizeof syn);
+      fprintf(f, "| `%s%s` | %s |\n", scn_ops[k].keyword, syn, scn_ops[k].help);
+    }
+    fputs("\n| key | meaning |\n| --- | --- |\n", f);
+    fprintf(f, "| `repeat=N` | before any operation: run it N times (1 to %u) |\n", SCN_MAX_REPEAT);
+    unsigned done = 0;
+    for (unsigned k = 0; k < SCN__OP_COUNT; k++)
+      for (const scn_key *kd = scn_ops[k].keys; kd->name; kd++) {
+        unsigned bit = 1u << kd->slot;
+        if (done & bit) continue;
+        done |= bit;
+        fprintf(f, "| `%s=` | %s |\n", kd->name, kd->help);
+      }
+    return;
+  }
+  fputs("Directives (each at most once, but actor):\n", f);
+  for (size_t i = 0; i < sizeof directives / sizeof directives[0]; i++)
+    fprintf(f, "  %-40s %s\n", directives[i].syntax, directives[i].help);
+  fputs("\nOperations (indented under an actor; any may start with repeat=N):\n", f);
+  for (unsigned k = 0; k < SCN__OP_COUNT; k++) {
+    key_syntax(scn_ops[k].keys, syn, sizeof syn);
+    fprintf(f, "  %s%s\n      %s\n", scn_ops[k].keyword, syn, scn_ops[k].help);
+  }
+  fputs("\nKeys:\n", f);
+  unsigned done = 0;
+  for (unsigned k = 0; k < SCN__OP_COUNT; k++)
+    for (const scn_key *kd = scn_ops[k].keys; kd->name; kd++) {
+      unsigned bit = 1u << kd->slot;
+      if (done & bit) continue;
+      done |= bit;
+      fprintf(f, "  %-8s %s\n", kd->name, kd->help);
+    }
+  fprintf(f, "\nDurations are a number and a unit: %s.\n", sim_duration_units);
 }

@@ -16,29 +16,25 @@
 **   actor NAME [count=N]               N concurrent tasks running the ops below
 **       [repeat=N] OP [KEY=VALUE]...   an operation, N times (default 1)
 **
-** Operations (s= picks the session: a number 0..sessions-1, `any` for a
-** fresh pick from the workload stream each time, or `all` for every session
-** in turn):
-**   start s=S                   in_progress (load, set, save; stale -> retry)
-**   tool s=S name=TOOL          record an executed tool call (stale -> retry)
-**   finalize s=S                finalize under the session lock
-**   pause s=S                   mark a paused run awaiting_input
-**   write s=S                   load, step, save: a writer racing others
-**   checkpoint s=S [retry=N]    store a checkpoint for S (or S:retry-N, N <= 31)
-**   gc                          checkpoint garbage collection
-**   sleep d=DUR                 sleep in virtual time
-**   crash                       power loss: unsynced writes lost; reopen
+** The operations are one table, SCN_OP_MAP below: each row is an operation's
+** keyword, the keys it takes (with their bounds), the runner's executor, the
+** oracle's model step and one line of help. The parser, the canonical writer,
+** the runner (runner.c), the oracle (oracle/) and the format reference
+** (scn_write_reference, docs/scenarios.md) are all driven by it: a new
+** operation is one new row, and the build fails until its executor and its
+** model step exist.
 **
-** Each directive but `actor` appears at most once.
-** DUR is a number with a unit: ns, us, ms, s, m, h, d. Everything is capped
-** (line length, names, counts); a malformed file is refused with its name,
-** line, column and what was expected.
+** Each directive but `actor` appears at most once. DUR is a number with a
+** unit: ns, us, ms, s, m, h, d. Everything is capped (line length, names,
+** counts); storage grows with what a file declares. A malformed file is
+** refused with its name, line, column and what was expected.
 */
 #ifndef AGENTSIM_SCENARIO_H
 #define AGENTSIM_SCENARIO_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "agentsim/status.h"
 
@@ -52,48 +48,117 @@
 #define SCN_MAX_REPEAT 10000u
 #define SCN_MAX_SESSIONS 1024u
 #define SCN_MAX_LEGACY 8u
-#define SCN_MAX_RETRY 31u    /* checkpoint retry=N: the oracle tracks 0..31 */
-#define SCN_MAX_TOOLS 64u    /* distinct tool names in `tool` operations */
-#define SCN_ANY UINT32_MAX   /* s=any */
+#define SCN_MAX_RETRY 1000000u /* checkpoint retry=N */
+#define SCN_ANY UINT32_MAX     /* s=any */
 #define SCN_ALL (UINT32_MAX - 1) /* s=all */
 
-/* X(NAME, keyword) */
-#define SCN_OP_MAP(X)                                                         \
-  X(START, "start")                                                           \
-  X(TOOL, "tool")                                                             \
-  X(FINALIZE, "finalize")                                                     \
-  X(PAUSE, "pause")                                                           \
-  X(WRITE, "write")                                                           \
-  X(CHECKPOINT, "checkpoint")                                                 \
-  X(GC, "gc")                                                                 \
-  X(SLEEP, "sleep")                                                           \
-  X(CRASH, "crash")
+/* --- keys: KEY=VALUE settings of an operation ------------------------------- */
+
+typedef enum scn_key_type {
+  SCN_KT_SESSION,  /* a number below `sessions`, any or all */
+  SCN_KT_NAME,     /* a name: letters, digits, _ - . : */
+  SCN_KT_DURATION, /* a number and a unit */
+  SCN_KT_COUNT,    /* a number in [lo, hi] */
+  SCN_KT_STATE     /* a tool call's state: executed (default), pending_approval,
+                   ** rejected, timed_out */
+} scn_key_type;
+
+/* Which field of scn_op a key sets. */
+typedef enum scn_slot {
+  SCN_SLOT_SESSION,
+  SCN_SLOT_NAME,
+  SCN_SLOT_DURATION,
+  SCN_SLOT_RETRY,
+  SCN_SLOT_STATE
+} scn_slot;
+
+typedef struct scn_key {
+  const char *name;  /* "s" */
+  scn_key_type type;
+  scn_slot slot;
+  uint64_t lo, hi;   /* SCN_KT_COUNT bounds */
+  int required;
+  const char *help;  /* "SESSION" style placeholder and meaning */
+} scn_key;
+
+/* The keys operations take, as table entries. */
+#define SCN_K_S {"s", SCN_KT_SESSION, SCN_SLOT_SESSION, 0, 0, 1, "the session: a number below `sessions`, `any` (a fresh pick each time) or `all` (each in turn)"},
+#define SCN_K_NAME {"name", SCN_KT_NAME, SCN_SLOT_NAME, 0, 0, 1, "the tool's name (a terminal tool: mark_resolved, mark_escalated, or a legacy_escalate one)"},
+#define SCN_K_STATE {"state", SCN_KT_STATE, SCN_SLOT_STATE, 0, 0, 0, "the call's state: executed (default), pending_approval, rejected or timed_out"},
+#define SCN_K_RETRY {"retry", SCN_KT_COUNT, SCN_SLOT_RETRY, 1, SCN_MAX_RETRY, 0, "the retry thread N: the checkpoint of S:retry-N (1 to 1000000)"},
+#define SCN_K_D {"d", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 1, "a virtual duration, such as 5ms or 1h"},
+
+/* --- the operation table ----------------------------------------------------- */
+
+/* X(NAME, keyword, keys, executor, model step, help) */
+#define SCN_OP_MAP(X)                                                              \
+  X(START, "start", SCN_K_S, exec_start, orc_model_start,                          \
+    "move a new session to in_progress, under the session lock")                   \
+  X(TOOL, "tool", SCN_K_S SCN_K_NAME SCN_K_STATE, exec_tool, orc_model_tool,       \
+    "record a tool call in the session's history (load, append, save; a stale "    \
+    "version is retried); a finished session takes none")                          \
+  X(FINALIZE, "finalize", SCN_K_S, exec_finalize, orc_model_finalize,              \
+    "settle the terminal status the executed tool calls imply, under the lock")    \
+  X(PAUSE, "pause", SCN_K_S, exec_pause, orc_model_pause,                          \
+    "mark a paused run awaiting_input, under the lock (never undoes a finalize)")  \
+  X(FAIL, "fail", SCN_K_S, exec_fail, orc_model_fail,                              \
+    "a run failed: mark the session error, under the lock (never undoes a finalize)") \
+  X(WRITE, "write", SCN_K_S, exec_write, orc_model_write,                          \
+    "load, take a scheduling step, save new extra fields: a writer racing others") \
+  X(CHECKPOINT, "checkpoint", SCN_K_S SCN_K_RETRY, exec_checkpoint,                \
+    orc_model_checkpoint, "store the checkpoint of thread S (or S:retry-N)")       \
+  X(GC, "gc", , exec_gc, orc_model_gc,                                             \
+    "remove every checkpoint whose base session is not active")                    \
+  X(HOLD, "hold", SCN_K_S SCN_K_D, exec_hold, orc_model_hold,                      \
+    "take the session lock, keep it for the duration, release it")                \
+  X(TRY, "try", SCN_K_S, exec_try, orc_model_try,                                  \
+    "try-acquire the session lock without waiting (refused while anyone holds it)") \
+  X(TURN, "turn", SCN_K_S SCN_K_NAME, exec_turn, orc_model_turn,                   \
+    "one agent run under the session lock: start, record the tool call, then "     \
+    "finalize (which takes the lock again, re-entrantly)")                         \
+  X(SLEEP, "sleep", SCN_K_D, exec_sleep, orc_model_sleep, "sleep in virtual time") \
+  X(CRASH, "crash", , exec_crash, orc_model_crash,                                 \
+    "power loss: every write not yet synced is lost; the database is reopened "    \
+    "and recovered")
 
 typedef enum scn_op_kind {
-#define SCN__OP(name, kw) SCN_OP_##name,
+#define SCN__OP(NAME, kw, keys, exec, model, help) SCN_OP_##NAME,
   SCN_OP_MAP(SCN__OP)
 #undef SCN__OP
   SCN__OP_COUNT
 } scn_op_kind;
 
+/* One row of the table, as the parser and the writer see it. */
+typedef struct scn_opdef {
+  const char *keyword;
+  const scn_key *keys; /* ends with a NULL name */
+  const char *help;
+} scn_opdef;
+
+extern const scn_opdef scn_ops[SCN__OP_COUNT];
+
 const char *scn_op_name(scn_op_kind k);
+/* The tool-call states SCN_KT_STATE names, in as_tool_state order. */
+#define SCN_NSTATES 4
+extern const char *const scn_tool_states[SCN_NSTATES];
 
 typedef struct scn_op {
   scn_op_kind kind;
-  uint32_t session;   /* or SCN_ANY, SCN_ALL */
   uint32_t repeat;    /* >= 1 */
-  uint32_t retry;     /* checkpoint: retry suffix N; 0 = none */
-  uint64_t duration;  /* sleep: ns */
-  char tool[SCN_MAX_NAME];
   unsigned line;      /* where it was written, for messages */
+  uint32_t session;   /* or SCN_ANY, SCN_ALL */
+  uint64_t duration;  /* ns */
+  uint64_t retry;     /* 0: none */
+  unsigned state;     /* index in scn_tool_states; 0 executed */
+  char name[SCN_MAX_NAME];
 } scn_op;
 
 typedef struct scn_actor {
   char name[SCN_MAX_NAME];
   uint32_t count;
-  scn_op ops[SCN_MAX_OPS];
-  uint32_t nops;
   unsigned line;
+  scn_op *ops; /* owned */
+  size_t nops, capops;
 } scn_actor;
 
 typedef struct scn_faults {
@@ -102,6 +167,8 @@ typedef struct scn_faults {
 
 typedef enum scn_journal { SCN_JOURNAL_DELETE, SCN_JOURNAL_TRUNCATE, SCN_JOURNAL_PERSIST, SCN_JOURNAL_WAL } scn_journal;
 
+/* A parsed scenario. It owns its arrays: release with scn_clear. A zeroed
+** one is a valid empty scenario. */
 typedef struct scenario {
   char name[SCN_MAX_NAME];
   char describe[SCN_MAX_TEXT];
@@ -110,28 +177,39 @@ typedef struct scenario {
   uint64_t max_steps;      /* 0: the sim's default */
   uint64_t max_virtual_ns; /* 0: the sim's default */
   scn_faults faults;
-  char legacy[SCN_MAX_LEGACY][SCN_MAX_NAME];
-  uint32_t nlegacy;
-  uint32_t nactors;
-  scn_actor actors[SCN_MAX_ACTORS]; /* last: everything before it is the header */
+  char (*legacy)[SCN_MAX_NAME]; /* owned */
+  size_t nlegacy, caplegacy;
+  scn_actor *actors;            /* owned */
+  size_t nactors, capactors;
 } scenario;
 
 const char *scn_journal_name(scn_journal j);
 
-/* Parse len bytes of text (need not be NUL-terminated). On error AS_PARSE
-** (or AS_TOOBIG) and err holds "FILE:LINE:COL: expected ..." using `file`
-** as the name, and *out is left empty (nactors 0, settings zeroed). On
-** success the header and actors[0..nactors) are fully written; later actor
-** slots are not touched. */
+/* Parse len bytes of text (need not be NUL-terminated) into *out (storage,
+** overwritten without being released). On success *out owns what it holds
+** (scn_clear). On error AS_PARSE (or AS_TOOBIG, AS_NOMEM) with err holding
+** "FILE:LINE:COL: expected ..." using `file` as the name, and *out is empty
+** and owns nothing. */
 AS_WUR int scn_parse(const char *file, const char *text, size_t len, scenario *out, char *err,
                      size_t errcap);
+/* Release what sc owns and zero it; NULL is a no-op. */
+void scn_clear(scenario *sc);
+/* A deep copy of src into *dst (storage). AS_NOMEM leaves *dst empty. */
+AS_WUR int scn_copy(scenario *dst, const scenario *src);
 /* Write sc back as scenario text (canonical: one directive a line, every
 ** setting spelled out), into a buffer of cap bytes. AS_TOOBIG when it does
-** not fit. scn_parse of the result gives sc again. */
+** not fit. scn_parse of the result gives sc again (line numbers aside). */
 AS_WUR int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len);
+/* Whether two scenarios say the same thing (line numbers aside). */
+int scn_equal(const scenario *a, const scenario *b);
 
 /* Read and parse a file (capped at SCN_MAX_BYTES); AS_IO when it cannot be
 ** read, with err naming the file and the reason. */
 AS_WUR int scn_load(const char *path, scenario *out, char *err, size_t errcap);
+
+/* The format's reference, generated from the operation table: the
+** directives, then every operation with its keys and help. markdown nonzero
+** writes the tables docs/scenarios.md holds (between its "generated" marks). */
+void scn_write_reference(FILE *f, int markdown);
 
 #endif

@@ -6,7 +6,7 @@
 ** terminal decision found wins (as_infer_terminal). A session with none is
 ** needs_review, with a reason, never silently resolved.
 **
-** as_finalize and as_mark_paused run under the session's lock (locks.h,
+** as_finalize, as_mark_paused and as_mark_failed run under the session's lock (locks.h,
 ** re-entrant, so a caller already holding it may call them), never touch a
 ** terminal session, and write the new status together with its
 ** status_changed event in one transaction. A stale-version conflict means
@@ -63,5 +63,11 @@ AS_WUR int as_finalize(as_store *st, as_lock_registry *reg, const char *id,
 ** must not undo a finalize). *changed (may be NULL) says whether it wrote.
 ** Statuses as as_finalize. */
 AS_WUR int as_mark_paused(as_store *st, as_lock_registry *reg, const char *id, bool *changed);
+
+/* Under id's lock: a run failed, so mark the session error with a
+** status_changed event; a no-op when it is already terminal (a failure
+** reported late must not undo a finalize). *changed (may be NULL) says
+** whether it wrote. Statuses as as_finalize. */
+AS_WUR int as_mark_failed(as_store *st, as_lock_registry *reg, const char *id, bool *changed);
 
 #endif /* AGENTSIM_FINALIZE_H */

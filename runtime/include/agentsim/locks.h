@@ -45,14 +45,23 @@ AS_WUR int as_locks_new(as_lock_registry **out, size_t max_entries);
 /* Free the registry (NULL is a no-op); no task may hold or wait for a lock. */
 void as_locks_free(as_lock_registry *r);
 
-/* What an observer hears: `task` (as_task_id()) entered key's lock (entered
-** 1: every successful acquire or try_acquire, re-entries included) or left
-** it (entered 0: every successful release). Called in the order the
-** registry serializes them, with its mutex held: the observer must not call
-** the registry, nor block. For an oracle checking that no two tasks are
-** ever inside one lock; the caller's own view, so a lock that excludes no
-** one shows up as two tasks inside. */
-typedef void (*as_lock_observer)(void *ctx, const char *key, uint64_t task, int entered);
+/* What an observer hears, in the order the registry serializes it, with its
+** mutex held (the observer must not call the registry, nor block):
+**   AS_LOCK_ACQUIRED      as_lock_acquire returned holding the lock (every
+**                         success, re-entries included)
+**   AS_LOCK_TRY_ACQUIRED  as_lock_try_acquire took the lock
+**   AS_LOCK_TRY_REFUSED   as_lock_try_acquire answered AS_BUSY
+**   AS_LOCK_RELEASED      as_lock_release undid one acquire
+** `task` is as_task_id() of the caller. For an oracle checking that no two
+** tasks are ever inside one lock; the registry's own account, so a lock
+** that excludes no one shows up as two tasks inside. */
+typedef enum as_lock_event {
+  AS_LOCK_ACQUIRED,
+  AS_LOCK_TRY_ACQUIRED,
+  AS_LOCK_TRY_REFUSED,
+  AS_LOCK_RELEASED
+} as_lock_event;
+typedef void (*as_lock_observer)(void *ctx, const char *key, uint64_t task, as_lock_event ev);
 /* Install fn (NULL: none) with its ctx (borrowed). Call before the tasks
 ** that use the registry start. */
 void as_locks_observe(as_lock_registry *r, as_lock_observer fn, void *ctx);

@@ -31,7 +31,27 @@
     "a stale-version conflict escapes finalize and strands the session in_progress") \
   X(PAUSE_NOT_MARKED, pause_not_marked, "a paused run is not marked awaiting_input") \
   X(GC_NO_SUFFIX_STRIP, gc_no_suffix_strip,                                   \
-    "checkpoint GC does not strip the :retry-N suffix")
+    "checkpoint GC does not strip the :retry-N suffix")                        \
+  X(SAVE_NO_VERSION_CHECK, save_no_version_check,                             \
+    "a save does not check the stored version: a stale copy overwrites newer work") \
+  X(LOAD_NOT_SNAPSHOT, load_not_snapshot,                                     \
+    "a load reads the tool calls, then the row, outside one transaction")       \
+  X(FINALIZE_BLIND_RETRY, finalize_blind_retry,                               \
+    "after a stale-version conflict finalize refreshes only the version and saves its stale copy") \
+  X(PAUSE_CLOBBERS_TERMINAL, pause_clobbers_terminal,                         \
+    "a late pause moves a finalized session back to awaiting_input")          \
+  X(FAIL_CLOBBERS_TERMINAL, fail_clobbers_terminal,                           \
+    "a failed run marks an already finalized session error")                  \
+  X(INFER_OLDEST_FIRST, infer_oldest_first,                                   \
+    "terminal inference reads the tool-call history oldest first")            \
+  X(INFER_COUNTS_UNEXECUTED, infer_counts_unexecuted,                         \
+    "terminal inference counts rejected, pending and timed-out calls")        \
+  X(GC_REAPS_ERRORED, gc_reaps_errored,                                       \
+    "checkpoint GC treats errored sessions (which may be retried) as finished") \
+  X(GC_KEEP_LIST_STALE, gc_keep_list_stale,                                   \
+    "checkpoint GC reads what to keep in one transaction and deletes the rest in another") \
+  X(LOCK_WAIT_IF, lock_wait_if,                                               \
+    "lock acquire waits with `if`, not `while`: a woken waiter does not re-check the owner")
 
 typedef enum as_mutant_id {
   AS_MUT_NONE = 0,

@@ -1,0 +1,203 @@
+/*
+** oracle.h -- the independent oracle of scenario runs (DESIGN.md section 6).
+**
+** The oracle keeps its own reference model of every session, lock and
+** checkpoint, written from the specification (spec.h), and never calls
+** runtime code to form an expectation. It takes its evidence from two
+** places, both as events on the run's stream (stream.h), judged the moment
+** they arrive:
+**
+**   the database itself   audit.c installs SQLite hooks on every connection
+**                         of a run: each row a transaction changes (the
+**                         pre-update hook, old and new values), the commit,
+**                         its confirmation, the rollback. So the model moves
+**                         with what was committed, not with what the runtime
+**                         says it did.
+**   the runner            what each operation was asked to do (ORC_EV_OP)
+**                         and what the runtime answered (ORC_EV_ACK), and what
+**                         the session-lock registry did (ORC_EV_LOCK). The
+**                         answers are judged against the model, never used to
+**                         form it.
+**
+** Every committed transaction is checked by the generic rules (versions,
+** terminal statuses, status events, lock scope, history) and by the model
+** step of the operation that made it (the operation table's model column,
+** scenario.h); every answer by that step's acknowledgement check. At
+** quiescence the database is read back, raw, and must be exactly the model.
+**
+** The first violation is kept, named by its check (ORC_CHECK_MAP): the
+** runner's invariant hook reports it. A check that cannot look at what it
+** needs is a harness error (orc_quiescence returns SIM_HARNESS).
+*/
+#ifndef AGENTSIM_ORACLE_H
+#define AGENTSIM_ORACLE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentsim/status.h"
+#include "sim.h"
+
+/* X(NAME, name, what it holds) -- the checks. Names appear in messages and
+** in the kill table; they are stable. */
+#define ORC_CHECK_MAP(X)                                                           \
+  X(LOCK_EXCLUSIVE, "lock-exclusive",                                              \
+    "no two tasks hold one session's lock at once (re-entry by the holder aside)") \
+  X(LOCK_TRY, "lock-try",                                                          \
+    "a try-acquire is refused exactly when some task, the caller included, holds the lock") \
+  X(LOCK_RELEASE, "lock-release", "only the holder releases, once per acquire")    \
+  X(LOCK_SCOPE, "lock-scope",                                                      \
+    "every status-changing commit is made by the task holding that session's lock") \
+  X(EVIDENCE, "evidence",                                                          \
+    "each commit starts from the state the model committed last (none lost, none unseen)") \
+  X(VERSION, "version-step", "a committed save raises the version by exactly one") \
+  X(STALE_SAVE, "stale-save", "a save commits over exactly the version it was loaded at") \
+  X(TERMINAL, "terminal-left", "a terminal status is never left")                  \
+  X(STATUS_EVENT, "status-event",                                                  \
+    "a status change commits with one status_changed event from the old status to the new") \
+  X(EVENT_SEQ, "event-seq", "event seqs are contiguous; events are never changed or removed") \
+  X(HISTORY, "tool-history",                                                       \
+    "a save keeps the tool-call history it loaded, adding only its own call")      \
+  X(CONTENT, "write-content", "a write commits exactly the content it was given") \
+  X(INFER, "finalize-inference",                                                   \
+    "finalize commits the status the executed history implies, newest call first") \
+  X(OUTCOME, "outcome",                                                            \
+    "an operation's answer agrees with the model: a finalize that returned success left " \
+    "the session terminal, a pause awaiting_input, versions and counts as committed") \
+  X(STALE_ESCAPED, "stale-escaped",                                                \
+    "finalize, pause and fail settle version conflicts themselves (no AS_STALE escapes)") \
+  X(REASON, "reason", "needs_review carries its reason; other statuses none")     \
+  X(GC, "gc-exact",                                                                \
+    "a GC removes exactly the checkpoints whose base session is inactive in its transaction") \
+  X(OP_SCOPE, "op-scope",                                                          \
+    "every commit belongs to an operation and is the kind of change that operation makes") \
+  X(LOST, "lost-write", "at quiescence the database holds exactly what was committed")
+
+typedef enum orc_check {
+#define ORC__CK(NAME, name, what) ORC_CK_##NAME,
+  ORC_CHECK_MAP(ORC__CK)
+#undef ORC__CK
+  ORC__CK_COUNT
+} orc_check;
+
+const char *orc_check_name(orc_check c);
+const char *orc_check_what(orc_check c);
+
+/* --- the events the oracle consumes ------------------------------------------ */
+
+/* X(NAME, text) */
+#define ORC_EVENT_MAP(X)                                                      \
+  X(CONN, "db-open")          /* a connection opened: object conn */          \
+  X(ROW, "db-row")            /* a row is about to change: ref orc_row */     \
+  X(COMMITTING, "db-commit")  /* object conn commits (commit hook) */         \
+  X(COMMITTED, "db-committed") /* ... and the commit went through */          \
+  X(ROLLBACK, "db-rollback")  /* object conn's transaction rolled back */     \
+  X(LOCK, "session-lock")     /* label key, extra orc_lock_event */           \
+  X(OP, "op")                 /* a task starts an operation: ref orc_op */    \
+  X(ACK, "ack")               /* the runtime answered it: ref orc_op */
+
+enum {
+  ORC_EV_BASE = SIM_EV_PROGRAM,
+#define ORC__EV(NAME, text) ORC_EV_##NAME,
+  ORC__EV_FIRST = ORC_EV_BASE - 1,
+  ORC_EVENT_MAP(ORC__EV)
+#undef ORC__EV
+  ORC__EV_END
+};
+
+/* What the lock registry did (the runner translates its observer's events). */
+typedef enum orc_lock_event {
+  ORC_LOCK_ACQUIRED,     /* a blocking acquire returned holding it (re-entry too) */
+  ORC_LOCK_TRY_ACQUIRED, /* a try-acquire took it */
+  ORC_LOCK_TRY_REFUSED,  /* a try-acquire was refused */
+  ORC_LOCK_RELEASED      /* one acquire undone */
+} orc_lock_event;
+
+/* The audited tables and their columns, in the oracle's order. */
+typedef enum orc_table { ORC_T_SESSIONS, ORC_T_CALLS, ORC_T_EVENTS, ORC_T_CHECKPOINTS, ORC__T_COUNT } orc_table;
+enum { ORC_SC_ID, ORC_SC_STATUS, ORC_SC_VERSION, ORC_SC_RETRY, ORC_SC_REASON, ORC_SC_EXTRA };
+enum { ORC_TC_SESSION, ORC_TC_IDX, ORC_TC_TOOL, ORC_TC_ARGS, ORC_TC_RESULT, ORC_TC_STATE };
+enum { ORC_EC_SESSION, ORC_EC_SEQ, ORC_EC_KIND, ORC_EC_PAYLOAD };
+enum { ORC_CC_THREAD, ORC_CC_DATA };
+#define ORC_MAX_COLS 6
+
+typedef enum orc_row_op { ORC_INSERT, ORC_UPDATE, ORC_DELETE } orc_row_op;
+
+/* A column value as SQLite gave it (text borrowed for the event's duration). */
+typedef struct orc_val {
+  int type;       /* SQLITE_INTEGER, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL ... */
+  int64_t i;
+  const char *t;  /* text or blob bytes */
+  size_t n;
+} orc_val;
+
+/* One changed row: old values for UPDATE and DELETE, new for INSERT and UPDATE. */
+typedef struct orc_row {
+  uint32_t conn;
+  orc_table table;
+  orc_row_op op;
+  orc_val old[ORC_MAX_COLS], nw[ORC_MAX_COLS];
+} orc_row;
+
+/* The setup's session creation: an operation outside the table. */
+#define ORC_OP_CREATE 1000u
+
+/* An operation, as the runner hands it over (ORC_EV_OP), and with the
+** runtime's answer filled in (ORC_EV_ACK). Strings are borrowed for the
+** event; the label of the event is the task's name. */
+typedef struct orc_op {
+  unsigned kind;          /* scn_op_kind */
+  unsigned line;          /* in the scenario file */
+  const char *session;    /* the session id, or NULL */
+  const char *tool;       /* tool, turn: the tool's name */
+  int tool_state;         /* tool: orc_call_state */
+  const char *thread;     /* checkpoint: the thread id */
+  const char *content;    /* write: the extra fields it saves */
+  int64_t base_version;   /* tool, write: the version the save is based on (0: none) */
+  /* ACK only: what the runtime answered. */
+  int rc;                 /* as_status */
+  int64_t version;        /* a save's new version, as reported; 0 none */
+  const char *status;     /* finalize: the status it reported; NULL none */
+  int changed;            /* pause, fail: whether it said it wrote; -1 n/a */
+  int64_t removed;        /* gc: how many it said it removed; -1 n/a */
+} orc_op;
+
+/* --- the oracle ---------------------------------------------------------------- */
+
+typedef struct orc orc;
+
+/* A new oracle for a run with the given legacy escalate tools (copied).
+** AS_NOMEM. */
+AS_WUR int orc_new(orc **out, const char *const *legacy, size_t nlegacy);
+void orc_free(orc *o);
+/* The sink to register for the run (sim_sink_add(orc_sink, o)). */
+void orc_sink(void *ctx, const sim_ev *ev);
+/* The first violation ("CHECK: ...") or NULL; which check it was. */
+const char *orc_violation(const orc *o);
+orc_check orc_violated_check(const orc *o);
+/* Describe one of the oracle's events (for sim_program.describe). */
+void orc_describe(const sim_ev *ev, char *buf, size_t cap);
+
+/* --- the audit (audit.c) --------------------------------------------------------- */
+
+/* Arm the audit for this run: every SQLite connection opened from now on
+** reports its rows and commits as events. From setup; AS_UNSUPPORTED when
+** this SQLite lacks the pre-update hook. */
+AS_WUR int orc_audit_begin(void);
+/* The run is over: connections opened later are not audited. */
+void orc_audit_end(void);
+/* Learn the column order of the audited tables from db (PRAGMA table_info).
+** Before the first audited change; AS_UNSUPPORTED for a table or column the
+** oracle does not find (the schema moved: the oracle must be told), with a
+** message in err. */
+AS_WUR int orc_audit_map(sqlite3 *db, char *err, size_t cap);
+
+/* --- at quiescence (quiesce.c) ---------------------------------------------------- */
+
+/* Read everything back from db (outside any task, faults off) and compare it
+** with the model. 0 when it agrees; SIM_INVARIANT with msg saying what
+** differs; SIM_HARNESS when the database cannot be read. */
+int orc_quiescence(orc *o, sqlite3 *db, char *msg, size_t cap);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+** orc_int.h -- what the oracle's files share: the model (sessions, their
+** locks, checkpoints), the connections and tasks it follows, and the summary
+** of a committed transaction the model steps judge.
+**
+**   oracle.c   the sink: connections, commits and their confirmation, the
+**              lock model, operations and their answers, violations
+**   model.c    a committed transaction applied to the model, by the rules
+**              every commit obeys whatever made it
+**   steps.c    the model step of each operation (the table's model column)
+**   audit.c    the SQLite hooks that produce the database's evidence
+**   quiesce.c  the database read back at quiescence
+*/
+#ifndef AGENTSIM_ORACLE_INT_H
+#define AGENTSIM_ORACLE_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oracle.h"
+#include "spec.h"
+
+/* Caps: the oracle holds what the parser allows and what the runtime's own
+** caps allow; past these it reports a harness error rather than guess. */
+#define ORC_MAX_SESSIONS 65536u
+#define ORC_MAX_CHECKPOINTS (1u << 20)
+#define ORC_MAX_CALLS 4096u
+#define ORC_MAX_EVENTS (1u << 20)
+#define ORC_MAX_ROWS (1u << 20)      /* rows one transaction changes */
+#define ORC_MAX_CONNS (1u << 20)
+#define ORC_MAX_TASKS 4096u
+#define ORC_TX_SESSIONS 8u           /* sessions one transaction may touch */
+
+
+/* A copied column value. */
+typedef struct orc_cval {
+  int type;
+  int64_t i;
+  char *t; /* owned; NUL-terminated (blobs too, for printing) */
+  size_t n;
+} orc_cval;
+
+typedef struct orc_crow {
+  orc_table table;
+  orc_row_op op;
+  orc_cval old[ORC_MAX_COLS], nw[ORC_MAX_COLS];
+} orc_crow;
+
+typedef struct orc_evrec {
+  int64_t seq;
+  char *kind;
+  char *payload;
+} orc_evrec;
+
+/* A session as committed. */
+typedef struct orc_sstate {
+  int status; /* orc_status */
+  int64_t version;
+  int64_t retry;
+  char *extra;
+  char *reason;
+  orc_call *calls;
+  size_t ncalls, capcalls;
+  orc_evrec *events;
+  size_t nevents, capevents;
+} orc_sstate;
+
+/* No connection: an alternative left by power loss, not by a commit in flight. */
+#define ORC_NO_CONN UINT32_MAX
+
+/* A session. cur is what the last commit the model saw left; when has_alt,
+** that commit is not settled yet -- in flight on connection alt_conn, or cut
+** by power loss (ORC_NO_CONN) -- and alt is the state if it did not happen. */
+typedef struct orc_sess {
+  char *id;
+  bool exists;
+  orc_sstate cur;
+  bool has_alt;
+  bool alt_exists;
+  uint32_t alt_conn;
+  orc_sstate alt;
+  /* Visible but not durable: a commit whose sync failed after its commit
+  ** point, seen by a later one. Power loss may bring dur back, until a later
+  ** commit goes through whole (its syncs make everything before it durable). */
+  bool has_dur;
+  bool dur_exists;
+  orc_sstate dur;
+  /* Power loss since: cur, alt and dur are the candidates for what
+  ** survived; the next commit on the session (or the final read) tells. */
+  bool survivor;
+  uint32_t holder; /* lock model: the holding task + 1, 0 for none */
+  uint32_t depth;
+} orc_sess;
+
+typedef enum orc_exists { ORC_EX_NO, ORC_EX_YES, ORC_EX_MAYBE } orc_exists;
+
+typedef struct orc_ckpt {
+  char *tid;
+  orc_exists exists;
+  uint32_t tconn;  /* the connection whose unsettled commit set exists, or ORC_NO_CONN */
+  orc_exists prev; /* exists before that commit */
+  bool has_dur;    /* visible but not durable, as for sessions */
+  orc_exists dur;
+} orc_ckpt;
+
+/* A connection, and its commit while it is not settled: the model already
+** shows it (ack checks see what other tasks may already read), and knows
+** what to undo if the rollback comes. */
+typedef struct orc_conn {
+  bool open;
+  uint64_t epoch;   /* power losses before it opened */
+  bool unsettled;   /* its commit hook fired; no confirmation or rollback yet */
+  uint32_t task;    /* who committed */
+  orc_crow *rows;   /* the open transaction's changes */
+  size_t nrows, caprows;
+  uint32_t *usess;  /* sessions and checkpoints the unsettled commit changed */
+  size_t nusess, capusess;
+  uint32_t *uck;
+  size_t nuck, capuck;
+} orc_conn;
+
+/* The operation a task is in, and what it committed so far. */
+typedef struct orc_task {
+  char name[48];
+  bool active;
+  orc_op op;       /* strings below are owned copies */
+  char *session, *tool, *thread, *content;
+  unsigned commits;
+  unsigned status_commits;
+  int64_t version; /* the version its last session commit made */
+  int64_t removed; /* gc: checkpoints its commits removed */
+} orc_task;
+
+/* A string -> index map (open addressing). */
+typedef struct orc_map {
+  uint32_t *slot; /* index + 1; 0 empty */
+  size_t cap, n;
+} orc_map;
+
+/* One session a transaction touched. */
+typedef struct orc_change {
+  orc_sess *s;
+  bool created, updated;
+  orc_sstate after;      /* the state the transaction leaves (owned) */
+  unsigned status_events; /* status_changed events it appended */
+  int ev_from, ev_to;    /* the last one's from and to (-1 unreadable) */
+} orc_change;
+
+/* A committed transaction, as the model steps see it. */
+typedef struct orc_tx {
+  uint32_t task;
+  orc_change ch[ORC_TX_SESSIONS];
+  size_t nch;
+  const char **put, **del; /* checkpoint thread ids stored and removed */
+  size_t nput, capput, ndel, capdel;
+} orc_tx;
+
+/* The model step of one operation (the operation table's model column). */
+typedef struct orc_model {
+  /* A transaction the operation committed (generic rules already run). */
+  void (*commit)(orc *o, orc_task *t, const orc_tx *tx);
+  /* The runtime answered the operation (ack: the answer). */
+  void (*ack)(orc *o, orc_task *t, const orc_op *ack);
+} orc_model;
+
+struct orc {
+  char **legacy;
+  size_t nlegacy;
+  orc_sess *sess;
+  size_t nsess, capsess;
+  orc_map sess_map;
+  orc_ckpt *ck;
+  size_t nck, capck;
+  orc_map ck_map;
+  orc_conn *conns;
+  size_t nconns, capconns;
+  orc_task *tasks;
+  size_t ntasks, captasks;
+  uint64_t epoch; /* power losses so far */
+  size_t ndur;    /* sessions and checkpoints with has_dur */
+  /* The event being judged, for messages. */
+  uint64_t step;
+  uint32_t task;
+  bool violated;
+  bool harness; /* the oracle could not follow (out of memory, a cap) */
+  orc_check which;
+  char msg[1536];
+};
+
+/* oracle.c */
+void orc__violate(orc *o, orc_check c, const char *fmt, ...) AS_PRINTF(3, 4);
+/* The oracle lost track (memory, a cap): a harness error, reported as such. */
+void orc__harness(orc *o, const char *fmt, ...) AS_PRINTF(2, 3);
+orc_sess *orc__session(orc *o, const char *id, bool create);
+orc_ckpt *orc__ckpt(orc *o, const char *tid, bool create);
+const orc_model *orc__model(unsigned kind);
+const char *orc__op_name(unsigned kind);
+
+/* model.c */
+/* Judge conn's changes as a committing transaction and apply them to the
+** model, unsettled (orc__settle says which way it went). Empties its rows. */
+void orc__apply(orc *o, orc_conn *conn);
+/* conn's unsettled commit happened (ok) or was rolled back (!ok). durable:
+** it went through whole (its own confirmation), which makes every commit
+** before it durable too; !durable: a later commit merely saw it. */
+void orc__settle(orc *o, orc_conn *conn, bool ok, bool durable);
+/* Everything committed so far is durable (a commit went through whole). */
+void orc__durable(orc *o);
+/* Power loss: what was visible but not durable may be gone. */
+void orc__power_loss(orc *o);
+/* Power loss: conn's unsettled commit may or may not be on the disk. */
+void orc__orphan(orc *o, orc_conn *conn);
+void orc__sstate_clear(orc_sstate *st);
+AS_WUR int orc__sstate_copy(orc_sstate *dst, const orc_sstate *src);
+bool orc__calls_equal(const orc_call *a, size_t na, const orc_call *b, size_t nb);
+void orc__crow_clear(orc_crow *r);
+/* Strings for messages: NULL as "(none)". */
+const char *orc__str(const char *s);
+
+/* steps.c: the model steps, named by the operation table. */
+extern const orc_model orc_model_create;
+
+#endif
