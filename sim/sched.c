@@ -382,6 +382,14 @@ static AS_WUR int start_streams(struct sim *s, const sim_config *cfg) {
       snprintf(s->res->message, sizeof s->res->message, "%s", err);
       return rc;
     }
+    if (sc.fingerprint != s->prog->fingerprint) {
+      snprintf(s->res->message, sizeof s->res->message,
+               "the schedule was recorded for another program (fingerprint %016" PRIx64
+               ", not %s's %016" PRIx64 "): a changed scenario file, or another one",
+               sc.fingerprint, s->prog->name, s->prog->fingerprint);
+      sim_schedule_clear(&sc);
+      return AS_INVAL;
+    }
     s->stream_seed[SIM_STREAM_SCHED] = 0;
     s->stream_seed[SIM_STREAM_FAULTS] = sc.seed_faults;
     s->stream_seed[SIM_STREAM_WORKLOAD] = sc.seed_workload;
@@ -406,6 +414,7 @@ static AS_WUR int finish_result(struct sim *s) {
   res->tasks = s->ntasks;
   if (s->hash_broken) return AS_INTERNAL;
   sim_schedule sc = {
+      .fingerprint = s->prog->fingerprint,
       .seed_faults = s->stream_seed[SIM_STREAM_FAULTS],
       .seed_workload = s->stream_seed[SIM_STREAM_WORKLOAD],
       .seed_llm = s->stream_seed[SIM_STREAM_LLM],

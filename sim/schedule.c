@@ -52,9 +52,12 @@ static void sb_id(sbuf *b, uint32_t id) {
 
 int sim_schedule_encode(const sim_schedule *sc, char **out) {
   sbuf b = {0};
-  char head[96];
-  int n = snprintf(head, sizeof head, "v1:%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":",
-                   sc->seed_faults, sc->seed_workload, sc->seed_llm, sc->seed_runtime);
+  char head[128];
+  int n = snprintf(head, sizeof head,
+                   SIM_SCHEDULE_PREFIX "%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64
+                   ":%016" PRIx64 ":",
+                   sc->fingerprint, sc->seed_faults, sc->seed_workload, sc->seed_llm,
+                   sc->seed_runtime);
   sb_put(&b, head, (size_t)n);
   for (size_t i = 0; i < sc->ndec;) {
     size_t j = i + 1;
@@ -125,36 +128,47 @@ static AS_WUR int push(sim_schedule *sc, size_t *cap, uint32_t id, uint64_t coun
 int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errcap) {
   int rc = AS_OK;
   size_t i = 0, cap = 0;
-  uint64_t seeds[4];
+  uint64_t seeds[5];
   memset(sc, 0, sizeof *sc);
   if (err && errcap) err[0] = '\0';
-  if (strncmp(s, "v1:", 3) != 0) {
-    rc = parse_err(err, errcap, 0, "the version prefix \"v1:\"");
+  if (s[0] == 'v' && s[1] >= '0' && s[1] <= '9' && strncmp(s, SIM_SCHEDULE_PREFIX, 3) != 0) {
+    size_t d = strspn(s + 1, "0123456789");
+    if (err && errcap)
+      snprintf(err, errcap, "schedule: version %.*s is not this build's: it reads version %d "
+               "(\"" SIM_SCHEDULE_PREFIX "...\"); run the seed again to record a new schedule",
+               (int)(d > 9 ? 9 : d), s + 1, SIM_SCHEDULE_VERSION);
+    rc = AS_PARSE;
+    goto out;
+  }
+  if (strncmp(s, SIM_SCHEDULE_PREFIX, 3) != 0) {
+    rc = parse_err(err, errcap, 0, "the version prefix \"" SIM_SCHEDULE_PREFIX "\"");
     goto out;
   }
   i = 3;
-  for (int k = 0; k < 4; k++) {
+  for (int k = 0; k < 5; k++) {
     uint64_t x = 0;
     for (int d = 0; d < 16; d++, i++) {
       char c = s[i];
       int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
       if (v < 0) {
-        rc = parse_err(err, errcap, i, "a lowercase hex digit of a 16-digit stream seed");
+        rc = parse_err(err, errcap, i, k ? "a lowercase hex digit of a 16-digit stream seed"
+                                         : "a lowercase hex digit of the 16-digit program fingerprint");
         goto out;
       }
       x = (x << 4) | (uint64_t)v;
     }
     if (s[i] != ':') {
-      rc = parse_err(err, errcap, i, "':' after a stream seed");
+      rc = parse_err(err, errcap, i, k ? "':' after a stream seed" : "':' after the fingerprint");
       goto out;
     }
     i++;
     seeds[k] = x;
   }
-  sc->seed_faults = seeds[0];
-  sc->seed_workload = seeds[1];
-  sc->seed_llm = seeds[2];
-  sc->seed_runtime = seeds[3];
+  sc->fingerprint = seeds[0];
+  sc->seed_faults = seeds[1];
+  sc->seed_workload = seeds[2];
+  sc->seed_llm = seeds[3];
+  sc->seed_runtime = seeds[4];
   while (s[i]) {
     uint64_t id, count = 1;
     int v = short_id(s[i]);

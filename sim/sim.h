@@ -102,6 +102,8 @@ struct sim_program {
   const char *name;
   const char *summary;
   size_t state_size;   /* zeroed state handed to every hook */
+  uint64_t fingerprint; /* what the program is (its text's hash): a schedule
+                        ** recorded for another is refused on replay */
   unsigned est_tasks;  /* PCT's n, for reports */
   uint64_t est_steps;  /* PCT's k when the config leaves it 0 */
   /* Before any task: draw workload options (sim_option prints them) and make

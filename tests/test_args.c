@@ -58,14 +58,14 @@ static void test_sweep(void **state) {
 
 static void test_replay(void **state) {
   (void)state;
-  const char *a[] = {"agentsim", "replay", "x", "--schedule", "v1:abc", "--verbose"};
+  const char *a[] = {"agentsim", "replay", "x", "--schedule", "v2:abc", "--verbose"};
   assert_int_equal(parse(ARGC(a), a), AS_OK);
-  assert_string_equal(O.schedule, "v1:abc");
+  assert_string_equal(O.schedule, "v2:abc");
   const char *b[] = {"agentsim", "replay", "x"};
   expect_bad(ARGC(b), b, "exactly one of --seed N or --schedule");
-  const char *c[] = {"agentsim", "replay", "x", "--seed", "1", "--schedule", "v1:"};
+  const char *c[] = {"agentsim", "replay", "x", "--seed", "1", "--schedule", "v2:"};
   expect_bad(ARGC(c), c, "exactly one of");
-  const char *d[] = {"agentsim", "replay", "x", "--schedule", "v1:", "--strategy", "pct"};
+  const char *d[] = {"agentsim", "replay", "x", "--schedule", "v2:", "--strategy", "pct"};
   expect_bad(ARGC(d), d, "--strategy goes with --seed");
 }
 

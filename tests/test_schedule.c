@@ -75,7 +75,7 @@ static void test_runs_are_compact(void **state) {
   sim_schedule in = {.dec = dec, .ndec = 1000};
   char *s = NULL;
   assert_int_equal(sim_schedule_encode(&in, &s), AS_OK);
-  assert_string_equal(strchr(s + 3 + 17 * 4, '3'), "3-1000.");
+  assert_string_equal(strchr(s + 3 + 17 * 5, '3'), "3-1000.");
   free(s);
 }
 
@@ -89,19 +89,42 @@ static void expect_error(const char *str, const char *needle) {
 }
 
 #define Z16 "0000000000000000"
+#define HEAD "v2:" Z16 ":" Z16 ":" Z16 ":" Z16 ":" Z16 ":"
 static void test_errors(void **state) {
   (void)state;
   expect_error("", "character 1: expected the version prefix");
-  expect_error("v2:", "version prefix");
-  expect_error("v1:00", "character 6: expected a lowercase hex digit");
-  expect_error("v1:" Z16 "x", "character 20: expected ':'");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":01*", "character 74: expected a task id");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-", "repeat count");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-1.", "repeat count of at least 2");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-5", "'.' ending a repeat count");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":_12", "'_' closing");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":_99999999999_", "task id");
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-99999999999.", "repeat count");
+  expect_error("x2:", "version prefix \"v2:\"");
+  /* Another version says which this build reads. */
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":01", "version 1 is not this build's: it reads version 2");
+  expect_error("v17:", "version 17 is not this build's");
+  expect_error("v2:00", "character 6: expected a lowercase hex digit of the 16-digit program fingerprint");
+  expect_error("v2:" Z16 "x", "character 20: expected ':' after the fingerprint");
+  expect_error("v2:" Z16 ":" Z16 "x", "character 37: expected ':' after a stream seed");
+  expect_error("v2:" Z16 ":00", "character 23: expected a lowercase hex digit of a 16-digit stream seed");
+  expect_error(HEAD "01*", "character 91: expected a task id");
+  expect_error(HEAD "1-", "repeat count");
+  expect_error(HEAD "1-1.", "repeat count of at least 2");
+  expect_error(HEAD "1-5", "'.' ending a repeat count");
+  expect_error(HEAD "_12", "'_' closing");
+  expect_error(HEAD "_99999999999_", "task id");
+  expect_error(HEAD "1-99999999999.", "repeat count");
+}
+
+/* The fingerprint goes through encode and decode unchanged. */
+static void test_fingerprint(void **state) {
+  (void)state;
+  uint32_t dec[] = {1, 2};
+  sim_schedule in = {.fingerprint = 0xfeedfacecafebeefull, .seed_faults = 1, .dec = dec, .ndec = 2};
+  char *s = NULL;
+  assert_int_equal(sim_schedule_encode(&in, &s), AS_OK);
+  assert_int_equal(strncmp(s, "v2:feedfacecafebeef:0000000000000001:", 37), 0);
+  sim_schedule out;
+  char err[200];
+  assert_int_equal(sim_schedule_decode(s, &out, err, sizeof err), AS_OK);
+  assert_true(out.fingerprint == in.fingerprint);
+  assert_true(out.seed_faults == 1);
+  sim_schedule_clear(&out);
+  free(s);
 }
 
 static void test_too_many(void **state) {
@@ -110,7 +133,7 @@ static void test_too_many(void **state) {
   char err[200];
   /* Two runs that together pass the decision cap: refused before the
   ** second is allocated. */
-  const char *buf = "v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":1-10000000.2-10000000.";
+  const char *buf = HEAD "1-10000000.2-10000000.";
   int rc = sim_schedule_decode(buf, &sc, err, sizeof err);
   assert_int_equal(rc, AS_TOOBIG);
   assert_non_null(strstr(err, "more than"));
@@ -120,7 +143,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_fixed), cmocka_unit_test(test_roundtrip_random),
       cmocka_unit_test(test_runs_are_compact), cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_too_many),
+      cmocka_unit_test(test_too_many), cmocka_unit_test(test_fingerprint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,9 +30,10 @@
 #define HOUR_NS (3600u * SEC_NS)
 #define DAY_NS (24u * HOUR_NS)
 
-/* Length of a schedule string's header: "v1:" and four 16-digit seeds,
-** each followed by ':' (schedule.h). Decisions start here. */
-#define SCHED_HEADER_LEN (3u + 4u * 17u)
+/* Length of a schedule string's header: "v2:", the 16-digit fingerprint
+** and four 16-digit seeds, each followed by ':' (schedule.h). Decisions
+** start here. */
+#define SCHED_HEADER_LEN (3u + 5u * 17u)
 
 #define OBS_LOG_MAX 64
 

@@ -284,7 +284,7 @@ static void test_divergence_message_kept(void **state) {
   (void)state;
   char sched[200];
   /* Decisions naming a task that never exists: diverges while main holds m. */
-  snprintf(sched, sizeof sched, "v1:%016x:%016x:%016x:%016x:9", 0, 0, 0, 0);
+  snprintf(sched, sizeof sched, "v2:%016x:%016x:%016x:%016x:%016x:9", 0, 0, 0, 0, 0);
   sim_config rc = {.strategy = SIM_STRATEGY_REPLAY, .schedule = sched};
   sim_result r;
   assert_int_equal(sim_run(S, &held_prog, &rc, &r), AS_DIVERGED);

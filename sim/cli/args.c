@@ -2,6 +2,7 @@
 ** args.c -- command-line parsing (see args.h).
 */
 #include "args.h"
+#include "num.h"
 #include "schedule.h"
 
 #include <errno.h>
@@ -10,23 +11,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-  const char *name;
-  cli_cmd cmd;
-} commands[] = {
-    {"run", CMD_RUN},           {"sweep", CMD_SWEEP},     {"replay", CMD_REPLAY},
-    {"selftest", CMD_SELFTEST}, {"bench", CMD_BENCH},     {"mutants", CMD_MUTANTS},
-    {"list", CMD_LIST},         {"help", CMD_HELP},       {"version", CMD_VERSION},
+const cli_command_info cli_commands[] = {
+    {"run", CMD_RUN, "SCENARIO --seed N", "run one seed of a scenario or self-test",
+     "Prints the options the seed chose, the result, the trace hash, the schedule string and, "
+     "for a failure, the commands that replay it."},
+    {"sweep", CMD_SWEEP, "SCENARIO... --seeds N", "run many seeds, in worker processes",
+     "Every failure is printed with its replay command; the summary, JSON and JUnit name each "
+     "SCENARIO exactly as it was given."},
+    {"replay", CMD_REPLAY, "SCENARIO (--seed N | --schedule STRING)",
+     "replay a run bit for bit, from its seed or its schedule string",
+     "A schedule string carries every decision and the seeds of the other streams; a replay "
+     "that cannot follow it exits 2 saying where."},
+    {"mutants", CMD_MUTANTS, "[SCENARIO...]", "the kill table of the runtime's planted bugs",
+     "Switches each mutant on in turn and sweeps the scenarios (default: " "fixtures/scenarios/"
+     "*.scn) under random walk and PCT until a seed fails; prints seeds to the first kill, the "
+     "kill rate on the killing scenario and the first check that caught it."},
+    {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
+    {"bench", CMD_BENCH, "", "switch rates, seeds/s and steps/s, real threads against the sim",
+     NULL},
+    {"list", CMD_LIST, "", "the self-tests and the bundled scenarios", NULL},
+    {"help", CMD_HELP, "[COMMAND | scenarios | checks | mutants]", "this text, or one command's",
+     NULL},
+    {"version", CMD_VERSION, "", "the version", NULL},
 };
+const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
+
+const char *const cli_help_topics[] = {"scenarios", "checks", "mutants", NULL};
 
 const char *cli_cmd_name(cli_cmd c) {
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (commands[i].cmd == c) return commands[i].name;
+  for (size_t i = 0; i < cli_ncommands; i++)
+    if (cli_commands[i].cmd == c) return cli_commands[i].name;
   return "agentsim";
 }
 
-/* Which commands accept an option: a bit per cli_cmd. */
-#define ON(c) (1u << (c))
+#define ON CLI_ON
 #define EXPLORE (ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS))
 
 typedef enum opt_id {
@@ -35,31 +53,48 @@ typedef enum opt_id {
   O_HELP
 } opt_id;
 
-static const struct {
-  const char *name;
-  opt_id id;
-  int has_arg;
-  unsigned cmds;
-} options[] = {
-    {"--seed", O_SEED, 1, ON(CMD_RUN) | ON(CMD_REPLAY)},
-    {"--seeds", O_SEEDS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS)},
-    {"--seed-start", O_SEED_START, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS)},
-    {"--strategy", O_STRATEGY, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY)},
-    {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY)},
-    {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY)},
-    {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS)},
-    {"--shard", O_SHARD, 1, ON(CMD_SWEEP)},
-    {"--junit", O_JUNIT, 1, ON(CMD_SWEEP)},
-    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST)},
-    {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY)},
-    {"--check-determinism", O_CHECK, 0, ON(CMD_RUN)},
-    {"--quick", O_QUICK, 0, ON(CMD_BENCH)},
-    {"--max-steps", O_MAX_STEPS, 1, EXPLORE},
-    {"--max-time", O_MAX_TIME, 1, EXPLORE},
-    {"--max-cpu", O_MAX_CPU, 1, EXPLORE},
-    {"--switch", O_SWITCH, 1, EXPLORE},
-    {"--help", O_HELP, 0, ~0u},
+const cli_option_info cli_options[] = {
+    {"--seed", O_SEED, 1, ON(CMD_RUN) | ON(CMD_REPLAY), "N",
+     "root seed (unsigned 64-bit); it fixes every choice of the run"},
+    {"--seeds", O_SEEDS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "N",
+     "how many seeds: --seed-start .. --seed-start+N-1 (selftest, mutants: default 1000)"},
+    {"--seed-start", O_SEED_START, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "S",
+     "the first seed (default 0)"},
+    {"--strategy", O_STRATEGY, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "S",
+     "random (default): uniform random walk over the runnable tasks;\n"
+     "pct, pct:d=K, pct:d=K,k=N: PCT with bug depth K (default 3) and N\n"
+     "estimated steps (default: the program's estimate)"},
+    {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "NAME",
+     "switch on one of the runtime's planted bugs ('agentsim help mutants')"},
+    {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY), "STRING",
+     "replay a recorded schedule (v2:...) instead of a seed; @FILE reads it\n"
+     "from FILE (the string, or run's \"schedule:\" line)"},
+    {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "J",
+     "worker processes (default: one per CPU); results do not depend on it"},
+    {"--shard", O_SHARD, 1, ON(CMD_SWEEP), "I/N",
+     "run only shard I of N (1-based) of the seed range"},
+    {"--junit", O_JUNIT, 1, ON(CMD_SWEEP), "FILE",
+     "write a JUnit XML report of the sweep (atomically)"},
+    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST), NULL,
+     "end stdout with one JSON object on its last line (the text goes to stderr)"},
+    {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY), NULL,
+     "print every event of the run: the interleaving"},
+    {"--check-determinism", O_CHECK, 0, ON(CMD_RUN), NULL,
+     "run the seed twice and from its schedule; compare every event, and say\n"
+     "where the runs part if they do"},
+    {"--quick", O_QUICK, 0, ON(CMD_BENCH), NULL, "shorter measurements"},
+    {"--max-steps", O_MAX_STEPS, 1, EXPLORE, "N",
+     "step budget before a run counts as a hang (default 1000000; a scenario's\n"
+     "limits line sets its own)"},
+    {"--max-time", O_MAX_TIME, 1, EXPLORE, "DUR",
+     "virtual-time budget, e.g. 500ms, 30s, 12h, 7d (default 30d)"},
+    {"--max-cpu", O_MAX_CPU, 1, EXPLORE, "SECONDS",
+     "CPU time a task may run without reaching a scheduling point before the\n"
+     "run counts as a hang (default 60)"},
+    {"--switch", O_SWITCH, 1, EXPLORE, "KIND", "context switch: fcontext (default) or ucontext"},
+    {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
+const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
 
 static AS_WUR int fail(char *err, size_t cap, const char *fmt, ...) AS_PRINTF(3, 4);
 static int fail(char *err, size_t cap, const char *fmt, ...) {
@@ -73,42 +108,11 @@ static int fail(char *err, size_t cap, const char *fmt, ...) {
 }
 
 int cli_parse_u64(const char *s, uint64_t *v) {
-  if (!s || *s < '0' || *s > '9') return AS_INVAL;
-  errno = 0;
-  char *end = NULL;
-  unsigned long long x = strtoull(s, &end, 10);
-  if (errno == ERANGE || !end || *end != '\0') return AS_INVAL;
-  *v = (uint64_t)x;
-  return AS_OK;
+  return s && sim_parse_u64(s, strlen(s), v) == AS_OK ? AS_OK : AS_INVAL;
 }
 
 int cli_parse_duration(const char *s, uint64_t *ns) {
-  static const struct {
-    const char *suffix;
-    uint64_t mult;
-  } units[] = {{"ns", 1ull},           {"us", 1000ull},           {"ms", 1000000ull},
-               {"s", 1000000000ull},   {"m", 60000000000ull},    {"h", 3600000000000ull},
-               {"d", 86400000000000ull}};
-  if (!s || *s < '0' || *s > '9') return AS_INVAL;
-  size_t len = strlen(s), digits = strspn(s, "0123456789");
-  if (digits > 19) return AS_INVAL;
-  char num[24];
-  memcpy(num, s, digits);
-  num[digits] = '\0';
-  uint64_t v;
-  if (cli_parse_u64(num, &v) != AS_OK) return AS_INVAL;
-  const char *suf = s + digits;
-  uint64_t mult = 1;
-  if (digits < len) {
-    size_t i;
-    for (i = 0; i < sizeof units / sizeof units[0]; i++)
-      if (strcmp(suf, units[i].suffix) == 0) break;
-    if (i == sizeof units / sizeof units[0]) return AS_INVAL;
-    mult = units[i].mult;
-  }
-  if (v > UINT64_MAX / mult) return AS_INVAL;
-  *ns = v * mult;
-  return AS_OK;
+  return s && sim_parse_duration(s, strlen(s), 1, ns) == AS_OK ? AS_OK : AS_INVAL;
 }
 
 int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t cap) {
@@ -269,16 +273,21 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     o->cmd = CMD_VERSION;
     return AS_OK;
   }
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (strcmp(c, commands[i].name) == 0) o->cmd = commands[i].cmd;
+  for (size_t i = 0; i < cli_ncommands; i++)
+    if (strcmp(c, cli_commands[i].name) == 0) o->cmd = cli_commands[i].cmd;
   if (o->cmd == CMD_NONE)
     return fail(err, cap, "unknown command '%.64s' (try 'agentsim help')", c);
   if (o->cmd == CMD_HELP) {
+    if (argc > 3) return fail(err, cap, "help takes one command or topic");
     if (argc > 2) {
-      for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[2], commands[i].name) == 0) o->help_for = commands[i].cmd;
-      if (o->help_for == CMD_NONE)
-        return fail(err, cap, "help: unknown command '%.64s'", argv[2]);
+      for (size_t i = 0; i < cli_ncommands; i++)
+        if (strcmp(argv[2], cli_commands[i].name) == 0) o->help_for = cli_commands[i].cmd;
+      for (size_t i = 0; cli_help_topics[i]; i++)
+        if (strcmp(argv[2], cli_help_topics[i]) == 0) o->help_topic = cli_help_topics[i];
+      if (o->help_for == CMD_NONE && !o->help_topic)
+        return fail(err, cap, "help: unknown command or topic '%.64s' (commands: run, sweep, "
+                    "replay, mutants, selftest, bench, list; topics: scenarios, checks, mutants)",
+                    argv[2]);
     }
     return AS_OK;
   }
@@ -300,28 +309,30 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     }
     const char *eq = strchr(a, '=');
     size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-    size_t k, nopt = sizeof options / sizeof options[0];
-    for (k = 0; k < nopt; k++)
-      if (strlen(options[k].name) == nlen && strncmp(options[k].name, a, nlen) == 0) break;
-    if (k == nopt) return fail(err, cap, "%s: unknown option '%.64s'", cli_cmd_name(cmd), a);
-    if (!(options[k].cmds & ON(cmd)))
-      return fail(err, cap, "%s does not take %s", cli_cmd_name(cmd), options[k].name);
+    size_t k;
+    for (k = 0; k < cli_noptions; k++)
+      if (strlen(cli_options[k].name) == nlen && strncmp(cli_options[k].name, a, nlen) == 0) break;
+    if (k == cli_noptions)
+      return fail(err, cap, "%s: unknown option '%.64s' (try 'agentsim help %s')", cli_cmd_name(cmd),
+                  a, cli_cmd_name(cmd));
+    const cli_option_info *opt = &cli_options[k];
+    if (!(opt->cmds & ON(cmd)))
+      return fail(err, cap, "%s does not take %s", cli_cmd_name(cmd), opt->name);
     const char *val = NULL;
-    if (options[k].has_arg) {
+    if (opt->has_arg) {
       if (eq) {
         val = eq + 1;
       } else if (i + 1 < argc) {
         val = argv[++i];
-        if (strlen(val) > CLI_MAX_ARG_LEN && options[k].id != O_SCHEDULE)
-          return fail(err, cap, "%s: value longer than %d bytes", options[k].name,
-                      CLI_MAX_ARG_LEN);
+        if (strlen(val) > CLI_MAX_ARG_LEN && opt->id != O_SCHEDULE)
+          return fail(err, cap, "%s: value longer than %d bytes", opt->name, CLI_MAX_ARG_LEN);
       } else {
-        return fail(err, cap, "%s needs a value", options[k].name);
+        return fail(err, cap, "%s needs a value", opt->name);
       }
     } else if (eq) {
-      return fail(err, cap, "%s takes no value", options[k].name);
+      return fail(err, cap, "%s takes no value", opt->name);
     }
-    int rc = apply(o, options[k].id, options[k].name, val, err, cap);
+    int rc = apply(o, (opt_id)opt->id, opt->name, val, err, cap);
     if (rc != AS_OK) return rc;
     if (o->cmd == CMD_HELP) return AS_OK;
   }

@@ -32,6 +32,7 @@ typedef enum cli_cmd {
 typedef struct cli_opts {
   cli_cmd cmd;
   cli_cmd help_for;         /* CMD_HELP: which command (CMD_NONE: all) */
+  const char *help_topic;   /* CMD_HELP: a topic instead (scenarios, checks, mutants) */
   const char *scenarios[CLI_MAX_SCENARIOS];
   unsigned nscenarios;
   int has_seed;
@@ -57,6 +58,37 @@ typedef struct cli_opts {
   unsigned max_cpu_s;       /* 0: the default (CLI_DEFAULT_MAX_CPU_S) */
   sim_switch_kind sw;
 } cli_opts;
+
+/* The commands, a row each: what `help` prints is generated from these and
+** from the option table below, so it cannot fall behind the parser. */
+typedef struct cli_command_info {
+  const char *name;
+  cli_cmd cmd;
+  const char *args;    /* what follows the name besides options: "SCENARIO --seed N" */
+  const char *summary; /* one line */
+  const char *details; /* a paragraph, or NULL */
+} cli_command_info;
+
+extern const cli_command_info cli_commands[];
+extern const size_t cli_ncommands;
+
+/* Which commands take an option: a bit per cli_cmd. */
+#define CLI_ON(c) (1u << (c))
+
+typedef struct cli_option_info {
+  const char *name;    /* "--seed" */
+  int id;
+  int has_arg;
+  unsigned cmds;       /* CLI_ON(...) bits */
+  const char *metavar; /* "N", or NULL for a flag */
+  const char *help;    /* one line, or a few joined by '\n' */
+} cli_option_info;
+
+extern const cli_option_info cli_options[];
+extern const size_t cli_noptions;
+
+/* The help topics besides the commands: "scenarios", "checks", "mutants". */
+extern const char *const cli_help_topics[];
 
 /* Parse argv[1..argc-1]. AS_OK, or AS_INVAL with a message in err naming the
 ** argument and what was expected. Pointers in *o point into argv. */

@@ -7,6 +7,7 @@
 #ifndef AGENTSIM_CLI_H
 #define AGENTSIM_CLI_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "agentsim/fmt.h"
@@ -51,7 +52,8 @@ int cmd_selftest(const cli_opts *o, const char *argv0);
 int cmd_bench(const cli_opts *o);
 int cmd_list(const cli_opts *o);
 int cmd_mutants(const cli_opts *o, const char *argv0);
-void cli_help(FILE *f, cli_cmd which);
+/* The help text: everything, one command's, or a topic's (o NULL: everything). */
+void cli_help(FILE *f, const cli_opts *o);
 
 /* Report an error: "agentsim: MESSAGE" on stderr, and kept for the JSON
 ** error object main prints when --json was asked and the command printed
@@ -62,12 +64,31 @@ const char *cli_last_error(void);
 void cli_json_done(void);
 int cli_json_printed(void);
 
-/* JSON output helpers: a quoted, escaped string (invalid UTF-8 bytes become
-** U+FFFD, so the output is always valid JSON). */
-void json_str(FILE *f, const char *s);
-/* The run's result as one JSON object on one line (no newline); determinism
-** is "ok", "mismatch" or NULL (not checked). */
-void json_result(FILE *f, const char *scenario, const cli_opts *o, const sim_config *cfg,
-                 const sim_result *res, const char *replay, const char *determinism);
+/* --- JSON, always through jansson (json.c) ------------------------------------ */
+
+/* A JSON string of s, its invalid UTF-8 bytes made U+FFFD; NULL s is null.
+** NULL when out of memory. */
+json_t *cli_jstr(const char *s);
+/* A seed: an integer, or its digits as a string past INT64_MAX. */
+json_t *cli_jseed(uint64_t seed);
+/* Set obj[key] = v (v's reference taken, even on failure); 1 on failure
+** (obj or v NULL, or memory), else 0: `bad |= cli_jset(...)` keeps it sticky. */
+int cli_jset(json_t *obj, const char *key, json_t *v);
+int cli_jpush(json_t *arr, json_t *v);
+/* Print obj as one line on stdout (a fixed error object instead when it
+** could not be built: bad, or obj NULL), release it, and note that the
+** command printed its JSON. AS_NOMEM when the fallback was printed. */
+AS_WUR int cli_jemit(json_t *obj, int bad);
+/* The error object of a command that failed before printing its own;
+** AS_NOMEM when only the fixed fallback could be printed. */
+AS_WUR int cli_json_error(const char *command, int ex);
+/* "pass", "fail", or "error" for a harness error. */
+const char *cli_result_word(const sim_result *res);
+/* The run object of DESIGN.md section 9 (scenario as the user named it);
+** determinism "ok", "mismatch" or NULL; divergence: where runs parted, or
+** NULL. NULL when out of memory. */
+json_t *cli_run_json(const char *scenario, const cli_opts *o, const sim_config *cfg,
+                     const sim_result *res, const char *replay, const char *determinism,
+                     const char *divergence);
 
 #endif

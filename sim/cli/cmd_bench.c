@@ -166,26 +166,38 @@ int cmd_bench(const cli_opts *o) {
   fprintf(out, "bars: >= %.0f switches/s and >= %.0fx ucontext: %s\n", BAR_SWITCHES_PER_S,
           BAR_RATIO, met ? "met" : "NOT met");
   if (o->json) {
-    printf("{\"command\":\"bench\",\"switch\":{\"fcontext_per_s\":%.0f,\"ucontext_per_s\":%.0f,"
-           "\"ratio\":%.2f},\"selftests\":[",
-           frate, urate, ratio);
+    json_t *j = json_object(), *sw = json_object(), *st = json_array(), *sc = json_array();
+    int bad = cli_jset(j, "command", json_string("bench"));
+    bad |= cli_jset(sw, "fcontext_per_s", json_real(frate));
+    bad |= cli_jset(sw, "ucontext_per_s", json_real(urate));
+    bad |= cli_jset(sw, "ratio", json_real(ratio));
+    bad |= cli_jset(j, "switch", sw);
     for (unsigned i = 0; i < nr; i++) {
-      if (i == first_scn) printf("],\"scenarios\":[");
-      else if (i) putchar(',');
-      printf("{\"name\":");
-      json_str(stdout, rates[i].name);
-      printf(",\"seeds\":%" PRIu64 ",\"seeds_per_s\":%.0f,\"steps_per_s\":%.0f,"
-             "\"time_compression\":%.4g}",
-             rates[i].seeds, rates[i].seeds_per_s, rates[i].steps_per_s, rates[i].compression);
+      json_t *e = json_object();
+      bad |= cli_jset(e, "name", cli_jstr(rates[i].name));
+      bad |= cli_jset(e, "seeds", json_integer((json_int_t)rates[i].seeds));
+      bad |= cli_jset(e, "seeds_per_s", json_real(rates[i].seeds_per_s));
+      bad |= cli_jset(e, "steps_per_s", json_real(rates[i].steps_per_s));
+      bad |= cli_jset(e, "steps_per_switch", json_real(frate > 0 ? rates[i].steps_per_s / frate : 0));
+      bad |= cli_jset(e, "time_compression", json_real(rates[i].compression));
+      bad |= cli_jpush(i < first_scn ? st : sc, e);
     }
-    if (first_scn == nr) printf("],\"scenarios\":[");
-    printf("]");
-    if (have_hunt)
-      printf(",\"lock_noop_hunt\":{\"real_threads\":{\"runs\":%u,\"detections\":%u,"
-             "\"seconds\":%.4f},\"sim\":{\"runs\":%u,\"detections\":%u,\"seconds\":%.4f}}",
-             real.runs, real.detections, real.seconds, simh.runs, simh.detections, simh.seconds);
-    printf(",\"bars_met\":%s}\n", met ? "true" : "false");
-    cli_json_done();
+    bad |= cli_jset(j, "selftests", st);
+    bad |= cli_jset(j, "scenarios", sc);
+    if (have_hunt) {
+      json_t *h = json_object(), *rt = json_object(), *sm = json_object();
+      bad |= cli_jset(rt, "runs", json_integer(real.runs));
+      bad |= cli_jset(rt, "detections", json_integer(real.detections));
+      bad |= cli_jset(rt, "seconds", json_real(real.seconds));
+      bad |= cli_jset(sm, "runs", json_integer(simh.runs));
+      bad |= cli_jset(sm, "detections", json_integer(simh.detections));
+      bad |= cli_jset(sm, "seconds", json_real(simh.seconds));
+      bad |= cli_jset(h, "real_threads", rt);
+      bad |= cli_jset(h, "sim", sm);
+      bad |= cli_jset(j, "lock_noop_hunt", h);
+    }
+    bad |= cli_jset(j, "bars_met", json_boolean(met));
+    if (cli_jemit(j, bad) != AS_OK) return EXIT_INTERNAL;
   }
   return met ? EXIT_PASS : EXIT_FOUND;
 }

@@ -109,35 +109,59 @@ static int same_run(const sim_result *a, const sim_result *b) {
          strcmp(a->schedule, b->schedule) == 0;
 }
 
-/* --check-determinism: the same seed twice, then from the schedule string.
-** 1 when all three agree, 0 when not (a replay that diverges is a mismatch
-** too: that is what the check is for), -1 when a run could not be made. */
+/* --check-determinism: the same seed again, then from the schedule string,
+** each with every event logged. 1 when all three agree, 0 when not (with
+** where they first part in why), -1 when a run could not be made. A replay
+** that diverges is a mismatch too: that is what the check is for. */
 static int check_determinism(sim *s, const sim_program *p, const sim_config *cfg,
-                             const sim_result *first, FILE *out) {
+                             const sim_result *first, sim_hashlog *log1, FILE *out, char *why,
+                             size_t cap) {
   sim_result again, fromsched;
-  int rc = sim_run(s, p, cfg, &again);
+  sim_hashlog *log2 = NULL, *log3 = NULL;
+  int same = -1;
+  why[0] = '\0';
+  if (sim_hashlog_new(&log2) != AS_OK || sim_hashlog_new(&log3) != AS_OK) {
+    cli_error("run: out of memory for the hash logs");
+    goto out;
+  }
+  sim_config c2 = *cfg;
+  c2.hashlog = log2;
+  int rc = sim_run(s, p, &c2, &again);
   if (rc != AS_OK) {
     cli_error("run: %s: %s", as_status_msg(rc), again.message);
-    return -1;
+    goto out;
   }
   sim_config rcfg = *cfg;
   rcfg.strategy = SIM_STRATEGY_REPLAY;
   rcfg.schedule = first->schedule;
   rcfg.trace = NULL;
+  rcfg.hashlog = log3;
   rc = sim_run(s, p, &rcfg, &fromsched);
-  int same = same_run(&again, first);
+  same = same_run(&again, first);
+  if (!sim_hashlog_diff(log1, log2, "run 1", "run 2", why, cap) && !same)
+    snprintf(why, cap, "the runs logged the same events but ended differently");
   if (rc == AS_OK) {
-    same = same && same_run(&fromsched, first);
+    int agree = same_run(&fromsched, first);
+    if (same && !agree) {
+      if (!sim_hashlog_diff(log1, log3, "run 1", "the replay from the schedule", why, cap))
+        snprintf(why, cap, "the replay logged the same events but ended differently");
+    }
+    same = same && agree;
     fprintf(out, "determinism: %s (run 1 %016" PRIx64 ", run 2 %016" PRIx64
                  ", from schedule %016" PRIx64 ")\n",
             same ? "ok" : "MISMATCH", first->trace_hash, again.trace_hash, fromsched.trace_hash);
     sim_result_clear(&fromsched);
   } else {
     same = 0;
-    fprintf(out, "determinism: MISMATCH (the replay from the schedule failed: %s: %s)\n",
-            as_status_msg(rc), fromsched.message);
+    size_t n = as_appendf(why, cap, 0, "the replay from the schedule failed: %s: ", as_status_msg(rc));
+    as_appendf(why, cap, n, "%s", fromsched.message);
+    fprintf(out, "determinism: MISMATCH\n");
   }
+  if (!same && why[0]) fprintf(out, "  %s\n", why);
   sim_result_clear(&again);
+out:
+  sim_hashlog_free(log2);
+  sim_hashlog_free(log3);
   return same;
 }
 
@@ -200,6 +224,7 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
   char err[512];
   int ex = EXIT_PASS;
   sim *s = NULL;
+  sim_hashlog *log1 = NULL;
   sim_result res;
   int have_res = 0;
   const char *scen = o->scenarios[0];
@@ -235,35 +260,47 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
     cli_error("cannot make the sim: %s", as_status_msg(rc));
     return EXIT_INTERNAL;
   }
+  if (o->check_determinism && sim_hashlog_new(&log1) != AS_OK) {
+    cli_error("run: out of memory for the hash log");
+    ex = EXIT_INTERNAL;
+    goto out;
+  }
+  cfg.hashlog = log1;
   ex = run_once(s, p, &cfg, &res, replay ? "replay" : "run");
   if (ex != EXIT_PASS) goto out;
   have_res = 1;
   print_result(out, p, &res);
   char rcmd[1024] = "";
   if (cfg.strategy != SIM_STRATEGY_REPLAY) cli_replay_text(rcmd, sizeof rcmd, argv0, scen, o->seed, o);
-  if (res.outcome != SIM_PASS) {
+  if (res.outcome == SIM_HARNESS) {
+    /* The harness could not look: no verdict on the runtime, exit 3. */
+    ex = EXIT_INTERNAL;
+    if (rcmd[0]) fprintf(out, "replay: %s\n", rcmd);
+  } else if (res.outcome != SIM_PASS) {
     ex = EXIT_FOUND;
     if (rcmd[0]) fprintf(out, "replay: %s\n", rcmd);
     print_schedule_replay(out, argv0, scen, res.schedule, o);
   }
   const char *det = NULL;
+  char why[512] = "";
   if (o->check_determinism) {
     cfg.trace = NULL;
-    int same = check_determinism(s, p, &cfg, &res, out);
+    cfg.hashlog = NULL;
+    int same = check_determinism(s, p, &cfg, &res, log1, out, why, sizeof why);
     if (same < 0) {
       ex = EXIT_INTERNAL;
       goto out;
     }
     det = same ? "ok" : "mismatch";
-    if (!same) ex = EXIT_FOUND;
+    if (!same && ex == EXIT_PASS) ex = EXIT_FOUND;
   }
   if (o->json) {
-    json_result(stdout, scen, o, &cfg, &res, rcmd[0] ? rcmd : NULL, det);
-    fputc('\n', stdout);
-    cli_json_done();
+    json_t *j = cli_run_json(scen, o, &cfg, &res, rcmd[0] ? rcmd : NULL, det, why[0] ? why : NULL);
+    if (cli_jemit(j, j == NULL) != AS_OK) ex = EXIT_INTERNAL;
   }
 out:
   if (have_res) sim_result_clear(&res);
+  sim_hashlog_free(log1);
   sim_free(s);
   free(sched_buf);
   return ex;
@@ -272,22 +309,46 @@ out:
 int cmd_run(const cli_opts *o, const char *argv0) { return run_common(o, argv0, 0); }
 int cmd_replay(const cli_opts *o, const char *argv0) { return run_common(o, argv0, 1); }
 
+/* The self-tests, then the bundled scenarios (when run from the project
+** root): what SCENARIO can name. */
 int cmd_list(const cli_opts *o) {
-  if (o->json) {
-    fputs("{\"scenarios\":[", stdout);
-    for (unsigned i = 0; i < selftest_count; i++) {
-      if (i) fputc(',', stdout);
-      fputs("{\"name\":", stdout);
-      json_str(stdout, selftests[i].prog->name);
-      fputs(",\"summary\":", stdout);
-      json_str(stdout, selftests[i].prog->summary);
-      fprintf(stdout, ",\"expect\":\"%s\"}", selftests[i].expect_fail ? "fail" : "pass");
-    }
-    fputs("]}\n", stdout);
-    cli_json_done();
-    return EXIT_PASS;
+  char *paths[CLI_MAX_SCENARIOS];
+  unsigned n = cli_bundled_scenarios(paths, CLI_MAX_SCENARIOS);
+  json_t *arr = json_array();
+  int bad = 0, ex = EXIT_PASS;
+  FILE *out = o->json ? stderr : stdout;
+  for (unsigned i = 0; i < selftest_count; i++) {
+    const sim_program *p = selftests[i].prog;
+    fprintf(out, "%-36s %s\n", p->name, p->summary);
+    json_t *e = json_object();
+    bad |= cli_jset(e, "name", cli_jstr(p->name));
+    bad |= cli_jset(e, "kind", json_string("selftest"));
+    bad |= cli_jset(e, "summary", cli_jstr(p->summary));
+    bad |= cli_jset(e, "expect", json_string(selftests[i].expect_fail ? "fail" : "pass"));
+    bad |= cli_jpush(arr, e);
   }
-  for (unsigned i = 0; i < selftest_count; i++)
-    printf("%-20s %s\n", selftests[i].prog->name, selftests[i].prog->summary);
-  return EXIT_PASS;
+  for (unsigned i = 0; i < n; i++) {
+    char err[512];
+    const sim_program *p = cli_find_program(paths[i], err, sizeof err);
+    if (!p) {
+      cli_error("list: %s", err);
+      ex = EXIT_USAGE; /* a bundled scenario that does not parse is bad input */
+      continue;
+    }
+    fprintf(out, "%-36s %s\n", paths[i], p->summary);
+    json_t *e = json_object();
+    bad |= cli_jset(e, "name", cli_jstr(paths[i]));
+    bad |= cli_jset(e, "kind", json_string("scenario"));
+    bad |= cli_jset(e, "summary", cli_jstr(p->summary));
+    bad |= cli_jpush(arr, e);
+  }
+  for (unsigned i = 0; i < n; i++) free(paths[i]);
+  if (o->json) {
+    json_t *j = json_object();
+    bad |= cli_jset(j, "scenarios", arr);
+    if (cli_jemit(j, bad) != AS_OK) ex = EXIT_INTERNAL;
+  } else {
+    json_decref(arr);
+  }
+  return ex;
 }

@@ -108,7 +108,7 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
       fprintf(out, "-\n");
   }
 
-  unsigned bad = 0;
+  unsigned bad_programs = 0;
   for (unsigned i = 0; i < nrows; i += 2) {
     row *a = &rows[i], *b = &rows[i + 1];
     const selftest *t = a->t;
@@ -120,7 +120,7 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
     else if (!t->expect_fail && a->st.failed + b->st.failed > 0)
       why = "a correct program failed";
     if (!why) continue;
-    bad++;
+    bad_programs++;
     fprintf(out, "UNEXPECTED %s: %s\n", t->prog->name, why);
     for (int k = 0; k < 2; k++) {
       row *r = k ? b : a;
@@ -132,31 +132,29 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
     }
   }
   fprintf(out, "selftest: %u programs, %u as expected, %u unexpected\n", selftest_count,
-          selftest_count - bad, bad);
-  if (bad) ex = EXIT_FOUND;
+          selftest_count - bad_programs, bad_programs);
+  if (bad_programs) ex = EXIT_FOUND;
 
   if (o->json) {
-    printf("{\"command\":\"selftest\",\"seeds\":%" PRIu64 ",\"result\":\"%s\",\"rows\":[", seeds,
-           bad ? "fail" : "pass");
+    json_t *j = json_object(), *arr = json_array();
+    int bad = cli_jset(j, "command", json_string("selftest"));
+    bad |= cli_jset(j, "seeds", cli_jseed(seeds));
+    bad |= cli_jset(j, "result", json_string(bad_programs ? "fail" : "pass"));
     for (unsigned i = 0; i < nrows; i++) {
       row *r = &rows[i];
       char strat[64];
       cli_strategy_text(&r->strat, strat, sizeof strat);
-      if (i) putchar(',');
-      printf("{\"program\":");
-      json_str(stdout, r->t->prog->name);
-      printf(",\"expect\":\"%s\",\"strategy\":",
-             r->t->expect_fail ? sim_outcome_name(r->t->expect) : "pass");
-      json_str(stdout, strat);
-      printf(",\"seeds\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"first_failing_seed\":", r->st.runs,
-             r->st.failed);
-      if (r->st.nfails)
-        printf("%" PRIu64 "}", r->st.fails[0].seed);
-      else
-        printf("null}");
+      json_t *e = json_object();
+      bad |= cli_jset(e, "program", cli_jstr(r->t->prog->name));
+      bad |= cli_jset(e, "expect", json_string(r->t->expect_fail ? sim_outcome_name(r->t->expect) : "pass"));
+      bad |= cli_jset(e, "strategy", cli_jstr(strat));
+      bad |= cli_jset(e, "seeds", json_integer((json_int_t)r->st.runs));
+      bad |= cli_jset(e, "failed", json_integer((json_int_t)r->st.failed));
+      bad |= cli_jset(e, "first_failing_seed", r->st.nfails ? cli_jseed(r->st.fails[0].seed) : json_null());
+      bad |= cli_jpush(arr, e);
     }
-    printf("]}\n");
-    cli_json_done();
+    bad |= cli_jset(j, "rows", arr);
+    if (cli_jemit(j, bad) != AS_OK) ex = EXIT_INTERNAL;
   }
 out:
   for (unsigned i = 0; i < nrows; i++) sweep_stats_clear(&rows[i].st);

@@ -49,9 +49,9 @@ static const sweep_fail *find_fail(const sweep_stats *st, uint64_t seed) {
   return lo < st->nfails && st->fails[lo].seed == seed ? &st->fails[lo] : NULL;
 }
 
-/* A testsuite per scenario, a testcase per seed; written to a temporary file
-** beside FILE and renamed, so a reader never sees half a report and two
-** shards writing one path do not mix. */
+/* A testsuite per scenario (named as the user named it), a testcase per
+** seed; written to a temporary file beside FILE and renamed, so a reader
+** never sees half a report and two shards writing one path do not mix. */
 static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_spec *specs,
                               const sweep_stats *stats, unsigned n) {
   char tmp[4200];
@@ -71,7 +71,7 @@ static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_
     const sweep_spec *sp = &specs[i];
     const sweep_stats *st = &stats[i];
     fputs("  <testsuite name=\"", f);
-    xml_text(f, sp->prog->name);
+    xml_text(f, o->scenarios[i]);
     fprintf(f, "\" tests=\"%" PRIu64 "\" failures=\"%" PRIu64 "\" time=\"%.3f\">\n", st->runs,
             st->failed, st->wall_s);
     size_t fi = 0;
@@ -79,7 +79,7 @@ static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_
       if (sp->shard_n && idx % sp->shard_n != sp->shard_i - 1) continue;
       uint64_t seed = sp->start + idx;
       fprintf(f, "    <testcase classname=\"");
-      xml_text(f, sp->prog->name);
+      xml_text(f, o->scenarios[i]);
       fprintf(f, "\" name=\"seed %" PRIu64 "\"", seed);
       while (fi < st->nfail_seeds && st->fail_seeds[fi] < seed) fi++;
       if (fi < st->nfail_seeds && st->fail_seeds[fi] == seed) {
@@ -89,7 +89,7 @@ static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_
         xml_text(f, fl ? fl->msg : "details are kept for the smallest failing seeds only: replay it");
         fputs("\">replay: ", f);
         char cmd[1024];
-        cli_replay_text(cmd, sizeof cmd, argv0, sp->prog->name, seed, o);
+        cli_replay_text(cmd, sizeof cmd, argv0, o->scenarios[i], seed, o);
         xml_text(f, cmd);
         fputs("</failure>\n    </testcase>\n", f);
       } else {
@@ -107,6 +107,55 @@ static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_
     return EXIT_INTERNAL;
   }
   return EXIT_PASS;
+}
+
+/* The sweep's JSON: the totals, then each scenario (as named) with its
+** failures and their replay commands. */
+static AS_WUR int sweep_json(const cli_opts *o, const char *argv0, const sweep_spec *specs,
+                             const sweep_stats *stats, unsigned n, uint64_t runs,
+                             uint64_t failed, int ex) {
+  char strat[64];
+  cli_strategy_text(o, strat, sizeof strat);
+  json_t *j = json_object(), *arr = json_array();
+  int bad = cli_jset(j, "command", json_string("sweep"));
+  bad |= cli_jset(j, "strategy", cli_jstr(strat));
+  bad |= cli_jset(j, "seed_start", cli_jseed(o->seed_start));
+  bad |= cli_jset(j, "seeds", cli_jseed(o->seeds));
+  if (o->shard_n) {
+    char sh[32];
+    snprintf(sh, sizeof sh, "%u/%u", o->shard_i, o->shard_n);
+    bad |= cli_jset(j, "shard", json_string(sh));
+  }
+  bad |= cli_jset(j, "runs", json_integer((json_int_t)runs));
+  bad |= cli_jset(j, "failed", json_integer((json_int_t)failed));
+  bad |= cli_jset(j, "result", json_string(ex == EXIT_PASS ? "pass" : ex == EXIT_FOUND ? "fail" : "error"));
+  for (unsigned i = 0; i < n; i++) {
+    const sweep_stats *st = &stats[i];
+    json_t *e = json_object(), *fl = json_array();
+    bad |= cli_jset(e, "scenario", cli_jstr(o->scenarios[i]));
+    bad |= cli_jset(e, "name", cli_jstr(specs[i].prog->name));
+    bad |= cli_jset(e, "runs", json_integer((json_int_t)st->runs));
+    bad |= cli_jset(e, "failed", json_integer((json_int_t)st->failed));
+    bad |= cli_jset(e, "harness_errors", json_integer((json_int_t)st->by_outcome[SIM_HARNESS]));
+    bad |= cli_jset(e, "seconds", json_real(st->wall_s));
+    for (size_t k = 0; k < st->nfails && k < 100; k++) {
+      const sweep_fail *f = &st->fails[k];
+      char cmd[1024], hash[24];
+      cli_replay_text(cmd, sizeof cmd, argv0, o->scenarios[i], f->seed, o);
+      snprintf(hash, sizeof hash, "%016" PRIx64, f->hash);
+      json_t *x = json_object();
+      bad |= cli_jset(x, "seed", cli_jseed(f->seed));
+      bad |= cli_jset(x, "outcome", json_string(sim_outcome_name(f->outcome)));
+      bad |= cli_jset(x, "trace_hash", json_string(hash));
+      bad |= cli_jset(x, "message", cli_jstr(f->msg));
+      bad |= cli_jset(x, "replay", cli_jstr(cmd));
+      bad |= cli_jpush(fl, x);
+    }
+    bad |= cli_jset(e, "failures", fl);
+    bad |= cli_jpush(arr, e);
+  }
+  bad |= cli_jset(j, "scenarios", arr);
+  return cli_jemit(j, bad);
 }
 
 int cmd_sweep(const cli_opts *o, const char *argv0) {
@@ -142,78 +191,54 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     sp->shard_i = o->shard_i;
     sp->shard_n = o->shard_n;
     sp->jobs = cli_jobs(o);
-    sp->label = p->name;
+    sp->label = o->scenarios[i];
     sp->progress = isatty(STDERR_FILENO);
   }
   FILE *out = o->json ? stderr : stdout;
-  uint64_t total_runs = 0, total_failed = 0;
+  uint64_t total_runs = 0, total_failed = 0, total_harness = 0;
   for (unsigned i = 0; i < n && ex != EXIT_INTERNAL; i++) {
+    const char *name = o->scenarios[i]; /* as the user named it, in every report */
     int rc = sweep_exec(&specs[i], &stats[i]);
     const sweep_stats *st = &stats[i];
     if (rc != AS_OK) {
-      cli_error("sweep: %s: %s", specs[i].prog->name, st->error);
+      cli_error("sweep: %s: %s", name, st->error);
       if (st->has_dead_seed) {
         fputs("  replay: ", stderr);
-        cli_print_replay(stderr, argv0, specs[i].prog->name, st->dead_seed, o);
+        cli_print_replay(stderr, argv0, name, st->dead_seed, o);
       }
       ex = EXIT_INTERNAL;
       break;
     }
     total_runs += st->runs;
     total_failed += st->failed;
-    fprintf(out, "%-22s %-10s %8" PRIu64 " seeds %6" PRIu64 " failed %10.0f seeds/s\n",
-            specs[i].prog->name, strat, st->runs, st->failed,
-            st->wall_s > 0 ? (double)st->runs / st->wall_s : 0.0);
+    total_harness += st->by_outcome[SIM_HARNESS];
+    fprintf(out, "%-22s %-10s %8" PRIu64 " seeds %6" PRIu64 " failed %10.0f seeds/s\n", name,
+            strat, st->runs, st->failed, st->wall_s > 0 ? (double)st->runs / st->wall_s : 0.0);
     for (size_t k = 0; k < st->nfails && k < SHOW_FAILS; k++) {
       const sweep_fail *f = &st->fails[k];
       const char *nl = strchr(f->msg, '\n');
       int len = nl ? (int)(nl - f->msg) : (int)strlen(f->msg);
       fprintf(out, "  FAIL seed %" PRIu64 " (%s): %.*s\n    replay: ", f->seed,
               sim_outcome_name(f->outcome), len, f->msg);
-      cli_print_replay(out, argv0, specs[i].prog->name, f->seed, o);
+      cli_print_replay(out, argv0, name, f->seed, o);
     }
     if (st->failed > SHOW_FAILS)
       fprintf(out, "  ... and %" PRIu64 " more failing seeds\n", st->failed - SHOW_FAILS);
     if (st->failed) ex = EXIT_FOUND;
+  }
+  /* The harness could not look at some seeds: no clean verdict (exit 3). */
+  if (total_harness && ex != EXIT_INTERNAL) {
+    cli_error("sweep: %" PRIu64 " seeds ended in a harness error (the oracle could not look)",
+              total_harness);
+    ex = EXIT_INTERNAL;
   }
   if (ex != EXIT_INTERNAL && o->junit) {
     int jx = write_junit(o, argv0, specs, stats, n);
     if (jx != EXIT_PASS) ex = jx;
   }
   fprintf(out, "sweep: %" PRIu64 " runs, %" PRIu64 " failed\n", total_runs, total_failed);
-  if (o->json) {
-    printf("{\"command\":\"sweep\",\"strategy\":");
-    json_str(stdout, strat);
-    printf(",\"seed_start\":%" PRIu64 ",\"seeds\":%" PRIu64, o->seed_start, o->seeds);
-    if (o->shard_n) printf(",\"shard\":\"%u/%u\"", o->shard_i, o->shard_n);
-    printf(",\"runs\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"result\":\"%s\",\"scenarios\":[",
-           total_runs, total_failed,
-           ex == EXIT_PASS ? "pass" : ex == EXIT_FOUND ? "fail" : "error");
-    for (unsigned i = 0; i < n; i++) {
-      const sweep_stats *st = &stats[i];
-      if (i) putchar(',');
-      printf("{\"scenario\":");
-      json_str(stdout, specs[i].prog->name);
-      printf(",\"runs\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"seconds\":%.3f,\"failures\":[",
-             st->runs, st->failed, st->wall_s);
-      for (size_t k = 0; k < st->nfails && k < 100; k++) {
-        const sweep_fail *f = &st->fails[k];
-        char cmd[1024];
-        cli_replay_text(cmd, sizeof cmd, argv0, specs[i].prog->name, f->seed, o);
-        if (k) putchar(',');
-        printf("{\"seed\":%" PRIu64 ",\"outcome\":\"%s\",\"trace_hash\":\"%016" PRIx64
-               "\",\"message\":",
-               f->seed, sim_outcome_name(f->outcome), f->hash);
-        json_str(stdout, f->msg);
-        printf(",\"replay\":");
-        json_str(stdout, cmd);
-        putchar('}');
-      }
-      printf("]}");
-    }
-    printf("]}\n");
-    cli_json_done();
-  }
+  if (o->json && sweep_json(o, argv0, specs, stats, n, total_runs, total_failed, ex) != AS_OK)
+    ex = EXIT_INTERNAL;
   for (unsigned i = 0; i < n; i++) sweep_stats_clear(&stats[i]);
   return ex;
 }

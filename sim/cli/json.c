@@ -1,12 +1,13 @@
 /*
-** json.c -- the little JSON the tool prints: escaped strings and the run
-** object of DESIGN.md section 9.
+** json.c -- the tool's errors, and every JSON it prints, built with jansson:
+** a helper that keeps strings valid UTF-8, a sticky builder, the one-line
+** emitter, and the run object of DESIGN.md section 9.
 */
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdarg.h>
-#include <string.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -37,70 +38,121 @@ static int utf8_len(const unsigned char *p) {
   return n;
 }
 
-void json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p >= 0x80) {
-      int n = utf8_len(p);
-      if (n == 0) {
-        fputs("\\ufffd", f);
-      } else {
-        (void)fwrite(p, 1, (size_t)n, f); /* ignore: stdout errors are checked once, at exit */
-        p += n - 1;
-      }
-      continue;
-    }
-    switch (*p) {
-    case '"': fputs("\\\"", f); break;
-    case '\\': fputs("\\\\", f); break;
-    case '\n': fputs("\\n", f); break;
-    case '\r': fputs("\\r", f); break;
-    case '\t': fputs("\\t", f); break;
-    default:
-      if (*p < 0x20)
-        fprintf(f, "\\u%04x", *p);
-      else
-        fputc(*p, f);
+json_t *cli_jstr(const char *s) {
+  if (!s) return json_null();
+  size_t len = strlen(s);
+  /* Invalid bytes become U+FFFD (3 bytes): the copy is at most 3x. */
+  char *clean = malloc(3 * len + 1);
+  if (!clean) return NULL;
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    int k = utf8_len(p);
+    if (k == 0) {
+      memcpy(clean + n, "\xEF\xBF\xBD", 3);
+      n += 3;
+      p++;
+    } else {
+      memcpy(clean + n, p, (size_t)k);
+      n += (size_t)k;
+      p += k;
     }
   }
-  fputc('"', f);
+  json_t *v = json_stringn(clean, n);
+  free(clean);
+  return v;
 }
 
-void json_result(FILE *f, const char *scenario, const cli_opts *o, const sim_config *cfg,
-                 const sim_result *res, const char *replay, const char *determinism) {
-  char strat[64];
+int cli_jset(json_t *obj, const char *key, json_t *v) {
+  if (!obj || !v) {
+    json_decref(v);
+    return 1;
+  }
+  return json_object_set_new(obj, key, v) != 0;
+}
+
+int cli_jpush(json_t *arr, json_t *v) {
+  if (!arr || !v) {
+    json_decref(v);
+    return 1;
+  }
+  return json_array_append_new(arr, v) != 0;
+}
+
+int cli_jemit(json_t *obj, int bad) {
+  int rc = AS_OK;
+  char *text = !bad && obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+  if (text) {
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    free(text);
+  } else {
+    /* A fixed text needs no memory: the object could not be built. */
+    fputs("{\"result\":\"error\",\"exit\":3,\"error\":\"out of memory building the JSON\"}\n",
+          stdout);
+    rc = AS_NOMEM;
+  }
+  json_decref(obj);
+  cli_json_done();
+  return rc;
+}
+
+int cli_json_error(const char *command, int ex) {
+  json_t *o = json_object();
+  int bad = cli_jset(o, "command", cli_jstr(command));
+  bad |= cli_jset(o, "result", json_string("error"));
+  bad |= cli_jset(o, "exit", json_integer(ex));
+  bad |= cli_jset(o, "error", cli_jstr(cli_last_error()));
+  return cli_jemit(o, bad);
+}
+
+json_t *cli_jseed(uint64_t seed) {
+  if (seed <= (uint64_t)INT64_MAX) return json_integer((json_int_t)seed);
+  /* Past what a signed 64-bit JSON integer holds: the exact digits as text. */
+  char s[24];
+  snprintf(s, sizeof s, "%" PRIu64, seed);
+  return json_string(s);
+}
+
+/* "pass", "fail" or "error" (a harness error). */
+const char *cli_result_word(const sim_result *res) {
+  if (res->outcome == SIM_PASS) return "pass";
+  return res->outcome == SIM_HARNESS ? "error" : "fail";
+}
+
+json_t *cli_run_json(const char *scenario, const cli_opts *o, const sim_config *cfg,
+                     const sim_result *res, const char *replay, const char *determinism,
+                     const char *divergence) {
+  char strat[64], hash[24];
   cli_strategy_text(o, strat, sizeof strat);
-  fputs("{\"scenario\":", f);
-  json_str(f, scenario);
-  if (cfg->strategy == SIM_STRATEGY_REPLAY)
-    fputs(",\"seed\":null", f);
-  else
-    fprintf(f, ",\"seed\":%" PRIu64, cfg->seed);
-  fputs(",\"strategy\":", f);
-  json_str(f, cfg->strategy == SIM_STRATEGY_REPLAY ? "replay" : strat);
-  fprintf(f, ",\"result\":\"%s\",\"outcome\":\"%s\"", res->outcome == SIM_PASS ? "pass" : "fail",
-          sim_outcome_name(res->outcome));
-  fprintf(f, ",\"steps\":%" PRIu64 ",\"decisions\":%" PRIu64 ",\"tasks\":%u", res->steps,
-          res->decisions, res->tasks);
-  fprintf(f, ",\"virtual_ms\":%" PRIu64 ",\"virtual_ns\":%" PRIu64, res->virtual_ns / 1000000,
-          res->virtual_ns);
-  fprintf(f, ",\"trace_hash\":\"%016" PRIx64 "\"", res->trace_hash);
-  fputs(",\"schedule\":", f);
-  json_str(f, res->schedule ? res->schedule : "");
-  fputs(",\"options\":", f);
-  json_str(f, res->options);
-  fputs(",\"violations\":[", f);
+  snprintf(hash, sizeof hash, "%016" PRIx64, res->trace_hash);
+  json_t *j = json_object();
+  int bad = cli_jset(j, "scenario", cli_jstr(scenario));
+  bad |= cli_jset(j, "seed", cfg->strategy == SIM_STRATEGY_REPLAY ? json_null() : cli_jseed(cfg->seed));
+  bad |= cli_jset(j, "strategy", cli_jstr(cfg->strategy == SIM_STRATEGY_REPLAY ? "replay" : strat));
+  bad |= cli_jset(j, "result", json_string(cli_result_word(res)));
+  bad |= cli_jset(j, "outcome", json_string(sim_outcome_name(res->outcome)));
+  bad |= cli_jset(j, "steps", json_integer((json_int_t)res->steps));
+  bad |= cli_jset(j, "decisions", json_integer((json_int_t)res->decisions));
+  bad |= cli_jset(j, "tasks", json_integer(res->tasks));
+  bad |= cli_jset(j, "virtual_ms", json_integer((json_int_t)(res->virtual_ns / 1000000)));
+  bad |= cli_jset(j, "virtual_ns", json_integer((json_int_t)res->virtual_ns));
+  bad |= cli_jset(j, "trace_hash", json_string(hash));
+  bad |= cli_jset(j, "schedule", cli_jstr(res->schedule ? res->schedule : ""));
+  bad |= cli_jset(j, "options", cli_jstr(res->options));
+  json_t *v = json_array();
   if (res->outcome != SIM_PASS) {
-    fprintf(f, "{\"kind\":\"%s\",\"message\":", sim_outcome_name(res->outcome));
-    json_str(f, res->message);
-    fputc('}', f);
+    json_t *one = json_object();
+    bad |= cli_jset(one, "kind", json_string(sim_outcome_name(res->outcome)));
+    bad |= cli_jset(one, "message", cli_jstr(res->message));
+    bad |= cli_jpush(v, one);
   }
-  fputc(']', f);
-  if (replay) {
-    fputs(",\"replay\":", f);
-    json_str(f, replay);
+  bad |= cli_jset(j, "violations", v);
+  if (replay) bad |= cli_jset(j, "replay", cli_jstr(replay));
+  if (determinism) bad |= cli_jset(j, "determinism", json_string(determinism));
+  if (divergence) bad |= cli_jset(j, "divergence", cli_jstr(divergence));
+  if (bad) {
+    json_decref(j);
+    return NULL;
   }
-  if (determinism) fprintf(f, ",\"determinism\":\"%s\"", determinism);
-  fputc('}', f);
+  return j;
 }
-

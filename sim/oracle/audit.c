@@ -54,8 +54,10 @@ static int table_of(const char *name) {
   return -1;
 }
 
-static void take(orc_val *d, sqlite3_value *v) {
-  d->type = v ? sqlite3_value_type(v) : SQLITE_NULL;
+/* A column's value into d; no value at all (SQLite could not give one) is
+** unreadable, which the oracle reports rather than guess. */
+static void set_value(orc_val *d, sqlite3_value *v) {
+  d->type = v ? sqlite3_value_type(v) : ORC_VAL_UNREADABLE;
   d->i = 0;
   d->t = NULL;
   d->n = 0;
@@ -66,10 +68,12 @@ static void take(orc_val *d, sqlite3_value *v) {
   case SQLITE_TEXT:
     d->t = (const char *)sqlite3_value_text(v);
     d->n = (size_t)sqlite3_value_bytes(v);
+    if (!d->t) d->type = ORC_VAL_UNREADABLE; /* out of memory */
     break;
   case SQLITE_BLOB:
     d->t = sqlite3_value_blob(v);
     d->n = (size_t)sqlite3_value_bytes(v);
+    if (!d->t && d->n) d->type = ORC_VAL_UNREADABLE;
     break;
   default:
     break;
@@ -98,9 +102,11 @@ static void on_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const 
     int col = A.col[t][i];
     if (col < 0) continue;
     sqlite3_value *v = NULL;
-    if (row.op != ORC_INSERT && sqlite3_preupdate_old(db, col, &v) == SQLITE_OK) take(&row.old[i], v);
+    if (row.op != ORC_INSERT)
+      set_value(&row.old[i], sqlite3_preupdate_old(db, col, &v) == SQLITE_OK ? v : NULL);
     v = NULL;
-    if (row.op != ORC_DELETE && sqlite3_preupdate_new(db, col, &v) == SQLITE_OK) take(&row.nw[i], v);
+    if (row.op != ORC_DELETE)
+      set_value(&row.nw[i], sqlite3_preupdate_new(db, col, &v) == SQLITE_OK ? v : NULL);
   }
   sim_publish(&(sim_ev){.kind = ORC_EV_ROW, .object = c->id, .extra = (uint64_t)row.op,
                         .label = ztab, .ref = &row});
@@ -136,7 +142,7 @@ static void conn_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_int64(ctx, c->id);
 }
 
-static int audit_entry(sqlite3 *db, const char **errmsg, const struct sqlite3_api_routines *api) {
+static AS_WUR int audit_entry(sqlite3 *db, const char **errmsg, const struct sqlite3_api_routines *api) {
   (void)errmsg;
   (void)api;
   if (!A.armed || !sim_run_id()) return SQLITE_OK;
@@ -192,7 +198,8 @@ int orc_audit_map(sqlite3 *db, char *err, size_t cap) {
     int fin = sqlite3_finalize(q);
     if (src != SQLITE_DONE || fin != SQLITE_OK) {
       snprintf(err, cap, "reading the columns of %s: %s", table_names[t], sqlite3_errmsg(db));
-      return AS_IO;
+      int e = src != SQLITE_DONE ? src : fin;
+      return (e & 0xff) == SQLITE_NOMEM ? AS_NOMEM : AS_IO;
     }
     for (int i = 0; i < ORC_MAX_COLS; i++) {
       if (column_names[t][i] && A.col[t][i] < 0) {

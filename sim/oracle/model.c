@@ -202,13 +202,13 @@ static orc_change *change_for(work *w, const char *id, const orc_crow *first) {
   ch->s = s;
   ch->ev_from = ch->ev_to = -1;
   if (orc__sstate_copy(&ch->after, &s->cur) != AS_OK) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return NULL;
   }
   /* The history as slots, for the deletes and inserts to come. */
   if (sim_grow(&w->slots[k], &w->capslots[k], ch->after.ncalls, sizeof(slot), ORC_MAX_CALLS) != AS_OK) {
     orc__sstate_clear(&ch->after);
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return NULL;
   }
   for (size_t i = 0; i < ch->after.ncalls; i++) {
@@ -280,7 +280,7 @@ static void session_row(work *w, orc_change *ch, const orc_crow *r) {
   a->version = nv[ORC_SC_VERSION].i;
   a->retry = nv[ORC_SC_RETRY].i;
   if (set_text(&a->extra, &nv[ORC_SC_EXTRA]) != AS_OK || set_text(&a->reason, &nv[ORC_SC_REASON]) != AS_OK)
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
 }
 
 static void call_row(work *w, size_t k, const orc_crow *r) {
@@ -318,7 +318,7 @@ static void call_row(work *w, size_t k, const orc_crow *r) {
     return;
   }
   if (sim_grow(&w->slots[k], &w->capslots[k], i + 1, sizeof(slot), ORC_MAX_CALLS) != AS_OK) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return;
   }
   while (w->nslots[k] <= i) w->slots[k][w->nslots[k]++] = (slot){NULL, 0, false};
@@ -330,7 +330,7 @@ static void call_row(work *w, size_t k, const orc_crow *r) {
   sl->tool = strdup(text_of(&r->nw[ORC_TC_TOOL]));
   sl->state = cs;
   sl->present = sl->tool != NULL;
-  if (!sl->tool) orc__harness(o, "out of memory");
+  if (!sl->tool) orc__harness_error(o, "out of memory");
 }
 
 /* from and to of a status_changed payload, as statuses (-1 unreadable). */
@@ -362,7 +362,7 @@ static void event_row(work *w, orc_change *ch, const orc_crow *r) {
     return;
   }
   if (sim_grow(&a->events, &a->capevents, a->nevents + 1, sizeof *a->events, ORC_MAX_EVENTS) != AS_OK) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return;
   }
   orc_evrec *e = &a->events[a->nevents];
@@ -372,7 +372,7 @@ static void event_row(work *w, orc_change *ch, const orc_crow *r) {
   if (!e->kind || !e->payload) {
     free(e->kind);
     free(e->payload);
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return;
   }
   a->nevents++;
@@ -403,7 +403,7 @@ static void ckpt_row(work *w, const orc_crow *r) {
   size_t *n = r->op == ORC_DELETE ? &w->tx.ndel : &w->tx.nput;
   size_t *cap = r->op == ORC_DELETE ? &w->tx.capdel : &w->tx.capput;
   if (sim_grow(list, cap, *n + 1, sizeof **list, ORC_MAX_ROWS) != AS_OK) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return;
   }
   (*list)[(*n)++] = c->tid;
@@ -440,7 +440,7 @@ static void close_history(work *w, size_t k) {
   size_t n = w->nslots[k];
   while (n > 0 && !w->slots[k][n - 1].present) n--;
   if (sim_grow(&ch->after.calls, &ch->after.capcalls, n, sizeof *ch->after.calls, ORC_MAX_CALLS) != AS_OK) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return;
   }
   for (size_t i = 0; i < n; i++) {
@@ -514,7 +514,7 @@ static void commit_model(orc *o, work *w, orc_conn *conn) {
     s->exists = true;
     memset(&ch->after, 0, sizeof ch->after);
     if (!note_index(&conn->usess, &conn->nusess, &conn->capusess, (uint32_t)(s - o->sess)))
-      orc__harness(o, "out of memory");
+      orc__harness_error(o, "out of memory");
   }
   for (int del = 0; del < 2; del++) {
     const char **list = del ? w->tx.del : w->tx.put;
@@ -526,7 +526,7 @@ static void commit_model(orc *o, work *w, orc_conn *conn) {
       c->exists = del ? ORC_EX_NO : ORC_EX_YES;
       c->tconn = w->conn;
       if (!note_index(&conn->uck, &conn->nuck, &conn->capuck, (uint32_t)(c - o->ck)))
-        orc__harness(o, "out of memory");
+        orc__harness_error(o, "out of memory");
     }
   }
   conn->unsettled = true;

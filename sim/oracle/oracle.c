@@ -70,6 +70,7 @@ const char *orc__op_name(unsigned kind) {
 
 /* --- violations ------------------------------------------------------------------ */
 
+static void vmsg(orc *o, const char *head, const char *fmt, va_list ap) AS_PRINTF(3, 0);
 static void vmsg(orc *o, const char *head, const char *fmt, va_list ap) {
   size_t n = as_appendf(o->msg, sizeof o->msg, 0, "%s: ", head);
   if (n < sizeof o->msg) (void)vsnprintf(o->msg + n, sizeof o->msg - n, fmt, ap); /* ignore: cut still reads */
@@ -96,7 +97,7 @@ void orc__violate(orc *o, orc_check c, const char *fmt, ...) {
   va_end(ap);
 }
 
-void orc__harness(orc *o, const char *fmt, ...) {
+void orc__harness_error(orc *o, const char *fmt, ...) {
   if (o->violated) return;
   o->violated = o->harness = true;
   o->which = ORC__CK_COUNT;
@@ -157,7 +158,7 @@ orc_sess *orc__session(orc *o, const char *id, bool create) {
   if (i != UINT32_MAX) return &o->sess[i];
   if (!create) return NULL;
   if (sim_grow(&o->sess, &o->capsess, o->nsess + 1, sizeof *o->sess, ORC_MAX_SESSIONS) != AS_OK) {
-    orc__harness(o, "more than %u sessions, or out of memory", ORC_MAX_SESSIONS);
+    orc__harness_error(o, "more than %u sessions, or out of memory", ORC_MAX_SESSIONS);
     return NULL;
   }
   orc_sess *s = &o->sess[o->nsess];
@@ -165,14 +166,14 @@ orc_sess *orc__session(orc *o, const char *id, bool create) {
   s->alt_conn = ORC_NO_CONN;
   s->id = strdup(id);
   if (!s->id) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return NULL;
   }
   o->nsess++;
   if (map_add(o, &o->sess_map, id, (uint32_t)o->nsess - 1, sess_name) != AS_OK) {
     free(s->id);
     o->nsess--;
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return NULL;
   }
   return s;
@@ -183,7 +184,7 @@ orc_ckpt *orc__ckpt(orc *o, const char *tid, bool create) {
   if (i != UINT32_MAX) return &o->ck[i];
   if (!create) return NULL;
   if (sim_grow(&o->ck, &o->capck, o->nck + 1, sizeof *o->ck, ORC_MAX_CHECKPOINTS) != AS_OK) {
-    orc__harness(o, "more than %u checkpoints, or out of memory", ORC_MAX_CHECKPOINTS);
+    orc__harness_error(o, "more than %u checkpoints, or out of memory", ORC_MAX_CHECKPOINTS);
     return NULL;
   }
   orc_ckpt *c = &o->ck[o->nck];
@@ -191,14 +192,14 @@ orc_ckpt *orc__ckpt(orc *o, const char *tid, bool create) {
   c->exists = c->prev = ORC_EX_NO;
   c->tconn = ORC_NO_CONN;
   if (!c->tid) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return NULL;
   }
   o->nck++;
   if (map_add(o, &o->ck_map, tid, (uint32_t)o->nck - 1, ck_name) != AS_OK) {
     free(c->tid);
     o->nck--;
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return NULL;
   }
   return c;
@@ -270,7 +271,7 @@ static orc_task *task_of(orc *o, uint32_t id) {
   if (id >= o->ntasks) {
     size_t n = (size_t)id + 1;
     if (sim_grow(&o->tasks, &o->captasks, n, sizeof *o->tasks, ORC_MAX_TASKS) != AS_OK) {
-      orc__harness(o, "task %" PRIu32 " is past the oracle's %u, or out of memory", id, ORC_MAX_TASKS);
+      orc__harness_error(o, "task %" PRIu32 " is past the oracle's %u, or out of memory", id, ORC_MAX_TASKS);
       return NULL;
     }
     memset(&o->tasks[o->ntasks], 0, (n - o->ntasks) * sizeof *o->tasks);
@@ -285,7 +286,7 @@ static orc_conn *conn_of(orc *o, uint64_t id, bool create) {
     size_t n = (size_t)id + 1;
     if (id >= ORC_MAX_CONNS ||
         sim_grow(&o->conns, &o->capconns, n, sizeof *o->conns, ORC_MAX_CONNS) != AS_OK) {
-      orc__harness(o, "connection %" PRIu64 " is past the oracle's %u, or out of memory", id,
+      orc__harness_error(o, "connection %" PRIu64 " is past the oracle's %u, or out of memory", id,
                    ORC_MAX_CONNS);
       return NULL;
     }
@@ -321,20 +322,26 @@ static AS_WUR int copy_val(orc_cval *d, const orc_val *s) {
 static void on_row(orc *o, const sim_ev *ev) {
   const orc_row *r = ev->ref;
   if (!r) {
-    orc__harness(o, "a change to %s before the audit learnt the schema", ev->label ? ev->label : "?");
+    orc__harness_error(o, "a change to %s before the audit learnt the schema", ev->label ? ev->label : "?");
     return;
   }
   orc_conn *c = conn_of(o, r->conn, false);
   if (!c || !c->open) {
-    orc__harness(o, "a change on connection %" PRIu32 ", which the audit never saw open", r->conn);
+    orc__harness_error(o, "a change on connection %" PRIu32 ", which the audit never saw open", r->conn);
     return;
   }
   if (!conn_live(o, c)) return; /* dead since a power loss: it can commit nothing */
+  for (int i = 0; i < ORC_MAX_COLS; i++)
+    if (r->old[i].type == ORC_VAL_UNREADABLE || r->nw[i].type == ORC_VAL_UNREADABLE) {
+      orc__harness_error(o, "SQLite could not give the audit a changed row of %s (out of memory)",
+                         ev->label ? ev->label : "?");
+      return;
+    }
   /* A new transaction on this connection: the last commit went through (a
   ** failed one rolls back before the connection can do anything else). */
   if (c->unsettled) orc__settle(o, c, true, true);
   if (sim_grow(&c->rows, &c->caprows, c->nrows + 1, sizeof *c->rows, ORC_MAX_ROWS) != AS_OK) {
-    orc__harness(o, "a transaction of more than %u rows, or out of memory", ORC_MAX_ROWS);
+    orc__harness_error(o, "a transaction of more than %u rows, or out of memory", ORC_MAX_ROWS);
     return;
   }
   orc_crow *d = &c->rows[c->nrows];
@@ -347,7 +354,7 @@ static void on_row(orc *o, const sim_ev *ev) {
     if (rc == AS_OK) rc = copy_val(&d->nw[i], &r->nw[i]);
   }
   c->nrows++;
-  if (rc != AS_OK) orc__harness(o, "out of memory copying a row");
+  if (rc != AS_OK) orc__harness_error(o, "out of memory copying a row");
 }
 
 
@@ -473,7 +480,7 @@ static void on_lock(orc *o, const sim_ev *ev) {
     if (--s->depth == 0) s->holder = 0;
     return;
   }
-  orc__harness(o, "a lock event of unknown kind %" PRIu64, ev->extra);
+  orc__harness_error(o, "a lock event of unknown kind %" PRIu64, ev->extra);
 }
 
 /* --- operations ------------------------------------------------------------------------------- */
@@ -497,7 +504,7 @@ static void on_op(orc *o, const sim_ev *ev) {
   if (rc == AS_OK) rc = dup_opt(op->thread, &t->thread);
   if (rc == AS_OK) rc = dup_opt(op->content, &t->content);
   if (rc != AS_OK) {
-    orc__harness(o, "out of memory");
+    orc__harness_error(o, "out of memory");
     return;
   }
   t->op.session = t->session;
@@ -537,7 +544,7 @@ static void on_ack(orc *o, const sim_ev *ev) {
   orc_task *t = task_of(o, ev->task);
   if (!t) return;
   if (!t->active) {
-    orc__harness(o, "an answer from task %" PRIu32 " which is in no operation", ev->task);
+    orc__harness_error(o, "an answer from task %" PRIu32 " which is in no operation", ev->task);
     return;
   }
   /* The call returned: a commit of its still unsettled went through (a

@@ -124,9 +124,12 @@ enum { ORC_CC_THREAD, ORC_CC_DATA };
 
 typedef enum orc_row_op { ORC_INSERT, ORC_UPDATE, ORC_DELETE } orc_row_op;
 
+/* A column's type when SQLite could not produce its value (out of memory). */
+#define ORC_VAL_UNREADABLE (-1)
+
 /* A column value as SQLite gave it (text borrowed for the event's duration). */
 typedef struct orc_val {
-  int type;       /* SQLITE_INTEGER, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL ... */
+  int type;       /* SQLITE_INTEGER, SQLITE_TEXT, ... or ORC_VAL_UNREADABLE */
   int64_t i;
   const char *t;  /* text or blob bytes */
   size_t n;

@@ -192,7 +192,7 @@ struct orc {
 /* oracle.c */
 void orc__violate(orc *o, orc_check c, const char *fmt, ...) AS_PRINTF(3, 4);
 /* The oracle lost track (memory, a cap): a harness error, reported as such. */
-void orc__harness(orc *o, const char *fmt, ...) AS_PRINTF(2, 3);
+void orc__harness_error(orc *o, const char *fmt, ...) AS_PRINTF(2, 3);
 orc_sess *orc__session(orc *o, const char *id, bool create);
 orc_ckpt *orc__ckpt(orc *o, const char *tid, bool create);
 const orc_model *orc__model(unsigned kind);

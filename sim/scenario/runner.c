@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "agentsim/checkpoints.h"
 #include "agentsim/events.h"
@@ -438,17 +439,20 @@ static void actor_task(void *arg) {
 /* --- the harness's own connections ----------------------------------------------------------- */
 
 /* A plain SQLite connection on the run's disk, for the audit to learn the
-** schema and for the final read; NULL with the reason in r->harness. */
+** schema and for the final read (tried a few times: memory may come back);
+** NULL with the reason in r->harness. */
 static sqlite3 *harness_open(run *r) {
-  sqlite3 *db = NULL;
-  int src = sqlite3_open_v2(DB_PATH, &db, SQLITE_OPEN_READWRITE, simdb_disk_vfs(r->disk));
-  if (src != SQLITE_OK) {
-    snprintf(r->harness, sizeof r->harness, "the harness cannot open the database: %s",
-             db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+  char why[256] = "";
+  for (int attempt = 0; attempt < OP_ATTEMPTS; attempt++) {
+    sqlite3 *db = NULL;
+    int src = sqlite3_open_v2(DB_PATH, &db, SQLITE_OPEN_READWRITE, simdb_disk_vfs(r->disk));
+    if (src == SQLITE_OK) return db;
+    snprintf(why, sizeof why, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
     (void)sqlite3_close_v2(db); /* ignore: already failing; NULL is fine */
-    return NULL;
   }
-  return db;
+  /* Only now: the invariant hook reads r->harness between any two steps. */
+  snprintf(r->harness, sizeof r->harness, "the harness cannot open the database: %s", why);
+  return NULL;
 }
 
 static void set_faults(run *r, int on) {
@@ -465,15 +469,24 @@ static void set_faults(run *r, int on) {
 static AS_WUR int prepare_database(run *r) {
   worker *c = &r->aux;
   set_faults(r, 0);
-  int rc = conn(c);
+  int rc = AS_NOMEM;
+  for (int attempt = 0; attempt < OP_ATTEMPTS && transient(rc); attempt++) {
+    rc = conn(c);
+    if (rc != AS_OK) c->epoch = UINT64_MAX; /* open afresh next time */
+  }
   if (rc != AS_OK) {
-    snprintf(r->harness, sizeof r->harness, "the harness cannot create the database: %s (%s)",
-             as_status_name(rc), c->st ? as_store_errmsg(c->st) : "no connection");
+    snprintf(r->harness, sizeof r->harness, "the harness cannot create the database: %s",
+             as_status_msg(rc));
     set_faults(r, 1);
     return rc;
   }
   sqlite3 *db = harness_open(r);
-  rc = db ? orc_audit_map(db, r->harness, sizeof r->harness) : AS_IO;
+  char why[sizeof r->harness] = "";
+  rc = db ? AS_NOMEM : AS_IO;
+  for (int attempt = 0; db && attempt < OP_ATTEMPTS && rc == AS_NOMEM; attempt++)
+    rc = orc_audit_map(db, why, sizeof why);
+  if (db && rc != AS_OK)
+    snprintf(r->harness, sizeof r->harness, "the harness cannot learn the schema: %.400s", why);
   if (db && sqlite3_close_v2(db) != SQLITE_OK && rc == AS_OK) {
     snprintf(r->harness, sizeof r->harness, "the harness cannot close its connection");
     rc = AS_IO;
@@ -631,6 +644,17 @@ int scn_runner_new(scn_runner **out, const scenario *sc) {
       .user = r,
   };
   for (size_t a = 0; a < sc->nactors; a++) r->prog.est_tasks += sc->actors[a].count;
+  /* The fingerprint: the scenario's canonical text, so a schedule replays
+  ** only against what recorded it (comments and layout aside). */
+  char *text = malloc(SCN_MAX_BYTES * 2);
+  size_t len = 0;
+  if (!text || scn_format(&r->sc, text, SCN_MAX_BYTES * 2, &len) != AS_OK) {
+    free(text);
+    scn_runner_free(r);
+    return AS_NOMEM;
+  }
+  r->prog.fingerprint = XXH64(text, len, 0);
+  free(text);
   *out = r;
   return AS_OK;
 }

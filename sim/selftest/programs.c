@@ -80,6 +80,7 @@ static void abba_teardown(void *st) {
 
 static const sim_program abba_prog = {
     .name = "selftest:abba",
+    .fingerprint = 0x73656c6674657300ull + 1, /* "selftest" 1 */
     .summary = "two tasks lock A then B and B then A: a two-lock deadlock",
     .state_size = sizeof(abba),
     .est_tasks = 3,
@@ -134,6 +135,7 @@ static void ordering_teardown(void *st) { as_mutex_free(((ordering *)st)->m); }
 
 static const sim_program ordering_prog = {
     .name = "selftest:ordering",
+    .fingerprint = 0x73656c6674657300ull + 2, /* "selftest" 2 */
     .summary = "a user that runs before its initialiser: a depth-1 ordering bug",
     .state_size = sizeof(ordering),
     .est_tasks = 3,
@@ -193,6 +195,7 @@ static void atomicity_teardown(void *st) { as_mutex_free(((atomicity *)st)->m); 
 
 static const sim_program atomicity_prog = {
     .name = "selftest:atomicity",
+    .fingerprint = 0x73656c6674657300ull + 3, /* "selftest" 3 */
     .summary = "check-then-act split over two critical sections: a depth-2 "
                "atomicity violation",
     .state_size = sizeof(atomicity),
@@ -315,6 +318,7 @@ static void timer_teardown(void *st) {
 
 static const sim_program timer_prog_def = {
     .name = "selftest:timer",
+    .fingerprint = 0x73656c6674657300ull + 4, /* "selftest" 4 */
     .summary = "sleeps and timed waits across two virtual days; must never fail",
     .state_size = sizeof(timer_prog),
     .est_tasks = 8,
@@ -397,6 +401,7 @@ static void counter_teardown(void *st) {
 
 static const sim_program counter_prog = {
     .name = "selftest:counter",
+    .fingerprint = 0x73656c6674657300ull + 5, /* "selftest" 5 */
     .summary = "tasks increment a shared counter under a lock; must never fail",
     .state_size = sizeof(counter),
     .est_tasks = 7,
