@@ -420,6 +420,31 @@ static void test_format(void **state) {
   scn_clear(A);
 }
 
+/* docs/scenarios.md holds the generated reference, exactly. */
+static void test_docs_match(void **state) {
+  (void)state;
+  static char doc[64 * 1024];
+  FILE *f = fopen(AS_SOURCE_DIR "/docs/scenarios.md", "r");
+  assert_non_null(f);
+  size_t n = fread(doc, 1, sizeof doc - 1, f);
+  assert_int_equal(fclose(f), 0);
+  doc[n] = '\0';
+  const char *begin = strstr(doc, "<!-- generated: begin -->\n");
+  const char *end = strstr(doc, "<!-- generated: end -->");
+  assert_non_null(begin);
+  assert_non_null(end);
+  begin += strlen("<!-- generated: begin -->\n");
+  char *gen = NULL;
+  size_t len = 0;
+  FILE *g = open_memstream(&gen, &len);
+  assert_non_null(g);
+  scn_write_reference(g, 1);
+  assert_int_equal(fclose(g), 0);
+  if ((size_t)(end - begin) != len || memcmp(begin, gen, len) != 0)
+    fail_msg("docs/scenarios.md is not the generated reference; it should read:\n%s", gen);
+  free(gen);
+}
+
 static void test_load_directory(void **state) {
   (void)state;
   char err[256];
@@ -435,7 +460,7 @@ int main(void) {
       cmocka_unit_test(test_errors),  cmocka_unit_test(test_caps),
       cmocka_unit_test(test_load_errors), cmocka_unit_test(test_no_hidden_caps),
       cmocka_unit_test(test_more_errors), cmocka_unit_test(test_new_ops),
-      cmocka_unit_test(test_reference),
+      cmocka_unit_test(test_reference),   cmocka_unit_test(test_docs_match),
       cmocka_unit_test(test_edges),       cmocka_unit_test(test_format),
       cmocka_unit_test(test_load_directory),
   };
