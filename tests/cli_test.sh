@@ -5,6 +5,7 @@
 set -u
 A=$1
 J=$2
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -123,6 +124,52 @@ check "--junit that cannot replace its target exits 3 and leaves no temporary" $
 status_is 1 "$A" selftest --seeds 1 --jobs 1 --json && [ "$("$J" --get result <"$T/out")" = fail ] &&
   grep -q "UNEXPECTED" "$T/err"
 check "selftest --json reports planted bugs it did not find" $?
+
+# Help is generated from the tables and fits a terminal.
+wide=0
+for t in "" run sweep replay mutants selftest bench list help version scenarios checks mutants; do
+  "$A" help $t >"$T/h" 2>&1 || wide=1
+  awk 'length > 80 || / $/ { bad = 1 } END { exit bad }' "$T/h" || { echo "  help $t: a line past 80 columns or with a trailing space"; wide=1; }
+done
+check "help and every help page fit 80 columns" $wide
+status_is 0 "$A" help run && grep -q "^agentsim run -- " "$T/out" && grep -q -- "--check-determinism" "$T/out" && \
+  ! grep -q -- "--junit" "$T/out"
+check "help COMMAND shows that command and only its options" $?
+status_is 0 "$A" run --help && grep -q "^agentsim run -- " "$T/out"; check "COMMAND --help is help COMMAND" $?
+status_is 0 "$A" help checks && grep -q "^  lost-write " "$T/out" && grep -q "^  lock-exclusive " "$T/out"
+check "help checks lists the oracle's checks" $?
+status_is 0 "$A" help mutants && grep -q "^  lock_wait_if " "$T/out" && grep -q "^  save_no_version_check " "$T/out"
+check "help mutants lists the planted bugs" $?
+status_is 0 "$A" help scenarios && grep -q "^  checkpoint s=S \[retry=N\]" "$T/out"
+check "help scenarios prints the operation reference" $?
+status_is 2 "$A" help nosuch && grep -q "topics: scenarios, checks, mutants" "$T/err"
+check "help of an unknown topic exits 2 naming the topics" $?
+(cd "$SRC" && status_is 0 "$A" list) && grep -q "fixtures/scenarios/stale_storm.scn" "$T/out"
+check "list names the bundled scenarios (from the project root)" $?
+
+# Old and foreign schedules are refused with a reason, not misreplayed.
+status_is 2 "$A" replay selftest:abba --schedule v1:2d826501f134ef03:349d3867793e4c9d:aa840103f8f2859c:011212201 && \
+  grep -q "version 1 is not this build's" "$T/err"
+check "a version-1 schedule exits 2 saying so" $?
+status_is 2 "$A" replay selftest:counter --schedule "$sched" && grep -q "recorded for another program" "$T/err"
+check "a schedule recorded for another program exits 2" $?
+
+# The README's examples are what the tool prints: run each "$ build/agentsim"
+# line from the project root and find every line of its block that is not cut
+# with "..." in the output.
+readme=0
+nex=0
+while IFS= read -r cmdline; do
+  nex=$((nex + 1))
+  awk -v c="$cmdline" 'f && /^```/ { exit } f { print } $0 == c { f = 1 }' "$SRC/README.md" | grep -v '\.\.\.' >"$T/want"
+  args=${cmdline#\$ build/agentsim }
+  (cd "$SRC" && "$A" $args) 2>&1 | sed "s|$A|build/agentsim|g" >"$T/got"
+  while IFS= read -r line; do
+    grep -qxF -- "$line" "$T/got" || { echo "  README: '$cmdline' does not print: $line"; readme=1; }
+  done <"$T/want"
+done < <(grep '^\$ build/agentsim ' "$SRC/README.md")
+[ "$nex" -ge 2 ]; check "the README has its examples" $?
+check "the README's examples print what the README says" $readme
 
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -15,9 +15,11 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agentsim/status.h"
+#include "docgen.h"
 #include "oracle/oracle.h"
 #include "oracle/spec.h"
 #include "scenario/scenario.h"
@@ -1105,6 +1107,25 @@ static void test_spec(void **state) {
   assert_string_equal(orc_check_name(ORC__CK_COUNT), "?");
 }
 
+/* docs/oracle.md carries the generated table of checks, exactly; the text
+** form names every check too. */
+static void test_docs(void **state) {
+  (void)state;
+  docgen_match(AS_SOURCE_DIR "/docs/oracle.md", orc_write_checks);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  orc_write_checks(f, 0);
+  assert_int_equal(fclose(f), 0);
+  for (int c = 0; c < ORC__CK_COUNT; c++) {
+    char want[40];
+    snprintf(want, sizeof want, "\n  %s ", orc_check_name((orc_check)c));
+    if (c && !strstr(text, want)) fail_msg("the text lacks %s", want);
+  }
+  free(text);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1136,6 +1157,7 @@ int main(void) {
       T(test_quiescence_lost_write),  T(test_quiescence_extra_session),
       T(test_quiescence_missing_checkpoint), T(test_quiescence_cannot_read),
       T(test_quiescence_either_side), T(test_spec),
+      cmocka_unit_test(test_docs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@ const cli_command_info cli_commands[] = {
      "Every failure is printed with its replay command; the summary, JSON and JUnit name each "
      "SCENARIO exactly as it was given."},
     {"replay", CMD_REPLAY, "SCENARIO (--seed N | --schedule STRING)",
-     "replay a run bit for bit, from its seed or its schedule string",
+     "replay a run bit for bit, from its seed or schedule string",
      "A schedule string carries every decision and the seeds of the other streams; a replay "
      "that cannot follow it exits 2 saying where."},
     {"mutants", CMD_MUTANTS, "[SCENARIO...]", "the kill table of the runtime's planted bugs",
@@ -27,7 +27,7 @@ const cli_command_info cli_commands[] = {
      "*.scn) under random walk and PCT until a seed fails; prints seeds to the first kill, the "
      "kill rate on the killing scenario and the first check that caught it."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
-    {"bench", CMD_BENCH, "", "switch rates, seeds/s and steps/s, real threads against the sim",
+    {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
     {"list", CMD_LIST, "", "the self-tests and the bundled scenarios", NULL},
     {"help", CMD_HELP, "[COMMAND | scenarios | checks | mutants]", "this text, or one command's",
@@ -62,12 +62,12 @@ const cli_option_info cli_options[] = {
      "the first seed (default 0)"},
     {"--strategy", O_STRATEGY, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "S",
      "random (default): uniform random walk over the runnable tasks;\n"
-     "pct, pct:d=K, pct:d=K,k=N: PCT with bug depth K (default 3) and N\n"
+     "pct, pct:d=K, pct:d=K,k=N: PCT with bug depth K (default 3) and N "
      "estimated steps (default: the program's estimate)"},
     {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "NAME",
      "switch on one of the runtime's planted bugs ('agentsim help mutants')"},
     {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY), "STRING",
-     "replay a recorded schedule (v2:...) instead of a seed; @FILE reads it\n"
+     "replay a recorded schedule (v2:...) instead of a seed; @FILE reads it "
      "from FILE (the string, or run's \"schedule:\" line)"},
     {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "J",
      "worker processes (default: one per CPU); results do not depend on it"},
@@ -80,16 +80,16 @@ const cli_option_info cli_options[] = {
     {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY), NULL,
      "print every event of the run: the interleaving"},
     {"--check-determinism", O_CHECK, 0, ON(CMD_RUN), NULL,
-     "run the seed twice and from its schedule; compare every event, and say\n"
+     "run the seed twice and from its schedule; compare every event, and say "
      "where the runs part if they do"},
     {"--quick", O_QUICK, 0, ON(CMD_BENCH), NULL, "shorter measurements"},
     {"--max-steps", O_MAX_STEPS, 1, EXPLORE, "N",
-     "step budget before a run counts as a hang (default 1000000; a scenario's\n"
+     "step budget before a run counts as a hang (default 1000000; a scenario's "
      "limits line sets its own)"},
     {"--max-time", O_MAX_TIME, 1, EXPLORE, "DUR",
      "virtual-time budget, e.g. 500ms, 30s, 12h, 7d (default 30d)"},
     {"--max-cpu", O_MAX_CPU, 1, EXPLORE, "SECONDS",
-     "CPU time a task may run without reaching a scheduling point before the\n"
+     "CPU time a task may run without reaching a scheduling point before the "
      "run counts as a hang (default 60)"},
     {"--switch", O_SWITCH, 1, EXPLORE, "KIND", "context switch: fcontext (default) or ucontext"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "schedule.h"
 #include "selftest/programs.h"
+#include "text.h"
 
 void cli_config(const cli_opts *o, sim_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -319,7 +320,10 @@ int cmd_list(const cli_opts *o) {
   FILE *out = o->json ? stderr : stdout;
   for (unsigned i = 0; i < selftest_count; i++) {
     const sim_program *p = selftests[i].prog;
-    fprintf(out, "%-36s %s\n", p->name, p->summary);
+    char head[64];
+    snprintf(head, sizeof head, "  %s", p->name);
+    if (i == 0) fputs("self-tests (the scheduler's own programs):\n", out);
+    sim_wrap(out, head, 22, p->summary);
     json_t *e = json_object();
     bad |= cli_jset(e, "name", cli_jstr(p->name));
     bad |= cli_jset(e, "kind", json_string("selftest"));
@@ -335,7 +339,9 @@ int cmd_list(const cli_opts *o) {
       ex = EXIT_USAGE; /* a bundled scenario that does not parse is bad input */
       continue;
     }
-    fprintf(out, "%-36s %s\n", paths[i], p->summary);
+    if (i == 0) fputs("bundled scenarios (the runtime core, judged by the oracle):\n", out);
+    fprintf(out, "  %s\n", paths[i]);
+    sim_wrap(out, "", 6, p->summary);
     json_t *e = json_object();
     bad |= cli_jset(e, "name", cli_jstr(paths[i]));
     bad |= cli_jset(e, "kind", json_string("scenario"));

@@ -196,6 +196,11 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
   }
   FILE *out = o->json ? stderr : stdout;
   uint64_t total_runs = 0, total_failed = 0, total_harness = 0;
+  int width = 22; /* the name column: the widest name, so the figures line up */
+  for (unsigned i = 0; i < n; i++) {
+    size_t len = strlen(o->scenarios[i]);
+    if (len > (size_t)width) width = len > 64 ? 64 : (int)len;
+  }
   for (unsigned i = 0; i < n && ex != EXIT_INTERNAL; i++) {
     const char *name = o->scenarios[i]; /* as the user named it, in every report */
     int rc = sweep_exec(&specs[i], &stats[i]);
@@ -212,8 +217,8 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     total_runs += st->runs;
     total_failed += st->failed;
     total_harness += st->by_outcome[SIM_HARNESS];
-    fprintf(out, "%-22s %-10s %8" PRIu64 " seeds %6" PRIu64 " failed %10.0f seeds/s\n", name,
-            strat, st->runs, st->failed, st->wall_s > 0 ? (double)st->runs / st->wall_s : 0.0);
+    fprintf(out, "%-*s %-10s %8" PRIu64 " seeds %6" PRIu64 " failed %10.0f seeds/s\n", width,
+            name, strat, st->runs, st->failed, st->wall_s > 0 ? (double)st->runs / st->wall_s : 0.0);
     for (size_t k = 0; k < st->nfails && k < SHOW_FAILS; k++) {
       const sweep_fail *f = &st->fails[k];
       const char *nl = strchr(f->msg, '\n');

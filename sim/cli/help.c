@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "oracle/oracle.h"
 #include "scenario/scenario.h"
+#include "text.h"
 
 static const cli_command_info *command(cli_cmd c) {
   for (size_t i = 0; i < cli_ncommands; i++)
@@ -39,24 +40,21 @@ static void synopsis(FILE *f, const cli_command_info *c) {
   fprintf(f, "%s\n", line);
 }
 
-/* One option: name and metavar, then its help, continuation lines indented. */
+/* One option: name and metavar, then its help. */
 static void option_help(FILE *f, const cli_option_info *o) {
   char head[48];
-  snprintf(head, sizeof head, "%s%s%s", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
-  const char *h = o->help;
-  int first = 1;
-  while (*h) {
-    size_t len = strcspn(h, "\n");
-    fprintf(f, "  %-22s %.*s\n", first ? head : "", (int)len, h);
-    first = 0;
-    h += len + (h[len] == '\n');
-  }
+  snprintf(head, sizeof head, "  %s%s%s", o->name, o->metavar ? " " : "",
+           o->metavar ? o->metavar : "");
+  sim_wrap(f, head, 25, o->help);
 }
 
 static void command_help(FILE *f, const cli_command_info *c) {
   fprintf(f, "agentsim %s -- %s\n\nusage:\n", c->name, c->summary);
   synopsis(f, c);
-  if (c->details) fprintf(f, "\n%s\n", c->details);
+  if (c->details) {
+    fputc('\n', f);
+    sim_wrap(f, "", 0, c->details);
+  }
   int any = 0;
   for (size_t k = 0; k < cli_noptions; k++) {
     const cli_option_info *o = &cli_options[k];
@@ -68,16 +66,19 @@ static void command_help(FILE *f, const cli_command_info *c) {
 }
 
 static void topic_checks(FILE *f) {
-  fputs("The oracle's checks (sim/oracle/oracle.h). A violation names its check first:\n\n", f);
-  for (int c = 0; c < ORC__CK_COUNT; c++)
-    fprintf(f, "  %-20s %s\n", orc_check_name((orc_check)c), orc_check_what((orc_check)c));
+  fputs("The oracle's checks (docs/oracle.md); a violation names its check first:\n\n", f);
+  orc_write_checks(f, 0);
 }
 
 static void topic_mutants(FILE *f) {
   size_t n = 0;
   const as_mutant_info *m = as_mutant_list(&n);
-  fputs("The runtime's planted bugs (--mutant NAME; 'agentsim mutants' for the kill table):\n\n", f);
-  for (size_t i = 0; i < n; i++) fprintf(f, "  %-26s %s\n", m[i].name, m[i].what);
+  fputs("The runtime's planted bugs (--mutant NAME; the kill table: 'agentsim mutants'):\n\n", f);
+  for (size_t i = 0; i < n; i++) {
+    char head[48];
+    snprintf(head, sizeof head, "  %s", m[i].name);
+    sim_wrap(f, head, 29, m[i].what);
+  }
 }
 
 void cli_help(FILE *f, const cli_opts *o) {
@@ -104,13 +105,15 @@ void cli_help(FILE *f, const cli_opts *o) {
     fprintf(f, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
   fputs("\noptions:\n", f);
   for (size_t k = 0; k < cli_noptions; k++) option_help(f, &cli_options[k]);
-  fputs("\nSCENARIO is a scenario file (fixtures/scenarios/NAME.scn; 'agentsim help scenarios')\n"
-        "-- the runtime core on a simulated disk, judged by the oracle ('agentsim help\n"
-        "checks') -- or a built-in self-test of the scheduler: selftest:abba,\n"
-        "selftest:ordering, selftest:atomicity, selftest:timer, selftest:counter\n"
-        "('agentsim list'). 'agentsim help COMMAND' shows one command and its options.\n"
-        "\n"
-        "Every run prints the options its seed chose, its trace hash and its schedule\n"
+  fputc('\n', f);
+  sim_wrap(f, "", 0,
+           "SCENARIO is a scenario file (fixtures/scenarios/NAME.scn; 'agentsim help "
+           "scenarios') -- the runtime core on a simulated disk, judged by the oracle "
+           "('agentsim help checks') -- or a built-in self-test of the scheduler: "
+           "selftest:abba, selftest:ordering, selftest:atomicity, selftest:timer, "
+           "selftest:counter ('agentsim list'). 'agentsim help COMMAND' shows one command "
+           "and its options.");
+  fputs("\nEvery run prints the options its seed chose, its trace hash and its schedule\n"
         "string; a failing run or sweep prints the exact command that replays it.\n"
         "\n"
         "exit status: 0 pass; 1 a failure found (or, for bench, a bar missed);\n"

@@ -28,6 +28,7 @@
 #include "grow.h"
 #include "orc_int.h"
 #include "scenario/scenario.h"
+#include "text.h"
 
 static const char *const check_names[] = {
 #define ORC__N(NAME, name, what) name,
@@ -45,6 +46,19 @@ const char *orc_check_name(orc_check c) {
 }
 const char *orc_check_what(orc_check c) {
   return (unsigned)c < ORC__CK_COUNT ? check_whats[c] : "?";
+}
+
+void orc_write_checks(FILE *f, int markdown) {
+  if (markdown) fputs("| check | what it holds |\n| --- | --- |\n", f);
+  for (int c = 0; c < ORC__CK_COUNT; c++) {
+    if (markdown) {
+      fprintf(f, "| `%s` | %s |\n", check_names[c], check_whats[c]);
+    } else {
+      char head[32];
+      snprintf(head, sizeof head, "  %s", check_names[c]);
+      sim_wrap(f, head, 23, check_whats[c]);
+    }
+  }
 }
 
 /* --- the operation table's model column ---------------------------------------- */

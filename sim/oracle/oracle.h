@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "agentsim/status.h"
 #include "sim.h"
@@ -83,6 +84,9 @@ typedef enum orc_check {
 
 const char *orc_check_name(orc_check c);
 const char *orc_check_what(orc_check c);
+/* The checks as a reference: a markdown table (docs/oracle.md holds it
+** between its generated marks) or text filled to 80 columns. */
+void orc_write_checks(FILE *f, int markdown);
 
 /* --- the events the oracle consumes ------------------------------------------ */
 

@@ -18,6 +18,7 @@
 #include "agentsim/fmt.h"
 #include "grow.h"
 #include "num.h"
+#include "text.h"
 
 #define SCN__KEYS(NAME, kw, keys, exec, model, help) \
   static const scn_key keys_##NAME[] = {keys{NULL, SCN_KT_NAME, SCN_SLOT_NAME, 0, 0, 0, NULL}};
@@ -706,12 +707,15 @@ void scn_write_reference(FILE *f, int markdown) {
     return;
   }
   fputs("Directives (each at most once, but actor):\n", f);
-  for (size_t i = 0; i < sizeof directives / sizeof directives[0]; i++)
-    fprintf(f, "  %-40s %s\n", directives[i].syntax, directives[i].help);
+  for (size_t i = 0; i < sizeof directives / sizeof directives[0]; i++) {
+    fprintf(f, "  %s\n", directives[i].syntax);
+    sim_wrap(f, "", 6, directives[i].help);
+  }
   fputs("\nOperations (indented under an actor; any may start with repeat=N):\n", f);
   for (unsigned k = 0; k < SCN__OP_COUNT; k++) {
     key_syntax(scn_ops[k].keys, syn, sizeof syn);
-    fprintf(f, "  %s%s\n      %s\n", scn_ops[k].keyword, syn, scn_ops[k].help);
+    fprintf(f, "  %s%s\n", scn_ops[k].keyword, syn);
+    sim_wrap(f, "", 6, scn_ops[k].help);
   }
   fputs("\nKeys:\n", f);
   unsigned done = 0;
@@ -720,7 +724,9 @@ void scn_write_reference(FILE *f, int markdown) {
       unsigned bit = 1u << kd->slot;
       if (done & bit) continue;
       done |= bit;
-      fprintf(f, "  %-8s %s\n", kd->name, kd->help);
+      char head[32];
+      snprintf(head, sizeof head, "  %s", kd->name);
+      sim_wrap(f, head, 11, kd->help);
     }
   fprintf(f, "\nDurations are a number and a unit: %s.\n", sim_duration_units);
 }
