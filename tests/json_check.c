@@ -29,10 +29,14 @@ int main(int argc, char **argv) {
     if (len + 1 == cap) {
       if (cap >= MAX_INPUT) {
         fprintf(stderr, "json_check: input over %u bytes\n", MAX_INPUT);
+        free(buf);
         return 1;
       }
       char *nb = realloc(buf, cap * 2);
-      if (!nb) return 2;
+      if (!nb) {
+        free(buf);
+        return 2;
+      }
       buf = nb;
       cap *= 2;
     }
@@ -46,11 +50,15 @@ int main(int argc, char **argv) {
   if (!root || !json_is_object(root)) {
     fprintf(stderr, "json_check: last line is not a JSON object: %s (column %d): %.200s\n",
             root ? "not an object" : err.text, err.column, last);
+    json_decref(root);
+    free(buf);
     return 1;
   }
   for (int i = first; i < argc; i++) {
     if (!json_object_get(root, argv[i])) {
       fprintf(stderr, "json_check: key '%s' missing in: %.300s\n", argv[i], last);
+      json_decref(root);
+      free(buf);
       return 1;
     }
   }

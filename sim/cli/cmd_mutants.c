@@ -19,7 +19,7 @@
 #include "oracle/oracle.h"
 #include "sweep.h"
 
-#define CHUNK 25u /* seeds per scenario between looks for a kill */
+#define CHUNK_MAX 64u /* seeds per scenario between looks for a kill: 1, 2, 4, .. this */
 #define RATE 100u /* seeds the kill rate is measured over */
 #define NSTRAT 2
 
@@ -49,12 +49,16 @@ static AS_WUR int sweep_one(const cli_opts *o, const sim_program *p, const cli_o
 }
 
 /* Sweep seeds in chunks, every scenario per chunk, until one fails; then
-** the kill rate on the scenario that failed first. */
+** the kill rate on the scenario that failed first. Chunks double from one
+** seed, so a kill at seed k costs at most about 2k+1 seeds per scenario
+** (most mutants die at their first seed). */
 static AS_WUR int find_kill(const cli_opts *o, const sim_program *const *progs, unsigned nprog,
                             const cli_opts *strat, uint64_t seeds, kill *k) {
   memset(k, 0, sizeof *k);
-  for (uint64_t off = 0; off < seeds && !k->found; off += CHUNK) {
-    uint64_t count = seeds - off < CHUNK ? seeds - off : CHUNK;
+  uint64_t chunk = 1;
+  for (uint64_t off = 0; off < seeds && !k->found;
+       off += chunk, chunk = chunk < CHUNK_MAX ? chunk * 2 : chunk) {
+    uint64_t count = seeds - off < chunk ? seeds - off : chunk;
     for (unsigned i = 0; i < nprog; i++) {
       sweep_stats st;
       int rc = sweep_one(o, progs[i], strat, o->seed_start + off, count, &st);

@@ -202,8 +202,9 @@ orc_ckpt *orc__ckpt(orc *o, const char *tid, bool create) {
     return NULL;
   }
   orc_ckpt *c = &o->ck[o->nck];
+  memset(c, 0, sizeof *c);
   c->tid = strdup(tid);
-  c->exists = c->prev = ORC_EX_NO;
+  c->exists = c->prev = c->dur = ORC_EX_NO;
   c->tconn = ORC_NO_CONN;
   if (!c->tid) {
     orc__harness_error(o, "out of memory");
