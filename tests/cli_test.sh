@@ -147,6 +147,21 @@ check "help of an unknown topic exits 2 naming the topics" $?
 (cd "$SRC" && status_is 0 "$A" list) && grep -q "fixtures/scenarios/stale_storm.scn" "$T/out"
 check "list names the bundled scenarios (from the project root)" $?
 
+# Usage errors name what was expected.
+status_is 2 "$A" && grep -q "no command given" "$T/err"; check "no command exits 2" $?
+status_is 2 "$A" run selftest:abba --seed 1 --strategy pct:d= && grep -q "expected a number after '='$" "$T/err"
+check "a PCT setting without its number exits 2" $?
+status_is 2 "$A" run selftest:abba --seed 1 --strategy pct:d=2k=3 && grep -q "expected ',' between settings" "$T/err"
+check "PCT settings without a comma exit 2" $?
+status_is 2 "$A" list extra && grep -q "list: unexpected argument 'extra'" "$T/err"
+check "a command that takes no scenario refuses one" $?
+status_is 2 "$A" sweep selftest:abba --seeds 3 --jobs 0 && grep -q "expected a count from 1 to" "$T/err"
+check "--jobs 0 exits 2" $?
+head -c 300000000 /dev/zero | tr '\0' 1 >"$T/huge"
+status_is 2 "$A" replay selftest:abba --schedule "@$T/huge" && grep -q "longer than" "$T/err"
+check "--schedule @FILE past the schedule cap exits 2" $?
+rm -f "$T/huge"
+
 # Old and foreign schedules are refused with a reason, not misreplayed.
 status_is 2 "$A" replay selftest:abba --schedule v1:2d826501f134ef03:349d3867793e4c9d:aa840103f8f2859c:011212201 && \
   grep -q "version 1 is not this build's" "$T/err"

@@ -70,6 +70,14 @@ h2=$("$A" run fixtures/scenarios/gc_vs_retry.scn --seed 3 --strategy pct --json 
   grep -q 'replay ./fixtures/scenarios/double_finalize.scn --seed' "$T/err" && \
   grep -q 'testsuite name="./fixtures/scenarios/double_finalize.scn"' "$T/j.xml"
 check "sweep echoes the scenario path as given (JSON, replay lines, JUnit)" $?
+cp fixtures/scenarios/stale_storm.scn "$T/a<b&c\"d>.scn"
+"$A" sweep "$T/a<b&c\"d>.scn" --seeds 3 --jobs 1 --mutant save_no_version_check --junit "$T/x.xml" \
+  >"$T/xo" 2>&1
+[ $? -eq 1 ] && grep -q 'a&lt;b&amp;c&quot;d&gt;.scn' "$T/x.xml" && ! grep -q 'a<b' "$T/x.xml"
+check "JUnit escapes the markup characters of a scenario's path" $?
+r=$(sed -n 's/^    replay: //p' "$T/xo" | head -1)
+[ -n "$r" ] && eval "$r" >"$T/r" 2>&1; [ $? -eq 1 ] && grep -q "FAIL (invariant)" "$T/r"
+check "a replay command for an awkward path is quoted for the shell" $?
 r=$(sed -n 's/^    replay: //p' "$T/err" | head -1)
 [ -n "$r" ] && $r >"$T/r" 2>&1; [ $? -eq 1 ] && grep -q "lock-scope" "$T/r"
 check "a sweep's printed replay command runs and fails the same way" $?

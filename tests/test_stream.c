@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -18,6 +19,7 @@
 #include "grow.h"
 #include "num.h"
 #include "sim.h"
+#include "text.h"
 
 static sim *S;
 
@@ -290,12 +292,48 @@ static void test_numbers(void **state) {
   assert_string_equal(sim_duration_units, "ns, us, ms, s, m, h, d");
 }
 
+/* sim_wrap: words fill to 80 columns under the head's column; a head that
+** reaches the column puts the text on the next line; newlines are kept. */
+static void wrapped(const char *head, int col, const char *text, const char *want) {
+  char *got = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&got, &len);
+  assert_non_null(f);
+  sim_wrap(f, head, col, text);
+  assert_int_equal(fclose(f), 0);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+static void test_wrap(void **state) {
+  (void)state;
+  wrapped("  a", 6, "one two", "  a   one two\n");
+  wrapped("  --long-option", 6, "text", "  --long-option\n      text\n");
+  wrapped("x", 2, "first\nsecond", "x first\n  second\n");
+  wrapped("h", 0, "", "h\n");
+  char text[200], want[240];
+  memset(text, 0, sizeof text);
+  for (int i = 0; i < 30; i++) strcat(text, "word ");
+  /* 4 + 15 words of 5 = 79 columns, then the rest under column 4. */
+  snprintf(want, sizeof want, "%-4s%s\n    %s\n", "",
+           "word word word word word word word word word word word word word word word",
+           "word word word word word word word word word word word word word word word");
+  wrapped("", 4, text, want);
+  char longw[120];
+  memset(longw, 'w', 100);
+  longw[100] = 0;
+  char lw[140];
+  snprintf(lw, sizeof lw, "a %s\n", longw);
+  wrapped("a", 2, longw, lw); /* a word past the room is printed whole */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_xxh64_vectors), cmocka_unit_test(test_trace_hash_spec),
       cmocka_unit_test(test_record_vector), cmocka_unit_test(test_hashlog),
       cmocka_unit_test(test_sink_limits),   cmocka_unit_test(test_describe),
       cmocka_unit_test(test_grow),          cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_wrap),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

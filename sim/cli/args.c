@@ -1,6 +1,7 @@
 /*
 ** args.c -- command-line parsing (see args.h).
 */
+#include "agentsim/fmt.h"
 #include "args.h"
 #include "num.h"
 #include "schedule.h"
@@ -139,7 +140,7 @@ int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t cap) {
     char num[24];
     size_t n = strspn(p, "0123456789");
     if (n == 0 || n > 19)
-      return fail(err, cap, "--strategy '%s': expected a number after '=' ", s);
+      return fail(err, cap, "--strategy '%s': expected a number after '='", s);
     memcpy(num, p, n);
     num[n] = '\0';
     uint64_t v;
@@ -284,10 +285,16 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
         if (strcmp(argv[2], cli_commands[i].name) == 0) o->help_for = cli_commands[i].cmd;
       for (size_t i = 0; cli_help_topics[i]; i++)
         if (strcmp(argv[2], cli_help_topics[i]) == 0) o->help_topic = cli_help_topics[i];
-      if (o->help_for == CMD_NONE && !o->help_topic)
-        return fail(err, cap, "help: unknown command or topic '%.64s' (commands: run, sweep, "
-                    "replay, mutants, selftest, bench, list; topics: scenarios, checks, mutants)",
-                    argv[2]);
+      if (o->help_for == CMD_NONE && !o->help_topic) {
+        char known[256];
+        size_t n = as_appendf(known, sizeof known, 0, "commands:");
+        for (size_t i = 0; i < cli_ncommands; i++)
+          n = as_appendf(known, sizeof known, n, "%s %s", i ? "," : "", cli_commands[i].name);
+        n = as_appendf(known, sizeof known, n, "; topics:");
+        for (size_t i = 0; cli_help_topics[i]; i++)
+          n = as_appendf(known, sizeof known, n, "%s %s", i ? "," : "", cli_help_topics[i]);
+        return fail(err, cap, "help: unknown command or topic '%.64s' (%s)", argv[2], known);
+      }
     }
     return AS_OK;
   }

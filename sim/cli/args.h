@@ -28,6 +28,9 @@ typedef enum cli_cmd {
 /* CPU seconds a task may run without a scheduling point before it is a hang. */
 #define CLI_DEFAULT_MAX_CPU_S 60u
 #define CLI_MAX_ARG_LEN 4096
+/* A printed command line: the tool and a scenario path, each quoted for the
+** shell (at most four bytes per byte), and the options. */
+#define CLI_CMD_MAX (8 * CLI_MAX_ARG_LEN + 1024)
 
 typedef struct cli_opts {
   cli_cmd cmd;

@@ -197,7 +197,7 @@ int cmd_mutants(const cli_opts *o, const char *argv0) {
         ex = EXIT_INTERNAL;
         goto out;
       }
-      char strat[64], line[SWEEP_MSG_MAX], check[64], cmd[1024] = "";
+      char strat[64], line[SWEEP_MSG_MAX], check[64], cmd[CLI_CMD_MAX] = "";
       cli_strategy_text(&strats[s], strat, sizeof strat);
       if (k->found) {
         killed = 1;

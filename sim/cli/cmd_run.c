@@ -44,12 +44,30 @@ static size_t limits_text(char *buf, size_t cap, size_t n, const cli_opts *o) {
   return n;
 }
 
+/* Append w as one shell word: as it is when it needs no quoting, else in
+** single quotes (a quote inside as '\''), so a printed command pastes. */
+static size_t shell_word(char *buf, size_t cap, size_t n, const char *w) {
+  if (*w && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=,+-@%") ==
+                strlen(w))
+    return as_appendf(buf, cap, n, "%s", w);
+  n = as_appendf(buf, cap, n, "'");
+  for (; *w; w++) n = *w == '\'' ? as_appendf(buf, cap, n, "'\\''") : as_appendf(buf, cap, n, "%c", *w);
+  return as_appendf(buf, cap, n, "'");
+}
+
+/* "ARGV0 replay SCENARIO", both quoted for the shell. */
+static size_t replay_head(char *buf, size_t cap, const char *argv0, const char *scenario) {
+  size_t n = shell_word(buf, cap, 0, argv0);
+  n = as_appendf(buf, cap, n, " replay ");
+  return shell_word(buf, cap, n, scenario);
+}
+
 void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scenario,
                      uint64_t seed, const cli_opts *o) {
   char strat[64];
   cli_strategy_text(o, strat, sizeof strat);
-  size_t n = as_appendf(buf, cap, 0, "%s replay %s --seed %" PRIu64 " --strategy %s", argv0,
-                        scenario, seed, strat);
+  size_t n = replay_head(buf, cap, argv0, scenario);
+  n = as_appendf(buf, cap, n, " --seed %" PRIu64 " --strategy %s", seed, strat);
   (void)limits_text(buf, cap, n, o); /* ignore: the length is not needed */
 }
 
@@ -59,18 +77,19 @@ void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scena
 
 static void print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
                                   const char *schedule, const cli_opts *o) {
-  char lim[512];
+  char lim[512], head[CLI_CMD_MAX];
   (void)limits_text(lim, sizeof lim, 0, o); /* ignore: the length is not needed */
+  (void)replay_head(head, sizeof head, argv0, scenario); /* ignore: the length is not needed */
   if (strlen(schedule) <= INLINE_SCHEDULE_MAX)
-    fprintf(f, "replay by schedule: %s replay %s --schedule %s%s\n", argv0, scenario, schedule, lim);
+    fprintf(f, "replay by schedule: %s --schedule %s%s\n", head, schedule, lim);
   else
-    fprintf(f, "replay by schedule: %s replay %s --schedule @FILE%s  (FILE: the schedule line "
-               "above)\n", argv0, scenario, lim);
+    fprintf(f, "replay by schedule: %s --schedule @FILE%s  (FILE: the schedule line above)\n",
+            head, lim);
 }
 
 void cli_print_replay(FILE *f, const char *argv0, const char *scenario, uint64_t seed,
                       const cli_opts *o) {
-  char buf[1024];
+  char buf[CLI_CMD_MAX];
   cli_replay_text(buf, sizeof buf, argv0, scenario, seed, o);
   fprintf(f, "%s\n", buf);
 }
@@ -271,7 +290,7 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
   if (ex != EXIT_PASS) goto out;
   have_res = 1;
   print_result(out, p, &res);
-  char rcmd[1024] = "";
+  char rcmd[CLI_CMD_MAX] = "";
   if (cfg.strategy != SIM_STRATEGY_REPLAY) cli_replay_text(rcmd, sizeof rcmd, argv0, scen, o->seed, o);
   if (res.outcome == SIM_HARNESS) {
     /* The harness could not look: no verdict on the runtime, exit 3. */

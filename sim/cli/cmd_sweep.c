@@ -88,7 +88,7 @@ static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_
                 fl ? sim_outcome_name(fl->outcome) : "failure");
         xml_text(f, fl ? fl->msg : "details are kept for the smallest failing seeds only: replay it");
         fputs("\">replay: ", f);
-        char cmd[1024];
+        char cmd[CLI_CMD_MAX];
         cli_replay_text(cmd, sizeof cmd, argv0, o->scenarios[i], seed, o);
         xml_text(f, cmd);
         fputs("</failure>\n    </testcase>\n", f);
@@ -140,7 +140,7 @@ static AS_WUR int sweep_json(const cli_opts *o, const char *argv0, const sweep_s
     bad |= cli_jset(e, "seconds", json_real(st->wall_s));
     for (size_t k = 0; k < st->nfails && k < 100; k++) {
       const sweep_fail *f = &st->fails[k];
-      char cmd[1024], hash[24];
+      char cmd[CLI_CMD_MAX], hash[24];
       cli_replay_text(cmd, sizeof cmd, argv0, o->scenarios[i], f->seed, o);
       snprintf(hash, sizeof hash, "%016" PRIx64, f->hash);
       json_t *x = json_object();

@@ -33,7 +33,9 @@ int main(int argc, char **argv) {
     cli_error("%s", err);
     ex = EXIT_USAGE;
   } else {
-    ex = dispatch(&o, argv[0]);
+    /* The tool's name starts every printed replay command. */
+    const char *argv0 = argv[0] && strlen(argv[0]) <= CLI_MAX_ARG_LEN ? argv[0] : "agentsim";
+    ex = dispatch(&o, argv0);
   }
   cli_programs_free();
   if (json && (ex == EXIT_USAGE || ex == EXIT_INTERNAL) && !cli_json_printed())
