@@ -312,8 +312,8 @@ static void test_wrap(void **state) {
   wrapped("x", 2, "first\nsecond", "x first\n  second\n");
   wrapped("h", 0, "", "h\n");
   char text[200], want[240];
-  memset(text, 0, sizeof text);
-  for (int i = 0; i < 30; i++) strcat(text, "word ");
+  for (int i = 0; i < 30; i++) memcpy(text + 5 * i, "word ", 5);
+  text[150] = '\0';
   /* 4 + 15 words of 5 = 79 columns, then the rest under column 4. */
   snprintf(want, sizeof want, "%-4s%s\n    %s\n", "",
            "word word word word word word word word word word word word word word word",
