@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agentsim/checkpoints.h"
+#include "agentsim/events.h"
 #include "agentsim/finalize.h"
 #include "agentsim/locks.h"
 #include "agentsim/mutant.h"
@@ -68,7 +69,10 @@ static void test_list_and_switch(void **state) {
       "save_no_version_check", "load_not_snapshot",      "finalize_blind_retry",
       "pause_clobbers_terminal", "fail_clobbers_terminal", "infer_oldest_first",
       "infer_counts_unexecuted", "gc_reaps_errored",     "gc_keep_list_stale",
-      "lock_wait_if"};
+      "lock_wait_if",          "load_drops_reason",      "retry_from_version",
+      "save_stale_updated",    "stale_leaves_tx_open",   "try_grants_holder",
+      "result_gets_args",      "ckpt_keeps_data",        "gc_keeps_orphans",
+      "event_seq_outside_tx",  "lock_waiter_leak",       "payload_old_reason"};
   size_t n = 0;
   const as_mutant_info *m = as_mutant_list(&n);
   assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -83,7 +87,7 @@ static void test_list_and_switch(void **state) {
   }
   /* An unknown name changes nothing; NULL, "" and "none" switch off. */
   assert_int_equal(as_mutant_set("lock_noop_"), AS_NOTFOUND);
-  assert_string_equal(as_mutant_active(), "lock_wait_if");
+  assert_string_equal(as_mutant_active(), "payload_old_reason");
   assert_int_equal(as_mutant_set(""), AS_OK);
   assert_null(as_mutant_active());
   assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);
@@ -460,9 +464,232 @@ static void test_lock_wait_if(void **state) {
   as_mutex_free(h.mu);
 }
 
+/* --- the second review's mutants: what the model compares column by column --- */
+
+static as_session *load_with(as_store *st, const char *id, as_session *s) {
+  memset(s, 0, sizeof *s);
+  assert_int_equal(as_session_load(st, id, s), AS_OK);
+  return s;
+}
+
+/* needs_review keeps its reason through later saves, or (the mutant) the
+** load drops it and the next save wipes it. */
+static void test_load_drops_reason(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *id = on ? "dr1" : "dr0";
+    make(id, NULL);
+    assert_int_equal(as_finalize(ST, REG, id, NULL, NULL), AS_OK);
+    assert_int_equal(as_mutant_set(on ? "load_drops_reason" : NULL), AS_OK);
+    as_session s;
+    load_with(ST, id, &s);
+    assert_int_equal(as_session_set_extra(&s, "{\"later\":1}"), AS_OK);
+    assert_int_equal(as_session_save(ST, &s), AS_OK);
+    as_session_clear(&s);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    load_with(OTHER, id, &s);
+    assert_string_equal(s.needs_review_reason, on ? "" : AS_REASON_NO_TERMINAL);
+    as_session_clear(&s);
+  }
+}
+
+static void test_retry_from_version(void **state) {
+  (void)state;
+  make("rv", NULL);
+  as_session s;
+  load_with(ST, "rv", &s);
+  assert_int_equal(as_session_save(ST, &s), AS_OK); /* version 2 */
+  as_session_clear(&s);
+  load_with(ST, "rv", &s);
+  assert_int_equal(s.retry_count, 0);
+  as_session_clear(&s);
+  assert_int_equal(as_mutant_set("retry_from_version"), AS_OK);
+  load_with(ST, "rv", &s);
+  assert_int_equal(s.retry_count, 2); /* should be 0 */
+  as_session_clear(&s);
+}
+
+static void test_save_stale_updated(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *id = on ? "su1" : "su0";
+    make(id, NULL);
+    as_session s;
+    load_with(ST, id, &s);
+    int64_t loaded = s.updated_ns;
+    while (as_now_wall_ns() <= loaded) as_task_yield();
+    assert_int_equal(as_mutant_set(on ? "save_stale_updated" : NULL), AS_OK);
+    assert_int_equal(as_session_save(ST, &s), AS_OK);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    as_session_clear(&s);
+    load_with(OTHER, id, &s);
+    if (on)
+      assert_true(s.updated_ns == loaded);
+    else
+      assert_true(s.updated_ns > loaded);
+    as_session_clear(&s);
+  }
+}
+
+/* After a stale save, another connection can write at once; or (the
+** mutant) the stale one still holds the write lock. */
+static void test_stale_leaves_tx_open(void **state) {
+  (void)state;
+  as_store *third = ct_open(&D, "m.db", "wal", 0); /* no waiting for a busy lock */
+  for (int on = 0; on < 2; on++) {
+    const char *id = on ? "so1" : "so0";
+    make(id, NULL);
+    as_session s;
+    load_with(ST, id, &s);
+    bump((void *)id);
+    assert_int_equal(as_mutant_set(on ? "stale_leaves_tx_open" : NULL), AS_OK);
+    assert_int_equal(as_session_save(ST, &s), AS_STALE);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    as_session_clear(&s);
+    assert_int_equal(as_checkpoint_put(third, id, "x", 1), on ? AS_BUSY : AS_OK);
+    /* The next transaction of the stale connection ends the leftover one. */
+    assert_int_equal(calls_of(id), 1);
+    assert_int_equal(as_checkpoint_put(third, id, "x", 1), AS_OK);
+  }
+  as_store_close(third);
+}
+
+static void test_try_grants_holder(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    assert_int_equal(as_lock_acquire(REG, "t"), AS_OK);
+    assert_int_equal(as_mutant_set(on ? "try_grants_holder" : NULL), AS_OK);
+    assert_int_equal(as_lock_try_acquire(REG, "t"), on ? AS_OK : AS_BUSY);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    assert_int_equal(as_lock_release(REG, "t"), AS_OK);
+    assert_false(as_lock_is_locked(REG, "t"));
+  }
+}
+
+static void test_result_gets_args(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *id = on ? "ra1" : "ra0";
+    as_session s;
+    assert_int_equal(as_session_init(&s, id), AS_OK);
+    assert_int_equal(as_session_add_call(&s, "search", "{\"q\":1}", "{\"hits\":2}", AS_TOOL_EXECUTED),
+                     AS_OK);
+    assert_int_equal(as_mutant_set(on ? "result_gets_args" : NULL), AS_OK);
+    assert_int_equal(as_session_create(ST, &s), AS_OK);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    as_session_clear(&s);
+    load_with(OTHER, id, &s);
+    assert_string_equal(s.calls[0].result, on ? "{\"q\":1}" : "{\"hits\":2}");
+    as_session_clear(&s);
+  }
+}
+
+static void test_ckpt_keeps_data(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *tid = on ? "kd1" : "kd0";
+    char buf[4];
+    size_t len = 0;
+    assert_int_equal(as_checkpoint_put(ST, tid, "old", 3), AS_OK);
+    assert_int_equal(as_mutant_set(on ? "ckpt_keeps_data" : NULL), AS_OK);
+    assert_int_equal(as_checkpoint_put(ST, tid, "new", 3), AS_OK);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    assert_int_equal(as_checkpoint_get(OTHER, tid, buf, sizeof buf, &len), AS_OK);
+    assert_memory_equal(buf, on ? "old" : "new", 3);
+  }
+}
+
+static void test_gc_keeps_orphans(void **state) {
+  (void)state;
+  make("gk", NULL);
+  assert_int_equal(as_finalize(ST, REG, "gk", NULL, NULL), AS_OK);
+  assert_int_equal(as_checkpoint_put(ST, "gk", "x", 1), AS_OK);
+  assert_int_equal(as_checkpoint_put(ST, "ghost", "x", 1), AS_OK);
+  size_t removed = 0, len;
+  assert_int_equal(as_mutant_set("gc_keeps_orphans"), AS_OK);
+  assert_int_equal(as_checkpoint_gc(ST, &removed), AS_OK);
+  assert_int_equal(removed, 1); /* the finished session's; should be 2 */
+  assert_int_equal(as_checkpoint_get(ST, "ghost", NULL, 0, &len), AS_TOOBIG);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  assert_int_equal(as_checkpoint_gc(ST, &removed), AS_OK);
+  assert_int_equal(removed, 1);
+}
+
+/* Alone, the read-first append numbers events as the correct one does (the
+** race is the scenarios' to find). */
+static void test_event_seq_outside_tx(void **state) {
+  (void)state;
+  make("ev", NULL);
+  assert_int_equal(as_mutant_set("event_seq_outside_tx"), AS_OK);
+  int64_t seq = 0;
+  assert_int_equal(as_event_append(ST, "ev", "note", "{\"n\":1}", &seq), AS_OK);
+  assert_int_equal(seq, 1);
+  assert_int_equal(as_event_append(ST, "ev", "note", NULL, &seq), AS_OK);
+  assert_int_equal(seq, 2);
+  assert_int_equal(as_mutant_set(NULL), AS_OK);
+  as_event_list l = {0};
+  assert_int_equal(as_event_read(OTHER, "ev", 0, 10, &l), AS_OK);
+  assert_int_equal(l.n, 2);
+  assert_string_equal(l.items[1].payload, "{}");
+  as_event_list_clear(&l);
+}
+
+/* A contended lock's entry goes once it is released, or (the mutant) it
+** stays for good. */
+static void test_lock_waiter_leak(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    holder_arg h = {.r = REG};
+    assert_int_equal(as_mutex_new(&h.mu), AS_OK);
+    as_task *t, *later;
+    assert_int_equal(as_task_spawn(&t, "holder", hold_until_told, &h), AS_OK);
+    while (phase_of(&h) != 1) as_task_yield();
+    assert_int_equal(as_mutant_set(on ? "lock_waiter_leak" : NULL), AS_OK);
+    assert_int_equal(as_task_spawn(&later, "releaser", release_later, &h), AS_OK);
+    assert_int_equal(as_lock_acquire(REG, "k"), AS_OK);
+    assert_int_equal(as_task_join(later), AS_OK);
+    assert_int_equal(as_task_join(t), AS_OK);
+    assert_int_equal(as_lock_release(REG, "k"), AS_OK);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    assert_int_equal(as_locks_size(REG), on ? 1 : 0);
+    as_mutex_free(h.mu);
+    if (on) { /* a fresh registry for the next test's sake */
+      as_locks_free(REG);
+      assert_int_equal(as_locks_new(&REG, 8), AS_OK);
+    }
+  }
+}
+
+static void test_payload_old_reason(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    const char *id = on ? "po1" : "po0";
+    make(id, NULL);
+    assert_int_equal(as_mutant_set(on ? "payload_old_reason" : NULL), AS_OK);
+    assert_int_equal(as_finalize(ST, REG, id, NULL, NULL), AS_OK);
+    assert_int_equal(as_mutant_set(NULL), AS_OK);
+    as_event_list l = {0};
+    assert_int_equal(as_event_read(OTHER, id, 0, 10, &l), AS_OK);
+    assert_int_equal(l.n, 1);
+    assert_non_null(strstr(l.items[0].payload, on ? "\"reason\":\"\"" : AS_REASON_NO_TERMINAL));
+    as_event_list_clear(&l);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_list_and_switch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_load_drops_reason, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_from_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_save_stale_updated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_leaves_tx_open, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_try_grants_holder, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_result_gets_args, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ckpt_keeps_data, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gc_keeps_orphans, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_seq_outside_tx, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lock_waiter_leak, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_payload_old_reason, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lock_noop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_finalize_no_lock, setup, teardown),
       cmocka_unit_test_setup_teardown(test_finalize_coerce_resolved, setup, teardown),

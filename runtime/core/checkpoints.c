@@ -59,10 +59,14 @@ int as_checkpoint_put(as_store *st, const char *thread_id, const void *data, siz
   int row;
   int64_t now = as_now_wall_ns();
   rc = as__tx_begin(st, true);
+  /* An upsert that listed only the stamp among the columns to update. */
   rc = as__sql_prepare(st,
-                       "INSERT INTO checkpoints (thread_id, data, updated_ns) VALUES (?1, ?2, ?3)"
-                       " ON CONFLICT (thread_id) DO UPDATE SET data = excluded.data,"
-                       " updated_ns = excluded.updated_ns",
+                       AS_MUTANT(CKPT_KEEPS_DATA)
+                           ? "INSERT INTO checkpoints (thread_id, data, updated_ns) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT (thread_id) DO UPDATE SET updated_ns = excluded.updated_ns"
+                           : "INSERT INTO checkpoints (thread_id, data, updated_ns) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT (thread_id) DO UPDATE SET data = excluded.data,"
+                             " updated_ns = excluded.updated_ns",
                        &q, rc);
   rc = as__sql_text(q, 1, thread_id, rc);
   rc = as__sql_blob(q, 2, data, len, rc);
@@ -144,6 +148,10 @@ int as_checkpoint_gc(as_store *st, size_t *removed) {
   if (keep)
     rc = as__sql_prepare(st, "DELETE FROM checkpoints WHERE thread_id NOT IN"
                              " (SELECT value FROM json_each(?1))", &q, rc);
+  else if (AS_MUTANT(GC_KEEPS_ORPHANS)) /* "delete the finished", not "keep the active" */
+    rc = as__sql_prepare(st, "DELETE FROM checkpoints WHERE EXISTS (SELECT 1 FROM sessions WHERE"
+                             " sessions.id = as_base_id(checkpoints.thread_id) AND sessions.status"
+                             " IN (?1, ?2, ?3, ?4))", &q, rc);
   else
     rc = as__sql_prepare(st, "DELETE FROM checkpoints WHERE NOT " GC_ACTIVE_BASE, &q, rc);
   rc = keep ? as__sql_text(q, 1, keep, rc) : bind_finished(q, rc);

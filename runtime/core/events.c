@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agentsim/events.h"
+#include "agentsim/mutant.h"
 #include "agentsim/seam.h"
 #include "core_internal.h"
 
@@ -36,6 +37,30 @@ int as__event_insert(as_store *st, const char *session_id, const char *kind,
   return as__sql_finish(q, rc);
 }
 
+/* The mutant's append: the next seq read on its own, before the write
+** transaction that inserts it (another append may take it in between). */
+static AS_WUR int insert_read_first(as_store *st, const char *session_id, const char *kind,
+                                    const char *payload, int64_t now, int64_t *seq) {
+  sqlite3_stmt *q;
+  int row;
+  int rc = as__sql_prepare(st, "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id = ?1",
+                           &q, AS_OK);
+  rc = as__sql_text(q, 1, session_id, rc);
+  rc = as__sql_step(q, &row, rc);
+  *seq = row ? sqlite3_column_int64(q, 0) : 0;
+  rc = as__sql_finish(q, rc);
+  rc = as__tx_begin(st, true);
+  rc = as__sql_prepare(st, "INSERT INTO events (session_id, seq, kind, payload, at_ns)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)", &q, rc);
+  rc = as__sql_text(q, 1, session_id, rc);
+  rc = as__sql_int64(q, 2, *seq, rc);
+  rc = as__sql_text(q, 3, kind, rc);
+  rc = as__sql_text(q, 4, payload ? payload : "{}", rc);
+  rc = as__sql_int64(q, 5, now, rc);
+  rc = as__sql_step(q, &row, rc);
+  return as__sql_finish(q, rc);
+}
+
 int as_event_append(as_store *st, const char *session_id, const char *kind,
                     const char *payload, int64_t *seq) {
   if (!st) return AS_INVAL;
@@ -43,6 +68,12 @@ int as_event_append(as_store *st, const char *session_id, const char *kind,
   if (rc == AS_OK) rc = as__event_check(kind, payload);
   if (rc != AS_OK) return rc;
   int64_t now = as_now_wall_ns(), n = 0;
+  if (AS_MUTANT(EVENT_SEQ_OUTSIDE_TX)) {
+    rc = insert_read_first(st, session_id, kind, payload, now, &n);
+    rc = as__tx_end(st, rc);
+    if (rc == AS_OK && seq) *seq = n;
+    return rc;
+  }
   rc = as__tx_begin(st, true);
   rc = as__event_insert(st, session_id, kind, payload, now, &n, rc);
   rc = as__tx_end(st, rc);

@@ -108,7 +108,8 @@ static AS_WUR int settle(as_store *st, as_session *s, as_session_status to) {
   const char *why = reason_for(to);
   (void)as_appendf(payload, sizeof payload, 0, /* ignore: sized to fit */
                    "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}",
-                   as_session_status_name(s->status), as_session_status_name(to), why);
+                   as_session_status_name(s->status), as_session_status_name(to),
+                   AS_MUTANT(PAYLOAD_OLD_REASON) ? s->needs_review_reason : why);
   memcpy(s->needs_review_reason, why, strlen(why) + 1);
   s->status = to;
   return as_session_save_with_event(st, s, AS_EVENT_STATUS_CHANGED, payload, NULL);

@@ -139,7 +139,7 @@ int as_lock_acquire(as_lock_registry *r, const char *key) {
     } else {
       while (e->owner != 0) as_cond_wait(e->cv, r->mu);
     }
-    e->waiters--;
+    if (!AS_MUTANT(LOCK_WAITER_LEAK)) e->waiters--;
     e->owner = me;
     e->depth = 1;
   }
@@ -155,7 +155,8 @@ int as_lock_try_acquire(as_lock_registry *r, const char *key) {
   as_mutex_lock(r->mu);
   rc = find_or_add(r, key, &e);
   uint64_t me = as_task_id();
-  if (rc == AS_OK && e->owner != 0) {
+  /* A "re-entrant" try that only asked whether someone else holds it. */
+  if (rc == AS_OK && e->owner != 0 && !(AS_MUTANT(TRY_GRANTS_HOLDER) && e->owner == me)) {
     rc = AS_BUSY;
     observe(r, key, me, AS_LOCK_TRY_REFUSED);
   }

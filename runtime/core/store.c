@@ -205,7 +205,7 @@ static AS_WUR int write_calls(as_store *st, const as_session *s, int rc) {
     rc = as__sql_int64(q, 2, (int64_t)i, rc);
     rc = as__sql_text(q, 3, c->tool, rc);
     rc = as__sql_text(q, 4, c->args, rc);
-    rc = as__sql_text(q, 5, c->result, rc);
+    rc = as__sql_text(q, 5, AS_MUTANT(RESULT_GETS_ARGS) ? c->args : c->result, rc);
     rc = as__sql_text(q, 6, as_tool_state_name(c->state), rc);
     rc = as__sql_step(q, &row, rc);
     rc = as__sql_reset(q, rc);
@@ -289,11 +289,16 @@ int as_session_save_with_event(as_store *st, as_session *s, const char *kind,
                           " updated_ns = ?6 WHERE id = ?1 AND version = ?7";
   rc = as__tx_begin(st, true);
   rc = as__sql_prepare(st, sql, &q, rc);
-  rc = bind_row(q, s, now, rc);
+  /* The copy's own stamp, as a save that "keeps the row as loaded" wrote it. */
+  rc = bind_row(q, s, AS_MUTANT(SAVE_STALE_UPDATED) ? s->updated_ns : now, rc);
   rc = as__sql_int64(q, 7, s->version, rc);
   rc = as__sql_step(q, &row, rc);
   rc = as__sql_finish(q, rc);
-  if (rc == AS_OK && sqlite3_changes(st->db) != 1) rc = why_unchanged(st, s->id);
+  if (rc == AS_OK && sqlite3_changes(st->db) != 1) {
+    rc = why_unchanged(st, s->id);
+    /* An early return that skipped the transaction's end. */
+    if (AS_MUTANT(STALE_LEAVES_TX_OPEN)) return rc;
+  }
   rc = write_calls(st, s, rc);
   int64_t n = 0;
   if (kind) rc = as__event_insert(st, s->id, kind, payload, now, &n, rc);
@@ -328,11 +333,12 @@ static AS_WUR int read_row(as_store *st, as_session *s, int rc) {
   rc = as__sql_column_text(q, 3, &reason, rc);
   rc = as__sql_column_text(q, 4, &extra, rc);
   if (rc == AS_OK) rc = as_session_status_parse(status, &s->status);
-  if (rc == AS_OK) rc = as_session_set_reason(s, reason);
+  /* A refactoring once dropped the reason from the columns it copied. */
+  if (rc == AS_OK && !AS_MUTANT(LOAD_DROPS_REASON)) rc = as_session_set_reason(s, reason);
   if (rc == AS_OK) rc = as_session_set_extra(s, extra);
   if (rc == AS_OK) {
     s->version = sqlite3_column_int64(q, 1);
-    s->retry_count = sqlite3_column_int64(q, 2);
+    s->retry_count = sqlite3_column_int64(q, AS_MUTANT(RETRY_FROM_VERSION) ? 1 : 2);
     s->created_ns = sqlite3_column_int64(q, 5);
     s->updated_ns = sqlite3_column_int64(q, 6);
   }

@@ -51,7 +51,29 @@
   X(GC_KEEP_LIST_STALE, gc_keep_list_stale,                                   \
     "checkpoint GC reads what to keep in one transaction and deletes the rest in another") \
   X(LOCK_WAIT_IF, lock_wait_if,                                               \
-    "lock acquire waits with `if`, not `while`: a woken waiter does not re-check the owner")
+    "lock acquire waits with `if`, not `while`: a woken waiter does not re-check the owner") \
+  X(LOAD_DROPS_REASON, load_drops_reason,                                     \
+    "a load does not read the needs_review reason: the next save of the session wipes it") \
+  X(RETRY_FROM_VERSION, retry_from_version,                                   \
+    "a load reads retry_count from the version column (a column index off by one)") \
+  X(SAVE_STALE_UPDATED, save_stale_updated,                                   \
+    "a save stamps updated_ns with the time the copy was loaded, not the time of the save") \
+  X(STALE_LEAVES_TX_OPEN, stale_leaves_tx_open,                               \
+    "a save that finds a stale version returns without ending its write transaction") \
+  X(TRY_GRANTS_HOLDER, try_grants_holder,                                     \
+    "a try-acquire by the lock's own holder is granted (and resets its depth)") \
+  X(RESULT_GETS_ARGS, result_gets_args,                                       \
+    "a tool call's result column is written with its arguments")              \
+  X(CKPT_KEEPS_DATA, ckpt_keeps_data,                                         \
+    "storing a checkpoint over an existing one keeps the old bytes")          \
+  X(GC_KEEPS_ORPHANS, gc_keeps_orphans,                                       \
+    "checkpoint GC removes checkpoints of finished sessions only, keeping those of no session") \
+  X(EVENT_SEQ_OUTSIDE_TX, event_seq_outside_tx,                               \
+    "an appended event's seq is read before its write transaction begins")    \
+  X(LOCK_WAITER_LEAK, lock_waiter_leak,                                       \
+    "a woken waiter is not unregistered: a contended lock's entry is never evicted") \
+  X(PAYLOAD_OLD_REASON, payload_old_reason,                                   \
+    "the status_changed event carries the session's old reason, not the new one")
 
 typedef enum as_mutant_id {
   AS_MUT_NONE = 0,
