@@ -168,6 +168,9 @@ const void *sim_program_user(void);
 ** from 1), or 0 outside a run: lets code that outlives a run (a library's
 ** static locks) tell that objects it made through the seam were reclaimed. */
 uint64_t sim_run_id(void);
+/* The world's wall clock: it reads SIM_WALL_EPOCH_NS (2026-01-01T00:00:00Z)
+** plus the virtual time, so runs stamp the same times on every machine. */
+#define SIM_WALL_EPOCH_NS ((int64_t)1767225600 * 1000000000)
 /* Nonzero when the caller is one of the active run's tasks, so a blocking
 ** seam call is allowed; 0 in setup, teardown, the scheduler, or outside a
 ** run. */

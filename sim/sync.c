@@ -11,7 +11,6 @@
 #include "sim_internal.h"
 
 /* Wall time in the sim starts here: 2026-01-01T00:00:00Z. */
-#define SIM_WALL_EPOCH_NS (1767225600ll * 1000000000ll)
 
 /* --- wait queues ------------------------------------------------------------ */
 

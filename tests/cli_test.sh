@@ -140,7 +140,7 @@ status_is 0 "$A" help checks && grep -q "^  lost-write " "$T/out" && grep -q "^ 
 check "help checks lists the oracle's checks" $?
 status_is 0 "$A" help mutants && grep -q "^  lock_wait_if " "$T/out" && grep -q "^  save_no_version_check " "$T/out"
 check "help mutants lists the planted bugs" $?
-status_is 0 "$A" help scenarios && grep -q "^  checkpoint s=S \[retry=N\]" "$T/out"
+status_is 0 "$A" help scenarios && grep -qF "  checkpoint [s=S] [retry=N] [thread=NAME]" "$T/out"
 check "help scenarios prints the operation reference" $?
 status_is 2 "$A" help nosuch && grep -q "topics: scenarios, checks, mutants" "$T/err"
 check "help of an unknown topic exits 2 naming the topics" $?

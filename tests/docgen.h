@@ -30,8 +30,18 @@ static inline void docgen_match(const char *path, void (*write)(FILE *f, int mar
   assert_non_null(g);
   write(g, 1);
   assert_int_equal(fclose(g), 0);
-  if ((size_t)(end - begin) != len || memcmp(begin, gen, len) != 0)
-    fail_msg("%s is not the generated reference; between its marks it should read:\n%s", path, gen);
+  if ((size_t)(end - begin) != len || memcmp(begin, gen, len) != 0) {
+    /* The whole expected text, for pasting between the marks (cmocka cuts
+    ** long messages). */
+    const char *base = strrchr(path, '/');
+    char out[256];
+    snprintf(out, sizeof out, "%s.generated", base ? base + 1 : path);
+    FILE *o = fopen(out, "w");
+    int wrote = o && fwrite(gen, 1, len, o) == len;
+    if (o && fclose(o) != 0) wrote = 0;
+    fail_msg("%s is not the generated reference; %s%s holds what goes between its marks", path,
+             wrote ? "" : "(could not write) ", out);
+  }
   free(gen);
 }
 

@@ -25,10 +25,24 @@
 static orc *O ORC_FEED_UNUSED;
 static uint64_t STEP ORC_FEED_UNUSED;
 
+/* Fed events carry virtual time 0, so every stamp the rows carry is the
+** world's wall epoch (time-stamp: between the operation's start and its
+** commit). */
+#define NOW SIM_WALL_EPOCH_NS
+/* The virtual time the next fed events carry (0 unless a test moves it). */
+static uint64_t VNOW ORC_FEED_UNUSED;
+
+/* The reason the last update to needs_review gave: what a later update
+** from needs_review finds in the row (one needs_review session at a time). */
+static const char *NR_REASON ORC_FEED_UNUSED = "";
+
+
 static inline int setup(void **state) {
   (void)state;
   static const char *const legacy[] = {"notify"};
   STEP = 0;
+  VNOW = 0;
+  NR_REASON = "";
   return orc_new(&O, legacy, 1) == AS_OK ? 0 : -1;
 }
 
@@ -43,8 +57,8 @@ static inline int teardown(void **state) {
 
 static inline void feed(uint32_t kind, uint32_t task, uint64_t obj, uint64_t extra, const char *label,
                         const void *ref) {
-  sim_ev ev = {.step = ++STEP, .task = task, .kind = kind, .object = obj, .extra = extra,
-               .label = label, .ref = ref};
+  sim_ev ev = {.step = ++STEP, .now_ns = VNOW, .task = task, .kind = kind, .object = obj,
+               .extra = extra, .label = label, .ref = ref};
   orc_sink(O, &ev);
 }
 
@@ -58,7 +72,9 @@ static orc_op OPREC ORC_FEED_UNUSED;
 
 static inline orc_op *op(uint32_t task, unsigned kind, const char *session) {
   (void)task; /* the task is the event's: begin and answer name it */
-  OPREC = (orc_op){.kind = kind, .line = 1, .session = session, .changed = -1, .removed = -1};
+  /* A call's arguments and result are call_row's. */
+  OPREC = (orc_op){.kind = kind, .line = 1, .session = session, .changed = -1, .removed = -1,
+                   .args = "{}", .result = "{}"};
   return &OPREC;
 }
 
@@ -87,7 +103,13 @@ static inline void session_insert(uint32_t task, uint32_t c, const char *id) {
   r.nw[ORC_SC_RETRY] = num(0);
   r.nw[ORC_SC_REASON] = text("");
   r.nw[ORC_SC_EXTRA] = text("{}");
+  r.nw[ORC_SC_CREATED] = r.nw[ORC_SC_UPDATED] = num(NOW);
   row(task, c, &r);
+}
+
+/* The reason a save that keeps status st keeps. */
+static inline const char *kept_reason(const char *st) {
+  return strcmp(st, "needs_review") == 0 ? NR_REASON : "";
 }
 
 /* An update of session id from (st0, v0, x0) to (st1, v1, x1, reason). */
@@ -99,14 +121,17 @@ static inline void session_update(uint32_t task, uint32_t c, const char *id, con
   r.old[ORC_SC_STATUS] = text(st0);
   r.old[ORC_SC_VERSION] = num(v0);
   r.old[ORC_SC_RETRY] = num(0);
-  r.old[ORC_SC_REASON] = text("");
+  r.old[ORC_SC_REASON] = text(strcmp(st0, "needs_review") == 0 ? NR_REASON : "");
+  if (strcmp(st1, "needs_review") == 0 && reason) NR_REASON = reason;
   r.old[ORC_SC_EXTRA] = text(x0);
+  r.old[ORC_SC_CREATED] = r.old[ORC_SC_UPDATED] = num(NOW);
   r.nw[ORC_SC_ID] = text(id);
   r.nw[ORC_SC_STATUS] = text(st1);
   r.nw[ORC_SC_VERSION] = num(v1);
   r.nw[ORC_SC_RETRY] = num(0);
   r.nw[ORC_SC_REASON] = text(reason);
   r.nw[ORC_SC_EXTRA] = text(x1);
+  r.nw[ORC_SC_CREATED] = r.nw[ORC_SC_UPDATED] = num(NOW);
   row(task, c, &r);
 }
 
@@ -131,14 +156,23 @@ static inline void event_row(uint32_t task, uint32_t c, orc_row_op rop, const ch
   v[ORC_EC_SEQ] = num(seq);
   v[ORC_EC_KIND] = text(kind);
   v[ORC_EC_PAYLOAD] = text(payload);
+  v[ORC_EC_AT] = num(NOW);
   row(task, c, &r);
 }
 
+/* A status_changed event giving the new status's reason. */
+static inline void status_event_why(uint32_t task, uint32_t c, const char *id, int64_t seq,
+                                    const char *from, const char *to, const char *reason) {
+  char p[256];
+  snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}", from, to,
+           reason ? reason : "");
+  event_row(task, c, ORC_INSERT, id, seq, "status_changed", p);
+}
+
+/* ... and the reason session_update gave, for needs_review. */
 static inline void status_event(uint32_t task, uint32_t c, const char *id, int64_t seq, const char *from,
                                 const char *to) {
-  char p[128];
-  snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"\"}", from, to);
-  event_row(task, c, ORC_INSERT, id, seq, "status_changed", p);
+  status_event_why(task, c, id, seq, from, to, strcmp(to, "needs_review") == 0 ? NR_REASON : "");
 }
 
 static inline void ckpt_row(uint32_t task, uint32_t c, orc_row_op rop, const char *tid) {
@@ -146,7 +180,12 @@ static inline void ckpt_row(uint32_t task, uint32_t c, orc_row_op rop, const cha
   orc_val *v = rop == ORC_INSERT ? r.nw : r.old;
   v[ORC_CC_THREAD] = text(tid);
   v[ORC_CC_DATA] = (orc_val){.type = SQLITE_BLOB, .t = "ck", .n = 2};
-  if (rop == ORC_UPDATE) r.nw[ORC_CC_THREAD] = text(tid), r.nw[ORC_CC_DATA] = r.old[ORC_CC_DATA];
+  v[ORC_CC_UPDATED] = num(NOW);
+  if (rop == ORC_UPDATE) {
+    r.nw[ORC_CC_THREAD] = text(tid);
+    r.nw[ORC_CC_DATA] = r.old[ORC_CC_DATA];
+    r.nw[ORC_CC_UPDATED] = r.old[ORC_CC_UPDATED];
+  }
   row(task, c, &r);
 }
 
@@ -199,7 +238,7 @@ static inline void tool_call_at(uint32_t t, uint32_t c, const char *id, const ch
   o->tool_state = orc_call_state_parse(state, strlen(state));
   o->base_version = v;
   begin(t, o);
-  session_update(t, c, id, status, v, "{}", status, v + 1, "{}", "");
+  session_update(t, c, id, status, v, "{}", status, v + 1, "{}", kept_reason(status));
   for (size_t i = 0; i < n; i++) call_row(t, c, ORC_DELETE, id, (int64_t)i, tools[i], states[i]);
   for (size_t i = 0; i < n; i++) call_row(t, c, ORC_INSERT, id, (int64_t)i, tools[i], states[i]);
   call_row(t, c, ORC_INSERT, id, (int64_t)n, tool, state);
@@ -235,7 +274,7 @@ static inline void finalize_to(uint32_t t, const char *id, const char *from, int
   orc_op *o = op(t, SCN_OP_FINALIZE, id);
   begin(t, o);
   session_update(t, 1, id, from, v, "{}", to, v + 1, "{}", reason);
-  status_event(t, 1, id, seq, from, to);
+  status_event_why(t, 1, id, seq, from, to, reason);
   commit(t, 1);
   lock(t, id, ORC_LOCK_RELEASED);
   o->status = to;
@@ -245,6 +284,7 @@ static inline void finalize_to(uint32_t t, const char *id, const char *from, int
 static inline void put(uint32_t t, const char *tid, orc_row_op rop) {
   orc_op *o = op(t, SCN_OP_CHECKPOINT, "s0");
   o->thread = tid;
+  o->content = "ck"; /* ckpt_row's bytes */
   begin(t, o);
   ckpt_row(t, 1, rop, tid);
   commit(t, 1);
@@ -260,6 +300,80 @@ static inline void gc(uint32_t t, const char *const *removed, size_t n) {
   answer(t, o, AS_OK);
 }
 
+/* --- more of them: several histories in one test, operations begun with their rows --------- */
+
+/* A fresh oracle, for a test that plays several histories. */
+static inline void reset(void) {
+  teardown(NULL);
+  assert_int_equal(setup(NULL), 0);
+}
+
+/* The oracle lost track (a harness error, no check), saying why. */
+static inline void expect_harness(const char *needle) {
+  const char *v = orc_violation(O);
+  if (!v) fail_msg("no harness error; expected '%s'", needle);
+  if (orc_violated_check(O) != ORC__CK_COUNT || !strstr(v, needle) ||
+      strncmp(v, "the oracle lost track: ", 23) != 0)
+    fail_msg("'%s', expected a harness error with '%s'", v, needle);
+}
+
+/* A write by task t on connection c of session id (status st) from version v, extra
+** x0 -> x1: the operation begun and its row, the commit left to the caller. */
+static inline orc_op *write_rows(uint32_t t, uint32_t c, const char *id, const char *st, int64_t v,
+                                 const char *x0, const char *x1) {
+  orc_op *o = op(t, SCN_OP_WRITE, id);
+  o->content = x1;
+  o->base_version = v;
+  begin(t, o);
+  session_update(t, c, id, st, v, x0, st, v + 1, x1, kept_reason(st));
+  return o;
+}
+
+/* A tool call `tool` on id (status st) from version v: the operation and its session
+** row; the call rows and the commit are the caller's. */
+static inline orc_op *tool_rows(uint32_t t, uint32_t c, const char *id, const char *st, int64_t v,
+                                const char *tool) {
+  orc_op *o = op(t, SCN_OP_TOOL, id);
+  o->tool = tool;
+  o->tool_state = ORC_CS_EXECUTED;
+  o->base_version = v;
+  begin(t, o);
+  session_update(t, c, id, st, v, "{}", st, v + 1, "{}", kept_reason(st));
+  return o;
+}
+
+/* A checkpoint of thread tid by task t on connection c: the operation and its row. */
+static inline orc_op *put_rows(uint32_t t, uint32_t c, const char *tid, orc_row_op rop) {
+  orc_op *o = op(t, SCN_OP_CHECKPOINT, "s0");
+  o->thread = tid;
+  o->content = "ck"; /* ckpt_row's bytes */
+  begin(t, o);
+  ckpt_row(t, c, rop, tid);
+  return o;
+}
+
+/* A GC on connection c removing the n checkpoints, committed and answered. */
+static inline void gc_on(uint32_t t, uint32_t c, const char *const *removed, size_t n) {
+  orc_op *o = op(t, SCN_OP_GC, NULL);
+  begin(t, o);
+  for (size_t i = 0; i < n; i++) ckpt_row(t, c, ORC_DELETE, removed[i]);
+  commit(t, c);
+  o->removed = (int64_t)n;
+  answer(t, o, AS_OK);
+}
+
+/* A status change of id from (st0, v) to st1 by task t on connection 1 under the
+** lock, with its event (seq), committed; the answer left to the caller. */
+static inline orc_op *status_rows(uint32_t t, unsigned kind, const char *id, const char *st0, int64_t v,
+                                  const char *st1, int64_t seq, const char *reason) {
+  lock(t, id, ORC_LOCK_ACQUIRED);
+  orc_op *o = op(t, kind, id);
+  begin(t, o);
+  session_update(t, 1, id, st0, v, "{}", st1, v + 1, "{}", reason);
+  status_event(t, 1, id, seq, st0, st1);
+  return o;
+}
+
 /* --- the quiescence read: a plain SQLite database built to match, or not ------------ */
 
 static sqlite3 *DB ORC_FEED_UNUSED;
@@ -269,16 +383,20 @@ static inline void db_exec(const char *sql) {
   if (sqlite3_exec(DB, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", sql, err);
 }
 
+/* The audited tables as the runtime's schema has them. */
+#define ORC_FEED_SCHEMA                                                                            \
+  "CREATE TABLE sessions (id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL,"    \
+  " retry_count INTEGER NOT NULL, needs_review_reason TEXT NOT NULL, extra TEXT NOT NULL,"         \
+  " created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL);"                                    \
+  "CREATE TABLE tool_calls (session_id TEXT, idx INTEGER, tool TEXT, args TEXT, result TEXT,"      \
+  " state TEXT, PRIMARY KEY (session_id, idx)) WITHOUT ROWID;"                                     \
+  "CREATE TABLE events (session_id TEXT, seq INTEGER, kind TEXT, payload TEXT, at_ns INTEGER,"     \
+  " PRIMARY KEY (session_id, seq)) WITHOUT ROWID;"                                                 \
+  "CREATE TABLE checkpoints (thread_id TEXT PRIMARY KEY, data BLOB, updated_ns INTEGER);"
+
 static inline void make_db(void) {
   assert_int_equal(sqlite3_open(":memory:", &DB), SQLITE_OK);
-  db_exec("CREATE TABLE sessions (id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL,"
-          " retry_count INTEGER NOT NULL, needs_review_reason TEXT NOT NULL, extra TEXT NOT NULL,"
-          " created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL);"
-          "CREATE TABLE tool_calls (session_id TEXT, idx INTEGER, tool TEXT, args TEXT, result TEXT,"
-          " state TEXT, PRIMARY KEY (session_id, idx)) WITHOUT ROWID;"
-          "CREATE TABLE events (session_id TEXT, seq INTEGER, kind TEXT, payload TEXT, at_ns INTEGER,"
-          " PRIMARY KEY (session_id, seq)) WITHOUT ROWID;"
-          "CREATE TABLE checkpoints (thread_id TEXT PRIMARY KEY, data BLOB, updated_ns INTEGER);");
+  db_exec(ORC_FEED_SCHEMA);
 }
 
 static inline int quiesce(char *msg, size_t cap) {
@@ -286,6 +404,35 @@ static inline int quiesce(char *msg, size_t cap) {
   (void)sqlite3_close(DB); /* ignore: an in-memory database */
   DB = NULL;
   return v;
+}
+
+
+/* The database a finished history leaves (history_for_db with db_rows("4")). */
+/* A session started, with a call, resolved, and its checkpoint: what db_rows("4") holds. */
+static inline void finished_history(void) {
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  tool_at(T1, 1, "s0", "in_progress", 2, NULL, 0, "mark_resolved");
+  finalize_to(T1, "s0", "in_progress", 3, "resolved", 2, "");
+  put(T2, "s0", ORC_INSERT);
+}
+
+static inline void history_for_db(void) {
+  finished_history();
+  expect_ok();
+}
+
+static inline void db_rows(const char *version) {
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO sessions VALUES ('s0','resolved',%s,0,'','{}',0,0);"
+           "INSERT INTO tool_calls VALUES ('s0',0,'mark_resolved','{}','{}','executed');"
+           "INSERT INTO events VALUES ('s0',1,'status_changed','{\"from\":\"new\",\"to\":\"in_progress\",\"reason\":\"\"}',0);"
+           "INSERT INTO events VALUES ('s0',2,'status_changed','{\"from\":\"in_progress\",\"to\":\"resolved\",\"reason\":\"\"}',0);"
+           "INSERT INTO checkpoints VALUES ('s0',x'636b',0);",
+           version);
+  db_exec(sql);
 }
 
 #endif

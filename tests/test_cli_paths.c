@@ -221,6 +221,18 @@ static void test_sweep_breaks_json(void **state) {
   outcome_free(&r);
   expect_no_children();
 
+  /* A worker that dies: the summary says the sweep is incomplete. */
+  const char *k[] = {"agentsim", "sweep", "selftest:counter", "--seeds", "6", "--jobs", "2"};
+  o = parse(ARGC(k), k);
+  fw_child_action(FW_CHILD_KILL);
+  r = call(cmd_sweep, &o);
+  fw_reset();
+  assert_int_equal(r.ex, EXIT_INTERNAL);
+  expect_in(r.err, "died of signal 9", "stderr");
+  expect_in(r.out, "sweep: INCOMPLETE (see the error above)", "stdout");
+  outcome_free(&r);
+  expect_no_children();
+
   /* Sharded, with a report: the JSON names the shard. */
   char path[] = "/tmp/agentsim-junit-XXXXXX";
   int fd = mkstemp(path);

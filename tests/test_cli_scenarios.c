@@ -108,7 +108,11 @@ static void test_mutants_named(void **state) {
   r = call(cmd_mutants, &o);
   assert_int_equal(r.ex, EXIT_FOUND);
   expect_in(r.out, "mutant                    strategy", "stdout");
-  expect_in(r.out, "mutants: 16, killed ", "stdout");
+  size_t nmut = 0;
+  (void)as_mutant_list(&nmut);
+  char want[48];
+  snprintf(want, sizeof want, "mutants: %zu, killed ", nmut);
+  expect_in(r.out, want, "stdout");
   outcome_free(&r);
 }
 

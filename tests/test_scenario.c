@@ -123,6 +123,8 @@ static void test_fields(void **state) {
 }
 
 /* The operations the oracle issue added, with every key they take. */
+static void expect(const char *text, const char *where_what);
+
 static void test_new_ops(void **state) {
   (void)state;
   const char *text =
@@ -136,7 +138,11 @@ static void test_new_ops(void **state) {
       "    hold s=0 d=20ms\n"
       "    try s=any\n"
       "    turn s=all name=mark_escalated\n"
-      "    checkpoint s=0 retry=1000000\n";
+      "    checkpoint s=0 retry=1000000\n"
+      "    checkpoint thread=ghost.1 retry=2\n"
+      "    checkpoint s=1 thread=mine\n"
+      "    try s=1 d=5ms\n"
+      "    repeat=3 note s=2\n";
   char err[256];
   int rc = scn_parse("n.scn", text, strlen(text), A, err, sizeof err);
   if (rc != AS_OK) fail_msg("%s", err);
@@ -152,8 +158,21 @@ static void test_new_ops(void **state) {
   assert_int_equal(ops[7].kind, SCN_OP_TURN);
   assert_int_equal(ops[7].session, SCN_ALL);
   assert_true(ops[8].retry == SCN_MAX_RETRY);
+  assert_string_equal(ops[9].name, "ghost.1");
+  assert_int_equal(ops[9].session, SCN_ANY); /* no s=: the thread is its own */
+  assert_true(ops[9].retry == 2);
+  assert_string_equal(ops[10].name, "mine");
+  assert_int_equal(ops[10].session, 1);
+  assert_int_equal(ops[11].kind, SCN_OP_TRY);
+  assert_true(ops[11].duration == 5000000ull);
+  assert_int_equal(ops[12].kind, SCN_OP_NOTE);
+  assert_int_equal(ops[12].repeat, 3);
   roundtrip(A);
   scn_clear(A);
+  /* A checkpoint names its thread one way or the other. */
+  expect("scenario n\nactor a\n    checkpoint retry=2\n", "t.scn:3:5: expected s= or thread= for checkpoint");
+  expect("scenario n\nactor a\n    checkpoint thread=a/b\n", "t.scn:3:24: expected a thread id");
+  expect("scenario n\nactor a\n    note s=0 d=1ms\n", "t.scn:3:14: expected s= for note, found 'd='");
 }
 
 static void expect(const char *text, const char *where_what) {
@@ -204,7 +223,7 @@ static void test_errors(void **state) {
   expect(HEAD "actor a\n    tool s=0 name=t state=done\n", "t.scn:3:27: expected a state: executed, "
                                                           "pending_approval, rejected or timed_out");
   expect(HEAD "actor a\n    hold s=0\n", "t.scn:3:5: expected d= for hold");
-  expect(HEAD "actor a\n    try s=0 d=1s\n", "t.scn:3:13: expected s= for try, found 'd='");
+  expect(HEAD "actor a\n    start s=0 d=1s\n", "t.scn:3:15: expected s= for start, found 'd='");
   expect(HEAD "actor a\n    turn s=0 state=rejected\n", "t.scn:3:14: expected s= or name= for turn, found 'state='");
   expect(HEAD "actor a\n    repeat=0 gc\n", "t.scn:3:12: expected repeat from 1 to 10000");
   expect(HEAD "actor a\n    repeat=2\n", "expected an operation after repeat=");
@@ -369,7 +388,7 @@ static void test_more_errors(void **state) {
   expect(HEAD "actor a\n    sleep d=1s d=2s\n", "t.scn:3:16: expected one d=");
   expect(HEAD "actor a\n    checkpoint s=0 retry=0\n", "t.scn:3:26: expected retry from 1 to 1000000, found 0");
   expect(HEAD "actor a\n    checkpoint s=0 retry=1000001\n", "t.scn:3:26: expected retry from 1 to 1000000");
-  expect(HEAD "actor a\n    checkpoint s=0 name=x\n", "t.scn:3:20: expected s= or retry= for checkpoint, found 'name='");
+  expect(HEAD "actor a\n    checkpoint s=0 name=x\n", "t.scn:3:20: expected s=, retry= or thread= for checkpoint, found 'name='");
   expect(HEAD "actor a\n    start s=al\n", "t.scn:3:13: expected a session number below `sessions`");
   expect(HEAD "actor a\n    crash s=0\n", "t.scn:3:11: expected nothing after crash (it takes no keys)");
   expect(HEAD "actor a\n    sleep s=0 d=1s\n", "t.scn:3:11: expected d= for sleep, found 's='");

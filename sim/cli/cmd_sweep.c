@@ -241,7 +241,11 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     int jx = write_junit(o, argv0, specs, stats, n);
     if (jx != EXIT_PASS) ex = jx;
   }
-  fprintf(out, "sweep: %" PRIu64 " runs, %" PRIu64 " failed\n", total_runs, total_failed);
+  if (ex == EXIT_INTERNAL)
+    fprintf(out, "sweep: INCOMPLETE (see the error above): %" PRIu64 " runs before it, %" PRIu64
+                 " failed\n", total_runs, total_failed);
+  else
+    fprintf(out, "sweep: %" PRIu64 " runs, %" PRIu64 " failed\n", total_runs, total_failed);
   if (o->json && sweep_json(o, argv0, specs, stats, n, total_runs, total_failed, ex) != AS_OK)
     ex = EXIT_INTERNAL;
   for (unsigned i = 0; i < n; i++) sweep_stats_clear(&stats[i]);

@@ -10,7 +10,9 @@
 **   rollback hook     its transaction rolled back (ORC_EV_ROLLBACK)
 **   profile trace     a statement ended with the connection back in
 **                     autocommit after a commit and no rollback: the commit
-**                     went through (ORC_EV_COMMITTED)
+**                     went through (ORC_EV_COMMITTED); and whenever a
+**                     statement leaves the connection inside a transaction
+**                     or out of one (ORC_EV_TX)
 **
 ** The per-connection state lives in SQLite's memory (swept with a run's
 ** leftovers) and goes with the connection: it is the user data of a no-op
@@ -29,10 +31,11 @@
 static const char *const table_names[ORC__T_COUNT] = {"sessions", "tool_calls", "events",
                                                       "checkpoints"};
 static const char *const column_names[ORC__T_COUNT][ORC_MAX_COLS] = {
-    {"id", "status", "version", "retry_count", "needs_review_reason", "extra"},
-    {"session_id", "idx", "tool", "args", "result", "state"},
-    {"session_id", "seq", "kind", "payload", NULL, NULL},
-    {"thread_id", "data", NULL, NULL, NULL, NULL},
+    {"id", "status", "version", "retry_count", "needs_review_reason", "extra", "created_ns",
+     "updated_ns"},
+    {"session_id", "idx", "tool", "args", "result", "state", NULL, NULL},
+    {"session_id", "seq", "kind", "payload", "at_ns", NULL, NULL, NULL},
+    {"thread_id", "data", "updated_ns", NULL, NULL, NULL, NULL, NULL},
 };
 
 static struct {
@@ -46,6 +49,7 @@ static struct {
 typedef struct audit_conn {
   uint32_t id;
   bool committing;
+  bool in_tx; /* outside autocommit, as of the last statement's end */
 } audit_conn;
 
 static int table_of(const char *name) {
@@ -128,10 +132,16 @@ static void on_rollback(void *ctx) {
 static int on_trace(unsigned type, void *ctx, void *p, void *x) {
   audit_conn *c = ctx;
   (void)x;
-  if (type != SQLITE_TRACE_PROFILE || !c->committing) return 0;
-  if (!sqlite3_get_autocommit(sqlite3_db_handle((sqlite3_stmt *)p))) return 0;
-  c->committing = false;
-  sim_emit(ORC_EV_COMMITTED, c->id, 0, NULL);
+  if (type != SQLITE_TRACE_PROFILE) return 0;
+  bool in_tx = !sqlite3_get_autocommit(sqlite3_db_handle((sqlite3_stmt *)p));
+  if (c->committing && !in_tx) {
+    c->committing = false;
+    sim_emit(ORC_EV_COMMITTED, c->id, 0, NULL);
+  }
+  if (in_tx != c->in_tx) {
+    c->in_tx = in_tx;
+    sim_emit(ORC_EV_TX, c->id, in_tx, NULL);
+  }
   return 0;
 }
 
@@ -150,6 +160,7 @@ static AS_WUR int audit_entry(sqlite3 *db, const char **errmsg, const struct sql
   if (!c) return SQLITE_NOMEM;
   c->id = A.next_conn++;
   c->committing = false;
+  c->in_tx = false;
   /* On failure SQLite calls the destructor itself. */
   int rc = sqlite3_create_function_v2(db, "as_audit_conn", 0, SQLITE_UTF8, c, conn_fn, NULL,
                                       NULL, sqlite3_free);

@@ -23,10 +23,17 @@
 
 /* --- states -------------------------------------------------------------------- */
 
+static void call_free(orc_call *c) {
+  free(c->tool);
+  free(c->args);
+  free(c->result);
+  memset(c, 0, sizeof *c);
+}
+
 void orc__sstate_clear(orc_sstate *st) {
   free(st->extra);
   free(st->reason);
-  for (size_t i = 0; i < st->ncalls; i++) free(st->calls[i].tool);
+  for (size_t i = 0; i < st->ncalls; i++) call_free(&st->calls[i]);
   free(st->calls);
   for (size_t i = 0; i < st->nevents; i++) {
     free(st->events[i].kind);
@@ -52,9 +59,17 @@ int orc__sstate_copy(orc_sstate *dst, const orc_sstate *src) {
   if (rc == AS_OK) rc = dup_or_null(src->reason, &dst->reason);
   if (rc == AS_OK) rc = sim_grow(&dst->calls, &dst->capcalls, src->ncalls, sizeof *dst->calls, ORC_MAX_CALLS);
   for (size_t i = 0; rc == AS_OK && i < src->ncalls; i++) {
-    dst->calls[i].state = src->calls[i].state;
-    rc = dup_or_null(src->calls[i].tool, &dst->calls[i].tool);
-    if (rc == AS_OK) dst->ncalls++;
+    orc_call *d = &dst->calls[i];
+    const orc_call *c = &src->calls[i];
+    memset(d, 0, sizeof *d);
+    d->state = c->state;
+    rc = dup_or_null(c->tool, &d->tool);
+    if (rc == AS_OK) rc = dup_or_null(c->args, &d->args);
+    if (rc == AS_OK) rc = dup_or_null(c->result, &d->result);
+    if (rc == AS_OK)
+      dst->ncalls++;
+    else
+      call_free(d);
   }
   if (rc == AS_OK)
     rc = sim_grow(&dst->events, &dst->capevents, src->nevents, sizeof *dst->events, ORC_MAX_EVENTS);
@@ -73,10 +88,17 @@ int orc__sstate_copy(orc_sstate *dst, const orc_sstate *src) {
   return rc;
 }
 
+static bool eq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+bool orc__call_equal(const orc_call *a, const orc_call *b) {
+  return a->state == b->state && eq(a->tool, b->tool) && eq(a->args, b->args) &&
+         eq(a->result, b->result);
+}
+
 bool orc__calls_equal(const orc_call *a, size_t na, const orc_call *b, size_t nb) {
   if (na != nb) return false;
   for (size_t i = 0; i < na; i++)
-    if (a[i].state != b[i].state || strcmp(a[i].tool, b[i].tool) != 0) return false;
+    if (!orc__call_equal(&a[i], &b[i])) return false;
   return true;
 }
 
@@ -92,14 +114,15 @@ void orc__crow_clear(orc_crow *r) {
 
 /* A history slot while the transaction's deletes and inserts are replayed. */
 typedef struct slot {
-  char *tool;
-  int state;
+  orc_call call; /* owned */
   bool present;
 } slot;
 
 typedef struct work {
   orc *o;
   uint32_t conn; /* the committing connection's number */
+  bool timed;    /* an operation made it: its stamps must fall in [lo, hi] */
+  int64_t lo, hi;
   orc_tx tx;
   slot *slots[ORC_TX_SESSIONS]; /* per change */
   size_t nslots[ORC_TX_SESSIONS], capslots[ORC_TX_SESSIONS];
@@ -131,6 +154,8 @@ static void keep_durable(orc *o, orc_sess *s) {
 
 /* Whether a row's old values could have come from state st. */
 static bool started_from(const orc_crow *r, const orc_sstate *st, bool exists) {
+  if (r->table == ORC_T_EVENTS) /* an append alone (a note): it follows the last event */
+    return exists && r->nw[ORC_EC_SEQ].i == (st->nevents ? st->events[st->nevents - 1].seq : 0) + 1;
   if (r->op == ORC_INSERT) return !exists;
   return exists && r->old[ORC_SC_VERSION].i == st->version &&
          same_text(orc_status_name(st->status), &r->old[ORC_SC_STATUS]) &&
@@ -154,7 +179,9 @@ static void adopt(orc_sess *s, orc_sstate *st, bool exists) {
 ** it starts from one state or the other. After power loss, whichever
 ** candidate it starts from is what survived, and durable. */
 static void resolve(orc *o, orc_sess *s, const orc_crow *r) {
-  if ((!s->has_alt && !s->survivor) || r->table != ORC_T_SESSIONS || r->op == ORC_DELETE) return;
+  bool evidence = (r->table == ORC_T_SESSIONS && r->op != ORC_DELETE) ||
+                  (r->table == ORC_T_EVENTS && r->op == ORC_INSERT);
+  if ((!s->has_alt && !s->survivor) || !evidence) return;
   bool cur = started_from(r, &s->cur, s->exists);
   bool alt = s->has_alt && started_from(r, &s->alt, s->alt_exists);
   if (s->survivor) {
@@ -183,6 +210,22 @@ static void resolve(orc *o, orc_sess *s, const orc_crow *r) {
   s->has_alt = false;
 }
 
+/* The row of conn's transaction that tells which state session id started
+** from: its first session row (or, for an append alone, its first event),
+** wherever it comes among the rows; else `first`. */
+static const orc_crow *evidence_row(const orc_conn *conn, const char *id, const orc_crow *first) {
+  for (size_t i = 0; i < conn->nrows; i++) {
+    const orc_crow *r = &conn->rows[i];
+    if (r->table == ORC_T_CHECKPOINTS) continue;
+    const char *rid = row_session(r);
+    if (!rid || strcmp(rid, id) != 0) continue;
+    if ((r->table == ORC_T_SESSIONS && r->op != ORC_DELETE) ||
+        (r->table == ORC_T_EVENTS && r->op == ORC_INSERT))
+      return r;
+  }
+  return first;
+}
+
 /* The change entry for session id, made (with the model's state copied) on
 ** first touch. */
 static orc_change *change_for(work *w, const char *id, const orc_crow *first) {
@@ -195,7 +238,7 @@ static orc_change *change_for(work *w, const char *id, const orc_crow *first) {
   }
   orc_sess *s = orc__session(o, id, true);
   if (!s) return NULL;
-  resolve(o, s, first);
+  resolve(o, s, evidence_row(&o->conns[w->conn], id, first));
   size_t k = w->tx.nch;
   orc_change *ch = &w->tx.ch[k];
   memset(ch, 0, sizeof *ch);
@@ -212,8 +255,8 @@ static orc_change *change_for(work *w, const char *id, const orc_crow *first) {
     return NULL;
   }
   for (size_t i = 0; i < ch->after.ncalls; i++) {
-    w->slots[k][i] = (slot){ch->after.calls[i].tool, ch->after.calls[i].state, true};
-    ch->after.calls[i].tool = NULL; /* the slot owns it now */
+    w->slots[k][i] = (slot){ch->after.calls[i], true};
+    memset(&ch->after.calls[i], 0, sizeof ch->after.calls[i]); /* the slot owns it now */
   }
   w->nslots[k] = ch->after.ncalls;
   ch->after.ncalls = 0;
@@ -229,6 +272,18 @@ static AS_WUR int set_text(char **dst, const orc_cval *v) {
 
 static bool same_text(const char *model, const orc_cval *v) {
   return strcmp(model ? model : "", text_of(v)) == 0;
+}
+
+/* A time the commit stamped: between its operation's start and the commit. */
+static void stamp(work *w, const char *what, const char *of, const orc_cval *v) {
+  orc *o = w->o;
+  if (!w->timed || o->violated) return;
+  if (v->type != SQLITE_INTEGER)
+    orc__violate(o, ORC_CK_TIME, "%s of %s is not a number", what, of);
+  else if (v->i < w->lo || v->i > w->hi)
+    orc__violate(o, ORC_CK_TIME, "%s of %s is %+" PRId64 " ns from the sim's wall epoch, but its "
+                 "operation ran from %+" PRId64 " to %+" PRId64 " (the commit)", what, of,
+                 v->i - SIM_WALL_EPOCH_NS, w->lo - SIM_WALL_EPOCH_NS, w->hi - SIM_WALL_EPOCH_NS);
 }
 
 static void session_row(work *w, orc_change *ch, const orc_crow *r) {
@@ -254,6 +309,10 @@ static void session_row(work *w, orc_change *ch, const orc_crow *r) {
     if (nv[ORC_SC_VERSION].i != 1)
       orc__violate(o, ORC_CK_VERSION, "session %s was created at version %" PRId64 ", not 1", id,
                    nv[ORC_SC_VERSION].i);
+    stamp(w, "created_ns", id, &nv[ORC_SC_CREATED]);
+    if (!o->violated && nv[ORC_SC_UPDATED].i != nv[ORC_SC_CREATED].i)
+      orc__violate(o, ORC_CK_TIME, "session %s was created with updated_ns %+" PRId64 " ns from "
+                   "created_ns", id, nv[ORC_SC_UPDATED].i - nv[ORC_SC_CREATED].i);
     ch->created = true;
   } else {
     const orc_cval *ov = r->old;
@@ -262,18 +321,30 @@ static void session_row(work *w, orc_change *ch, const orc_crow *r) {
       return;
     }
     if (ov[ORC_SC_VERSION].i != a->version || !same_text(orc_status_name(a->status), &ov[ORC_SC_STATUS]) ||
-        !same_text(a->extra, &ov[ORC_SC_EXTRA])) {
+        !same_text(a->extra, &ov[ORC_SC_EXTRA]) || !same_text(a->reason, &ov[ORC_SC_REASON]) ||
+        ov[ORC_SC_RETRY].i != a->retry) {
       orc__violate(o, ORC_CK_EVIDENCE,
-                   "session %s before this commit is version %" PRId64 " %s %s, but the last "
-                   "commit the model saw left version %" PRId64 " %s %s (a commit was lost, or "
-                   "made behind the audit's back)", id, ov[ORC_SC_VERSION].i,
-                   text_of(&ov[ORC_SC_STATUS]), text_of(&ov[ORC_SC_EXTRA]), a->version,
-                   orc_status_name(a->status), orc__str(a->extra));
+                   "session %s before this commit is version %" PRId64 " %s %s (reason '%s', "
+                   "retry %" PRId64 "), but the last commit the model saw left version %" PRId64
+                   " %s %s (reason '%s', retry %" PRId64 ") (a commit was lost, or made behind "
+                   "the audit's back)", id, ov[ORC_SC_VERSION].i, text_of(&ov[ORC_SC_STATUS]),
+                   text_of(&ov[ORC_SC_EXTRA]), text_of(&ov[ORC_SC_REASON]), ov[ORC_SC_RETRY].i,
+                   a->version, orc_status_name(a->status), orc__str(a->extra), orc__str(a->reason),
+                   a->retry);
       return;
     }
     if (nv[ORC_SC_VERSION].i != ov[ORC_SC_VERSION].i + 1)
       orc__violate(o, ORC_CK_VERSION, "session %s went from version %" PRId64 " to %" PRId64, id,
                    ov[ORC_SC_VERSION].i, nv[ORC_SC_VERSION].i);
+    /* No operation sets the retry count yet (the retry policy will). */
+    if (!o->violated && nv[ORC_SC_RETRY].i != ov[ORC_SC_RETRY].i)
+      orc__violate(o, ORC_CK_OP_SCOPE, "session %s: retry_count %" PRId64 " -> %" PRId64 " (no "
+                   "operation changes it)", id, ov[ORC_SC_RETRY].i, nv[ORC_SC_RETRY].i);
+    if (!o->violated && (nv[ORC_SC_CREATED].type != SQLITE_INTEGER ||
+                         nv[ORC_SC_CREATED].i != ov[ORC_SC_CREATED].i))
+      orc__violate(o, ORC_CK_TIME, "session %s: created_ns changed by %+" PRId64 " ns", id,
+                   nv[ORC_SC_CREATED].i - ov[ORC_SC_CREATED].i);
+    stamp(w, "updated_ns", id, &nv[ORC_SC_UPDATED]);
     ch->updated = true;
   }
   a->status = st;
@@ -295,15 +366,18 @@ static void call_row(work *w, size_t k, const orc_crow *r) {
   size_t i = (size_t)idx;
   if (r->op != ORC_INSERT) {
     slot *sl = i < w->nslots[k] ? &w->slots[k][i] : NULL;
-    int cs = orc_call_state_parse(text_of(&r->old[ORC_TC_STATE]), r->old[ORC_TC_STATE].n);
-    if (!sl || !sl->present || strcmp(sl->tool, text_of(&r->old[ORC_TC_TOOL])) != 0 || sl->state != cs) {
-      orc__violate(o, ORC_CK_EVIDENCE, "session %s: tool call %zu before this commit is %s %s, "
-                   "not what the model committed", id, i, text_of(&r->old[ORC_TC_TOOL]),
-                   text_of(&r->old[ORC_TC_STATE]));
+    const orc_cval *ov = r->old;
+    orc_call was = {.tool = (char *)text_of(&ov[ORC_TC_TOOL]),
+                    .state = orc_call_state_parse(text_of(&ov[ORC_TC_STATE]), ov[ORC_TC_STATE].n),
+                    .args = (char *)text_of(&ov[ORC_TC_ARGS]),
+                    .result = (char *)text_of(&ov[ORC_TC_RESULT])};
+    if (!sl || !sl->present || !orc__call_equal(&sl->call, &was)) {
+      orc__violate(o, ORC_CK_EVIDENCE, "session %s: tool call %zu before this commit is %s %s "
+                   "%s -> %s, not what the model committed", id, i, was.tool,
+                   text_of(&ov[ORC_TC_STATE]), was.args, was.result);
       return;
     }
-    free(sl->tool);
-    sl->tool = NULL;
+    call_free(&sl->call);
     sl->present = false;
     if (r->op == ORC_DELETE) return;
     if (r->nw[ORC_TC_IDX].i != idx) {
@@ -321,29 +395,39 @@ static void call_row(work *w, size_t k, const orc_crow *r) {
     orc__harness_error(o, "out of memory");
     return;
   }
-  while (w->nslots[k] <= i) w->slots[k][w->nslots[k]++] = (slot){NULL, 0, false};
+  while (w->nslots[k] <= i) w->slots[k][w->nslots[k]++] = (slot){{0}, false};
   slot *sl = &w->slots[k][i];
   if (sl->present) {
     orc__violate(o, ORC_CK_EVIDENCE, "session %s: a second tool call at position %zu", id, i);
     return;
   }
-  sl->tool = strdup(text_of(&r->nw[ORC_TC_TOOL]));
-  sl->state = cs;
-  sl->present = sl->tool != NULL;
-  if (!sl->tool) orc__harness_error(o, "out of memory");
+  sl->call.state = cs;
+  sl->call.tool = strdup(text_of(&r->nw[ORC_TC_TOOL]));
+  sl->call.args = strdup(text_of(&r->nw[ORC_TC_ARGS]));
+  sl->call.result = strdup(text_of(&r->nw[ORC_TC_RESULT]));
+  sl->present = sl->call.tool && sl->call.args && sl->call.result;
+  if (!sl->present) {
+    call_free(&sl->call);
+    orc__harness_error(o, "out of memory");
+  }
 }
 
-/* from and to of a status_changed payload, as statuses (-1 unreadable). */
-static void payload_statuses(const char *payload, int *from, int *to) {
+/* from and to of a status_changed payload, as statuses (-1 unreadable),
+** and its reason (a copy; NULL when it has none). */
+static AS_WUR int payload_fields(const char *payload, int *from, int *to, char **reason) {
   *from = *to = -1;
+  *reason = NULL;
   json_error_t err;
   json_t *j = json_loads(payload, JSON_REJECT_DUPLICATES, &err);
-  if (!j) return;
+  if (!j) return AS_OK; /* unreadable: from and to say so */
   const char *f = json_string_value(json_object_get(j, "from"));
   const char *t = json_string_value(json_object_get(j, "to"));
+  const char *why = json_string_value(json_object_get(j, "reason"));
   if (f) *from = orc_status_parse(f, strlen(f));
   if (t) *to = orc_status_parse(t, strlen(t));
+  int rc = dup_or_null(why, reason);
   json_decref(j);
+  return rc;
 }
 
 static void event_row(work *w, orc_change *ch, const orc_crow *r) {
@@ -376,9 +460,12 @@ static void event_row(work *w, orc_change *ch, const orc_crow *r) {
     return;
   }
   a->nevents++;
+  stamp(w, "at_ns", id, &r->nw[ORC_EC_AT]);
   if (strcmp(e->kind, "status_changed") == 0) {
     ch->status_events++;
-    payload_statuses(e->payload, &ch->ev_from, &ch->ev_to);
+    free(ch->ev_reason);
+    if (payload_fields(e->payload, &ch->ev_from, &ch->ev_to, &ch->ev_reason) != AS_OK)
+      orc__harness_error(o, "out of memory");
   }
 }
 
@@ -399,13 +486,17 @@ static void ckpt_row(work *w, const orc_crow *r) {
                  c->exists == ORC_EX_YES ? "stored" : "absent");
     return;
   }
+  if (r->op != ORC_DELETE) stamp(w, "updated_ns", tid, &r->nw[ORC_CC_UPDATED]);
   const char ***list = r->op == ORC_DELETE ? &w->tx.del : &w->tx.put;
   size_t *n = r->op == ORC_DELETE ? &w->tx.ndel : &w->tx.nput;
   size_t *cap = r->op == ORC_DELETE ? &w->tx.capdel : &w->tx.capput;
-  if (sim_grow(list, cap, *n + 1, sizeof **list, ORC_MAX_ROWS) != AS_OK) {
+  if (sim_grow(list, cap, *n + 1, sizeof **list, ORC_MAX_ROWS) != AS_OK ||
+      (r->op != ORC_DELETE && sim_grow(&w->tx.putdata, &w->tx.capputdata, *n + 1,
+                                       sizeof *w->tx.putdata, ORC_MAX_ROWS) != AS_OK)) {
     orc__harness_error(o, "out of memory");
     return;
   }
+  if (r->op != ORC_DELETE) w->tx.putdata[*n] = &r->nw[ORC_CC_DATA];
   (*list)[(*n)++] = c->tid;
 }
 
@@ -450,8 +541,8 @@ static void close_history(work *w, size_t k) {
                    ch->s->id, i);
       return;
     }
-    ch->after.calls[i] = (orc_call){sl->tool, sl->state};
-    sl->tool = NULL;
+    ch->after.calls[i] = sl->call;
+    memset(&sl->call, 0, sizeof sl->call);
     sl->present = false;
     ch->after.ncalls = i + 1;
   }
@@ -481,14 +572,23 @@ static void generic_rules(orc *o, const orc_change *ch) {
                    orc_status_name(ch->ev_from), orc_status_name(ch->ev_to));
     if (o->violated) return;
   }
-  if (changed || ch->created) {
-    bool has = a->reason && a->reason[0];
-    if (a->status == ORC_ST_NEEDS_REVIEW && !has)
-      orc__violate(o, ORC_CK_REASON, "%s became needs_review without a reason", s->id);
-    else if (a->status != ORC_ST_NEEDS_REVIEW && has)
-      orc__violate(o, ORC_CK_REASON, "%s became %s keeping the reason '%s'", s->id,
-                   orc_status_name(a->status), a->reason);
-  }
+  if (!ch->updated && !ch->created) return;
+  bool has = a->reason && a->reason[0];
+  if (!changed && !ch->created && !eq(a->reason, b->reason))
+    orc__violate(o, ORC_CK_REASON, "a save of %s (still %s) changed its reason from '%s' to '%s'",
+                 s->id, orc_status_name(a->status), orc__str(b->reason), orc__str(a->reason));
+  else if (a->status == ORC_ST_NEEDS_REVIEW && !has)
+    orc__violate(o, ORC_CK_REASON, "%s is needs_review without a reason", s->id);
+  else if (a->status != ORC_ST_NEEDS_REVIEW && has)
+    orc__violate(o, ORC_CK_REASON, "%s is %s with the reason '%s'", s->id,
+                 orc_status_name(a->status), a->reason);
+  else if (changed && ch->status_events == 1 && a->status == ORC_ST_NEEDS_REVIEW &&
+           !eq(ch->ev_reason, a->reason))
+    orc__violate(o, ORC_CK_REASON, "%s became needs_review for '%s', but its status_changed event "
+                 "says '%s'", s->id, orc__str(a->reason), orc__str(ch->ev_reason));
+  else if (changed && ch->ev_reason && !eq(ch->ev_reason, a->reason))
+    orc__violate(o, ORC_CK_REASON, "%s became %s, but its status_changed event gives the reason "
+                 "'%s'", s->id, orc_status_name(a->status), ch->ev_reason);
 }
 
 static bool note_index(uint32_t **v, size_t *n, size_t *cap, uint32_t i) {
@@ -525,6 +625,7 @@ static void commit_model(orc *o, work *w, orc_conn *conn) {
       c->prev = c->exists;
       c->exists = del ? ORC_EX_NO : ORC_EX_YES;
       c->tconn = w->conn;
+      c->changed = o->step;
       if (!note_index(&conn->uck, &conn->nuck, &conn->capuck, (uint32_t)(c - o->ck)))
         orc__harness_error(o, "out of memory");
     }
@@ -619,6 +720,18 @@ void orc__apply(orc *o, orc_conn *conn) {
   w.o = o;
   w.conn = (uint32_t)(conn - o->conns);
   w.tx.task = conn->task;
+  /* Every session the rows name exists in the model before any change
+  ** points at one: making one later could move the array under them. */
+  for (size_t i = 0; i < conn->nrows && !o->harness; i++) {
+    const char *id = conn->rows[i].table == ORC_T_CHECKPOINTS ? NULL : row_session(&conn->rows[i]);
+    if (id && !orc__session(o, id, true)) break;
+  }
+  const orc_task *op_task = w.tx.task < o->ntasks ? &o->tasks[w.tx.task] : NULL;
+  w.timed = op_task && op_task->active;
+  if (w.timed) {
+    w.lo = ORC_WALL(op_task->start_ns);
+    w.hi = ORC_WALL(o->now_ns);
+  }
   replay_rows(&w, conn);
   for (size_t k = 0; k < w.tx.nch && !o->violated; k++) close_history(&w, k);
   for (size_t k = 0; k < w.tx.nch && !o->violated; k++) generic_rules(o, &w.tx.ch[k]);
@@ -642,10 +755,12 @@ void orc__apply(orc *o, orc_conn *conn) {
   if (!o->violated) commit_model(o, &w, conn);
   for (size_t k = 0; k < w.tx.nch; k++) {
     orc__sstate_clear(&w.tx.ch[k].after);
-    for (size_t i = 0; i < w.nslots[k]; i++) free(w.slots[k][i].tool);
+    for (size_t i = 0; i < w.nslots[k]; i++) call_free(&w.slots[k][i].call);
+    free(w.tx.ch[k].ev_reason);
     free(w.slots[k]);
   }
   free(w.tx.put);
+  free(w.tx.putdata);
   free(w.tx.del);
   for (size_t i = 0; i < conn->nrows; i++) orc__crow_clear(&conn->rows[i]);
   conn->nrows = 0;

@@ -245,7 +245,12 @@ static void task_forget(orc_task *t) {
   free(t->tool);
   free(t->thread);
   free(t->content);
-  t->session = t->tool = t->thread = t->content = NULL;
+  free(t->args);
+  free(t->result);
+  t->session = t->tool = t->thread = t->content = t->args = t->result = NULL;
+  free(t->due);
+  t->due = NULL;
+  t->ndue = t->capdue = 0;
   t->active = false;
 }
 
@@ -518,6 +523,8 @@ static void on_op(orc *o, const sim_ev *ev) {
   if (rc == AS_OK) rc = dup_opt(op->tool, &t->tool);
   if (rc == AS_OK) rc = dup_opt(op->thread, &t->thread);
   if (rc == AS_OK) rc = dup_opt(op->content, &t->content);
+  if (rc == AS_OK) rc = dup_opt(op->args, &t->args);
+  if (rc == AS_OK) rc = dup_opt(op->result, &t->result);
   if (rc != AS_OK) {
     orc__harness_error(o, "out of memory");
     return;
@@ -526,10 +533,16 @@ static void on_op(orc *o, const sim_ev *ev) {
   t->op.tool = t->tool;
   t->op.thread = t->thread;
   t->op.content = t->content;
+  t->op.args = t->args;
+  t->op.result = t->result;
+  t->start_ns = ev->now_ns;
+  t->start_step = ev->step;
+  if (op->kind == SCN_OP_GC) orc__gc_begin(o, t);
   t->active = true;
   t->commits = t->status_commits = 0;
   t->version = 0;
   t->removed = 0;
+  t->seq = 0;
 }
 
 /* What any operation may answer: success, or what the world makes
@@ -548,7 +561,8 @@ static bool answer_allowed(orc *o, const orc_task *t, const orc_op *ack) {
   /* A creation the runtime was told failed may have been on the disk for a
   ** while, and power loss taken it back. */
   const orc_sess *s = t->session ? orc__session(o, t->session, false) : NULL;
-  if (rc == AS_NOTFOUND && s && (!s->exists || (s->has_alt && !s->alt_exists))) return true;
+  if (rc == AS_NOTFOUND && t->session && (!s || !s->exists || (s->has_alt && !s->alt_exists)))
+    return true; /* (a session the oracle never heard of does not exist) */
   orc__violate(o, ORC_CK_OUTCOME, "%s %s returned %s (%s)", orc__op_name(k), orc__str(t->session),
                as_status_name(rc), as_status_msg(rc));
   return false;
@@ -572,6 +586,20 @@ static void on_ack(orc *o, const sim_ev *ev) {
     else
       orc__orphan(o, c); /* an error without a rollback: no telling */
   }
+  /* A logical answer (not a fault the world made) comes with every
+  ** transaction of the operation ended; after a fault a failed rollback is
+  ** left for the next transaction to finish, by design. */
+  int rc = ack->rc;
+  if (rc == AS_OK || rc == AS_STALE || rc == AS_NOTFOUND || rc == AS_EXISTS || rc == AS_INVAL) {
+    for (size_t i = 0; i < o->nconns; i++) {
+      const orc_conn *c = &o->conns[i];
+      if (!c->in_tx || c->tx_task != ev->task || !conn_live(o, c)) continue;
+      orc__violate(o, ORC_CK_TX_SCOPE, "%s %s answered %s with a transaction still open on its "
+                   "connection c%zu", orc__op_name(t->op.kind), orc__str(t->session),
+                   as_status_name(rc), i);
+      return;
+    }
+  }
   if (answer_allowed(o, t, ack)) {
     const orc_model *m = orc__model(t->op.kind);
     if (m && m->ack) m->ack(o, t, ack);
@@ -579,12 +607,31 @@ static void on_ack(orc *o, const sim_ev *ev) {
   task_forget(t);
 }
 
+/* A connection entered or left a transaction. */
+static void on_tx(orc *o, const sim_ev *ev) {
+  orc_conn *c = conn_of(o, ev->object, false);
+  if (!c || !conn_live(o, c)) return;
+  c->in_tx = ev->extra != 0;
+  c->tx_task = ev->task;
+}
+
+void orc_locks_idle(orc *o, size_t entries) {
+  if (o->violated || entries == 0) return;
+  for (size_t i = 0; i < o->nsess; i++)
+    if (o->sess[i].holder) return; /* an abandoned holder keeps its entry */
+  o->task = UINT32_MAX; /* after every task: the step is the last event's */
+  orc__violate(o, ORC_CK_LOCK_EVICT, "no task holds a session lock, but the registry keeps %zu "
+               "entr%s", entries, entries == 1 ? "y" : "ies");
+}
+
 void orc_sink(void *ctx, const sim_ev *ev) {
   orc *o = ctx;
   if (o->violated) return; /* the first violation is the one reported */
   o->step = ev->step;
+  o->now_ns = ev->now_ns;
   o->task = ev->task;
   switch (ev->kind) {
+  case ORC_EV_TX: on_tx(o, ev); return;
   case ORC_EV_CONN: on_conn(o, ev); return;
   case ORC_EV_ROW: on_row(o, ev); return;
   case ORC_EV_COMMITTING: on_committing(o, ev); return;
@@ -627,6 +674,9 @@ void orc_describe(const sim_ev *ev, char *buf, size_t cap) {
   case ORC_EV_LOCK:
     as_appendf(buf, cap, n, " %s %s", ev->label ? ev->label : "?",
                      ev->extra < 4 ? lock_evs[ev->extra] : "?");
+    return;
+  case ORC_EV_TX:
+    as_appendf(buf, cap, n, " c%" PRIu64 " %s", ev->object, ev->extra ? "open" : "ended");
     return;
   case ORC_EV_OP:
   case ORC_EV_ACK: {

@@ -50,6 +50,10 @@
   X(LOCK_RELEASE, "lock-release", "only the holder releases, once per acquire")    \
   X(LOCK_SCOPE, "lock-scope",                                                      \
     "every status-changing commit is made by the task holding that session's lock") \
+  X(LOCK_EVICT, "lock-evict",                                                      \
+    "at quiescence the lock registry keeps no entry: unused entries are evicted")  \
+  X(TX_SCOPE, "tx-scope",                                                          \
+    "an operation that answers leaves no transaction open on its connection")      \
   X(EVIDENCE, "evidence",                                                          \
     "each commit starts from the state the model committed last (none lost, none unseen)") \
   X(VERSION, "version-step", "a committed save raises the version by exactly one") \
@@ -68,7 +72,13 @@
     "the session terminal, a pause awaiting_input, versions and counts as committed") \
   X(STALE_ESCAPED, "stale-escaped",                                                \
     "finalize, pause and fail settle version conflicts themselves (no AS_STALE escapes)") \
-  X(REASON, "reason", "needs_review carries its reason; other statuses none")     \
+  X(REASON, "reason",                                                              \
+    "needs_review carries its reason, in the row and in its status_changed event; " \
+    "other statuses none; a later save keeps it")                                  \
+  X(TIME, "time-stamp",                                                            \
+    "a commit stamps the time it was made: updated_ns, an event's at_ns and a "     \
+    "checkpoint's updated_ns fall between its operation's start and the commit; "  \
+    "created_ns never changes")                                                    \
   X(GC, "gc-exact",                                                                \
     "a GC removes exactly the checkpoints whose base session is inactive in its transaction") \
   X(OP_SCOPE, "op-scope",                                                          \
@@ -99,7 +109,9 @@ void orc_write_checks(FILE *f, int markdown);
   X(ROLLBACK, "db-rollback")  /* object conn's transaction rolled back */     \
   X(LOCK, "session-lock")     /* label key, extra orc_lock_event */           \
   X(OP, "op")                 /* a task starts an operation: ref orc_op */    \
-  X(ACK, "ack")               /* the runtime answered it: ref orc_op */
+  X(ACK, "ack")               /* the runtime answered it: ref orc_op */         \
+  X(TX, "db-tx")              /* object conn opened (extra 1) or ended (0) a  \
+                              ** transaction */
 
 enum {
   ORC_EV_BASE = SIM_EV_PROGRAM,
@@ -120,11 +132,12 @@ typedef enum orc_lock_event {
 
 /* The audited tables and their columns, in the oracle's order. */
 typedef enum orc_table { ORC_T_SESSIONS, ORC_T_CALLS, ORC_T_EVENTS, ORC_T_CHECKPOINTS, ORC__T_COUNT } orc_table;
-enum { ORC_SC_ID, ORC_SC_STATUS, ORC_SC_VERSION, ORC_SC_RETRY, ORC_SC_REASON, ORC_SC_EXTRA };
+enum { ORC_SC_ID, ORC_SC_STATUS, ORC_SC_VERSION, ORC_SC_RETRY, ORC_SC_REASON, ORC_SC_EXTRA,
+       ORC_SC_CREATED, ORC_SC_UPDATED };
 enum { ORC_TC_SESSION, ORC_TC_IDX, ORC_TC_TOOL, ORC_TC_ARGS, ORC_TC_RESULT, ORC_TC_STATE };
-enum { ORC_EC_SESSION, ORC_EC_SEQ, ORC_EC_KIND, ORC_EC_PAYLOAD };
-enum { ORC_CC_THREAD, ORC_CC_DATA };
-#define ORC_MAX_COLS 6
+enum { ORC_EC_SESSION, ORC_EC_SEQ, ORC_EC_KIND, ORC_EC_PAYLOAD, ORC_EC_AT };
+enum { ORC_CC_THREAD, ORC_CC_DATA, ORC_CC_UPDATED };
+#define ORC_MAX_COLS 8
 
 typedef enum orc_row_op { ORC_INSERT, ORC_UPDATE, ORC_DELETE } orc_row_op;
 
@@ -159,8 +172,11 @@ typedef struct orc_op {
   const char *session;    /* the session id, or NULL */
   const char *tool;       /* tool, turn: the tool's name */
   int tool_state;         /* tool: orc_call_state */
+  const char *args;       /* tool, turn: the call's arguments and result (JSON) */
+  const char *result;
   const char *thread;     /* checkpoint: the thread id */
-  const char *content;    /* write: the extra fields it saves */
+  const char *content;    /* write: the extra fields it saves; checkpoint: the
+                          ** bytes it stores; note: the event's payload */
   int64_t base_version;   /* tool, write: the version the save is based on (0: none) */
   /* ACK only: what the runtime answered. */
   int rc;                 /* as_status */
@@ -168,6 +184,7 @@ typedef struct orc_op {
   const char *status;     /* finalize: the status it reported; NULL none */
   int changed;            /* pause, fail: whether it said it wrote; -1 n/a */
   int64_t removed;        /* gc: how many it said it removed; -1 n/a */
+  int64_t seq;            /* note: the seq it said the event got; 0 none */
 } orc_op;
 
 /* --- the oracle ---------------------------------------------------------------- */
@@ -201,6 +218,11 @@ void orc_audit_end(void);
 AS_WUR int orc_audit_map(sqlite3 *db, char *err, size_t cap);
 
 /* --- at quiescence (quiesce.c) ---------------------------------------------------- */
+
+/* At quiescence: the lock registry holds `entries` entries (as_locks_size);
+** with no lock held there must be none. A violation (lock-evict) is kept
+** like any other. */
+void orc_locks_idle(orc *o, size_t entries);
 
 /* Read everything back from db (outside any task, faults off) and compare it
 ** with the model. 0 when it agrees; SIM_INVARIANT with msg saying what

@@ -103,6 +103,7 @@ typedef struct orc_ckpt {
   orc_exists prev; /* exists before that commit */
   bool has_dur;    /* visible but not durable, as for sessions */
   orc_exists dur;
+  uint64_t changed; /* the step of the last commit that stored or removed it */
 } orc_ckpt;
 
 /* A connection, and its commit while it is not settled: the model already
@@ -110,6 +111,8 @@ typedef struct orc_ckpt {
 ** what to undo if the rollback comes. */
 typedef struct orc_conn {
   bool open;
+  bool in_tx;       /* inside a transaction (ORC_EV_TX) ... */
+  uint32_t tx_task; /* ... that this task opened */
   uint64_t epoch;   /* power losses before it opened */
   bool unsettled;   /* its commit hook fired; no confirmation or rollback yet */
   uint32_t task;    /* who committed */
@@ -126,11 +129,18 @@ typedef struct orc_task {
   char name[48];
   bool active;
   orc_op op;       /* strings below are owned copies */
-  char *session, *tool, *thread, *content;
+  char *session, *tool, *thread, *content, *args, *result;
+  uint64_t start_ns; /* virtual time the operation started */
+  uint64_t start_step;
+  /* gc: the checkpoints it must remove, as it started (stored for sure,
+  ** their sessions finished for good); judged if it commits nothing. */
+  uint32_t *due;
+  size_t ndue, capdue;
   unsigned commits;
   unsigned status_commits;
   int64_t version; /* the version its last session commit made */
   int64_t removed; /* gc: checkpoints its commits removed */
+  int64_t seq;     /* note: the seq of the event it appended */
 } orc_task;
 
 /* A string -> index map (open addressing). */
@@ -146,6 +156,7 @@ typedef struct orc_change {
   orc_sstate after;      /* the state the transaction leaves (owned) */
   unsigned status_events; /* status_changed events it appended */
   int ev_from, ev_to;    /* the last one's from and to (-1 unreadable) */
+  char *ev_reason;       /* and its reason (owned; NULL: none given) */
 } orc_change;
 
 /* A committed transaction, as the model steps see it. */
@@ -155,6 +166,8 @@ typedef struct orc_tx {
   size_t nch;
   const char **put, **del; /* checkpoint thread ids stored and removed */
   size_t nput, capput, ndel, capdel;
+  const orc_cval **putdata; /* the bytes each put stored (parallel to put) */
+  size_t capputdata;
 } orc_tx;
 
 /* The model step of one operation (the operation table's model column). */
@@ -182,12 +195,17 @@ struct orc {
   size_t ndur;    /* sessions and checkpoints with has_dur */
   /* The event being judged, for messages. */
   uint64_t step;
+  uint64_t now_ns; /* its virtual time */
   uint32_t task;
   bool violated;
   bool harness; /* the oracle could not follow (out of memory, a cap) */
   orc_check which;
   char msg[1536];
 };
+
+/* The sim's wall clock, which the runtime stamps rows with, at virtual time
+** ns (the world's definition: sim.h). */
+#define ORC_WALL(ns) (SIM_WALL_EPOCH_NS + (int64_t)(ns))
 
 /* oracle.c */
 void orc__violate(orc *o, orc_check c, const char *fmt, ...) AS_PRINTF(3, 4);
@@ -214,12 +232,15 @@ void orc__power_loss(orc *o);
 void orc__orphan(orc *o, orc_conn *conn);
 void orc__sstate_clear(orc_sstate *st);
 AS_WUR int orc__sstate_copy(orc_sstate *dst, const orc_sstate *src);
+bool orc__call_equal(const orc_call *a, const orc_call *b);
 bool orc__calls_equal(const orc_call *a, size_t na, const orc_call *b, size_t nb);
 void orc__crow_clear(orc_crow *r);
 /* Strings for messages: NULL as "(none)". */
 const char *orc__str(const char *s);
 
 /* steps.c: the model steps, named by the operation table. */
+/* A GC starts: note what it must remove (t->due). */
+void orc__gc_begin(orc *o, orc_task *t);
 extern const orc_model orc_model_create;
 
 #endif

@@ -83,7 +83,7 @@ static int read_sessions(reader *r) {
 
 static int read_calls(reader *r) {
   sqlite3_stmt *q = NULL;
-  int src = sqlite3_prepare_v2(r->db, "SELECT session_id, idx, tool, state FROM tool_calls "
+  int src = sqlite3_prepare_v2(r->db, "SELECT session_id, idx, tool, state, args, result FROM tool_calls "
                                "ORDER BY session_id, idx", -1, &q, NULL);
   int bad = 0;
   while (!bad && src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
@@ -105,10 +105,13 @@ static int read_calls(reader *r) {
       bad = harness(r, "tool calls (out of memory)");
       break;
     }
-    g->calls[g->ncalls].tool = strdup(col_text(q, 2));
-    g->calls[g->ncalls].state = orc_call_state_parse(state, strlen(state));
-    if (!g->calls[g->ncalls].tool) bad = harness(r, "tool calls (out of memory)");
-    else g->ncalls++;
+    orc_call *c = &g->calls[g->ncalls];
+    c->state = orc_call_state_parse(state, strlen(state));
+    c->tool = strdup(col_text(q, 2));
+    c->args = strdup(col_text(q, 4));
+    c->result = strdup(col_text(q, 5));
+    g->ncalls++; /* cleared with the rest, whole or not */
+    if (!c->tool || !c->args || !c->result) bad = harness(r, "tool calls (out of memory)");
   }
   int fin = sqlite3_finalize(q);
   if (bad) return -1;

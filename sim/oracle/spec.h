@@ -59,7 +59,9 @@ bool orc_active(int st);
 /* A tool call as the oracle keeps it. */
 typedef struct orc_call {
   char *tool;
-  int state; /* orc_call_state */
+  int state;    /* orc_call_state */
+  char *args;   /* JSON texts, as stored */
+  char *result;
 } orc_call;
 
 /* The terminal status an executed history implies, newest call first:

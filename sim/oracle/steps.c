@@ -11,6 +11,7 @@
 
 #include "agentsim/status.h"
 #include "agentsim/fmt.h"
+#include "grow.h"
 #include "orc_int.h"
 #include "scenario/scenario.h"
 
@@ -148,17 +149,27 @@ const orc_model orc_model_start = {start_commit, start_ack};
 
 /* --- tool ----------------------------------------------------------------------- */
 
-/* after == before plus exactly the call (tool, state) at the end. */
+/* after == before plus exactly the call (tool, state, arguments, result)
+** at the end. */
 static bool appended(orc *o, const orc_task *t, const orc_change *ch) {
   const orc_sstate *b = &ch->s->cur, *a = &ch->after;
-  bool ok = a->ncalls == b->ncalls + 1 && orc__calls_equal(b->calls, b->ncalls, a->calls, b->ncalls) &&
-            strcmp(a->calls[b->ncalls].tool, orc__str(t->op.tool)) == 0 &&
-            a->calls[b->ncalls].state == t->op.tool_state;
-  if (!ok)
+  if (a->ncalls != b->ncalls + 1 || !orc__calls_equal(b->calls, b->ncalls, a->calls, b->ncalls)) {
     orc__violate(o, ORC_CK_HISTORY, "%s %s %s: the history went from %zu to %zu calls, not the %zu "
                  "it had plus this one", op_name(t), t->session, orc__str(t->op.tool), b->ncalls,
                  a->ncalls, b->ncalls);
-  return ok;
+    return false;
+  }
+  orc_call want = {.tool = (char *)t->op.tool, .state = t->op.tool_state,
+                   .args = (char *)t->op.args, .result = (char *)t->op.result};
+  const orc_call *got = &a->calls[b->ncalls];
+  if (!orc__call_equal(got, &want)) {
+    orc__violate(o, ORC_CK_HISTORY, "%s %s recorded %s %s %s -> %s, not its call %s %s %s -> %s",
+                 op_name(t), t->session, orc__str(got->tool), orc_call_state_name(got->state),
+                 orc__str(got->args), orc__str(got->result), orc__str(want.tool),
+                 orc_call_state_name(want.state), orc__str(want.args), orc__str(want.result));
+    return false;
+  }
+  return true;
 }
 
 static void tool_commit(orc *o, orc_task *t, const orc_tx *tx) {
@@ -282,7 +293,12 @@ static void checkpoint_commit(orc *o, orc_task *t, const orc_tx *tx) {
                  "session changes", orc__str(t->op.thread), tx->nput, tx->ndel, tx->nch);
     return;
   }
-  first_commit(o, t); /* it reports what it finds */
+  if (!first_commit(o, t)) return;
+  const orc_cval *d = tx->putdata[0];
+  const char *want = orc__str(t->op.content);
+  if (d->n != strlen(want) || (d->n && memcmp(d->t, want, d->n) != 0))
+    orc__violate(o, ORC_CK_CONTENT, "checkpoint %s stored '%.*s', not its bytes '%s'",
+                 t->op.thread, (int)(d->n > 200 ? 200 : d->n), d->t ? d->t : "", want);
 }
 
 static void checkpoint_ack(orc *o, orc_task *t, const orc_op *ack) {
@@ -335,7 +351,40 @@ static void gc_commit(orc *o, orc_task *t, const orc_tx *tx) {
   t->removed += (int64_t)tx->ndel;
 }
 
+void orc__gc_begin(orc *o, orc_task *t) {
+  for (size_t i = 0; i < o->nck; i++) {
+    const orc_ckpt *c = &o->ck[i];
+    if (c->exists != ORC_EX_YES || c->tconn != ORC_NO_CONN || c->has_dur) continue;
+    const char *tid = c->tid;
+    size_t n = orc_base_len(tid);
+    char base[256];
+    if (n >= sizeof base) continue;
+    memcpy(base, tid, n);
+    base[n] = '\0';
+    const orc_sess *s = orc__session(o, base, false);
+    /* Finished for good: terminal and not active, with no other candidate. */
+    if (!s || !s->exists || s->has_alt || s->survivor || !orc_terminal(s->cur.status) ||
+        orc_active(s->cur.status))
+      continue;
+    if (sim_grow(&t->due, &t->capdue, t->ndue + 1, sizeof *t->due, ORC_MAX_CHECKPOINTS) != AS_OK) {
+      orc__harness_error(o, "out of memory");
+      return;
+    }
+    t->due[t->ndue++] = (uint32_t)i;
+  }
+}
+
 static void gc_ack(orc *o, orc_task *t, const orc_op *ack) {
+  /* A GC that committed nothing removed nothing: what was due then must
+  ** have been gone already, or changed since it started. */
+  for (size_t i = 0; ack->rc == AS_OK && t->commits == 0 && i < t->ndue; i++) {
+    const orc_ckpt *c = &o->ck[t->due[i]];
+    if (c->exists == ORC_EX_YES && c->tconn == ORC_NO_CONN && c->changed < t->start_step) {
+      orc__violate(o, ORC_CK_GC, "gc kept %s though its session is not active (it committed "
+                   "nothing)", c->tid);
+      return;
+    }
+  }
   if (ack->rc == AS_OK && ack->removed >= 0 && ack->removed != t->removed)
     orc__violate(o, ORC_CK_OUTCOME, "gc said it removed %" PRId64 " checkpoints; it removed %" PRId64,
                  ack->removed, t->removed);
@@ -375,6 +424,42 @@ static void turn_ack(orc *o, orc_task *t, const orc_op *ack) {
 }
 
 const orc_model orc_model_turn = {turn_commit, turn_ack};
+
+/* --- note: one event appended, nothing else --------------------------------------------- */
+
+static void note_commit(orc *o, orc_task *t, const orc_tx *tx) {
+  if (tx->nput || tx->ndel || tx->nch != 1 || !t->session ||
+      strcmp(tx->ch[0].s->id, t->session) != 0) {
+    orc__violate(o, ORC_CK_OP_SCOPE, "note %s committed %zu session changes and %zu checkpoint "
+                 "changes", orc__str(t->session), tx->nch, tx->nput + tx->ndel);
+    return;
+  }
+  const orc_change *ch = &tx->ch[0];
+  const orc_sstate *b = &ch->s->cur, *a = &ch->after;
+  if (ch->updated || ch->created || a->ncalls != b->ncalls || a->nevents != b->nevents + 1) {
+    orc__violate(o, ORC_CK_OP_SCOPE, "note %s changed the session, not just its log (%zu events "
+                 "before, %zu after)", t->session, b->nevents, a->nevents);
+    return;
+  }
+  if (!first_commit(o, t)) return;
+  const orc_evrec *e = &a->events[a->nevents - 1];
+  if (strcmp(e->kind, "note") != 0 || strcmp(e->payload, orc__str(t->op.content)) != 0)
+    orc__violate(o, ORC_CK_CONTENT, "note %s appended %s %s, not note %s", t->session, e->kind,
+                 e->payload, orc__str(t->op.content));
+  t->seq = e->seq;
+}
+
+static void note_ack(orc *o, orc_task *t, const orc_op *ack) {
+  if (ack->rc != AS_OK) return;
+  if (t->commits != 1)
+    orc__violate(o, ORC_CK_OUTCOME, "note %s returned success with %u commits", t->session,
+                 t->commits);
+  else if (ack->seq != t->seq)
+    orc__violate(o, ORC_CK_OUTCOME, "note %s said its event got seq %" PRId64 ", but it committed "
+                 "seq %" PRId64, t->session, ack->seq, t->seq);
+}
+
+const orc_model orc_model_note = {note_commit, note_ack};
 
 /* --- the operations that commit nothing ------------------------------------------------- */
 

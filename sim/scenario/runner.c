@@ -44,7 +44,8 @@ typedef struct worker {
   as_store *st;
   uint64_t epoch;      /* the crash count the connection was opened under */
   char name[SCN_MAX_NAME + 16];
-  uint64_t writes;     /* writes so far: each write's content is unique */
+  uint64_t writes;     /* writes so far: each write's content, each call's
+                       ** arguments, each checkpoint's bytes is unique */
   as_session s;        /* the session an operation works on: in run state, not
                        ** on the task's stack, so teardown frees it if the
                        ** task is abandoned */
@@ -176,21 +177,36 @@ static AS_WUR int tool_state(const scn_op *sop, as_tool_state *out) {
   return as_tool_state_parse(scn_tool_states[sop->state], out);
 }
 
+/* The arguments and result of a new call, unique to it (the texts live in
+** the caller's frame until the answer is published). */
+typedef struct call_text {
+  char args[SCN_MAX_NAME + 64], result[48];
+} call_text;
+
+static void call_texts(worker *w, orc_op *op, call_text *ct) {
+  uint64_t n = ++w->writes;
+  snprintf(ct->args, sizeof ct->args, "{\"by\":\"%s\",\"n\":%" PRIu64 "}", w->name, n);
+  snprintf(ct->result, sizeof ct->result, "{\"ok\":%" PRIu64 "}", n);
+  op->args = ct->args;
+  op->result = ct->result;
+}
+
 /* Load, append the call, save; the operation is published once the load
 ** says which version the save is based on. */
 static AS_WUR int append_call(worker *w, orc_op *op, const char *id, const scn_op *sop,
-                              int *announced) {
+                              call_text *ct, int *announced) {
   as_session *sp = &w->s;
   as_tool_state state;
   int rc = tool_state(sop, &state);
   if (rc == AS_OK) rc = as_session_load(w->st, id, sp);
   if (rc == AS_OK) {
+    call_texts(w, op, ct);
     op->base_version = sp->version;
     publish_op(w, ORC_EV_OP, op);
     *announced = 1;
     /* A finished session takes no more tool calls. */
     if (!as_session_status_terminal(sp->status)) {
-      rc = as_session_add_call(sp, sop->name, "{}", "{}", state);
+      rc = as_session_add_call(sp, sop->name, ct->args, ct->result, state);
       if (rc == AS_OK) rc = as_session_save(w->st, sp);
       if (rc == AS_OK) op->version = sp->version;
     }
@@ -206,7 +222,8 @@ static AS_WUR int exec_tool(worker *w, const scn_op *sop, uint32_t i) {
   op.tool = sop->name;
   op.tool_state = (int)sop->state;
   int announced = 0;
-  int rc = append_call(w, &op, id, sop, &announced);
+  call_text ct;
+  int rc = append_call(w, &op, id, sop, &ct, &announced);
   if (announced) ack(w, &op, rc);
   return rc;
 }
@@ -269,21 +286,23 @@ static AS_WUR int exec_fail(worker *w, const scn_op *sop, uint32_t i) {
   return exec_mark(w, sop, i, as_mark_failed);
 }
 
-static void thread_id(char *buf, size_t cap, uint32_t i, uint64_t retry) {
-  if (retry)
-    snprintf(buf, cap, "s%" PRIu32 ":retry-%" PRIu64, i, retry);
-  else
-    snprintf(buf, cap, "s%" PRIu32, i);
+/* Session i's thread, or the operation's own (thread=), with its retry. */
+static void thread_id(char *buf, size_t cap, const scn_op *sop, uint32_t i) {
+  size_t n = sop->name[0] ? (size_t)snprintf(buf, cap, "%s", sop->name)
+                          : (size_t)snprintf(buf, cap, "s%" PRIu32, i);
+  if (sop->retry && n < cap) snprintf(buf + n, cap - n, ":retry-%" PRIu64, sop->retry);
 }
 
 static AS_WUR int exec_checkpoint(worker *w, const scn_op *sop, uint32_t i) {
-  char id[32], tid[64];
+  char id[32], tid[SCN_MAX_NAME + 32], data[SCN_MAX_NAME + 48];
   sid(id, sizeof id, i);
-  thread_id(tid, sizeof tid, i, sop->retry);
-  orc_op op = op_for(sop, id);
+  thread_id(tid, sizeof tid, sop, i);
+  snprintf(data, sizeof data, "ck %s %" PRIu64, w->name, ++w->writes);
+  orc_op op = op_for(sop, sop->name[0] ? NULL : id);
   op.thread = tid;
+  op.content = data;
   publish_op(w, ORC_EV_OP, &op);
-  int rc = as_checkpoint_put(w->st, tid, "ck", 2);
+  int rc = as_checkpoint_put(w->st, tid, data, strlen(data));
   ack(w, &op, rc);
   return rc;
 }
@@ -320,25 +339,47 @@ static AS_WUR int exec_try(worker *w, const scn_op *sop, uint32_t i) {
   orc_op op = op_for(sop, id);
   publish_op(w, ORC_EV_OP, &op);
   int rc = as_lock_try_acquire(w->r->locks, id);
-  if (rc == AS_OK) {
+  if (rc == AS_OK && sop->duration) {
+    /* Keep it a while; the holder's own second try must be refused. */
+    as_sleep_until(as_now_mono_ns() + sop->duration);
+    int again = as_lock_try_acquire(w->r->locks, id);
+    if (again == AS_OK) again = as_lock_release(w->r->locks, id);
+    if (again != AS_BUSY) rc = again;
+  } else if (rc == AS_OK) {
     sim_step(); /* act on the session a moment, as a watchdog would */
-    rc = as_lock_release(w->r->locks, id);
   }
+  if (rc == AS_OK) rc = as_lock_release(w->r->locks, id);
   ack(w, &op, rc);
   return rc == AS_BUSY ? AS_OK : rc;
+}
+
+/* An event appended outside the lock: it races every status change. */
+static AS_WUR int exec_note(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32], payload[SCN_MAX_NAME + 48];
+  sid(id, sizeof id, i);
+  snprintf(payload, sizeof payload, "{\"by\":\"%s\",\"n\":%" PRIu64 "}", w->name, ++w->writes);
+  orc_op op = op_for(sop, id);
+  op.content = payload;
+  publish_op(w, ORC_EV_OP, &op);
+  int64_t seq = 0;
+  int rc = as_event_append(w->st, id, "note", payload, &seq);
+  if (rc == AS_OK) op.seq = seq;
+  ack(w, &op, rc);
+  return rc;
 }
 
 /* One run of an agent: the stream loop holds the session's lock throughout,
 ** starts the session, records its tool call, and finalizes (as_finalize
 ** takes the lock again, re-entrantly). */
-static AS_WUR int turn_locked(worker *w, orc_op *op, const char *id, const scn_op *sop) {
+static AS_WUR int turn_locked(worker *w, orc_op *op, const char *id, const scn_op *sop,
+                              const call_text *ct) {
   int wrote = 0;
   int rc = start_locked(w, id, &wrote);
   for (int attempt = 0; rc == AS_OK && attempt < OP_ATTEMPTS; attempt++) {
     as_session *sp = &w->s;
     rc = as_session_load(w->st, id, sp);
     if (rc == AS_OK && !as_session_status_terminal(sp->status)) {
-      rc = as_session_add_call(sp, sop->name, "{}", "{}", AS_TOOL_EXECUTED);
+      rc = as_session_add_call(sp, sop->name, ct->args, ct->result, AS_TOOL_EXECUTED);
       if (rc == AS_OK) rc = as_session_save(w->st, sp);
     }
     as_session_clear(sp);
@@ -357,10 +398,12 @@ static AS_WUR int exec_turn(worker *w, const scn_op *sop, uint32_t i) {
   orc_op op = op_for(sop, id);
   op.tool = sop->name;
   op.tool_state = 0;
+  call_text ct;
+  call_texts(w, &op, &ct);
   publish_op(w, ORC_EV_OP, &op);
   int rc = as_lock_acquire(w->r->locks, id);
   if (rc == AS_OK) {
-    rc = turn_locked(w, &op, id, sop);
+    rc = turn_locked(w, &op, id, sop, &ct);
     int rc2 = as_lock_release(w->r->locks, id);
     rc = rc != AS_OK ? rc : rc2;
   }
@@ -548,6 +591,8 @@ static void main_task(void *state) {
   }
   for (uint32_t k = 0; k < n; k++)
     if (as_task_join(r->tasks[k]) != AS_OK) sim_fail(SIM_ASSERT, "join failed");
+  /* Every actor is done: the registry must have evicted every entry. */
+  if (!stopped(r)) orc_locks_idle(r->oracle, as_locks_size(r->locks));
 }
 
 /* --- the program ----------------------------------------------------------------------------- */

@@ -274,6 +274,8 @@ static AS_WUR int set_key(pstate *p, const scenario *sc, scn_op *op, const scn_k
     return rc;
   case SCN_KT_NAME:
     return copy_name(p, t->val, t->vlen, t->vcol, op->name, "a tool name");
+  case SCN_KT_THREAD:
+    return copy_name(p, t->val, t->vlen, t->vcol, op->name, "a thread id");
   case SCN_KT_DURATION:
     return duration(p, t->val, t->vlen, t->vcol, &op->duration);
   case SCN_KT_COUNT:
@@ -339,9 +341,22 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
     rc = set_key(p, sc, &op, kd, &t[j]);
   }
   if (rc != AS_OK) return rc;
+  unsigned one_of = 0, one_seen = 0;
   for (const scn_key *kd = def->keys; kd->name; kd++) {
-    if (kd->required && !(seen & (1u << (unsigned)(kd - def->keys))))
+    unsigned bit = 1u << (unsigned)(kd - def->keys);
+    if (kd->required == SCN_ONE_OF) {
+      one_of |= bit;
+      one_seen |= seen & bit;
+    } else if (kd->required && !(seen & bit)) {
       return perr(p, opcol, "%s= for %s (%s)", kd->name, def->keyword, kd->help);
+    }
+  }
+  if (one_of && !one_seen) {
+    char list[96];
+    size_t len = 0;
+    for (const scn_key *kd = def->keys; kd->name; kd++)
+      if (kd->required == SCN_ONE_OF) len = as_appendf(list, sizeof list, len, "%s%s=", len ? " or " : "", kd->name);
+    return perr(p, opcol, "%s for %s", list, def->keyword);
   }
   rc = sim_grow(&a->ops, &a->capops, a->nops + 1, sizeof *a->ops, SCN_MAX_OPS);
   if (rc != AS_OK) return grow_err(p, rc, opcol, "fewer operations");
@@ -575,7 +590,8 @@ static size_t format_op(const scn_op *op, char *buf, size_t cap, size_t n) {
         n = as_appendf(buf, cap, n, " s=%u", op->session);
       break;
     case SCN_KT_NAME:
-      n = as_appendf(buf, cap, n, " %s=%s", k->name, op->name);
+    case SCN_KT_THREAD:
+      if (op->name[0]) n = as_appendf(buf, cap, n, " %s=%s", k->name, op->name);
       break;
     case SCN_KT_DURATION:
       n = as_appendf(buf, cap, n, " %s=%lluns", k->name, (unsigned long long)op->duration);
@@ -675,12 +691,21 @@ static const struct {
 
 /* "s=SESSION name=TOOL [state=STATE]" for an operation's keys. */
 static void key_syntax(const scn_key *keys, char *buf, size_t cap) {
-  static const char *const ph[] = {"S", "TOOL", "DUR", "N", "STATE"};
+  static const char *const ph[] = {"S", "TOOL", "DUR", "N", "STATE", "NAME"};
   size_t n = 0;
   buf[0] = '\0';
   for (const scn_key *k = keys; k->name; k++)
-    n = as_appendf(buf, cap, n, " %s%s=%s%s", k->required ? "" : "[", k->name, ph[k->type],
-                   k->required ? "" : "]");
+    n = as_appendf(buf, cap, n, " %s%s=%s%s", k->required == 1 ? "" : "[", k->name, ph[k->type],
+                   k->required == 1 ? "" : "]");
+}
+
+/* Whether kd, a key of operation k, is the first key of its name in the
+** table (the reference explains each key name once). */
+static int first_of_name(const scn_key *kd, unsigned k) {
+  for (unsigned j = 0; j <= k; j++)
+    for (const scn_key *e = scn_ops[j].keys; e->name && e != kd; e++)
+      if (strcmp(e->name, kd->name) == 0) return 0;
+  return 1;
 }
 
 void scn_write_reference(FILE *f, int markdown) {
@@ -696,12 +721,9 @@ void scn_write_reference(FILE *f, int markdown) {
     }
     fputs("\n| key | meaning |\n| --- | --- |\n", f);
     fprintf(f, "| `repeat=N` | before any operation: run it N times (1 to %u) |\n", SCN_MAX_REPEAT);
-    unsigned done = 0;
     for (unsigned k = 0; k < SCN__OP_COUNT; k++)
       for (const scn_key *kd = scn_ops[k].keys; kd->name; kd++) {
-        unsigned bit = 1u << kd->slot;
-        if (done & bit) continue;
-        done |= bit;
+        if (!first_of_name(kd, k)) continue;
         fprintf(f, "| `%s=` | %s |\n", kd->name, kd->help);
       }
     return;
@@ -718,12 +740,9 @@ void scn_write_reference(FILE *f, int markdown) {
     sim_wrap(f, "", 6, scn_ops[k].help);
   }
   fputs("\nKeys:\n", f);
-  unsigned done = 0;
   for (unsigned k = 0; k < SCN__OP_COUNT; k++)
     for (const scn_key *kd = scn_ops[k].keys; kd->name; kd++) {
-      unsigned bit = 1u << kd->slot;
-      if (done & bit) continue;
-      done |= bit;
+      if (!first_of_name(kd, k)) continue;
       char head[32];
       snprintf(head, sizeof head, "  %s", kd->name);
       sim_wrap(f, head, 11, kd->help);

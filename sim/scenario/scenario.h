@@ -59,9 +59,14 @@ typedef enum scn_key_type {
   SCN_KT_NAME,     /* a name: letters, digits, _ - . : */
   SCN_KT_DURATION, /* a number and a unit */
   SCN_KT_COUNT,    /* a number in [lo, hi] */
-  SCN_KT_STATE     /* a tool call's state: executed (default), pending_approval,
+  SCN_KT_STATE,    /* a tool call's state: executed (default), pending_approval,
                    ** rejected, timed_out */
+  SCN_KT_THREAD    /* a thread id: letters, digits, _ - . : */
 } scn_key_type;
+
+/* scn_key.required: 0 optional, 1 required, SCN_ONE_OF: at least one of the
+** operation's SCN_ONE_OF keys must be given. */
+#define SCN_ONE_OF 2
 
 /* Which field of scn_op a key sets. */
 typedef enum scn_slot {
@@ -77,7 +82,7 @@ typedef struct scn_key {
   scn_key_type type;
   scn_slot slot;
   uint64_t lo, hi;   /* SCN_KT_COUNT bounds */
-  int required;
+  int required;      /* 0, 1 or SCN_ONE_OF */
   const char *help;  /* "SESSION" style placeholder and meaning */
 } scn_key;
 
@@ -85,8 +90,11 @@ typedef struct scn_key {
 #define SCN_K_S {"s", SCN_KT_SESSION, SCN_SLOT_SESSION, 0, 0, 1, "the session: a number below `sessions`, `any` (a fresh pick each time) or `all` (each in turn)"},
 #define SCN_K_NAME {"name", SCN_KT_NAME, SCN_SLOT_NAME, 0, 0, 1, "the tool's name (a terminal tool: mark_resolved, mark_escalated, or a legacy_escalate one)"},
 #define SCN_K_STATE {"state", SCN_KT_STATE, SCN_SLOT_STATE, 0, 0, 0, "the call's state: executed (default), pending_approval, rejected or timed_out"},
-#define SCN_K_RETRY {"retry", SCN_KT_COUNT, SCN_SLOT_RETRY, 1, SCN_MAX_RETRY, 0, "the retry thread N: the checkpoint of S:retry-N (1 to 1000000)"},
+#define SCN_K_RETRY {"retry", SCN_KT_COUNT, SCN_SLOT_RETRY, 1, SCN_MAX_RETRY, 0, "the retry thread N: the checkpoint of S:retry-N, or NAME:retry-N (1 to 1000000)"},
 #define SCN_K_D {"d", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 1, "a virtual duration, such as 5ms or 1h"},
+#define SCN_K_D_OPT {"d", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 0, "a virtual duration, such as 5ms or 1h"},
+#define SCN_K_S_ONE_OF {"s", SCN_KT_SESSION, SCN_SLOT_SESSION, 0, 0, SCN_ONE_OF, "the session: a number below `sessions`, `any` (a fresh pick each time) or `all` (each in turn)"},
+#define SCN_K_THREAD {"thread", SCN_KT_THREAD, SCN_SLOT_NAME, 0, 0, SCN_ONE_OF, "a thread id of its own instead of S's (one of no session, which a GC must remove)"},
 
 /* --- the operation table ----------------------------------------------------- */
 
@@ -105,14 +113,21 @@ typedef struct scn_key {
     "a run failed: mark the session error, under the lock (never undoes a finalize)") \
   X(WRITE, "write", SCN_K_S, exec_write, orc_model_write,                          \
     "load, take a scheduling step, save new extra fields: a writer racing others") \
-  X(CHECKPOINT, "checkpoint", SCN_K_S SCN_K_RETRY, exec_checkpoint,                \
-    orc_model_checkpoint, "store the checkpoint of thread S (or S:retry-N)")       \
+  X(CHECKPOINT, "checkpoint", SCN_K_S_ONE_OF SCN_K_RETRY SCN_K_THREAD, exec_checkpoint, \
+    orc_model_checkpoint,                                                          \
+    "store the checkpoint of thread S (or S:retry-N), or of thread NAME: one of s= " \
+    "or thread=; each store writes bytes of its own")                              \
   X(GC, "gc", , exec_gc, orc_model_gc,                                             \
     "remove every checkpoint whose base session is not active")                    \
   X(HOLD, "hold", SCN_K_S SCN_K_D, exec_hold, orc_model_hold,                      \
     "take the session lock, keep it for the duration, release it")                \
-  X(TRY, "try", SCN_K_S, exec_try, orc_model_try,                                  \
-    "try-acquire the session lock without waiting (refused while anyone holds it)") \
+  X(TRY, "try", SCN_K_S SCN_K_D_OPT, exec_try, orc_model_try,                      \
+    "try-acquire the session lock without waiting (refused while anyone holds it); " \
+    "with d, a granted lock is kept that long and its holder tries again meanwhile " \
+    "(which must be refused too)")                                                 \
+  X(NOTE, "note", SCN_K_S, exec_note, orc_model_note,                              \
+    "append a note event to the session's log without the lock, as an agent's "   \
+    "progress report does")                                                        \
   X(TURN, "turn", SCN_K_S SCN_K_NAME, exec_turn, orc_model_turn,                   \
     "one agent run under the session lock: start, record the tool call, then "     \
     "finalize (which takes the lock again, re-entrantly)")                         \
