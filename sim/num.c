@@ -12,6 +12,9 @@ int sim_parse_u64(const char *s, size_t len, uint64_t *out) {
   if (!s || len == 0) return AS_PARSE;
   for (size_t i = 0; i < len; i++)
     if (s[i] < '0' || s[i] > '9') return AS_PARSE;
+  /* UINT64_MAX has 20 digits: a longer number is too big, leading zeros
+  ** or not (so what parses always fits the ways it is printed back). */
+  if (len > SIM_U64_DIGITS) return AS_TOOBIG;
   for (size_t i = 0; i < len; i++) {
     unsigned d = (unsigned)(s[i] - '0');
     if (v > (UINT64_MAX - d) / 10) return AS_TOOBIG;

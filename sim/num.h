@@ -10,9 +10,12 @@
 
 #include "agentsim/status.h"
 
+/* The digits of UINT64_MAX: no number the tool reads is longer. */
+#define SIM_U64_DIGITS 20u
+
 /* An unsigned decimal: digits and nothing else (no sign, no space). s need
 ** not be NUL-terminated. AS_PARSE for anything but digits, AS_TOOBIG past
-** UINT64_MAX. */
+** UINT64_MAX or past SIM_U64_DIGITS digits (leading zeros count). */
 AS_WUR int sim_parse_u64(const char *s, size_t len, uint64_t *out);
 
 /* A duration: digits, then a unit (ns, us, ms, s, m, h, d), in nanoseconds.

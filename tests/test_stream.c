@@ -278,6 +278,10 @@ static void test_numbers(void **state) {
   assert_int_equal(sim_parse_u64("12x", 3, &v), AS_PARSE);
   assert_int_equal(sim_parse_u64("12x", 2, &v), AS_OK); /* need not be NUL-terminated */
   assert_true(v == 12);
+  assert_int_equal(sim_parse_u64("000000000000000000001", 21, &v), AS_TOOBIG); /* 21 digits */
+  assert_int_equal(sim_parse_u64("00000000000000000001", 20, &v), AS_OK);
+  assert_true(v == 1);
+  assert_int_equal(sim_parse_duration("0000000000000000000001s", 23, 0, &ns), AS_TOOBIG);
   assert_int_equal(sim_parse_u64("", 0, &v), AS_PARSE);
   assert_int_equal(sim_parse_u64(NULL, 0, &v), AS_PARSE);
   assert_int_equal(sim_parse_duration("250ms", 5, 0, &ns), AS_OK);
