@@ -126,6 +126,10 @@ struct sim {
   unsigned nsinks;
   struct XXH64_state_s *xxh; /* the trace hash (stream.c) */
   int hash_broken;           /* XXH64 refused an update: the result is an error */
+  /* Records not yet fed to xxh: hashed a buffer at a time, the same bytes
+  ** in the same order (XXH64 streams), far fewer calls. */
+  unsigned char hbuf[SIM_EV_RECORD * 64];
+  size_t hlen;
 
   uint32_t *dec; /* decisions taken */
   size_t ndec, capdec;

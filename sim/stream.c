@@ -42,15 +42,21 @@ void sim__ev_record(const sim_ev *ev, unsigned char rec[SIM_EV_RECORD]) {
   put_le64(rec + 40, dd);
 }
 
+static void hash_flush(struct sim *s) {
+  if (s->hlen && XXH64_update(s->xxh, s->hbuf, s->hlen) != XXH_OK) s->hash_broken = 1;
+  s->hlen = 0;
+}
+
 static void hash_sink(void *ctx, const sim_ev *ev) {
   struct sim *s = ctx;
   if (ev->kind == SIM_EV_LOG) return;
-  unsigned char rec[SIM_EV_RECORD];
-  sim__ev_record(ev, rec);
-  if (XXH64_update(s->xxh, rec, sizeof rec) != XXH_OK) s->hash_broken = 1;
+  if (s->hlen + SIM_EV_RECORD > sizeof s->hbuf) hash_flush(s);
+  sim__ev_record(ev, s->hbuf + s->hlen);
+  s->hlen += SIM_EV_RECORD;
 }
 
 uint64_t sim__hash_final(struct sim *s, uint64_t outcome) {
+  hash_flush(s);
   unsigned char tail[8];
   put_le64(tail, outcome);
   if (XXH64_update(s->xxh, tail, sizeof tail) != XXH_OK) s->hash_broken = 1;
@@ -244,6 +250,7 @@ int sim__sinks_start(struct sim *s) {
   s->nsinks = 0;
   if (XXH64_reset(s->xxh, 0) != XXH_OK) return AS_INTERNAL;
   s->hash_broken = 0;
+  s->hlen = 0;
   s->sinks[s->nsinks++] = (sim__sink){hash_sink, s};
   if (s->cfg->hashlog) {
     hashlog_reset(s->cfg->hashlog);
