@@ -22,12 +22,21 @@ const char *sim_ev_kind_name(uint32_t kind) {
 
 /* --- the trace hash -------------------------------------------------------- */
 
-static void put_le32(unsigned char *p, uint32_t v) {
+/* Little-endian stores: one move on a little-endian machine, bytes elsewhere. */
+static inline void put_le32(unsigned char *p, uint32_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(p, &v, sizeof v);
+#else
   for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+#endif
 }
 
-static void put_le64(unsigned char *p, uint64_t v) {
+static inline void put_le64(unsigned char *p, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(p, &v, sizeof v);
+#else
   for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+#endif
 }
 
 void sim__ev_record(const sim_ev *ev, unsigned char rec[SIM_EV_RECORD]) {

@@ -16,21 +16,10 @@
 #include "selftest/programs.h"
 #include "testutil.h"
 #include "sim.h"
+#include "simfix.h"
 
 #define SEEDS 1000
 
-static sim *S;
-
-static int setup(void **state) {
-  (void)state;
-  return sim_new(&S, SIM_SWITCH_FCONTEXT, 0) == AS_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  sim_free(S);
-  return 0;
-}
 
 static void run_ok(const sim_program *p, const sim_config *cfg, sim_result *res) {
   int rc = sim_run(S, p, cfg, res);

@@ -13,21 +13,10 @@
 #include <string.h>
 
 #include "sim.h"
+#include "simfix.h"
 
 #define HOUR_NS ((uint64_t)3600 * 1000000000u)
 
-static sim *S;
-
-static int setup(void **state) {
-  (void)state;
-  return sim_new(&S, SIM_SWITCH_FCONTEXT, 0) == AS_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  sim_free(S);
-  return 0;
-}
 
 /* --- a spinning task must not starve the one it waits for under PCT ------- */
 

@@ -19,20 +19,9 @@
 #include "grow.h"
 #include "num.h"
 #include "sim.h"
+#include "simfix.h"
 #include "text.h"
 
-static sim *S;
-
-static int setup(void **state) {
-  (void)state;
-  return sim_new(&S, SIM_SWITCH_FCONTEXT, 0) == AS_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  sim_free(S);
-  return 0;
-}
 
 /* --- XXH64 ---------------------------------------------------------------------- */
 
