@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_banned  # noqa: E402
 import check_concepts  # noqa: E402
 import check_fixtures_lint  # noqa: E402
+import check_independence  # noqa: E402
 import check_nondeterminism  # noqa: E402
 import check_silent  # noqa: E402
 from ratchetlib import load_json  # noqa: E402
@@ -31,6 +32,7 @@ CHECKS = {
     "concepts": check_concepts,
     "silent_failures": check_silent,
     "fixtures_lint": check_fixtures_lint,
+    "independence": check_independence,
 }
 MAX_SHOWN = 200
 
