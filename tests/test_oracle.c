@@ -284,11 +284,7 @@ static void test_history(void **state) {
   tool_at(T2, 2, "s0", "new", 1, NULL, 0, "a");
   expect_ok();
   /* A save from a copy without "a": it is gone. */
-  orc_op *o = op(T1, SCN_OP_TOOL, "s0");
-  o->tool = "b";
-  o->base_version = 2;
-  begin(T1, o);
-  session_update(T1, 1, "s0", "new", 2, "{}", "new", 3, "{}", "");
+  (void)tool_rows(T1, 1, "s0", "new", 2, "b");
   call_row(T1, 1, ORC_DELETE, "s0", 0, "a", "executed");
   call_row(T1, 1, ORC_INSERT, "s0", 0, "b", "executed");
   committing(T1, 1);
@@ -299,11 +295,7 @@ static void test_history_hole(void **state) {
   (void)state;
   create("s0");
   conn(1);
-  orc_op *o = op(T1, SCN_OP_TOOL, "s0");
-  o->tool = "b";
-  o->base_version = 1;
-  begin(T1, o);
-  session_update(T1, 1, "s0", "new", 1, "{}", "new", 2, "{}", "");
+  (void)tool_rows(T1, 1, "s0", "new", 1, "b");
   call_row(T1, 1, ORC_INSERT, "s0", 1, "b", "executed");
   committing(T1, 1);
   expect_violation(ORC_CK_HISTORY, "has a hole at 0");
@@ -579,11 +571,7 @@ static void test_write_version_answer(void **state) {
   (void)state;
   create("s0");
   conn(1);
-  orc_op *o = op(T1, SCN_OP_WRITE, "s0");
-  o->content = "{}";
-  o->base_version = 1;
-  begin(T1, o);
-  session_update(T1, 1, "s0", "new", 1, "{}", "new", 2, "{}", "");
+  orc_op *o = write_rows(T1, 1, "s0", "new", 1, "{}", "{}");
   commit(T1, 1);
   o->version = 5;
   answer(T1, o, AS_OK);
@@ -599,11 +587,7 @@ static void test_rolled_back_then_evidence_not(void **state) {
   create("s0");
   conn(1);
   conn(2);
-  orc_op *o = op(T1, SCN_OP_WRITE, "s0");
-  o->content = "{\"w\":1}";
-  o->base_version = 1;
-  begin(T1, o);
-  session_update(T1, 1, "s0", "new", 1, "{}", "new", 2, "{\"w\":1}", "");
+  orc_op *o = write_rows(T1, 1, "s0", "new", 1, "{}", "{\"w\":1}");
   committing(T1, 1);
   rollback(T1, 1);
   answer(T1, o, AS_IO);
@@ -617,11 +601,7 @@ static void test_rolled_back_then_evidence_happened(void **state) {
   create("s0");
   conn(1);
   conn(2);
-  orc_op *o = op(T1, SCN_OP_WRITE, "s0");
-  o->content = "{}";
-  o->base_version = 1;
-  begin(T1, o);
-  session_update(T1, 1, "s0", "new", 1, "{}", "new", 2, "{}", "");
+  orc_op *o = write_rows(T1, 1, "s0", "new", 1, "{}", "{}");
   committing(T1, 1);
   rollback(T1, 1);
   answer(T1, o, AS_IO);
@@ -661,11 +641,7 @@ static void test_power_loss_in_doubt(void **state) {
   (void)state;
   create("s0");
   conn(1);
-  orc_op *o = op(T1, SCN_OP_WRITE, "s0");
-  o->content = "{\"w\":1}";
-  o->base_version = 1;
-  begin(T1, o);
-  session_update(T1, 1, "s0", "new", 1, "{}", "new", 2, "{\"w\":1}", "");
+  orc_op *o = write_rows(T1, 1, "s0", "new", 1, "{}", "{\"w\":1}");
   committing(T1, 1);
   power_loss();
   rollback(T1, 1); /* the dead connection's: ignored */
@@ -780,11 +756,7 @@ static void test_quiescence_either_side(void **state) {
     setup(NULL);
     create("s0");
     conn(1);
-    orc_op *o = op(T1, SCN_OP_WRITE, "s0");
-    o->content = "{\"w\":1}";
-    o->base_version = 1;
-    begin(T1, o);
-    session_update(T1, 1, "s0", "new", 1, "{}", "new", 2, "{\"w\":1}", "");
+    orc_op *o = write_rows(T1, 1, "s0", "new", 1, "{}", "{\"w\":1}");
     committing(T1, 1);
     power_loss();
     answer(T1, o, AS_IO);
