@@ -2707,6 +2707,64 @@ static orc_op *note_rows(uint32_t t, uint32_t c, int64_t seq, const char *kind, 
   return o;
 }
 
+/* A commit in doubt overtaken by one that cannot tell which way it went:
+** an append in doubt by a save (no event), a save in doubt by an append
+** alone. The doubt is carried until a later commit tells, and either way is
+** accepted then; anything else is still caught. (Found by swarm_core.) */
+static void test_doubt_overtaken(void **state) {
+  (void)state;
+  for (int way = 0; way < 3; way++) {
+    reset();
+    create("s0");
+    conn(1);
+    conn(2);
+    orc_op *n = note_rows(T1, 1, 1, "note", "{\"n\":1}");
+    committing(T1, 1);
+    rollback(T1, 1);
+    answer(T1, n, AS_IO);
+    orc_op *w = write_rows(T2, 2, "s0", "new", 1, "{}", "{\"w\":1}");
+    commit(T2, 2);
+    w->version = 2;
+    answer(T2, w, AS_OK);
+    expect_ok();
+    /* The next append follows event 1 (it happened) or none (it did not). */
+    n = note_rows(T2, 2, way == 0 ? 1 : way == 1 ? 2 : 3, "note", "{\"n\":1}");
+    commit(T2, 2);
+    n->seq = way == 0 ? 1 : way == 1 ? 2 : 3;
+    answer(T2, n, AS_OK);
+    if (way < 2)
+      expect_ok();
+    else
+      expect_violation(ORC_CK_EVENT_SEQ, "event 3 follows event 1");
+  }
+  for (int way = 0; way < 3; way++) {
+    reset();
+    create("s0");
+    conn(1);
+    conn(2);
+    orc_op *w = write_rows(T1, 1, "s0", "new", 1, "{}", "{\"w\":1}");
+    committing(T1, 1);
+    rollback(T1, 1);
+    answer(T1, w, AS_IO);
+    orc_op *n = note_rows(T2, 2, 1, "note", "{\"n\":1}");
+    commit(T2, 2);
+    n->seq = 1;
+    answer(T2, n, AS_OK);
+    expect_ok();
+    /* The next save starts from version 1 (it did not happen) or 2 (it did). */
+    w = way == 0   ? write_rows(T2, 2, "s0", "new", 1, "{}", "{\"w\":2}")
+        : way == 1 ? write_rows(T2, 2, "s0", "new", 2, "{\"w\":1}", "{\"w\":2}")
+                   : write_rows(T2, 2, "s0", "new", 3, "{\"w\":1}", "{\"w\":2}");
+    commit(T2, 2);
+    w->version = way + 2;
+    answer(T2, w, AS_OK);
+    if (way < 2)
+      expect_ok();
+    else
+      expect_violation(ORC_CK_EVIDENCE, "version 3");
+  }
+}
+
 static void test_note(void **state) {
   (void)state;
   create("s0");
@@ -2966,7 +3024,7 @@ int main(void) {
       T(test_turn),
       T(test_gc_without_commit),     T(test_gc_without_commit_legal),
       T(test_time_stamps),           T(test_reason_rules),
-      T(test_columns),               T(test_note),
+      T(test_columns),               T(test_note), T(test_doubt_overtaken),
       T(test_tx_scope),              T(test_lock_evict),
       T(test_quiescence_differs),
       T(test_quiescence_lock_key_and_removal),

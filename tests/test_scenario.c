@@ -57,7 +57,7 @@ static void test_bundled(void **state) {
   static const char *const names[] = {"finalize_vs_escalate", "double_finalize", "stale_storm",
                                       "crash_restart", "gc_vs_retry", "pause_vs_finalize",
                                       "terminal_history", "gc_vs_errored", "try_refused",
-                                      "crash_gc", "stream_turns"};
+                                      "crash_gc", "stream_turns", "swarm_core"};
   unsigned journals = 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[512], err[256];
@@ -368,8 +368,8 @@ static void test_more_errors(void **state) {
   expect(HEAD "limits time=9999999d\n" ACT, "t.scn:2:13: expected a duration that fits 64 bits");
   expect(HEAD "actor a\n    sleep d=1x\n", "t.scn:3:13: expected a duration: a number and a unit");
   /* Actors */
-  expect(HEAD "actor\n    gc\n", "t.scn:2:1: expected actor NAME [count=N]");
-  expect(HEAD "actor a count=1 b\n    gc\n", "t.scn:2:1: expected actor NAME [count=N]");
+  expect(HEAD "actor\n    gc\n", "t.scn:2:1: expected actor NAME [count=N] [draws=N]");
+  expect(HEAD "actor a count=1 b\n    gc\n", "t.scn:2:17: expected count=N or draws=N");
   expect(HEAD "actor \"a\"\n    gc\n", "t.scn:2:7: expected a word, found 'a'");
   expect(HEAD "actor a count\n    gc\n", "t.scn:2:9: expected count=N");
   expect(HEAD "actor a count=x\n    gc\n", "t.scn:2:15: expected count (a number from 1 to 64)");
@@ -451,6 +451,63 @@ static void test_format(void **state) {
   scn_clear(A);
 }
 
+/* Swarm and generated actors: the directive's defaults are resolved and
+** spelled out, weights only where operations are drawn, every refusal
+** names its place. */
+static void test_swarm(void **state) {
+  (void)state;
+  const char *t = HEAD "swarm\nactor a count=3 draws=7\n    weight=5 repeat=2 note s=0\n"
+                       "    gc\nactor b\n    sleep d=1ms\n";
+  char err[256], buf[1024];
+  size_t len = 0;
+  assert_int_equal(scn_parse("w.scn", t, strlen(t), A, err, sizeof err), AS_OK);
+  assert_true(A->swarm.on);
+  assert_int_equal(A->swarm.min_count, 1);
+  assert_true(A->swarm.vary_faults);
+  assert_true(A->swarm.may_off[SCN_OP_NOTE] && A->swarm.may_off[SCN_OP_GC] &&
+              A->swarm.may_off[SCN_OP_SLEEP]);
+  assert_false(A->swarm.may_off[SCN_OP_CRASH]); /* no actor uses it */
+  assert_int_equal(A->actors[0].draws, 7);
+  assert_int_equal(A->actors[0].ops[0].weight, 5);
+  assert_int_equal(A->actors[0].ops[0].repeat, 2);
+  assert_int_equal(A->actors[0].ops[1].weight, 1);
+  roundtrip(A);
+  assert_int_equal(scn_format(A, buf, sizeof buf, &len), AS_OK);
+  assert_non_null(strstr(buf, "swarm ops=gc,note,sleep min_count=1 faults=vary\n"));
+  assert_non_null(strstr(buf, "actor a count=3 draws=7\n    weight=5 repeat=2 note"));
+  assert_non_null(strstr(buf, "actor b count=1\n    repeat=1 sleep"));
+  scn_clear(A);
+  const char *t2 = HEAD "swarm ops=crash min_count=2 faults=keep\nactor a count=4\n    crash\n";
+  assert_int_equal(scn_parse("w.scn", t2, strlen(t2), A, err, sizeof err), AS_OK);
+  assert_int_equal(A->swarm.min_count, 2);
+  assert_false(A->swarm.vary_faults);
+  roundtrip(A);
+  scn_clear(A);
+  /* scn_swarm_default: what --swarm does to a scenario without the line. */
+  const char *t3 = HEAD "actor a\n    gc\n    crash\n";
+  assert_int_equal(scn_parse("w.scn", t3, strlen(t3), A, err, sizeof err), AS_OK);
+  assert_false(A->swarm.on);
+  scn_swarm_default(A);
+  assert_true(A->swarm.on && A->swarm.may_off[SCN_OP_GC] && A->swarm.may_off[SCN_OP_CRASH]);
+  assert_false(A->swarm.may_off[SCN_OP_NOTE]);
+  roundtrip(A);
+  scn_clear(A);
+  expect(HEAD "swarm ops=gc,bogus\nactor a\n    gc\n",
+         "t.scn:2:14: expected an operation name in ops=");
+  expect(HEAD "swarm ops=\nactor a\n    gc\n", "t.scn:2:11: expected a value after 'ops='");
+  expect(HEAD "swarm size=3\nactor a\n    gc\n", "t.scn:2:7: expected ops=, min_count= or faults=");
+  expect(HEAD "swarm min_count=0\nactor a\n    gc\n", "t.scn:2:17: expected min_count");
+  expect(HEAD "swarm faults=some\nactor a\n    gc\n", "t.scn:2:14: expected faults=vary or faults=keep");
+  expect(HEAD "swarm faults=keep faults=vary\nactor a\n    gc\n", "t.scn:2:19: expected one faults=");
+  expect(HEAD "swarm\nswarm\nactor a\n    gc\n", "t.scn:3:1: expected one 'swarm' line");
+  expect(HEAD "actor a\n    weight=2 gc\n", "t.scn:3:5: expected weight= only under an actor with draws=");
+  expect(HEAD "actor a draws=0\n    gc\n", "t.scn:2:15: expected draws");
+  expect(HEAD "actor a draws=2 draws=3\n    gc\n", "t.scn:2:17: expected one draws=");
+  expect(HEAD "actor a draws=2\n    weight=1 weight=2 gc\n", "t.scn:3:14: expected one weight=");
+  expect(HEAD "actor a draws=2\n    weight=1001 gc\n", "t.scn:3:12: expected weight");
+  expect(HEAD "actor a draws=2\n    weight=3\n", "t.scn:3:14: expected an operation after weight=");
+}
+
 /* docs/scenarios.md holds the generated reference, exactly. */
 static void test_docs_match(void **state) {
   (void)state;
@@ -474,7 +531,7 @@ int main(void) {
       cmocka_unit_test(test_more_errors), cmocka_unit_test(test_new_ops),
       cmocka_unit_test(test_reference),   cmocka_unit_test(test_docs_match),
       cmocka_unit_test(test_edges),       cmocka_unit_test(test_format),
-      cmocka_unit_test(test_load_directory),
+      cmocka_unit_test(test_load_directory), cmocka_unit_test(test_swarm),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

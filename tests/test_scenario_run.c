@@ -116,6 +116,110 @@ static void expect_pass(uint64_t n) {
   }
 }
 
+/* Run SC once with every event printed into *trace (the caller frees it). */
+static void run_traced(uint64_t seed, sim_result *res, char **trace) {
+  size_t len = 0;
+  FILE *f = open_memstream(trace, &len);
+  assert_non_null(f);
+  scn_runner *r = NULL;
+  assert_int_equal(scn_runner_new(&r, SC), AS_OK);
+  sim_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.seed = seed;
+  cfg.max_steps = SC->max_steps;
+  cfg.trace = f;
+  assert_int_equal(sim_run(S, scn_runner_program(r), &cfg, res), AS_OK);
+  scn_runner_free(r);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* How many lines of a trace contain needle. */
+static unsigned count_lines(const char *trace, const char *needle) {
+  unsigned n = 0;
+  for (const char *p = trace; (p = strstr(p, needle)) != NULL; p++) n++;
+  return n;
+}
+
+/* The value of option name in a run's options ("" when absent). */
+static void option_of(const sim_result *res, const char *name, char *out, size_t cap) {
+  char key[64];
+  snprintf(key, sizeof key, " %s=", name);
+  const char *p = strstr(res->options, key);
+  out[0] = '\0';
+  if (!p) return;
+  p += strlen(key);
+  size_t n = strcspn(p, " ");
+  snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), p);
+}
+
+/* --- swarm and generated actors --------------------------------------------------- */
+
+/* A generated actor runs exactly `draws` operations per task, in the
+** proportions of its weights; a seed's swarm choices are printed, the same
+** for the same seed, different across seeds, and an operation a seed
+** switched off is never run. */
+static void test_swarm_runs(void **state) {
+  (void)state;
+  parse_text("scenario gen\nsessions 2\nlimits steps=400000\n"
+             "actor a count=2 draws=30\n    weight=1 gc\n    weight=4 note s=any\n");
+  unsigned gc = 0, note = 0;
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    sim_result res;
+    char *trace = NULL;
+    run_traced(seed, &res, &trace);
+    if (res.outcome != SIM_PASS) fail_msg("seed %" PRIu64 ": %s", seed, res.message);
+    unsigned g = count_lines(trace, "] op gc"), n = count_lines(trace, "] op note");
+    assert_int_equal(g + n, 60); /* 2 tasks x 30 draws, no faults: no retries */
+    gc += g;
+    note += n;
+    assert_null(strstr(res.options, "swarm_")); /* no swarm: nothing chosen */
+    free(trace);
+    sim_result_clear(&res);
+  }
+  assert_true(note > 2 * gc && gc > 0); /* weights 4:1 over 300 draws */
+
+  load_bundled("swarm_core");
+  char first[SIM_OPTIONS_MAX] = "";
+  unsigned distinct = 0, off_seen = 0;
+  for (uint64_t seed = 1; seed <= 12; seed++) {
+    sim_result res, again;
+    char *trace = NULL, *trace2 = NULL;
+    run_traced(seed, &res, &trace);
+    if (res.outcome != SIM_PASS) fail_msg("swarm_core seed %" PRIu64 ": %s", seed, res.message);
+    run_traced(seed, &again, &trace2);
+    assert_string_equal(res.options, again.options);
+    assert_true(res.trace_hash == again.trace_hash);
+    char ops[512], counts[128], faults[128], weights[512];
+    option_of(&res, "swarm_ops", ops, sizeof ops);
+    option_of(&res, "swarm_counts", counts, sizeof counts);
+    option_of(&res, "swarm_faults", faults, sizeof faults);
+    option_of(&res, "swarm_weights", weights, sizeof weights);
+    assert_true(ops[0] && counts[0] && faults[0] && weights[0]);
+    assert_non_null(strstr(counts, "agent="));
+    if (seed == 1) snprintf(first, sizeof first, "%s", ops);
+    else distinct += strcmp(first, ops) != 0;
+    /* Every operation switched off is absent from the run. */
+    for (const char *p = ops; *p;) {
+      size_t n = strcspn(p, ",");
+      if (*p == '-') {
+        char needle[64];
+        snprintf(needle, sizeof needle, "] op %.*s ", (int)(n - 1), p + 1);
+        if (strcmp(needle, "] op sleep ") != 0 && strcmp(needle, "] op crash ") != 0) {
+          off_seen++;
+          if (strstr(trace, needle)) fail_msg("seed %" PRIu64 ": %s is off but ran", seed, needle);
+        }
+      }
+      p += n + (p[n] == ',');
+    }
+    free(trace);
+    free(trace2);
+    sim_result_clear(&res);
+    sim_result_clear(&again);
+  }
+  assert_true(distinct >= 5); /* the seeds choose different mixes */
+  assert_true(off_seen > 0);
+}
+
 /* --- the correct runtime passes ------------------------------------------------ */
 
 static void test_bundled_pass(void **state) {
@@ -123,7 +227,7 @@ static void test_bundled_pass(void **state) {
   static const char *const names[] = {"finalize_vs_escalate", "double_finalize", "stale_storm",
                                       "crash_restart", "gc_vs_retry", "pause_vs_finalize",
                                       "terminal_history", "gc_vs_errored", "try_refused",
-                                      "crash_gc", "stream_turns"};
+                                      "crash_gc", "stream_turns", "swarm_core"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     load_bundled(names[i]);
     expect_pass(4);
@@ -519,6 +623,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_bundled_pass, reset),
       cmocka_unit_test_teardown(test_every_op, reset),
+      cmocka_unit_test_teardown(test_swarm_runs, reset),
       cmocka_unit_test_teardown(test_faults_and_crashes, reset),
       cmocka_unit_test_teardown(test_sessions_cannot_be_made, reset),
       cmocka_unit_test_teardown(test_mutant_lock_noop, reset),

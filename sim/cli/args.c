@@ -51,7 +51,7 @@ const char *cli_cmd_name(cli_cmd c) {
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_HELP
+  O_SWARM, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
@@ -93,6 +93,10 @@ const cli_option_info cli_options[] = {
      "CPU time a task may run without reaching a scheduling point before the "
      "run counts as a hang (default 60)"},
     {"--switch", O_SWITCH, 1, EXPLORE, "KIND", "context switch: fcontext (default) or ucontext"},
+    {"--swarm", O_SWARM, 0, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), NULL,
+     "swarm testing on scenarios without a `swarm` line: each seed chooses which operations "
+     "and fault kinds are on, the actor counts and the weights ('agentsim help scenarios'); "
+     "a replay needs it too"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -226,6 +230,7 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
   case O_VERBOSE: o->verbose = 1; return AS_OK;
   case O_CHECK: o->check_determinism = 1; return AS_OK;
   case O_QUICK: o->quick = 1; return AS_OK;
+  case O_SWARM: o->swarm = 1; return AS_OK;
   case O_MAX_STEPS:
     if (cli_parse_u64(val, &v) != AS_OK || v == 0 || v > SIM_SCHEDULE_MAX_DECISIONS)
       return fail(err, cap, "%s '%s': expected a count from 1 to %u", name, val,

@@ -56,6 +56,7 @@ typedef struct cli_opts {
   int verbose;
   int check_determinism;
   int quick;                /* bench: shorter measurements */
+  int swarm;                /* --swarm: scenarios get a default `swarm` line */
   uint64_t max_steps;
   uint64_t max_virtual_ns;
   unsigned max_cpu_s;       /* 0: the default (CLI_DEFAULT_MAX_CPU_S) */

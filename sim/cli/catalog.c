@@ -17,6 +17,9 @@
 /* Scenario programs loaded by this process; they live until cli_programs_free. */
 static scn_runner *loaded[CLI_MAX_SCENARIOS * 2];
 static unsigned nloaded;
+static int swarm_all; /* --swarm */
+
+void cli_catalog_swarm(int on) { swarm_all = on; }
 
 static const sim_program *load_scenario(const char *path, char *err, size_t cap) {
   scenario *sc = NULL;
@@ -38,6 +41,7 @@ static const sim_program *load_scenario(const char *path, char *err, size_t cap)
                                "list')");
   }
   if (lrc != AS_OK) goto out;
+  if (swarm_all) scn_swarm_default(sc);
   /* SQLite on the simulated disk, before any sweep forks its workers. */
   int rc = simdb_install();
   if (rc != AS_OK) {
@@ -58,6 +62,10 @@ out:
 
 const sim_program *cli_find_program(const char *name, char *err, size_t cap) {
   const selftest *st = selftest_find(name);
+  if (st && swarm_all) {
+    snprintf(err, cap, "--swarm: %s is a self-test; swarm testing needs a scenario", name);
+    return NULL;
+  }
   if (st) return st->prog;
   if (strncmp(name, "selftest:", 9) == 0) {
     size_t len = (size_t)snprintf(err, cap, "unknown self-test '%.64s'; known:", name);

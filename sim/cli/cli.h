@@ -21,6 +21,9 @@ enum { EXIT_PASS = 0, EXIT_FOUND = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
 ** NULL with a message in err. Scenario programs live until
 ** cli_programs_free(). */
 const sim_program *cli_find_program(const char *name, char *err, size_t cap);
+/* With on, scenarios loaded from now on get swarm testing (--swarm): a
+** `swarm` line with its defaults unless they have one. */
+void cli_catalog_swarm(int on);
 int cli_program_is_scenario(const sim_program *p);
 /* The bundled scenarios, relative to the working directory. */
 #define CLI_BUNDLED_DIR "fixtures/scenarios"

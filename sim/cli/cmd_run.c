@@ -37,6 +37,7 @@ void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {
 /* The options besides seed and strategy that change what a run does. */
 static size_t limits_text(char *buf, size_t cap, size_t n, const cli_opts *o) {
   if (o->mutant) n = as_appendf(buf, cap, n, " --mutant %s", o->mutant);
+  if (o->swarm) n = as_appendf(buf, cap, n, " --swarm");
   if (o->max_steps) n = as_appendf(buf, cap, n, " --max-steps %" PRIu64, o->max_steps);
   if (o->max_virtual_ns) n = as_appendf(buf, cap, n, " --max-time %" PRIu64 "ns", o->max_virtual_ns);
   if (o->max_cpu_s) n = as_appendf(buf, cap, n, " --max-cpu %u", o->max_cpu_s);

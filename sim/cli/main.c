@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
   } else {
     /* The tool's name starts every printed replay command. */
     const char *argv0 = argv[0] && strlen(argv[0]) <= CLI_MAX_ARG_LEN ? argv[0] : "agentsim";
+    cli_catalog_swarm(o.swarm);
     ex = dispatch(&o, argv0);
   }
   cli_programs_free();

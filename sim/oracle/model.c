@@ -152,6 +152,33 @@ static void keep_durable(orc *o, orc_sess *s) {
   memset(&s->alt, 0, sizeof s->alt);
 }
 
+int orc__with_row_of(orc_sstate *dst, const orc_sstate *row) {
+  orc_sstate t;
+  int rc = orc__sstate_copy(&t, row);
+  if (rc != AS_OK) return rc;
+  for (size_t i = 0; i < t.nevents; i++) {
+    free(t.events[i].kind);
+    free(t.events[i].payload);
+  }
+  free(t.events);
+  t.events = dst->events;
+  t.nevents = dst->nevents;
+  t.capevents = dst->capevents;
+  dst->events = NULL;
+  dst->nevents = dst->capevents = 0;
+  orc__sstate_clear(dst);
+  *dst = t;
+  return AS_OK;
+}
+
+/* Whether two states hold the same row (events aside). */
+static bool same_row(const orc_sstate *a, const orc_sstate *b) {
+  return a->status == b->status && a->version == b->version && a->retry == b->retry &&
+         strcmp(orc__str(a->extra), orc__str(b->extra)) == 0 &&
+         strcmp(orc__str(a->reason), orc__str(b->reason)) == 0 &&
+         orc__calls_equal(a->calls, a->ncalls, b->calls, b->ncalls);
+}
+
 /* Whether a row's old values could have come from state st. */
 static bool started_from(const orc_crow *r, const orc_sstate *st, bool exists) {
   if (r->table == ORC_T_EVENTS) /* an append alone (a note): it follows the last event */
@@ -173,19 +200,45 @@ static void adopt(orc_sess *s, orc_sstate *st, bool exists) {
   orc__sstate_clear(&s->alt);
   orc__sstate_clear(&s->dur);
   s->has_alt = s->has_dur = s->survivor = false;
+  s->ev_doubt = false; /* the next append still checks against what was adopted */
+  s->row_doubt = false;
+  orc__sstate_clear(&s->ralt);
+}
+
+/* What a transaction's rows say it started from, for one session: its first
+** session row and its first event append (either may be missing). A note
+** changes no session row, so only the event tells whether it happened. */
+typedef struct evidence {
+  const orc_crow *srow, *erow;
+} evidence;
+
+/* Whether the transaction could have started from state st. */
+static bool ev_started_from(const evidence *e, const orc_sstate *st, bool exists) {
+  if (e->srow && !started_from(e->srow, st, exists)) return false;
+  if (e->erow && !(e->srow && e->srow->op == ORC_INSERT) && !started_from(e->erow, st, exists))
+    return false;
+  return true;
 }
 
 /* Which way an unsettled commit on s went, told by the next commit on it:
 ** it starts from one state or the other. After power loss, whichever
 ** candidate it starts from is what survived, and durable. */
-static void resolve(orc *o, orc_sess *s, const orc_crow *r) {
-  bool evidence = (r->table == ORC_T_SESSIONS && r->op != ORC_DELETE) ||
-                  (r->table == ORC_T_EVENTS && r->op == ORC_INSERT);
-  if ((!s->has_alt && !s->survivor) || !evidence) return;
-  bool cur = started_from(r, &s->cur, s->exists);
-  bool alt = s->has_alt && started_from(r, &s->alt, s->alt_exists);
+static void resolve(orc *o, orc_sess *s, const evidence *e) {
+  if (s->row_doubt && e->srow && e->srow->op != ORC_INSERT) {
+    if (!started_from(e->srow, &s->cur, s->exists) && started_from(e->srow, &s->ralt, true)) {
+      /* the row change in doubt never happened */
+      if (orc__with_row_of(&s->cur, &s->ralt) != AS_OK ||
+          (s->has_alt && orc__with_row_of(&s->alt, &s->ralt) != AS_OK))
+        orc__harness_error(o, "out of memory");
+    }
+    s->row_doubt = false;
+    orc__sstate_clear(&s->ralt);
+  }
+  if ((!s->has_alt && !s->survivor) || (!e->srow && !e->erow)) return;
+  bool cur = ev_started_from(e, &s->cur, s->exists);
+  bool alt = s->has_alt && ev_started_from(e, &s->alt, s->alt_exists);
   if (s->survivor) {
-    bool dur = s->has_dur && started_from(r, &s->dur, s->dur_exists);
+    bool dur = s->has_dur && ev_started_from(e, &s->dur, s->dur_exists);
     if (cur)
       adopt(s, &s->cur, s->exists);
     else if (alt)
@@ -210,25 +263,25 @@ static void resolve(orc *o, orc_sess *s, const orc_crow *r) {
   s->has_alt = false;
 }
 
-/* The row of conn's transaction that tells which state session id started
-** from: its first session row (or, for an append alone, its first event),
-** wherever it comes among the rows; else `first`. */
-static const orc_crow *evidence_row(const orc_conn *conn, const char *id, const orc_crow *first) {
+/* The rows of conn's transaction that tell which state session id started
+** from: its first session row that is not a delete and its first event
+** append, wherever they come among the rows. */
+static evidence evidence_rows(const orc_conn *conn, const char *id) {
+  evidence e = {NULL, NULL};
   for (size_t i = 0; i < conn->nrows; i++) {
     const orc_crow *r = &conn->rows[i];
     if (r->table == ORC_T_CHECKPOINTS) continue;
     const char *rid = row_session(r);
     if (!rid || strcmp(rid, id) != 0) continue;
-    if ((r->table == ORC_T_SESSIONS && r->op != ORC_DELETE) ||
-        (r->table == ORC_T_EVENTS && r->op == ORC_INSERT))
-      return r;
+    if (!e.srow && r->table == ORC_T_SESSIONS && r->op != ORC_DELETE) e.srow = r;
+    if (!e.erow && r->table == ORC_T_EVENTS && r->op == ORC_INSERT) e.erow = r;
   }
-  return first;
+  return e;
 }
 
 /* The change entry for session id, made (with the model's state copied) on
 ** first touch. */
-static orc_change *change_for(work *w, const char *id, const orc_crow *first) {
+static orc_change *change_for(work *w, const char *id) {
   orc *o = w->o;
   for (size_t i = 0; i < w->tx.nch; i++)
     if (strcmp(w->tx.ch[i].s->id, id) == 0) return &w->tx.ch[i];
@@ -238,7 +291,8 @@ static orc_change *change_for(work *w, const char *id, const orc_crow *first) {
   }
   orc_sess *s = orc__session(o, id, true);
   if (!s) return NULL;
-  resolve(o, s, evidence_row(&o->conns[w->conn], id, first));
+  evidence e = evidence_rows(&o->conns[w->conn], id);
+  resolve(o, s, &e);
   size_t k = w->tx.nch;
   orc_change *ch = &w->tx.ch[k];
   memset(ch, 0, sizeof *ch);
@@ -430,6 +484,16 @@ static AS_WUR int payload_fields(const char *payload, int *from, int *to, char *
   return rc;
 }
 
+/* Cut st's event log back to its first n events. */
+static void drop_events(orc_sstate *st, size_t n) {
+  while (st->nevents > n) {
+    orc_evrec *e = &st->events[--st->nevents];
+    free(e->kind);
+    free(e->payload);
+    e->kind = e->payload = NULL;
+  }
+}
+
 static void event_row(work *w, orc_change *ch, const orc_crow *r) {
   orc *o = w->o;
   orc_sstate *a = &ch->after;
@@ -440,6 +504,16 @@ static void event_row(work *w, orc_change *ch, const orc_crow *r) {
     return;
   }
   int64_t seq = r->nw[ORC_EC_SEQ].i, want = a->nevents ? a->events[a->nevents - 1].seq + 1 : 1;
+  orc_sess *s = ch->s;
+  if (s->ev_doubt && s->ev_sure <= a->nevents) {
+    int64_t without = s->ev_sure ? a->events[s->ev_sure - 1].seq + 1 : 1;
+    if (seq != want && seq == without) { /* the appends in doubt never happened */
+      drop_events(a, s->ev_sure);
+      if (s->cur.nevents > s->ev_sure) drop_events(&s->cur, s->ev_sure);
+      want = without;
+    }
+    s->ev_doubt = false;
+  }
   if (seq != want) {
     orc__violate(o, ORC_CK_EVENT_SEQ, "session %s: event %" PRId64 " follows event %" PRId64, id,
                  seq, want - 1);
@@ -512,7 +586,7 @@ static void replay_rows(work *w, orc_conn *conn) {
       orc__violate(w->o, ORC_CK_EVIDENCE, "a %s row without a session id", r->table == ORC_T_SESSIONS ? "session" : "child");
       return;
     }
-    orc_change *ch = change_for(w, id, r);
+    orc_change *ch = change_for(w, id);
     if (!ch) return;
     size_t k = (size_t)(ch - w->tx.ch);
     if (r->table == ORC_T_SESSIONS)
@@ -605,7 +679,25 @@ static void commit_model(orc *o, work *w, orc_conn *conn) {
   for (size_t k = 0; k < w->tx.nch; k++) {
     orc_change *ch = &w->tx.ch[k];
     orc_sess *s = ch->s;
-    orc__sstate_clear(&s->alt); /* an older alternative nothing settled: this commit settles it */
+    /* An older alternative nothing settled: this commit settles it, unless
+    ** all it could not tell is whether appends happened (the two differ
+    ** only in cur's newer events, and this commit appends none). */
+    if (s->has_alt && s->alt_exists && s->exists && s->alt.nevents < s->cur.nevents &&
+        ch->after.nevents == s->cur.nevents && s->alt.version == s->cur.version &&
+        s->alt.status == s->cur.status && s->alt.ncalls == s->cur.ncalls) {
+      if (!s->ev_doubt || s->alt.nevents < s->ev_sure) s->ev_sure = s->alt.nevents;
+      s->ev_doubt = true;
+    }
+    /* Or whether a row change happened (this commit is an append alone). */
+    if (s->has_alt && s->alt_exists && s->exists && !s->row_doubt &&
+        s->alt.nevents == s->cur.nevents && !same_row(&s->alt, &s->cur) &&
+        same_row(&ch->after, &s->cur)) {
+      s->ralt = s->alt;
+      memset(&s->alt, 0, sizeof s->alt);
+      drop_events(&s->ralt, 0);
+      s->row_doubt = true;
+    }
+    orc__sstate_clear(&s->alt);
     s->alt = s->cur;
     s->alt_exists = s->exists;
     s->alt_conn = w->conn;

@@ -268,6 +268,7 @@ void orc_free(orc *o) {
     orc__sstate_clear(&o->sess[i].cur);
     orc__sstate_clear(&o->sess[i].alt);
     orc__sstate_clear(&o->sess[i].dur);
+    orc__sstate_clear(&o->sess[i].ralt);
   }
   free(o->sess);
   free(o->sess_map.slot);

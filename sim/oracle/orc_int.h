@@ -90,6 +90,19 @@ typedef struct orc_sess {
   /* Power loss since: cur, alt and dur are the candidates for what
   ** survived; the next commit on the session (or the final read) tells. */
   bool survivor;
+  /* Appends in doubt: cur's events from index ev_sure on come from commits
+  ** (notes: an append alone) not settled when a later commit that cannot
+  ** tell -- it changes no event -- overtook them. The next append says
+  ** whether they happened (its seq follows them, or event ev_sure); the
+  ** final read accepts either. */
+  bool ev_doubt;
+  size_t ev_sure;
+  /* The mirror case: a commit that changed the session's row (and calls)
+  ** not settled when an append alone, which cannot tell, overtook it. ralt
+  ** holds the row as it is if that commit did not happen (no events); the
+  ** next commit that changes the row says which it started from. */
+  bool row_doubt;
+  orc_sstate ralt;
   uint32_t holder; /* lock model: the holding task + 1, 0 for none */
   uint32_t depth;
 } orc_sess;
@@ -232,6 +245,8 @@ void orc__power_loss(orc *o);
 void orc__orphan(orc *o, orc_conn *conn);
 void orc__sstate_clear(orc_sstate *st);
 AS_WUR int orc__sstate_copy(orc_sstate *dst, const orc_sstate *src);
+/* dst with row's fields and calls, keeping its own events. */
+AS_WUR int orc__with_row_of(orc_sstate *dst, const orc_sstate *row);
 bool orc__call_equal(const orc_call *a, const orc_call *b);
 bool orc__calls_equal(const orc_call *a, size_t na, const orc_call *b, size_t nb);
 void orc__crow_clear(orc_crow *r);

@@ -21,6 +21,7 @@
 
 #include "agentsim/checkpoints.h"
 #include "agentsim/events.h"
+#include "agentsim/fmt.h"
 #include "agentsim/finalize.h"
 #include "agentsim/locks.h"
 #include "agentsim/store.h"
@@ -49,6 +50,9 @@ typedef struct worker {
   as_session s;        /* the session an operation works on: in run state, not
                        ** on the task's stack, so teardown frees it if the
                        ** task is abandoned */
+  sim_rng rng;         /* the task's own workload draws (s=any, a generated
+                       ** actor's operations): seeded before any task runs,
+                       ** so what it draws never depends on the interleaving */
 } worker;
 
 typedef struct run {
@@ -60,6 +64,11 @@ typedef struct run {
   uint64_t epoch; /* crashes so far */
   worker *workers;
   uint32_t nworkers;
+  /* What this seed runs (the scenario's own, or a swarm's choice). */
+  uint32_t *counts;                   /* tasks per actor */
+  unsigned char op_on[SCN__OP_COUNT]; /* operations switched on */
+  uint32_t wmul[SCN__OP_COUNT];       /* weight multipliers of generated actors */
+  scn_faults faults;                  /* fault rates */
   worker aux;      /* main's own: creating sessions */
   as_task **tasks; /* the actors' handles (run state: main may be abandoned) */
   char harness[512]; /* the harness itself could not go on */
@@ -466,15 +475,46 @@ static void exec_op(worker *w, const scn_op *op) {
     return;
   }
   uint32_t i = op->session;
-  if (i == SCN_ANY) i = (uint32_t)sim_rng_below(sim_workload_rng(), r->sc->sessions);
+  if (i == SCN_ANY) i = (uint32_t)sim_rng_below(&w->rng, r->sc->sessions);
   run_op(w, op, i);
+}
+
+/* A generated actor's next operation, drawn by weight among those switched
+** on; NULL when none is. */
+static const scn_op *draw_op(worker *w) {
+  const scn_actor *a = w->actor;
+  const run *r = w->r;
+  uint64_t total = 0;
+  for (size_t k = 0; k < a->nops; k++)
+    if (r->op_on[a->ops[k].kind]) total += (uint64_t)a->ops[k].weight * r->wmul[a->ops[k].kind];
+  if (!total) return NULL;
+  uint64_t x = sim_rng_below(&w->rng, total);
+  for (size_t k = 0; k < a->nops; k++) {
+    if (!r->op_on[a->ops[k].kind]) continue;
+    uint64_t wt = (uint64_t)a->ops[k].weight * r->wmul[a->ops[k].kind];
+    if (x < wt) return &a->ops[k];
+    x -= wt;
+  }
+  return NULL; /* not reached: x < total */
+}
+
+static void run_repeated(worker *w, const scn_op *op) {
+  for (uint32_t n = 0; n < op->repeat && !stopped(w->r); n++) exec_op(w, op);
 }
 
 static void actor_task(void *arg) {
   worker *w = arg;
-  for (size_t k = 0; k < w->actor->nops && !stopped(w->r); k++)
-    for (uint32_t n = 0; n < w->actor->ops[k].repeat && !stopped(w->r); n++)
-      exec_op(w, &w->actor->ops[k]);
+  const scn_actor *a = w->actor;
+  if (a->draws) {
+    for (uint32_t d = 0; d < a->draws && !stopped(w->r); d++) {
+      const scn_op *op = draw_op(w);
+      if (!op) break;
+      run_repeated(w, op);
+    }
+  } else {
+    for (size_t k = 0; k < a->nops && !stopped(w->r); k++)
+      if (w->r->op_on[a->ops[k].kind]) run_repeated(w, &a->ops[k]);
+  }
   as_store_close(w->st);
   w->st = NULL;
 }
@@ -499,7 +539,7 @@ static sqlite3 *harness_open(run *r) {
 }
 
 static void set_faults(run *r, int on) {
-  const scn_faults *f = &r->sc->faults;
+  const scn_faults *f = &r->faults;
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_READ, on ? f->read : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_WRITE, on ? f->write : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_FULL, on ? f->full : 0);
@@ -578,10 +618,8 @@ static void main_task(void *state) {
   r->aux.st = NULL;
   uint32_t n = 0;
   for (size_t a = 0; a < sc->nactors; a++) {
-    for (uint32_t k = 0; k < sc->actors[a].count; k++, n++) {
+    for (uint32_t k = 0; k < r->counts[a]; k++, n++) {
       worker *w = &r->workers[n];
-      w->r = r;
-      w->actor = &sc->actors[a];
       snprintf(w->name, sizeof w->name, "%s.%" PRIu32, sc->actors[a].name, k);
       if (as_task_spawn(&r->tasks[n], w->name, actor_task, w) != AS_OK) {
         sim_fail(SIM_ASSERT, "could not spawn actor %s", w->name);
@@ -595,10 +633,85 @@ static void main_task(void *state) {
   if (!stopped(r)) orc_locks_idle(r->oracle, as_locks_size(r->locks));
 }
 
+/* --- swarm: what a seed runs ------------------------------------------------------------------ */
+
+/* Without swarm: the scenario as written. With it: the seed's choices, drawn
+** from the workload stream before any task (so they never depend on the
+** interleaving) and printed with the seed's options. */
+static void choose_world(run *r, sim_rng *wl) {
+  const scenario *sc = r->sc;
+  const scn_swarm *sw = &sc->swarm;
+  unsigned char used[SCN__OP_COUNT] = {0};
+  int generated = 0;
+  for (size_t a = 0; a < sc->nactors; a++) {
+    r->counts[a] = sc->actors[a].count;
+    generated |= sc->actors[a].draws != 0;
+    for (size_t j = 0; j < sc->actors[a].nops; j++) used[sc->actors[a].ops[j].kind] = 1;
+  }
+  for (unsigned k = 0; k < SCN__OP_COUNT; k++) {
+    r->op_on[k] = 1;
+    r->wmul[k] = 1;
+  }
+  r->faults = sc->faults;
+  if (!sw->on) return;
+  char buf[SIM_OPTIONS_MAX / 2];
+  size_t n = 0;
+  for (size_t a = 0; a < sc->nactors; a++) {
+    uint32_t c = sc->actors[a].count, lo = sw->min_count < c ? sw->min_count : c;
+    r->counts[a] = (uint32_t)sim_rng_range(wl, lo, c);
+    n = as_appendf(buf, sizeof buf, n, "%s%s=%" PRIu32, a ? "," : "", sc->actors[a].name,
+                   r->counts[a]);
+  }
+  sim_option("swarm_counts", "%s", buf);
+  unsigned on = 0, can = 0;
+  for (unsigned k = 0; k < SCN__OP_COUNT; k++) {
+    if (!used[k] || !sw->may_off[k]) continue;
+    can++;
+    r->op_on[k] = (unsigned char)sim_rng_below(wl, 2);
+    on += r->op_on[k];
+  }
+  if (can && !on) { /* one on at least, or the seed runs nothing */
+    uint64_t pick = sim_rng_below(wl, can);
+    for (unsigned k = 0; k < SCN__OP_COUNT; k++)
+      if (used[k] && sw->may_off[k] && pick-- == 0) r->op_on[k] = 1;
+  }
+  n = 0;
+  buf[0] = '\0';
+  for (unsigned k = 0; k < SCN__OP_COUNT; k++)
+    if (used[k])
+      n = as_appendf(buf, sizeof buf, n, "%s%s%s", n ? "," : "", r->op_on[k] ? "" : "-",
+                     scn_op_name((scn_op_kind)k));
+  sim_option("swarm_ops", "%s", buf);
+  if (generated) {
+    n = 0;
+    buf[0] = '\0';
+    for (unsigned k = 0; k < SCN__OP_COUNT; k++) {
+      if (!used[k]) continue;
+      r->wmul[k] = 1u << sim_rng_below(wl, 4); /* 1, 2, 4 or 8 times its weight */
+      n = as_appendf(buf, sizeof buf, n, "%s%s=x%" PRIu32, n ? "," : "",
+                     scn_op_name((scn_op_kind)k), r->wmul[k]);
+    }
+    sim_option("swarm_weights", "%s", buf);
+  }
+  if (!sw->vary_faults) return;
+  uint32_t *rate[] = {&r->faults.read, &r->faults.write, &r->faults.full, &r->faults.busy,
+                      &r->faults.sync};
+  static const char *const names[] = {"read", "write", "full", "busy", "sync"};
+  n = 0;
+  for (unsigned k = 0; k < 5; k++) {
+    uint32_t max = *rate[k];
+    if (max && sim_rng_below(wl, 2))
+      *rate[k] = (uint32_t)sim_rng_range(wl, max / 10 ? max / 10 : 1, max);
+    else
+      *rate[k] = 0;
+    n = as_appendf(buf, sizeof buf, n, "%s%s=%" PRIu32, k ? "," : "", names[k], *rate[k]);
+  }
+  sim_option("swarm_faults", "%s", buf);
+}
+
 /* --- the program ----------------------------------------------------------------------------- */
 
 static AS_WUR int setup(void *state, sim_rng *workload) {
-  (void)workload;
   run *r = state;
   const scn_runner *rn = sim_program_user();
   const scenario *sc = &rn->sc;
@@ -609,6 +722,9 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
   r->rules.n_legacy_escalate = sc->nlegacy;
   sim_option("scenario", "%s", sc->name);
   int rc = simdb_run_begin();
+  r->counts = calloc(sc->nactors, sizeof *r->counts);
+  if (!r->counts) return AS_NOMEM;
+  choose_world(r, workload);
   if (rc == AS_OK) rc = simdb_disk_new(&r->disk, NULL);
   if (rc == AS_OK) rc = orc_new(&r->oracle, rn->legacy, sc->nlegacy);
   if (rc == AS_OK) rc = sim_sink_add(orc_sink, r->oracle);
@@ -622,10 +738,18 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
   rc = as_locks_new(&r->locks, 0);
   if (rc != AS_OK) return rc;
   as_locks_observe(r->locks, observe_lock, r);
-  for (size_t a = 0; a < sc->nactors; a++) r->nworkers += sc->actors[a].count;
-  r->workers = calloc(r->nworkers, sizeof *r->workers);
-  r->tasks = calloc(r->nworkers, sizeof *r->tasks);
+  for (size_t a = 0; a < sc->nactors; a++) r->nworkers += r->counts[a];
+  r->workers = calloc(r->nworkers ? r->nworkers : 1, sizeof *r->workers);
+  r->tasks = calloc(r->nworkers ? r->nworkers : 1, sizeof *r->tasks);
   if (!r->workers || !r->tasks) return AS_NOMEM;
+  /* Each task's own workload stream, seeded here in a fixed order. */
+  for (uint32_t a = 0, n = 0; a < sc->nactors; a++)
+    for (uint32_t k = 0; k < r->counts[a]; k++, n++) {
+      worker *w = &r->workers[n];
+      w->r = r;
+      w->actor = &sc->actors[a];
+      sim_rng_seed(&w->rng, sim_rng_next(workload));
+    }
   return AS_OK;
 }
 
@@ -663,6 +787,7 @@ static void teardown(void *state) {
   orc_free(r->oracle);
   free(r->workers);
   free(r->tasks);
+  free(r->counts);
   (void)simdb_run_end(); /* ignore: the count of leftovers says nothing to the run */
 }
 

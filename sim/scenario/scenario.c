@@ -298,18 +298,30 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
   char b[40], keys[128];
   unsigned i = 0;
   uint64_t repeat = 1;
+  uint64_t weight = 1;
+  unsigned prefixed = 0; /* bit 0: repeat=, bit 1: weight= */
   if (a->nops == SCN_MAX_OPS) return perr(p, t[0].col, "at most %u operations per actor", SCN_MAX_OPS);
-  if (t[0].val && tok_is(&t[0], "repeat")) {
-    int rc = num_in(p, t[0].val, t[0].vlen, t[0].vcol, 1, SCN_MAX_REPEAT, "repeat", &repeat);
+  while (i < n && t[i].val && (tok_is(&t[i], "repeat") || tok_is(&t[i], "weight"))) {
+    int is_w = tok_is(&t[i], "weight");
+    if (prefixed & (1u << is_w)) return perr(p, t[i].col, "one %s=", is_w ? "weight" : "repeat");
+    prefixed |= 1u << is_w;
+    if (is_w && !a->draws)
+      return perr(p, t[i].col, "weight= only under an actor with draws= (its operations are "
+                               "drawn by weight)");
+    int rc = is_w ? num_in(p, t[i].val, t[i].vlen, t[i].vcol, 1, SCN_MAX_WEIGHT, "weight", &weight)
+                  : num_in(p, t[i].val, t[i].vlen, t[i].vcol, 1, SCN_MAX_REPEAT, "repeat", &repeat);
     if (rc != AS_OK) return rc;
-    i = 1;
-    if (n < 2) return perr(p, t[0].col + (unsigned)(t[0].len + t[0].vlen) + 2, "an operation after repeat=");
+    i++;
+    if (i == n)
+      return perr(p, t[i - 1].col + (unsigned)(t[i - 1].len + t[i - 1].vlen) + 2,
+                  "an operation after %s=", is_w ? "weight" : "repeat");
   }
   int rc = want_word(p, &t[i]);
   if (rc != AS_OK) return rc;
   scn_op op;
   memset(&op, 0, sizeof op);
   op.repeat = (uint32_t)repeat;
+  op.weight = (uint32_t)weight;
   op.line = p->line;
   op.session = SCN_ANY;
   unsigned k;
@@ -366,7 +378,7 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
 
 /* Directives that may appear once: a second one would silently win. */
 static const char *const once[] = {"describe", "sessions", "journal", "limits", "faults",
-                                   "legacy_escalate"};
+                                   "legacy_escalate", "swarm"};
 #define NONCE (sizeof once / sizeof once[0])
 
 static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n) {
@@ -384,20 +396,80 @@ static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n
   return AS_OK;
 }
 
+/* The operation a name in ops= is, or SCN__OP_COUNT. */
+static unsigned op_named(const char *s, size_t len) {
+  for (unsigned k = 0; k < SCN__OP_COUNT; k++)
+    if (text_is(s, len, scn_ops[k].keyword)) return k;
+  return SCN__OP_COUNT;
+}
+
+/* swarm [ops=OP,OP...] [min_count=N] [faults=vary|keep] */
+static AS_WUR int parse_swarm(pstate *p, scenario *sc, const tok *t, unsigned n) {
+  scn_swarm *w = &sc->swarm;
+  int rc = parse_kv_only(p, t, n, 1);
+  unsigned seen = 0;
+  w->on = 1;
+  w->min_count = 1;
+  w->vary_faults = 1;
+  w->ops_given = 0;
+  for (unsigned i = 1; rc == AS_OK && i < n; i++) {
+    unsigned which = tok_is(&t[i], "ops") ? 0 : tok_is(&t[i], "min_count") ? 1
+                     : tok_is(&t[i], "faults")                            ? 2
+                                                                           : 3;
+    if (which == 3) return perr(p, t[i].col, "ops=, min_count= or faults= for swarm");
+    if (seen & (1u << which)) return perr(p, t[i].col, "one %.*s=", (int)t[i].len, t[i].s);
+    seen |= 1u << which;
+    if (which == 1) {
+      uint64_t v = 0;
+      rc = num_in(p, t[i].val, t[i].vlen, t[i].vcol, 1, SCN_MAX_COUNT, "min_count", &v);
+      w->min_count = (uint32_t)v;
+    } else if (which == 2) {
+      if (text_is(t[i].val, t[i].vlen, "vary"))
+        w->vary_faults = 1;
+      else if (text_is(t[i].val, t[i].vlen, "keep"))
+        w->vary_faults = 0;
+      else
+        return perr(p, t[i].vcol, "faults=vary or faults=keep");
+    } else {
+      w->ops_given = 1;
+      size_t k = 0;
+      while (k <= t[i].vlen) {
+        size_t e = k;
+        while (e < t[i].vlen && t[i].val[e] != ',') e++;
+        unsigned op = op_named(t[i].val + k, e - k);
+        if (op == SCN__OP_COUNT)
+          return perr(p, t[i].vcol + (unsigned)k, "an operation name in ops= (a list split by ',')");
+        w->may_off[op] = 1;
+        k = e + 1;
+      }
+    }
+  }
+  return rc;
+}
+
 static AS_WUR int parse_actor(pstate *p, scenario *sc, const tok *t, unsigned n) {
   if (sc->nactors == SCN_MAX_ACTORS) return perr(p, t[0].col, "at most %u actors", SCN_MAX_ACTORS);
-  if (n < 2 || n > 3) return perr(p, t[0].col, "actor NAME [count=N]");
+  if (n < 2 || n > 4) return perr(p, t[0].col, "actor NAME [count=N] [draws=N]");
   scn_actor a;
   memset(&a, 0, sizeof a);
   a.count = 1;
   a.line = p->line;
   int rc = want_word(p, &t[1]);
   if (rc == AS_OK) rc = copy_name(p, t[1].s, t[1].len, t[1].col, a.name, "an actor name");
-  if (rc == AS_OK && n == 3) {
-    if (!t[2].val || !tok_is(&t[2], "count")) return perr(p, t[2].col, "count=N");
+  unsigned seen = 0;
+  for (unsigned j = 2; rc == AS_OK && j < n; j++) {
+    int is_d = t[j].val && tok_is(&t[j], "draws");
+    if (!t[j].val || (!is_d && !tok_is(&t[j], "count")))
+      return perr(p, t[j].col, "count=N or draws=N");
+    if (seen & (1u << is_d)) return perr(p, t[j].col, "one %s=", is_d ? "draws" : "count");
+    seen |= 1u << is_d;
     uint64_t v = 0;
-    rc = num_in(p, t[2].val, t[2].vlen, t[2].vcol, 1, SCN_MAX_COUNT, "count", &v);
-    a.count = (uint32_t)v;
+    rc = is_d ? num_in(p, t[j].val, t[j].vlen, t[j].vcol, 1, SCN_MAX_DRAWS, "draws", &v)
+              : num_in(p, t[j].val, t[j].vlen, t[j].vcol, 1, SCN_MAX_COUNT, "count", &v);
+    if (is_d)
+      a.draws = (uint32_t)v;
+    else
+      a.count = (uint32_t)v;
   }
   if (rc != AS_OK) return rc;
   rc = sim_grow(&sc->actors, &sc->capactors, sc->nactors + 1, sizeof *sc->actors, SCN_MAX_ACTORS);
@@ -451,9 +523,10 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
   if (tok_is(&t[0], "limits")) return parse_limits(p, sc, t, n);
   if (tok_is(&t[0], "faults")) return parse_faults(p, sc, t, n);
   if (tok_is(&t[0], "legacy_escalate")) return parse_legacy(p, sc, t, n);
+  if (tok_is(&t[0], "swarm")) return parse_swarm(p, sc, t, n);
   if (tok_is(&t[0], "actor")) return parse_actor(p, sc, t, n);
   return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, limits, faults, "
-                           "legacy_escalate, actor), found '%s'", shown(&t[0], b, sizeof b));
+                           "legacy_escalate, swarm, actor), found '%s'", shown(&t[0], b, sizeof b));
 }
 
 /* One line: its bytes checked, cut into tokens, parsed. */
@@ -519,9 +592,25 @@ int scn_parse(const char *file, const char *text, size_t len, scenario *out, cha
       rc = perr(&p, 1, "operations (indented lines) under actor %s", out->actors[i].name);
     }
   }
+  if (rc != AS_OK) goto out;
+  if (out->swarm.on && !out->swarm.ops_given) scn_swarm_default(out);
 out:
   if (rc != AS_OK) scn_clear(out); /* nothing half-written */
   return rc;
+}
+
+void scn_swarm_default(scenario *sc) {
+  scn_swarm *w = &sc->swarm;
+  if (w->on && w->ops_given) return;
+  if (!w->on) {
+    w->on = 1;
+    w->min_count = 1;
+    w->vary_faults = 1;
+  }
+  memset(w->may_off, 0, sizeof w->may_off);
+  for (size_t i = 0; i < sc->nactors; i++)
+    for (size_t j = 0; j < sc->actors[i].nops; j++) w->may_off[sc->actors[i].ops[j].kind] = 1;
+  w->ops_given = 1; /* spelled out now: the canonical text lists them */
 }
 
 int scn_copy(scenario *dst, const scenario *src) {
@@ -553,7 +642,8 @@ fail:
 }
 
 static int same_op(const scn_op *x, const scn_op *y) {
-  return x->kind == y->kind && x->repeat == y->repeat && x->session == y->session &&
+  return x->kind == y->kind && x->repeat == y->repeat && x->weight == y->weight &&
+         x->session == y->session &&
          x->duration == y->duration && x->retry == y->retry && x->state == y->state &&
          strcmp(x->name, y->name) == 0;
 }
@@ -562,13 +652,16 @@ int scn_equal(const scenario *a, const scenario *b) {
   if (strcmp(a->name, b->name) != 0 || strcmp(a->describe, b->describe) != 0 ||
       a->sessions != b->sessions || a->journal != b->journal || a->max_steps != b->max_steps ||
       a->max_virtual_ns != b->max_virtual_ns || memcmp(&a->faults, &b->faults, sizeof a->faults) != 0 ||
-      a->nlegacy != b->nlegacy || a->nactors != b->nactors)
+      memcmp(&a->swarm, &b->swarm, sizeof a->swarm) != 0 || a->nlegacy != b->nlegacy ||
+      a->nactors != b->nactors)
     return 0;
   for (size_t i = 0; i < a->nlegacy; i++)
     if (strcmp(a->legacy[i], b->legacy[i]) != 0) return 0;
   for (size_t i = 0; i < a->nactors; i++) {
     const scn_actor *x = &a->actors[i], *y = &b->actors[i];
-    if (strcmp(x->name, y->name) != 0 || x->count != y->count || x->nops != y->nops) return 0;
+    if (strcmp(x->name, y->name) != 0 || x->count != y->count || x->draws != y->draws ||
+        x->nops != y->nops)
+      return 0;
     for (size_t j = 0; j < x->nops; j++)
       if (!same_op(&x->ops[j], &y->ops[j])) return 0;
   }
@@ -577,8 +670,10 @@ int scn_equal(const scenario *a, const scenario *b) {
 
 /* --- the canonical writer ------------------------------------------------------ */
 
-static size_t format_op(const scn_op *op, char *buf, size_t cap, size_t n) {
-  n = as_appendf(buf, cap, n, "    repeat=%u %s", op->repeat, scn_ops[op->kind].keyword);
+static size_t format_op(const scn_op *op, int drawn, char *buf, size_t cap, size_t n) {
+  n = as_appendf(buf, cap, n, "    ");
+  if (drawn) n = as_appendf(buf, cap, n, "weight=%u ", op->weight);
+  n = as_appendf(buf, cap, n, "repeat=%u %s", op->repeat, scn_ops[op->kind].keyword);
   for (const scn_key *k = scn_ops[op->kind].keys; k->name; k++) {
     switch (k->type) {
     case SCN_KT_SESSION:
@@ -624,6 +719,16 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
   const scn_faults *f = &sc->faults;
   n = as_appendf(buf, cap, n, "faults read=%u write=%u full=%u busy=%u sync=%u\n", f->read,
                  f->write, f->full, f->busy, f->sync);
+  if (sc->swarm.on) {
+    n = as_appendf(buf, cap, n, "swarm ops=");
+    for (unsigned k = 0, first = 1; k < SCN__OP_COUNT; k++)
+      if (sc->swarm.may_off[k]) {
+        n = as_appendf(buf, cap, n, "%s%s", first ? "" : ",", scn_ops[k].keyword);
+        first = 0;
+      }
+    n = as_appendf(buf, cap, n, " min_count=%u faults=%s\n", sc->swarm.min_count,
+                   sc->swarm.vary_faults ? "vary" : "keep");
+  }
   if (sc->nlegacy) {
     n = as_appendf(buf, cap, n, "legacy_escalate");
     for (size_t i = 0; i < sc->nlegacy; i++) n = as_appendf(buf, cap, n, " %s", sc->legacy[i]);
@@ -631,8 +736,10 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
   }
   for (size_t i = 0; i < sc->nactors; i++) {
     const scn_actor *a = &sc->actors[i];
-    n = as_appendf(buf, cap, n, "actor %s count=%u\n", a->name, a->count);
-    for (size_t j = 0; j < a->nops; j++) n = format_op(&a->ops[j], buf, cap, n);
+    n = as_appendf(buf, cap, n, "actor %s count=%u", a->name, a->count);
+    if (a->draws) n = as_appendf(buf, cap, n, " draws=%u", a->draws);
+    n = as_appendf(buf, cap, n, "\n");
+    for (size_t j = 0; j < a->nops; j++) n = format_op(&a->ops[j], a->draws != 0, buf, cap, n);
   }
   if (n >= cap - 1) return AS_TOOBIG;
   *len = n;
@@ -685,8 +792,16 @@ static const struct {
      "rates in parts per million (0..1,000,000) of read errors, write errors, disk full, lock "
      "busy and sync errors in the simulated disk"},
     {"legacy_escalate TOOL...", "up to 8 tool names that count as an escalation when a session is finalized"},
-    {"actor NAME [count=N]",
-     "1..64 tasks running the operations indented below (at most 32 actors, 128 operations each)"},
+    {"swarm [ops=OP,...] [min_count=N] [faults=vary|keep]",
+     "swarm testing: each seed switches each listed operation (default: every one the actors "
+     "use) on or off, redraws the weights of generated actors, runs min_count..count tasks of "
+     "each actor (min_count default 1) and, with faults=vary (the default), switches each fault "
+     "kind on or off with a rate up to the one `faults` gives; every choice is printed with the "
+     "seed's options (--swarm adds this line with its defaults)"},
+    {"actor NAME [count=N] [draws=N]",
+     "1..64 tasks running the operations indented below (at most 32 actors, 128 operations "
+     "each); with draws, each task instead runs N operations drawn from them by weight (a "
+     "generated actor)"},
 };
 
 /* "s=SESSION name=TOOL [state=STATE]" for an operation's keys. */
@@ -721,6 +836,8 @@ void scn_write_reference(FILE *f, int markdown) {
     }
     fputs("\n| key | meaning |\n| --- | --- |\n", f);
     fprintf(f, "| `repeat=N` | before any operation: run it N times (1 to %u) |\n", SCN_MAX_REPEAT);
+    fprintf(f, "| `weight=N` | before an operation of an actor with draws: how often it is drawn "
+               "(1 to %u, default 1) |\n", SCN_MAX_WEIGHT);
     for (unsigned k = 0; k < SCN__OP_COUNT; k++)
       for (const scn_key *kd = scn_ops[k].keys; kd->name; kd++) {
         if (!first_of_name(kd, k)) continue;
@@ -733,7 +850,8 @@ void scn_write_reference(FILE *f, int markdown) {
     fprintf(f, "  %s\n", directives[i].syntax);
     sim_wrap(f, "", 6, directives[i].help);
   }
-  fputs("\nOperations (indented under an actor; any may start with repeat=N):\n", f);
+  fputs("\nOperations (indented under an actor; any may start with repeat=N and, under\n"
+        "an actor with draws, weight=N):\n", f);
   for (unsigned k = 0; k < SCN__OP_COUNT; k++) {
     key_syntax(scn_ops[k].keys, syn, sizeof syn);
     fprintf(f, "  %s%s\n", scn_ops[k].keyword, syn);

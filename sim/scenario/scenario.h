@@ -49,6 +49,8 @@
 #define SCN_MAX_SESSIONS 1024u
 #define SCN_MAX_LEGACY 8u
 #define SCN_MAX_RETRY 1000000u /* checkpoint retry=N */
+#define SCN_MAX_DRAWS 100000u  /* actor draws=N */
+#define SCN_MAX_WEIGHT 1000u   /* weight=N before an operation */
 #define SCN_ANY UINT32_MAX     /* s=any */
 #define SCN_ALL (UINT32_MAX - 1) /* s=all */
 
@@ -160,6 +162,7 @@ extern const char *const scn_tool_states[SCN_NSTATES];
 typedef struct scn_op {
   scn_op_kind kind;
   uint32_t repeat;    /* >= 1 */
+  uint32_t weight;    /* in an actor with draws: how often it is drawn, >= 1 */
   unsigned line;      /* where it was written, for messages */
   uint32_t session;   /* or SCN_ANY, SCN_ALL */
   uint64_t duration;  /* ns */
@@ -171,6 +174,8 @@ typedef struct scn_op {
 typedef struct scn_actor {
   char name[SCN_MAX_NAME];
   uint32_t count;
+  uint32_t draws;     /* 0: the operations in order; N: N operations drawn
+                      ** by weight (a generated actor), each task its own */
   unsigned line;
   scn_op *ops; /* owned */
   size_t nops, capops;
@@ -179,6 +184,19 @@ typedef struct scn_actor {
 typedef struct scn_faults {
   uint32_t read, write, full, busy, sync; /* ppm */
 } scn_faults;
+
+/* Swarm testing (`swarm`, or --swarm): each seed chooses, before any task,
+** which of the operations in `may_off` are on, each generated actor's
+** weights, each actor's task count in [min_count, count] and, with
+** vary_faults, which fault kinds are on and at what rate up to the one the
+** scenario gives. */
+typedef struct scn_swarm {
+  int on;
+  uint32_t min_count;                    /* >= 1 */
+  int vary_faults;
+  int ops_given;                         /* ops= was written (or resolved) */
+  unsigned char may_off[SCN__OP_COUNT];  /* 1: a seed may switch it off */
+} scn_swarm;
 
 typedef enum scn_journal { SCN_JOURNAL_DELETE, SCN_JOURNAL_TRUNCATE, SCN_JOURNAL_PERSIST, SCN_JOURNAL_WAL } scn_journal;
 
@@ -192,6 +210,7 @@ typedef struct scenario {
   uint64_t max_steps;      /* 0: the sim's default */
   uint64_t max_virtual_ns; /* 0: the sim's default */
   scn_faults faults;
+  scn_swarm swarm;
   char (*legacy)[SCN_MAX_NAME]; /* owned */
   size_t nlegacy, caplegacy;
   scn_actor *actors;            /* owned */
@@ -207,6 +226,10 @@ const char *scn_journal_name(scn_journal j);
 ** and owns nothing. */
 AS_WUR int scn_parse(const char *file, const char *text, size_t len, scenario *out, char *err,
                      size_t errcap);
+/* Switch swarm testing on with its defaults (the `swarm` directive alone):
+** every operation the actors use may be switched off, counts down to 1,
+** fault rates vary. A scenario that has a `swarm` line keeps it. */
+void scn_swarm_default(scenario *sc);
 /* Release what sc owns and zero it; NULL is a no-op. */
 void scn_clear(scenario *sc);
 /* A deep copy of src into *dst (storage). AS_NOMEM leaves *dst empty. */
