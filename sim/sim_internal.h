@@ -135,6 +135,29 @@ struct sim {
   size_t ndec, capdec;
   uint32_t *rdec; /* decisions to replay */
   size_t nrdec, rpos;
+  struct as_task **cand; /* scratch: a choice's candidates (room for every task) */
+  size_t capcand;
+
+  /* Spurious wakeups (sched.c): drawn at spurious_ppm from their own
+  ** substream, or applied from a list (a replay, an override). */
+  uint32_t spurious_ppm;
+  sim_rng spurious_rng;
+  uint32_t ncondwait; /* tasks blocked on a condition variable */
+  sim_wakeup *wk;     /* the run's wakeups, recorded */
+  size_t nwk, capwk;
+  int wk_listed;      /* wakeups come from rwk, not from draws */
+  sim_wakeup *rwk;    /* listed, sorted by step */
+  size_t nrwk, rwkpos;
+
+  /* Fault outcomes (sync.c): each point's n-th consultation draws from the
+  ** point's own substream, or is looked up in a list. */
+  sim_rng fault_rng[AS__FP_COUNT];
+  uint64_t fault_draws[AS__FP_COUNT]; /* consultations so far */
+  sim_fault_draw *fl;  /* fired, recorded */
+  size_t nfl, capfl;
+  int fl_listed;
+  sim_fault_draw *rfl; /* listed, sorted by (point, draw) */
+  size_t nrfl;
 
   unsigned pct_d;
   uint64_t pct_k;
@@ -188,6 +211,9 @@ AS_NORETURN void sim__task_abandon(struct sim *s, struct as_task *t);
 ** left it). */
 void sim__task_retire(struct sim *s, struct as_task *t);
 void sim__runnable_remove(struct sim *s, struct as_task *t);
+/* Append a decision (a pick or a choice) to the run's record; a failure
+** ends the run (a hang past the cap, or out of memory: s->failed, s->oom). */
+void sim__record_decision(struct sim *s, uint32_t id);
 
 /* timers.c */
 void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
@@ -220,6 +246,12 @@ AS_WUR int sim__strategy_init(struct sim *s);
 void sim__strategy_on_spawn(struct sim *s, struct as_task *t);
 struct as_task *sim__strategy_pick(struct sim *s);
 void sim__strategy_on_yield(struct sim *s, struct as_task *t);
+/* One of n >= 1 candidate tasks (cond_signal's waiters, in queue order),
+** chosen as the strategy chooses a task to run: random uniformly, PCT the
+** highest priority, replay the recorded id (a divergence when it is not a
+** candidate: then cand[0], and the run stops at its next step). With more
+** than one candidate the choice is recorded as a decision. */
+struct as_task *sim__strategy_choose(struct sim *s, struct as_task **cand, uint32_t n);
 
 /* waitfor.c */
 /* The task t waits for, when its wait has one owner (a mutex holder or a

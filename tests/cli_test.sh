@@ -77,9 +77,9 @@ status_is 2 "$A" run nosuch.scn --seed 1 && grep -q "nosuch.scn: cannot open.*se
 check "missing scenario file exits 2" $?
 status_is 2 "$A" run selftest:abba --seed x; check "bad seed exits 2" $?
 status_is 2 "$A" bogus; check "unknown command exits 2" $?
-status_is 2 "$A" replay selftest:abba --schedule "v2:zz" && grep -q "character 4" "$T/err"
+status_is 2 "$A" replay selftest:abba --schedule "v3:zz" && grep -q "character 4" "$T/err"
 check "a malformed schedule exits 2 naming the position" $?
-bad=$(printf '%s' "$sched" | sed 's/:\([0-9a-z]*\)$/:9\1/')
+bad=$(printf '%s' "$sched" | sed 's/:\([0-9a-z]*\)::$/:9\1::/')
 status_is 2 "$A" replay selftest:abba --schedule "$bad" && grep -q "diverged" "$T/err"
 check "a schedule that cannot be followed exits 2 (diverged)" $?
 status_is 2 "$A" run selftest:abba --seed 1 --mutant lock_noop; check "an unknown mutant exits 2" $?
