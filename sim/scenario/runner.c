@@ -49,6 +49,9 @@ typedef struct worker {
   as_session s;        /* the session an operation works on: in run state, not
                        ** on the task's stack, so teardown frees it if the
                        ** task is abandoned */
+  sim_rng rng;         /* its own workload substream (s=any), keyed by actor
+                       ** and instance: its n-th pick does not depend on the
+                       ** interleaving */
 } worker;
 
 typedef struct run {
@@ -466,7 +469,7 @@ static void exec_op(worker *w, const scn_op *op) {
     return;
   }
   uint32_t i = op->session;
-  if (i == SCN_ANY) i = (uint32_t)sim_rng_below(sim_workload_rng(), r->sc->sessions);
+  if (i == SCN_ANY) i = (uint32_t)sim_rng_below(&w->rng, r->sc->sessions);
   run_op(w, op, i);
 }
 
@@ -582,6 +585,7 @@ static void main_task(void *state) {
       worker *w = &r->workers[n];
       w->r = r;
       w->actor = &sc->actors[a];
+      sim_workload_substream(&w->rng, ((uint64_t)a << 32) | k);
       snprintf(w->name, sizeof w->name, "%s.%" PRIu32, sc->actors[a].name, k);
       if (as_task_spawn(&r->tasks[n], w->name, actor_task, w) != AS_OK) {
         sim_fail(SIM_ASSERT, "could not spawn actor %s", w->name);
