@@ -6,7 +6,12 @@
 ** block or publish is a scheduling point at which a strategy (random walk,
 ** PCT, or a recorded schedule) picks the next task. Time is virtual: it
 ** moves only when every task is blocked (to the earliest timer) or by
-** sim_advance. One root seed expands into independent streams.
+** sim_advance. One root seed expands into independent streams, and those
+** into substreams (per fault point, per actor instance).
+**
+** The world is not polite: a condition waiter may wake with no signal
+** (sim_config.spurious_ppm), a signal wakes the waiter the strategy chooses,
+** and a timed wait that expires retakes its mutex through a scheduling point.
 **
 ** A run ends in one outcome: pass, or a failure with a description (an
 ** invariant or assertion message, the wait-for graph of a deadlock, the
@@ -14,8 +19,9 @@
 ** program's checks could not look at what they needed). Everything a run
 ** does is one typed event stream (stream.h) that sinks consume: the trace
 ** hash, the --verbose printer, the hash log, a program's oracle. Every run
-** records its decisions as a versioned schedule string; replay from the seed
-** or from the schedule gives the same hash.
+** records its decisions, spurious wakeups and fault outcomes as a versioned
+** schedule string (schedule.h); replay from the seed or from the schedule
+** gives the same hash, and sim_config can override the last two lists.
 **
 ** One sim object may be reused for many runs (its stacks are pooled); it is
 ** not thread-safe, and only one run may be active in a process at a time.

@@ -211,6 +211,38 @@ static void test_choice_replay(void **state) {
   (void)state;
   sim_result first;
   replays("selftest:signal_fifo", 0, 0, &first);
+  assert_string_equal(first.schedule + strlen(first.schedule) - 2, "::");
+  /* Each decision in turn made task 61 (never spawned), then each prefix
+  ** of the decisions: some are the signal's choices, which say so. */
+  sim_schedule sc;
+  char err[200];
+  assert_int_equal(sim_schedule_decode(first.schedule, &sc, err, sizeof err), AS_OK);
+  unsigned not_waiter = 0, ran_out = 0;
+  size_t ndec = sc.ndec;
+  for (size_t k = 0; k < ndec; k++) {
+    for (int cut = 0; cut <= 1; cut++) {
+      uint32_t was = sc.dec[k];
+      if (cut)
+        sc.ndec = k;
+      else
+        sc.dec[k] = 61;
+      char *bad = NULL;
+      assert_int_equal(sim_schedule_encode(&sc, &bad), AS_OK);
+      sc.dec[k] = was;
+      sc.ndec = ndec;
+      sim_config rc = config(0, SIM_STRATEGY_REPLAY, 0);
+      rc.schedule = bad;
+      sim_result res;
+      assert_int_equal(sim_run(S, prog("selftest:signal_fifo"), &rc, &res), AS_DIVERGED);
+      not_waiter += strstr(res.message, "is not among the signal's waiters") != NULL;
+      ran_out += strstr(res.message, "choosing among") != NULL;
+      sim_result_clear(&res);
+      free(bad);
+    }
+  }
+  assert_true(not_waiter > 0 && not_waiter < ndec);
+  assert_true(ran_out > 0 && ran_out < ndec);
+  sim_schedule_clear(&sc);
   sim_result_clear(&first);
   replays("selftest:signal_ticket", 5, DEFAULT_PPM, &first);
   sim_result_clear(&first);
