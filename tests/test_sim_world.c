@@ -391,6 +391,20 @@ static void test_fault_override(void **state) {
   assert_int_equal(obs.outcome[n0], 1);
   sim_result_clear(&res);
 
+  /* Lists past the schedule's cap are refused before they are read. */
+  sim_config big = config(1, SIM_STRATEGY_RANDOM, 0);
+  big.faults_given = 1;
+  big.faults = more;
+  big.nfaults = (size_t)SIM_SCHEDULE_MAX_EVENTS + 1;
+  assert_int_equal(sim_run(S, &ft_prog, &big, &res), AS_TOOBIG);
+  sim_result_clear(&res);
+  big.faults_given = 0;
+  big.wakeups_given = 1;
+  big.wakeups = (const sim_wakeup *)more; /* never read */
+  big.nwakeups = (size_t)SIM_SCHEDULE_MAX_EVENTS + 1;
+  assert_int_equal(sim_run(S, &ft_prog, &big, &res), AS_TOOBIG);
+  sim_result_clear(&res);
+
   /* A point that does not exist is refused. */
   more[0].point = AS__FP_COUNT;
   assert_int_equal(sim_run(S, &ft_prog, &cfg, &res), AS_INVAL);

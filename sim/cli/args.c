@@ -68,7 +68,7 @@ const cli_option_info cli_options[] = {
     {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "NAME",
      "switch on one of the runtime's planted bugs ('agentsim help mutants')"},
     {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY), "STRING",
-     "replay a recorded schedule (v2:...) instead of a seed; @FILE reads it "
+     "replay a recorded schedule (v3:...) instead of a seed; @FILE reads it "
      "from FILE (the string, or run's \"schedule:\" line)"},
     {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "J",
      "worker processes (default: one per CPU); results do not depend on it"},
