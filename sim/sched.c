@@ -2,7 +2,8 @@
 ** sched.c -- the run loop: the sim object, task life, scheduling points,
 ** failures, one run from setup to result, and the small API programs call.
 ** Timers are in timers.c, the event stream and hash in stream.c, crash
-** handling in crash.c, the wait-for graph in waitfor.c.
+** handling in crash.c, the wait-for graph in waitfor.c, spurious wakeups and
+** the listed outcomes of a replay or an override in wakeups.c.
 */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -274,7 +275,7 @@ static void reap(struct sim *s) {
 }
 
 /* End the run as a hang: which budget ran out (why), then where every task is. */
-static void hang(struct sim *s, const char *why) {
+void sim__hang(struct sim *s, const char *why) {
   s->failed = 1;
   s->res->outcome = SIM_HANG;
   size_t n = as_appendf(s->res->message, sizeof s->res->message, 0, "%s\n", why);
@@ -289,76 +290,9 @@ void sim__record_decision(struct sim *s, uint32_t id) {
     char why[160];
     snprintf(why, sizeof why, "decision budget of %u exceeded (a schedule cannot hold more)",
              SIM_SCHEDULE_MAX_DECISIONS);
-    hang(s, why);
+    sim__hang(s, why);
   } else {
     s->oom = 1;
-  }
-}
-
-/* --- spurious wakeups ------------------------------------------------------ */
-
-/* Wake t, blocked on a condition variable, with no signal. */
-static void spurious_wake(struct sim *s, struct as_task *t) {
-  struct as_cond *c = t->wait_obj;
-  struct as_task *saved = s->cur;
-  s->cur = t;
-  sim__event(s, SIM_EV_SPURIOUS, c->obj.id, 0, NULL);
-  s->cur = saved;
-  sim__wq_remove(t);
-  sim__wake(s, t, AS_OK);
-}
-
-/* A failure ends the run, as for decisions. */
-static void record_wakeup(struct sim *s, uint64_t step, uint32_t id) {
-  if (s->nwk >= SIM_SCHEDULE_MAX_EVENTS) {
-    hang(s, "spurious-wakeup budget exceeded (a schedule cannot list more)");
-    return;
-  }
-  if (sim_grow(&s->wk, &s->capwk, s->nwk + 1, sizeof *s->wk, SIM_SCHEDULE_MAX_EVENTS) != AS_OK) {
-    s->oom = 1;
-    return;
-  }
-  s->wk[s->nwk++] = (sim_wakeup){.step = step, .task = id};
-}
-
-/* The listed wakeups due before this step; a divergence when the task named
-** is not waiting on a condition variable. */
-static void listed_wakeups(struct sim *s, uint64_t step) {
-  while (s->rwkpos < s->nrwk && s->rwk[s->rwkpos].step <= step) {
-    const sim_wakeup *w = &s->rwk[s->rwkpos];
-    struct as_task *t = w->task < s->ntasks ? s->tasks[w->task] : NULL;
-    if (w->step < step || !t || t->state != TS_BLOCKED || t->wait != WAIT_COND) {
-      snprintf(s->res->message, sizeof s->res->message,
-               "schedule diverged at step %" PRIu64 ": its spurious wakeup %zu names task %" PRIu32
-               ", which is not waiting on a condition variable",
-               step, s->rwkpos + 1, w->task);
-      s->diverged = 1;
-      return;
-    }
-    s->rwkpos++;
-    spurious_wake(s, t);
-    record_wakeup(s, step, t->id);
-    if (s->failed || s->oom) return;
-  }
-}
-
-/* Before a step's pick: perhaps wake one condition waiter with no signal
-** (listed, or drawn from the spurious substream at the configured rate). */
-static void spurious_step(struct sim *s) {
-  uint64_t step = s->steps + 1;
-  if (s->wk_listed) {
-    listed_wakeups(s, step);
-    return;
-  }
-  if (!s->spurious_ppm || !s->ncondwait) return;
-  if (!sim_rng_chance_ppm(&s->spurious_rng, s->spurious_ppm)) return;
-  uint64_t k = sim_rng_below(&s->spurious_rng, s->ncondwait);
-  for (uint32_t i = 0; i < s->ntasks; i++) {
-    struct as_task *t = s->tasks[i];
-    if (t->state != TS_BLOCKED || t->wait != WAIT_COND || k-- > 0) continue;
-    spurious_wake(s, t);
-    record_wakeup(s, step, t->id);
-    return;
   }
 }
 
@@ -387,7 +321,7 @@ static void run_loop(struct sim *s) {
         snprintf(why, sizeof why,
                  "virtual-time budget of %" PRIu64 " ns exceeded (next timer at %" PRIu64 " ns)",
                  s->max_vns, s->heap[0]->deadline);
-        hang(s, why);
+        sim__hang(s, why);
         return;
       }
       sim__advance_to_next_timer(s);
@@ -395,10 +329,10 @@ static void run_loop(struct sim *s) {
     }
     if (s->steps >= s->max_steps) {
       snprintf(why, sizeof why, "step budget of %" PRIu64 " exceeded", s->max_steps);
-      hang(s, why);
+      sim__hang(s, why);
       return;
     }
-    spurious_step(s);
+    sim__spurious_step(s);
     if (s->failed || s->oom || s->diverged) return;
     uint32_t nr = s->nrunnable;
     struct as_task *t = sim__strategy_pick(s);
@@ -449,65 +383,6 @@ static void free_run(struct sim *s) {
   s->nrfl = 0;
 }
 
-static int wakeup_cmp(const void *a, const void *b) {
-  const sim_wakeup *x = a, *y = b;
-  if (x->step != y->step) return x->step < y->step ? -1 : 1;
-  return x->task < y->task ? -1 : x->task > y->task;
-}
-
-static int fault_cmp(const void *a, const void *b) {
-  const sim_fault_draw *x = a, *y = b;
-  if (x->point != y->point) return x->point < y->point ? -1 : 1;
-  return x->draw < y->draw ? -1 : x->draw > y->draw;
-}
-
-/* Take a listed set of wakeups and faults for the run: the config's
-** overrides first, else (own: the schedule's, whose arrays are taken over;
-** NULL for a seed run) nothing listed. Copies are sorted. */
-static AS_WUR int take_lists(struct sim *s, const sim_config *cfg, sim_schedule *own) {
-  if (cfg->wakeups_given) {
-    s->wk_listed = 1;
-    if (cfg->nwakeups > SIM_SCHEDULE_MAX_EVENTS) return AS_TOOBIG;
-    if (cfg->nwakeups) {
-      s->rwk = malloc(cfg->nwakeups * sizeof *s->rwk);
-      if (!s->rwk) return AS_NOMEM;
-      memcpy(s->rwk, cfg->wakeups, cfg->nwakeups * sizeof *s->rwk);
-    }
-    s->nrwk = cfg->nwakeups;
-  } else if (own) {
-    s->wk_listed = 1;
-    s->rwk = own->wakeups;
-    s->nrwk = own->nwakeups;
-    own->wakeups = NULL;
-  }
-  if (cfg->faults_given) {
-    s->fl_listed = 1;
-    if (cfg->nfaults > SIM_SCHEDULE_MAX_EVENTS) return AS_TOOBIG;
-    if (cfg->nfaults) {
-      s->rfl = malloc(cfg->nfaults * sizeof *s->rfl);
-      if (!s->rfl) return AS_NOMEM;
-      memcpy(s->rfl, cfg->faults, cfg->nfaults * sizeof *s->rfl);
-    }
-    s->nrfl = cfg->nfaults;
-  } else if (own) {
-    s->fl_listed = 1;
-    s->rfl = own->faults;
-    s->nrfl = own->nfaults;
-    own->faults = NULL;
-  }
-  if (s->nrwk) qsort(s->rwk, s->nrwk, sizeof *s->rwk, wakeup_cmp);
-  if (s->nrfl) qsort(s->rfl, s->nrfl, sizeof *s->rfl, fault_cmp);
-  for (size_t i = 0; i < s->nrfl; i++) {
-    if (s->rfl[i].point >= AS__FP_COUNT) {
-      snprintf(s->res->message, sizeof s->res->message,
-               "fault %" PRIu32 ".%" PRIu64 ": there is no fault point %" PRIu32 " (points 0..%d)",
-               s->rfl[i].point, s->rfl[i].draw, s->rfl[i].point, AS__FP_COUNT - 1);
-      return AS_INVAL;
-    }
-  }
-  return AS_OK;
-}
-
 static AS_WUR int start_streams(struct sim *s, const sim_config *cfg) {
   if (cfg->strategy == SIM_STRATEGY_REPLAY) {
     sim_schedule sc;
@@ -537,13 +412,13 @@ static AS_WUR int start_streams(struct sim *s, const sim_config *cfg) {
     s->rdec = sc.dec;
     s->nrdec = sc.ndec;
     sc.dec = NULL;
-    rc = take_lists(s, cfg, &sc);
+    rc = sim__take_lists(s, cfg, &sc);
     sim_schedule_clear(&sc);
     if (rc != AS_OK) return rc;
   } else {
     for (int i = 0; i < SIM_STREAM_COUNT; i++)
       s->stream_seed[i] = sim_stream_seed(cfg->seed, (sim_stream)i);
-    int rc = take_lists(s, cfg, NULL);
+    int rc = sim__take_lists(s, cfg, NULL);
     if (rc != AS_OK) return rc;
   }
   for (int i = 0; i < SIM_STREAM_COUNT; i++) sim_rng_seed(&s->rng[i], s->stream_seed[i]);

@@ -2,7 +2,8 @@
 ** sim_internal.h -- the sim's private structures, shared by sched.c (the run
 ** loop and task life), timers.c, stream.c (the event stream, the trace hash),
 ** crash.c (signals and the CPU watchdog), waitfor.c (the wait-for graph and
-** failure reports), sync.c (the seam), strategy.c and schedule.c.
+** failure reports), sync.c (the seam), wakeups.c (spurious wakeups, listed
+** outcomes), strategy.c and schedule.c.
 */
 #ifndef AGENTSIM_SIM_INTERNAL_H
 #define AGENTSIM_SIM_INTERNAL_H
@@ -211,9 +212,20 @@ AS_NORETURN void sim__task_abandon(struct sim *s, struct as_task *t);
 ** left it). */
 void sim__task_retire(struct sim *s, struct as_task *t);
 void sim__runnable_remove(struct sim *s, struct as_task *t);
+/* End the run as a hang: which budget ran out (why), then where every task is. */
+void sim__hang(struct sim *s, const char *why);
 /* Append a decision (a pick or a choice) to the run's record; a failure
 ** ends the run (a hang past the cap, or out of memory: s->failed, s->oom). */
 void sim__record_decision(struct sim *s, uint32_t id);
+
+/* wakeups.c */
+/* Before a step's pick: the listed wakeups due, or perhaps one drawn. */
+void sim__spurious_step(struct sim *s);
+/* The listed wakeups and faults for the run: the config's overrides first,
+** else own's (a replay's schedule, whose arrays are taken over; NULL for a
+** seed run: nothing listed). Copies are sorted; AS_INVAL (message in the
+** result) for a fault point that does not exist, AS_TOOBIG past the caps. */
+AS_WUR int sim__take_lists(struct sim *s, const sim_config *cfg, sim_schedule *own);
 
 /* timers.c */
 void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
