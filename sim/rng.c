@@ -30,6 +30,16 @@ uint64_t sim_stream_seed(uint64_t root, sim_stream st) {
   return splitmix64(&x);
 }
 
+uint64_t sim_substream_seed(uint64_t stream_seed, uint64_t key) {
+  /* As sim_stream_seed, with another odd constant, so a substream's seed is
+  ** never a stream's for nearby numbers. */
+  uint64_t x = stream_seed ^ 0x5851F42D4C957F2Dull;
+  uint64_t a = splitmix64(&x);
+  x = a ^ (0x9E6C63D0676A9A99ull * key + 0x632BE59BD9B4E019ull);
+  uint64_t b = splitmix64(&x);
+  return splitmix64(&b);
+}
+
 void sim_rng_seed(sim_rng *r, uint64_t seed) {
   uint64_t x = seed;
   for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);

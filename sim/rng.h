@@ -3,7 +3,9 @@
 **
 ** One root seed expands into independent streams (scheduler, faults,
 ** workload, LLM), so a change in how one subsystem draws does not reshuffle
-** the others. Generator: xoshiro256** seeded through splitmix64.
+** the others, and each stream into substreams by key (an actor instance, a
+** fault point), so a draw's outcome does not depend on the interleaving.
+** Generator: xoshiro256** seeded through splitmix64.
 */
 #ifndef AGENTSIM_SIM_RNG_H
 #define AGENTSIM_SIM_RNG_H
@@ -26,6 +28,10 @@ typedef enum sim_stream {
 const char *sim_stream_name(sim_stream st);
 /* The seed of stream `st` derived from `root`. */
 uint64_t sim_stream_seed(uint64_t root, sim_stream st);
+/* The seed of substream `key` of a stream seeded `stream_seed`: independent
+** of the stream itself and of every other key (an actor instance, a fault
+** point), so a draw's outcome depends on its key and its index only. */
+uint64_t sim_substream_seed(uint64_t stream_seed, uint64_t key);
 void sim_rng_seed(sim_rng *r, uint64_t seed);
 uint64_t sim_rng_next(sim_rng *r);
 /* Uniform in [0, n); n must be > 0. Unbiased (rejection). */

@@ -2,7 +2,8 @@
 ** sched.c -- the run loop: the sim object, task life, scheduling points,
 ** failures, one run from setup to result, and the small API programs call.
 ** Timers are in timers.c, the event stream and hash in stream.c, crash
-** handling in crash.c, the wait-for graph in waitfor.c.
+** handling in crash.c, the wait-for graph in waitfor.c, spurious wakeups and
+** the listed outcomes of a replay or an override in wakeups.c.
 */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -66,6 +67,9 @@ void sim_free(sim *s) {
   free(s->runnable);
   free(s->heap);
   free(s->dec);
+  free(s->cand);
+  free(s->wk);
+  free(s->fl);
   free(s);
 }
 
@@ -172,6 +176,7 @@ static void task_entry(void *arg) {
 
 void sim__task_retire(struct sim *s, struct as_task *t) {
   if (t->state == TS_RUNNABLE) sim__runnable_remove(s, t);
+  if (t->state == TS_BLOCKED && t->wait == WAIT_COND) s->ncondwait--;
   sim__timer_cancel(s, t);
   if (t->wq) sim__wq_remove(t);
   t->state = TS_DEAD;
@@ -193,6 +198,7 @@ int sim__spawn(struct sim *s, struct as_task **out, const char *name,
   rc = sim_grow(&s->tasks, &s->captasks, need, sizeof *s->tasks, SIM_MAX_TASKS);
   if (rc == AS_OK) rc = sim_grow(&s->runnable, &s->caprunnable, need, sizeof *s->runnable, SIM_MAX_TASKS);
   if (rc == AS_OK) rc = sim_grow(&s->heap, &s->capheap, need, sizeof *s->heap, SIM_MAX_TASKS);
+  if (rc == AS_OK) rc = sim_grow(&s->cand, &s->capcand, need, sizeof *s->cand, SIM_MAX_TASKS);
   if (rc != AS_OK) return rc;
   struct as_task *t = calloc(1, sizeof *t);
   if (!t) return AS_NOMEM;
@@ -235,6 +241,7 @@ void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing) {
   t->wait = w;
   t->wait_obj = obj;
   sim__runnable_remove(s, t);
+  if (w == WAIT_COND) s->ncondwait++;
   if ((w == WAIT_MUTEX || w == WAIT_JOIN) && sim__closes_cycle(s, t)) {
     s->failed = 1;
     s->res->outcome = SIM_DEADLOCK;
@@ -249,6 +256,7 @@ void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing) {
 
 void sim__wake(struct sim *s, struct as_task *t, int rc) {
   if (t->state != TS_BLOCKED) return;
+  if (t->wait == WAIT_COND) s->ncondwait--;
   sim__timer_cancel(s, t);
   t->state = TS_RUNNABLE;
   t->wait = WAIT_NONE;
@@ -266,19 +274,26 @@ static void reap(struct sim *s) {
   }
 }
 
-static AS_WUR int record_decision(struct sim *s, uint32_t id) {
-  int rc = sim_grow(&s->dec, &s->capdec, s->ndec + 1, sizeof *s->dec, SIM_SCHEDULE_MAX_DECISIONS);
-  if (rc != AS_OK) return rc;
-  s->dec[s->ndec++] = id;
-  return AS_OK;
-}
-
 /* End the run as a hang: which budget ran out (why), then where every task is. */
-static void hang(struct sim *s, const char *why) {
+void sim__hang(struct sim *s, const char *why) {
   s->failed = 1;
   s->res->outcome = SIM_HANG;
   size_t n = as_appendf(s->res->message, sizeof s->res->message, 0, "%s\n", why);
   sim__report_tasks(s, s->res->message + n, sizeof s->res->message - n);
+}
+
+void sim__record_decision(struct sim *s, uint32_t id) {
+  int rc = sim_grow(&s->dec, &s->capdec, s->ndec + 1, sizeof *s->dec, SIM_SCHEDULE_MAX_DECISIONS);
+  if (rc == AS_OK) {
+    s->dec[s->ndec++] = id;
+  } else if (rc == AS_TOOBIG) {
+    char why[160];
+    snprintf(why, sizeof why, "decision budget of %u exceeded (a schedule cannot hold more)",
+             SIM_SCHEDULE_MAX_DECISIONS);
+    sim__hang(s, why);
+  } else {
+    s->oom = 1;
+  }
 }
 
 static void run_loop(struct sim *s) {
@@ -306,7 +321,7 @@ static void run_loop(struct sim *s) {
         snprintf(why, sizeof why,
                  "virtual-time budget of %" PRIu64 " ns exceeded (next timer at %" PRIu64 " ns)",
                  s->max_vns, s->heap[0]->deadline);
-        hang(s, why);
+        sim__hang(s, why);
         return;
       }
       sim__advance_to_next_timer(s);
@@ -314,24 +329,17 @@ static void run_loop(struct sim *s) {
     }
     if (s->steps >= s->max_steps) {
       snprintf(why, sizeof why, "step budget of %" PRIu64 " exceeded", s->max_steps);
-      hang(s, why);
+      sim__hang(s, why);
       return;
     }
+    sim__spurious_step(s);
+    if (s->failed || s->oom || s->diverged) return;
     uint32_t nr = s->nrunnable;
     struct as_task *t = sim__strategy_pick(s);
     if (!t) return; /* replay diverged: message already set */
     if (nr > 1) {
-      int rc = record_decision(s, t->id);
-      if (rc == AS_TOOBIG) {
-        snprintf(why, sizeof why, "decision budget of %u exceeded (a schedule cannot hold more)",
-                 SIM_SCHEDULE_MAX_DECISIONS);
-        hang(s, why);
-        return;
-      }
-      if (rc != AS_OK) {
-        s->oom = 1;
-        return;
-      }
+      sim__record_decision(s, t->id);
+      if (s->failed || s->oom) return;
     }
     s->steps++;
     s->cur = t;
@@ -367,6 +375,12 @@ static void free_run(struct sim *s) {
   free(s->rdec);
   s->rdec = NULL;
   s->nrdec = s->rpos = 0;
+  free(s->rwk);
+  s->rwk = NULL;
+  s->nrwk = s->rwkpos = 0;
+  free(s->rfl);
+  s->rfl = NULL;
+  s->nrfl = 0;
 }
 
 static AS_WUR int start_streams(struct sim *s, const sim_config *cfg) {
@@ -397,11 +411,23 @@ static AS_WUR int start_streams(struct sim *s, const sim_config *cfg) {
     s->stream_seed[SIM_STREAM_RUNTIME] = sc.seed_runtime;
     s->rdec = sc.dec;
     s->nrdec = sc.ndec;
+    sc.dec = NULL;
+    rc = sim__take_lists(s, cfg, &sc);
+    sim_schedule_clear(&sc);
+    if (rc != AS_OK) return rc;
   } else {
     for (int i = 0; i < SIM_STREAM_COUNT; i++)
       s->stream_seed[i] = sim_stream_seed(cfg->seed, (sim_stream)i);
+    int rc = sim__take_lists(s, cfg, NULL);
+    if (rc != AS_OK) return rc;
   }
   for (int i = 0; i < SIM_STREAM_COUNT; i++) sim_rng_seed(&s->rng[i], s->stream_seed[i]);
+  /* Substreams: each fault point its own, the spurious wakeups theirs. */
+  for (unsigned p = 0; p < AS__FP_COUNT; p++)
+    sim_rng_seed(&s->fault_rng[p], sim_substream_seed(s->stream_seed[SIM_STREAM_FAULTS], p));
+  sim_rng_seed(&s->spurious_rng,
+               sim_substream_seed(s->stream_seed[SIM_STREAM_SCHED], SIM_SUBSTREAM_SPURIOUS));
+  s->spurious_ppm = s->wk_listed ? 0 : cfg->spurious_ppm;
   return AS_OK;
 }
 
@@ -412,6 +438,8 @@ static AS_WUR int finish_result(struct sim *s) {
   res->virtual_ns = s->now;
   res->trace_hash = sim__hash_final(s, (uint64_t)res->outcome);
   res->tasks = s->ntasks;
+  res->faults = s->nfl;
+  res->wakeups = s->nwk;
   if (s->hash_broken) return AS_INTERNAL;
   sim_schedule sc = {
       .fingerprint = s->prog->fingerprint,
@@ -421,6 +449,10 @@ static AS_WUR int finish_result(struct sim *s) {
       .seed_runtime = s->stream_seed[SIM_STREAM_RUNTIME],
       .dec = s->dec,
       .ndec = s->ndec,
+      .wakeups = s->wk,
+      .nwakeups = s->nwk,
+      .faults = s->fl,
+      .nfaults = s->nfl,
   };
   return sim_schedule_encode(&sc, &res->schedule);
 }
@@ -438,6 +470,13 @@ static void print_seed_options(struct sim *s, const sim_config *cfg) {
     sim_option(name, "%016" PRIx64, s->stream_seed[i]);
   }
   sim_option("switch", "%s", sim_switch_name(s->sw));
+  if (s->wk_listed)
+    sim_option("spurious", "listed(%zu)", s->nrwk);
+  else if (s->spurious_ppm)
+    sim_option("spurious", "%" PRIu32 "ppm", s->spurious_ppm);
+  else
+    sim_option("spurious", "off");
+  if (s->fl_listed) sim_option("faults", "listed(%zu)", s->nrfl);
 }
 
 /* At quiescence of a run that otherwise passed: the program's own checks,
@@ -466,6 +505,10 @@ static void reset_run(struct sim *s, const sim_program *p, const sim_config *cfg
   s->timer_seq = 0;
   s->now = s->steps = 0;
   s->ndec = 0;
+  s->nwk = s->nfl = 0;
+  s->ncondwait = 0;
+  s->wk_listed = s->fl_listed = 0;
+  memset(s->fault_draws, 0, sizeof s->fault_draws);
   s->nsinks = 0;
   s->hash_broken = 0;
   s->failed = s->oom = s->diverged = 0;
@@ -534,6 +577,12 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
              s->nrdec);
     s->diverged = 1;
   }
+  if (s->wk_listed && !s->diverged && !s->oom && !s->failed && s->rwkpos != s->nrwk) {
+    snprintf(res->message, sizeof res->message,
+             "schedule diverged: the run ended after %" PRIu64 " steps, before its spurious "
+             "wakeup at step %" PRIu64, s->steps, s->rwk[s->rwkpos].step);
+    s->diverged = 1;
+  }
   if (s->oom) {
     rc = AS_NOMEM;
     goto out;
@@ -570,6 +619,16 @@ void sim_result_clear(sim_result *res) {
 sim_rng *sim_workload_rng(void) {
   struct sim *s = sim__active;
   return s ? &s->rng[SIM_STREAM_WORKLOAD] : NULL;
+}
+
+void sim_substream(sim_rng *out, sim_stream st, uint64_t key) {
+  struct sim *s = sim__active;
+  uint64_t seed = s && (unsigned)st < SIM_STREAM_COUNT ? s->stream_seed[st] : 0;
+  sim_rng_seed(out, sim_substream_seed(seed, key));
+}
+
+void sim_workload_substream(sim_rng *out, uint64_t key) {
+  sim_substream(out, SIM_STREAM_WORKLOAD, key);
 }
 
 void sim_fault_rate(unsigned point, uint32_t ppm) {

@@ -73,6 +73,20 @@ int sim_schedule_encode(const sim_schedule *sc, char **out) {
     }
     i = j;
   }
+  sb_put(&b, ":", 1);
+  for (size_t i = 0; i < sc->nwakeups; i++) {
+    char tmp[48];
+    int m = snprintf(tmp, sizeof tmp, "%s%" PRIu64 ".%" PRIu32, i ? "-" : "", sc->wakeups[i].step,
+                     sc->wakeups[i].task);
+    sb_put(&b, tmp, (size_t)m);
+  }
+  sb_put(&b, ":", 1);
+  for (size_t i = 0; i < sc->nfaults; i++) {
+    char tmp[48];
+    int m = snprintf(tmp, sizeof tmp, "%s%" PRIu32 ".%" PRIu64, i ? "-" : "", sc->faults[i].point,
+                     sc->faults[i].draw);
+    sb_put(&b, tmp, (size_t)m);
+  }
   if (b.err) {
     free(b.p);
     *out = NULL;
@@ -84,6 +98,8 @@ int sim_schedule_encode(const sim_schedule *sc, char **out) {
 
 void sim_schedule_clear(sim_schedule *sc) {
   free(sc->dec);
+  free(sc->wakeups);
+  free(sc->faults);
   memset(sc, 0, sizeof *sc);
 }
 
@@ -97,13 +113,14 @@ static AS_WUR int parse_err(char *err, size_t cap, size_t pos, const char *what)
   return AS_PARSE;
 }
 
-/* Reads 1..maxdig decimal digits at s[*i]; AS_PARSE past the cap. */
+/* Reads 1..maxdig decimal digits at s[*i]; AS_PARSE past the cap or 64 bits. */
 static AS_WUR int read_dec(const char *s, size_t *i, unsigned maxdig, uint64_t *v) {
   size_t start = *i;
   uint64_t x = 0;
   while (s[*i] >= '0' && s[*i] <= '9') {
-    if (*i - start >= maxdig) return AS_PARSE;
-    x = x * 10 + (uint64_t)(s[*i] - '0');
+    uint64_t d = (uint64_t)(s[*i] - '0');
+    if (*i - start >= maxdig || x > (UINT64_MAX - d) / 10) return AS_PARSE;
+    x = x * 10 + d;
     (*i)++;
   }
   if (*i == start) return AS_PARSE;
@@ -123,6 +140,72 @@ static AS_WUR int push(sim_schedule *sc, size_t *cap, uint32_t id, uint64_t coun
   }
   for (uint64_t k = 0; k < count; k++) sc->dec[sc->ndec++] = id;
   return AS_OK;
+}
+
+/* The wakeups (faults 0: "step.task") or the faults (1: "point.draw"), each
+** pair after the first preceded by '-', up to the next ':' or the end. */
+static AS_WUR int decode_pairs(const char *s, size_t *ip, sim_schedule *sc, int faults, char *err,
+                               size_t errcap) {
+  size_t i = *ip, cap = 0, n = 0;
+  const char *first = faults ? "a fault point (decimal)" : "a wakeup's step (decimal)";
+  const char *second = faults ? "a draw number (decimal)" : "a task id (decimal, at most 4294967295)";
+  const char *dot = faults ? "'.' between a fault's point and draw" : "'.' between a wakeup's step and task";
+  int rc = AS_OK;
+  while (s[i] && s[i] != ':') {
+    uint64_t a, b;
+    if (n > 0) {
+      if (s[i] != '-') {
+        rc = parse_err(err, errcap, i, faults ? "'-' between faults" : "'-' between wakeups");
+        break;
+      }
+      i++;
+    }
+    if (read_dec(s, &i, faults ? 10 : 20, &a) != AS_OK || (faults && a > UINT32_MAX)) {
+      rc = parse_err(err, errcap, i, faults ? "a fault point (decimal, at most 4294967295)" : first);
+      break;
+    }
+    if (s[i] != '.') {
+      rc = parse_err(err, errcap, i, dot);
+      break;
+    }
+    i++;
+    if (read_dec(s, &i, faults ? 20 : 10, &b) != AS_OK || (!faults && b > UINT32_MAX)) {
+      rc = parse_err(err, errcap, i, second);
+      break;
+    }
+    if (n >= SIM_SCHEDULE_MAX_EVENTS) {
+      if (err && errcap)
+        snprintf(err, errcap, "schedule: at character %zu: more than %u %s", i,
+                 SIM_SCHEDULE_MAX_EVENTS, faults ? "faults" : "wakeups");
+      rc = AS_TOOBIG;
+      break;
+    }
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 16;
+      void *p = faults ? realloc(sc->faults, nc * sizeof *sc->faults)
+                       : realloc(sc->wakeups, nc * sizeof *sc->wakeups);
+      if (!p) {
+        rc = AS_NOMEM;
+        break;
+      }
+      if (faults)
+        sc->faults = p;
+      else
+        sc->wakeups = p;
+      cap = nc;
+    }
+    if (faults)
+      sc->faults[n] = (sim_fault_draw){.point = (uint32_t)a, .draw = b};
+    else
+      sc->wakeups[n] = (sim_wakeup){.step = a, .task = (uint32_t)b};
+    n++;
+    if (faults)
+      sc->nfaults = n;
+    else
+      sc->nwakeups = n;
+  }
+  *ip = i;
+  return rc;
 }
 
 int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errcap) {
@@ -169,7 +252,7 @@ int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errca
   sc->seed_workload = seeds[2];
   sc->seed_llm = seeds[3];
   sc->seed_runtime = seeds[4];
-  while (s[i]) {
+  while (s[i] && s[i] != ':') {
     uint64_t id, count = 1;
     int v = short_id(s[i]);
     if (v >= 0) {
@@ -187,7 +270,7 @@ int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errca
       }
       i++;
     } else {
-      rc = parse_err(err, errcap, i, "a task id (0-9, a-z, A-Z or _N_)");
+      rc = parse_err(err, errcap, i, "a task id (0-9, a-z, A-Z or _N_) or ':' ending the decisions");
       goto out;
     }
     if (s[i] == '-') {
@@ -210,6 +293,21 @@ int sim_schedule_decode(const char *s, sim_schedule *sc, char *err, size_t errca
       goto out;
     }
   }
+  if (s[i] != ':') {
+    rc = parse_err(err, errcap, i, "':' after the decisions (then the wakeups)");
+    goto out;
+  }
+  i++;
+  rc = decode_pairs(s, &i, sc, 0, err, errcap);
+  if (rc != AS_OK) goto out;
+  if (s[i] != ':') {
+    rc = parse_err(err, errcap, i, "':' after the wakeups (then the faults)");
+    goto out;
+  }
+  i++;
+  rc = decode_pairs(s, &i, sc, 1, err, errcap);
+  if (rc == AS_OK && s[i] != '\0')
+    rc = parse_err(err, errcap, i, "the end of the schedule after the faults");
 out:
   if (rc != AS_OK) sim_schedule_clear(sc);
   return rc;

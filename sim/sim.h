@@ -6,7 +6,12 @@
 ** block or publish is a scheduling point at which a strategy (random walk,
 ** PCT, or a recorded schedule) picks the next task. Time is virtual: it
 ** moves only when every task is blocked (to the earliest timer) or by
-** sim_advance. One root seed expands into independent streams.
+** sim_advance. One root seed expands into independent streams, and those
+** into substreams (per fault point, per actor instance).
+**
+** The world is not polite: a condition waiter may wake with no signal
+** (sim_config.spurious_ppm), a signal wakes the waiter the strategy chooses,
+** and a timed wait that expires retakes its mutex through a scheduling point.
 **
 ** A run ends in one outcome: pass, or a failure with a description (an
 ** invariant or assertion message, the wait-for graph of a deadlock, the
@@ -14,8 +19,9 @@
 ** program's checks could not look at what they needed). Everything a run
 ** does is one typed event stream (stream.h) that sinks consume: the trace
 ** hash, the --verbose printer, the hash log, a program's oracle. Every run
-** records its decisions as a versioned schedule string; replay from the seed
-** or from the schedule gives the same hash.
+** records its decisions, spurious wakeups and fault outcomes as a versioned
+** schedule string (schedule.h); replay from the seed or from the schedule
+** gives the same hash, and sim_config can override the last two lists.
 **
 ** One sim object may be reused for many runs (its stacks are pooled); it is
 ** not thread-safe, and only one run may be active in a process at a time.
@@ -29,6 +35,7 @@
 #include "agentsim/seam.h"
 #include "ctx.h"
 #include "rng.h"
+#include "schedule.h"
 #include "stream.h"
 
 /* X(NAME, text) -- how a run ended. */
@@ -83,6 +90,21 @@ typedef struct sim_config {
                            ** scheduling point is a hang; 0: no limit */
   int mutant;              /* program-defined bug switch; 0 = none */
   sim_hashlog *hashlog;    /* non-NULL: log every event (--check-determinism) */
+  /* Spurious wakeups: at every step where some task waits on a condition
+  ** variable and some task can run, one waiter (drawn uniformly) wakes with
+  ** no signal with this probability, in parts per million. 0: never (the
+  ** default). A replay takes its wakeups from the schedule instead. */
+  uint32_t spurious_ppm;
+  /* Overrides, for any strategy (a shrinker's knobs). With faults_given the
+  ** listed outcomes fire and no other (a replay's schedule's list and the
+  ** seed's draws are both set aside); with wakeups_given the listed spurious
+  ** wakeups happen and no other. The lists are copied; any order. */
+  int faults_given;
+  const sim_fault_draw *faults;
+  size_t nfaults;
+  int wakeups_given;
+  const sim_wakeup *wakeups;
+  size_t nwakeups;
 } sim_config;
 
 typedef struct sim_result {
@@ -92,6 +114,8 @@ typedef struct sim_result {
   uint64_t virtual_ns; /* virtual time at the end */
   uint64_t trace_hash;
   unsigned tasks;      /* tasks spawned, main included */
+  uint64_t faults;     /* fault outcomes that fired (listed in the schedule) */
+  uint64_t wakeups;    /* spurious wakeups (listed in the schedule) */
   char *schedule;      /* owned; release with sim_result_clear */
   char options[SIM_OPTIONS_MAX]; /* "name=value ..." every option the seed chose */
   char message[SIM_MSG_MAX];     /* what failed, or empty */
@@ -156,8 +180,18 @@ void sim_advance(uint64_t ns);
 /* A plain scheduling point: a step of work (unlike as_task_yield, which PCT
 ** takes as "I am waiting for someone else"). */
 void sim_step(void);
-/* The run's workload stream (also behind as_random_bytes). */
+/* The run's workload stream (what setup draws from). */
 sim_rng *sim_workload_rng(void);
+/* Seed *out as substream `key` of the active run's stream `st`
+** (sim_substream_seed): a generator of its own, so how many draws others
+** make, in whatever order, does not change its draws. Keys in use: under
+** SIM_STREAM_FAULTS the fault point numbers (0..AS__FP_COUNT-1); under
+** SIM_STREAM_SCHED SIM_SUBSTREAM_SPURIOUS. Outside a run *out is seeded
+** from 0. */
+void sim_substream(sim_rng *out, sim_stream st, uint64_t key);
+/* Substream `key` of the workload stream: one per actor instance. */
+void sim_workload_substream(sim_rng *out, uint64_t key);
+#define SIM_SUBSTREAM_SPURIOUS 0x73707572696f7573ull /* "spurious" */
 /* Fault rate for a numbered fault point, in parts per million. */
 void sim_fault_rate(unsigned point, uint32_t ppm);
 /* The mutant switched on for this run (0 = none). */

@@ -2,7 +2,8 @@
 ** sim_internal.h -- the sim's private structures, shared by sched.c (the run
 ** loop and task life), timers.c, stream.c (the event stream, the trace hash),
 ** crash.c (signals and the CPU watchdog), waitfor.c (the wait-for graph and
-** failure reports), sync.c (the seam), strategy.c and schedule.c.
+** failure reports), sync.c (the seam), wakeups.c (spurious wakeups, listed
+** outcomes), strategy.c and schedule.c.
 */
 #ifndef AGENTSIM_SIM_INTERNAL_H
 #define AGENTSIM_SIM_INTERNAL_H
@@ -135,6 +136,29 @@ struct sim {
   size_t ndec, capdec;
   uint32_t *rdec; /* decisions to replay */
   size_t nrdec, rpos;
+  struct as_task **cand; /* scratch: a choice's candidates (room for every task) */
+  size_t capcand;
+
+  /* Spurious wakeups (sched.c): drawn at spurious_ppm from their own
+  ** substream, or applied from a list (a replay, an override). */
+  uint32_t spurious_ppm;
+  sim_rng spurious_rng;
+  uint32_t ncondwait; /* tasks blocked on a condition variable */
+  sim_wakeup *wk;     /* the run's wakeups, recorded */
+  size_t nwk, capwk;
+  int wk_listed;      /* wakeups come from rwk, not from draws */
+  sim_wakeup *rwk;    /* listed, sorted by step */
+  size_t nrwk, rwkpos;
+
+  /* Fault outcomes (sync.c): each point's n-th consultation draws from the
+  ** point's own substream, or is looked up in a list. */
+  sim_rng fault_rng[AS__FP_COUNT];
+  uint64_t fault_draws[AS__FP_COUNT]; /* consultations so far */
+  sim_fault_draw *fl;  /* fired, recorded */
+  size_t nfl, capfl;
+  int fl_listed;
+  sim_fault_draw *rfl; /* listed, sorted by (point, draw) */
+  size_t nrfl;
 
   unsigned pct_d;
   uint64_t pct_k;
@@ -188,6 +212,20 @@ AS_NORETURN void sim__task_abandon(struct sim *s, struct as_task *t);
 ** left it). */
 void sim__task_retire(struct sim *s, struct as_task *t);
 void sim__runnable_remove(struct sim *s, struct as_task *t);
+/* End the run as a hang: which budget ran out (why), then where every task is. */
+void sim__hang(struct sim *s, const char *why);
+/* Append a decision (a pick or a choice) to the run's record; a failure
+** ends the run (a hang past the cap, or out of memory: s->failed, s->oom). */
+void sim__record_decision(struct sim *s, uint32_t id);
+
+/* wakeups.c */
+/* Before a step's pick: the listed wakeups due, or perhaps one drawn. */
+void sim__spurious_step(struct sim *s);
+/* The listed wakeups and faults for the run: the config's overrides first,
+** else own's (a replay's schedule, whose arrays are taken over; NULL for a
+** seed run: nothing listed). Copies are sorted; AS_INVAL (message in the
+** result) for a fault point that does not exist, AS_TOOBIG past the caps. */
+AS_WUR int sim__take_lists(struct sim *s, const sim_config *cfg, sim_schedule *own);
 
 /* timers.c */
 void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
@@ -220,6 +258,12 @@ AS_WUR int sim__strategy_init(struct sim *s);
 void sim__strategy_on_spawn(struct sim *s, struct as_task *t);
 struct as_task *sim__strategy_pick(struct sim *s);
 void sim__strategy_on_yield(struct sim *s, struct as_task *t);
+/* One of n >= 1 candidate tasks (cond_signal's waiters, in queue order),
+** chosen as the strategy chooses a task to run: random uniformly, PCT the
+** highest priority, replay the recorded id (a divergence when it is not a
+** candidate: then cand[0], and the run stops at its next step). With more
+** than one candidate the choice is recorded as a decision. */
+struct as_task *sim__strategy_choose(struct sim *s, struct as_task **cand, uint32_t n);
 
 /* waitfor.c */
 /* The task t waits for, when its wait has one owner (a mutex holder or a

@@ -141,3 +141,53 @@ struct as_task *sim__strategy_pick(struct sim *s) {
     return s->runnable[sim_rng_below(&s->rng[SIM_STREAM_SCHED], s->nrunnable)];
   }
 }
+
+/* --- choosing one of several tasks (cond_signal's waiter) ------------------ */
+
+static struct as_task *choose_replay(struct sim *s, struct as_task **cand, uint32_t n) {
+  if (s->rpos >= s->nrdec) {
+    snprintf(s->res->message, sizeof s->res->message,
+             "schedule ran out at step %" PRIu64 " after %zu decisions, choosing among %" PRIu32
+             " waiters of a signal",
+             s->steps, s->nrdec, n);
+    s->diverged = 1;
+    return NULL;
+  }
+  uint32_t want = s->rdec[s->rpos];
+  for (uint32_t i = 0; i < n; i++) {
+    if (cand[i]->id == want) {
+      s->rpos++;
+      return cand[i];
+    }
+  }
+  size_t len = (size_t)snprintf(s->res->message, sizeof s->res->message,
+                                "schedule diverged at decision %zu (step %" PRIu64
+                                "): task %" PRIu32 " is not among the signal's waiters:",
+                                s->rpos + 1, s->steps, want);
+  for (uint32_t i = 0; i < n; i++)
+    len = as_appendf(s->res->message, sizeof s->res->message, len, " %" PRIu32, cand[i]->id);
+  s->diverged = 1;
+  return NULL;
+}
+
+struct as_task *sim__strategy_choose(struct sim *s, struct as_task **cand, uint32_t n) {
+  if (n <= 1) return cand[0];
+  struct as_task *t = NULL;
+  switch (s->cfg->strategy) {
+  case SIM_STRATEGY_PCT:
+    t = cand[0];
+    for (uint32_t i = 1; i < n; i++)
+      if (cand[i]->prio > t->prio) t = cand[i];
+    break;
+  case SIM_STRATEGY_REPLAY:
+    t = choose_replay(s, cand, n);
+    if (!t) return cand[0]; /* diverged: the run stops at its next step */
+    break;
+  case SIM_STRATEGY_RANDOM:
+  default:
+    t = cand[sim_rng_below(&s->rng[SIM_STREAM_SCHED], n)];
+    break;
+  }
+  sim__record_decision(s, t->id); /* a failure ends the run at its next step */
+  return t;
+}

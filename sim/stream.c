@@ -107,7 +107,9 @@ static size_t describe_sim(const sim_ev *ev, char *buf, size_t cap, size_t n) {
   case SIM_EV_ADVANCE:
     return as_appendf(buf, cap, n, " by %" PRIu64 " ns", o);
   case SIM_EV_FAULT:
-    return as_appendf(buf, cap, n, " at point %" PRIu64, o);
+    return as_appendf(buf, cap, n, " at point %" PRIu64 " (draw %" PRIu64 ")", o, x);
+  case SIM_EV_SPURIOUS:
+    return as_appendf(buf, cap, n, " from c%" PRIu64, o);
   case SIM_EV_RANDOM:
     return as_appendf(buf, cap, n, " %" PRIu64 " bytes", o);
   case SIM_EV_NOTE:

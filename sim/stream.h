@@ -81,7 +81,8 @@
   X(DISK_SHM_BARRIER, "disk-shm-barrier")                                     \
   X(DISK_CRASH, "power-loss")                                                 \
   X(DISK_IMAGE, "disk-image")                                                 \
-  X(MALLOC_FAIL, "malloc-fails")
+  X(MALLOC_FAIL, "malloc-fails")                                             \
+  X(SPURIOUS, "spurious-wakeup")
 
 typedef enum sim_ev_kind {
 #define SIM__EV(name, text) SIM_EV_##name,

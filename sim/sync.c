@@ -234,7 +234,13 @@ static AS_WUR int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mu
     return AS_INVAL;
   }
   if (timed && deadline <= s->now) {
+    /* Expired already: m is still let go and taken again, as pthreads does,
+    ** so another task may slip in between. */
     sim__event(s, SIM_EV_TIMEOUT, c->obj.id, deadline, NULL);
+    release(s, m);
+    m->contenders++;
+    sim__point(s, "timedwait-expired");
+    acquire(s, t, m);
     return AS_TIMEDOUT;
   }
   release(s, m);
@@ -244,6 +250,11 @@ static AS_WUR int cond_wait_until(struct sim *s, struct as_cond *c, struct as_mu
   if (timed) sim__timer_add(s, t, deadline);
   sim__block(s, WAIT_COND, c, timed ? "timedwait" : "wait");
   int rc = t->wake_rc;
+  /* An expired wait retakes m through a scheduling point, like a lock: who
+  ** runs between the expiry and the retake is the strategy's to decide, and
+  ** a holder makes it block. */
+  int expired = rc == AS_TIMEDOUT;
+  if (expired) sim__point(s, "timedwait-expired");
   acquire(s, t, m);
   return rc;
 }
@@ -266,7 +277,10 @@ static void s_cond_signal(as_cond *c) {
   c->users++;
   sim__point(s, "signal");
   c->users--;
-  struct as_task *w = c->q.head;
+  /* Not always the oldest waiter: the strategy chooses among them. */
+  uint32_t n = 0;
+  for (struct as_task *q = c->q.head; q; q = q->wq_next) s->cand[n++] = q;
+  struct as_task *w = n ? sim__strategy_choose(s, s->cand, n) : NULL;
   sim__event(s, SIM_EV_SIGNAL, c->obj.id, w ? w->id : UINT32_MAX, NULL);
   if (w) {
     sim__wq_remove(w);
@@ -323,11 +337,37 @@ static AS_WUR int s_random_bytes(void *buf, size_t n) {
   return AS_OK;
 }
 
+static int fault_listed(const struct sim *s, unsigned point, uint64_t draw) {
+  size_t lo = 0, hi = s->nrfl;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const sim_fault_draw *f = &s->rfl[mid];
+    if (f->point < point || (f->point == point && f->draw < draw))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < s->nrfl && s->rfl[lo].point == point && s->rfl[lo].draw == draw;
+}
+
+/* The n-th consultation of a point draws from the point's own substream (so
+** its outcome does not depend on the interleaving), or, with a list (a
+** replay, an override), fires exactly when listed. Fired faults are
+** recorded for the schedule. */
 static bool s_fault(unsigned point) {
   struct sim *s = active("fault");
   if (point >= AS__FP_COUNT || s->fault_ppm[point] == 0) return false;
-  if (!sim_rng_chance_ppm(&s->rng[SIM_STREAM_FAULTS], s->fault_ppm[point])) return false;
-  sim__event(s, SIM_EV_FAULT, point, 0, NULL);
+  uint64_t n = s->fault_draws[point]++;
+  int fire = s->fl_listed ? fault_listed(s, point, n)
+                          : sim_rng_chance_ppm(&s->fault_rng[point], s->fault_ppm[point]);
+  if (!fire) return false;
+  if (s->nfl >= SIM_SCHEDULE_MAX_EVENTS ||
+      sim_grow(&s->fl, &s->capfl, s->nfl + 1, sizeof *s->fl, SIM_SCHEDULE_MAX_EVENTS) != AS_OK) {
+    s->oom = 1; /* the run stops at its next step; the fault is not injected */
+    return false;
+  }
+  s->fl[s->nfl++] = (sim_fault_draw){.point = point, .draw = n};
+  sim__event(s, SIM_EV_FAULT, point, n, NULL);
   return true;
 }
 

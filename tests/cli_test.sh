@@ -77,9 +77,9 @@ status_is 2 "$A" run nosuch.scn --seed 1 && grep -q "nosuch.scn: cannot open.*se
 check "missing scenario file exits 2" $?
 status_is 2 "$A" run selftest:abba --seed x; check "bad seed exits 2" $?
 status_is 2 "$A" bogus; check "unknown command exits 2" $?
-status_is 2 "$A" replay selftest:abba --schedule "v2:zz" && grep -q "character 4" "$T/err"
+status_is 2 "$A" replay selftest:abba --schedule "v3:zz" && grep -q "character 4" "$T/err"
 check "a malformed schedule exits 2 naming the position" $?
-bad=$(printf '%s' "$sched" | sed 's/:\([0-9a-z]*\)$/:9\1/')
+bad=$(printf '%s' "$sched" | sed 's/:\([0-9a-z]*\)::$/:9\1::/')
 status_is 2 "$A" replay selftest:abba --schedule "$bad" && grep -q "diverged" "$T/err"
 check "a schedule that cannot be followed exits 2 (diverged)" $?
 status_is 2 "$A" run selftest:abba --seed 1 --mutant lock_noop; check "an unknown mutant exits 2" $?
@@ -98,7 +98,7 @@ status_is 1 "$A" sweep selftest:ordering --seeds 40 --junit "$T/j.xml" --strateg
 check "--junit writes one testcase per seed with failures" $?
 status_is 1 "$A" sweep selftest:abba --seeds 20 --json && "$J" runs failed result scenarios <"$T/out"
 check "sweep --json ends with a JSON object" $?
-status_is 0 "$A" selftest --seeds 200 && grep -q "5 as expected" "$T/out"; check "selftest finds every planted bug" $?
+status_is 0 "$A" selftest --seeds 200 && grep -q " 0 unexpected" "$T/out"; check "selftest finds every planted bug" $?
 "$A" bench --quick --json >"$T/out" 2>"$T/err"
 st=$?
 { [ $st -eq 0 ] || [ $st -eq 1 ]; } && "$J" switch selftests bars_met <"$T/out"
@@ -161,6 +161,24 @@ head -c 300000000 /dev/zero | tr '\0' 1 >"$T/huge"
 status_is 2 "$A" replay selftest:abba --schedule "@$T/huge" && grep -q "longer than" "$T/err"
 check "--schedule @FILE past the schedule cap exits 2" $?
 rm -f "$T/huge"
+
+# Spurious wakeups: on in sweeps (the replay command carries the rate), off
+# in run, and a replay by schedule needs no rate.
+status_is 1 "$A" sweep selftest:cond_if --seeds 20 --jobs 1 && \
+  grep -q "replay: .* replay selftest:cond_if --seed 7 --strategy random --spurious 1000$" "$T/out"
+check "sweep turns spurious wakeups on and its replay commands say so" $?
+status_is 1 "$A" replay selftest:cond_if --seed 7 --spurious 1000 && grep -q "1 spurious wakeups" "$T/out"
+check "the printed replay command fails the same way" $?
+sp_sched=$(sed -n 's/^schedule: //p' "$T/out")
+status_is 1 "$A" replay selftest:cond_if --schedule "$sp_sched" && grep -q "spurious=listed(1)" "$T/out"
+check "the schedule carries the wakeup" $?
+status_is 0 "$A" run selftest:cond_if --seed 7 && grep -q "spurious=off" "$T/out"
+check "run leaves spurious wakeups off" $?
+status_is 0 "$A" sweep selftest:cond_if --seeds 20 --jobs 1 --spurious off; check "sweep --spurious off" $?
+status_is 2 "$A" run selftest:cond_if --seed 7 --spurious 1000001 && grep -q "expected a rate from 0 to 1000000" "$T/err"
+check "--spurious past a million exits 2" $?
+status_is 2 "$A" replay selftest:cond_if --schedule "$sp_sched" --spurious 5 && grep -q "a schedule lists its wakeups" "$T/err"
+check "--spurious with --schedule exits 2" $?
 
 # Old and foreign schedules are refused with a reason, not misreplayed.
 status_is 2 "$A" replay selftest:abba --schedule v1:2d826501f134ef03:349d3867793e4c9d:aa840103f8f2859c:011212201 && \

@@ -56,6 +56,34 @@ static void test_sweep(void **state) {
   assert_int_equal(O.seed_start, 7);
 }
 
+/* --spurious: a rate or off; the default is on in sweep and selftest only. */
+static void test_spurious(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "sweep", "x", "--seeds", "3"};
+  assert_int_equal(parse(ARGC(a), a), AS_OK);
+  assert_int_equal(cli_spurious_ppm(&O), CLI_DEFAULT_SPURIOUS_PPM);
+  const char *b[] = {"agentsim", "sweep", "x", "--seeds", "3", "--spurious", "off"};
+  assert_int_equal(parse(ARGC(b), b), AS_OK);
+  assert_int_equal(cli_spurious_ppm(&O), 0);
+  const char *c[] = {"agentsim", "run", "x", "--seed", "3"};
+  assert_int_equal(parse(ARGC(c), c), AS_OK);
+  assert_int_equal(cli_spurious_ppm(&O), 0);
+  const char *d[] = {"agentsim", "run", "x", "--seed", "3", "--spurious=250"};
+  assert_int_equal(parse(ARGC(d), d), AS_OK);
+  assert_int_equal(cli_spurious_ppm(&O), 250);
+  const char *e[] = {"agentsim", "selftest"};
+  assert_int_equal(parse(ARGC(e), e), AS_OK);
+  assert_int_equal(cli_spurious_ppm(&O), CLI_DEFAULT_SPURIOUS_PPM);
+  const char *f[] = {"agentsim", "run", "x", "--seed", "3", "--spurious", "-1"};
+  expect_bad(ARGC(f), f, "--spurious '-1': expected a rate from 0 to 1000000");
+  const char *g[] = {"agentsim", "run", "x", "--seed", "3", "--spurious", "1000001"};
+  expect_bad(ARGC(g), g, "expected a rate from 0 to 1000000");
+  const char *h[] = {"agentsim", "replay", "x", "--schedule", "v3:", "--spurious", "5"};
+  expect_bad(ARGC(h), h, "a schedule lists its wakeups");
+  const char *i[] = {"agentsim", "mutants", "--spurious", "5"};
+  expect_bad(ARGC(i), i, "mutants does not take --spurious");
+}
+
 static void test_replay(void **state) {
   (void)state;
   const char *a[] = {"agentsim", "replay", "x", "--schedule", "v2:abc", "--verbose"};
@@ -138,6 +166,7 @@ static void test_durations(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run),    cmocka_unit_test(test_sweep),
+      cmocka_unit_test(test_spurious),
       cmocka_unit_test(test_replay), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_help),   cmocka_unit_test(test_durations),
   };

@@ -31,7 +31,8 @@ static void run_ok(const sim_program *p, const sim_config *cfg, sim_result *res)
 static void check_program(const selftest *t, sim_strategy_kind strat) {
   unsigned fails = 0;
   for (uint64_t seed = 0; seed < SEEDS; seed++) {
-    sim_config cfg = {.seed = seed, .strategy = strat, .pct_depth = t->pct_depth};
+    /* Wakeups on (the sweeps' default): their replay is checked too. */
+    sim_config cfg = {.seed = seed, .strategy = strat, .pct_depth = t->pct_depth, .spurious_ppm = 1000};
     sim_result a, b, c;
     run_ok(t->prog, &cfg, &a);
     run_ok(t->prog, &cfg, &b);

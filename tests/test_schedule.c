@@ -1,6 +1,7 @@
 /*
 ** test_schedule.c -- the schedule string codec: round trips, compactness,
-** and errors that name the position and what was expected.
+** the wakeup and fault lists of version 3, and errors that name the
+** position and what was expected.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,7 +76,7 @@ static void test_runs_are_compact(void **state) {
   sim_schedule in = {.dec = dec, .ndec = 1000};
   char *s = NULL;
   assert_int_equal(sim_schedule_encode(&in, &s), AS_OK);
-  assert_string_equal(strchr(s + 3 + 17 * 5, '3'), "3-1000.");
+  assert_string_equal(strchr(s + 3 + 17 * 5, '3'), "3-1000.::");
   free(s);
 }
 
@@ -89,25 +90,78 @@ static void expect_error(const char *str, const char *needle) {
 }
 
 #define Z16 "0000000000000000"
-#define HEAD "v2:" Z16 ":" Z16 ":" Z16 ":" Z16 ":" Z16 ":"
+#define HEAD "v3:" Z16 ":" Z16 ":" Z16 ":" Z16 ":" Z16 ":"
 static void test_errors(void **state) {
   (void)state;
   expect_error("", "character 1: expected the version prefix");
-  expect_error("x2:", "version prefix \"v2:\"");
+  expect_error("x2:", "version prefix \"v3:\"");
   /* Another version says which this build reads. */
-  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":01", "version 1 is not this build's: it reads version 2");
+  expect_error("v1:" Z16 ":" Z16 ":" Z16 ":" Z16 ":01", "version 1 is not this build's: it reads version 3");
+  expect_error("v2:" Z16 ":" Z16 ":" Z16 ":" Z16 ":" Z16 ":01", "version 2 is not this build's: it reads version 3");
   expect_error("v17:", "version 17 is not this build's");
-  expect_error("v2:00", "character 6: expected a lowercase hex digit of the 16-digit program fingerprint");
-  expect_error("v2:" Z16 "x", "character 20: expected ':' after the fingerprint");
-  expect_error("v2:" Z16 ":" Z16 "x", "character 37: expected ':' after a stream seed");
-  expect_error("v2:" Z16 ":00", "character 23: expected a lowercase hex digit of a 16-digit stream seed");
-  expect_error(HEAD "01*", "character 91: expected a task id");
-  expect_error(HEAD "1-", "repeat count");
-  expect_error(HEAD "1-1.", "repeat count of at least 2");
-  expect_error(HEAD "1-5", "'.' ending a repeat count");
-  expect_error(HEAD "_12", "'_' closing");
-  expect_error(HEAD "_99999999999_", "task id");
-  expect_error(HEAD "1-99999999999.", "repeat count");
+  expect_error("v3:00", "character 6: expected a lowercase hex digit of the 16-digit program fingerprint");
+  expect_error("v3:" Z16 "x", "character 20: expected ':' after the fingerprint");
+  expect_error("v3:" Z16 ":" Z16 "x", "character 37: expected ':' after a stream seed");
+  expect_error("v3:" Z16 ":00", "character 23: expected a lowercase hex digit of a 16-digit stream seed");
+  expect_error(HEAD "01*::", "character 91: expected a task id");
+  expect_error(HEAD "1-::", "repeat count");
+  expect_error(HEAD "1-1.::", "repeat count of at least 2");
+  expect_error(HEAD "1-5::", "'.' ending a repeat count");
+  expect_error(HEAD "_12::", "'_' closing");
+  expect_error(HEAD "_99999999999_::", "task id");
+  expect_error(HEAD "1-99999999999.::", "repeat count");
+  /* Version 3's sections: the wakeups and the faults, both required. */
+  expect_error(HEAD "01", "character 91: expected ':' after the decisions");
+  expect_error(HEAD "01:", "character 92: expected ':' after the wakeups");
+  expect_error(HEAD "01:5", "character 93: expected '.' between a wakeup's step and task");
+  expect_error(HEAD "01:5.", "character 94: expected a task id (decimal");
+  expect_error(HEAD "01:5.4294967296:", "task id (decimal, at most 4294967295)");
+  expect_error(HEAD "01:5.1.", "'-' between wakeups");
+  expect_error(HEAD "01:x", "a wakeup's step");
+  expect_error(HEAD "01:5.1-:", "a wakeup's step");
+  expect_error(HEAD "01:99999999999999999999.1:", "a wakeup's step"); /* past 64 bits */
+  expect_error(HEAD "01::2", "'.' between a fault's point and draw");
+  expect_error(HEAD "01::2.", "a draw number");
+  expect_error(HEAD "01::4294967296.1", "a fault point (decimal, at most 4294967295)");
+  expect_error(HEAD "01::2.1.3", "'-' between faults");
+  expect_error(HEAD "01::2.1:", "the end of the schedule after the faults");
+}
+
+/* The wakeups and faults go through encode and decode unchanged, in the
+** order given, and read as the grammar says. */
+static void test_wakeups_and_faults(void **state) {
+  (void)state;
+  uint32_t dec[] = {1, 2, 2, 2};
+  sim_wakeup wk[] = {{.step = 7, .task = 3}, {.step = 18446744073709551615ull, .task = 4294967295u}};
+  sim_fault_draw fl[] = {{.point = 2, .draw = 17}, {.point = 0, .draw = 0}, {.point = 4, .draw = 18446744073709551615ull}};
+  sim_schedule in = {.dec = dec, .ndec = 4, .wakeups = wk, .nwakeups = 2, .faults = fl, .nfaults = 3};
+  char *s = NULL;
+  assert_int_equal(sim_schedule_encode(&in, &s), AS_OK);
+  assert_string_equal(s + 3 + 5 * 17,
+                      "12-3.:7.3-18446744073709551615.4294967295:2.17-0.0-4.18446744073709551615");
+  sim_schedule out;
+  char err[200];
+  int rc = sim_schedule_decode(s, &out, err, sizeof err);
+  if (rc != AS_OK) fail_msg("decode(%s): %s", s, err);
+  assert_int_equal(out.ndec, 4);
+  assert_int_equal(out.nwakeups, 2);
+  assert_int_equal(out.nfaults, 3);
+  for (size_t i = 0; i < 2; i++) {
+    assert_true(out.wakeups[i].step == wk[i].step);
+    assert_int_equal(out.wakeups[i].task, wk[i].task);
+  }
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(out.faults[i].point, fl[i].point);
+    assert_true(out.faults[i].draw == fl[i].draw);
+  }
+  for (const char *p = s; *p; p++)
+    assert_non_null(strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:._-", *p));
+  sim_schedule_clear(&out);
+  free(s);
+  /* Empty sections decode to nothing. */
+  assert_int_equal(sim_schedule_decode(HEAD "::", &out, err, sizeof err), AS_OK);
+  assert_int_equal(out.ndec + out.nwakeups + out.nfaults, 0);
+  sim_schedule_clear(&out);
 }
 
 /* The fingerprint goes through encode and decode unchanged. */
@@ -117,7 +171,7 @@ static void test_fingerprint(void **state) {
   sim_schedule in = {.fingerprint = 0xfeedfacecafebeefull, .seed_faults = 1, .dec = dec, .ndec = 2};
   char *s = NULL;
   assert_int_equal(sim_schedule_encode(&in, &s), AS_OK);
-  assert_int_equal(strncmp(s, "v2:feedfacecafebeef:0000000000000001:", 37), 0);
+  assert_int_equal(strncmp(s, "v3:feedfacecafebeef:0000000000000001:", 37), 0);
   sim_schedule out;
   char err[200];
   assert_int_equal(sim_schedule_decode(s, &out, err, sizeof err), AS_OK);
@@ -133,7 +187,7 @@ static void test_too_many(void **state) {
   char err[200];
   /* Two runs that together pass the decision cap: refused before the
   ** second is allocated. */
-  const char *buf = HEAD "1-10000000.2-10000000.";
+  const char *buf = HEAD "1-10000000.2-10000000.::";
   int rc = sim_schedule_decode(buf, &sc, err, sizeof err);
   assert_int_equal(rc, AS_TOOBIG);
   assert_non_null(strstr(err, "more than"));
@@ -144,6 +198,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_fixed), cmocka_unit_test(test_roundtrip_random),
       cmocka_unit_test(test_runs_are_compact), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_too_many), cmocka_unit_test(test_fingerprint),
+      cmocka_unit_test(test_wakeups_and_faults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@
 #define HOUR_NS (3600u * SEC_NS)
 #define DAY_NS (24u * HOUR_NS)
 
-/* Length of a schedule string's header: "v2:", the 16-digit fingerprint
+/* Length of a schedule string's header: "v3:", the 16-digit fingerprint
 ** and four 16-digit seeds, each followed by ':' (schedule.h). Decisions
 ** start here. */
 #define SCHED_HEADER_LEN (3u + 5u * 17u)
@@ -486,9 +486,10 @@ static void tw_signal_main(void *st) {
 }
 MC_PROGRAM(tw_signal_prog, tw_signal_main, 20);
 
-/* A deadline already past (and one equal to now) times out at once: time
-** stays put, and the mutex is never let go, so the intruder (woken at the
-** same instant, racing for it) cannot change the flag across the waits. */
+/* A deadline already past (and one equal to now) times out at once and time
+** stays put, but the mutex is let go and retaken through a scheduling point
+** (as pthreads does), so the intruder, woken at the same instant and racing
+** for it, may change the flag across the waits: in some seeds it does. */
 static void tw_intruder(void *arg) {
   mc_state *x = arg;
   as_sleep_until(5 * SEC_NS);
@@ -517,6 +518,7 @@ static void test_cond_timedwait(void **state) {
   (void)state;
   sim *s = make_sim(SIM_SWITCH_FCONTEXT, 0);
   sim_result res;
+  unsigned slipped = 0;
   for (uint64_t seed = 1; seed <= 16; seed++) {
     sim_config cfg = config(seed);
 
@@ -543,10 +545,13 @@ static void test_cond_timedwait(void **state) {
     assert_int_equal(obs.at[0], 5 * SEC_NS);
     assert_int_equal(obs.rc[1], AS_TIMEDOUT);
     assert_int_equal(obs.at[1], 5 * SEC_NS);
-    assert_int_equal(obs.flag, 0);
+    assert_true(obs.flag == 0 || obs.flag == 1);
+    slipped += obs.flag;
     assert_int_equal(res.virtual_ns, 5 * SEC_NS);
     sim_result_clear(&res);
   }
+  /* Measured: the intruder slips in in 6 of these 16 seeds. */
+  assert_true(slipped > 0 && slipped < 16);
   free_sim(s);
 }
 
@@ -1258,11 +1263,11 @@ static void test_replay_bad_schedules(void **state) {
 
   /* Diverged: the first decision names task 61 ('Z'), which never exists. */
   memcpy(bad, first.schedule, SCHED_HEADER_LEN);
-  memcpy(bad + SCHED_HEADER_LEN, "Z", 2);
+  memcpy(bad + SCHED_HEADER_LEN, "Z::", 4);
   assert_int_equal(replay_status(s, bad, msg, sizeof msg), AS_DIVERGED);
   assert_non_null(strstr(msg, "task 61 is not runnable"));
   /* ... and a schedule with no decisions runs out. */
-  bad[SCHED_HEADER_LEN] = '\0';
+  memcpy(bad + SCHED_HEADER_LEN, "::", 3);
   assert_int_equal(replay_status(s, bad, msg, sizeof msg), AS_DIVERGED);
   assert_non_null(strstr(msg, "ran out"));
 

@@ -237,8 +237,11 @@ static void test_replay_leftover_decisions_diverge(void **state) {
   size_t len = strlen(a.schedule);
   char *longer = malloc(len + 8);
   assert_non_null(longer);
-  memcpy(longer, a.schedule, len);
-  memcpy(longer + len, "1111111", 8);
+  /* Seven more decisions, before the (empty) wakeups and faults. */
+  size_t dend = (size_t)(strchr(a.schedule + 3 + 5 * 17, ':') - a.schedule);
+  memcpy(longer, a.schedule, dend);
+  memcpy(longer + dend, "1111111", 7);
+  memcpy(longer + dend + 7, a.schedule + dend, len - dend + 1);
   sim_config rc = {.strategy = SIM_STRATEGY_REPLAY, .schedule = longer};
   assert_int_equal(sim_run(S, &two_prog, &rc, &b), AS_DIVERGED);
   assert_non_null(strstr(b.message, "decisions"));
@@ -273,7 +276,7 @@ static void test_divergence_message_kept(void **state) {
   (void)state;
   char sched[200];
   /* Decisions naming a task that never exists: diverges while main holds m. */
-  snprintf(sched, sizeof sched, "v2:%016x:%016x:%016x:%016x:%016x:9", 0, 0, 0, 0, 0);
+  snprintf(sched, sizeof sched, "v3:%016x:%016x:%016x:%016x:%016x:9::", 0, 0, 0, 0, 0);
   sim_config rc = {.strategy = SIM_STRATEGY_REPLAY, .schedule = sched};
   sim_result r;
   assert_int_equal(sim_run(S, &held_prog, &rc, &r), AS_DIVERGED);

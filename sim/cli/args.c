@@ -51,7 +51,7 @@ const char *cli_cmd_name(cli_cmd c) {
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_SWARM, O_HELP
+  O_SWARM, O_SPURIOUS, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
@@ -68,7 +68,7 @@ const cli_option_info cli_options[] = {
     {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "NAME",
      "switch on one of the runtime's planted bugs ('agentsim help mutants')"},
     {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY), "STRING",
-     "replay a recorded schedule (v2:...) instead of a seed; @FILE reads it "
+     "replay a recorded schedule (v3:...) instead of a seed; @FILE reads it "
      "from FILE (the string, or run's \"schedule:\" line)"},
     {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "J",
      "worker processes (default: one per CPU); results do not depend on it"},
@@ -97,6 +97,11 @@ const cli_option_info cli_options[] = {
      "swarm testing on scenarios without a `swarm` line: each seed chooses which operations "
      "and fault kinds are on, the actor counts and the weights ('agentsim help scenarios'); "
      "a replay needs it too"},
+    {"--spurious", O_SPURIOUS, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST),
+     "PPM|off",
+     "spurious wakeups: at each step with a condition waiter, one wakes with no signal at this "
+     "rate per million (sweep, selftest: default 1000; run, replay --seed: off; a schedule "
+     "carries its own)"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -256,12 +261,27 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
     else
       return fail(err, cap, "%s '%s': expected fcontext or ucontext", name, val);
     return AS_OK;
+  case O_SPURIOUS:
+    if (strcmp(val, "off") == 0) {
+      v = 0;
+    } else if (cli_parse_u64(val, &v) != AS_OK || v > 1000000) {
+      return fail(err, cap, "%s '%s': expected a rate from 0 to 1000000 (per million steps) or off",
+                  name, val);
+    }
+    o->spurious_set = 1;
+    o->spurious_ppm = (uint32_t)v;
+    return AS_OK;
   case O_HELP:
     o->help_for = o->cmd;
     o->cmd = CMD_HELP;
     return AS_OK;
   }
   return AS_INTERNAL;
+}
+
+uint32_t cli_spurious_ppm(const cli_opts *o) {
+  if (o->spurious_set) return o->spurious_ppm;
+  return o->cmd == CMD_SWEEP || o->cmd == CMD_SELFTEST ? CLI_DEFAULT_SPURIOUS_PPM : 0;
 }
 
 int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
@@ -364,6 +384,8 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       return fail(err, cap, "replay: expected exactly one of --seed N or --schedule STRING");
     if (o->schedule && strcmp(o->strategy_text, "random") != 0)
       return fail(err, cap, "replay: --strategy goes with --seed, not --schedule");
+    if (o->schedule && o->spurious_set)
+      return fail(err, cap, "replay: --spurious goes with --seed; a schedule lists its wakeups");
     break;
   default:
     break;

@@ -27,6 +27,9 @@ typedef enum cli_cmd {
 #define CLI_MAX_SCENARIOS 64
 /* CPU seconds a task may run without a scheduling point before it is a hang. */
 #define CLI_DEFAULT_MAX_CPU_S 60u
+/* Spurious wakeups per million steps with a condition waiter, in sweeps and
+** selftest unless --spurious says otherwise (run and replay: off). */
+#define CLI_DEFAULT_SPURIOUS_PPM 1000u
 #define CLI_MAX_ARG_LEN 4096
 /* A printed command line: the tool and a scenario path, each quoted for the
 ** shell (at most four bytes per byte), and the options. */
@@ -60,6 +63,8 @@ typedef struct cli_opts {
   uint64_t max_steps;
   uint64_t max_virtual_ns;
   unsigned max_cpu_s;       /* 0: the default (CLI_DEFAULT_MAX_CPU_S) */
+  int spurious_set;         /* --spurious given */
+  uint32_t spurious_ppm;    /* its rate (0: off) */
   sim_switch_kind sw;
 } cli_opts;
 
@@ -106,5 +111,8 @@ AS_WUR int cli_parse_duration(const char *s, uint64_t *ns);
 AS_WUR int cli_parse_u64(const char *s, uint64_t *v);
 
 const char *cli_cmd_name(cli_cmd c);
+/* The spurious-wakeup rate the options ask for: --spurious, else the
+** command's default (CLI_DEFAULT_SPURIOUS_PPM for sweep and selftest). */
+uint32_t cli_spurious_ppm(const cli_opts *o);
 
 #endif

@@ -20,6 +20,7 @@ void cli_config(const cli_opts *o, sim_config *cfg) {
   cfg->max_steps = o->max_steps;
   cfg->max_virtual_ns = o->max_virtual_ns;
   cfg->max_cpu_s = o->max_cpu_s ? o->max_cpu_s : CLI_DEFAULT_MAX_CPU_S;
+  cfg->spurious_ppm = cli_spurious_ppm(o);
 }
 
 void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {
@@ -32,6 +33,14 @@ void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {
     snprintf(buf, cap, "pct:d=%u,k=%" PRIu64, d, o->pct_steps);
   else
     snprintf(buf, cap, "pct:d=%u", d);
+}
+
+/* The options besides seed and strategy that change what a seed's run does
+** but a schedule carries (a replay by schedule leaves them out). */
+static size_t seed_only_text(char *buf, size_t cap, size_t n, const cli_opts *o) {
+  uint32_t ppm = cli_spurious_ppm(o);
+  if (ppm) n = as_appendf(buf, cap, n, " --spurious %" PRIu32, ppm);
+  return n;
 }
 
 /* The options besides seed and strategy that change what a run does. */
@@ -69,6 +78,7 @@ void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scena
   cli_strategy_text(o, strat, sizeof strat);
   size_t n = replay_head(buf, cap, argv0, scenario);
   n = as_appendf(buf, cap, n, " --seed %" PRIu64 " --strategy %s", seed, strat);
+  n = seed_only_text(buf, cap, n, o);
   (void)limits_text(buf, cap, n, o); /* ignore: the length is not needed */
 }
 
@@ -106,6 +116,9 @@ static void print_result(FILE *f, const sim_program *p, const sim_result *res) {
              ".%09" PRIu64 " s\n",
           res->steps, res->decisions, res->tasks, (uint64_t)(res->virtual_ns / 1000000000u),
           (uint64_t)(res->virtual_ns % 1000000000u));
+  if (res->wakeups || res->faults)
+    fprintf(f, "  %" PRIu64 " spurious wakeups, %" PRIu64 " faults injected\n", res->wakeups,
+            res->faults);
   if (res->outcome != SIM_PASS) {
     fprintf(f, "  %s", res->message);
     if (res->message[0] && res->message[strlen(res->message) - 1] != '\n') fputc('\n', f);

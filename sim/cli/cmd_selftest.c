@@ -93,13 +93,13 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
     }
   }
 
-  fprintf(out, "%-20s %-10s %-8s %7s %7s %9s  %s\n", "program", "expect", "strategy", "seeds",
+  fprintf(out, "%-24s %-10s %-8s %7s %7s %9s  %s\n", "program", "expect", "strategy", "seeds",
           "failed", "fraction", "first failing seed");
   for (unsigned i = 0; i < nrows; i++) {
     row *r = &rows[i];
     char strat[64];
     cli_strategy_text(&r->strat, strat, sizeof strat);
-    fprintf(out, "%-20s %-10s %-8s %7" PRIu64 " %7" PRIu64 " %9.4f  ", r->t->prog->name,
+    fprintf(out, "%-24s %-10s %-8s %7" PRIu64 " %7" PRIu64 " %9.4f  ", r->t->prog->name,
             r->t->expect_fail ? sim_outcome_name(r->t->expect) : "pass", strat, r->st.runs,
             r->st.failed, r->st.runs ? (double)r->st.failed / (double)r->st.runs : 0.0);
     if (r->st.nfails)

@@ -134,6 +134,9 @@ json_t *cli_run_json(const char *scenario, const cli_opts *o, const sim_config *
   bad |= cli_jset(j, "steps", json_integer((json_int_t)res->steps));
   bad |= cli_jset(j, "decisions", json_integer((json_int_t)res->decisions));
   bad |= cli_jset(j, "tasks", json_integer(res->tasks));
+  bad |= cli_jset(j, "spurious_ppm", json_integer(cfg->spurious_ppm));
+  bad |= cli_jset(j, "wakeups", json_integer((json_int_t)res->wakeups));
+  bad |= cli_jset(j, "faults", json_integer((json_int_t)res->faults));
   bad |= cli_jset(j, "virtual_ms", json_integer((json_int_t)(res->virtual_ns / 1000000)));
   bad |= cli_jset(j, "virtual_ns", json_integer((json_int_t)res->virtual_ns));
   bad |= cli_jset(j, "trace_hash", json_string(hash));

@@ -50,9 +50,10 @@ typedef struct worker {
   as_session s;        /* the session an operation works on: in run state, not
                        ** on the task's stack, so teardown frees it if the
                        ** task is abandoned */
-  sim_rng rng;         /* the task's own workload draws (s=any, a generated
-                       ** actor's operations): seeded before any task runs,
-                       ** so what it draws never depends on the interleaving */
+  sim_rng rng;         /* the task's own workload substream (s=any, a
+                       ** generated actor's draws), keyed by actor and
+                       ** instance: what it draws never depends on the
+                       ** interleaving, nor on how many tasks the others run */
 } worker;
 
 typedef struct run {
@@ -742,13 +743,13 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
   r->workers = calloc(r->nworkers ? r->nworkers : 1, sizeof *r->workers);
   r->tasks = calloc(r->nworkers ? r->nworkers : 1, sizeof *r->tasks);
   if (!r->workers || !r->tasks) return AS_NOMEM;
-  /* Each task's own workload stream, seeded here in a fixed order. */
+  /* Each task's own workload substream. */
   for (uint32_t a = 0, n = 0; a < sc->nactors; a++)
     for (uint32_t k = 0; k < r->counts[a]; k++, n++) {
       worker *w = &r->workers[n];
       w->r = r;
       w->actor = &sc->actors[a];
-      sim_rng_seed(&w->rng, sim_rng_next(workload));
+      sim_workload_substream(&w->rng, ((uint64_t)a << 32) | k);
     }
   return AS_OK;
 }

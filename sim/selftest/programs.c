@@ -413,6 +413,298 @@ static const sim_program counter_prog = {
     .teardown = counter_teardown,
 };
 
+/* --- selftest:cond_if / cond_while -- a condition wait guarded by if ------ */
+
+/* A consumer waits for a producer's item. Guarded by `if`, a wakeup with no
+** signal (a spurious one: POSIX allows them, and the sim makes them) lets it
+** consume before anything was produced; guarded by `while` it waits again. */
+typedef struct guarded {
+  as_mutex *m;
+  as_cond *c;
+  int ready;
+  int loop;      /* 1: while (correct); 0: if (the bug) */
+  unsigned lead; /* steps the producer works before it publishes */
+} guarded;
+
+static int guarded_setup_common(guarded *x, sim_rng *r) {
+  x->lead = (unsigned)sim_rng_range(r, 50, 200);
+  sim_option("lead", "%u", x->lead);
+  TRY(as_mutex_new(&x->m));
+  TRY(as_cond_new(&x->c));
+  return AS_OK;
+}
+
+static int cond_if_setup(void *st, sim_rng *r) { return guarded_setup_common(st, r); }
+
+static int cond_while_setup(void *st, sim_rng *r) {
+  ((guarded *)st)->loop = 1;
+  return guarded_setup_common(st, r);
+}
+
+static void guarded_consumer(void *arg) {
+  guarded *x = arg;
+  as_mutex_lock(x->m);
+  if (x->loop) {
+    while (!x->ready) as_cond_wait(x->c, x->m);
+  } else if (!x->ready) {
+    as_cond_wait(x->c, x->m); /* the bug: a wakeup is not the condition */
+  }
+  int ready = x->ready;
+  as_mutex_unlock(x->m);
+  if (!ready) sim_fail(SIM_ASSERT, "consumed before anything was produced (woken with no signal)");
+}
+
+static void guarded_producer(void *arg) {
+  guarded *x = arg;
+  work(x->lead);
+  as_mutex_lock(x->m);
+  x->ready = 1;
+  as_cond_signal(x->c);
+  as_mutex_unlock(x->m);
+}
+
+static void guarded_main(void *st) {
+  as_task *a = spawn_or_fail("consumer", guarded_consumer, st);
+  as_task *b = spawn_or_fail("producer", guarded_producer, st);
+  join_or_fail(a);
+  join_or_fail(b);
+}
+
+static void guarded_teardown(void *st) {
+  guarded *x = st;
+  as_cond_free(x->c);
+  as_mutex_free(x->m);
+}
+
+static const sim_program cond_if_prog = {
+    .name = "selftest:cond_if",
+    .fingerprint = 0x73656c6674657300ull + 0x11,
+    .summary = "a condition wait guarded by if, not while: caught by a spurious wakeup",
+    .state_size = sizeof(guarded),
+    .est_tasks = 3,
+    .est_steps = 250,
+    .setup = cond_if_setup,
+    .main = guarded_main,
+    .teardown = guarded_teardown,
+};
+
+static const sim_program cond_while_prog = {
+    .name = "selftest:cond_while",
+    .fingerprint = 0x73656c6674657300ull + 0x12,
+    .summary = "the same wait guarded by while; must never fail",
+    .state_size = sizeof(guarded),
+    .est_tasks = 3,
+    .est_steps = 250,
+    .setup = cond_while_setup,
+    .main = guarded_main,
+    .teardown = guarded_teardown,
+};
+
+/* --- selftest:signal_fifo / signal_ticket -- who a signal wakes ------------ */
+
+/* Waiters queue on a condition variable in a known order and a dispatcher
+** hands out one token at a time. The buggy one signals and assumes the
+** oldest waiter takes it (FIFO hand-off): a signal wakes *some* waiter. The
+** correct one gives each waiter a ticket, broadcasts, and lets only the
+** ticket's holder go. */
+#define QUEUE_WAITERS_MAX 4
+
+typedef struct queue {
+  as_mutex *m;
+  as_cond *c, *arrived, *ack;
+  unsigned n, arrivals, served, tokens, turn;
+  int ticket; /* 1: by ticket (correct); 0: signal and assume FIFO (the bug) */
+} queue;
+
+static int queue_setup_common(queue *x, sim_rng *r) {
+  x->n = (unsigned)sim_rng_range(r, 2, QUEUE_WAITERS_MAX);
+  sim_option("waiters", "%u", x->n);
+  TRY(as_mutex_new(&x->m));
+  TRY(as_cond_new(&x->c));
+  TRY(as_cond_new(&x->arrived));
+  TRY(as_cond_new(&x->ack));
+  return AS_OK;
+}
+
+static int signal_fifo_setup(void *st, sim_rng *r) { return queue_setup_common(st, r); }
+
+static int signal_ticket_setup(void *st, sim_rng *r) {
+  ((queue *)st)->ticket = 1;
+  return queue_setup_common(st, r);
+}
+
+static void queue_waiter(void *arg) {
+  queue *x = arg;
+  as_mutex_lock(x->m);
+  unsigned my = x->arrivals++;
+  as_cond_signal(x->arrived);
+  if (x->ticket) {
+    while (x->turn != my + 1) as_cond_wait(x->c, x->m);
+  } else {
+    while (x->tokens == 0) as_cond_wait(x->c, x->m);
+    x->tokens--;
+  }
+  unsigned order = x->served++;
+  as_cond_signal(x->ack);
+  as_mutex_unlock(x->m);
+  if (order != my)
+    sim_fail(SIM_ASSERT, "the waiter queued at position %u was served at position %u: the "
+             "signal woke another waiter than the oldest", my, order);
+}
+
+static void queue_main(void *st) {
+  queue *x = st;
+  as_task *ts[QUEUE_WAITERS_MAX];
+  for (unsigned i = 0; i < x->n; i++) ts[i] = spawn_or_fail("waiter", queue_waiter, x);
+  as_mutex_lock(x->m);
+  /* Every waiter is queued on c once arrivals is n: each counted itself and
+  ** waited in one critical section. */
+  while (x->arrivals < x->n) as_cond_wait(x->arrived, x->m);
+  for (unsigned i = 0; i < x->n; i++) {
+    if (x->ticket) {
+      x->turn = i + 1;
+      as_cond_broadcast(x->c);
+    } else {
+      x->tokens = 1;
+      as_cond_signal(x->c);
+    }
+    while (x->served <= i) as_cond_wait(x->ack, x->m);
+  }
+  as_mutex_unlock(x->m);
+  for (unsigned i = 0; i < x->n; i++) join_or_fail(ts[i]);
+}
+
+static void queue_teardown(void *st) {
+  queue *x = st;
+  as_cond_free(x->c);
+  as_cond_free(x->arrived);
+  as_cond_free(x->ack);
+  as_mutex_free(x->m);
+}
+
+static const sim_program signal_fifo_prog = {
+    .name = "selftest:signal_fifo",
+    .fingerprint = 0x73656c6674657300ull + 0x13,
+    .summary = "a hand-off that assumes a signal wakes the oldest waiter: caught by the "
+               "strategy's choice of waiter",
+    .state_size = sizeof(queue),
+    .est_tasks = 5,
+    .est_steps = 80,
+    .setup = signal_fifo_setup,
+    .main = queue_main,
+    .teardown = queue_teardown,
+};
+
+static const sim_program signal_ticket_prog = {
+    .name = "selftest:signal_ticket",
+    .fingerprint = 0x73656c6674657300ull + 0x14,
+    .summary = "the same hand-off by ticket and broadcast; must never fail",
+    .state_size = sizeof(queue),
+    .est_tasks = 5,
+    .est_steps = 120,
+    .setup = signal_ticket_setup,
+    .main = queue_main,
+    .teardown = queue_teardown,
+};
+
+/* --- selftest:timeout_stale / timeout_recheck -- after a timed-out wait ---- */
+
+/* A waiter reads a value, waits with a deadline, and on a timeout writes
+** back what it read plus one, as if nothing could have changed: nobody
+** signalled. A writer comes at the deadline; it can slip in between the
+** wait's expiry and the waiter retaking the mutex, and its update is lost.
+** The correct waiter reads the value again after the wait. */
+typedef struct stale {
+  as_mutex *m;
+  as_cond *c;
+  uint64_t value, deadline;
+  int recheck; /* 1: read again after the wait (correct); 0: the bug */
+} stale;
+
+static int stale_setup_common(stale *x, sim_rng *r) {
+  x->deadline = sim_rng_range(r, 1, 60) * UINT64_C(1000000000);
+  sim_option("deadline_s", "%" PRIu64, x->deadline / UINT64_C(1000000000));
+  TRY(as_mutex_new(&x->m));
+  TRY(as_cond_new(&x->c));
+  return AS_OK;
+}
+
+static int timeout_stale_setup(void *st, sim_rng *r) { return stale_setup_common(st, r); }
+
+static int timeout_recheck_setup(void *st, sim_rng *r) {
+  ((stale *)st)->recheck = 1;
+  return stale_setup_common(st, r);
+}
+
+static void stale_waiter(void *arg) {
+  stale *x = arg;
+  as_mutex_lock(x->m);
+  uint64_t seen = x->value;
+  int rc = as_cond_timedwait(x->c, x->m, x->deadline);
+  if (rc == AS_TIMEDOUT && !x->recheck)
+    x->value = seen + 1; /* the bug: "timed out, so nobody wrote" */
+  else
+    x->value += 1;
+  as_mutex_unlock(x->m);
+}
+
+static void stale_writer(void *arg) {
+  stale *x = arg;
+  as_sleep_until(x->deadline);
+  as_mutex_lock(x->m);
+  x->value += 10;
+  as_mutex_unlock(x->m);
+}
+
+static void stale_main(void *st) {
+  as_task *a = spawn_or_fail("waiter", stale_waiter, st);
+  as_task *b = spawn_or_fail("writer", stale_writer, st);
+  join_or_fail(a);
+  join_or_fail(b);
+}
+
+static int stale_check(void *st, char *msg, size_t cap) {
+  stale *x = st;
+  if (x->value == 11) return 0;
+  snprintf(msg, cap, "the value is %" PRIu64 ", expected 11: the writer's update was lost "
+           "(it slipped in between the wait's expiry and the waiter retaking the mutex)",
+           x->value);
+  return 1;
+}
+
+static void stale_teardown(void *st) {
+  stale *x = st;
+  as_cond_free(x->c);
+  as_mutex_free(x->m);
+}
+
+static const sim_program timeout_stale_prog = {
+    .name = "selftest:timeout_stale",
+    .fingerprint = 0x73656c6674657300ull + 0x15,
+    .summary = "after a timed-out wait, assumes nothing changed: a writer slips in between "
+               "the expiry and the retake",
+    .state_size = sizeof(stale),
+    .est_tasks = 3,
+    .est_steps = 20,
+    .setup = timeout_stale_setup,
+    .main = stale_main,
+    .check = stale_check,
+    .teardown = stale_teardown,
+};
+
+static const sim_program timeout_recheck_prog = {
+    .name = "selftest:timeout_recheck",
+    .fingerprint = 0x73656c6674657300ull + 0x16,
+    .summary = "the same waiter reading the value again after the wait; must never fail",
+    .state_size = sizeof(stale),
+    .est_tasks = 3,
+    .est_steps = 20,
+    .setup = timeout_recheck_setup,
+    .main = stale_main,
+    .check = stale_check,
+    .teardown = stale_teardown,
+};
+
 /* --- registry ----------------------------------------------------------- */
 
 const selftest selftests[] = {
@@ -421,6 +713,12 @@ const selftest selftests[] = {
     {&atomicity_prog, 1, SIM_INVARIANT, 2},
     {&timer_prog_def, 0, SIM_PASS, 0},
     {&counter_prog, 0, SIM_PASS, 0},
+    {&cond_if_prog, 1, SIM_ASSERT, 1},
+    {&cond_while_prog, 0, SIM_PASS, 0},
+    {&signal_fifo_prog, 1, SIM_ASSERT, 1},
+    {&signal_ticket_prog, 0, SIM_PASS, 0},
+    {&timeout_stale_prog, 1, SIM_INVARIANT, 1},
+    {&timeout_recheck_prog, 0, SIM_PASS, 0},
 };
 const unsigned selftest_count = sizeof selftests / sizeof selftests[0];
 

@@ -2,9 +2,11 @@
 ** programs.h -- the scheduler's self-test programs.
 **
 ** Built into the tool so the scheduler can be used and tested before any
-** runtime exists, and kept as its regression suite: three contain a known
-** concurrency bug the explorer must find, two are correct and must never
-** fail.
+** runtime exists, and kept as its regression suite: some contain a known
+** concurrency bug the explorer must find (a deadlock, an ordering bug, an
+** atomicity violation, an if-guarded condition wait, a hand-off that
+** assumes FIFO signals, a stale read after a timed-out wait), the others are
+** correct, most of them the buggy ones fixed, and must never fail.
 */
 #ifndef AGENTSIM_SELFTEST_PROGRAMS_H
 #define AGENTSIM_SELFTEST_PROGRAMS_H
