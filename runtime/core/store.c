@@ -111,54 +111,20 @@ static const char *const journal_sql[] = {
     "PRAGMA journal_mode = wal", "PRAGMA journal_mode = delete",
     "PRAGMA journal_mode = truncate", "PRAGMA journal_mode = persist"};
 
-/* The synchronous levels, weakest first, and how each is set. */
+/* The synchronous levels, weakest first, and how each is set (which are
+** durable with which journal mode: runtime/durable.c). */
 enum { S_OFF, S_NORMAL, S_FULL, S_EXTRA };
 static const char *const syncs[] = {"off", "normal", "full", "extra", NULL};
 static const char *const sync_sql[] = {"PRAGMA synchronous = OFF", "PRAGMA synchronous = NORMAL",
                                        "PRAGMA synchronous = FULL", "PRAGMA synchronous = EXTRA"};
 
-/* The weakest durable level of each journal mode (store.h's table), which
-** is also its default; below it, why not. */
-static const int durable_from[] = {S_FULL, S_EXTRA, S_FULL, S_FULL};
-static const char *const not_durable[4][3] = {
-    {"synchronous off with journal wal is not durable: nothing is ever synced; use full",
-     "synchronous normal with journal wal is not durable: commits reach the disk only at a "
-     "checkpoint, so power loss rolls acknowledged ones back; use full"},
-    {"synchronous off with journal delete is not durable: nothing is ever synced; use extra",
-     "synchronous normal with journal delete is not durable: the unlink that commits is lost "
-     "without a directory sync; use extra",
-     "synchronous full with journal delete is not durable: the unlink that commits is lost "
-     "without a directory sync; use extra"},
-    {"synchronous off with journal truncate is not durable: nothing is ever synced; use full",
-     "synchronous normal with journal truncate is not durable: the truncation that commits is "
-     "not synced, so power loss can roll the commit back or corrupt the database; use full"},
-    {"synchronous off with journal persist is not durable: nothing is ever synced; use full",
-     "synchronous normal with journal persist is not durable: the journal header is written "
-     "before its records are synced, which SQLite documents may corrupt the database on power "
-     "loss; use full"},
-};
-
-int as_store_durable(const char *journal, const char *synchronous, const char **level,
-                     const char **why) {
-  int j = pick(journal, journals);
-  int k = j < 0 ? -1 : synchronous ? pick(synchronous, syncs) : durable_from[j];
-  const char *no = NULL;
-  if (j < 0)
-    no = "unknown journal mode (expected wal, delete, truncate or persist)";
-  else if (k < 0)
-    no = "unknown synchronous level (expected off, normal, full or extra)";
-  else if (k < durable_from[j])
-    no = not_durable[j][k];
-  if (level) *level = no ? NULL : syncs[k];
-  if (why) *why = no;
-  return no ? AS_INVAL : AS_OK;
-}
-
 /* The level a store with no synchronous option gets: the journal mode's
 ** durable one. */
 static int default_sync(int journal) {
   if (AS_MUTANT(DELETE_SYNC_FULL) && journal == J_DELETE) return S_FULL; /* SQLite's default */
-  return durable_from[journal];
+  const char *level = NULL;
+  if (as_store_durable(journals[journal], NULL, &level, NULL) != AS_OK) return -1;
+  return pick(level, syncs);
 }
 
 /* The synchronous level opts ask for, or -1 with the reason logged. */

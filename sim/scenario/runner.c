@@ -125,6 +125,7 @@ static AS_WUR int conn(worker *w) {
   w->st = NULL;
   as_store_opts o = {.vfs = simdb_disk_vfs(r->disk),
                      .journal_mode = scn_journal_name(r->sc->journal),
+                     .synchronous = scn_sync_name(r->sc->synchronous),
                      .busy_timeout_ms = BUSY_TIMEOUT_MS};
   w->epoch = r->epoch;
   return as_store_open(&w->st, DB_PATH, &o);

@@ -9,6 +9,9 @@
 **   describe "TEXT"                    one line for humans (optional)
 **   sessions N                         sessions made before the actors start (1..1024)
 **   journal delete|truncate|persist|wal   SQLite journal mode (default delete)
+**   synchronous off|normal|full|extra  SQLite synchronous level (default: the
+**                                      store's durable level for the journal;
+**                                      one that is not durable is refused)
 **   limits [steps=N] [time=DUR]        step and virtual-time budgets
 **   faults [read=PPM] [write=PPM] [full=PPM] [busy=PPM] [sync=PPM]
 **                                      I/O fault rates, parts per million
@@ -181,6 +184,8 @@ typedef struct scn_faults {
 } scn_faults;
 
 typedef enum scn_journal { SCN_JOURNAL_DELETE, SCN_JOURNAL_TRUNCATE, SCN_JOURNAL_PERSIST, SCN_JOURNAL_WAL } scn_journal;
+/* SCN_SYNC_DEFAULT: the store chooses (as_store_opts.synchronous NULL). */
+typedef enum scn_sync { SCN_SYNC_DEFAULT, SCN_SYNC_OFF, SCN_SYNC_NORMAL, SCN_SYNC_FULL, SCN_SYNC_EXTRA } scn_sync;
 
 /* A parsed scenario. It owns its arrays: release with scn_clear. A zeroed
 ** one is a valid empty scenario. */
@@ -189,6 +194,7 @@ typedef struct scenario {
   char describe[SCN_MAX_TEXT];
   uint32_t sessions;
   scn_journal journal;
+  scn_sync synchronous;
   uint64_t max_steps;      /* 0: the sim's default */
   uint64_t max_virtual_ns; /* 0: the sim's default */
   scn_faults faults;
@@ -199,6 +205,8 @@ typedef struct scenario {
 } scenario;
 
 const char *scn_journal_name(scn_journal j);
+/* "off", "normal", "full", "extra"; NULL for SCN_SYNC_DEFAULT. */
+const char *scn_sync_name(scn_sync s);
 
 /* Parse len bytes of text (need not be NUL-terminated) into *out (storage,
 ** overwritten without being released). On success *out owns what it holds
