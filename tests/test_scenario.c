@@ -86,7 +86,7 @@ static void test_fields(void **state) {
       "synchronous extra\n"
       "journal wal\n"
       "limits steps=1000 time=2h\n"
-      "faults read=1 write=2 full=3 busy=4 sync=1000000\n"
+      "faults read=1 write=2 full=3 busy=4 sync=1000000 tear=6\n"
       "legacy_escalate notify page\n"
       "actor a count=3\n"
       "\trepeat=7 tool s=4 name=mark_resolved\n"
@@ -106,6 +106,7 @@ static void test_fields(void **state) {
   assert_true(A->max_virtual_ns == 2ull * 3600 * 1000000000ull);
   assert_int_equal(A->faults.sync, 1000000);
   assert_int_equal(A->faults.busy, 4);
+  assert_int_equal(A->faults.tear, 6);
   assert_int_equal(A->nlegacy, 2);
   assert_string_equal(A->legacy[1], "page");
   assert_int_equal(A->actors[0].count, 3);
@@ -219,7 +220,7 @@ static void test_errors(void **state) {
   expect(HEAD "limits time=5parsecs\n" ACT, "t.scn:2:13: expected a duration");
   expect(HEAD "limits speed=1\n" ACT, "t.scn:2:8: expected steps= or time=");
   expect(HEAD "faults read=1000001\n" ACT, "t.scn:2:13: expected a rate in parts per million");
-  expect(HEAD "faults heat=1\n" ACT, "t.scn:2:8: expected read=, write=, full=, busy= or sync=");
+  expect(HEAD "faults heat=1\n" ACT, "t.scn:2:8: expected read=, write=, full=, busy=, sync= or tear=");
   expect(HEAD "faults read\n" ACT, "t.scn:2:8: expected KEY=VALUE, found 'read'");
   expect(HEAD "describe unquoted\n" ACT, "t.scn:2:1: expected describe \"TEXT\"");
   expect(HEAD "describe \"open\n" ACT, "t.scn:2:10: expected a closing '\"' for the string");

@@ -65,11 +65,14 @@ void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char 
   sim_emit(kind, object, extra, label);
 }
 
-bool simdb__fault(simdb_disk *d, as_fault_point point) {
-  uint32_t ppm = d->fault_ppm[point];
+bool simdb__draw(as_fault_point point, uint32_t ppm) {
   if (ppm == 0) return false;
-  sim_fault_rate(point, ppm); /* the disk's rate, for this one draw */
+  sim_fault_rate(point, ppm); /* this rate, for this one draw */
   return as_fault(point);
+}
+
+bool simdb__fault(simdb_disk *d, as_fault_point point) {
+  return simdb__draw(point, d->fault_ppm[point]);
 }
 
 void simdb_disk_fault_rate(simdb_disk *d, unsigned point, uint32_t ppm) {

@@ -138,6 +138,8 @@ void simdb__dir_sync(simdb_disk *d);
 bool simdb__crash_due(simdb_disk *d);
 /* Draw a fault at a VFS point at this disk's rate. */
 bool simdb__fault(simdb_disk *d, as_fault_point point);
+/* One draw from the fault stream at point, at rate ppm (0: no draw). */
+bool simdb__draw(as_fault_point point, uint32_t ppm);
 /* A scheduling point for an I/O call (only inside a run's task), then its
 ** event (stream.h: kind SIM_EV_DISK_*, about file `object`). */
 void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label);

@@ -155,8 +155,7 @@ static AS_WUR int x_sync(sqlite3_file *fp, int flags) {
   simdb__io_point(SIM_EV_DISK_SYNC, h->f->id, (uint64_t)(unsigned)flags, NULL);
   if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
   if (simdb__fault(h->disk, AS_FP_VFS_SYNC)) {
-    sim_fault_rate(AS_FP_VFS_SYNC, 500000);
-    if (as_fault(AS_FP_VFS_SYNC)) simdb__file_drop(h->f);
+    if (simdb__draw(AS_FP_VFS_SYNC, 500000)) simdb__file_drop(h->f);
     return SQLITE_IOERR_FSYNC;
   }
   simdb__file_sync(h->f);

@@ -506,6 +506,7 @@ static void set_faults(run *r, int on) {
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_FULL, on ? f->full : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_LOCK_BUSY, on ? f->busy : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_SYNC, on ? f->sync : 0);
+  simdb_disk_fault_rate(r->disk, AS_FP_VFS_TEAR, on ? f->tear : 0);
 }
 
 /* Before any session exists: the schema, then the audit learns it. The

@@ -230,15 +230,15 @@ static AS_WUR int parse_limits(pstate *p, scenario *sc, const tok *t, unsigned n
 }
 
 static AS_WUR int parse_faults(pstate *p, scenario *sc, const tok *t, unsigned n) {
-  static const char *const keys[] = {"read", "write", "full", "busy", "sync"};
+  static const char *const keys[] = {"read", "write", "full", "busy", "sync", "tear"};
   uint32_t *dst[] = {&sc->faults.read, &sc->faults.write, &sc->faults.full, &sc->faults.busy,
-                     &sc->faults.sync};
+                     &sc->faults.sync, &sc->faults.tear};
   int rc = parse_kv_only(p, t, n, 1);
   for (unsigned i = 1; rc == AS_OK && i < n; i++) {
     size_t k;
-    for (k = 0; k < 5; k++)
+    for (k = 0; k < 6; k++)
       if (tok_is(&t[i], keys[k])) break;
-    if (k == 5) return perr(p, t[i].col, "read=, write=, full=, busy= or sync=");
+    if (k == 6) return perr(p, t[i].col, "read=, write=, full=, busy=, sync= or tear=");
     uint64_t v = 0;
     rc = num_in(p, t[i].val, t[i].vlen, t[i].vcol, 0, 1000000, "a rate in parts per million", &v);
     if (rc == AS_OK) *dst[k] = (uint32_t)v;
@@ -660,8 +660,10 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
     n = as_appendf(buf, cap, n, "\n");
   }
   const scn_faults *f = &sc->faults;
-  n = as_appendf(buf, cap, n, "faults read=%u write=%u full=%u busy=%u sync=%u\n", f->read,
+  n = as_appendf(buf, cap, n, "faults read=%u write=%u full=%u busy=%u sync=%u", f->read,
                  f->write, f->full, f->busy, f->sync);
+  /* Only when on, so files written before it keep their text (and fingerprint). */
+  n = f->tear ? as_appendf(buf, cap, n, " tear=%u\n", f->tear) : as_appendf(buf, cap, n, "\n");
   if (sc->nlegacy) {
     n = as_appendf(buf, cap, n, "legacy_escalate");
     for (size_t i = 0; i < sc->nlegacy; i++) n = as_appendf(buf, cap, n, " %s", sc->legacy[i]);
@@ -723,9 +725,11 @@ static const struct {
      "durable level for the journal, `extra` for delete and `full` for the others); a level "
      "that is not durable with the journal is refused"},
     {"limits steps=N time=DUR", "step budget (1..16,000,000) and virtual-time budget"},
-    {"faults read= write= full= busy= sync=",
+    {"faults read= write= full= busy= sync= tear=",
      "rates in parts per million (0..1,000,000) of read errors, write errors, disk full, lock "
-     "busy and sync errors in the simulated disk"},
+     "busy and sync errors in the simulated disk (a failed sync drops what it was to persist "
+     "half the time), and of torn writes: at power loss, each sector written since its file's "
+     "last sync (and each changed length) survives at the tear rate (default 0: none does)"},
     {"legacy_escalate TOOL...", "up to 8 tool names that count as an escalation when a session is finalized"},
     {"actor NAME [count=N]",
      "1..64 tasks running the operations indented below (at most 32 actors, 128 operations each)"},

@@ -13,7 +13,7 @@
 **                                      store's durable level for the journal;
 **                                      one that is not durable is refused)
 **   limits [steps=N] [time=DUR]        step and virtual-time budgets
-**   faults [read=PPM] [write=PPM] [full=PPM] [busy=PPM] [sync=PPM]
+**   faults [read=PPM] [write=PPM] [full=PPM] [busy=PPM] [sync=PPM] [tear=PPM]
 **                                      I/O fault rates, parts per million
 **   legacy_escalate TOOL...            tools a finalize reads as escalated
 **   actor NAME [count=N]               N concurrent tasks running the ops below
@@ -136,8 +136,8 @@ typedef struct scn_key {
     "finalize (which takes the lock again, re-entrantly)")                         \
   X(SLEEP, "sleep", SCN_K_D, exec_sleep, orc_model_sleep, "sleep in virtual time") \
   X(CRASH, "crash", , exec_crash, orc_model_crash,                                 \
-    "power loss: every write not yet synced is lost; the database is reopened "    \
-    "and recovered")
+    "power loss: what was not synced is lost (data, and names and unlinks without " \
+    "a directory sync) unless torn in; the database is reopened and recovered")
 
 typedef enum scn_op_kind {
 #define SCN__OP(NAME, kw, keys, exec, model, help) SCN_OP_##NAME,
@@ -181,6 +181,7 @@ typedef struct scn_actor {
 
 typedef struct scn_faults {
   uint32_t read, write, full, busy, sync; /* ppm */
+  uint32_t tear; /* ppm: an unsynced sector or length survives power loss */
 } scn_faults;
 
 typedef enum scn_journal { SCN_JOURNAL_DELETE, SCN_JOURNAL_TRUNCATE, SCN_JOURNAL_PERSIST, SCN_JOURNAL_WAL } scn_journal;
