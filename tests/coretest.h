@@ -57,12 +57,13 @@ static inline void ct_dir_remove(ct_dir *d) {
   assert_int_equal(rmdir(d->path), 0);
 }
 
-/* Open dir/name with journal mode `journal`, no fsync, and busy_ms. */
+/* Open dir/name with journal mode `journal`, no fsync (not durable, and
+** said so: a test on a real disk), and busy_ms. */
 static inline as_store *ct_open(const ct_dir *d, const char *name, const char *journal,
                                 int busy_ms) {
   char p[256];
   ct_path(p, sizeof p, d, name);
-  as_store_opts o = {.journal_mode = journal, .synchronous = "off", .busy_timeout_ms = busy_ms};
+  as_store_opts o = {.journal_mode = journal, .synchronous = "off", .not_durable = 1, .busy_timeout_ms = busy_ms};
   as_store *st = NULL;
   int rc = as_store_open(&st, p, &o);
   if (rc != AS_OK) fail_msg("as_store_open(%s): %s", p, as_status_name(rc));

@@ -159,7 +159,8 @@ static int open_run(op *o) {
   char p[256];
   open_path(o, p, sizeof p);
   as_store *st = (as_store *)&st;
-  as_store_opts opts = {.journal_mode = o->v == 1 ? "wal" : "delete", .synchronous = "off"};
+  as_store_opts opts = {.journal_mode = o->v == 1 ? "wal" : "delete", .synchronous = "off",
+                        .not_durable = 1};
   int rc = as_store_open(&st, p, &opts);
   sw_disarm(); /* the checks below are not under test */
   if (rc == AS_OK) {

@@ -82,7 +82,7 @@ static int ls_setup(void *state, sim_rng *r) {
   sim_option("workers", "%u", x->workers);
   sim_option("rounds", "%u", x->rounds);
   sim_option("fin_delay", "%u", x->fin_delay);
-  as_store_opts o = {.journal_mode = "delete", .synchronous = "off", .busy_timeout_ms = 1000};
+  as_store_opts o = {.journal_mode = "delete", .synchronous = "off", .not_durable = 1, .busy_timeout_ms = 1000};
   for (unsigned i = 0; i <= x->workers; i++) {
     int rc = as_store_open(&x->st[i], DB, &o);
     if (rc != AS_OK) return rc;

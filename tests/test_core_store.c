@@ -116,8 +116,13 @@ static void test_open_refusals(void **state) {
   assert_int_equal(as_store_open(&st, NULL, NULL), AS_INVAL);
   assert_null(st);
   static const as_store_opts bad[] = {
-      {.journal_mode = "memory"},  {.journal_mode = "WAL"},    {.synchronous = "extra"},
+      {.journal_mode = "memory"},  {.journal_mode = "WAL"},    {.synchronous = "EXTRA"},
       {.busy_timeout_ms = -1},     {.busy_timeout_ms = AS_STORE_BUSY_MAX_MS + 1},
+      /* Not durable (store.h's table), and not asked for knowingly. */
+      {.journal_mode = "delete", .synchronous = "full"}, {.synchronous = "normal"},
+      {.journal_mode = "truncate", .synchronous = "normal"}, {.synchronous = "off"},
+      {.journal_mode = "persist", .synchronous = "normal"},
+      {.synchronous = "EXTRA", .not_durable = 1}, /* knowingly, but unknown */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(as_store_open(&st, p, &bad[i]), AS_INVAL);
@@ -153,12 +158,15 @@ static void test_open_refusals(void **state) {
 static void test_open_modes_and_reopen(void **state) {
   (void)state;
   static const char *const journals[] = {"wal", "delete", "truncate", "persist"};
-  static const char *const syncs[] = {"full", "normal", "off"};
+  static const char *const syncs[] = {"extra", "full", "normal", "off"};
   char p[256];
   ct_path(p, sizeof p, &D, "modes.db");
   for (size_t j = 0; j < 4; j++) {
-    for (size_t k = 0; k < 3; k++) {
-      as_store_opts o = {.vfs = "unix", .journal_mode = journals[j], .synchronous = syncs[k]};
+    for (size_t k = 0; k < 4; k++) {
+      /* Every combination opens; the ones that are not durable only when
+      ** the options say so. */
+      as_store_opts o = {.vfs = "unix", .journal_mode = journals[j], .synchronous = syncs[k],
+                         .not_durable = as_store_durable(journals[j], syncs[k], NULL, NULL) != AS_OK};
       as_store *st = NULL;
       assert_int_equal(as_store_open(&st, p, &o), AS_OK);
       int v = 0;
@@ -199,6 +207,41 @@ static void test_open_modes_and_reopen(void **state) {
   as_store_close(st);
   as_session_clear(&s);
   as_session_clear(&t);
+}
+
+/* store.h's durability table, cell by cell: what as_store_durable says,
+** the level a default gets, and a reason naming the fix for every refusal. */
+static void test_durability_table(void **state) {
+  (void)state;
+  static const char *const journals[] = {"wal", "delete", "truncate", "persist"};
+  static const char *const syncs[] = {"off", "normal", "full", "extra"};
+  static const int durable[4][4] = {{0, 0, 1, 1}, {0, 0, 0, 1}, {0, 0, 1, 1}, {0, 0, 1, 1}};
+  static const char *const dflt[] = {"full", "extra", "full", "full"};
+  for (size_t j = 0; j < 4; j++) {
+    const char *level = "x", *why = "x";
+    assert_int_equal(as_store_durable(journals[j], NULL, &level, &why), AS_OK);
+    assert_string_equal(level, dflt[j]);
+    assert_null(why);
+    for (size_t k = 0; k < 4; k++) {
+      int rc = as_store_durable(journals[j], syncs[k], &level, &why);
+      assert_int_equal(rc, durable[j][k] ? AS_OK : AS_INVAL);
+      if (durable[j][k]) {
+        assert_string_equal(level, syncs[k]);
+        continue;
+      }
+      assert_null(level);
+      assert_non_null(strstr(why, journals[j]));
+      assert_non_null(strstr(why, syncs[k]));
+      assert_non_null(strstr(why, dflt[j])); /* "use ..." */
+    }
+  }
+  const char *why = NULL;
+  assert_int_equal(as_store_durable(NULL, NULL, NULL, &why), AS_OK); /* wal, full */
+  assert_int_equal(as_store_durable("memory", "full", NULL, &why), AS_INVAL);
+  assert_non_null(strstr(why, "journal mode"));
+  assert_int_equal(as_store_durable("wal", "Full", NULL, &why), AS_INVAL);
+  assert_non_null(strstr(why, "synchronous level"));
+  assert_int_equal(as_store_durable(NULL, "normal", NULL, NULL), AS_INVAL);
 }
 
 static void test_newer_schema_refused(void **state) {
@@ -533,6 +576,7 @@ int main(void) {
       cmocka_unit_test(test_sqlite_status_map),
       cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_modes_and_reopen, setup, teardown),
+      cmocka_unit_test(test_durability_table),
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown),
       cmocka_unit_test_setup_teardown(test_create_load_save, setup, teardown),

@@ -2763,6 +2763,31 @@ static void test_doubt_overtaken(void **state) {
     else
       expect_violation(ORC_CK_EVIDENCE, "version 3");
   }
+  /* Power loss in between: the save adopts a candidate, the appends stay
+  ** in doubt. */
+  for (int way = 0; way < 3; way++) {
+    reset();
+    create("s0");
+    conn(1);
+    orc_op *n = note_rows(T1, 1, 1, "note", "{\"n\":1}");
+    committing(T1, 1);
+    power_loss();
+    answer(T1, n, AS_IO);
+    conn(2);
+    orc_op *w = write_rows(T2, 2, "s0", "new", 1, "{}", "{\"w\":1}");
+    commit(T2, 2);
+    w->version = 2;
+    answer(T2, w, AS_OK);
+    expect_ok();
+    n = note_rows(T2, 2, way + 1, "note", "{\"n\":1}");
+    commit(T2, 2);
+    n->seq = way + 1;
+    answer(T2, n, AS_OK);
+    if (way < 2)
+      expect_ok();
+    else
+      expect_violation(ORC_CK_EVENT_SEQ, "event 3 follows event 1");
+  }
 }
 
 static void test_note(void **state) {

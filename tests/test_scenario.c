@@ -57,7 +57,8 @@ static void test_bundled(void **state) {
   static const char *const names[] = {"finalize_vs_escalate", "double_finalize", "stale_storm",
                                       "crash_restart", "gc_vs_retry", "pause_vs_finalize",
                                       "terminal_history", "gc_vs_errored", "try_refused",
-                                      "crash_gc", "stream_turns", "swarm_core"};
+                                      "crash_gc", "stream_turns", "swarm_core",
+                                      "crash_truncate"};
   unsigned journals = 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[512], err[256];
@@ -83,9 +84,10 @@ static void test_fields(void **state) {
       "scenario demo   # trailing comment\n"
       "describe \"a # inside a string\"\n"
       "sessions 5\n"
+      "synchronous extra\n"
       "journal wal\n"
       "limits steps=1000 time=2h\n"
-      "faults read=1 write=2 full=3 busy=4 sync=1000000\n"
+      "faults read=1 write=2 full=3 busy=4 sync=1000000 tear=6\n"
       "legacy_escalate notify page\n"
       "actor a count=3\n"
       "\trepeat=7 tool s=4 name=mark_resolved\n"
@@ -100,10 +102,12 @@ static void test_fields(void **state) {
   assert_string_equal(A->describe, "a # inside a string");
   assert_int_equal(A->sessions, 5);
   assert_int_equal(A->journal, SCN_JOURNAL_WAL);
+  assert_int_equal(A->synchronous, SCN_SYNC_EXTRA);
   assert_true(A->max_steps == 1000);
   assert_true(A->max_virtual_ns == 2ull * 3600 * 1000000000ull);
   assert_int_equal(A->faults.sync, 1000000);
   assert_int_equal(A->faults.busy, 4);
+  assert_int_equal(A->faults.tear, 6);
   assert_int_equal(A->nlegacy, 2);
   assert_string_equal(A->legacy[1], "page");
   assert_int_equal(A->actors[0].count, 3);
@@ -200,11 +204,24 @@ static void test_errors(void **state) {
   expect(HEAD "sessions 0\n" ACT, "t.scn:2:10: expected a session count from 1 to 1024, found 0");
   expect(HEAD "sessions 99999999999999999999999\n" ACT, "t.scn:2:10: expected a session count");
   expect(HEAD "journal wal2\n" ACT, "t.scn:2:9: expected journal delete, truncate, persist or wal");
+  expect(HEAD "synchronous FULL\n" ACT, "t.scn:2:13: expected synchronous off, normal, full or extra");
+  expect(HEAD "synchronous\n" ACT, "t.scn:2:1: expected synchronous off, normal, full or extra");
+  expect(HEAD "synchronous full\nsynchronous full\n" ACT, "t.scn:3:1: expected one 'synchronous' line");
+  /* Not durable with the journal (store.h), wherever the journal line is. */
+  expect(HEAD "synchronous full\n" ACT,
+         "t.scn:2:13: expected a synchronous level that is durable with journal delete: "
+         "synchronous full with journal delete is not durable: the unlink that commits is lost "
+         "without a directory sync; use extra");
+  expect(HEAD "synchronous normal\njournal wal\n" ACT,
+         "t.scn:2:13: expected a synchronous level that is durable with journal wal: "
+         "synchronous normal with journal wal is not durable");
+  expect(HEAD "journal truncate\nsynchronous   off\n" ACT, "t.scn:3:15: expected a synchronous "
+         "level that is durable with journal truncate: synchronous off with journal truncate");
   expect(HEAD "limits steps=0\n" ACT, "t.scn:2:14: expected steps from 1 to 16000000");
   expect(HEAD "limits time=5parsecs\n" ACT, "t.scn:2:13: expected a duration");
   expect(HEAD "limits speed=1\n" ACT, "t.scn:2:8: expected steps= or time=");
   expect(HEAD "faults read=1000001\n" ACT, "t.scn:2:13: expected a rate in parts per million");
-  expect(HEAD "faults heat=1\n" ACT, "t.scn:2:8: expected read=, write=, full=, busy= or sync=");
+  expect(HEAD "faults heat=1\n" ACT, "t.scn:2:8: expected read=, write=, full=, busy=, sync= or tear=");
   expect(HEAD "faults read\n" ACT, "t.scn:2:8: expected KEY=VALUE, found 'read'");
   expect(HEAD "describe unquoted\n" ACT, "t.scn:2:1: expected describe \"TEXT\"");
   expect(HEAD "describe \"open\n" ACT, "t.scn:2:10: expected a closing '\"' for the string");
@@ -430,7 +447,8 @@ static void test_edges(void **state) {
 static void test_format(void **state) {
   (void)state;
   const char *t1 = "scenario f\nlimits steps=5\nactor a\n    checkpoint s=0 retry=4\n";
-  const char *t2 = "scenario f\nlimits time=3s\njournal truncate\nactor a\n    sleep d=1us\n";
+  const char *t2 = "scenario f\nlimits time=3s\njournal truncate\nsynchronous full\nactor a\n"
+                   "    sleep d=1us\n";
   char err[256], buf[512];
   size_t len = 0;
   assert_int_equal(scn_parse("f.scn", t1, strlen(t1), A, err, sizeof err), AS_OK);
@@ -438,12 +456,13 @@ static void test_format(void **state) {
   assert_int_equal(scn_format(A, buf, sizeof buf, &len), AS_OK);
   assert_non_null(strstr(buf, "limits steps=5\n"));
   assert_non_null(strstr(buf, "checkpoint s=0 retry=4\n"));
+  assert_null(strstr(buf, "synchronous")); /* the default is the store's, not written */
   scn_clear(A);
   assert_int_equal(scn_parse("f.scn", t2, strlen(t2), A, err, sizeof err), AS_OK);
   roundtrip(A);
   assert_int_equal(scn_format(A, buf, sizeof buf, &len), AS_OK);
   assert_non_null(strstr(buf, "limits time=3000000000ns\n"));
-  assert_non_null(strstr(buf, "journal truncate\n"));
+  assert_non_null(strstr(buf, "journal truncate\nsynchronous full\n"));
   assert_int_equal(strlen(buf), len);
   assert_int_equal(scn_format(A, buf, 0, &len), AS_TOOBIG);
   assert_int_equal(scn_format(A, buf, 20, &len), AS_TOOBIG);

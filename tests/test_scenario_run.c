@@ -227,7 +227,8 @@ static void test_bundled_pass(void **state) {
   static const char *const names[] = {"finalize_vs_escalate", "double_finalize", "stale_storm",
                                       "crash_restart", "gc_vs_retry", "pause_vs_finalize",
                                       "terminal_history", "gc_vs_errored", "try_refused",
-                                      "crash_gc", "stream_turns", "swarm_core"};
+                                      "crash_gc", "stream_turns", "swarm_core",
+                                      "crash_truncate"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     load_bundled(names[i]);
     expect_pass(4);

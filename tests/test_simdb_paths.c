@@ -156,7 +156,7 @@ static void names_and_opens(sqlite3_vfs *v, simdb_disk *d) {
   TEQ(fsize(a), 12);
   TEQ(a->pMethods->xSync(a, SQLITE_SYNC_NORMAL), SQLITE_OK);
   TEQ(simdb_disk_stat(d, "a.db", &fi), AS_OK);
-  TCHECK(fi.durable && fi.durable_size == 12);
+  TCHECK(!fi.durable && fi.durable_size == 12); /* synced, but not its name */
   TEQ(a->pMethods->xFileControl(a, SQLITE_FCNTL_LOCKSTATE, &res), SQLITE_NOTFOUND);
   TEQ(a->pMethods->xSectorSize(a), SIMDB_SECTOR_SIZE);
   TEQ(a->pMethods->xDeviceCharacteristics(a), SQLITE_IOCAP_POWERSAFE_OVERWRITE);
@@ -258,13 +258,13 @@ static void caps(void) {
 
 /* After a crash every call on an old handle fails; closing still works. */
 static void stale_handles(sqlite3_vfs *v, simdb_disk *d) {
-  sqlite3_file *a = h_open(v, "s.db", RW_CREATE);
+  sqlite3_file *a = h_open(v, "s.db", RW_CREATE | SQLITE_OPEN_MAIN_JOURNAL);
   sqlite3_file *gone = h_open(v, "s-gone.db", RW_CREATE);
   TEQ(a->pMethods->xWrite(a, "data", 4, 0), SQLITE_OK);
-  TEQ(a->pMethods->xSync(a, 0), SQLITE_OK);
+  TEQ(a->pMethods->xSync(a, 0), SQLITE_OK); /* a journal's: both names durable */
   TEQ(a->pMethods->xWrite(a, "DATA", 4, 0), SQLITE_OK);
   TEQ(h_lock(a, SQLITE_LOCK_SHARED), SQLITE_OK);
-  TEQ(v->xDelete(v, "s-gone.db", 0), SQLITE_OK); /* deleted while open */
+  TEQ(v->xDelete(v, "s-gone.db", 0), SQLITE_OK); /* deleted while open, not durably */
   volatile void *region = NULL;
   TEQ(a->pMethods->xShmMap(a, 0, 32768, 1, &region), SQLITE_OK);
   ((volatile char *)region)[0] = 7;
@@ -296,11 +296,106 @@ static void stale_handles(sqlite3_vfs *v, simdb_disk *d) {
   h_close(a);
   h_close(gone);
   h_close(b);
+  simdb_file_info fi;
+  TEQ(simdb_disk_stat(d, "s-gone.db", &fi), AS_OK); /* the unlink was lost */
+  TEQ(v->xDelete(v, "s-gone.db", 1), SQLITE_OK);
   TEQ(simdb_disk_crashes(d), 1);
+}
+
+/* Write one byte at off and sync it, through a fresh handle. */
+static void put_synced(sqlite3_vfs *v, const char *name, char c, sqlite3_int64 off) {
+  sqlite3_file *f = h_open(v, name, RW_CREATE);
+  TEQ(f->pMethods->xWrite(f, &c, 1, off), SQLITE_OK);
+  TEQ(f->pMethods->xSync(f, SQLITE_SYNC_NORMAL), SQLITE_OK);
+  h_close(f);
+}
+
+/* The byte at off of name (0 past its end). */
+static char byte_at(sqlite3_vfs *v, const char *name, sqlite3_int64 off) {
+  sqlite3_file *f = h_open(v, name, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB);
+  char c = 'z';
+  int rc = f->pMethods->xRead(f, &c, 1, off);
+  TCHECK(rc == SQLITE_OK || rc == SQLITE_IOERR_SHORT_READ);
+  h_close(f);
+  return c;
+}
+
+/* Names: a synced file whose name never was is gone after power loss; a
+** journal's first sync syncs the directory (every pending name); an
+** unlink without sync_dir comes back with the durable content, one with it
+** does not. */
+static void durable_names(sqlite3_vfs *v, simdb_disk *d) {
+  simdb_file_info fi;
+  put_synced(v, "n.db", 'n', 0);
+  simdb_crash(d);
+  TEQ(simdb_disk_stat(d, "n.db", &fi), AS_NOTFOUND);
+  put_synced(v, "m.db", 'm', 0);
+  sqlite3_file *j = h_open(v, "m.db-journal", RW_CREATE | SQLITE_OPEN_MAIN_JOURNAL);
+  TEQ(j->pMethods->xWrite(j, "jjjj", 4, 0), SQLITE_OK);
+  TEQ(simdb_disk_stat(d, "m.db", &fi), AS_OK);
+  TCHECK(!fi.durable);
+  TEQ(j->pMethods->xSync(j, SQLITE_SYNC_FULL), SQLITE_OK);
+  TEQ(simdb_disk_stat(d, "m.db", &fi), AS_OK);
+  TCHECK(fi.durable);
+  TEQ(j->pMethods->xWrite(j, "JJJJ", 4, 0), SQLITE_OK);
+  TEQ(j->pMethods->xSync(j, SQLITE_SYNC_FULL), SQLITE_OK); /* no second dir sync needed */
+  h_close(j);
+  TEQ(v->xDelete(v, "m.db-journal", 0), SQLITE_OK);
+  TEQ(simdb_disk_stat(d, "m.db-journal", &fi), AS_NOTFOUND);
+  simdb_crash(d);
+  TEQ(simdb_disk_stat(d, "m.db-journal", &fi), AS_OK); /* back, as last synced */
+  TCHECK(byte_at(v, "m.db-journal", 0) == 'J' && byte_at(v, "m.db", 0) == 'm');
+  TEQ(v->xDelete(v, "m.db-journal", 1), SQLITE_OK);
+  simdb_crash(d);
+  TEQ(simdb_disk_stat(d, "m.db-journal", &fi), AS_NOTFOUND);
+  TEQ(v->xDelete(v, "m.db", 1), SQLITE_OK);
+}
+
+/* Data: a failed sync drops what it was to persist about half the time
+** (then a later sync does not persist it either); power loss with tearing
+** off keeps nothing unsynced, fully on keeps everything, half on keeps some
+** sectors and loses others. */
+static void durable_data(sqlite3_vfs *v, simdb_disk *d) {
+  sqlite3_file *j = h_open(v, "t.db", RW_CREATE | SQLITE_OPEN_MAIN_JOURNAL);
+  TEQ(j->pMethods->xWrite(j, "", 1, 64 * SIMDB_SECTOR_SIZE), SQLITE_OK);
+  TEQ(j->pMethods->xSync(j, 0), SQLITE_OK);
+  h_close(j);
+  unsigned dropped = 0;
+  for (int i = 0; i < 32; i++) {
+    sqlite3_file *f = h_open(v, "t.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB);
+    TEQ(f->pMethods->xWrite(f, "x", 1, i * SIMDB_SECTOR_SIZE), SQLITE_OK);
+    simdb_disk_fault_rate(d, AS_FP_VFS_SYNC, 1000000);
+    TEQ(f->pMethods->xSync(f, 0), SQLITE_IOERR_FSYNC);
+    simdb_disk_fault_rate(d, AS_FP_VFS_SYNC, 0);
+    TCHECK(byte_at(v, "t.db", i * SIMDB_SECTOR_SIZE) == 'x'); /* the cache has it */
+    TEQ(f->pMethods->xSync(f, 0), SQLITE_OK);
+    h_close(f);
+    simdb_crash(d);
+    dropped += byte_at(v, "t.db", i * SIMDB_SECTOR_SIZE) == 0;
+  }
+  TCHECK(dropped > 0 && dropped < 32);
+  static const uint32_t rates[] = {0, 1000000, 500000};
+  for (unsigned r = 0; r < 3; r++) {
+    sqlite3_file *f = h_open(v, "t.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB);
+    for (int i = 0; i < 64; i++) TEQ(f->pMethods->xWrite(f, &"ABC"[r], 1, i * SIMDB_SECTOR_SIZE), SQLITE_OK);
+    TEQ(f->pMethods->xWrite(f, "e", 1, 80 * SIMDB_SECTOR_SIZE), SQLITE_OK); /* grows it */
+    h_close(f);
+    simdb_disk_fault_rate(d, AS_FP_VFS_TEAR, rates[r]);
+    simdb_crash(d);
+    simdb_disk_fault_rate(d, AS_FP_VFS_TEAR, 0);
+    unsigned kept = 0;
+    for (int i = 0; i < 64; i++) kept += byte_at(v, "t.db", i * SIMDB_SECTOR_SIZE) == "ABC"[r];
+    bool grown = byte_at(v, "t.db", 80 * SIMDB_SECTOR_SIZE) == 'e';
+    if (r == 0) TCHECK(kept == 0 && !grown);
+    if (r == 1) TCHECK(kept == 64 && grown);
+    if (r == 2) TCHECK(kept > 0 && kept < 64);
+  }
+  TEQ(v->xDelete(v, "t.db", 1), SQLITE_OK);
 }
 
 /* The crash countdown fires on whichever mutating call comes n-th. */
 static void crash_countdown(sqlite3_vfs *v, simdb_disk *d) {
+  uint64_t before = simdb_disk_crashes(d);
   sqlite3_file *a = h_open(v, "c.db", RW_CREATE);
   simdb_disk_crash_after(d, 1);
   TEQ(a->pMethods->xTruncate(a, 10), SQLITE_IOERR);
@@ -314,7 +409,7 @@ static void crash_countdown(sqlite3_vfs *v, simdb_disk *d) {
   simdb_disk_crash_after(d, 1);
   TEQ(v->xDelete(v, "c.db", 0), SQLITE_IOERR_DELETE);
   h_close(a);
-  TEQ(simdb_disk_crashes(d), 4);
+  TEQ(simdb_disk_crashes(d), before + 3);
 }
 
 /* WAL shared memory: mapping, the 8 locks, unmapping. */
@@ -402,6 +497,8 @@ static void vfs_main(void *state) {
   deletes(v, st->disk);
   caps();
   stale_handles(v, st->disk);
+  durable_names(v, st->disk);
+  durable_data(v, st->disk);
   crash_countdown(v, st->disk);
   shm(v);
   misc(v, st->disk);

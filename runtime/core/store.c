@@ -105,10 +105,39 @@ static int pick(const char *s, const char *const *names) {
 }
 
 /* The journal modes as_store_open accepts (store.h), and how each is set. */
+enum { J_WAL, J_DELETE, J_TRUNCATE, J_PERSIST };
 static const char *const journals[] = {"wal", "delete", "truncate", "persist", NULL};
 static const char *const journal_sql[] = {
     "PRAGMA journal_mode = wal", "PRAGMA journal_mode = delete",
     "PRAGMA journal_mode = truncate", "PRAGMA journal_mode = persist"};
+
+/* The synchronous levels, weakest first, and how each is set (which are
+** durable with which journal mode: runtime/durable.c). */
+enum { S_OFF, S_NORMAL, S_FULL, S_EXTRA };
+static const char *const syncs[] = {"off", "normal", "full", "extra", NULL};
+static const char *const sync_sql[] = {"PRAGMA synchronous = OFF", "PRAGMA synchronous = NORMAL",
+                                       "PRAGMA synchronous = FULL", "PRAGMA synchronous = EXTRA"};
+
+/* The level a store with no synchronous option gets: the journal mode's
+** durable one. */
+static int default_sync(int journal) {
+  if (AS_MUTANT(DELETE_SYNC_FULL) && journal == J_DELETE) return S_FULL; /* SQLite's default */
+  const char *level = NULL;
+  if (as_store_durable(journals[journal], NULL, &level, NULL) != AS_OK) return -1;
+  return pick(level, syncs);
+}
+
+/* The synchronous level opts ask for, or -1 with the reason logged. */
+static int choose_sync(const as_store_opts *opts, int journal) {
+  const char *why = NULL;
+  if (as_store_durable(opts->journal_mode, opts->synchronous, NULL, &why) != AS_OK) {
+    int k = opts->synchronous ? pick(opts->synchronous, syncs) : -1;
+    if (opts->not_durable && k >= 0) return k; /* asked for knowingly */
+    as_log(AS_LOG_ERROR, "store: %s", why);
+    return -1;
+  }
+  return opts->synchronous ? pick(opts->synchronous, syncs) : default_sync(journal);
+}
 
 /* Set journal mode journals[j] and check that it took: SQLite answers with
 ** the mode in force, which is not the one asked for when the VFS or the file
@@ -125,16 +154,12 @@ static AS_WUR int set_journal(as_store *st, int j, int rc) {
 }
 
 int as_store_open(as_store **out, const char *path, const as_store_opts *opts) {
-  static const char *const syncs[] = {"full", "normal", "off", NULL};
-  static const char *const sync_sql[] = {"PRAGMA synchronous = FULL",
-                                         "PRAGMA synchronous = NORMAL",
-                                         "PRAGMA synchronous = OFF"};
   static const as_store_opts defaults = {0};
   if (!out) return AS_INVAL;
   *out = NULL;
   if (!opts) opts = &defaults;
   int journal = pick(opts->journal_mode, journals);
-  int sync = pick(opts->synchronous, syncs);
+  int sync = journal < 0 ? -1 : choose_sync(opts, journal);
   if (!path || journal < 0 || sync < 0 || opts->busy_timeout_ms < 0 ||
       opts->busy_timeout_ms > AS_STORE_BUSY_MAX_MS)
     return AS_INVAL;

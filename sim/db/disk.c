@@ -1,12 +1,46 @@
 /*
 ** disk.c -- the simulated machine's storage: named in-memory files, each
-** with a current and a durable image; caps; crashes; the fault draws and
-** the scheduling points the VFS calls make.
+** with a current and a durable image, in one flat directory with a current
+** and a durable version; caps; power loss; the fault draws and the
+** scheduling points the VFS calls make.
 **
-** Crash model (simdb_crash): what was synced survives, nothing else does.
-** A file is durable once synced; its durable image is the content at its
-** last xSync. Deleting is durable at once. Files deleted while open live on
-** (like an unlinked inode) until their last handle closes. Handles opened
+** Durability model, after what Linux file systems guarantee (POSIX fsync;
+** ext4 and xfs in their default modes):
+**
+**   data     A file's durable image is what its last successful xSync
+**            persisted. Writes since then live in the page cache (the
+**            current image) as dirty sectors of SIMDB_SECTOR_SIZE bytes.
+**   names    fsync of a file does not make its new name, or an unlink of
+**            it, durable (fsync(2): "Calling fsync() does not necessarily
+**            ensure that the entry in the directory containing the file
+**            has also reached disk. For that an explicit fsync() on a file
+**            descriptor for the directory is also needed"). So the disk
+**            keeps a durable directory next to the current one, and a
+**            directory sync (simdb__dir_sync: the whole directory, every
+**            pending create and unlink) is what moves it on. SQLite's unix
+**            VFS syncs the directory in exactly two places, and so do we:
+**            xDelete with dirSync set (the pager passes it only under
+**            synchronous=EXTRA), and the first xSync of a handle opened
+**            with SQLITE_OPEN_CREATE as a main or super journal or a WAL
+**            (os_unix.c's UNIXFILE_DIRSYNC).
+**   fsync    A failed fsync (the AS_FP_VFS_SYNC fault) may drop the dirty
+**            data it was to persist, as Linux does after EIO (the
+**            "fsyncgate" behaviour since 4.13): the pages are marked clean,
+**            the current image keeps the new bytes, the durable one the
+**            old, and a later successful fsync does not persist them.
+**   power    simdb_crash: names go back to the durable directory (a file
+**            created since vanishes; an unlinked one whose unlink was never
+**            synced comes back with its durable content). Each surviving
+**            file: when tearing is on (AS_FP_VFS_TEAR), every sector
+**            written since its last sync independently reaches the disk
+**            (new content) or not (old durable content), and a file whose
+**            length changed keeps its durable length or its current one;
+**            tearing off, nothing unsynced survives. Bytes of a sector that
+**            were never written are never damaged, so the VFS may declare
+**            SQLITE_IOCAP_POWERSAFE_OVERWRITE, and nothing stronger.
+**
+** Files deleted while open live on (like an unlinked inode) until their
+** last handle closes and no durable name refers to them. Handles opened
 ** before a crash are "old": the VFS fails their calls; the disk only counts
 ** them so that an orphaned file is freed when the last one closes.
 */
@@ -31,15 +65,18 @@ void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char 
   sim_emit(kind, object, extra, label);
 }
 
-bool simdb__fault(simdb_disk *d, as_fault_point point) {
-  uint32_t ppm = d->fault_ppm[point];
+bool simdb__draw(as_fault_point point, uint32_t ppm) {
   if (ppm == 0) return false;
-  sim_fault_rate(point, ppm); /* the disk's rate, for this one draw */
+  sim_fault_rate(point, ppm); /* this rate, for this one draw */
   return as_fault(point);
 }
 
+bool simdb__fault(simdb_disk *d, as_fault_point point) {
+  return simdb__draw(point, d->fault_ppm[point]);
+}
+
 void simdb_disk_fault_rate(simdb_disk *d, unsigned point, uint32_t ppm) {
-  if (point >= AS_FP_VFS_READ && point <= AS_FP_VFS_LOCK_BUSY) d->fault_ppm[point] = ppm;
+  if (point >= AS_FP_VFS_READ && point <= AS_FP_VFS_TEAR) d->fault_ppm[point] = ppm;
 }
 
 bool simdb__norm_name(const char *name, char *out, size_t cap) {
@@ -64,7 +101,7 @@ int simdb__file_create(simdb_disk *d, const char *norm, sfile **out) {
   f->disk = d;
   (void)snprintf(f->name, sizeof f->name, "%s", norm); /* ignore: norm fits by construction */
   f->id = ++d->next_file_id;
-  f->linked = true;
+  f->linked = true; /* the durable directory learns it at a directory sync */
   f->next = d->files.next;
   f->prev = &d->files;
   d->files.next->prev = f;
@@ -82,13 +119,19 @@ static void file_free(sfile *f) {
   d->used -= f->cur.len;
   free(f->cur.buf);
   free(f->dur.buf);
+  free(f->dirty);
   free(f);
+}
+
+/* Nothing refers to f any more: no name, durable or current, no handle. */
+static void file_maybe_free(sfile *f) {
+  if (!f->linked && !f->dlinked && f->nref + f->nref_old == 0) file_free(f);
 }
 
 void simdb__file_unlink(sfile *f) {
   f->linked = false;
   f->disk->nfiles--;
-  if (f->nref + f->nref_old == 0) file_free(f);
+  file_maybe_free(f);
 }
 
 void simdb__file_release(sfile *f, bool old) {
@@ -96,7 +139,16 @@ void simdb__file_release(sfile *f, bool old) {
     f->nref_old--;
   else
     f->nref--;
-  if (!f->linked && f->nref + f->nref_old == 0) file_free(f);
+  file_maybe_free(f);
+}
+
+void simdb__dir_sync(simdb_disk *d) {
+  sfile *next;
+  for (sfile *f = d->files.next; f != &d->files; f = next) {
+    next = f->next;
+    f->dlinked = f->linked;
+    file_maybe_free(f);
+  }
 }
 
 /* Room for n bytes; the capacity never shrinks (a crash restores the
@@ -112,28 +164,83 @@ static AS_WUR int image_reserve(image *im, size_t n) {
   return SQLITE_OK;
 }
 
+#define SECTOR ((size_t)SIMDB_SECTOR_SIZE)
+
+/* Room for n bytes in both images and the dirty map (one byte per sector
+** of cur.cap, a power of two >= 4096, so a whole number of sectors). The
+** durable image grows with the current one, so that power loss, which may
+** keep the current length, never needs memory. The map grows first: it
+** always covers cur.cap. */
+static AS_WUR int file_reserve(sfile *f, size_t n) {
+  if (n <= f->cur.cap) return SQLITE_OK;
+  size_t cap = f->cur.cap ? f->cur.cap : 4096;
+  while (cap < n) cap *= 2;
+  size_t old = f->cur.cap / SECTOR;
+  unsigned char *nd = drealloc(f->dirty, cap / SECTOR);
+  if (!nd) return SQLITE_IOERR_NOMEM;
+  memset(nd + old, 0, cap / SECTOR - old);
+  f->dirty = nd;
+  int rc = image_reserve(&f->dur, cap);
+  return rc == SQLITE_OK ? image_reserve(&f->cur, cap) : rc;
+}
+
+static void mark_dirty(sfile *f, size_t off, size_t n) {
+  if (n == 0) return;
+  for (size_t s = off / SECTOR; s <= (off + n - 1) / SECTOR; s++) f->dirty[s] = 1;
+}
+
 int simdb__file_resize(sfile *f, uint64_t len) {
   simdb_disk *d = f->disk;
   if (len > f->cur.len) {
     if (simdb__fault(d, AS_FP_VFS_FULL)) return SQLITE_FULL;
     if (len > d->cfg.max_file_size || d->used + (len - f->cur.len) > d->cfg.capacity)
       return SQLITE_FULL;
-    int rc = image_reserve(&f->cur, (size_t)len);
+    int rc = file_reserve(f, (size_t)len);
     if (rc != SQLITE_OK) return rc;
     memset(f->cur.buf + f->cur.len, 0, (size_t)len - f->cur.len);
+    mark_dirty(f, f->cur.len, (size_t)len - f->cur.len); /* the zeros are new */
   }
   d->used = d->used - f->cur.len + len;
   f->cur.len = (size_t)len;
   return SQLITE_OK;
 }
 
-int simdb__file_sync(sfile *f) {
-  int rc = image_reserve(&f->dur, f->cur.len);
-  if (rc != SQLITE_OK) return rc;
-  if (f->cur.len) memcpy(f->dur.buf, f->cur.buf, f->cur.len);
-  f->dur.len = f->cur.len;
-  f->durable = true;
+int simdb__file_write(sfile *f, const void *buf, size_t n, uint64_t off) {
+  uint64_t end = off + n;
+  if (end > f->cur.len) {
+    int rc = simdb__file_resize(f, end);
+    if (rc != SQLITE_OK) return rc;
+  }
+  memcpy(f->cur.buf + off, buf, n);
+  mark_dirty(f, (size_t)off, n);
   return SQLITE_OK;
+}
+
+/* The durable image's length becomes len; what it gains reads as zeros
+** (blocks allocated but never written). dur.cap >= cur.cap >= len. */
+static void dur_set_len(sfile *f, size_t len) {
+  if (len > f->dur.len) memset(f->dur.buf + f->dur.len, 0, len - f->dur.len);
+  f->dur.len = len;
+}
+
+/* Sector s of the current image, clipped to the first `top` bytes, into
+** the durable image (whose length is at least top). */
+static void sector_persist(sfile *f, size_t s, size_t top) {
+  size_t a = s * SECTOR, b = a + SECTOR < top ? a + SECTOR : top;
+  if (a < b) memcpy(f->dur.buf + a, f->cur.buf + a, b - a);
+}
+
+static size_t sectors_of(size_t len) { return (len + SECTOR - 1) / SECTOR; }
+
+void simdb__file_sync(sfile *f) {
+  dur_set_len(f, f->cur.len);
+  for (size_t s = 0; s < sectors_of(f->cur.len); s++)
+    if (f->dirty[s]) sector_persist(f, s, f->cur.len);
+  simdb__file_drop(f);
+}
+
+void simdb__file_drop(sfile *f) {
+  if (f->dirty) memset(f->dirty, 0, f->cur.cap / SECTOR);
 }
 
 /* --- crashes ------------------------------------------------------------------ */
@@ -145,6 +252,25 @@ void simdb__shm_node_free(shm_node *n) {
   for (unsigned i = 0; i < n->nregion; i++) free(n->region[i]);
   free(n->region);
   free(n);
+}
+
+/* What of f power loss keeps, into its durable image, then the current
+** one: the durable length or (drawn) the current one, then each sector
+** written since the last sync, drawn independently; only sectors inside
+** both the kept length and the current image can have new content. With
+** the tear rate 0 nothing is drawn and nothing unsynced survives. */
+static void power_loss(sfile *f) {
+  simdb_disk *d = f->disk;
+  size_t len = f->dur.len;
+  if (f->cur.len != f->dur.len && simdb__fault(d, AS_FP_VFS_TEAR)) len = f->cur.len;
+  size_t top = len < f->cur.len ? len : f->cur.len;
+  dur_set_len(f, len);
+  for (size_t s = 0; s < sectors_of(top); s++)
+    if (f->dirty[s] && simdb__fault(d, AS_FP_VFS_TEAR)) sector_persist(f, s, top);
+  simdb__file_drop(f);
+  d->used = d->used - f->cur.len + len;
+  if (len) memcpy(f->cur.buf, f->dur.buf, len); /* cur.cap >= dur.len */
+  f->cur.len = len;
 }
 
 void simdb_crash(simdb_disk *d) {
@@ -168,15 +294,15 @@ void simdb_crash(simdb_disk *d) {
       f->shm->file = NULL;
       f->shm = NULL;
     }
-    if (!f->linked) continue;
-    if (!f->durable) {
-      simdb__file_unlink(f);
-      continue;
+    if (f->dlinked) {
+      /* The name is durable: the file is there after the reboot, an unlink
+      ** that was never synced undone. */
+      if (!f->linked) d->nfiles++;
+      f->linked = true;
+      power_loss(f);
+    } else if (f->linked) {
+      simdb__file_unlink(f); /* created since the last directory sync */
     }
-    /* cur.cap >= dur.len: the durable image was copied from cur. */
-    d->used = d->used - f->cur.len + f->dur.len;
-    if (f->dur.len) memcpy(f->cur.buf, f->dur.buf, f->dur.len);
-    f->cur.len = f->dur.len;
   }
 }
 
@@ -239,7 +365,7 @@ int simdb_disk_stat(const simdb_disk *d, const char *name, simdb_file_info *out)
   if (!f) return AS_NOTFOUND;
   out->size = f->cur.len;
   out->durable_size = f->dur.len;
-  out->durable = f->durable;
+  out->durable = f->dlinked;
   out->handles = f->nref;
   return AS_OK;
 }

@@ -14,8 +14,11 @@
 **            connection).
 **   disks    The default VFS, "simvfs", keeps files in memory on a simdb_disk:
 **            one simulated machine's storage for one run. Each file has a
-**            current image and a durable one (as of its last xSync); a crash
-**            keeps only what was synced. File locks follow SQLite's protocol
+**            current image and a durable one (as of its last xSync), and
+**            the one directory a current and a durable version (as of its
+**            last directory sync); power loss keeps what was synced, and
+**            may keep (tear in) unsynced sectors (disk.c has the model and
+**            its Linux basis). File locks follow SQLite's protocol
 **            per file across connections; WAL's shared memory is in memory
 **            too (io_methods version 2, so journal_mode=WAL works). Every
 **            I/O call is a scheduling point, so connections in different
@@ -60,8 +63,9 @@
 #define SIMDB_DEFAULT_CAPACITY (64ull << 20)
 #define SIMDB_DEFAULT_MAX_FILE (32ull << 20)
 #define SIMDB_DEFAULT_MAX_FILES 32u
-/* What xSectorSize answers (SQLite ignores it under POWERSAFE_OVERWRITE). */
-#define SIMDB_SECTOR_SIZE 4096
+/* What xSectorSize answers: the unit power loss keeps or loses whole (the
+** 512-byte sector of the disks Linux reports as logical-block 512). */
+#define SIMDB_SECTOR_SIZE 512
 /* Hard caps on the configuration. */
 #define SIMDB_MAX_CAPACITY (1ull << 32)
 #define SIMDB_MAX_FILES 1024u
@@ -162,17 +166,26 @@ void simdb_disk_use(simdb_disk *d);
 **   AS_FP_VFS_WRITE      xWrite            -> SQLITE_IOERR_WRITE
 **   AS_FP_VFS_FULL       an xWrite or xTruncate that grows a file
 **                                          -> SQLITE_FULL
-**   AS_FP_VFS_SYNC       xSync             -> SQLITE_IOERR_FSYNC
+**   AS_FP_VFS_SYNC       xSync             -> SQLITE_IOERR_FSYNC; then a
+**                        second draw (at 50%) whether the sync dropped the
+**                        dirty sectors it was to persist (Linux after EIO)
 **   AS_FP_VFS_LOCK_BUSY  xLock, xShmLock (taking a lock) -> SQLITE_BUSY
-** A fault changes nothing on the disk. */
+**   AS_FP_VFS_TEAR       at power loss, for each surviving file: one draw
+**                        whether a changed length is the current one, one
+**                        per sector written since the last sync whether it
+**                        reached the disk (0: nothing unsynced survives)
+** Other faults change nothing on the disk. */
 void simdb_disk_fault_rate(simdb_disk *d, unsigned point, uint32_t ppm);
 
-/* Power loss and restart. Every file goes back to its durable image (its
-** content as of its last xSync); a file never synced since it was created
-** disappears; deletions are durable at once (the unlink is the commit point
-** of journal_mode=DELETE, as SQLite's own crash tests assume). So a
-** rollback journal that was synced survives as a hot journal and the next
-** connection rolls it back; a WAL keeps the frames synced before the crash.
+/* Power loss and restart. Names go back to the durable directory: a file
+** created since the last directory sync disappears, one unlinked since
+** comes back (so a journal_mode=DELETE commit whose unlink was never
+** synced, i.e. below synchronous=EXTRA, meets its hot journal again and is
+** rolled back). Every remaining file goes back to its durable image (its
+** content as of its last successful xSync), with unsynced sectors and
+** length torn in at the AS_FP_VFS_TEAR rate. So a rollback journal that
+** was synced survives as a hot journal and the next connection rolls it
+** back; a WAL keeps the frames synced before the crash.
 ** All locks and WAL-index memory are dropped, and every handle opened before
 ** the crash fails each later call with SQLITE_IOERR (xClose still releases
 ** it): close the old connections, open new ones. Disarms the countdown
@@ -190,7 +203,8 @@ uint64_t simdb_disk_crashes(const simdb_disk *d);
 typedef struct simdb_file_info {
   uint64_t size;         /* current image */
   uint64_t durable_size; /* durable image */
-  bool durable;          /* synced at least once: survives a crash */
+  bool durable;          /* its name is in the durable directory: it
+                         ** survives a crash */
   unsigned handles;      /* open handles (of the current boot) */
 } simdb_file_info;
 

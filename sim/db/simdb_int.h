@@ -52,9 +52,12 @@ struct sfile {
   simdb_disk *disk;
   char name[SIMDB_NAME_MAX + 1];
   uint32_t id;            /* per disk, for traces */
-  bool linked;            /* has a name on the disk (not deleted) */
-  bool durable;           /* synced since it was created */
-  image cur, dur;
+  bool linked;            /* has a name in the current directory */
+  bool dlinked;           /* has a name in the durable directory (as of the
+                          ** last directory sync): survives power loss */
+  image cur, dur;         /* dur.cap >= cur.cap: a crash never allocates */
+  unsigned char *dirty;   /* per sector of cur.cap: written since the last
+                          ** sync (or dropped sync) */
   unsigned nref;          /* handles of the current boot */
   unsigned nref_old;      /* handles from before a crash */
   /* SQLite's file locks across handles (the unix VFS's inode state). */
@@ -116,14 +119,27 @@ void simdb__file_release(sfile *f, bool old);
 /* Set the current image's length (growing with zeros); SQLITE_OK,
 ** SQLITE_FULL past a cap, SQLITE_IOERR_NOMEM. */
 AS_WUR int simdb__file_resize(sfile *f, uint64_t len);
-/* Make the durable image equal the current one. SQLITE_OK or
-** SQLITE_IOERR_NOMEM. */
-AS_WUR int simdb__file_sync(sfile *f);
+/* Write n bytes at off into the current image (growing it); the sectors
+** touched become dirty. Same statuses as simdb__file_resize. */
+AS_WUR int simdb__file_write(sfile *f, const void *buf, size_t n, uint64_t off);
+/* Make the durable image equal the current one: its length, and the dirty
+** sectors (a sector whose write a failed fsync dropped keeps its old durable
+** bytes). Cannot fail: the durable image's room is reserved with the
+** current one's. */
+void simdb__file_sync(sfile *f);
+/* A failed fsync that drops what it was to persist (Linux after EIO): the
+** dirty sectors become clean without reaching the durable image. */
+void simdb__file_drop(sfile *f);
+/* Sync the disk's one directory: every name created or unlinked since the
+** last directory sync becomes durable. */
+void simdb__dir_sync(simdb_disk *d);
 /* Every mutating call: when the crash countdown reaches zero the disk
 ** crashes and this returns true. */
 bool simdb__crash_due(simdb_disk *d);
 /* Draw a fault at a VFS point at this disk's rate. */
 bool simdb__fault(simdb_disk *d, as_fault_point point);
+/* One draw from the fault stream at point, at rate ppm (0: no draw). */
+bool simdb__draw(as_fault_point point, uint32_t ppm);
 /* A scheduling point for an I/O call (only inside a run's task), then its
 ** event (stream.h: kind SIM_EV_DISK_*, about file `object`). */
 void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label);
@@ -142,6 +158,8 @@ typedef struct shandle {
   uint64_t epoch;
   int lock;               /* SQLITE_LOCK_* */
   bool delete_on_close;
+  bool dirsync;           /* created as a journal or WAL: its first
+                          ** successful xSync syncs the directory too */
   shm_node *shm;          /* mapped WAL-index, or NULL */
   uint16_t shm_shared, shm_excl;
 } shandle;

@@ -128,14 +128,7 @@ static AS_WUR int x_write(sqlite3_file *fp, const void *buf, int amt, sqlite3_in
                         .data = buf, .len = (size_t)amt});
   if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
   if (simdb__fault(h->disk, AS_FP_VFS_WRITE)) return SQLITE_IOERR_WRITE;
-  sfile *f = h->f;
-  uint64_t end = (uint64_t)off + (uint64_t)amt;
-  if (end > f->cur.len) {
-    int rc = simdb__file_resize(f, end);
-    if (rc != SQLITE_OK) return rc;
-  }
-  memcpy(f->cur.buf + off, buf, (size_t)amt);
-  return SQLITE_OK;
+  return simdb__file_write(h->f, buf, (size_t)amt, (uint64_t)off);
 }
 
 static AS_WUR int x_truncate(sqlite3_file *fp, sqlite3_int64 size) {
@@ -145,13 +138,32 @@ static AS_WUR int x_truncate(sqlite3_file *fp, sqlite3_int64 size) {
   return simdb__file_resize(h->f, (uint64_t)size);
 }
 
+/* The flags are traced (the event's extra) and otherwise mean what they
+** mean on Linux, where they make no difference. SQLITE_SYNC_DATAONLY is
+** fdatasync(2), which flushes the data and whatever metadata is needed to
+** read it back, the file size included, so for one file's own content and
+** length it persists exactly what fsync(2) does (neither persists the
+** file's directory entry: that is the DIRSYNC below). SQLITE_SYNC_FULL
+** differs from NORMAL only on macOS (fcntl F_FULLFSYNC, because fsync there
+** does not flush the drive's cache); on Linux both are fsync. A failed
+** sync drops the data it was to persist half the time (a draw of the sync
+** fault point at 50%, only once a fault fired): Linux marks the pages clean
+** after EIO. The directory is synced after the file, once per handle, and
+** only when the file's sync worked, as os_unix.c's unixSync does. */
 static AS_WUR int x_sync(sqlite3_file *fp, int flags) {
   shandle *h = (shandle *)fp;
-  /* DATAONLY or not, FULL or NORMAL: a sync is a sync here (traced). */
   simdb__io_point(SIM_EV_DISK_SYNC, h->f->id, (uint64_t)(unsigned)flags, NULL);
   if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
-  if (simdb__fault(h->disk, AS_FP_VFS_SYNC)) return SQLITE_IOERR_FSYNC;
-  return simdb__file_sync(h->f);
+  if (simdb__fault(h->disk, AS_FP_VFS_SYNC)) {
+    if (simdb__draw(AS_FP_VFS_SYNC, 500000)) simdb__file_drop(h->f);
+    return SQLITE_IOERR_FSYNC;
+  }
+  simdb__file_sync(h->f);
+  if (h->dirsync) {
+    h->dirsync = false;
+    simdb__dir_sync(h->disk);
+  }
+  return SQLITE_OK;
 }
 
 static AS_WUR int x_file_size(sqlite3_file *fp, sqlite3_int64 *size) {
@@ -175,9 +187,11 @@ static AS_WUR int x_sector_size(sqlite3_file *fp) {
   return SIMDB_SECTOR_SIZE;
 }
 
-/* Power-safe overwrite holds: a crash loses unsynced writes whole and
-** damages nothing else. Nothing stronger: writes to different files are
-** not ordered (no SEQUENTIAL) and appends are not atomic (no SAFE_APPEND). */
+/* Power-safe overwrite holds: power loss keeps or loses each unsynced
+** sector whole (SIMDB_SECTOR_SIZE, what xSectorSize says) and never damages
+** bytes that were not written. Nothing stronger: no write is atomic beyond
+** a sector (no ATOMIC*), writes are not ordered (no SEQUENTIAL) and an
+** append can survive with its length but not its data (no SAFE_APPEND). */
 static AS_WUR int x_device_characteristics(sqlite3_file *fp) {
   (void)fp;
   return SQLITE_IOCAP_POWERSAFE_OVERWRITE;
@@ -231,6 +245,10 @@ static AS_WUR int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *fp, i
   /* Like unix: a delete-on-close file loses its name at once and lives
   ** until its last handle closes. */
   if (flags & SQLITE_OPEN_DELETEONCLOSE) simdb__file_unlink(f);
+  /* os_unix.c's isNewJrnl: opened to create a journal or WAL (whether or
+  ** not it existed), so its first sync also syncs the directory. */
+  h->dirsync = (flags & SQLITE_OPEN_CREATE) &&
+               (flags & (SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_SUPER_JOURNAL | SQLITE_OPEN_WAL));
   h->disk = d;
   h->f = f;
   h->epoch = d->epoch;
@@ -240,8 +258,9 @@ static AS_WUR int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *fp, i
   return SQLITE_OK;
 }
 
+/* The unlink is durable only with sync_dir (the pager's synchronous=EXTRA),
+** which syncs the directory afterwards, as unixDelete does. */
 static AS_WUR int v_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
-  /* Deletes are durable at once, whatever sync_dir says (traced). */
   simdb__io_point(SIM_EV_DISK_DELETE, (uint64_t)sync_dir, 0, name);
   simdb_disk *d = disk_of(vfs);
   char norm[SIMDB_NAME_MAX + 1];
@@ -249,6 +268,7 @@ static AS_WUR int v_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
   sfile *f = simdb__norm_name(name, norm, sizeof norm) ? simdb__file_find(d, norm) : NULL;
   if (!f) return SQLITE_IOERR_DELETE_NOENT;
   simdb__file_unlink(f);
+  if (sync_dir & 1) simdb__dir_sync(d);
   return SQLITE_OK;
 }
 

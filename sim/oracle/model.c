@@ -171,6 +171,8 @@ int orc__with_row_of(orc_sstate *dst, const orc_sstate *row) {
   return AS_OK;
 }
 
+static void drop_events(orc_sstate *st, size_t n);
+
 /* Whether two states hold the same row (events aside). */
 static bool same_row(const orc_sstate *a, const orc_sstate *b) {
   return a->status == b->status && a->version == b->version && a->retry == b->retry &&
@@ -239,13 +241,49 @@ static void resolve(orc *o, orc_sess *s, const evidence *e) {
   bool alt = s->has_alt && ev_started_from(e, &s->alt, s->alt_exists);
   if (s->survivor) {
     bool dur = s->has_dur && ev_started_from(e, &s->dur, s->dur_exists);
-    if (cur)
-      adopt(s, &s->cur, s->exists);
-    else if (alt)
-      adopt(s, &s->alt, s->alt_exists);
-    else if (dur)
-      adopt(s, &s->dur, s->dur_exists);
-    return; /* none: the evidence check says what it is */
+    orc_sstate *pick = cur ? &s->cur : alt ? &s->alt : dur ? &s->dur : NULL;
+    if (!pick) return; /* none: the evidence check says what it is */
+    bool pick_exists = cur ? s->exists : alt ? s->alt_exists : s->dur_exists;
+    /* Other candidates the evidence fits as well: what it cannot tell (the
+    ** appends of a row-only commit, the row of an append alone) stays in
+    ** doubt past the adoption. */
+    orc_sstate *fits[2];
+    unsigned nfits = 0;
+    if (alt && pick != &s->alt && s->alt_exists) fits[nfits++] = &s->alt;
+    if (dur && pick != &s->dur && s->dur_exists) fits[nfits++] = &s->dur;
+    bool evd = false;
+    size_t sure = pick->nevents;
+    orc_sstate ralt;
+    bool rowd = false;
+    memset(&ralt, 0, sizeof ralt);
+    for (unsigned i = 0; i < nfits && pick_exists; i++) {
+      orc_sstate *c = fits[i];
+      if (same_row(c, pick) && c->nevents < pick->nevents) {
+        evd = true;
+        if (c->nevents < sure) sure = c->nevents;
+      } else if (!rowd && !same_row(c, pick) && c->nevents == pick->nevents) {
+        if (orc__sstate_copy(&ralt, c) != AS_OK) {
+          orc__harness_error(o, "out of memory");
+          return;
+        }
+        drop_events(&ralt, 0);
+        rowd = true;
+      }
+    }
+    /* An older doubt about appends holds for every candidate: they share
+    ** the events before it. */
+    if (s->ev_doubt && s->ev_sure < pick->nevents && (!evd || s->ev_sure < sure)) {
+      evd = true;
+      sure = s->ev_sure;
+    }
+    adopt(s, pick, pick_exists);
+    s->ev_doubt = evd;
+    s->ev_sure = sure;
+    if (rowd) {
+      s->ralt = ralt;
+      s->row_doubt = true;
+    }
+    return;
   }
   if (cur == alt) return; /* no telling (the evidence check will say why) */
   if (s->alt_conn != ORC_NO_CONN && s->alt_conn < o->nconns) {

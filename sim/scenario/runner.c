@@ -135,6 +135,7 @@ static AS_WUR int conn(worker *w) {
   w->st = NULL;
   as_store_opts o = {.vfs = simdb_disk_vfs(r->disk),
                      .journal_mode = scn_journal_name(r->sc->journal),
+                     .synchronous = scn_sync_name(r->sc->synchronous),
                      .busy_timeout_ms = BUSY_TIMEOUT_MS};
   w->epoch = r->epoch;
   return as_store_open(&w->st, DB_PATH, &o);
@@ -546,6 +547,7 @@ static void set_faults(run *r, int on) {
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_FULL, on ? f->full : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_LOCK_BUSY, on ? f->busy : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_SYNC, on ? f->sync : 0);
+  simdb_disk_fault_rate(r->disk, AS_FP_VFS_TEAR, on ? f->tear : 0);
 }
 
 /* Before any session exists: the schema, then the audit learns it. The
@@ -696,10 +698,10 @@ static void choose_world(run *r, sim_rng *wl) {
   }
   if (!sw->vary_faults) return;
   uint32_t *rate[] = {&r->faults.read, &r->faults.write, &r->faults.full, &r->faults.busy,
-                      &r->faults.sync};
-  static const char *const names[] = {"read", "write", "full", "busy", "sync"};
+                      &r->faults.sync, &r->faults.tear};
+  static const char *const names[] = {"read", "write", "full", "busy", "sync", "tear"};
   n = 0;
-  for (unsigned k = 0; k < 5; k++) {
+  for (unsigned k = 0; k < sizeof rate / sizeof rate[0]; k++) {
     uint32_t max = *rate[k];
     if (max && sim_rng_below(wl, 2))
       *rate[k] = (uint32_t)sim_rng_range(wl, max / 10 ? max / 10 : 1, max);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "agentsim/fmt.h"
+#include "agentsim/store.h"
 #include "grow.h"
 #include "num.h"
 #include "text.h"
@@ -43,6 +44,11 @@ const char *scn_journal_name(scn_journal j) {
   return (unsigned)j < 4 ? names[j] : "?";
 }
 
+const char *scn_sync_name(scn_sync s) {
+  static const char *const names[] = {NULL, "off", "normal", "full", "extra"};
+  return (unsigned)s < 5 ? names[s] : NULL;
+}
+
 #define MAX_TOKENS 24
 
 typedef struct tok {
@@ -60,6 +66,7 @@ typedef struct pstate {
   unsigned line;
   char *err;
   size_t errcap;
+  unsigned sync_line, sync_col; /* where `synchronous` was set */
 } pstate;
 
 /* "FILE:LINE:COL: expected ..." into the caller's buffer. */
@@ -223,15 +230,15 @@ static AS_WUR int parse_limits(pstate *p, scenario *sc, const tok *t, unsigned n
 }
 
 static AS_WUR int parse_faults(pstate *p, scenario *sc, const tok *t, unsigned n) {
-  static const char *const keys[] = {"read", "write", "full", "busy", "sync"};
+  static const char *const keys[] = {"read", "write", "full", "busy", "sync", "tear"};
   uint32_t *dst[] = {&sc->faults.read, &sc->faults.write, &sc->faults.full, &sc->faults.busy,
-                     &sc->faults.sync};
+                     &sc->faults.sync, &sc->faults.tear};
   int rc = parse_kv_only(p, t, n, 1);
   for (unsigned i = 1; rc == AS_OK && i < n; i++) {
     size_t k;
-    for (k = 0; k < 5; k++)
+    for (k = 0; k < 6; k++)
       if (tok_is(&t[i], keys[k])) break;
-    if (k == 5) return perr(p, t[i].col, "read=, write=, full=, busy= or sync=");
+    if (k == 6) return perr(p, t[i].col, "read=, write=, full=, busy=, sync= or tear=");
     uint64_t v = 0;
     rc = num_in(p, t[i].val, t[i].vlen, t[i].vcol, 0, 1000000, "a rate in parts per million", &v);
     if (rc == AS_OK) *dst[k] = (uint32_t)v;
@@ -377,8 +384,8 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
 }
 
 /* Directives that may appear once: a second one would silently win. */
-static const char *const once[] = {"describe", "sessions", "journal", "limits", "faults",
-                                   "legacy_escalate", "swarm"};
+static const char *const once[] = {"describe", "sessions", "journal", "synchronous", "limits",
+                                   "faults", "legacy_escalate", "swarm"};
 #define NONCE (sizeof once / sizeof once[0])
 
 static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n) {
@@ -520,13 +527,25 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
         }
     return perr(p, n == 2 ? t[1].col : t[0].col, "journal delete, truncate, persist or wal");
   }
+  if (tok_is(&t[0], "synchronous")) {
+    if (n == 2)
+      for (unsigned k = SCN_SYNC_OFF; k <= SCN_SYNC_EXTRA; k++)
+        if (tok_is(&t[1], scn_sync_name((scn_sync)k))) {
+          sc->synchronous = (scn_sync)k;
+          p->sync_line = p->line;
+          p->sync_col = t[1].col;
+          return AS_OK;
+        }
+    return perr(p, n == 2 ? t[1].col : t[0].col, "synchronous off, normal, full or extra");
+  }
   if (tok_is(&t[0], "limits")) return parse_limits(p, sc, t, n);
   if (tok_is(&t[0], "faults")) return parse_faults(p, sc, t, n);
   if (tok_is(&t[0], "legacy_escalate")) return parse_legacy(p, sc, t, n);
   if (tok_is(&t[0], "swarm")) return parse_swarm(p, sc, t, n);
   if (tok_is(&t[0], "actor")) return parse_actor(p, sc, t, n);
-  return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, limits, faults, "
-                           "legacy_escalate, swarm, actor), found '%s'", shown(&t[0], b, sizeof b));
+  return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, synchronous, "
+                           "limits, faults, legacy_escalate, swarm, actor), found '%s'",
+              shown(&t[0], b, sizeof b));
 }
 
 /* One line: its bytes checked, cut into tokens, parsed. */
@@ -558,6 +577,20 @@ void scn_clear(scenario *sc) {
   memset(sc, 0, sizeof *sc);
 }
 
+/* The store refuses a synchronous level that is not durable with the
+** journal (store.h): say so at the level's line and column. The journal
+** may come later in the file, so this waits for the end. */
+static AS_WUR int check_durable(pstate *p, const scenario *sc) {
+  const char *why = NULL;
+  if (sc->synchronous == SCN_SYNC_DEFAULT ||
+      as_store_durable(scn_journal_name(sc->journal), scn_sync_name(sc->synchronous), NULL,
+                       &why) == AS_OK)
+    return AS_OK;
+  p->line = p->sync_line;
+  return perr(p, p->sync_col, "a synchronous level that is durable with journal %s: %s",
+              scn_journal_name(sc->journal), why);
+}
+
 int scn_parse(const char *file, const char *text, size_t len, scenario *out, char *err,
               size_t errcap) {
   pstate p = {.file = file ? file : "(scenario)", .line = 0, .err = err, .errcap = errcap};
@@ -586,6 +619,7 @@ int scn_parse(const char *file, const char *text, size_t len, scenario *out, cha
     rc = perr(&p, 1, "'scenario NAME' (the file is empty)");
   }
   if (rc == AS_OK && out->nactors == 0) rc = perr(&p, 1, "at least one actor");
+  if (rc == AS_OK) rc = check_durable(&p, out);
   for (size_t i = 0; rc == AS_OK && i < out->nactors; i++) {
     if (out->actors[i].nops == 0) {
       p.line = out->actors[i].line;
@@ -650,7 +684,8 @@ static int same_op(const scn_op *x, const scn_op *y) {
 
 int scn_equal(const scenario *a, const scenario *b) {
   if (strcmp(a->name, b->name) != 0 || strcmp(a->describe, b->describe) != 0 ||
-      a->sessions != b->sessions || a->journal != b->journal || a->max_steps != b->max_steps ||
+      a->sessions != b->sessions || a->journal != b->journal ||
+      a->synchronous != b->synchronous || a->max_steps != b->max_steps ||
       a->max_virtual_ns != b->max_virtual_ns || memcmp(&a->faults, &b->faults, sizeof a->faults) != 0 ||
       memcmp(&a->swarm, &b->swarm, sizeof a->swarm) != 0 || a->nlegacy != b->nlegacy ||
       a->nactors != b->nactors)
@@ -709,6 +744,9 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
   if (sc->describe[0]) n = as_appendf(buf, cap, n, "describe \"%s\"\n", sc->describe);
   n = as_appendf(buf, cap, n, "sessions %u\njournal %s\n", sc->sessions,
                  scn_journal_name(sc->journal));
+  /* Only when set: the default is the store's choice, not a level. */
+  if (sc->synchronous != SCN_SYNC_DEFAULT)
+    n = as_appendf(buf, cap, n, "synchronous %s\n", scn_sync_name(sc->synchronous));
   if (sc->max_steps || sc->max_virtual_ns) {
     n = as_appendf(buf, cap, n, "limits");
     if (sc->max_steps) n = as_appendf(buf, cap, n, " steps=%llu", (unsigned long long)sc->max_steps);
@@ -717,8 +755,10 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
     n = as_appendf(buf, cap, n, "\n");
   }
   const scn_faults *f = &sc->faults;
-  n = as_appendf(buf, cap, n, "faults read=%u write=%u full=%u busy=%u sync=%u\n", f->read,
+  n = as_appendf(buf, cap, n, "faults read=%u write=%u full=%u busy=%u sync=%u", f->read,
                  f->write, f->full, f->busy, f->sync);
+  /* Only when on, so files written before it keep their text (and fingerprint). */
+  n = f->tear ? as_appendf(buf, cap, n, " tear=%u\n", f->tear) : as_appendf(buf, cap, n, "\n");
   if (sc->swarm.on) {
     n = as_appendf(buf, cap, n, "swarm ops=");
     for (unsigned k = 0, first = 1; k < SCN__OP_COUNT; k++)
@@ -787,10 +827,16 @@ static const struct {
     {"describe \"TEXT\"", "one line for people (no escapes in strings)"},
     {"sessions N", "1..1024 sessions created before the actors start (default 1); before any actor"},
     {"journal MODE", "`delete` (default), `truncate`, `persist` or `wal`"},
+    {"synchronous LEVEL",
+     "`off`, `normal`, `full` or `extra`: SQLite's synchronous level (default: the store's "
+     "durable level for the journal, `extra` for delete and `full` for the others); a level "
+     "that is not durable with the journal is refused"},
     {"limits steps=N time=DUR", "step budget (1..16,000,000) and virtual-time budget"},
-    {"faults read= write= full= busy= sync=",
+    {"faults read= write= full= busy= sync= tear=",
      "rates in parts per million (0..1,000,000) of read errors, write errors, disk full, lock "
-     "busy and sync errors in the simulated disk"},
+     "busy and sync errors in the simulated disk (a failed sync drops what it was to persist "
+     "half the time), and of torn writes: at power loss, each sector written since its file's "
+     "last sync (and each changed length) survives at the tear rate (default 0: none does)"},
     {"legacy_escalate TOOL...", "up to 8 tool names that count as an escalation when a session is finalized"},
     {"swarm [ops=OP,...] [min_count=N] [faults=vary|keep]",
      "swarm testing: each seed switches each listed operation (default: every one the actors "

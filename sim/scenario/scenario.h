@@ -9,8 +9,11 @@
 **   describe "TEXT"                    one line for humans (optional)
 **   sessions N                         sessions made before the actors start (1..1024)
 **   journal delete|truncate|persist|wal   SQLite journal mode (default delete)
+**   synchronous off|normal|full|extra  SQLite synchronous level (default: the
+**                                      store's durable level for the journal;
+**                                      one that is not durable is refused)
 **   limits [steps=N] [time=DUR]        step and virtual-time budgets
-**   faults [read=PPM] [write=PPM] [full=PPM] [busy=PPM] [sync=PPM]
+**   faults [read=PPM] [write=PPM] [full=PPM] [busy=PPM] [sync=PPM] [tear=PPM]
 **                                      I/O fault rates, parts per million
 **   legacy_escalate TOOL...            tools a finalize reads as escalated
 **   actor NAME [count=N]               N concurrent tasks running the ops below
@@ -135,8 +138,8 @@ typedef struct scn_key {
     "finalize (which takes the lock again, re-entrantly)")                         \
   X(SLEEP, "sleep", SCN_K_D, exec_sleep, orc_model_sleep, "sleep in virtual time") \
   X(CRASH, "crash", , exec_crash, orc_model_crash,                                 \
-    "power loss: every write not yet synced is lost; the database is reopened "    \
-    "and recovered")
+    "power loss: what was not synced is lost (data, and names and unlinks without " \
+    "a directory sync) unless torn in; the database is reopened and recovered")
 
 typedef enum scn_op_kind {
 #define SCN__OP(NAME, kw, keys, exec, model, help) SCN_OP_##NAME,
@@ -183,6 +186,7 @@ typedef struct scn_actor {
 
 typedef struct scn_faults {
   uint32_t read, write, full, busy, sync; /* ppm */
+  uint32_t tear; /* ppm: an unsynced sector or length survives power loss */
 } scn_faults;
 
 /* Swarm testing (`swarm`, or --swarm): each seed chooses, before any task,
@@ -199,6 +203,8 @@ typedef struct scn_swarm {
 } scn_swarm;
 
 typedef enum scn_journal { SCN_JOURNAL_DELETE, SCN_JOURNAL_TRUNCATE, SCN_JOURNAL_PERSIST, SCN_JOURNAL_WAL } scn_journal;
+/* SCN_SYNC_DEFAULT: the store chooses (as_store_opts.synchronous NULL). */
+typedef enum scn_sync { SCN_SYNC_DEFAULT, SCN_SYNC_OFF, SCN_SYNC_NORMAL, SCN_SYNC_FULL, SCN_SYNC_EXTRA } scn_sync;
 
 /* A parsed scenario. It owns its arrays: release with scn_clear. A zeroed
 ** one is a valid empty scenario. */
@@ -207,6 +213,7 @@ typedef struct scenario {
   char describe[SCN_MAX_TEXT];
   uint32_t sessions;
   scn_journal journal;
+  scn_sync synchronous;
   uint64_t max_steps;      /* 0: the sim's default */
   uint64_t max_virtual_ns; /* 0: the sim's default */
   scn_faults faults;
@@ -218,6 +225,8 @@ typedef struct scenario {
 } scenario;
 
 const char *scn_journal_name(scn_journal j);
+/* "off", "normal", "full", "extra"; NULL for SCN_SYNC_DEFAULT. */
+const char *scn_sync_name(scn_sync s);
 
 /* Parse len bytes of text (need not be NUL-terminated) into *out (storage,
 ** overwritten without being released). On success *out owns what it holds

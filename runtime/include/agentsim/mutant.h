@@ -73,7 +73,9 @@
   X(LOCK_WAITER_LEAK, lock_waiter_leak,                                       \
     "a woken waiter is not unregistered: a contended lock's entry is never evicted") \
   X(PAYLOAD_OLD_REASON, payload_old_reason,                                   \
-    "the status_changed event carries the session's old reason, not the new one")
+    "the status_changed event carries the session's old reason, not the new one") \
+  X(DELETE_SYNC_FULL, delete_sync_full,                                       \
+    "the store's default for journal delete is synchronous full (SQLite's), whose commit unlink is not durable")
 
 typedef enum as_mutant_id {
   AS_MUT_NONE = 0,

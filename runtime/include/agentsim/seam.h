@@ -45,7 +45,8 @@ typedef enum as_log_level {
   X(VFS_WRITE, "a simulated-disk write fails (SQLITE_IOERR_WRITE)")           \
   X(VFS_FULL, "the simulated disk is full for a write that grows a file")     \
   X(VFS_SYNC, "a simulated-disk sync fails (SQLITE_IOERR_FSYNC)")             \
-  X(VFS_LOCK_BUSY, "a simulated file or WAL-index lock is refused (SQLITE_BUSY)")
+  X(VFS_LOCK_BUSY, "a simulated file or WAL-index lock is refused (SQLITE_BUSY)") \
+  X(VFS_TEAR, "at power loss, an unsynced simulated-disk sector or length survives")
 
 typedef enum as_fault_point {
 #define AS__FP(name, what) AS_FP_##name,

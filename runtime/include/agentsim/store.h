@@ -23,6 +23,39 @@
 **
 ** The schema is versioned with PRAGMA user_version and migrated on open
 ** (store.c holds the migration list; schema version AS_STORE_SCHEMA_VERSION).
+**
+** Durability: the store offers only combinations of journal mode and
+** synchronous level under which a transaction that returned AS_OK survives
+** power loss, on a file system that keeps what fsync(2) persisted and
+** nothing else (POSIX; Linux ext4 and xfs: a new name or an unlink is
+** durable only once the directory is synced). Measured on the honest
+** simulated disk (tests/test_simdb_durability.c: power loss at every I/O of
+** three transactions, torn sectors) and read against SQLite's pager:
+**
+**   journal   off   normal      full        extra   default
+**   wal       no    lost        DURABLE     DURABLE full
+**   delete    no    lost        lost        DURABLE extra
+**   truncate  no    corrupts    DURABLE     DURABLE full
+**   persist   no    (refused)   DURABLE     DURABLE full
+**
+**   wal+normal: commits are synced only at a checkpoint (SQLite documents
+**     that they may roll back after power loss).
+**   delete+normal/full: the commit point is the journal's unlink, and only
+**     EXTRA syncs the directory after it (xDelete's dirSync); without it
+**     the hot journal comes back and rolls the acknowledged commit back.
+**   truncate+normal: the truncation that commits is not synced; the
+**     previous journal's header can come back over records the next
+**     transaction half wrote, and rolling that back corrupts the file.
+**   persist+normal: the matrix found it durable (the zeroed header is
+**     synced at each commit), but the journal header is written without
+**     first syncing its records, which SQLite documents may corrupt on
+**     power loss ("a very small chance"): refused.
+**   off: nothing is ever synced.
+**   full: truncate and persist sync the journal's reset at commit, and WAL
+**     syncs the WAL at each commit, so FULL is enough for them.
+** as_store_durable() answers for one combination. A combination it calls
+** not durable is refused (AS_INVAL, with a log line) unless the options say
+** not_durable: a scratch database or a test that must not fsync.
 */
 #ifndef AGENTSIM_STORE_H
 #define AGENTSIM_STORE_H
@@ -45,15 +78,30 @@ typedef struct as_store as_store;
 typedef struct as_store_opts {
   const char *vfs;          /* SQLite VFS name; NULL: the default VFS */
   const char *journal_mode; /* "wal", "delete", "truncate" or "persist"; NULL: "wal" */
-  const char *synchronous;  /* "full", "normal" or "off"; NULL: "full" */
+  const char *synchronous;  /* "extra", "full", "normal" or "off"; NULL: the
+                            ** level that makes journal_mode durable (the
+                            ** table above) */
   int busy_timeout_ms;      /* 0 .. AS_STORE_BUSY_MAX_MS: how long to wait
                             ** for another connection's lock */
+  int not_durable;          /* nonzero: accept a combination that is not
+                            ** durable (then nothing is promised across
+                            ** power loss) */
 } as_store_opts;
+
+/* Whether journal mode `journal` with synchronous level `synchronous` is
+** durable (the table above; NULL for either means the store's default).
+** AS_OK when it is, with *level (if not NULL) the synchronous level that
+** will be set ("full" or "extra", static); AS_INVAL when it is not or a
+** name is unknown, with *why (if not NULL) one static sentence saying why
+** and what to use instead. Pure: no I/O, no state. */
+AS_WUR int as_store_durable(const char *journal, const char *synchronous, const char **level,
+                            const char **why);
 
 /* Open (creating if missing) the database at path, set the journal mode,
 ** and create or migrate the schema. opts NULL means all defaults. On success
 ** *out is the caller's, released with as_store_close. AS_INVAL for bad
-** options; AS_UNSUPPORTED when the file's schema is newer than this build's
+** options, a not-durable combination among them (unless not_durable; the
+** reason is logged at AS_LOG_ERROR); AS_UNSUPPORTED when the file's schema is newer than this build's
 ** or the journal mode cannot be set (a VFS without WAL, an in-memory file);
 ** AS_NOTFOUND for an unknown VFS; the SQLite statuses above. On failure *out
 ** is NULL. */
