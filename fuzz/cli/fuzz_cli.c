@@ -113,9 +113,13 @@ static void check_value_parsers(const char *w) {
   int rc = cli_parse_strategy(w, &o, err, sizeof err);
   if (rc == AS_OK) {
     FUZZ_CHECK(o.strategy_text == w);
-    FUZZ_CHECK(o.strategy == (strcmp(w, "random") == 0 ? SIM_STRATEGY_RANDOM : SIM_STRATEGY_PCT));
+    sim_strategy_kind want = strcmp(w, "random") == 0      ? SIM_STRATEGY_RANDOM
+                             : strcmp(w, "pos") == 0       ? SIM_STRATEGY_POS
+                             : strcmp(w, "portfolio") == 0 ? SIM_STRATEGY_PORTFOLIO
+                                                           : SIM_STRATEGY_PCT;
+    FUZZ_CHECK(o.strategy == want);
     FUZZ_CHECK(o.pct_depth <= SIM_MAX_PCT_DEPTH);
-    FUZZ_CHECK(o.strategy == SIM_STRATEGY_RANDOM || strncmp(w, "pct", 3) == 0);
+    FUZZ_CHECK(o.strategy != SIM_STRATEGY_PCT || strncmp(w, "pct", 3) == 0);
   } else {
     FUZZ_CHECK(rc == AS_INVAL && err[0] != '\0');
   }
