@@ -54,7 +54,11 @@ static void check_accepted(const cli_opts *o, int argc, char *const *argv) {
   default:
     break;
   }
-  FUZZ_CHECK(o->strategy == SIM_STRATEGY_RANDOM || o->strategy == SIM_STRATEGY_PCT);
+  FUZZ_CHECK(o->strategy == SIM_STRATEGY_RANDOM || o->strategy == SIM_STRATEGY_PCT ||
+             o->strategy == SIM_STRATEGY_POS || o->strategy == SIM_STRATEGY_PORTFOLIO);
+  /* Without --strategy: a sweep runs the portfolio, everything else random. */
+  FUZZ_CHECK(o->has_strategy || o->strategy == (o->cmd == CMD_SWEEP ? SIM_STRATEGY_PORTFOLIO
+                                                                      : SIM_STRATEGY_RANDOM));
   FUZZ_CHECK(o->strategy_text != NULL);
   FUZZ_CHECK(o->pct_depth <= SIM_MAX_PCT_DEPTH);
   FUZZ_CHECK(o->jobs <= 256);
