@@ -14,19 +14,26 @@
 ** seed being run, the sweep's order or its --jobs, so a seed replays with
 ** the same k in any process.
 **
-** The cache is keyed by the program and every field of the calibration
-** runs' config (seed, strategy and sinks cleared): a config differing in
-** any field misses and is measured afresh, never given another's k.
+** The cache is keyed by what the program is -- its fingerprint, name and
+** hooks, not its address, so a scenario loaded again hits -- and by every
+** field of the calibration runs' config (seed, strategy and sinks cleared):
+** a config differing in any field misses and is measured afresh, never given
+** another's k.
 */
 #include <string.h>
+#include <xxhash.h>
 
 #include "sim_internal.h"
 
 #define CACHE_MAX 64u
 
 typedef struct k_key {
-  const sim_program *p;
-  uint64_t fingerprint;
+  uint64_t fingerprint, name_hash;
+  size_t state_size;
+  int (*setup)(void *state, sim_rng *workload);
+  void (*main)(void *state);
+  int (*invariant)(void *state, char *msg, size_t cap);
+  int (*check)(void *state, char *msg, size_t cap);
   sim_config cfg; /* the calibration runs' config, seed 0 */
 } k_key;
 
@@ -41,8 +48,13 @@ static unsigned ncache, next_slot;
 
 static void make_key(k_key *key, const sim_program *p, const sim_config *cfg) {
   memset(key, 0, sizeof *key);
-  key->p = p;
   key->fingerprint = p->fingerprint;
+  key->name_hash = p->name ? XXH64(p->name, strlen(p->name), 0) : 0;
+  key->state_size = p->state_size;
+  key->setup = p->setup;
+  key->main = p->main;
+  key->invariant = p->invariant;
+  key->check = p->check;
   memcpy(&key->cfg, cfg, sizeof key->cfg);
   key->cfg.seed = 0;
   key->cfg.strategy = SIM_STRATEGY_RANDOM;

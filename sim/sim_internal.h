@@ -144,7 +144,6 @@ struct sim {
   sim_strategy_kind kind; /* the strategy this run uses (a portfolio's pick) */
   unsigned pct_d;
   uint64_t pct_k;
-  const char *pct_k_from; /* how k was had: "given", "program", "calibration" */
   uint64_t pos_gen;       /* POS: picks made */
   uint64_t pos_obj[2];    /* POS: the objects of the event that ran last ... */
   int pos_read;           /* ... whether it only read them ... */

@@ -63,16 +63,11 @@ static AS_WUR int pct_init(struct sim *s) {
   const sim_config *cfg = s->cfg;
   sim_rng *r = &s->rng[SIM_STREAM_SCHED];
   if (s->pct_d > SIM_MAX_PCT_DEPTH) return AS_INVAL;
-  if (cfg->pct_steps) {
-    s->pct_k = cfg->pct_steps;
-    s->pct_k_from = "given";
-  } else if (s->prog->est_steps) {
-    s->pct_k = s->prog->est_steps;
-    s->pct_k_from = "program";
-  } else {
-    /* sim_run measured it (s->pct_k) before the run began. */
-    s->pct_k_from = "calibration";
-  }
+  /* Where k comes from: the config, the program, else sim_run measured it
+  ** (s->pct_k) before the run began. */
+  const char *from = cfg->pct_steps ? "given" : s->prog->est_steps ? "program" : NULL;
+  if (cfg->pct_steps) s->pct_k = cfg->pct_steps;
+  else if (s->prog->est_steps) s->pct_k = s->prog->est_steps;
   if (s->pct_k == 0) s->pct_k = 1;
   s->nchange = s->pct_d - 1;
   char list[SIM_MAX_PCT_DEPTH * 21 + 1] = "";
@@ -91,11 +86,11 @@ static AS_WUR int pct_init(struct sim *s) {
   }
   sim_option("pct_d", "%u", s->pct_d);
   sim_option("pct_k", "%" PRIu64, s->pct_k);
-  if (strcmp(s->pct_k_from, "calibration") == 0)
+  if (from)
+    sim_option("pct_k_from", "%s", from);
+  else
     sim_option("pct_k_from", "max-decisions-of-%u-random+%u-pct:d=1-runs",
                SIM_PCT_CALIBRATION_RUNS, SIM_PCT_CALIBRATION_RUNS);
-  else
-    sim_option("pct_k_from", "%s", s->pct_k_from);
   sim_option("pct_change_points", "%s", s->nchange ? list : "none");
   return AS_OK;
 }
