@@ -100,6 +100,11 @@ struct as_task *sim__pos_pick(struct sim *s) {
 void sim_step_io(uint32_t kind, uint64_t object, const char *label) {
   uint64_t obj = 0;
   int read = 0;
+  struct sim *s = sim__active;
+  if (!s || s->kind != SIM_STRATEGY_POS) {
+    sim_step(); /* only POS reads objects: spare the other strategies the hash */
+    return;
+  }
   switch (kind) {
   case SIM_EV_DISK_READ:
   case SIM_EV_DISK_SIZE:
