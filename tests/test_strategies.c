@@ -137,6 +137,28 @@ static void test_pct_k_is_the_programs(void **state) {
   sim_result_clear(&r);
 }
 
+/* A program whose setup fails cannot be measured: the PCT run reports the
+** calibration run's failure, and nothing is cached for it. */
+static int failing_setup(void *st, sim_rng *r) {
+  (void)st;
+  (void)r;
+  return AS_IO;
+}
+
+static void nothing_main(void *st) { (void)st; }
+
+static void test_pct_k_unmeasurable(void **state) {
+  (void)state;
+  const sim_program bad = {.name = "test:bad-setup", .setup = failing_setup, .main = nothing_main};
+  sim_config cfg = {.seed = 3, .strategy = SIM_STRATEGY_PCT};
+  sim_result r;
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(sim_run(S, &bad, &cfg, &r), AS_IO);
+    assert_non_null(strstr(r.message, "PCT's calibration run 0: test:bad-setup: setup failed"));
+    sim_result_clear(&r);
+  }
+}
+
 /* Two tasks, each taking two steps, then main joins them: the decisions
 ** are few and known, and a change point beyond them does nothing. */
 static void two_steps(void *arg) {
@@ -416,6 +438,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pct_bound),
       cmocka_unit_test(test_pct_k_is_the_programs),
+      cmocka_unit_test(test_pct_k_unmeasurable),
       cmocka_unit_test(test_pct_change_points_are_decisions),
       cmocka_unit_test(test_pos_finds_both_orders_and_replays),
       cmocka_unit_test(test_pos_keeps_independent_priorities),
