@@ -524,6 +524,7 @@ static void reset_run(struct sim *s, const sim_program *p, const sim_config *cfg
   s->max_steps = cfg->max_steps ? cfg->max_steps : SIM_DEFAULT_MAX_STEPS;
   s->max_vns = cfg->max_virtual_ns ? cfg->max_virtual_ns : SIM_DEFAULT_MAX_VIRTUAL_NS;
   s->state = NULL;
+  sim__strategy_resolve(s);
 }
 
 int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res) {
@@ -535,7 +536,14 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
     snprintf(res->message, sizeof res->message, "a sim run is already active in this process");
     return AS_BUSY;
   }
+  /* PCT's k, measured before the run: the calibration runs are runs. */
+  uint64_t pct_k = 0;
+  if (sim_pct_needs_estimate(p, cfg)) {
+    rc = sim_pct_estimate(s, p, cfg, &pct_k, res->message, sizeof res->message);
+    if (rc != AS_OK) return rc;
+  }
   reset_run(s, p, cfg, res);
+  s->pct_k = pct_k;
   rc = start_streams(s, cfg);
   if (rc == AS_OK) rc = sim__sinks_start(s);
   if (rc != AS_OK) goto out;
@@ -547,7 +555,7 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
 
   sim__active = s;
   active_run_id = ++run_count;
-  prev_plat = as_platform_set(&sim_platform);
+  prev_plat = as_platform_set(s->kind == SIM_STRATEGY_POS ? sim__pos_platform() : &sim_platform);
   as_fault_arm(1);
   print_seed_options(s, cfg);
   rc = sim__strategy_init(s);
@@ -656,6 +664,7 @@ int sim_in_task(void) {
 void sim_advance(uint64_t ns) {
   struct sim *s = sim__active;
   if (!s) return;
+  sim__pending(s, 0, 0, 0);
   sim__point(s, "advance");
   uint64_t to = ns > UINT64_MAX - s->now ? UINT64_MAX : s->now + ns;
   if (to > s->max_vns) {
@@ -668,9 +677,12 @@ void sim_advance(uint64_t ns) {
   sim__fire_due_timers(s);
 }
 
-void sim_step(void) {
+void sim_step(void) { sim_step_on(0, 0); }
+
+void sim_step_on(uint64_t object, int read) {
   struct sim *s = sim__active;
   if (!s) return;
+  sim__pending(s, object, 0, read);
   sim__point(s, "step");
   sim__event(s, SIM_EV_STEP, 0, 0, NULL);
 }

@@ -4,7 +4,8 @@
 ** A sim runs a program's tasks as green threads on the calling OS thread and
 ** implements the platform seam (seam.h) for them: every seam call that can
 ** block or publish is a scheduling point at which a strategy (random walk,
-** PCT, or a recorded schedule) picks the next task. Time is virtual: it
+** PCT, POS, a portfolio of them, or a recorded schedule) picks the next
+** task. Time is virtual: it
 ** moves only when every task is blocked (to the earliest timer) or by
 ** sim_advance. One root seed expands into independent streams, and those
 ** into substreams (per fault point, per actor instance).
@@ -57,17 +58,33 @@ typedef enum sim_outcome {
 
 const char *sim_outcome_name(sim_outcome o);
 
+/* Who runs next (strategy.c):
+**   RANDOM     a uniform random walk over the runnable tasks;
+**   PCT        Burckhardt et al.'s priorities with d-1 change points drawn
+**              over the run's decisions (steps where more than one task can
+**              run), k estimated from the program (sim_pct_estimate);
+**   REPLAY     the decisions of a schedule string;
+**   POS        partial-order sampling (Yuan et al., CAV 2018; pos.c) with the
+**              seam's object identities as the conflict relation;
+**   PORTFOLIO  one of random, PCT d=1, d=2, d=3 and POS, by seed % 5
+**              (sim_portfolio_pick). */
 typedef enum sim_strategy_kind {
   SIM_STRATEGY_RANDOM,
   SIM_STRATEGY_PCT,
-  SIM_STRATEGY_REPLAY
+  SIM_STRATEGY_REPLAY,
+  SIM_STRATEGY_POS,
+  SIM_STRATEGY_PORTFOLIO
 } sim_strategy_kind;
 
 /* Defaults for the budgets and PCT. */
 #define SIM_DEFAULT_MAX_STEPS 1000000ull
 #define SIM_DEFAULT_MAX_VIRTUAL_NS (30ull * 24 * 3600 * 1000000000ull)
 #define SIM_DEFAULT_PCT_DEPTH 3u
-#define SIM_DEFAULT_PCT_STEPS 1000ull
+/* PCT's k is the most decisions any of this many random-walk runs and as
+** many PCT d=1 runs of the program made (seeds 0, 1, ...): sim_pct_estimate. */
+#define SIM_PCT_CALIBRATION_RUNS 4u
+/* The portfolio's rotation: seed % SIM_PORTFOLIO_SIZE picks the strategy. */
+#define SIM_PORTFOLIO_SIZE 5u
 #define SIM_DEFAULT_STACK (256u * 1024u)
 /* Hard caps. */
 #define SIM_MAX_TASKS 4096u
@@ -81,7 +98,8 @@ typedef struct sim_config {
   uint64_t seed;
   sim_strategy_kind strategy;
   unsigned pct_depth;      /* PCT d >= 1; 0: SIM_DEFAULT_PCT_DEPTH */
-  uint64_t pct_steps;      /* PCT k; 0: the program's estimate */
+  uint64_t pct_steps;      /* PCT k, in decisions; 0: the program's estimate
+                           ** (sim_program.est_steps, else calibrated) */
   const char *schedule;    /* with SIM_STRATEGY_REPLAY */
   uint64_t max_steps;      /* 0: SIM_DEFAULT_MAX_STEPS */
   uint64_t max_virtual_ns; /* 0: SIM_DEFAULT_MAX_VIRTUAL_NS */
@@ -129,7 +147,8 @@ struct sim_program {
   uint64_t fingerprint; /* what the program is (its text's hash): a schedule
                         ** recorded for another is refused on replay */
   unsigned est_tasks;  /* PCT's n, for reports */
-  uint64_t est_steps;  /* PCT's k when the config leaves it 0 */
+  uint64_t est_steps;  /* PCT's k (decisions) when the config leaves it 0;
+                       ** 0 (the norm): calibrated, see sim_pct_estimate */
   /* Before any task: draw workload options (sim_option prints them) and make
   ** objects. Nonzero aborts the run with that status. */
   int (*setup)(void *state, sim_rng *workload);
@@ -166,6 +185,24 @@ void sim_free(sim *s);
 AS_WUR int sim_run(sim *s, const sim_program *p, const sim_config *cfg,
                    sim_result *res);
 void sim_result_clear(sim_result *res);
+
+/* PCT's k for p under cfg's limits and mutant: the most decisions (steps
+** where more than one task could run) any of SIM_PCT_CALIBRATION_RUNS
+** random-walk runs and as many PCT d=1 runs of p made, seeds 0, 1, ...; at
+** least 1. It does not
+** depend on cfg's seed or strategy, so k is the same for every seed of a
+** sweep, whatever --jobs or the order the seeds run in. Cached per program
+** and limits in the process (a forked worker inherits the cache); sim_run
+** calls it when a PCT run needs k and neither cfg nor p gives one. AS_OK, or
+** the status a calibration run returned (its message in err). */
+AS_WUR int sim_pct_estimate(sim *s, const sim_program *p, const sim_config *cfg, uint64_t *k,
+                            char *err, size_t cap);
+/* Whether a run of cfg needs PCT's k estimated (PCT, or a portfolio seed
+** that picks PCT, with no k in cfg or p). */
+int sim_pct_needs_estimate(const sim_program *p, const sim_config *cfg);
+/* The portfolio's choice for a seed: the strategy (RANDOM, PCT or POS) and,
+** for PCT, its depth d (1, 2 or 3). */
+sim_strategy_kind sim_portfolio_pick(uint64_t seed, unsigned *pct_depth);
 
 /* --- for programs, inside a run ------------------------------------------ */
 
@@ -209,6 +246,27 @@ uint64_t sim_run_id(void);
 ** seam call is allowed; 0 in setup, teardown, the scheduler, or outside a
 ** run. */
 int sim_in_task(void);
+
+/* Object identities, for POS's conflict relation (pos.c): the class in the
+** top byte, so ids of different classes never collide. */
+typedef enum sim_obj_class {
+  SIM_OBJ_NONE,  /* touches nothing shared */
+  SIM_OBJ_MUTEX, /* a seam mutex, by its id (m1, m2, ...) */
+  SIM_OBJ_COND,  /* a seam condition variable, by its id */
+  SIM_OBJ_TASK,  /* a task, by id (join) */
+  SIM_OBJ_FILE,  /* a simulated-disk file, by its id */
+  SIM_OBJ_NAME,  /* a file name in the simulated directory, by its hash */
+  SIM_OBJ_SHM,   /* the simulated disk's shared-memory locks */
+  SIM_OBJ_ANY    /* every object: conflicts with every event */
+} sim_obj_class;
+#define SIM_OBJECT(cls, id) (((uint64_t)(cls) << 56) | ((uint64_t)(id) & ((1ull << 56) - 1)))
+/* A scheduling point like sim_step, before an operation on `object`
+** (SIM_OBJECT(...)) that only reads it when `read` is nonzero. */
+void sim_step_on(uint64_t object, int read);
+/* The scheduling point before a simulated-disk event of `kind`
+** (SIM_EV_DISK_*) on `object` (a file id, a lock offset) or the file named
+** `label`: sim_step_on with the object and access pos.c gives that kind. */
+void sim_step_io(uint32_t kind, uint64_t object, const char *label);
 
 /* The seam implementation the sim installs while a run is active. */
 extern const as_platform sim_platform;

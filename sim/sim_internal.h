@@ -3,7 +3,7 @@
 ** loop and task life), timers.c, stream.c (the event stream, the trace hash),
 ** crash.c (signals and the CPU watchdog), waitfor.c (the wait-for graph and
 ** failure reports), sync.c (the seam), wakeups.c (spurious wakeups, listed
-** outcomes), strategy.c and schedule.c.
+** outcomes), strategy.c, pos.c, pct_k.c and schedule.c.
 */
 #ifndef AGENTSIM_SIM_INTERNAL_H
 #define AGENTSIM_SIM_INTERNAL_H
@@ -39,7 +39,11 @@ struct as_task {
   uint64_t deadline, timer_seq;
   int wake_rc;             /* AS_OK or AS_TIMEDOUT for the last wait */
   uint32_t runnable_idx;
-  uint64_t prio;           /* PCT priority; higher runs first */
+  uint64_t prio;           /* PCT or POS priority; higher runs first */
+  /* The pending event: what the task does when it next runs (POS). */
+  uint64_t next_obj[2];    /* SIM_OBJECT ids it touches; 0: none */
+  int next_read;           /* it only reads them */
+  uint64_t pos_gen;        /* the last pick (s->pos_gen) it was runnable at */
   struct as_task *joiner;
   int joined;
   as_task_fn fn;
@@ -160,8 +164,13 @@ struct sim {
   sim_fault_draw *rfl; /* listed, sorted by (point, draw) */
   size_t nrfl;
 
+  sim_strategy_kind kind; /* the strategy this run uses (a portfolio's pick) */
   unsigned pct_d;
   uint64_t pct_k;
+  uint64_t pos_gen;       /* POS: picks made */
+  uint64_t pos_obj[2];    /* POS: the objects of the event that ran last ... */
+  int pos_read;           /* ... whether it only read them ... */
+  struct as_task *pos_ran; /* ... and its task (NULL before the first pick) */
   uint64_t change[SIM_MAX_PCT_DEPTH];
   unsigned nchange;
   uint64_t yield_floor; /* PCT: the next priority for a task that yields */
@@ -254,6 +263,8 @@ void sim__wq_push(waitq *q, struct as_task *t);
 void sim__wq_remove(struct as_task *t);
 
 /* strategy.c */
+/* Which strategy the run uses (s->kind, s->pct_d), before anything runs. */
+void sim__strategy_resolve(struct sim *s);
 AS_WUR int sim__strategy_init(struct sim *s);
 void sim__strategy_on_spawn(struct sim *s, struct as_task *t);
 struct as_task *sim__strategy_pick(struct sim *s);
@@ -264,6 +275,16 @@ void sim__strategy_on_yield(struct sim *s, struct as_task *t);
 ** candidate: then cand[0], and the run stops at its next step). With more
 ** than one candidate the choice is recorded as a decision. */
 struct as_task *sim__strategy_choose(struct sim *s, struct as_task **cand, uint32_t n);
+
+/* pos.c */
+struct as_task *sim__pos_pick(struct sim *s);
+void sim__pos_on_spawn(struct sim *s, struct as_task *t);
+/* The seam as POS needs it: sim_platform, with every call that reaches a
+** scheduling point first noting on the running task the objects it is
+** about to touch. */
+const as_platform *sim__pos_platform(void);
+/* Note the running task's pending event (what it touches when next run). */
+void sim__pending(struct sim *s, uint64_t a, uint64_t b, int read);
 
 /* waitfor.c */
 /* The task t waits for, when its wait has one owner (a mutex holder or a

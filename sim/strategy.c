@@ -1,12 +1,22 @@
 /*
-** strategy.c -- who runs next: uniform random walk, PCT, or a recorded
-** schedule.
+** strategy.c -- who runs next: uniform random walk, PCT, POS (pos.c), a
+** portfolio of them, or a recorded schedule.
 **
 ** PCT (Burckhardt, Kothari, Musuvathi, Nagarakatte; ASPLOS 2010): every task
 ** gets a random initial priority >= d; d-1 change points are drawn uniformly
-** in [1, k]; the highest-priority runnable task always runs, and when step
-** number k_i is reached the task about to run drops to priority d-i. A bug
-** of depth d among n tasks is then hit with probability >= 1/(n k^(d-1)).
+** in [1, k]; the highest-priority runnable task always runs, and when
+** decision number k_i is reached the task about to run drops to priority
+** d-i. A bug of depth d among n tasks is then hit with probability
+** >= 1/(n k^(d-1)), k the number of steps that matter. Only decisions
+** matter -- steps where more than one task can run: a step with one
+** runnable task has one outcome whatever the priorities, and a change point
+** spent on it is wasted. So change points are drawn over decision numbers,
+** which cover exactly the run's concurrent window (its first decision to
+** its last), and k is the program's decision count, measured by
+** sim_pct_estimate (pct_k.c) unless the config or the program gives one.
+**
+** The portfolio picks one of random, PCT d=1, d=2, d=3 and POS by seed:
+** consecutive seeds of a sweep rotate through them.
 */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,34 +30,52 @@
 #define PCT_BASE (1ull << 40)
 #define CHANGE_BASE (1ull << 38)
 
-int sim__strategy_init(struct sim *s) {
+sim_strategy_kind sim_portfolio_pick(uint64_t seed, unsigned *pct_depth) {
+  unsigned slot = (unsigned)(seed % SIM_PORTFOLIO_SIZE);
+  *pct_depth = 0;
+  if (slot == 0) return SIM_STRATEGY_RANDOM;
+  if (slot == SIM_PORTFOLIO_SIZE - 1) return SIM_STRATEGY_POS;
+  *pct_depth = slot; /* 1, 2, 3 */
+  return SIM_STRATEGY_PCT;
+}
+
+void sim__strategy_resolve(struct sim *s) {
+  const sim_config *cfg = s->cfg;
+  s->kind = cfg->strategy;
+  s->pct_d = cfg->pct_depth ? cfg->pct_depth : SIM_DEFAULT_PCT_DEPTH;
+  if (cfg->strategy == SIM_STRATEGY_PORTFOLIO) {
+    unsigned d;
+    s->kind = sim_portfolio_pick(cfg->seed, &d);
+    if (s->kind == SIM_STRATEGY_PCT) s->pct_d = d;
+  }
+}
+
+int sim_pct_needs_estimate(const sim_program *p, const sim_config *cfg) {
+  unsigned d;
+  sim_strategy_kind k = cfg->strategy == SIM_STRATEGY_PORTFOLIO
+                            ? sim_portfolio_pick(cfg->seed, &d)
+                            : cfg->strategy;
+  return k == SIM_STRATEGY_PCT && !cfg->pct_steps && !p->est_steps;
+}
+
+/* Draw the change points over decisions [1, k] and print PCT's options. */
+static AS_WUR int pct_init(struct sim *s) {
   const sim_config *cfg = s->cfg;
   sim_rng *r = &s->rng[SIM_STREAM_SCHED];
-  switch (cfg->strategy) {
-  case SIM_STRATEGY_RANDOM:
-    sim_option("strategy", "random");
-    return AS_OK;
-  case SIM_STRATEGY_REPLAY:
-    sim_option("strategy", "replay");
-    sim_option("decisions", "%zu", s->nrdec);
-    return AS_OK;
-  case SIM_STRATEGY_PCT:
-    break;
-  default:
-    return AS_INVAL;
-  }
-  s->pct_d = cfg->pct_depth ? cfg->pct_depth : SIM_DEFAULT_PCT_DEPTH;
   if (s->pct_d > SIM_MAX_PCT_DEPTH) return AS_INVAL;
-  s->pct_k = cfg->pct_steps ? cfg->pct_steps
-             : s->prog->est_steps ? s->prog->est_steps
-                                  : SIM_DEFAULT_PCT_STEPS;
+  /* Where k comes from: the config, the program, else sim_run measured it
+  ** (s->pct_k) before the run began. */
+  const char *from = cfg->pct_steps ? "given" : s->prog->est_steps ? "program" : NULL;
+  if (cfg->pct_steps) s->pct_k = cfg->pct_steps;
+  else if (s->prog->est_steps) s->pct_k = s->prog->est_steps;
+  if (s->pct_k == 0) s->pct_k = 1;
   s->nchange = s->pct_d - 1;
   char list[SIM_MAX_PCT_DEPTH * 21 + 1] = "";
   size_t len = 0;
   if (s->nchange > s->pct_k) s->nchange = (unsigned)s->pct_k;
   s->yield_floor = CHANGE_BASE - 1;
   for (unsigned i = 0; i < s->nchange; i++) {
-    /* Distinct points: two on one step would lower two tasks at once. */
+    /* Distinct points: two on one decision would lower two tasks at once. */
     int dup;
     do {
       s->change[i] = sim_rng_range(r, 1, s->pct_k);
@@ -56,15 +84,50 @@ int sim__strategy_init(struct sim *s) {
     } while (dup);
     len = as_appendf(list, sizeof list, len, "%s%" PRIu64, i ? "," : "", s->change[i]);
   }
-  sim_option("strategy", "pct");
   sim_option("pct_d", "%u", s->pct_d);
   sim_option("pct_k", "%" PRIu64, s->pct_k);
+  if (from)
+    sim_option("pct_k_from", "%s", from);
+  else
+    sim_option("pct_k_from", "max-decisions-of-%u-random+%u-pct:d=1-runs",
+               SIM_PCT_CALIBRATION_RUNS, SIM_PCT_CALIBRATION_RUNS);
   sim_option("pct_change_points", "%s", s->nchange ? list : "none");
   return AS_OK;
 }
 
+int sim__strategy_init(struct sim *s) {
+  const sim_config *cfg = s->cfg;
+  if (cfg->strategy == SIM_STRATEGY_PORTFOLIO) {
+    sim_option("strategy", "portfolio");
+    if (s->kind == SIM_STRATEGY_PCT)
+      sim_option("portfolio_pick", "pct:d=%u", s->pct_d);
+    else
+      sim_option("portfolio_pick", "%s", s->kind == SIM_STRATEGY_POS ? "pos" : "random");
+  }
+  switch (s->kind) {
+  case SIM_STRATEGY_RANDOM:
+    if (cfg->strategy != SIM_STRATEGY_PORTFOLIO) sim_option("strategy", "random");
+    return AS_OK;
+  case SIM_STRATEGY_REPLAY:
+    sim_option("strategy", "replay");
+    sim_option("decisions", "%zu", s->nrdec);
+    return AS_OK;
+  case SIM_STRATEGY_POS:
+    if (cfg->strategy != SIM_STRATEGY_PORTFOLIO) sim_option("strategy", "pos");
+    s->pos_gen = 0;
+    s->pos_ran = NULL;
+    return AS_OK;
+  case SIM_STRATEGY_PCT:
+    if (cfg->strategy != SIM_STRATEGY_PORTFOLIO) sim_option("strategy", "pct");
+    return pct_init(s);
+  default:
+    return AS_INVAL;
+  }
+}
+
 void sim__strategy_on_spawn(struct sim *s, struct as_task *t) {
-  if (s->cfg->strategy != SIM_STRATEGY_PCT) return;
+  if (s->kind == SIM_STRATEGY_POS) sim__pos_on_spawn(s, t);
+  if (s->kind != SIM_STRATEGY_PCT) return;
   /* Random and distinct: the low bits are the task id. */
   uint64_t r = sim_rng_next(&s->rng[SIM_STREAM_SCHED]) & 0xFFFFFFull;
   t->prio = PCT_BASE + (r << 12) + (t->id & 0xFFF);
@@ -76,7 +139,10 @@ void sim__strategy_on_spawn(struct sim *s, struct as_task *t) {
 }
 
 void sim__strategy_on_yield(struct sim *s, struct as_task *t) {
-  if (s->cfg->strategy != SIM_STRATEGY_PCT) return;
+  /* POS: a yield polls state some other task will change, so it conflicts
+  ** with every event (pos.c): after it, every pending event is redrawn. */
+  if (s->kind == SIM_STRATEGY_POS) sim__pending(s, SIM_OBJECT(SIM_OBJ_ANY, 0), 0, 0);
+  if (s->kind != SIM_STRATEGY_PCT) return;
   /* Below every task that has not yielded since, the latest yielder lowest,
   ** so spinners take turns and the task they wait for gets to run. */
   if (s->yield_floor > 0) t->prio = s->yield_floor--;
@@ -91,9 +157,10 @@ static struct as_task *pct_highest(struct sim *s) {
 
 static struct as_task *pick_pct(struct sim *s) {
   struct as_task *t = pct_highest(s);
-  uint64_t step = s->steps + 1;
+  if (s->nrunnable == 1) return t; /* not a decision: no change point here */
+  uint64_t decision = s->ndec + 1;
   for (unsigned i = 0; i < s->nchange; i++) {
-    if (s->change[i] == step) {
+    if (s->change[i] == decision) {
       t->prio = CHANGE_BASE + (s->pct_d - 1 - i); /* d-i, counted from 0 */
       t = pct_highest(s);
     }
@@ -130,9 +197,11 @@ static struct as_task *pick_replay(struct sim *s) {
 }
 
 struct as_task *sim__strategy_pick(struct sim *s) {
-  switch (s->cfg->strategy) {
+  switch (s->kind) {
   case SIM_STRATEGY_PCT:
     return pick_pct(s);
+  case SIM_STRATEGY_POS:
+    return sim__pos_pick(s);
   case SIM_STRATEGY_REPLAY:
     return pick_replay(s);
   case SIM_STRATEGY_RANDOM:
@@ -173,7 +242,7 @@ static struct as_task *choose_replay(struct sim *s, struct as_task **cand, uint3
 struct as_task *sim__strategy_choose(struct sim *s, struct as_task **cand, uint32_t n) {
   if (n <= 1) return cand[0];
   struct as_task *t = NULL;
-  switch (s->cfg->strategy) {
+  switch (s->kind) { /* a portfolio's pick; POS has no priority for a waiter: uniform */
   case SIM_STRATEGY_PCT:
     t = cand[0];
     for (uint32_t i = 1; i < n; i++)

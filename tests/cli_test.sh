@@ -69,6 +69,17 @@ status_is 0 "$A" run selftest:timer --seed 3 --strategy pct:d=2 --json && \
 check "JSON for a passing PCT run" $?
 status_is 0 "$A" run selftest:counter --seed 9 --check-determinism && grep -q "determinism: ok" "$T/out"
 check "--check-determinism" $?
+for st in pos portfolio pct:d=2; do
+  status_is 1 "$A" run selftest:atomicity --seed 3 --strategy $st && h=$(sed -n 's/^trace hash: //p' "$T/out") && \
+    r=$(sed -n 's/^replay: //p' "$T/out") && echo "$r" | grep -q -- "--strategy $st" && \
+    status_is 1 $r && [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$h" ]
+  check "a $st run's replay command names $st and reproduces the hash" $?
+done
+status_is 1 "$A" run selftest:atomicity --seed 3 --strategy portfolio && \
+  grep -q "strategy=portfolio portfolio_pick=pct:d=3 pct_d=3 pct_k=[0-9]* pct_k_from=max-decisions-of-4-random+4-pct:d=1-runs pct_change_points=[0-9]*,[0-9]* " "$T/out"
+check "a portfolio run prints its pick, PCT's k, where k came from and the change points" $?
+status_is 0 "$A" run selftest:counter --seed 3 --strategy pos --check-determinism && grep -q "determinism: ok" "$T/out"
+check "--check-determinism under POS" $?
 status_is 0 "$A" replay selftest:counter --seed 4 --verbose && grep -q "\[0 main\] spawn" "$T/out"
 check "replay --verbose prints the interleaving" $?
 
@@ -98,6 +109,7 @@ status_is 1 "$A" sweep selftest:ordering --seeds 40 --junit "$T/j.xml" --strateg
 check "--junit writes one testcase per seed with failures" $?
 status_is 1 "$A" sweep selftest:abba --seeds 20 --json && "$J" runs failed result scenarios <"$T/out"
 check "sweep --json ends with a JSON object" $?
+[ "$("$J" --get strategy <"$T/out")" = portfolio ]; check "a sweep's default strategy is the portfolio" $?
 status_is 0 "$A" selftest --seeds 200 && grep -q " 0 unexpected" "$T/out"; check "selftest finds every planted bug" $?
 "$A" bench --quick --json >"$T/out" 2>"$T/err"
 st=$?
@@ -153,6 +165,11 @@ status_is 2 "$A" run selftest:abba --seed 1 --strategy pct:d= && grep -q "expect
 check "a PCT setting without its number exits 2" $?
 status_is 2 "$A" run selftest:abba --seed 1 --strategy pct:d=2k=3 && grep -q "expected ',' between settings" "$T/err"
 check "PCT settings without a comma exit 2" $?
+status_is 2 "$A" run selftest:abba --seed 1 --strategy pos:d=2 && grep -q "'pos:d=2': pos takes no settings" "$T/err"
+check "POS with PCT's settings exits 2 saying it takes none" $?
+status_is 2 "$A" run selftest:abba --seed 1 --strategy walk && \
+  grep -q "expected random, pct, pct:d=K, pct:d=K,k=N, pos or portfolio" "$T/err"
+check "an unknown strategy exits 2 naming every strategy" $?
 status_is 2 "$A" list extra && grep -q "list: unexpected argument 'extra'" "$T/err"
 check "a command that takes no scenario refuses one" $?
 status_is 2 "$A" sweep selftest:abba --seeds 3 --jobs 0 && grep -q "expected a count from 1 to" "$T/err"
@@ -164,7 +181,7 @@ rm -f "$T/huge"
 
 # Spurious wakeups: on in sweeps (the replay command carries the rate), off
 # in run, and a replay by schedule needs no rate.
-status_is 1 "$A" sweep selftest:cond_if --seeds 20 --jobs 1 && \
+status_is 1 "$A" sweep selftest:cond_if --seeds 20 --jobs 1 --strategy random && \
   grep -q "replay: .* replay selftest:cond_if --seed 7 --strategy random --spurious 1000$" "$T/out"
 check "sweep turns spurious wakeups on and its replay commands say so" $?
 status_is 1 "$A" replay selftest:cond_if --seed 7 --spurious 1000 && grep -q "1 spurious wakeups" "$T/out"

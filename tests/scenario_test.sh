@@ -26,15 +26,19 @@ check() {
 nscn=$(ls fixtures/scenarios/*.scn | wc -l)
 "$A" sweep fixtures/scenarios/*.scn --seeds $sweep --jobs $jobs --json >"$T/out" 2>"$T/err"
 st=$?
-[ $st -eq 0 ] && [ "$("$J" --get failed <"$T/out")" = 0 ] && [ "$("$J" --get runs <"$T/out")" = $((sweep * nscn)) ]
-check "the unmutated runtime passes $sweep seeds of every bundled scenario" $?
+[ $st -eq 0 ] && [ "$("$J" --get failed <"$T/out")" = 0 ] && [ "$("$J" --get runs <"$T/out")" = $((sweep * nscn)) ] && \
+  [ "$("$J" --get strategy <"$T/out")" = portfolio ]
+check "the unmutated runtime passes $sweep seeds of every bundled scenario (the portfolio)" $?
 "$A" sweep fixtures/scenarios/*.scn --seeds $pct --strategy pct --jobs $jobs >"$T/out" 2>&1
 check "and $pct under PCT" $?
 
 "$A" mutants --seeds $mseeds --jobs $jobs --json >"$T/out" 2>"$T/err"
 st=$?
 [ $st -eq 0 ] && [ "$("$J" --get result <"$T/out")" = pass ]
-check "every mutant is killed within $mseeds seeds (mutants exits 0)" $?
+check "the portfolio kills every mutant within $mseeds seeds (mutants exits 0)" $?
+grep -q '"pos":{"seeds_to_kill":' "$T/out" && grep -q '"portfolio":{"seeds_to_kill":' "$T/out" && \
+  grep -q '"pct":{"seeds_to_kill":' "$T/out" && grep -q '"random":{"seeds_to_kill":' "$T/out"
+check "the kill table has seeds to kill under random, pct, pos and the portfolio" $?
 killed=$(grep -o '"killed":true' "$T/out" | wc -l)
 nmut=$("$A" help mutants | grep -c '^  [a-z]')
 [ "$nmut" -ge 27 ] && [ "$killed" -eq "$nmut" ] && [ "$("$J" --get survived <"$T/out")" = 0 ]

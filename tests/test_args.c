@@ -54,6 +54,43 @@ static void test_sweep(void **state) {
   assert_int_equal(O.shard_n, 4);
   assert_string_equal(O.junit, "out.xml");
   assert_int_equal(O.seed_start, 7);
+  /* A sweep's default strategy is the portfolio; run's stays random. */
+  assert_int_equal(O.strategy, SIM_STRATEGY_PORTFOLIO);
+  assert_string_equal(O.strategy_text, "portfolio");
+  const char *b[] = {"agentsim", "sweep", "x", "--seeds", "1", "--strategy", "random"};
+  assert_int_equal(parse(ARGC(b), b), AS_OK);
+  assert_int_equal(O.strategy, SIM_STRATEGY_RANDOM);
+  const char *c[] = {"agentsim", "run", "x", "--seed", "1"};
+  assert_int_equal(parse(ARGC(c), c), AS_OK);
+  assert_int_equal(O.strategy, SIM_STRATEGY_RANDOM);
+}
+
+/* Every strategy's name parses to its kind, and those without settings
+** refuse them by name. */
+static void test_strategies(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    sim_strategy_kind kind;
+  } ok[] = {{"random", SIM_STRATEGY_RANDOM}, {"pct", SIM_STRATEGY_PCT},
+            {"pct:k=9", SIM_STRATEGY_PCT},    {"pos", SIM_STRATEGY_POS},
+            {"portfolio", SIM_STRATEGY_PORTFOLIO}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    const char *a[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", ok[i].text};
+    assert_int_equal(parse(ARGC(a), a), AS_OK);
+    assert_int_equal(O.strategy, ok[i].kind);
+    assert_true(O.has_strategy);
+  }
+  const char *a[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", "pos:d=2"};
+  expect_bad(ARGC(a), a, "--strategy 'pos:d=2': pos takes no settings (d= and k= are PCT's)");
+  const char *b[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", "portfolio:k=3"};
+  expect_bad(ARGC(b), b, "--strategy 'portfolio:k=3': portfolio takes no settings");
+  const char *c[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", "posx"};
+  expect_bad(ARGC(c), c, "expected random, pct, pct:d=K, pct:d=K,k=N, pos or portfolio");
+  const char *d[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", "randomly"};
+  expect_bad(ARGC(d), d, "--strategy 'randomly': expected random,");
+  const char *e[] = {"agentsim", "replay", "x", "--schedule", "v2:", "--strategy", "random"};
+  expect_bad(ARGC(e), e, "--strategy goes with --seed");
 }
 
 /* --spurious: a rate or off; the default is on in sweep and selftest only. */
@@ -166,7 +203,7 @@ static void test_durations(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run),    cmocka_unit_test(test_sweep),
-      cmocka_unit_test(test_spurious),
+      cmocka_unit_test(test_spurious), cmocka_unit_test(test_strategies),
       cmocka_unit_test(test_replay), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_help),   cmocka_unit_test(test_durations),
   };

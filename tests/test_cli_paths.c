@@ -239,7 +239,7 @@ static void test_sweep_breaks_json(void **state) {
   assert_true(fd >= 0);
   assert_int_equal(close(fd), 0);
   const char *b[] = {"agentsim", "sweep", "selftest:abba", "--seeds", "9", "--jobs", "1",
-                     "--shard", "2/3", "--junit", path, "--json"};
+                     "--shard", "2/3", "--junit", path, "--json", "--strategy", "random"};
   o = parse(ARGC(b), b);
   r = call(cmd_sweep, &o);
   assert_int_equal(r.ex, EXIT_FOUND);

@@ -99,6 +99,10 @@ static void test_mutants_named(void **state) {
   expect_in(last, "\"check\":\"lock-scope\"", "JSON");
   expect_in(last, "\"kill_rate\":", "JSON");
   expect_in(last, "\"replay\":\"agentsim replay ", "JSON");
+  expect_in(last, "\"random\":", "JSON");
+  expect_in(last, "\"pct\":", "JSON");
+  expect_in(last, "\"pos\":", "JSON");
+  expect_in(last, "\"portfolio\":", "JSON");
   outcome_free(&r);
   assert_null(as_mutant_active()); /* switched off at the end */
 
@@ -107,11 +111,11 @@ static void test_mutants_named(void **state) {
   o = parse(ARGC(b), b);
   r = call(cmd_mutants, &o);
   assert_int_equal(r.ex, EXIT_FOUND);
-  expect_in(r.out, "mutant                    strategy", "stdout");
+  expect_in(r.out, "mutant                    random    pct    pos portfolio", "stdout");
   size_t nmut = 0;
   (void)as_mutant_list(&nmut);
   char want[48];
-  snprintf(want, sizeof want, "mutants: %zu, killed ", nmut);
+  snprintf(want, sizeof want, "mutants: %zu, killed by the portfolio ", nmut);
   expect_in(r.out, want, "stdout");
   outcome_free(&r);
 }

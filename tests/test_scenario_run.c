@@ -100,15 +100,18 @@ static int run_once(uint64_t seed, sim_strategy_kind strat, sim_result *res) {
   return rc;
 }
 
-/* Seeds [1, n] of SC pass under random walk and PCT. */
+/* Seeds [1, n] of SC pass under random walk, PCT and POS. */
 static void expect_pass(uint64_t n) {
+  static const sim_strategy_kind kinds[] = {SIM_STRATEGY_RANDOM, SIM_STRATEGY_PCT,
+                                            SIM_STRATEGY_POS};
+  static const char *const names[] = {"random", "pct", "pos"};
   for (uint64_t seed = 1; seed <= n; seed++) {
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
       sim_result res;
-      int rc = run_once(seed, k ? SIM_STRATEGY_PCT : SIM_STRATEGY_RANDOM, &res);
+      int rc = run_once(seed, kinds[k], &res);
       if (rc != AS_OK) fail_msg("%s seed %" PRIu64 ": %s", SC->name, seed, as_status_name(rc));
       if (res.outcome != SIM_PASS)
-        fail_msg("%s seed %" PRIu64 " (%s): %s: %s", SC->name, seed, k ? "pct" : "random",
+        fail_msg("%s seed %" PRIu64 " (%s): %s: %s", SC->name, seed, names[k],
                  sim_outcome_name(res.outcome), res.message);
       assert_true(res.steps > 0);
       sim_result_clear(&res);

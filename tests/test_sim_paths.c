@@ -465,13 +465,13 @@ static void test_setup_check_config(void **state) {
   cfg.pct_depth = SIM_MAX_PCT_DEPTH + 1;
   run_expect(&early, &cfg, &res, AS_INVAL);
 
-  /* PCT with neither a configured nor an estimated k takes the default. */
+  /* PCT with neither a configured nor a program's k measures it: a program
+  ** that never has two tasks runnable makes no decision, and k is 1. */
   cfg.pct_depth = 2;
   const sim_program no_estimate = {.name = "test:no-estimate", .main = empty_main};
   run_expect(&no_estimate, &cfg, &res, AS_OK);
-  char k[64];
-  snprintf(k, sizeof k, "pct_k=%llu", (unsigned long long)SIM_DEFAULT_PCT_STEPS);
-  assert_non_null(strstr(res.options, k));
+  assert_non_null(strstr(res.options, "pct_k=1 pct_k_from=max-decisions-of-4-random+4-pct:d=1-runs "
+                                      "pct_change_points=1"));
   sim_result_clear(&res);
 }
 

@@ -54,7 +54,11 @@ static void check_accepted(const cli_opts *o, int argc, char *const *argv) {
   default:
     break;
   }
-  FUZZ_CHECK(o->strategy == SIM_STRATEGY_RANDOM || o->strategy == SIM_STRATEGY_PCT);
+  FUZZ_CHECK(o->strategy == SIM_STRATEGY_RANDOM || o->strategy == SIM_STRATEGY_PCT ||
+             o->strategy == SIM_STRATEGY_POS || o->strategy == SIM_STRATEGY_PORTFOLIO);
+  /* Without --strategy: a sweep runs the portfolio, everything else random. */
+  FUZZ_CHECK(o->has_strategy || o->strategy == (o->cmd == CMD_SWEEP ? SIM_STRATEGY_PORTFOLIO
+                                                                      : SIM_STRATEGY_RANDOM));
   FUZZ_CHECK(o->strategy_text != NULL);
   FUZZ_CHECK(o->pct_depth <= SIM_MAX_PCT_DEPTH);
   FUZZ_CHECK(o->jobs <= 256);
@@ -113,9 +117,13 @@ static void check_value_parsers(const char *w) {
   int rc = cli_parse_strategy(w, &o, err, sizeof err);
   if (rc == AS_OK) {
     FUZZ_CHECK(o.strategy_text == w);
-    FUZZ_CHECK(o.strategy == (strcmp(w, "random") == 0 ? SIM_STRATEGY_RANDOM : SIM_STRATEGY_PCT));
+    sim_strategy_kind want = strcmp(w, "random") == 0      ? SIM_STRATEGY_RANDOM
+                             : strcmp(w, "pos") == 0       ? SIM_STRATEGY_POS
+                             : strcmp(w, "portfolio") == 0 ? SIM_STRATEGY_PORTFOLIO
+                                                           : SIM_STRATEGY_PCT;
+    FUZZ_CHECK(o.strategy == want);
     FUZZ_CHECK(o.pct_depth <= SIM_MAX_PCT_DEPTH);
-    FUZZ_CHECK(o.strategy == SIM_STRATEGY_RANDOM || strncmp(w, "pct", 3) == 0);
+    FUZZ_CHECK(o.strategy != SIM_STRATEGY_PCT || strncmp(w, "pct", 3) == 0);
   } else {
     FUZZ_CHECK(rc == AS_INVAL && err[0] != '\0');
   }

@@ -25,8 +25,9 @@ const cli_command_info cli_commands[] = {
      "that cannot follow it exits 2 saying where."},
     {"mutants", CMD_MUTANTS, "[SCENARIO...]", "the kill table of the runtime's planted bugs",
      "Switches each mutant on in turn and sweeps the scenarios (default: " "fixtures/scenarios/"
-     "*.scn) under random walk and PCT until a seed fails; prints seeds to the first kill, the "
-     "kill rate on the killing scenario and the first check that caught it."},
+     "*.scn) under each strategy (random, pct:d=3, pos, portfolio) until a seed fails; prints "
+     "the seeds each took to the first kill and, for the portfolio's kill, the kill rate on the "
+     "killing scenario, the first check that caught it and the command that replays it."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
     {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
@@ -62,9 +63,12 @@ const cli_option_info cli_options[] = {
     {"--seed-start", O_SEED_START, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "S",
      "the first seed (default 0)"},
     {"--strategy", O_STRATEGY, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "S",
-     "random (default): uniform random walk over the runnable tasks;\n"
-     "pct, pct:d=K, pct:d=K,k=N: PCT with bug depth K (default 3) and N "
-     "estimated steps (default: the program's estimate)"},
+     "random (run's and replay's default): uniform random walk over the runnable tasks;\n"
+     "pct, pct:d=K, pct:d=K,k=N: PCT with bug depth K (default 3) and change points over "
+     "the run's first N decisions (default: measured, the most decisions of 4 random and 4 "
+     "pct:d=1 runs of the program);\n"
+     "pos: partial-order sampling, the seam's objects as the conflict relation;\n"
+     "portfolio (sweep's default): seed % 5 picks random, pct:d=1, pct:d=2, pct:d=3 or pos"},
     {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "NAME",
      "switch on one of the runtime's planted bugs ('agentsim help mutants')"},
     {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY), "STRING",
@@ -125,16 +129,35 @@ int cli_parse_duration(const char *s, uint64_t *ns) {
   return s && sim_parse_duration(s, strlen(s), 1, ns) == AS_OK ? AS_OK : AS_INVAL;
 }
 
+/* The strategies that take no settings. */
+static const struct {
+  const char *name;
+  sim_strategy_kind kind;
+} plain_strategies[] = {
+    {"random", SIM_STRATEGY_RANDOM},
+    {"pos", SIM_STRATEGY_POS},
+    {"portfolio", SIM_STRATEGY_PORTFOLIO},
+};
+
+#define STRATEGY_EXPECTED "random, pct, pct:d=K, pct:d=K,k=N, pos or portfolio"
+
 int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t cap) {
   o->strategy_text = s;
   o->pct_depth = 0;
   o->pct_steps = 0;
-  if (strcmp(s, "random") == 0) {
-    o->strategy = SIM_STRATEGY_RANDOM;
-    return AS_OK;
+  for (size_t i = 0; i < sizeof plain_strategies / sizeof plain_strategies[0]; i++) {
+    size_t n = strlen(plain_strategies[i].name);
+    if (strncmp(s, plain_strategies[i].name, n) != 0) continue;
+    if (s[n] == '\0') {
+      o->strategy = plain_strategies[i].kind;
+      return AS_OK;
+    }
+    if (s[n] == ':')
+      return fail(err, cap, "--strategy '%s': %s takes no settings (d= and k= are PCT's)", s,
+                  plain_strategies[i].name);
   }
   if (strncmp(s, "pct", 3) != 0 || (s[3] != '\0' && s[3] != ':'))
-    return fail(err, cap, "--strategy '%s': expected random, pct, pct:d=K or pct:d=K,k=N", s);
+    return fail(err, cap, "--strategy '%s': expected " STRATEGY_EXPECTED, s);
   o->strategy = SIM_STRATEGY_PCT;
   const char *p = s + 3;
   if (*p == '\0') return AS_OK;
@@ -211,6 +234,7 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
     o->seed_start = v;
     return AS_OK;
   case O_STRATEGY:
+    o->has_strategy = 1;
     return cli_parse_strategy(val, o, err, cap);
   case O_MUTANT:
     o->mutant = val;
@@ -377,12 +401,16 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
   case CMD_SWEEP:
     if (o->nscenarios == 0) return fail(err, cap, "sweep: expected at least one SCENARIO");
     if (!o->has_seeds) return fail(err, cap, "sweep: expected --seeds N");
+    if (!o->has_strategy) {
+      o->strategy = SIM_STRATEGY_PORTFOLIO; /* a sweep's default: every strategy */
+      o->strategy_text = "portfolio";
+    }
     break;
   case CMD_REPLAY:
     if (o->nscenarios != 1) return fail(err, cap, "replay: expected a SCENARIO");
     if (o->has_seed == !!o->schedule)
       return fail(err, cap, "replay: expected exactly one of --seed N or --schedule STRING");
-    if (o->schedule && strcmp(o->strategy_text, "random") != 0)
+    if (o->schedule && o->has_strategy)
       return fail(err, cap, "replay: --strategy goes with --seed, not --schedule");
     if (o->schedule && o->spurious_set)
       return fail(err, cap, "replay: --spurious goes with --seed; a schedule lists its wakeups");

@@ -50,6 +50,7 @@ typedef struct cli_opts {
   unsigned pct_depth;       /* 0: default */
   uint64_t pct_steps;       /* 0: program estimate */
   const char *strategy_text;/* as given, for replay commands */
+  int has_strategy;         /* --strategy was given (sweep's default is the portfolio) */
   const char *mutant;
   const char *schedule;
   unsigned jobs;            /* 0: one per CPU */
@@ -103,7 +104,8 @@ extern const char *const cli_help_topics[];
 ** argument and what was expected. Pointers in *o point into argv. */
 AS_WUR int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errcap);
 
-/* Parse a strategy "random", "pct", "pct:d=K", "pct:d=K,k=N" into o. */
+/* Parse a strategy "random", "pct", "pct:d=K", "pct:d=K,k=N", "pos" or
+** "portfolio" into o. */
 AS_WUR int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t errcap);
 /* Parse a duration "90", "250ms", "30s", "12h", "7d" (bare numbers are ns). */
 AS_WUR int cli_parse_duration(const char *s, uint64_t *ns);

@@ -37,7 +37,8 @@ void cli_config(const cli_opts *o, sim_config *cfg);
 ** only: the mutants live in the runtime core): AS_OK with *id (0 = none)
 ** or AS_INVAL with a message listing the mutants. */
 AS_WUR int cli_mutant(const cli_opts *o, const sim_program *p, int *id, char *err, size_t cap);
-/* "random" or "pct:d=3" -- the strategy as a replay command should spell it. */
+/* "random", "pct:d=3", "pos", "portfolio" -- the strategy as a replay
+** command should spell it. */
 void cli_strategy_text(const cli_opts *o, char *buf, size_t cap);
 /* The command that replays seed `seed` of `scenario`, into buf. */
 void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scenario,

@@ -25,7 +25,9 @@ void cli_config(const cli_opts *o, sim_config *cfg) {
 
 void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {
   if (o->strategy != SIM_STRATEGY_PCT) {
-    snprintf(buf, cap, "random");
+    snprintf(buf, cap, "%s", o->strategy == SIM_STRATEGY_POS         ? "pos"
+                             : o->strategy == SIM_STRATEGY_PORTFOLIO ? "portfolio"
+                                                                     : "random");
     return;
   }
   unsigned d = o->pct_depth ? o->pct_depth : SIM_DEFAULT_PCT_DEPTH;

@@ -1,6 +1,7 @@
 /*
 ** cmd_selftest.c -- `agentsim selftest`: the scheduler's own regression
-** table. Every self-test runs under random walk and PCT; a buggy program
+** table. Every self-test runs under random walk, PCT (at its bug's depth)
+** and POS; a buggy program
 ** passes when some strategy finds its bug and every failure is of the kind
 ** the bug shows as; a correct program passes when nothing fails. The first
 ** failure of each program is replayed from its schedule string, which must
@@ -13,6 +14,9 @@
 #include "cli.h"
 #include "selftest/programs.h"
 #include "sweep.h"
+
+/* The strategies each self-test runs under: random, PCT, POS. */
+#define PER 3
 
 typedef struct row {
   const selftest *t;
@@ -46,9 +50,8 @@ out:
 
 int cmd_selftest(const cli_opts *o, const char *argv0) {
   uint64_t seeds = o->has_seeds ? o->seeds : 1000;
-  row rows[2 * 16];
+  row rows[PER * 16];
   unsigned nrows = 0;
-  _Static_assert(2 * 16 >= 2 * 5, "rows: two strategies per self-test");
   if (selftest_count > 16) {
     cli_error("selftest: more self-tests than the table holds");
     return EXIT_INTERNAL;
@@ -58,13 +61,17 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
 
   for (unsigned i = 0; i < selftest_count; i++) {
     const selftest *t = &selftests[i];
-    for (int pct = 0; pct <= 1; pct++) {
+    static const sim_strategy_kind kinds[PER] = {SIM_STRATEGY_RANDOM, SIM_STRATEGY_PCT,
+                                                 SIM_STRATEGY_POS};
+    for (int si = 0; si < PER; si++) {
       row *r = &rows[nrows++];
       memset(r, 0, sizeof *r);
       r->t = t;
       r->strat = *o;
-      r->strat.strategy = pct ? SIM_STRATEGY_PCT : SIM_STRATEGY_RANDOM;
-      r->strat.pct_depth = pct ? (t->pct_depth ? t->pct_depth : SIM_DEFAULT_PCT_DEPTH) : 0;
+      r->strat.strategy = kinds[si];
+      r->strat.pct_depth = kinds[si] != SIM_STRATEGY_PCT ? 0
+                           : t->pct_depth              ? t->pct_depth
+                                                       : SIM_DEFAULT_PCT_DEPTH;
       r->strat.pct_steps = 0;
       sweep_spec sp;
       memset(&sp, 0, sizeof sp);
@@ -109,21 +116,26 @@ int cmd_selftest(const cli_opts *o, const char *argv0) {
   }
 
   unsigned bad_programs = 0;
-  for (unsigned i = 0; i < nrows; i += 2) {
-    row *a = &rows[i], *b = &rows[i + 1];
-    const selftest *t = a->t;
+  for (unsigned i = 0; i < nrows; i += PER) {
+    const selftest *t = rows[i].t;
     const char *why = NULL;
-    if (a->wrong_kind || b->wrong_kind)
+    unsigned wrong = 0;
+    uint64_t failed = 0;
+    for (int k = 0; k < PER; k++) {
+      wrong += (unsigned)rows[i + k].wrong_kind;
+      failed += rows[i + k].st.failed;
+    }
+    if (wrong)
       why = "failed in a way its bug cannot explain (a scheduler bug?)";
-    else if (t->expect_fail && a->st.failed + b->st.failed == 0)
+    else if (t->expect_fail && failed == 0)
       why = "its bug was not found by any strategy";
-    else if (!t->expect_fail && a->st.failed + b->st.failed > 0)
+    else if (!t->expect_fail && failed > 0)
       why = "a correct program failed";
     if (!why) continue;
     bad_programs++;
     fprintf(out, "UNEXPECTED %s: %s\n", t->prog->name, why);
-    for (int k = 0; k < 2; k++) {
-      row *r = k ? b : a;
+    for (int k = 0; k < PER; k++) {
+      row *r = &rows[i + k];
       for (size_t j = 0; j < r->st.nfails && j < 3; j++) {
         fprintf(out, "  seed %" PRIu64 " (%s): %s\n    replay: ", r->st.fails[j].seed,
                 sim_outcome_name(r->st.fails[j].outcome), r->st.fails[j].msg);

@@ -290,12 +290,33 @@ static AS_WUR int sweep_forked(const sweep_spec *sp, sweep_stats *st, uint64_t t
   return rc;
 }
 
+/* PCT's k, measured once here before the workers fork, so they inherit it
+** instead of each measuring it again (the value is the same either way). */
+static AS_WUR int calibrate(const sweep_spec *sp, sweep_stats *st) {
+  sim_config c = sp->base;
+  if (c.strategy != SIM_STRATEGY_PCT && c.strategy != SIM_STRATEGY_PORTFOLIO) return AS_OK;
+  c.strategy = SIM_STRATEGY_PCT;
+  if (!sim_pct_needs_estimate(sp->prog, &c)) return AS_OK;
+  sim *s = NULL;
+  int rc = sim_new(&s, sp->sw, 0);
+  if (rc != AS_OK) {
+    snprintf(st->error, sizeof st->error, "cannot make the sim: %s", as_status_msg(rc));
+    return rc;
+  }
+  uint64_t k;
+  rc = sim_pct_estimate(s, sp->prog, &sp->base, &k, st->error, sizeof st->error);
+  sim_free(s);
+  return rc;
+}
+
 int sweep_exec(const sweep_spec *sp, sweep_stats *st) {
   memset(st, 0, sizeof *st);
   uint64_t total = total_selected(sp);
   double t0 = sweep_now(), last = 0;
-  int rc = (sp->jobs <= 1 || total <= 1) ? sweep_inprocess(sp, st, total, t0)
-                                         : sweep_forked(sp, st, total, t0);
+  int rc = sp->jobs <= 1 || total <= 1 ? AS_OK : calibrate(sp, st);
+  if (rc == AS_OK)
+    rc = (sp->jobs <= 1 || total <= 1) ? sweep_inprocess(sp, st, total, t0)
+                                       : sweep_forked(sp, st, total, t0);
   st->wall_s = sweep_now() - t0;
   progress(sp, st, total, t0, &last, 1);
   if (st->nfails > 1) qsort(st->fails, st->nfails, sizeof *st->fails, cmp_fail);

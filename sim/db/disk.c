@@ -61,7 +61,7 @@ static void *drealloc(void *p, size_t n) {
 }
 
 void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label) {
-  if (sim_in_task()) sim_step();
+  if (sim_in_task()) sim_step_io(kind, object, label);
   sim_emit(kind, object, extra, label);
 }
 

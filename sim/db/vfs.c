@@ -123,7 +123,7 @@ static AS_WUR int x_write(sqlite3_file *fp, const void *buf, int amt, sqlite3_in
   shandle *h = (shandle *)fp;
   /* The bytes are part of the trace hash (by digest): a run whose data
   ** differs never shares a hash with one whose data is right. */
-  if (sim_in_task()) sim_step();
+  if (sim_in_task()) sim_step_io(SIM_EV_DISK_WRITE, h->f->id, NULL);
   sim_publish(&(sim_ev){.kind = SIM_EV_DISK_WRITE, .object = h->f->id, .extra = (uint64_t)off,
                         .data = buf, .len = (size_t)amt});
   if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;

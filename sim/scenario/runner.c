@@ -807,7 +807,6 @@ int scn_runner_new(scn_runner **out, const scenario *sc) {
       .summary = r->sc.describe,
       .state_size = sizeof(run),
       .est_tasks = 2,
-      .est_steps = 2000,
       .setup = setup,
       .main = main_task,
       .invariant = invariant,

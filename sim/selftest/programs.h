@@ -18,6 +18,8 @@ typedef struct selftest {
   int expect_fail;        /* 1: a bug the explorer must find */
   sim_outcome expect;     /* the failure kind it shows as */
   unsigned pct_depth;     /* the bug's depth: the PCT d that targets it */
+  int needs_spurious;     /* 1: only a spurious wakeup shows the bug (no
+                          ** interleaving alone does, so PCT's bound is moot) */
 } selftest;
 
 /* All self-tests, NULL-terminated entries in a fixed order. */
