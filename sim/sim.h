@@ -156,6 +156,23 @@ void sim_advance(uint64_t ns);
 /* A plain scheduling point: a step of work (unlike as_task_yield, which PCT
 ** takes as "I am waiting for someone else"). */
 void sim_step(void);
+/* The running task is busy for ns of virtual time, as an operation in
+** flight is (a disk I/O): it blocks on a timer until then while the others
+** run and due timers fire. Blocking is the scheduling point: no other is
+** taken before it. A traced SIM_EV_SLEEP (object: the deadline, extra: 1).
+** A no-op outside a task or for ns 0; past the virtual-time budget the run
+** ends as a hang. */
+void sim_busy(uint64_t ns);
+/* I/O that ends within this long of the earliest I/O to end, when time
+** jumps to it, ends together with it, and the strategy picks who goes
+** first: completions that close are not ordered by the nanosecond on a real
+** machine either (Linux wakes a sleeper up to its timer slack late, 50 us
+** by default: prctl(2), PR_SET_TIMERSLACK). A timer due inside that window
+** fires with them, late by at most this. */
+#define SIM_BUSY_SLACK_NS 50000u
+/* The seed the active run gave stream st (0 outside a run): for a
+** component that keeps a substream of its own, seeded from it. */
+uint64_t sim_stream_seed_of(sim_stream st);
 /* The run's workload stream (also behind as_random_bytes). */
 sim_rng *sim_workload_rng(void);
 /* Fault rate for a numbered fault point, in parts per million. */

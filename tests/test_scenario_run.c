@@ -354,9 +354,11 @@ static void test_mutant_clobbers(void **state) {
              "scenario late\nsessions 1\nactor f\n    finalize s=0\nactor p\n    pause s=0\n",
              "terminal-left: s0 left needs_review for awaiting_input"};
   kill_mutant(&c);
+  /* The failure comes after a tool call of its own: with I/O taking time
+  ** it must start late to race the finalize at all. */
   mcase d = {"fail_clobbers_terminal", NULL,
              "scenario late\nsessions 1\nactor f\n    tool s=0 name=mark_resolved\n    finalize s=0\n"
-             "actor e\n    fail s=0\n",
+             "actor e\n    tool s=0 name=note\n    fail s=0\n",
              "terminal-left: s0 left resolved for error"};
   kill_mutant(&d);
 }

@@ -1,7 +1,7 @@
 /*
 ** disk.c -- the simulated machine's storage: named in-memory files, each
 ** with a current and a durable image; caps; crashes; the fault draws and
-** the scheduling points the VFS calls make.
+** the scheduling points the VFS calls make (latency.c).
 **
 ** Crash model (simdb_crash): what was synced survives, nothing else does.
 ** A file is durable once synced; its durable image is the content at its
@@ -24,11 +24,6 @@ static void *dalloc(size_t n) { return simdb__alloc_fails() ? NULL : calloc(1, n
 
 static void *drealloc(void *p, size_t n) {
   return simdb__alloc_fails() ? NULL : realloc(p, n);
-}
-
-void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label) {
-  if (sim_in_task()) sim_step();
-  sim_emit(kind, object, extra, label);
 }
 
 bool simdb__fault(simdb_disk *d, as_fault_point point) {
@@ -208,6 +203,7 @@ int simdb_disk_new(simdb_disk **out, const simdb_disk_config *cfg) {
   d->vfs = simdb__vfs;
   d->vfs.zName = d->vfs_name;
   d->vfs.pAppData = d;
+  simdb__latency_init(d);
   if (sqlite3_vfs_register(&d->vfs, 0) != SQLITE_OK) {
     free(d);
     return AS_NOMEM; /* SQLite had to initialise itself, and could not */
