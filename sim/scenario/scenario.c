@@ -817,7 +817,7 @@ static const struct {
     {"faults read= write= full= busy= sync=",
      "rates in parts per million (0..1,000,000) of read errors, write errors, disk full, lock "
      "busy and sync errors in the simulated disk"},
-    {"latency off | latency KIND=LAT...",
+    {"latency KIND=LAT... (or latency off)",
      "what each kind of simulated-disk I/O costs in virtual time, inside a task (the caller "
      "waits while others run; power lost meanwhile means the call never happened). KIND: "
      "open, read, write, truncate, sync, size, lock (lock, unlock, check-reserved), delete, "
