@@ -5,7 +5,8 @@
 ** flight, and the write lands only once its time is up; power lost in
 ** flight means the call never happened; the countdown over every I/O call
 ** fires where it says; the draws are the same per seed and leave the fault
-** stream alone; bad distributions are refused.
+** stream alone; bad distributions are refused; I/O ending close together
+** ends together, and a cost past the virtual-time budget is a hang.
 */
 #include "simdb_test.h"
 
@@ -330,6 +331,62 @@ static void test_distributions(void **state) {
   assert_true(simdb_latency_default(SIMDB_IO_LOCK).hi_ns <= 2 * US);
 }
 
+/* --- sim_busy: the window, the budget, the edges --------------------------------- */
+
+static uint64_t busy_ns[2];
+
+static void busy_task(void *arg) {
+  uint64_t *slot = arg;
+  sim_busy(*slot);
+  *slot = as_now_mono_ns();
+}
+
+static void two_busy(lst *st) {
+  (void)st;
+  as_task *t[2];
+  for (int i = 0; i < 2; i++) TEQ(as_task_spawn(&t[i], "busy", busy_task, &busy_ns[i]), AS_OK);
+  for (int i = 0; i < 2; i++) TEQ(as_task_join(t[i]), AS_OK);
+  uint64_t t0 = as_now_mono_ns();
+  sim_busy(0); /* nothing */
+  obs.t[0] = as_now_mono_ns() - t0;
+}
+
+static void busy_past_budget(lst *st) {
+  (void)st;
+  sim_busy(2 * MS);
+}
+
+static void test_busy(void **state) {
+  (void)state;
+  sim_result res;
+  /* I/O ending within 50 us of the first ends with it: both see 120 us. */
+  busy_ns[0] = 100 * US;
+  busy_ns[1] = 120 * US;
+  run(two_busy, NULL, 1, &res);
+  sim_result_clear(&res);
+  assert_true(busy_ns[0] == 120 * US && busy_ns[1] == 120 * US);
+  assert_true(obs.t[0] == 0);
+  /* Farther apart: each at its own time. */
+  busy_ns[0] = 100 * US;
+  busy_ns[1] = 100 * US + SIM_BUSY_SLACK_NS + 1;
+  run(two_busy, NULL, 1, &res);
+  sim_result_clear(&res);
+  assert_true(busy_ns[0] == 100 * US && busy_ns[1] == 100 * US + SIM_BUSY_SLACK_NS + 1);
+  /* Past the virtual-time budget: a hang that says so. */
+  memset(&obs, 0, sizeof obs);
+  main_fn = busy_past_budget;
+  setup_fn = NULL;
+  sim_config cfg = sdb_config(1);
+  cfg.max_virtual_ns = 1 * MS;
+  assert_int_equal(sim_run(S, &prog, &cfg, &res), AS_OK);
+  assert_int_equal(res.outcome, SIM_HANG);
+  assert_non_null(strstr(res.message, "exceeded by an operation of 2000000 ns"));
+  sim_result_clear(&res);
+  /* Outside a run: no seed, nothing to wait for. */
+  assert_true(sim_stream_seed_of(SIM_STREAM_FAULTS) == 0);
+  sim_busy(5);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_inside_task_only),
@@ -338,6 +395,7 @@ int main(void) {
       cmocka_unit_test(test_countdown_counts_every_call),
       cmocka_unit_test(test_same_per_seed_faults_untouched),
       cmocka_unit_test(test_distributions),
+      cmocka_unit_test(test_busy),
   };
   return cmocka_run_group_tests(tests, sdb_group_setup, sdb_group_teardown);
 }

@@ -19,8 +19,10 @@
 **            per file across connections; WAL's shared memory is in memory
 **            too (io_methods version 2, so journal_mode=WAL works). Every
 **            I/O call is a scheduling point, so connections in different
-**            tasks interleave, and I/O faults are drawn from the sim's
-**            FAULTS stream at rates set per disk.
+**            tasks interleave, and costs virtual time inside a task (a
+**            latency per kind of call, set per disk), so timers fire and
+**            power fails while calls are in flight; I/O faults are drawn
+**            from the sim's FAULTS stream at rates set per disk.
 **
 ** Lifecycle: simdb_install() once per process (no SQLite connection may be
 ** open), then per sim run: simdb_run_begin() in the program's setup, disks
