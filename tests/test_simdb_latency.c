@@ -188,6 +188,22 @@ static void cut_write(lst *st) {
   TEQ(as_task_spawn(&st->t, "power", power_cut, st), AS_OK);
   obs.v[1] = v->xDelete(v, "c.db", 0);
   TEQ(as_task_join(st->t), AS_OK);
+  /* So do an open and an access by name. */
+  TEQ(fixed(st->disk, SIMDB_IO_OPEN, 10 * MS), AS_OK);
+  TEQ(fixed(st->disk, SIMDB_IO_ACCESS, 10 * MS), AS_OK);
+  sqlite3_file *h = calloc(1, (size_t)v->szOsFile);
+  TEQ(as_task_spawn(&st->t, "power", power_cut, st), AS_OK);
+  if (h) obs.v[3] = v->xOpen(v, "new.db", h, RW_CREATE, NULL);
+  TEQ(as_task_join(st->t), AS_OK);
+  free(h);
+  int res = 1;
+  TEQ(as_task_spawn(&st->t, "power", power_cut, st), AS_OK);
+  obs.v[4] = v->xAccess(v, "c.db", SQLITE_ACCESS_EXISTS, &res);
+  obs.v[5] = res;
+  TEQ(as_task_join(st->t), AS_OK);
+  simdb_file_info fi;
+  obs.v[6] = simdb_disk_stat(st->disk, "new.db", &fi);
+  simdb_disk_latency_off(st->disk);
   sqlite3_file *g = open_file(st, "c.db");
   char buf[4] = {0};
   if (g) TEQ(g->pMethods->xRead(g, buf, 4, 0), SQLITE_OK);
@@ -205,6 +221,10 @@ static void test_crash_in_flight(void **state) {
   assert_int_equal(obs.v[0], SQLITE_IOERR);
   assert_int_equal(obs.v[1], SQLITE_IOERR_DELETE);
   assert_int_equal(obs.v[2], 1); /* neither the write nor the delete happened */
+  assert_int_equal(obs.v[3], SQLITE_IOERR);
+  assert_int_equal(obs.v[6], AS_NOTFOUND); /* the open made nothing */
+  assert_int_equal(obs.v[4], SQLITE_IOERR_ACCESS);
+  assert_int_equal(obs.v[5], 0);
 }
 
 /* --- the countdown over every call -------------------------------------------- */

@@ -5,9 +5,10 @@
 ** Every I/O call is first a scheduling point (inside a run's task) and a
 ** traced note, so connections in different tasks interleave at I/O, and
 ** costs its latency (latency.c: the caller blocks meanwhile; a call cut by
-** power loss in flight fails and never takes effect). Then, in this order: a handle from before a crash fails (SQLITE_IOERR); a
-** mutating call may trigger the crash countdown (SQLITE_IOERR); a fault may
-** be drawn; only then does the call take effect.
+** power loss in flight fails and never takes effect). Then, in this order:
+** a handle from before a crash fails (SQLITE_IOERR); a mutating call may
+** trigger the crash countdown (SQLITE_IOERR); a fault may be drawn; only
+** then does the call take effect.
 **
 ** File locks follow SQLite's protocol per file across handles, as the unix
 ** VFS keeps it between processes: any number of SHARED; one RESERVED (or
