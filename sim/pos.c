@@ -97,42 +97,51 @@ struct as_task *sim__pos_pick(struct sim *s) {
 
 /* --- object identities from the disk ------------------------------------- */
 
-void sim_step_io(uint32_t kind, uint64_t object, const char *label) {
-  uint64_t obj = 0;
-  int read = 0;
-  struct sim *s = sim__active;
-  if (!s || s->kind != SIM_STRATEGY_POS) {
-    sim_step(); /* only POS reads objects: spare the other strategies the hash */
-    return;
-  }
+/* The object and access POS gives a disk event of `kind`. */
+static uint64_t io_object(uint32_t kind, uint64_t object, const char *label, int *read) {
+  *read = 0;
   switch (kind) {
   case SIM_EV_DISK_READ:
   case SIM_EV_DISK_SIZE:
   case SIM_EV_DISK_RESERVED:
-    read = 1;
-    obj = SIM_OBJECT(SIM_OBJ_FILE, object);
-    break;
+    *read = 1;
+    return SIM_OBJECT(SIM_OBJ_FILE, object);
   case SIM_EV_DISK_WRITE:
   case SIM_EV_DISK_TRUNCATE:
   case SIM_EV_DISK_SYNC:
   case SIM_EV_DISK_LOCK:
   case SIM_EV_DISK_UNLOCK:
-    obj = SIM_OBJECT(SIM_OBJ_FILE, object);
-    break;
+    return SIM_OBJECT(SIM_OBJ_FILE, object);
   case SIM_EV_DISK_ACCESS:
-    read = 1;
+    *read = 1;
     /* fall through */
   case SIM_EV_DISK_OPEN:
   case SIM_EV_DISK_DELETE:
-    obj = SIM_OBJECT(SIM_OBJ_NAME, label ? XXH64(label, strlen(label), 0) : 0);
-    break;
+    return SIM_OBJECT(SIM_OBJ_NAME, label ? XXH64(label, strlen(label), 0) : 0);
   case SIM_EV_DISK_SHM_LOCK:
-    obj = SIM_OBJECT(SIM_OBJ_SHM, 0);
-    break;
+    return SIM_OBJECT(SIM_OBJ_SHM, 0);
   default: /* a barrier, and kinds this relation does not know: independent */
-    break;
+    return 0;
   }
+}
+
+void sim_step_io(uint32_t kind, uint64_t object, const char *label) {
+  struct sim *s = sim__active;
+  if (!s || s->kind != SIM_STRATEGY_POS) {
+    sim_step(); /* only POS reads objects: spare the other strategies the hash */
+    return;
+  }
+  int read;
+  uint64_t obj = io_object(kind, object, label, &read);
   sim_step_on(obj, read);
+}
+
+void sim_pending_io(uint32_t kind, uint64_t object, const char *label) {
+  struct sim *s = sim__active;
+  if (!s || !s->cur || s->kind != SIM_STRATEGY_POS) return;
+  int read;
+  uint64_t obj = io_object(kind, object, label, &read);
+  sim__pending(s, obj, 0, read);
 }
 
 /* --- the seam, noting objects --------------------------------------------- */

@@ -258,6 +258,7 @@ void sim__wake(struct sim *s, struct as_task *t, int rc) {
   if (t->state != TS_BLOCKED) return;
   if (t->wait == WAIT_COND) s->ncondwait--;
   sim__timer_cancel(s, t);
+  t->busy = 0;
   t->state = TS_RUNNABLE;
   t->wait = WAIT_NONE;
   t->wait_obj = NULL;
@@ -685,4 +686,24 @@ void sim_step_on(uint64_t object, int read) {
   sim__pending(s, object, 0, read);
   sim__point(s, "step");
   sim__event(s, SIM_EV_STEP, 0, 0, NULL);
+}
+
+void sim_busy(uint64_t ns) {
+  struct sim *s = sim__active;
+  if (!s || !s->cur || ns == 0) return;
+  uint64_t to = ns > UINT64_MAX - s->now ? UINT64_MAX : s->now + ns;
+  if (to > s->max_vns) {
+    sim_fail(SIM_HANG, "virtual-time budget of %" PRIu64 " ns exceeded by an operation of %" PRIu64
+                       " ns at %" PRIu64 " ns", s->max_vns, ns, s->now);
+    return;
+  }
+  sim__event(s, SIM_EV_SLEEP, to, 1, NULL);
+  sim__timer_add(s, s->cur, to);
+  s->cur->busy = 1;
+  sim__block(s, WAIT_SLEEP, NULL, "busy");
+}
+
+uint64_t sim_stream_seed_of(sim_stream st) {
+  struct sim *s = sim__active;
+  return s && (unsigned)st < SIM_STREAM_COUNT ? s->stream_seed[st] : 0;
 }

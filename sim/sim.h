@@ -217,6 +217,23 @@ void sim_advance(uint64_t ns);
 /* A plain scheduling point: a step of work (unlike as_task_yield, which PCT
 ** takes as "I am waiting for someone else"). */
 void sim_step(void);
+/* The running task is busy for ns of virtual time, as an operation in
+** flight is (a disk I/O): it blocks on a timer until then while the others
+** run and due timers fire. Blocking is the scheduling point: no other is
+** taken before it. A traced SIM_EV_SLEEP (object: the deadline, extra: 1).
+** A no-op outside a task or for ns 0; past the virtual-time budget the run
+** ends as a hang. */
+void sim_busy(uint64_t ns);
+/* I/O that ends within this long of the earliest I/O to end, when time
+** jumps to it, ends together with it, and the strategy picks who goes
+** first: completions that close are not ordered by the nanosecond on a real
+** machine either (Linux wakes a sleeper up to its timer slack late, 50 us
+** by default: prctl(2), PR_SET_TIMERSLACK). A timer due inside that window
+** fires with them, late by at most this. */
+#define SIM_BUSY_SLACK_NS 50000u
+/* The seed the active run gave stream st (0 outside a run): for a
+** component that keeps a substream of its own, seeded from it. */
+uint64_t sim_stream_seed_of(sim_stream st);
 /* The run's workload stream (what setup draws from). */
 sim_rng *sim_workload_rng(void);
 /* Seed *out as substream `key` of the active run's stream `st`
@@ -267,6 +284,9 @@ void sim_step_on(uint64_t object, int read);
 ** (SIM_EV_DISK_*) on `object` (a file id, a lock offset) or the file named
 ** `label`: sim_step_on with the object and access pos.c gives that kind. */
 void sim_step_io(uint32_t kind, uint64_t object, const char *label);
+/* The same object and access noted for an I/O whose scheduling point is
+** not a step but the wait of sim_busy (it costs time): call it first. */
+void sim_pending_io(uint32_t kind, uint64_t object, const char *label);
 
 /* The seam implementation the sim installs while a run is active. */
 extern const as_platform sim_platform;

@@ -37,6 +37,7 @@ struct as_task {
   waitq *wq;               /* the queue this task is on, or NULL */
   size_t heap_idx;         /* position in the timer heap, or NO_TIMER */
   uint64_t deadline, timer_seq;
+  int busy;                /* the timer ends a sim_busy (an I/O in flight) */
   int wake_rc;             /* AS_OK or AS_TIMEDOUT for the last wait */
   uint32_t runnable_idx;
   uint64_t prio;           /* PCT or POS priority; higher runs first */
@@ -241,7 +242,8 @@ void sim__timer_add(struct sim *s, struct as_task *t, uint64_t deadline);
 void sim__timer_cancel(struct sim *s, struct as_task *t);
 /* Wake every task whose timer is due now, in the order the timers were set. */
 void sim__fire_due_timers(struct sim *s);
-/* Every task is blocked: jump to the earliest deadline and fire what is due. */
+/* Every task is blocked: jump to the earliest deadline and fire what is due
+** (when it ends an I/O, with the I/O ending within SIM_BUSY_SLACK_NS of it). */
 void sim__advance_to_next_timer(struct sim *s);
 
 /* crash.c */

@@ -99,7 +99,7 @@ static size_t describe_sim(const sim_ev *ev, char *buf, size_t cap, size_t n) {
     if (x == UINT32_MAX) return as_appendf(buf, cap, n, " c%" PRIu64 " (no waiter)", o);
     return as_appendf(buf, cap, n, " c%" PRIu64 " wakes task %" PRIu64, o, x);
   case SIM_EV_SLEEP:
-    return as_appendf(buf, cap, n, " until %" PRIu64 " ns", o);
+    return as_appendf(buf, cap, n, " until %" PRIu64 " ns%s", o, x ? " (busy: an I/O in flight)" : "");
   case SIM_EV_TIMEOUT:
     return as_appendf(buf, cap, n, " ends %s at %" PRIu64 " ns", o ? "a timed wait" : "a sleep", x);
   case SIM_EV_TIME:

@@ -73,8 +73,20 @@ void sim__fire_due_timers(struct sim *s) {
   }
 }
 
+/* The last deadline of an I/O ending within the slack of the first one
+** (the heap holds at most one timer per task: a scan is cheap). */
+static uint64_t busy_window_end(const struct sim *s, uint64_t first) {
+  uint64_t limit = first + SIM_BUSY_SLACK_NS, end = first;
+  for (size_t i = 0; i < s->nheap; i++) {
+    const struct as_task *t = s->heap[i];
+    if (t->busy && t->deadline <= limit && t->deadline > end) end = t->deadline;
+  }
+  return end;
+}
+
 void sim__advance_to_next_timer(struct sim *s) {
   uint64_t when = s->heap[0]->deadline;
+  if (s->heap[0]->busy && when <= UINT64_MAX - SIM_BUSY_SLACK_NS) when = busy_window_end(s, when);
   if (when > s->now) s->now = when;
   sim__event(s, SIM_EV_TIME, s->now, 0, NULL);
   sim__fire_due_timers(s);

@@ -195,6 +195,8 @@ static void test_bench_scenarios(void **state) {
   const char *last = capture_last_line(r.out);
   expect_in(last, "\"scenarios\":[", "JSON");
   expect_in(last, "\"a_good\"", "JSON");
+  expect_in(last, "\"latency_off\":{\"seeds_per_s\":", "JSON"); /* the same seeds, I/O free */
+  expect_in(r.err, "steps/seed", "stderr"); /* --json: the table goes to stderr */
   assert_null(strstr(last, "b_broken"));
   outcome_free(&r);
 }

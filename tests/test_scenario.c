@@ -253,6 +253,75 @@ static void test_errors(void **state) {
   expect(HEAD "sessions 2\nsessions 3\n" ACT, "t.scn:3:1: expected one 'sessions' line");
 }
 
+
+/* The latency line: every form parses, round-trips, and compares. */
+static void test_latency(void **state) {
+  (void)state;
+  const char *text =
+      "scenario l\nlatency read=20us..100us sync=500us..5ms+1%..30ms write=40us "
+      "lock=0ns shm=1us..2us+250ppm..1s\n"
+      "actor a\n    crash\n    crash at=random-io\n    crash at=random-io ios=7\n"
+      "    crash at=now\n";
+  char err[256];
+  int rc = scn_parse("l.scn", text, strlen(text), A, err, sizeof err);
+  if (rc != AS_OK) fail_msg("%s", err);
+  const scn_latency *l = &A->latency;
+  assert_int_equal(l->off, 0);
+  assert_int_equal(l->given, (1u << SCN_IO_READ) | (1u << SCN_IO_SYNC) | (1u << SCN_IO_WRITE) |
+                                 (1u << SCN_IO_LOCK) | (1u << SCN_IO_SHM));
+  assert_true(l->kind[SCN_IO_READ].lo == 20000 && l->kind[SCN_IO_READ].hi == 100000);
+  assert_true(l->kind[SCN_IO_READ].tail_ppm == 0 && l->kind[SCN_IO_READ].tail_hi == 0);
+  assert_true(l->kind[SCN_IO_SYNC].tail_ppm == 10000 && l->kind[SCN_IO_SYNC].tail_hi == 30000000);
+  assert_true(l->kind[SCN_IO_WRITE].lo == 40000 && l->kind[SCN_IO_WRITE].hi == 40000);
+  assert_true(l->kind[SCN_IO_LOCK].hi == 0);
+  assert_true(l->kind[SCN_IO_SHM].tail_ppm == 250 && l->kind[SCN_IO_SHM].tail_hi == 1000000000);
+  const scn_op *ops = A->actors[0].ops;
+  assert_int_equal(ops[0].when, SCN_WHEN_NOW);
+  assert_int_equal(ops[1].when, SCN_WHEN_RANDOM_IO);
+  assert_true(ops[1].ios == 0);
+  assert_true(ops[2].ios == 7);
+  assert_int_equal(ops[3].when, SCN_WHEN_NOW);
+  roundtrip(A);
+  /* Another bound, another scenario. */
+  scenario other;
+  const char *t2 = "scenario l\nlatency read=20us..101us sync=500us..5ms+1%..30ms write=40us "
+                   "lock=0ns shm=1us..2us+250ppm..1s\n"
+                   "actor a\n    crash\n    crash at=random-io\n    crash at=random-io ios=7\n"
+                   "    crash at=now\n";
+  assert_int_equal(scn_parse("l.scn", t2, strlen(t2), &other, err, sizeof err), AS_OK);
+  assert_false(scn_equal(A, &other));
+  scn_clear(&other);
+  scn_clear(A);
+  const char *off = "scenario l\nlatency off\nactor a\n    gc\n";
+  assert_int_equal(scn_parse("l.scn", off, strlen(off), A, err, sizeof err), AS_OK);
+  assert_int_equal(A->latency.off, 1);
+  roundtrip(A);
+  scn_clear(A);
+}
+
+static void test_latency_errors(void **state) {
+  (void)state;
+  expect(HEAD "latency\n" ACT, "t.scn:2:1: expected latency off, or latency KIND=LAT...");
+  expect(HEAD "latency on\n" ACT, "t.scn:2:9: expected KEY=VALUE, found 'on'");
+  expect(HEAD "latency off read=1us\n" ACT, "t.scn:2:9: expected KEY=VALUE, found 'off'");
+  expect(HEAD "latency disk=1us\n" ACT, "t.scn:2:9: expected a kind of I/O: open=, read=");
+  expect(HEAD "latency read=1us read=2us\n" ACT, "t.scn:2:18: expected one read=");
+  expect(HEAD "latency read=fast\n" ACT, "t.scn:2:14: expected a duration");
+  expect(HEAD "latency read=1us..\n" ACT, "t.scn:2:19: expected a duration");
+  expect(HEAD "latency read=5us..1us\n" ACT, "t.scn:2:14: expected LO..HI with LO at most HI");
+  expect(HEAD "latency read=1us..2s\n" ACT, "t.scn:2:19: expected a latency of at most 1s");
+  expect(HEAD "latency read=1us+1%..5us\n" ACT, "t.scn:2:14: expected LO..HI before a tail");
+  expect(HEAD "latency sync=1ms..2ms+1%\n" ACT, "t.scn:2:23: expected a tail TAIL..MAX");
+  expect(HEAD "latency sync=1ms..2ms+often..9ms\n" ACT, "t.scn:2:23: expected how often the tail comes");
+  expect(HEAD "latency sync=1ms..2ms+101%..9ms\n" ACT, "t.scn:2:23: expected a percentage from 1 to 100");
+  expect(HEAD "latency sync=1ms..2ms+0ppm..9ms\n" ACT, "t.scn:2:23: expected parts per million from 1");
+  expect(HEAD "latency sync=1ms..2ms+1%..2ms\n" ACT, "t.scn:2:27: expected a tail's MAX above HI");
+  expect(HEAD "latency off\nlatency off\n" ACT, "t.scn:3:1: expected one 'latency' line");
+  expect(HEAD "actor a\n    crash at=later\n", "t.scn:3:14: expected when: now or random-io");
+  expect(HEAD "actor a\n    crash ios=5\n", "t.scn:3:5: expected at=random-io with ios=");
+  expect(HEAD "actor a\n    crash at=random-io ios=0\n", "t.scn:3:28: expected ios from 1 to 1000000");
+}
+
 static void test_caps(void **state) {
   (void)state;
   static char big[SCN_MAX_BYTES + 2];
@@ -407,7 +476,7 @@ static void test_more_errors(void **state) {
   expect(HEAD "actor a\n    checkpoint s=0 retry=1000001\n", "t.scn:3:26: expected retry from 1 to 1000000");
   expect(HEAD "actor a\n    checkpoint s=0 name=x\n", "t.scn:3:20: expected s=, retry= or thread= for checkpoint, found 'name='");
   expect(HEAD "actor a\n    start s=al\n", "t.scn:3:13: expected a session number below `sessions`");
-  expect(HEAD "actor a\n    crash s=0\n", "t.scn:3:11: expected nothing after crash (it takes no keys)");
+  expect(HEAD "actor a\n    crash s=0\n", "t.scn:3:11: expected at= or ios= for crash, found 's='");
   expect(HEAD "actor a\n    sleep s=0 d=1s\n", "t.scn:3:11: expected d= for sleep, found 's='");
   expect("    gc\n", "t.scn:1:5: expected an 'actor' line before an indented operation");
   expect(HEAD "actor a\n    gc\x7f\n", "t.scn:3:7: expected printable text (found byte 0x7f)");
@@ -545,7 +614,10 @@ static void test_load_directory(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bundled), cmocka_unit_test(test_fields),
-      cmocka_unit_test(test_errors),  cmocka_unit_test(test_caps),
+      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_latency),
+      cmocka_unit_test(test_latency_errors),
+      cmocka_unit_test(test_caps),
       cmocka_unit_test(test_load_errors), cmocka_unit_test(test_no_hidden_caps),
       cmocka_unit_test(test_more_errors), cmocka_unit_test(test_new_ops),
       cmocka_unit_test(test_reference),   cmocka_unit_test(test_docs_match),

@@ -24,6 +24,7 @@
 
 #include "agentsim/mutant.h"
 #include "faultwrap.h"
+#include "oracle/oracle.h"
 #include "scenario/runner.h"
 #include "scenario/scenario.h"
 #include "simdb.h"
@@ -316,6 +317,66 @@ static void test_faults_and_crashes(void **state) {
   }
 }
 
+/* --- a crash at a random I/O lands inside another task's transaction -------------- */
+
+/* What the counting sink saw: connections with a transaction open (by the
+** oracle's connection number), the task that armed the crash, and how many
+** power losses came while a transaction was open in a task that was not the
+** arming one. */
+static struct {
+  unsigned char open[256];
+  uint32_t armer;
+  unsigned crashes, inside;
+} land;
+
+static void land_sink(void *ctx, const sim_ev *ev) {
+  (void)ctx;
+  if (ev->kind == ORC_EV_TX && ev->object < sizeof land.open) land.open[ev->object] = ev->extra != 0;
+  if (ev->kind == SIM_EV_NOTE && ev->label && strcmp(ev->label, "crash-armed") == 0) land.armer = ev->task;
+  if (ev->kind != SIM_EV_DISK_CRASH) return;
+  land.crashes++;
+  int any = 0;
+  for (size_t i = 0; i < sizeof land.open; i++) any |= land.open[i];
+  if (any && ev->task != land.armer) land.inside++;
+  memset(land.open, 0, sizeof land.open);
+}
+
+static int (*land_setup_next)(void *state, sim_rng *workload);
+
+static int land_setup(void *state, sim_rng *workload) {
+  int rc = land_setup_next(state, workload);
+  return rc == AS_OK ? sim_sink_add(land_sink, NULL) : rc;
+}
+
+static void test_crash_random_io(void **state) {
+  (void)state;
+  parse_text("scenario rio\nsessions 2\nlimits steps=400000 time=2h\n"
+             "actor w count=3\n    start s=any\n    repeat=4 write s=any\n    finalize s=any\n"
+             "actor power\n    sleep d=5ms\n    crash at=random-io ios=40\n"
+             "actor closer\n    sleep d=1h\n    finalize s=all\n");
+  unsigned inside = 0, crashes = 0;
+  for (uint64_t seed = 1; seed <= 10; seed++) {
+    scn_runner *r = NULL;
+    assert_int_equal(scn_runner_new(&r, SC), AS_OK);
+    sim_program p = *scn_runner_program(r);
+    land_setup_next = p.setup;
+    p.setup = land_setup;
+    memset(&land, 0, sizeof land);
+    land.armer = UINT32_MAX;
+    sim_config cfg = {.seed = seed, .strategy = SIM_STRATEGY_RANDOM};
+    sim_result res;
+    assert_int_equal(sim_run(S, &p, &cfg, &res), AS_OK);
+    if (res.outcome != SIM_PASS) fail_msg("seed %" PRIu64 ": %s", seed, res.message);
+    sim_result_clear(&res);
+    scn_runner_free(r);
+    assert_true(land.crashes <= 1);
+    crashes += land.crashes;
+    inside += land.inside;
+  }
+  /* The draw is from the next 40 calls, most of them inside a transaction. */
+  if (crashes < 8 || inside < 4) fail_msg("%u of %u crashes inside a transaction", inside, crashes);
+}
+
 /* A disk on which nothing can be written: the sessions cannot be made and
 ** the run fails saying which. */
 static void test_sessions_cannot_be_made(void **state) {
@@ -406,7 +467,7 @@ static void test_mutant_no_lock(void **state) {
 
 static void test_mutant_stale_escapes(void **state) {
   (void)state;
-  mcase c = {"finalize_stale_escapes", "stale_storm", NULL,
+  mcase c = {"finalize_stale_escapes", "finalize_vs_escalate", NULL,
              "stale-escaped: finalize s"};
   kill_mutant(&c);
 }
@@ -462,9 +523,11 @@ static void test_mutant_clobbers(void **state) {
              "scenario late\nsessions 1\nactor f\n    finalize s=0\nactor p\n    pause s=0\n",
              "terminal-left: s0 left needs_review for awaiting_input"};
   kill_mutant(&c);
+  /* The failure comes after a tool call of its own: with I/O taking time
+  ** it must start late to race the finalize at all. */
   mcase d = {"fail_clobbers_terminal", NULL,
              "scenario late\nsessions 1\nactor f\n    tool s=0 name=mark_resolved\n    finalize s=0\n"
-             "actor e\n    fail s=0\n",
+             "actor e\n    tool s=0 name=note\n    fail s=0\n",
              "terminal-left: s0 left resolved for error"};
   kill_mutant(&d);
 }
@@ -629,6 +692,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_every_op, reset),
       cmocka_unit_test_teardown(test_swarm_runs, reset),
       cmocka_unit_test_teardown(test_faults_and_crashes, reset),
+      cmocka_unit_test_teardown(test_crash_random_io, reset),
       cmocka_unit_test_teardown(test_sessions_cannot_be_made, reset),
       cmocka_unit_test_teardown(test_mutant_lock_noop, reset),
       cmocka_unit_test_teardown(test_mutant_coerce_resolved, reset),

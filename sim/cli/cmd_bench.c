@@ -1,8 +1,11 @@
 /*
 ** cmd_bench.c -- `agentsim bench`: context switches per second with the
 ** assembly switch and with ucontext, measured back to back in one run (the
-** machines are noisy: the ratio is the figure to trust), and seeds per second
-** for every self-test.
+** machines are noisy: the ratio is the figure to trust), seeds per second
+** for every self-test, and for every bundled scenario seeds per second and
+** steps per seed with I/O costing its latency and with `latency off` (the
+** world before time flowed), the two run in alternating chunks of the same
+** seeds so that the machine's noise falls on both alike.
 */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,6 +13,8 @@
 
 #include "cli.h"
 #include "bench_threads.h"
+#include "scenario/runner.h"
+#include "scenario/scenario.h"
 #include "selftest/programs.h"
 #include "sweep.h"
 
@@ -45,9 +50,81 @@ out:
 
 typedef struct prog_rate {
   const char *name;
-  double seeds_per_s, steps_per_s, compression;
+  double seeds_per_s, steps_per_s, compression, steps_per_seed, ns_per_step;
   uint64_t seeds;
+  int has_off;             /* a scenario: the `latency off` figures below */
+  double off_seeds_per_s, off_steps_per_seed, off_ns_per_step;
 } prog_rate;
+
+/* Accumulated over chunks of seeds. */
+typedef struct tally {
+  uint64_t seeds, steps, vns;
+  double secs;
+} tally;
+
+/* Seeds [first, first + n) of p into t. */
+static AS_WUR int chunk(sim *s, const sim_program *p, uint64_t first, unsigned n, tally *t) {
+  sim_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  double t0 = sweep_now();
+  int rc = AS_OK;
+  for (unsigned k = 0; k < n && rc == AS_OK; k++) {
+    sim_result res;
+    cfg.seed = first + k;
+    rc = sim_run(s, p, &cfg, &res);
+    if (rc == AS_OK) {
+      t->steps += res.steps;
+      t->vns += res.virtual_ns;
+      t->seeds++;
+      sim_result_clear(&res);
+    }
+  }
+  t->secs += sweep_now() - t0;
+  return rc;
+}
+
+static void rate_of(const tally *t, prog_rate *out) {
+  out->seeds = t->seeds;
+  out->seeds_per_s = t->secs > 0 ? (double)t->seeds / t->secs : 0;
+  out->steps_per_s = t->secs > 0 ? (double)t->steps / t->secs : 0;
+  out->compression = t->secs > 0 ? (double)t->vns / 1e9 / t->secs : 0;
+  out->steps_per_seed = t->seeds ? (double)t->steps / (double)t->seeds : 0;
+  out->ns_per_step = t->steps ? t->secs * 1e9 / (double)t->steps : 0;
+}
+
+/* The scenario p as it is and with `latency off`, alternating chunks of the
+** same seeds for about 2 * budget seconds in all. */
+static AS_WUR int scenario_rate(const sim_program *p, sim_switch_kind sw, double budget,
+                                prog_rate *out) {
+  const scn_runner *rn = p->user;
+  scenario off;
+  scn_runner *roff = NULL;
+  sim *s = NULL;
+  int rc = scn_copy(&off, scn_runner_scenario(rn));
+  if (rc != AS_OK) return rc;
+  off.latency.off = 1;
+  off.latency.given = 0;
+  rc = scn_runner_new(&roff, &off);
+  scn_clear(&off);
+  if (rc == AS_OK) rc = sim_new(&s, sw, 0);
+  tally on = {0, 0, 0, 0}, without = {0, 0, 0, 0};
+  for (uint64_t first = 0; rc == AS_OK && on.secs + without.secs < 2 * budget; first += 16) {
+    rc = chunk(s, p, first, 16, &on);
+    if (rc == AS_OK) rc = chunk(s, scn_runner_program(roff), first, 16, &without);
+  }
+  sim_free(s);
+  scn_runner_free(roff);
+  memset(out, 0, sizeof *out);
+  out->name = p->name;
+  rate_of(&on, out);
+  prog_rate o;
+  rate_of(&without, &o);
+  out->has_off = 1;
+  out->off_seeds_per_s = o.seeds_per_s;
+  out->off_steps_per_seed = o.steps_per_seed;
+  out->off_ns_per_step = o.ns_per_step;
+  return rc;
+}
 
 /* Run seeds of p in this process for about `budget` seconds. */
 static AS_WUR int seeds_rate(const sim_program *p, sim_switch_kind sw, double budget, prog_rate *out) {
@@ -145,6 +222,10 @@ int cmd_bench(const cli_opts *o) {
   char *paths[CLI_MAX_SCENARIOS];
   unsigned nscn = cli_bundled_scenarios(paths, CLI_MAX_SCENARIOS);
   unsigned first_scn = nr;
+  if (nscn)
+    fprintf(out, "%-20s %-28s | %-28s | %s\n%-20s %8s %10s %8s | %8s %10s %8s | %s\n", "scenario",
+            "I/O costs its latency", "latency off (I/O is free)", "time", "", "seeds/s",
+            "steps/seed", "ns/step", "seeds/s", "steps/seed", "ns/step", "compression");
   for (unsigned i = 0; i < nscn; i++) {
     char err[512];
     const sim_program *p = cli_find_program(paths[i], err, sizeof err);
@@ -152,13 +233,15 @@ int cmd_bench(const cli_opts *o) {
       cli_error("bench: %s", err);
       continue;
     }
-    rc = seeds_rate(p, o->sw, budget, &rates[nr]);
+    rc = scenario_rate(p, o->sw, budget, &rates[nr]);
     if (rc != AS_OK) {
       cli_error("bench: %s: %s", paths[i], as_status_msg(rc));
       continue;
     }
-    fprintf(out, "%-20s %10.0f seeds/s %12.0f steps/s  time compression %.3g x\n", rates[nr].name,
-            rates[nr].seeds_per_s, rates[nr].steps_per_s, rates[nr].compression);
+    const prog_rate *q = &rates[nr];
+    fprintf(out, "%-20s %8.0f %10.0f %8.0f | %8.0f %10.0f %8.0f | %.3g x\n", q->name,
+            q->seeds_per_s, q->steps_per_seed, q->ns_per_step, q->off_seeds_per_s,
+            q->off_steps_per_seed, q->off_ns_per_step, q->compression);
     nr++;
   }
   for (unsigned i = 0; i < nscn; i++) free(paths[i]);
@@ -180,6 +263,15 @@ int cmd_bench(const cli_opts *o) {
       bad |= cli_jset(e, "steps_per_s", json_real(rates[i].steps_per_s));
       bad |= cli_jset(e, "steps_per_switch", json_real(frate > 0 ? rates[i].steps_per_s / frate : 0));
       bad |= cli_jset(e, "time_compression", json_real(rates[i].compression));
+      if (rates[i].has_off) {
+        json_t *f = json_object();
+        bad |= cli_jset(e, "steps_per_seed", json_real(rates[i].steps_per_seed));
+        bad |= cli_jset(e, "ns_per_step", json_real(rates[i].ns_per_step));
+        bad |= cli_jset(f, "seeds_per_s", json_real(rates[i].off_seeds_per_s));
+        bad |= cli_jset(f, "steps_per_seed", json_real(rates[i].off_steps_per_seed));
+        bad |= cli_jset(f, "ns_per_step", json_real(rates[i].off_ns_per_step));
+        bad |= cli_jset(e, "latency_off", f);
+      }
       bad |= cli_jpush(i < first_scn ? st : sc, e);
     }
     bad |= cli_jset(j, "selftests", st);

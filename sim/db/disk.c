@@ -1,8 +1,8 @@
 /*
 ** disk.c -- the simulated machine's storage: named in-memory files, each
 ** with a current and a durable image, in one flat directory with a current
-** and a durable version; caps; power loss; the fault draws and the
-** scheduling points the VFS calls make.
+** and a durable version; caps; power loss; the fault draws (the scheduling
+** points and the time the VFS calls take: latency.c).
 **
 ** Durability model, after what Linux file systems guarantee (POSIX fsync;
 ** ext4 and xfs in their default modes):
@@ -58,11 +58,6 @@ static void *dalloc(size_t n) { return simdb__alloc_fails() ? NULL : calloc(1, n
 
 static void *drealloc(void *p, size_t n) {
   return simdb__alloc_fails() ? NULL : realloc(p, n);
-}
-
-void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label) {
-  if (sim_in_task()) sim_step_io(kind, object, label);
-  sim_emit(kind, object, extra, label);
 }
 
 bool simdb__draw(as_fault_point point, uint32_t ppm) {
@@ -334,6 +329,7 @@ int simdb_disk_new(simdb_disk **out, const simdb_disk_config *cfg) {
   d->vfs = simdb__vfs;
   d->vfs.zName = d->vfs_name;
   d->vfs.pAppData = d;
+  simdb__latency_init(d);
   if (sqlite3_vfs_register(&d->vfs, 0) != SQLITE_OK) {
     free(d);
     return AS_NOMEM; /* SQLite had to initialise itself, and could not */

@@ -78,7 +78,7 @@ static void release(shandle *h, shm_node *n, unsigned mask) {
 
 int simdb__shm_lock(sqlite3_file *fp, int ofst, int count, int flags) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_SHM_LOCK, (uint64_t)(unsigned)ofst, (uint64_t)(unsigned)(count << 8 | flags), NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_SHM_LOCK, (uint64_t)(unsigned)ofst, (uint64_t)(unsigned)(count << 8 | flags), NULL);
   if (simdb__stale(h)) return SQLITE_IOERR;
   shm_node *n = h->shm;
   if (!n) return SQLITE_IOERR_SHMLOCK;
@@ -106,8 +106,8 @@ int simdb__shm_lock(sqlite3_file *fp, int ofst, int count, int flags) {
 }
 
 void simdb__shm_barrier(sqlite3_file *fp) {
-  (void)fp;
-  simdb__io_point(SIM_EV_DISK_SHM_BARRIER, 0, 0, NULL);
+  shandle *h = (shandle *)fp;
+  simdb__io_point(h->disk, SIM_EV_DISK_SHM_BARRIER, 0, 0, NULL);
 }
 
 int simdb__shm_unmap(sqlite3_file *fp, int delete_flag) {

@@ -22,8 +22,10 @@
 **            per file across connections; WAL's shared memory is in memory
 **            too (io_methods version 2, so journal_mode=WAL works). Every
 **            I/O call is a scheduling point, so connections in different
-**            tasks interleave, and I/O faults are drawn from the sim's
-**            FAULTS stream at rates set per disk.
+**            tasks interleave, and costs virtual time inside a task (a
+**            latency per kind of call, set per disk), so timers fire and
+**            power fails while calls are in flight; I/O faults are drawn
+**            from the sim's FAULTS stream at rates set per disk.
 **
 ** Lifecycle: simdb_install() once per process (no SQLite connection may be
 ** open), then per sim run: simdb_run_begin() in the program's setup, disks
@@ -176,6 +178,90 @@ void simdb_disk_use(simdb_disk *d);
 **                        reached the disk (0: nothing unsynced survives)
 ** Other faults change nothing on the disk. */
 void simdb_disk_fault_rate(simdb_disk *d, unsigned point, uint32_t ppm);
+
+/* --- I/O latency ----------------------------------------------------------- */
+
+/* X(NAME, name, lo, hi, tail_ppm, tail_hi) -- the kinds of I/O call and
+** what each costs by default, in virtual ns: uniform in [lo, hi], except that
+** with probability tail_ppm / 1e6 it is uniform in (hi, tail_hi] instead.
+** The figures are a local consumer NVMe or SATA SSD under Linux (ext4/xfs,
+** page cache on), the device SQLite usually runs on:
+**   open, access, size, lock, shm  system calls that touch no device: a path
+**        lookup in the dentry cache, fstat, an fcntl lock, a shared-memory
+**        lock or barrier (the unix VFS's are fcntl locks and a fence): one
+**        to tens of microseconds.
+**   read  a pread that may miss the page cache: a cached 4 KiB page takes a
+**        few us, a QD1 4 KiB random read from NVMe NAND 60-100 us.
+**   write a buffered pwrite: a copy into the page cache, 20-50 us.
+**   truncate, delete  metadata changes that go through the file system's
+**        journal in memory: tens of us.
+**   sync  fsync/fdatasync reaching the device: 0.5-5 ms on drives without
+**        power-loss protection, with a heavy tail (1% up to 30 ms). Measured:
+**        pg_test_fsync on a Samsung 990 Pro, 8 kB writes: fdatasync 1.6 ms,
+**        fsync 5.6 ms per op (T. Poder, "Using Postgres pg_test_fsync tool
+**        for testing low latency writes", 2025); 16 kB writes with fsync
+**        ~0.9 ms on the same drive, 12-58 us on drives with PLP
+**        (M. Callaghan, "SSDs, power loss protection and fsync latency",
+**        smalldatum, 2026).
+** A scenario can set every kind (its `latency` directive). */
+#define SIMDB_IO_MAP(X)                                         \
+  X(OPEN, "open", 5000, 20000, 0, 0)                            \
+  X(READ, "read", 20000, 100000, 0, 0)                          \
+  X(WRITE, "write", 20000, 50000, 0, 0)                         \
+  X(TRUNCATE, "truncate", 20000, 100000, 0, 0)                  \
+  X(SYNC, "sync", 500000, 5000000, 10000, 30000000)             \
+  X(SIZE, "size", 1000, 2000, 0, 0)                             \
+  X(LOCK, "lock", 1000, 2000, 0, 0)                             \
+  X(DELETE, "delete", 20000, 100000, 0, 0)                      \
+  X(ACCESS, "access", 2000, 5000, 0, 0)                         \
+  X(SHM, "shm", 100, 1000, 0, 0)
+
+typedef enum simdb_io_kind {
+#define SIMDB__IO(NAME, name, lo, hi, tp, th) SIMDB_IO_##NAME,
+  SIMDB_IO_MAP(SIMDB__IO)
+#undef SIMDB__IO
+  SIMDB__IO_COUNT
+} simdb_io_kind;
+
+/* The longest a single I/O may cost (any bound above is refused). */
+#define SIMDB_LATENCY_MAX_NS 1000000000ull
+
+/* One kind's distribution (all 0: free). */
+typedef struct simdb_latency {
+  uint64_t lo_ns, hi_ns;  /* uniform in [lo, hi], lo <= hi */
+  uint32_t tail_ppm;      /* how often the tail instead ... */
+  uint64_t tail_hi_ns;    /* ... uniform in (hi, tail_hi]; tail_hi > hi, or 0
+                          ** with tail_ppm 0 */
+} simdb_latency;
+
+/* "read", or NULL for a kind out of range. */
+const char *simdb_io_name(simdb_io_kind k);
+/* The default distribution of kind k (SIMDB_IO_MAP). */
+simdb_latency simdb_latency_default(simdb_io_kind k);
+/* Whether l is a distribution simdb_disk_latency takes: lo <= hi <=
+** SIMDB_LATENCY_MAX_NS, tail_ppm <= 1e6, and a tail_hi above hi and at most
+** the cap exactly when tail_ppm > 0 (else 0). */
+bool simdb_latency_valid(const simdb_latency *l);
+/* What each I/O call of kind k on d costs in virtual time (a new disk has
+** the defaults). The cost is drawn per call from the disk's own substream
+** (seeded from the run's FAULTS stream seed and the disk's order of
+** creation, so it is the same per seed and draws nothing from the stream
+** the fault points use), and spent only inside a task, by blocking the
+** caller in sim_busy: the other tasks run, timers fire, power may fail.
+** Outside a task (setup, a check at quiescence) I/O is free. The call takes
+** effect after its cost has elapsed: a power loss meanwhile means it never
+** happened (the handle's call fails as every stale one does; an open,
+** delete or access fails with an I/O error). AS_INVAL for a bad k or l. */
+AS_WUR int simdb_disk_latency(simdb_disk *d, simdb_io_kind k, const simdb_latency *l);
+/* Make every kind free: I/O takes no virtual time, as before time flowed. */
+void simdb_disk_latency_off(simdb_disk *d);
+/* Power loss at the n-th I/O call from now made inside a task on d (every
+** kind, read-only ones included; n >= 1; 0 disarms): it fails once its cost
+** has elapsed, as the disk crashes (simdb_crash) under it. Counted across
+** crashes; I/O outside a task is not counted. */
+void simdb_disk_crash_after_io(simdb_disk *d, uint64_t n);
+/* I/O calls made inside a task on d so far (what the countdown counts). */
+uint64_t simdb_disk_ios(const simdb_disk *d);
 
 /* Power loss and restart. Names go back to the durable directory: a file
 ** created since the last directory sync disappears, one unlinked since

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rng.h"
 #include "simdb.h"
 
 /* --- mem.c ------------------------------------------------------------------ */
@@ -101,6 +102,12 @@ struct simdb_disk {
   uint64_t crash_after;
   uint32_t fault_ppm[AS__FP_COUNT];
   bool registered;
+  /* latency.c: what I/O costs, the substream it is drawn from, the count
+  ** of I/O inside tasks and the countdown over it. */
+  simdb_latency lat[SIMDB__IO_COUNT];
+  sim_rng lat_rng;
+  uint64_t ios;
+  uint64_t crash_after_io;
 };
 
 /* The disk "simvfs" resolves to now, or NULL. */
@@ -140,9 +147,22 @@ bool simdb__crash_due(simdb_disk *d);
 bool simdb__fault(simdb_disk *d, as_fault_point point);
 /* One draw from the fault stream at point, at rate ppm (0: no draw). */
 bool simdb__draw(as_fault_point point, uint32_t ppm);
-/* A scheduling point for an I/O call (only inside a run's task), then its
-** event (stream.h: kind SIM_EV_DISK_*, about file `object`). */
-void simdb__io_point(uint32_t kind, uint64_t object, uint64_t extra, const char *label);
+
+/* --- latency.c -------------------------------------------------------------- */
+
+/* A new disk's latencies (the defaults) and its substream. */
+void simdb__latency_init(simdb_disk *d);
+/* An I/O call on d (NULL: no disk, free) publishes ev (kind SIM_EV_DISK_*,
+** about file `object`). Inside a run's task it is a scheduling point and
+** costs its latency: with a cost the caller blocks in sim_busy (that is the
+** point), without one it takes a sim_step first. Then the countdown of
+** simdb_disk_crash_after_io may crash the disk. True when power failed
+** while the call was in flight: it must not take effect (a handle's call
+** sees that as a stale handle; one by name must look at this). */
+bool simdb__io(simdb_disk *d, const sim_ev *ev);
+/* The common case: kind, object, extra and a label. */
+bool simdb__io_point(simdb_disk *d, uint32_t kind, uint64_t object, uint64_t extra,
+                     const char *label);
 void simdb__shm_node_free(shm_node *n);
 
 /* --- vfs.c ------------------------------------------------------------------ */

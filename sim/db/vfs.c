@@ -3,10 +3,12 @@
 ** disk) and one "simvfs:N" per disk.
 **
 ** Every I/O call is first a scheduling point (inside a run's task) and a
-** traced note, so connections in different tasks interleave at I/O. Then,
-** in this order: a handle from before a crash fails (SQLITE_IOERR); a
-** mutating call may trigger the crash countdown (SQLITE_IOERR); a fault may
-** be drawn; only then does the call take effect.
+** traced note, so connections in different tasks interleave at I/O, and
+** costs its latency (latency.c: the caller blocks meanwhile; a call cut by
+** power loss in flight fails and never takes effect). Then, in this order:
+** a handle from before a crash fails (SQLITE_IOERR); a mutating call may
+** trigger the crash countdown (SQLITE_IOERR); a fault may be drawn; only
+** then does the call take effect.
 **
 ** File locks follow SQLite's protocol per file across handles, as the unix
 ** VFS keeps it between processes: any number of SHARED; one RESERVED (or
@@ -43,7 +45,7 @@ static void lock_release(shandle *h, int level) {
 
 static AS_WUR int x_lock(sqlite3_file *fp, int level) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_LOCK, h->f->id, (uint64_t)level, NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_LOCK, h->f->id, (uint64_t)level, NULL);
   if (simdb__stale(h)) return SQLITE_IOERR;
   if (h->lock >= level) return SQLITE_OK;
   if (simdb__fault(h->disk, AS_FP_VFS_LOCK_BUSY)) return SQLITE_BUSY;
@@ -73,7 +75,7 @@ static AS_WUR int x_lock(sqlite3_file *fp, int level) {
 
 static AS_WUR int x_unlock(sqlite3_file *fp, int level) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_UNLOCK, h->f->id, (uint64_t)level, NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_UNLOCK, h->f->id, (uint64_t)level, NULL);
   if (simdb__stale(h)) return SQLITE_IOERR;
   if (h->lock > level) lock_release(h, level);
   return SQLITE_OK;
@@ -81,7 +83,7 @@ static AS_WUR int x_unlock(sqlite3_file *fp, int level) {
 
 static AS_WUR int x_check_reserved(sqlite3_file *fp, int *out) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_RESERVED, h->f->id, 0, NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_RESERVED, h->f->id, 0, NULL);
   *out = 0;
   if (simdb__stale(h)) return SQLITE_IOERR;
   /* Only a RESERVED lock (the unix VFS's RESERVED byte, which another
@@ -104,7 +106,7 @@ static AS_WUR int x_close(sqlite3_file *fp) {
 
 static AS_WUR int x_read(sqlite3_file *fp, void *buf, int amt, sqlite3_int64 off) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_READ, h->f->id, (uint64_t)off, NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_READ, h->f->id, (uint64_t)off, NULL);
   if (simdb__stale(h)) return SQLITE_IOERR;
   if (simdb__fault(h->disk, AS_FP_VFS_READ)) return SQLITE_IOERR_READ;
   const image *im = &h->f->cur;
@@ -123,9 +125,8 @@ static AS_WUR int x_write(sqlite3_file *fp, const void *buf, int amt, sqlite3_in
   shandle *h = (shandle *)fp;
   /* The bytes are part of the trace hash (by digest): a run whose data
   ** differs never shares a hash with one whose data is right. */
-  if (sim_in_task()) sim_step_io(SIM_EV_DISK_WRITE, h->f->id, NULL);
-  sim_publish(&(sim_ev){.kind = SIM_EV_DISK_WRITE, .object = h->f->id, .extra = (uint64_t)off,
-                        .data = buf, .len = (size_t)amt});
+  simdb__io(h->disk, &(sim_ev){.kind = SIM_EV_DISK_WRITE, .object = h->f->id,
+                               .extra = (uint64_t)off, .data = buf, .len = (size_t)amt});
   if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
   if (simdb__fault(h->disk, AS_FP_VFS_WRITE)) return SQLITE_IOERR_WRITE;
   return simdb__file_write(h->f, buf, (size_t)amt, (uint64_t)off);
@@ -133,7 +134,7 @@ static AS_WUR int x_write(sqlite3_file *fp, const void *buf, int amt, sqlite3_in
 
 static AS_WUR int x_truncate(sqlite3_file *fp, sqlite3_int64 size) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_TRUNCATE, h->f->id, (uint64_t)size, NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_TRUNCATE, h->f->id, (uint64_t)size, NULL);
   if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
   return simdb__file_resize(h->f, (uint64_t)size);
 }
@@ -152,7 +153,7 @@ static AS_WUR int x_truncate(sqlite3_file *fp, sqlite3_int64 size) {
 ** only when the file's sync worked, as os_unix.c's unixSync does. */
 static AS_WUR int x_sync(sqlite3_file *fp, int flags) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_SYNC, h->f->id, (uint64_t)(unsigned)flags, NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_SYNC, h->f->id, (uint64_t)(unsigned)flags, NULL);
   if (simdb__stale(h) || simdb__crash_due(h->disk)) return SQLITE_IOERR;
   if (simdb__fault(h->disk, AS_FP_VFS_SYNC)) {
     if (simdb__draw(AS_FP_VFS_SYNC, 500000)) simdb__file_drop(h->f);
@@ -168,7 +169,7 @@ static AS_WUR int x_sync(sqlite3_file *fp, int flags) {
 
 static AS_WUR int x_file_size(sqlite3_file *fp, sqlite3_int64 *size) {
   shandle *h = (shandle *)fp;
-  simdb__io_point(SIM_EV_DISK_SIZE, h->f->id, 0, NULL);
+  simdb__io_point(h->disk, SIM_EV_DISK_SIZE, h->f->id, 0, NULL);
   *size = 0;
   if (simdb__stale(h)) return SQLITE_IOERR;
   *size = (sqlite3_int64)h->f->cur.len;
@@ -225,8 +226,8 @@ static AS_WUR int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *fp, i
                   int *out_flags) {
   shandle *h = (shandle *)fp;
   memset(h, 0, sizeof *h); /* pMethods NULL: nothing to close on failure */
-  simdb__io_point(SIM_EV_DISK_OPEN, 0, (uint64_t)(unsigned)flags, name);
   simdb_disk *d = disk_of(vfs);
+  if (simdb__io_point(d, SIM_EV_DISK_OPEN, 0, (uint64_t)(unsigned)flags, name)) return SQLITE_IOERR;
   char norm[SIMDB_NAME_MAX + 1];
   if (!d) return SQLITE_CANTOPEN;
   if (name) {
@@ -261,8 +262,8 @@ static AS_WUR int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *fp, i
 /* The unlink is durable only with sync_dir (the pager's synchronous=EXTRA),
 ** which syncs the directory afterwards, as unixDelete does. */
 static AS_WUR int v_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
-  simdb__io_point(SIM_EV_DISK_DELETE, (uint64_t)sync_dir, 0, name);
   simdb_disk *d = disk_of(vfs);
+  if (simdb__io_point(d, SIM_EV_DISK_DELETE, (uint64_t)sync_dir, 0, name)) return SQLITE_IOERR_DELETE;
   char norm[SIMDB_NAME_MAX + 1];
   if (!d || simdb__crash_due(d)) return SQLITE_IOERR_DELETE;
   sfile *f = simdb__norm_name(name, norm, sizeof norm) ? simdb__file_find(d, norm) : NULL;
@@ -274,8 +275,9 @@ static AS_WUR int v_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
 
 /* Like unix, an empty file does not "exist" (a truncated journal is none). */
 static AS_WUR int v_access(sqlite3_vfs *vfs, const char *name, int flags, int *out) {
-  simdb__io_point(SIM_EV_DISK_ACCESS, 0, (uint64_t)(unsigned)flags, name);
   simdb_disk *d = disk_of(vfs);
+  *out = 0;
+  if (simdb__io_point(d, SIM_EV_DISK_ACCESS, 0, (uint64_t)(unsigned)flags, name)) return SQLITE_IOERR_ACCESS;
   char norm[SIMDB_NAME_MAX + 1];
   sfile *f = d && simdb__norm_name(name, norm, sizeof norm) ? simdb__file_find(d, norm) : NULL;
   *out = f && (flags != SQLITE_ACCESS_EXISTS || f->cur.len > 0);

@@ -43,7 +43,8 @@ typedef struct worker {
   struct run *r;
   const scn_actor *actor;
   as_store *st;
-  uint64_t epoch;      /* the crash count the connection was opened under */
+  uint64_t epoch;      /* the disk's crash count the connection was opened
+                       ** under (a crash may land inside any task's I/O) */
   char name[SCN_MAX_NAME + 16];
   uint64_t writes;     /* writes so far: each write's content, each call's
                        ** arguments, each checkpoint's bytes is unique */
@@ -62,7 +63,6 @@ typedef struct run {
   as_lock_registry *locks;
   as_finalize_rules rules;
   orc *oracle;
-  uint64_t epoch; /* crashes so far */
   worker *workers;
   uint32_t nworkers;
   /* What this seed runs (the scenario's own, or a swarm's choice). */
@@ -130,14 +130,15 @@ static void pause_a_moment(void) { as_sleep_until(as_now_mono_ns() + RETRY_PAUSE
 /* The worker's connection, (re)opened after a crash killed the old one. */
 static AS_WUR int conn(worker *w) {
   run *r = w->r;
-  if (w->st && w->epoch == r->epoch) return AS_OK;
+  uint64_t crashes = simdb_disk_crashes(r->disk);
+  if (w->st && w->epoch == crashes) return AS_OK;
   as_store_close(w->st);
   w->st = NULL;
   as_store_opts o = {.vfs = simdb_disk_vfs(r->disk),
                      .journal_mode = scn_journal_name(r->sc->journal),
                      .synchronous = scn_sync_name(r->sc->synchronous),
                      .busy_timeout_ms = BUSY_TIMEOUT_MS};
-  w->epoch = r->epoch;
+  w->epoch = crashes;
   return as_store_open(&w->st, DB_PATH, &o);
 }
 
@@ -429,11 +430,18 @@ static AS_WUR int exec_sleep(worker *w, const scn_op *sop, uint32_t i) {
   return AS_OK;
 }
 
+/* Power fails now, or is armed to fail at an I/O call drawn uniformly from
+** the next `ios` (a later arming replaces an earlier one not yet fired). */
 static AS_WUR int exec_crash(worker *w, const scn_op *sop, uint32_t i) {
-  (void)sop;
   (void)i;
-  simdb_crash(w->r->disk);
-  w->r->epoch++;
+  if (sop->when == SCN_WHEN_NOW) {
+    simdb_crash(w->r->disk);
+    return AS_OK;
+  }
+  uint64_t ios = sop->ios ? sop->ios : SCN_CRASH_IOS_DEFAULT;
+  uint64_t n = 1 + sim_rng_below(&w->rng, ios);
+  sim_note("crash-armed", n);
+  simdb_disk_crash_after_io(w->r->disk, n);
   return AS_OK;
 }
 
@@ -548,6 +556,21 @@ static void set_faults(run *r, int on) {
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_LOCK_BUSY, on ? f->busy : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_SYNC, on ? f->sync : 0);
   simdb_disk_fault_rate(r->disk, AS_FP_VFS_TEAR, on ? f->tear : 0);
+}
+
+/* The scenario's latency line onto the disk (kinds by name). */
+static AS_WUR int set_latency(simdb_disk *d, const scn_latency *l) {
+  if (l->off) simdb_disk_latency_off(d);
+  for (unsigned k = 0; k < SCN__IO_COUNT; k++) {
+    if (!(l->given & (1u << k))) continue;
+    unsigned j = 0;
+    while (j < SIMDB__IO_COUNT && strcmp(simdb_io_name((simdb_io_kind)j), scn_io_names[k]) != 0) j++;
+    const scn_lat *x = &l->kind[k];
+    simdb_latency lat = {x->lo, x->hi, x->tail_ppm, x->tail_hi};
+    int rc = j < SIMDB__IO_COUNT ? simdb_disk_latency(d, (simdb_io_kind)j, &lat) : AS_INTERNAL;
+    if (rc != AS_OK) return rc;
+  }
+  return AS_OK;
 }
 
 /* Before any session exists: the schema, then the audit learns it. The
@@ -729,6 +752,7 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
   if (!r->counts) return AS_NOMEM;
   choose_world(r, workload);
   if (rc == AS_OK) rc = simdb_disk_new(&r->disk, NULL);
+  if (rc == AS_OK) rc = set_latency(r->disk, &sc->latency);
   if (rc == AS_OK) rc = orc_new(&r->oracle, rn->legacy, sc->nlegacy);
   if (rc == AS_OK) rc = sim_sink_add(orc_sink, r->oracle);
   if (rc == AS_OK) rc = orc_audit_begin();

@@ -35,6 +35,14 @@ const scn_opdef scn_ops[SCN__OP_COUNT] = {
 const char *const scn_tool_states[SCN_NSTATES] = {"executed", "pending_approval", "rejected",
                                                   "timed_out"};
 
+const char *const scn_whens[SCN_NWHEN] = {"now", "random-io"};
+
+const char *const scn_io_names[SCN__IO_COUNT] = {
+#define SCN__IONAME(NAME, name) name,
+    SCN_IO_MAP(SCN__IONAME)
+#undef SCN__IONAME
+};
+
 const char *scn_op_name(scn_op_kind k) {
   return (unsigned)k < SCN__OP_COUNT ? scn_ops[k].keyword : "?";
 }
@@ -156,6 +164,14 @@ static AS_WUR int tokenize(pstate *p, const char *line, size_t len, tok *toks, u
   return AS_OK;
 }
 
+/* The first `pat` in s's len bytes, or NULL. */
+static const char *strstr_n(const char *s, size_t len, const char *pat) {
+  size_t m = strlen(pat);
+  for (size_t i = 0; i + m <= len; i++)
+    if (memcmp(s + i, pat, m) == 0) return s + i;
+  return NULL;
+}
+
 static int tok_is(const tok *t, const char *word) {
   return !t->quoted && t->len == strlen(word) && memcmp(t->s, word, t->len) == 0;
 }
@@ -246,6 +262,79 @@ static AS_WUR int parse_faults(pstate *p, scenario *sc, const tok *t, unsigned n
   return rc;
 }
 
+/* One latency bound: a duration of at most SCN_MAX_LATENCY_NS. */
+static AS_WUR int lat_bound(pstate *p, const char *s, size_t len, unsigned col, uint64_t *out) {
+  int rc = duration(p, s, len, col, out);
+  if (rc == AS_OK && *out > SCN_MAX_LATENCY_NS)
+    return perr(p, col, "a latency of at most 1s");
+  return rc;
+}
+
+/* TAIL: N% (0..100) or Nppm (0..1000000), more than 0. */
+static AS_WUR int lat_tail(pstate *p, const char *s, size_t len, unsigned col, uint32_t *out) {
+  uint64_t v = 0;
+  int pct = len > 1 && s[len - 1] == '%';
+  int ppm = len > 3 && memcmp(s + len - 3, "ppm", 3) == 0;
+  if (!pct && !ppm) return perr(p, col, "how often the tail comes: N%% or Nppm");
+  int rc = num_in(p, s, len - (pct ? 1 : 3), col, 1, pct ? 100 : 1000000,
+                  pct ? "a percentage" : "parts per million", &v);
+  *out = (uint32_t)(pct ? v * 10000 : v);
+  return rc;
+}
+
+/* LAT: DUR, LO..HI or LO..HI+TAIL..MAX, at column col. */
+static AS_WUR int parse_lat(pstate *p, const char *s, size_t len, unsigned col, scn_lat *out) {
+  memset(out, 0, sizeof *out);
+  const char *plus = memchr(s, '+', len);
+  size_t head = plus ? (size_t)(plus - s) : len;
+  const char *dots = head > 2 ? strstr_n(s, head, "..") : NULL;
+  int rc = AS_OK;
+  if (!dots) {
+    if (plus) return perr(p, col, "LO..HI before a tail");
+    rc = lat_bound(p, s, len, col, &out->lo);
+    out->hi = out->lo;
+    return rc;
+  }
+  size_t lo_len = (size_t)(dots - s);
+  rc = lat_bound(p, s, lo_len, col, &out->lo);
+  if (rc == AS_OK) rc = lat_bound(p, dots + 2, head - lo_len - 2, col + (unsigned)lo_len + 2, &out->hi);
+  if (rc == AS_OK && out->hi < out->lo) return perr(p, col, "LO..HI with LO at most HI");
+  if (rc != AS_OK || !plus) return rc;
+  const char *t = plus + 1;
+  size_t tlen = len - head - 1;
+  unsigned tcol = col + (unsigned)head + 1;
+  const char *tdots = tlen > 2 ? strstr_n(t, tlen, "..") : NULL;
+  if (!tdots) return perr(p, tcol, "a tail TAIL..MAX, such as 1%%..30ms");
+  size_t f_len = (size_t)(tdots - t);
+  rc = lat_tail(p, t, f_len, tcol, &out->tail_ppm);
+  if (rc == AS_OK)
+    rc = lat_bound(p, tdots + 2, tlen - f_len - 2, tcol + (unsigned)f_len + 2, &out->tail_hi);
+  if (rc == AS_OK && out->tail_hi <= out->hi)
+    return perr(p, tcol + (unsigned)f_len + 2, "a tail's MAX above HI");
+  return rc;
+}
+
+static AS_WUR int parse_latency(pstate *p, scenario *sc, const tok *t, unsigned n) {
+  if (n == 2 && tok_is(&t[1], "off")) {
+    sc->latency.off = 1;
+    return AS_OK;
+  }
+  if (n < 2) return perr(p, t[0].col, "latency off, or latency KIND=LAT...");
+  int rc = parse_kv_only(p, t, n, 1);
+  for (unsigned i = 1; rc == AS_OK && i < n; i++) {
+    unsigned k;
+    for (k = 0; k < SCN__IO_COUNT; k++)
+      if (tok_is(&t[i], scn_io_names[k])) break;
+    if (k == SCN__IO_COUNT)
+      return perr(p, t[i].col, "a kind of I/O: open=, read=, write=, truncate=, sync=, size=, "
+                               "lock=, delete=, access= or shm=");
+    if (sc->latency.given & (1u << k)) return perr(p, t[i].col, "one %s=", scn_io_names[k]);
+    sc->latency.given |= 1u << k;
+    rc = parse_lat(p, t[i].val, t[i].vlen, t[i].vcol, &sc->latency.kind[k]);
+  }
+  return rc;
+}
+
 /* --- operations: the table's keys ------------------------------------------- */
 
 static const scn_key *find_key(const scn_key *keys, const tok *t) {
@@ -288,7 +377,15 @@ static AS_WUR int set_key(pstate *p, const scenario *sc, scn_op *op, const scn_k
   case SCN_KT_COUNT:
     rc = num_in(p, t->val, t->vlen, t->vcol, k->lo, k->hi, k->name, &v);
     if (rc == AS_OK && k->slot == SCN_SLOT_RETRY) op->retry = v;
+    if (rc == AS_OK && k->slot == SCN_SLOT_IOS) op->ios = v;
     return rc;
+  case SCN_KT_WHEN:
+    for (unsigned i = 0; i < SCN_NWHEN; i++)
+      if (text_is(t->val, t->vlen, scn_whens[i])) {
+        op->when = i;
+        return AS_OK;
+      }
+    return perr(p, t->vcol, "when: now or random-io");
   case SCN_KT_STATE:
     for (unsigned i = 0; i < SCN_NSTATES; i++)
       if (text_is(t->val, t->vlen, scn_tool_states[i])) {
@@ -370,6 +467,8 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
       return perr(p, opcol, "%s= for %s (%s)", kd->name, def->keyword, kd->help);
     }
   }
+  if (op.ios && op.when != SCN_WHEN_RANDOM_IO)
+    return perr(p, opcol, "at=random-io with ios= (it counts the I/O calls to draw from)");
   if (one_of && !one_seen) {
     char list[96];
     size_t len = 0;
@@ -385,7 +484,7 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
 
 /* Directives that may appear once: a second one would silently win. */
 static const char *const once[] = {"describe", "sessions", "journal", "synchronous", "limits",
-                                   "faults", "legacy_escalate", "swarm"};
+                                   "faults", "latency", "legacy_escalate", "swarm"};
 #define NONCE (sizeof once / sizeof once[0])
 
 static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n) {
@@ -540,11 +639,12 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
   }
   if (tok_is(&t[0], "limits")) return parse_limits(p, sc, t, n);
   if (tok_is(&t[0], "faults")) return parse_faults(p, sc, t, n);
+  if (tok_is(&t[0], "latency")) return parse_latency(p, sc, t, n);
   if (tok_is(&t[0], "legacy_escalate")) return parse_legacy(p, sc, t, n);
   if (tok_is(&t[0], "swarm")) return parse_swarm(p, sc, t, n);
   if (tok_is(&t[0], "actor")) return parse_actor(p, sc, t, n);
   return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, synchronous, "
-                           "limits, faults, legacy_escalate, swarm, actor), found '%s'",
+                           "limits, faults, latency, legacy_escalate, swarm, actor), found '%s'",
               shown(&t[0], b, sizeof b));
 }
 
@@ -679,7 +779,17 @@ static int same_op(const scn_op *x, const scn_op *y) {
   return x->kind == y->kind && x->repeat == y->repeat && x->weight == y->weight &&
          x->session == y->session &&
          x->duration == y->duration && x->retry == y->retry && x->state == y->state &&
-         strcmp(x->name, y->name) == 0;
+         x->when == y->when && x->ios == y->ios && strcmp(x->name, y->name) == 0;
+}
+
+static int same_latency(const scn_latency *a, const scn_latency *b) {
+  if (a->off != b->off || a->given != b->given) return 0;
+  for (unsigned k = 0; k < SCN__IO_COUNT; k++) {
+    const scn_lat *x = &a->kind[k], *y = &b->kind[k];
+    if (x->lo != y->lo || x->hi != y->hi || x->tail_ppm != y->tail_ppm || x->tail_hi != y->tail_hi)
+      return 0;
+  }
+  return 1;
 }
 
 int scn_equal(const scenario *a, const scenario *b) {
@@ -688,7 +798,7 @@ int scn_equal(const scenario *a, const scenario *b) {
       a->synchronous != b->synchronous || a->max_steps != b->max_steps ||
       a->max_virtual_ns != b->max_virtual_ns || memcmp(&a->faults, &b->faults, sizeof a->faults) != 0 ||
       memcmp(&a->swarm, &b->swarm, sizeof a->swarm) != 0 || a->nlegacy != b->nlegacy ||
-      a->nactors != b->nactors)
+      a->nactors != b->nactors || !same_latency(&a->latency, &b->latency))
     return 0;
   for (size_t i = 0; i < a->nlegacy; i++)
     if (strcmp(a->legacy[i], b->legacy[i]) != 0) return 0;
@@ -726,13 +836,35 @@ static size_t format_op(const scn_op *op, int drawn, char *buf, size_t cap, size
     case SCN_KT_DURATION:
       n = as_appendf(buf, cap, n, " %s=%lluns", k->name, (unsigned long long)op->duration);
       break;
-    case SCN_KT_COUNT:
-      if (op->retry) n = as_appendf(buf, cap, n, " %s=%llu", k->name, (unsigned long long)op->retry);
+    case SCN_KT_COUNT: {
+      uint64_t v = k->slot == SCN_SLOT_IOS ? op->ios : op->retry;
+      if (v) n = as_appendf(buf, cap, n, " %s=%llu", k->name, (unsigned long long)v);
+      break;
+    }
+    case SCN_KT_WHEN:
+      if (op->when) n = as_appendf(buf, cap, n, " %s=%s", k->name, scn_whens[op->when]);
       break;
     case SCN_KT_STATE:
       if (op->state) n = as_appendf(buf, cap, n, " %s=%s", k->name, scn_tool_states[op->state]);
       break;
     }
+  }
+  return as_appendf(buf, cap, n, "\n");
+}
+
+/* The latency line, when the file has one: the kinds it sets, in ns. */
+static size_t format_latency(const scn_latency *l, char *buf, size_t cap, size_t n) {
+  if (l->off) return as_appendf(buf, cap, n, "latency off\n");
+  if (!l->given) return n;
+  n = as_appendf(buf, cap, n, "latency");
+  for (unsigned k = 0; k < SCN__IO_COUNT; k++) {
+    const scn_lat *x = &l->kind[k];
+    if (!(l->given & (1u << k))) continue;
+    n = as_appendf(buf, cap, n, " %s=%lluns..%lluns", scn_io_names[k], (unsigned long long)x->lo,
+                   (unsigned long long)x->hi);
+    if (x->tail_ppm)
+      n = as_appendf(buf, cap, n, "+%uppm..%lluns", (unsigned)x->tail_ppm,
+                     (unsigned long long)x->tail_hi);
   }
   return as_appendf(buf, cap, n, "\n");
 }
@@ -759,6 +891,7 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
                  f->write, f->full, f->busy, f->sync);
   /* Only when on, so files written before it keep their text (and fingerprint). */
   n = f->tear ? as_appendf(buf, cap, n, " tear=%u\n", f->tear) : as_appendf(buf, cap, n, "\n");
+  n = format_latency(&sc->latency, buf, cap, n);
   if (sc->swarm.on) {
     n = as_appendf(buf, cap, n, "swarm ops=");
     for (unsigned k = 0, first = 1; k < SCN__OP_COUNT; k++)
@@ -837,6 +970,15 @@ static const struct {
      "busy and sync errors in the simulated disk (a failed sync drops what it was to persist "
      "half the time), and of torn writes: at power loss, each sector written since its file's "
      "last sync (and each changed length) survives at the tear rate (default 0: none does)"},
+    {"latency KIND=LAT... (or latency off)",
+     "what each kind of simulated-disk I/O costs in virtual time, inside a task (the caller "
+     "waits while others run; power lost meanwhile means the call never happened). KIND: "
+     "open, read, write, truncate, sync, size, lock (lock, unlock, check-reserved), delete, "
+     "access, shm (WAL shared-memory locks and barriers). LAT: DUR, LO..HI (uniform), or "
+     "LO..HI+TAIL..MAX (TAIL, N% or Nppm, of the calls cost more than HI, up to MAX); at most "
+     "1s. Kinds not named keep the default, a local SSD: open 5us..20us, read 20us..100us, "
+     "write 20us..50us, truncate and delete 20us..100us, sync 500us..5ms+1%..30ms, size and "
+     "lock 1us..2us, access 2us..5us, shm 100ns..1us. `off`: I/O takes no time"},
     {"legacy_escalate TOOL...", "up to 8 tool names that count as an escalation when a session is finalized"},
     {"swarm [ops=OP,...] [min_count=N] [faults=vary|keep]",
      "swarm testing: each seed switches each listed operation (default: every one the actors "
@@ -852,7 +994,7 @@ static const struct {
 
 /* "s=SESSION name=TOOL [state=STATE]" for an operation's keys. */
 static void key_syntax(const scn_key *keys, char *buf, size_t cap) {
-  static const char *const ph[] = {"S", "TOOL", "DUR", "N", "STATE", "NAME"};
+  static const char *const ph[] = {"S", "TOOL", "DUR", "N", "STATE", "NAME", "WHEN"};
   size_t n = 0;
   buf[0] = '\0';
   for (const scn_key *k = keys; k->name; k++)

@@ -15,6 +15,11 @@
 **   limits [steps=N] [time=DUR]        step and virtual-time budgets
 **   faults [read=PPM] [write=PPM] [full=PPM] [busy=PPM] [sync=PPM] [tear=PPM]
 **                                      I/O fault rates, parts per million
+**   latency off | latency KIND=LAT...  what each kind of disk I/O costs in
+**                                      virtual time (default: a local SSD);
+**                                      LAT is DUR, LO..HI or LO..HI+TAIL..MAX
+**                                      (TAIL: N% or Nppm of calls cost
+**                                      more than HI, up to MAX)
 **   legacy_escalate TOOL...            tools a finalize reads as escalated
 **   actor NAME [count=N]               N concurrent tasks running the ops below
 **       [repeat=N] OP [KEY=VALUE]...   an operation, N times (default 1)
@@ -56,6 +61,9 @@
 #define SCN_MAX_WEIGHT 1000u   /* weight=N before an operation */
 #define SCN_ANY UINT32_MAX     /* s=any */
 #define SCN_ALL (UINT32_MAX - 1) /* s=all */
+#define SCN_MAX_CRASH_IOS 1000000u /* crash ios=N */
+#define SCN_CRASH_IOS_DEFAULT 100u
+#define SCN_MAX_LATENCY_NS 1000000000ull /* one I/O call's cost, at most */
 
 /* --- keys: KEY=VALUE settings of an operation ------------------------------- */
 
@@ -66,7 +74,8 @@ typedef enum scn_key_type {
   SCN_KT_COUNT,    /* a number in [lo, hi] */
   SCN_KT_STATE,    /* a tool call's state: executed (default), pending_approval,
                    ** rejected, timed_out */
-  SCN_KT_THREAD    /* a thread id: letters, digits, _ - . : */
+  SCN_KT_THREAD,   /* a thread id: letters, digits, _ - . : */
+  SCN_KT_WHEN      /* when a crash happens: now (default) or random-io */
 } scn_key_type;
 
 /* scn_key.required: 0 optional, 1 required, SCN_ONE_OF: at least one of the
@@ -79,7 +88,9 @@ typedef enum scn_slot {
   SCN_SLOT_NAME,
   SCN_SLOT_DURATION,
   SCN_SLOT_RETRY,
-  SCN_SLOT_STATE
+  SCN_SLOT_STATE,
+  SCN_SLOT_WHEN,
+  SCN_SLOT_IOS
 } scn_slot;
 
 typedef struct scn_key {
@@ -99,6 +110,8 @@ typedef struct scn_key {
 #define SCN_K_D {"d", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 1, "a virtual duration, such as 5ms or 1h"},
 #define SCN_K_D_OPT {"d", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 0, "a virtual duration, such as 5ms or 1h"},
 #define SCN_K_S_ONE_OF {"s", SCN_KT_SESSION, SCN_SLOT_SESSION, 0, 0, SCN_ONE_OF, "the session: a number below `sessions`, `any` (a fresh pick each time) or `all` (each in turn)"},
+#define SCN_K_AT {"at", SCN_KT_WHEN, SCN_SLOT_WHEN, 0, 0, 0, "when the power fails: `now` (default), or `random-io`: at an I/O call drawn uniformly from the next ios= the run's tasks make (the operation returns at once; the crash lands inside another task's I/O)"},
+#define SCN_K_IOS {"ios", SCN_KT_COUNT, SCN_SLOT_IOS, 1, SCN_MAX_CRASH_IOS, 0, "with at=random-io: how many upcoming I/O calls the crash is drawn from (1 to 1000000; default 100)"},
 #define SCN_K_THREAD {"thread", SCN_KT_THREAD, SCN_SLOT_NAME, 0, 0, SCN_ONE_OF, "a thread id of its own instead of S's (one of no session, which a GC must remove)"},
 
 /* --- the operation table ----------------------------------------------------- */
@@ -137,9 +150,10 @@ typedef struct scn_key {
     "one agent run under the session lock: start, record the tool call, then "     \
     "finalize (which takes the lock again, re-entrantly)")                         \
   X(SLEEP, "sleep", SCN_K_D, exec_sleep, orc_model_sleep, "sleep in virtual time") \
-  X(CRASH, "crash", , exec_crash, orc_model_crash,                                 \
-    "power loss: what was not synced is lost (data, and names and unlinks without " \
-    "a directory sync) unless torn in; the database is reopened and recovered")
+  X(CRASH, "crash", SCN_K_AT SCN_K_IOS, exec_crash, orc_model_crash,               \
+    "power loss, now or at a random upcoming I/O call: what was not synced is lost "\
+    "(data, and names and unlinks without a directory sync) unless torn in, a call " \
+    "in flight never happens; the database is reopened and recovered")
 
 typedef enum scn_op_kind {
 #define SCN__OP(NAME, kw, keys, exec, model, help) SCN_OP_##NAME,
@@ -171,8 +185,14 @@ typedef struct scn_op {
   uint64_t duration;  /* ns */
   uint64_t retry;     /* 0: none */
   unsigned state;     /* index in scn_tool_states; 0 executed */
+  unsigned when;      /* crash at=: SCN_WHEN_NOW or SCN_WHEN_RANDOM_IO */
+  uint64_t ios;       /* crash ios=; 0: SCN_CRASH_IOS_DEFAULT */
   char name[SCN_MAX_NAME];
 } scn_op;
+
+/* The words of SCN_KT_WHEN, in scn_op.when order. */
+enum { SCN_WHEN_NOW, SCN_WHEN_RANDOM_IO, SCN_NWHEN };
+extern const char *const scn_whens[SCN_NWHEN];
 
 typedef struct scn_actor {
   char name[SCN_MAX_NAME];
@@ -188,6 +208,37 @@ typedef struct scn_faults {
   uint32_t read, write, full, busy, sync; /* ppm */
   uint32_t tear; /* ppm: an unsynced sector or length survives power loss */
 } scn_faults;
+
+/* X(NAME, name) -- the kinds of disk I/O a `latency` line sets (the
+** simulated disk's, simdb.h SIMDB_IO_MAP, by name). */
+#define SCN_IO_MAP(X)                                                          \
+  X(OPEN, "open") X(READ, "read") X(WRITE, "write") X(TRUNCATE, "truncate")     \
+  X(SYNC, "sync") X(SIZE, "size") X(LOCK, "lock") X(DELETE, "delete")          \
+  X(ACCESS, "access") X(SHM, "shm")
+
+typedef enum scn_io_kind {
+#define SCN__IO(NAME, name) SCN_IO_##NAME,
+  SCN_IO_MAP(SCN__IO)
+#undef SCN__IO
+  SCN__IO_COUNT
+} scn_io_kind;
+
+extern const char *const scn_io_names[SCN__IO_COUNT];
+
+/* One kind's cost: uniform in [lo, hi] ns, or with probability tail_ppm
+** / 1e6 in (hi, tail_hi]. */
+typedef struct scn_lat {
+  uint64_t lo, hi, tail_hi;
+  uint32_t tail_ppm;
+} scn_lat;
+
+/* The `latency` line: nothing given (the disk's defaults), `off`, or some
+** kinds set (bit k of `given`), the others left at the defaults. */
+typedef struct scn_latency {
+  int off;
+  unsigned given;
+  scn_lat kind[SCN__IO_COUNT];
+} scn_latency;
 
 /* Swarm testing (`swarm`, or --swarm): each seed chooses, before any task,
 ** which of the operations in `may_off` are on, each generated actor's
@@ -217,6 +268,7 @@ typedef struct scenario {
   uint64_t max_steps;      /* 0: the sim's default */
   uint64_t max_virtual_ns; /* 0: the sim's default */
   scn_faults faults;
+  scn_latency latency;
   scn_swarm swarm;
   char (*legacy)[SCN_MAX_NAME]; /* owned */
   size_t nlegacy, caplegacy;
