@@ -522,8 +522,12 @@ static void reset_run(struct sim *s, const sim_program *p, const sim_config *cfg
   s->wd_steps = 0;
   s->wd_ticks = 0;
   memset(s->fault_ppm, 0, sizeof s->fault_ppm);
-  s->max_steps = cfg->max_steps ? cfg->max_steps : SIM_DEFAULT_MAX_STEPS;
-  s->max_vns = cfg->max_virtual_ns ? cfg->max_virtual_ns : SIM_DEFAULT_MAX_VIRTUAL_NS;
+  s->max_steps = cfg->max_steps ? cfg->max_steps
+                 : p->max_steps ? p->max_steps
+                                : SIM_DEFAULT_MAX_STEPS;
+  s->max_vns = cfg->max_virtual_ns ? cfg->max_virtual_ns
+               : p->max_virtual_ns ? p->max_virtual_ns
+                                   : SIM_DEFAULT_MAX_VIRTUAL_NS;
   s->state = NULL;
   sim__strategy_resolve(s);
 }

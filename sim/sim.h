@@ -149,6 +149,9 @@ struct sim_program {
   unsigned est_tasks;  /* PCT's n, for reports */
   uint64_t est_steps;  /* PCT's k (decisions) when the config leaves it 0;
                        ** 0 (the norm): calibrated, see sim_pct_estimate */
+  uint64_t max_steps;      /* the program's own step budget when the config
+                           ** leaves it 0 (0: SIM_DEFAULT_MAX_STEPS) */
+  uint64_t max_virtual_ns; /* likewise its virtual-time budget */
   /* Before any task: draw workload options (sim_option prints them) and make
   ** objects. Nonzero aborts the run with that status. */
   int (*setup)(void *state, sim_rng *workload);

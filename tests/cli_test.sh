@@ -197,6 +197,14 @@ check "--spurious past a million exits 2" $?
 status_is 2 "$A" replay selftest:cond_if --schedule "$sp_sched" --spurious 5 && grep -q "a schedule lists its wakeups" "$T/err"
 check "--spurious with --schedule exits 2" $?
 
+# A scenario's limits line is its budget on the command line too (the
+# options still override it).
+printf 'scenario tight\nlimits steps=50\nactor a\n    repeat=20 note s=0\n' >"$T/tight.scn"
+status_is 1 "$A" run "$T/tight.scn" --seed 1 && grep -q "step budget of 50 exceeded" "$T/out"
+check "run honours the scenario's step budget" $?
+status_is 0 "$A" run "$T/tight.scn" --seed 1 --max-steps 100000
+check "--max-steps overrides the scenario's budget" $?
+
 # Old and foreign schedules are refused with a reason, not misreplayed.
 status_is 2 "$A" replay selftest:abba --schedule v1:2d826501f134ef03:349d3867793e4c9d:aa840103f8f2859c:011212201 && \
   grep -q "version 1 is not this build's" "$T/err"

@@ -838,6 +838,8 @@ int scn_runner_new(scn_runner **out, const scenario *sc) {
       .teardown = teardown,
       .describe = orc_describe,
       .user = r,
+      .max_steps = r->sc.max_steps, /* the scenario's limits line */
+      .max_virtual_ns = r->sc.max_virtual_ns,
   };
   for (size_t a = 0; a < sc->nactors; a++) r->prog.est_tasks += sc->actors[a].count;
   /* The fingerprint: the scenario's canonical text, so a schedule replays
