@@ -707,6 +707,18 @@ void sim_busy(uint64_t ns) {
   sim__block(s, WAIT_SLEEP, NULL, "busy");
 }
 
+sim_rng *sim_task_io_rng(void) {
+  struct sim *s = sim__active;
+  if (!s || !s->cur) return NULL;
+  struct as_task *t = s->cur;
+  if (!t->io_seeded) {
+    sim_rng_seed(&t->io_rng,
+                 sim_substream_seed(s->stream_seed[SIM_STREAM_FAULTS], SIM_SUBSTREAM_IO ^ t->id));
+    t->io_seeded = 1;
+  }
+  return &t->io_rng;
+}
+
 uint64_t sim_stream_seed_of(sim_stream st) {
   struct sim *s = sim__active;
   return s && (unsigned)st < SIM_STREAM_COUNT ? s->stream_seed[st] : 0;

@@ -249,6 +249,11 @@ void sim_substream(sim_rng *out, sim_stream st, uint64_t key);
 /* Substream `key` of the workload stream: one per actor instance. */
 void sim_workload_substream(sim_rng *out, uint64_t key);
 #define SIM_SUBSTREAM_SPURIOUS 0x73707572696f7573ull /* "spurious" */
+/* The running task's own substream of the fault stream (key
+** SIM_SUBSTREAM_IO ^ task id), for what its I/O calls cost: the n-th call of
+** a task costs the same whatever the interleaving. NULL outside a task. */
+sim_rng *sim_task_io_rng(void);
+#define SIM_SUBSTREAM_IO 0x696f74696d650000ull /* "iotime" */
 /* Fault rate for a numbered fault point, in parts per million. */
 void sim_fault_rate(unsigned point, uint32_t ppm);
 /* The mutant switched on for this run (0 = none). */

@@ -50,6 +50,9 @@ struct as_task {
   as_task_fn fn;
   void *arg;
   const char *doing;       /* the last seam call, for reports */
+  sim_rng io_rng;          /* its own substream of the fault stream for the
+                           ** time its I/O takes (sim_task_io_rng) */
+  int io_seeded;
   sim_ctx ctx;
   sim_stack stack;
 };

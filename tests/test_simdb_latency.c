@@ -414,6 +414,72 @@ static void test_busy(void **state) {
   sim_busy(5);
 }
 
+/* --- what a task's I/O costs does not depend on the interleaving ------------------ */
+
+/* Two writers, each on a file of its own, make the same calls whatever the
+** order; each records what every one of its calls cost (the clock across
+** the call, minus nothing else: no locks, no other waits). */
+static uint64_t costs[2][12];
+
+static lst *LST;
+
+static void io_worker(void *arg) {
+  uintptr_t k = (uintptr_t)arg;
+  sqlite3_file *f = open_file(LST, k ? "w1.db" : "w0.db");
+  if (!f) return;
+  for (unsigned i = 0; i < 12; i++) {
+    uint64_t t0 = as_now_mono_ns();
+    if (i % 3 == 2)
+      TEQ(f->pMethods->xSync(f, 0), SQLITE_OK);
+    else
+      TEQ(f->pMethods->xWrite(f, "abcd", 4, (sqlite3_int64)(4 * i)), SQLITE_OK);
+    costs[k][i] = as_now_mono_ns() - t0;
+  }
+  TEQ(f->pMethods->xClose(f), SQLITE_OK);
+  free(f);
+}
+
+static void two_writers(lst *st) {
+  LST = st;
+  as_task *t[2];
+  TEQ(as_task_spawn(&t[0], "w0", io_worker, (void *)(uintptr_t)0), AS_OK);
+  TEQ(as_task_spawn(&t[1], "w1", io_worker, (void *)(uintptr_t)1), AS_OK);
+  TEQ(as_task_join(t[0]), AS_OK);
+  TEQ(as_task_join(t[1]), AS_OK);
+}
+
+/* The slack window aside (calls that end within SIM_BUSY_SLACK_NS end
+** together), the n-th call of a task costs the same under every strategy;
+** and a free disk's first call costs nothing either way. */
+static void test_cost_per_task(void **state) {
+  (void)state;
+  uint64_t want[2][12];
+  for (int strat = 0; strat < 3; strat++) {
+    sim_config cfg = sdb_config(5);
+    cfg.strategy = strat == 0 ? SIM_STRATEGY_RANDOM : strat == 1 ? SIM_STRATEGY_PCT : SIM_STRATEGY_POS;
+    cfg.pct_steps = 50;
+    memset(costs, 0, sizeof costs);
+    memset(&obs, 0, sizeof obs);
+    main_fn = two_writers;
+    setup_fn = NULL;
+    sim_result res;
+    sdb_run_cfg(&prog, &cfg, &res);
+    sim_result_clear(&res);
+    for (int k = 0; k < 2; k++)
+      for (int i = 0; i < 12; i++) {
+        assert_true(costs[k][i] >= (i % 3 == 2 ? 500 * US : 20 * US));
+        if (strat == 0)
+          want[k][i] = costs[k][i];
+        else if (costs[k][i] + SIM_BUSY_SLACK_NS < want[k][i] ||
+                 want[k][i] + SIM_BUSY_SLACK_NS < costs[k][i])
+          fail_msg("strategy %d: call %d of writer %d cost %" PRIu64 " ns, under random %" PRIu64,
+                   strat, i, k, costs[k][i], want[k][i]);
+      }
+  }
+  /* Two writers' costs differ: each has a stream of its own. */
+  assert_true(memcmp(want[0], want[1], sizeof want[0]) != 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_inside_task_only),
@@ -423,6 +489,7 @@ int main(void) {
       cmocka_unit_test(test_same_per_seed_faults_untouched),
       cmocka_unit_test(test_distributions),
       cmocka_unit_test(test_busy),
+      cmocka_unit_test(test_cost_per_task),
   };
   return cmocka_run_group_tests(tests, sdb_group_setup, sdb_group_teardown);
 }

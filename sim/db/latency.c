@@ -91,13 +91,17 @@ static simdb_io_kind kind_of(uint32_t ev) {
   }
 }
 
-/* One draw; a free kind draws nothing. */
+/* One draw, from the calling task's own substream (so the n-th call of a
+** task costs the same whatever the interleaving), else the disk's; a free
+** kind draws nothing. */
 static uint64_t draw(simdb_disk *d, uint32_t ev) {
   const simdb_latency *l = &d->lat[kind_of(ev)];
   if (l->hi_ns == 0) return 0;
-  if (l->tail_ppm && sim_rng_chance_ppm(&d->lat_rng, l->tail_ppm))
-    return sim_rng_range(&d->lat_rng, l->hi_ns + 1, l->tail_hi_ns);
-  return sim_rng_range(&d->lat_rng, l->lo_ns, l->hi_ns);
+  sim_rng *r = sim_task_io_rng();
+  if (!r) r = &d->lat_rng;
+  if (l->tail_ppm && sim_rng_chance_ppm(r, l->tail_ppm))
+    return sim_rng_range(r, l->hi_ns + 1, l->tail_hi_ns);
+  return sim_rng_range(r, l->lo_ns, l->hi_ns);
 }
 
 bool simdb__io(simdb_disk *d, const sim_ev *ev) {

@@ -243,10 +243,10 @@ simdb_latency simdb_latency_default(simdb_io_kind k);
 ** the cap exactly when tail_ppm > 0 (else 0). */
 bool simdb_latency_valid(const simdb_latency *l);
 /* What each I/O call of kind k on d costs in virtual time (a new disk has
-** the defaults). The cost is drawn per call from the disk's own substream
-** (seeded from the run's FAULTS stream seed and the disk's order of
-** creation, so it is the same per seed and draws nothing from the stream
-** the fault points use), and spent only inside a task, by blocking the
+** the defaults). The cost is drawn per call from the calling task's own
+** substream of the FAULTS stream (sim_task_io_rng: the n-th call of a task
+** costs the same whatever the interleaving, and nothing is drawn from the
+** substreams the fault points use), and spent only inside a task, by blocking the
 ** caller in sim_busy: the other tasks run, timers fire, power may fail.
 ** Outside a task (setup, a check at quiescence) I/O is free. The call takes
 ** effect after its cost has elapsed: a power loss meanwhile means it never
