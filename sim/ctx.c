@@ -62,6 +62,12 @@ int sim_stack_alloc(sim_stack *st, size_t size) {
 
 void sim_stack_free(sim_stack *st) {
   if (st->map) {
+#ifdef AS_ASAN
+    /* Frames abandoned on it leave their redzones in the shadow, and munmap
+    ** does not clear them: the next mapping at this address (a large
+    ** malloc, SQLite's buffers) would read as a stack underflow. */
+    ASAN_UNPOISON_MEMORY_REGION(st->lo, st->size);
+#endif
     (void)munmap(st->map, st->maplen); /* ignore: nothing to do if unmap fails */
   }
   memset(st, 0, sizeof *st);
