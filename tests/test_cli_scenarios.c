@@ -188,7 +188,9 @@ static void test_bench_scenarios(void **state) {
   cli_opts o = parse(ARGC(a), a);
   outcome r = call(bench_cmd, &o);
   assert_int_equal(chdir(cwd), 0);
-  assert_true(r.ex == EXIT_PASS || r.ex == EXIT_FOUND);
+  if (r.ex != EXIT_PASS && r.ex != EXIT_FOUND) /* say why: the end of what bench said */
+    fail_msg("bench exited %d: ...%s", r.ex,
+             strlen(r.err) > 600 ? r.err + strlen(r.err) - 600 : r.err);
   /* The good scenario has its row; the broken one is reported and skipped. */
   expect_in(r.err, "a_good ", "stderr");
   expect_in(r.err, "bench: fixtures/scenarios/b_broken.scn:4:13: expected a session", "stderr");
