@@ -99,6 +99,14 @@ status_is 1 "$A" sweep selftest:abba selftest:counter --seeds 60 --jobs 1; grep 
 status_is 1 "$A" sweep selftest:abba selftest:counter --seeds 60 --jobs 3; grep "FAIL seed" "$T/out" >"$T/j3"
 [ -s "$T/j1" ] && cmp -s "$T/j1" "$T/j3"; check "sweep finds the same failures with 1 and 3 jobs" $?
 grep -q "replay: .* replay selftest:abba --seed" "$T/out"; check "sweep prints replay commands" $?
+# More failures than a sweep keeps (1000), arriving out of order from 3 workers:
+# it keeps, and names, the smallest seeds either way.
+status_is 1 "$A" sweep selftest:signal_fifo --seeds 1600 --jobs 1 --strategy random
+grep -E "FAIL seed|more failing" "$T/out" >"$T/k1"
+status_is 1 "$A" sweep selftest:signal_fifo --seeds 1600 --jobs 3 --strategy random
+grep -E "FAIL seed|more failing" "$T/out" >"$T/k3"
+grep -q "more failing" "$T/k1" && cmp -s "$T/k1" "$T/k3"
+check "past the failures it keeps, a sweep names the same smallest seeds with 1 and 3 jobs" $?
 status_is 0 "$A" sweep selftest:counter selftest:timer --seeds 200 --jobs 2; check "sweep of correct programs exits 0" $?
 status_is 1 "$A" sweep selftest:abba --seeds 50 --shard 1/2 --json && r1=$("$J" --get runs <"$T/out")
 status_is 1 "$A" sweep selftest:abba --seeds 50 --shard 2/2 --json && r2=$("$J" --get runs <"$T/out")

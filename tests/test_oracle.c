@@ -2790,6 +2790,88 @@ static void test_doubt_overtaken(void **state) {
   }
 }
 
+/* The final read after a doubt nothing settled: either side is accepted,
+** and nothing else. */
+static void test_doubt_at_quiescence(void **state) {
+  (void)state;
+  static const char *const note_ev =
+      "INSERT INTO events VALUES ('s0',1,'note','{\"n\":1}',0);";
+  for (int way = 0; way < 3; way++) { /* a note in doubt, overtaken by a save */
+    reset();
+    create("s0");
+    conn(1);
+    conn(2);
+    orc_op *n = note_rows(T1, 1, 1, "note", "{\"n\":1}");
+    committing(T1, 1);
+    rollback(T1, 1);
+    answer(T1, n, AS_IO);
+    orc_op *w = write_rows(T2, 2, "s0", "new", 1, "{}", "{\"w\":1}");
+    commit(T2, 2);
+    w->version = 2;
+    answer(T2, w, AS_OK);
+    expect_ok();
+    make_db();
+    db_exec(way == 2 ? "INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);"
+                     : "INSERT INTO sessions VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);");
+    if (way == 1) db_exec(note_ev);
+    char msg[1024];
+    int v = quiesce(msg, sizeof msg);
+    if (way < 2 && v) fail_msg("way %d: %s", way, msg);
+    if (way == 2 && (v != SIM_INVARIANT || !strstr(msg, "version 1 in the database, 2 committed")))
+      fail_msg("way 2: %d %s", v, msg);
+  }
+  for (int way = 0; way < 3; way++) { /* a save in doubt, overtaken by a note */
+    reset();
+    create("s0");
+    conn(1);
+    conn(2);
+    orc_op *w = write_rows(T1, 1, "s0", "new", 1, "{}", "{\"w\":1}");
+    committing(T1, 1);
+    rollback(T1, 1);
+    answer(T1, w, AS_IO);
+    orc_op *n = note_rows(T2, 2, 1, "note", "{\"n\":1}");
+    commit(T2, 2);
+    n->seq = 1;
+    answer(T2, n, AS_OK);
+    expect_ok();
+    make_db();
+    db_exec(way == 1 ? "INSERT INTO sessions VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);"
+                     : "INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);");
+    if (way < 2) db_exec(note_ev);
+    char msg[1024];
+    int v = quiesce(msg, sizeof msg);
+    if (way < 2 && v) fail_msg("way %d: %s", way, msg);
+    if (way == 2 && (v != SIM_INVARIANT || !strstr(msg, "lost-write: session s0")))
+      fail_msg("way 2: %d %s", v, msg);
+  }
+  /* Two doubts in a row through a power loss: a note, then a save, both in
+  ** doubt; the next save adopts a candidate and the appends stay in doubt. */
+  for (int way = 0; way < 2; way++) {
+    reset();
+    create("s0");
+    conn(1);
+    orc_op *n = note_rows(T1, 1, 1, "note", "{\"n\":1}");
+    committing(T1, 1);
+    rollback(T1, 1);
+    answer(T1, n, AS_IO);
+    orc_op *w = write_rows(T1, 1, "s0", "new", 1, "{}", "{\"w\":1}");
+    committing(T1, 1);
+    power_loss();
+    answer(T1, w, AS_IO);
+    conn(2);
+    w = write_rows(T2, 2, "s0", "new", 1, "{}", "{\"w\":2}");
+    commit(T2, 2);
+    w->version = 2;
+    answer(T2, w, AS_OK);
+    expect_ok();
+    n = note_rows(T2, 2, way + 1, "note", "{\"n\":1}");
+    commit(T2, 2);
+    n->seq = way + 1;
+    answer(T2, n, AS_OK);
+    expect_ok();
+  }
+}
+
 static void test_note(void **state) {
   (void)state;
   create("s0");
@@ -3049,7 +3131,7 @@ int main(void) {
       T(test_turn),
       T(test_gc_without_commit),     T(test_gc_without_commit_legal),
       T(test_time_stamps),           T(test_reason_rules),
-      T(test_columns),               T(test_note), T(test_doubt_overtaken),
+      T(test_columns),               T(test_note), T(test_doubt_overtaken), T(test_doubt_at_quiescence),
       T(test_tx_scope),              T(test_lock_evict),
       T(test_quiescence_differs),
       T(test_quiescence_lock_key_and_removal),

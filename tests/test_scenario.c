@@ -596,6 +596,70 @@ static void test_swarm(void **state) {
   expect(HEAD "actor a draws=2\n    weight=3\n", "t.scn:3:14: expected an operation after weight=");
 }
 
+/* scn_equal tells apart scenarios that differ in any one setting (the
+** fingerprint a replay is checked against comes from the same fields). */
+static void test_equal_each_field(void **state) {
+  (void)state;
+#define EQ_BASE                                                                    \
+  "scenario e\ndescribe \"d\"\nsessions 2\njournal wal\nsynchronous full\n"    \
+  "limits steps=1000 time=1h\nfaults read=1 write=2 full=3 busy=4 sync=5 tear=6\n" \
+  "latency read=20us..100us sync=1ms..2ms+1%%..3ms\nlegacy_escalate notify\n"     \
+  "swarm ops=gc min_count=1 faults=vary\n"                                         \
+  "actor a count=2 draws=3\n    weight=2 repeat=2 tool s=0 name=x state=rejected\n" \
+  "    weight=1 gc\nactor b\n    sleep d=1ms\n    crash at=random-io ios=9\n"     \
+  "    checkpoint s=1 retry=3\n"
+  static const char *const variants[][2] = {
+      {"scenario e\n", "scenario f\n"},
+      {"describe \"d\"", "describe \"D\""},
+      {"sessions 2", "sessions 3"},
+      {"journal wal", "journal truncate"},
+      {"synchronous full", "synchronous extra"},
+      {"steps=1000", "steps=1001"},
+      {"time=1h", "time=2h"},
+      {"tear=6", "tear=7"},
+      {"read=20us..100us", "read=20us..101us"},
+      {"sync=1ms..2ms+1%..3ms", "sync=1ms..2ms+2%..3ms"},
+      {"sync=1ms..2ms+1%..3ms", "sync=1ms..2ms+1%..4ms"},
+      {"latency read=20us..100us sync=1ms..2ms+1%..3ms", "latency off"},
+      {"latency read=20us..100us sync=1ms..2ms+1%..3ms", "latency read=20us..100us"},
+      {"legacy_escalate notify", "legacy_escalate page"},
+      {"swarm ops=gc min_count=1", "swarm ops=gc min_count=2"},
+      {"swarm ops=gc min_count=1 faults=vary", "swarm ops=gc min_count=1 faults=keep"},
+      {"actor a count=2", "actor z count=2"},
+      {"actor a count=2", "actor a count=3"},
+      {"draws=3", "draws=4"},
+      {"weight=2 repeat", "weight=3 repeat"},
+      {"repeat=2 tool", "repeat=3 tool"},
+      {"tool s=0", "tool s=1"},
+      {"name=x", "name=y"},
+      {"state=rejected", "state=timed_out"},
+      {"sleep d=1ms", "sleep d=2ms"},
+      {"crash at=random-io ios=9", "crash at=random-io ios=8"},
+      {"crash at=random-io ios=9", "crash"},
+      {"retry=3", "retry=4"},
+      {"    checkpoint s=1 retry=3\n", ""},
+      {"    weight=1 gc\n", "    weight=1 note s=0\n"},
+  };
+  char err[256], text[2048];
+  scenario base, other;
+  snprintf(text, sizeof text, EQ_BASE);
+  if (scn_parse("e.scn", text, strlen(text), &base, err, sizeof err) != AS_OK) fail_msg("%s", err);
+  roundtrip(&base);
+  for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+    const char *at = strstr(text, variants[i][0]);
+    if (!at) fail_msg("variant %zu: '%s' is not in the base", i, variants[i][0]);
+    char v[2048];
+    snprintf(v, sizeof v, "%.*s%s%s", (int)(at - text), text, variants[i][1],
+             at + strlen(variants[i][0]));
+    if (scn_parse("e.scn", v, strlen(v), &other, err, sizeof err) != AS_OK)
+      fail_msg("variant %zu: %s", i, err);
+    if (scn_equal(&base, &other)) fail_msg("variant %zu ('%s') compares equal", i, variants[i][1]);
+    scn_clear(&other);
+  }
+  scn_clear(&base);
+#undef EQ_BASE
+}
+
 /* docs/scenarios.md holds the generated reference, exactly. */
 static void test_docs_match(void **state) {
   (void)state;
@@ -623,6 +687,7 @@ int main(void) {
       cmocka_unit_test(test_reference),   cmocka_unit_test(test_docs_match),
       cmocka_unit_test(test_edges),       cmocka_unit_test(test_format),
       cmocka_unit_test(test_load_directory), cmocka_unit_test(test_swarm),
+      cmocka_unit_test(test_equal_each_field),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -222,6 +222,25 @@ static void test_swarm_runs(void **state) {
   }
   assert_true(distinct >= 5); /* the seeds choose different mixes */
   assert_true(off_seen > 0);
+
+  /* One operation a seed may switch off: it stays on (else the seed runs
+  ** nothing of it), and one not listed is never off. */
+  parse_text("scenario one\nsessions 1\nswarm ops=note faults=keep\n"
+             "actor a count=3\n    note s=0\n    gc\n");
+  for (uint64_t seed = 1; seed <= 8; seed++) {
+    sim_result res;
+    char *trace = NULL;
+    run_traced(seed, &res, &trace);
+    if (res.outcome != SIM_PASS) fail_msg("seed %" PRIu64 ": %s", seed, res.message);
+    char ops[128], faults[64];
+    option_of(&res, "swarm_ops", ops, sizeof ops);
+    option_of(&res, "swarm_faults", faults, sizeof faults);
+    assert_string_equal(ops, "gc,note");
+    assert_string_equal(faults, ""); /* faults=keep: nothing drawn, nothing printed */
+    assert_non_null(strstr(trace, "] op note "));
+    free(trace);
+    sim_result_clear(&res);
+  }
 }
 
 /* --- the correct runtime passes ------------------------------------------------ */
