@@ -128,6 +128,10 @@ static AS_WUR int scenario_rate(const sim_program *p, sim_switch_kind sw, double
 
 /* Run seeds of p in this process for about `budget` seconds. */
 static AS_WUR int seeds_rate(const sim_program *p, sim_switch_kind sw, double budget, prog_rate *out) {
+  /* All of it: the JSON writer reads has_off and the latency-off fields of
+  ** every row, and stack garbage there (a NaN json_real refuses) made bench
+  ** exit 3 now and then. */
+  memset(out, 0, sizeof *out);
   sim *s = NULL;
   int rc = sim_new(&s, sw, 0);
   if (rc != AS_OK) return rc;
