@@ -721,8 +721,7 @@ static void commit_model(orc *o, work *w, orc_conn *conn) {
     ** all it could not tell is whether appends happened (the two differ
     ** only in cur's newer events, and this commit appends none). */
     if (s->has_alt && s->alt_exists && s->exists && s->alt.nevents < s->cur.nevents &&
-        ch->after.nevents == s->cur.nevents && s->alt.version == s->cur.version &&
-        s->alt.status == s->cur.status && s->alt.ncalls == s->cur.ncalls) {
+        ch->after.nevents == s->cur.nevents && same_row(&s->alt, &s->cur)) {
       if (!s->ev_doubt || s->alt.nevents < s->ev_sure) s->ev_sure = s->alt.nevents;
       s->ev_doubt = true;
     }
