@@ -393,6 +393,76 @@ static void durable_data(sqlite3_vfs *v, simdb_disk *d) {
   TEQ(v->xDelete(v, "t.db", 1), SQLITE_OK);
 }
 
+/* Truncation: a file of 16 synced 'o' sectors is cut to nothing and the
+** same sectors are written again ('n'), and power loss tears it (half of
+** everything unsynced survives). The truncation either reached the disk
+** (no 'o' anywhere: each sector 'n' or zeros) or it did not (all 16 'o',
+** nothing new past the cut): old bytes past a cut never mix with new ones,
+** also when a failed sync dropped the rewrite in between. A sync after
+** such a drop makes the cut durable: the dropped sectors read as zeros. */
+static void durable_truncate(sqlite3_vfs *v, simdb_disk *d) {
+  enum { N = 16 };
+  char o[N * SIMDB_SECTOR_SIZE], n[N * SIMDB_SECTOR_SIZE], got[N * SIMDB_SECTOR_SIZE];
+  memset(o, 'o', sizeof o);
+  memset(n, 'n', sizeof n);
+  unsigned undone = 0, done = 0;
+  for (int round = 0; round < 48; round++) {
+    bool fail_sync = round % 2 == 1;
+    sqlite3_file *f = h_open(v, "u.db", RW_CREATE | SQLITE_OPEN_MAIN_JOURNAL);
+    TEQ(f->pMethods->xWrite(f, o, sizeof o, 0), SQLITE_OK);
+    TEQ(f->pMethods->xSync(f, 0), SQLITE_OK);
+    TEQ(f->pMethods->xTruncate(f, 0), SQLITE_OK);
+    if (fail_sync) {
+      simdb_disk_fault_rate(d, AS_FP_VFS_SYNC, 1000000);
+      TEQ(f->pMethods->xSync(f, 0), SQLITE_IOERR_FSYNC);
+      simdb_disk_fault_rate(d, AS_FP_VFS_SYNC, 0);
+    }
+    TEQ(f->pMethods->xWrite(f, n, sizeof n, 0), SQLITE_OK);
+    h_close(f);
+    simdb_disk_fault_rate(d, AS_FP_VFS_TEAR, 500000);
+    simdb_crash(d);
+    simdb_disk_fault_rate(d, AS_FP_VFS_TEAR, 0);
+    f = h_open(v, "u.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB);
+    sqlite3_int64 size = -1;
+    TEQ(f->pMethods->xFileSize(f, &size), SQLITE_OK);
+    memset(got, 'z', sizeof got);
+    int rc = f->pMethods->xRead(f, got, sizeof got, 0);
+    TCHECK(rc == SQLITE_OK || rc == SQLITE_IOERR_SHORT_READ);
+    h_close(f);
+    if (memcmp(got, o, sizeof o) == 0) {
+      TEQ(size, (sqlite3_int64)sizeof o);
+      undone++;
+    } else {
+      for (size_t i = 0; i < sizeof got; i++) TCHECK(got[i] == 'n' || got[i] == 0);
+      done++;
+    }
+    TEQ(v->xDelete(v, "u.db", 1), SQLITE_OK);
+  }
+  TCHECK(undone > 0 && done > 0);
+  /* A failed sync that dropped the rewrite, then one that succeeds. */
+  unsigned zeros = 0;
+  for (int round = 0; round < 16; round++) {
+    sqlite3_file *f = h_open(v, "u.db", RW_CREATE | SQLITE_OPEN_MAIN_JOURNAL);
+    TEQ(f->pMethods->xWrite(f, o, sizeof o, 0), SQLITE_OK);
+    TEQ(f->pMethods->xSync(f, 0), SQLITE_OK);
+    TEQ(f->pMethods->xTruncate(f, 0), SQLITE_OK);
+    TEQ(f->pMethods->xWrite(f, n, sizeof n, 0), SQLITE_OK);
+    simdb_disk_fault_rate(d, AS_FP_VFS_SYNC, 1000000);
+    TEQ(f->pMethods->xSync(f, 0), SQLITE_IOERR_FSYNC);
+    simdb_disk_fault_rate(d, AS_FP_VFS_SYNC, 0);
+    TEQ(f->pMethods->xSync(f, 0), SQLITE_OK);
+    h_close(f);
+    simdb_crash(d);
+    f = h_open(v, "u.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB);
+    TEQ(f->pMethods->xRead(f, got, sizeof got, 0), SQLITE_OK);
+    h_close(f);
+    for (size_t i = 0; i < sizeof got; i++) TCHECK(got[i] == 'n' || got[i] == 0);
+    zeros += got[0] == 0;
+    TEQ(v->xDelete(v, "u.db", 1), SQLITE_OK);
+  }
+  TCHECK(zeros > 0 && zeros < 16); /* the drop is a draw: some rounds kept it */
+}
+
 /* The crash countdown fires on whichever mutating call comes n-th. */
 static void crash_countdown(sqlite3_vfs *v, simdb_disk *d) {
   uint64_t before = simdb_disk_crashes(d);
@@ -500,6 +570,7 @@ static void vfs_main(void *state) {
   stale_handles(v, st->disk);
   durable_names(v, st->disk);
   durable_data(v, st->disk);
+  durable_truncate(v, st->disk);
   crash_countdown(v, st->disk);
   shm(v);
   misc(v, st->disk);

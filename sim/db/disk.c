@@ -38,6 +38,18 @@
 **            tearing off, nothing unsynced survives. Bytes of a sector that
 **            were never written are never damaged, so the VFS may declare
 **            SQLITE_IOCAP_POWERSAFE_OVERWRITE, and nothing stronger.
+**   truncate A truncation is metadata, logged by the file system's journal
+**            in order with what follows it. One not yet durable at power
+**            loss (drawn like a length) either reached the disk, and what
+**            it cut is gone for good (written again since, it reads as the
+**            new bytes or as zeros, never as the old ones), or did not, and
+**            neither did anything logged after it: the file keeps its
+**            durable length and its old bytes from the cut on, whole. The
+**            blocks a truncation frees are not the ones later writes get,
+**            so old bytes past a cut never mix with new ones (ext4 and xfs;
+**            a file system that reuses them at once is the "older file
+**            system" SQLite warns of for synchronous=NORMAL). A failed
+**            fsync leaves a truncation as undecided as it was.
 **
 ** Files deleted while open live on (like an unlinked inode) until their
 ** last handle closes and no durable name refers to them. Handles opened
@@ -197,6 +209,7 @@ int simdb__file_resize(sfile *f, uint64_t len) {
   }
   d->used = d->used - f->cur.len + len;
   f->cur.len = (size_t)len;
+  if (f->cut > f->cur.len) f->cut = f->cur.len;
   return SQLITE_OK;
 }
 
@@ -227,11 +240,19 @@ static void sector_persist(sfile *f, size_t s, size_t top) {
 
 static size_t sectors_of(size_t len) { return (len + SECTOR - 1) / SECTOR; }
 
+/* A truncation since the durable image last caught up reaches it: the
+** bytes past the cut are gone (what grows back reads as zeros). */
+static void dur_cut(sfile *f) {
+  if (f->cut < f->dur.len) f->dur.len = f->cut;
+}
+
 void simdb__file_sync(sfile *f) {
+  dur_cut(f);
   dur_set_len(f, f->cur.len);
   for (size_t s = 0; s < sectors_of(f->cur.len); s++)
     if (f->dirty[s]) sector_persist(f, s, f->cur.len);
   simdb__file_drop(f);
+  f->cut = f->cur.len;
 }
 
 void simdb__file_drop(sfile *f) {
@@ -250,15 +271,28 @@ void simdb__shm_node_free(shm_node *n) {
 }
 
 /* What of f power loss keeps, into its durable image, then the current
-** one: the durable length or (drawn) the current one, then each sector
-** written since the last sync, drawn independently; only sectors inside
-** both the kept length and the current image can have new content. With
-** the tear rate 0 nothing is drawn and nothing unsynced survives. */
+** one. First a truncation not yet durable: it reached the disk (drawn) or
+** it did not, and then nothing past the cut did either. Then the length:
+** the durable one or (drawn) the current one. Then each sector written
+** since the last sync, drawn independently; only sectors inside the kept
+** length, the current image and what the truncation left reachable can
+** have new content. With the tear rate 0 nothing is drawn and nothing
+** unsynced survives. */
 static void power_loss(sfile *f) {
   simdb_disk *d = f->disk;
+  size_t reach = f->cur.len; /* where new bytes can land */
+  bool regrow = true;        /* the length may become the current one */
+  if (f->cut < f->dur.len) {
+    if (simdb__fault(d, AS_FP_VFS_TEAR)) {
+      dur_cut(f);
+    } else {
+      reach = f->cut;
+      regrow = false;
+    }
+  }
   size_t len = f->dur.len;
-  if (f->cur.len != f->dur.len && simdb__fault(d, AS_FP_VFS_TEAR)) len = f->cur.len;
-  size_t top = len < f->cur.len ? len : f->cur.len;
+  if (regrow && f->cur.len != f->dur.len && simdb__fault(d, AS_FP_VFS_TEAR)) len = f->cur.len;
+  size_t top = len < reach ? len : reach;
   dur_set_len(f, len);
   for (size_t s = 0; s < sectors_of(top); s++)
     if (f->dirty[s] && simdb__fault(d, AS_FP_VFS_TEAR)) sector_persist(f, s, top);
@@ -266,6 +300,7 @@ static void power_loss(sfile *f) {
   d->used = d->used - f->cur.len + len;
   if (len) memcpy(f->cur.buf, f->dur.buf, len); /* cur.cap >= dur.len */
   f->cur.len = len;
+  f->cut = len;
 }
 
 void simdb_crash(simdb_disk *d) {

@@ -59,6 +59,9 @@ struct sfile {
   image cur, dur;         /* dur.cap >= cur.cap: a crash never allocates */
   unsigned char *dirty;   /* per sector of cur.cap: written since the last
                           ** sync (or dropped sync) */
+  size_t cut;             /* the shortest the current image has been since
+                          ** the durable one last caught up: below dur.len,
+                          ** a truncation power loss may still undo */
   unsigned nref;          /* handles of the current boot */
   unsigned nref_old;      /* handles from before a crash */
   /* SQLite's file locks across handles (the unix VFS's inode state). */

@@ -35,7 +35,7 @@
 **   journal   off   normal      full        extra   default
 **   wal       no    lost        DURABLE     DURABLE full
 **   delete    no    lost        lost        DURABLE extra
-**   truncate  no    corrupts    DURABLE     DURABLE full
+**   truncate  no    lost        DURABLE     DURABLE full
 **   persist   no    (refused)   DURABLE     DURABLE full
 **
 **   wal+normal: commits are synced only at a checkpoint (SQLite documents
@@ -43,9 +43,11 @@
 **   delete+normal/full: the commit point is the journal's unlink, and only
 **     EXTRA syncs the directory after it (xDelete's dirSync); without it
 **     the hot journal comes back and rolls the acknowledged commit back.
-**   truncate+normal: the truncation that commits is not synced; the
-**     previous journal's header can come back over records the next
-**     transaction half wrote, and rolling that back corrupts the file.
+**   truncate+normal: the truncation that commits is not synced; power
+**     loss can undo it, and the journal, hot again, rolls the acknowledged
+**     commit back. (On a file system that hands the cut blocks to the next
+**     transaction's journal at once, the old header could come back over
+**     records half overwritten, and the rollback corrupt the file.)
 **   persist+normal: the matrix found it durable (the zeroed header is
 **     synced at each commit), but the journal header is written without
 **     first syncing its records, which SQLite documents may corrupt on
