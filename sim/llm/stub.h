@@ -1,0 +1,77 @@
+/*
+** stub.h -- the scripted stub LLM: a provider (llm.h) that answers from a
+** script, in the sim and in real mode alike (docs/stub-scripts.md is the
+** format's reference).
+**
+** A script says, per agent, LLM call (1-based within one run of that
+** agent) and attempt (1-based: a turn tries a transient error again), what
+** the model answers: text; tool calls with their JSON arguments; a
+** structured envelope; an envelope only as the message's JSON, only in a
+** markdown fence, only inside prose; a truncated answer (finish length);
+** a refusal; a timeout after a virtual delay; a 429 with retry-after; a
+** 5xx; malformed JSON. Any answer may take virtual time (a delay): the
+** stub sleeps on the seam, so the call is a scheduling point and timers
+** fire inside it; a delay past the request's timeout is a timeout at the
+** timeout. Usage per answer is scripted or defaulted.
+**
+** A call may offer weighted alternatives. Which one answers is a pure
+** function of the stub's seed and (session id, agent, call, attempt): the
+** same seed gives every call the same answer whatever the interleaving,
+** and in the sim the seed is the run's LLM stream, so sweeps explore the
+** model's nondeterminism too. A call the script does not cover answers
+** with its `default` block for that agent, else the script's `default`,
+** else an AS_LLM_ERR_SERVER error "the script has no answer for AGENT call
+** N" (a scenario bug, reported, not hidden).
+**
+** The script may also give app tools' results (`result SERVER:TOOL JSON`,
+** optionally with alternatives); as_stub_tool_result answers them.
+**
+** Parsing reports the first error with the file, 1-based line and column,
+** and what was expected. Everything is capped: AS_STUB_FILE_MAX bytes,
+** AS_STUB_ENTRIES_MAX blocks, AS_STUB_ALTS_MAX alternatives per call, the
+** llm.h caps per answer.
+*/
+#ifndef AGENTSIM_STUB_H
+#define AGENTSIM_STUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentsim/llm.h"
+#include "agentsim/status.h"
+
+#define AS_STUB_FILE_MAX (256u * 1024u)
+#define AS_STUB_ENTRIES_MAX 512u
+#define AS_STUB_ALTS_MAX 8u
+
+typedef struct as_stub_script as_stub_script;
+
+typedef struct as_stub_diag {
+  char file[256];
+  unsigned line, column; /* 1-based */
+  char message[256];
+} as_stub_diag;
+
+/* Parse a script from text[0..len); `file` names it in errors. AS_OK;
+** AS_PARSE (*diag filled); AS_TOOBIG; AS_NOMEM. */
+AS_WUR int as_stub_script_parse(const char *text, size_t len, const char *file,
+                                as_stub_script **out, as_stub_diag *diag);
+/* Read and parse the file at path (AS_NOTFOUND when it cannot be read). */
+AS_WUR int as_stub_script_load(const char *path, as_stub_script **out, as_stub_diag *diag);
+void as_stub_script_free(as_stub_script *s);
+/* The script's canonical text (a parse of it gives an equal script): owned,
+** as_free it. */
+AS_WUR int as_stub_script_write(const as_stub_script *s, char **out);
+
+/* A provider answering from s (borrowed: it must outlive the provider),
+** alternatives chosen by seed. */
+AS_WUR int as_stub_llm_new(as_llm *out, const as_stub_script *s, uint64_t seed);
+
+/* The result the script gives app tool `qname` called by session_id (the
+** n-th call of that tool in that session: alternatives are chosen like
+** answers). AS_OK with *out an owned JSON text; AS_NOTFOUND when the script
+** has no result for the tool (the caller then uses its own default). */
+AS_WUR int as_stub_tool_result(const as_stub_script *s, uint64_t seed, const char *session_id,
+                               const char *qname, unsigned n, char **out);
+
+#endif /* AGENTSIM_STUB_H */
