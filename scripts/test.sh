@@ -2,7 +2,8 @@
 # test.sh -- the whole test suite: install what is missing, build and test
 # the release build (build/), then the ASan+UBSan build (build-asan/), which
 # also checks that both builds give the same trace hash for the same seed,
-# then the coverage gate (build-cov/), then the fuzz smoke (build-fuzz/).
+# then the real-thread tests under ThreadSanitizer (build-tsan/), then the
+# coverage gate (build-cov/), then the fuzz smoke (build-fuzz/).
 # Ends with ctest's summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,11 @@ echo "== ASan+UBSan build"
 cmake --preset asan -DAS_RELEASE_AGENTSIM="$PWD/build/agentsim" >/dev/null
 cmake --build --preset asan -j "$jobs"
 ctest --preset asan -j "$jobs"
+
+echo "== ThreadSanitizer build (the real-thread tests)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs"
+ctest --preset tsan -j "$jobs"
 
 # The coverage gate: the whole suite again under gcov, then lcov per folder
 # against coverage/baseline.json; fails the run below a floor.

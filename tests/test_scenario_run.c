@@ -82,7 +82,7 @@ static void load_bundled(const char *name) {
 /* Run SC once; sim_run's status (the run took place: AS_OK). */
 static int run_once(uint64_t seed, sim_strategy_kind strat, sim_result *res) {
   scn_runner *r = NULL;
-  assert_int_equal(scn_runner_new(&r, SC), AS_OK);
+  assert_int_equal(scn_runner_new(&r, SC, NULL, 0), AS_OK);
   assert_string_equal(scn_runner_scenario(r)->name, SC->name);
   assert_string_equal(scn_runner_program(r)->name, SC->name);
   sim_config cfg;
@@ -126,7 +126,7 @@ static void run_traced(uint64_t seed, sim_result *res, char **trace) {
   FILE *f = open_memstream(trace, &len);
   assert_non_null(f);
   scn_runner *r = NULL;
-  assert_int_equal(scn_runner_new(&r, SC), AS_OK);
+  assert_int_equal(scn_runner_new(&r, SC, NULL, 0), AS_OK);
   sim_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.seed = seed;
@@ -376,7 +376,7 @@ static void test_crash_random_io(void **state) {
   unsigned inside = 0, crashes = 0;
   for (uint64_t seed = 1; seed <= 10; seed++) {
     scn_runner *r = NULL;
-    assert_int_equal(scn_runner_new(&r, SC), AS_OK);
+    assert_int_equal(scn_runner_new(&r, SC, NULL, 0), AS_OK);
     sim_program p = *scn_runner_program(r);
     land_setup_next = p.setup;
     p.setup = land_setup;
@@ -592,7 +592,7 @@ static void test_runner_new_nomem(void **state) {
     size_t live = fw_live_blocks();
     scn_runner *r = NULL;
     fw_countdown(FW_ALLOC, n, ENOMEM, 0);
-    int rc = scn_runner_new(&r, SC);
+    int rc = scn_runner_new(&r, SC, NULL, 0);
     int fired = fw_fired();
     fw_disarm();
     if (!fired) {

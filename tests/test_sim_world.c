@@ -430,7 +430,7 @@ static void actor_picks(uint64_t seed, sim_strategy_kind strat, char *out, size_
   snprintf(path, sizeof path, "%s/fixtures/scenarios/stale_storm.scn", AS_SOURCE_DIR);
   if (scn_load(path, &sc, err, sizeof err) != AS_OK) fail_msg("%s", err);
   scn_runner *r = NULL;
-  assert_int_equal(scn_runner_new(&r, &sc), AS_OK);
+  assert_int_equal(scn_runner_new(&r, &sc, NULL, 0), AS_OK);
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);

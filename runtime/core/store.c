@@ -292,13 +292,13 @@ static AS_WUR int why_unchanged(as_store *st, const char *id) {
   return as__sql_finish(q, rc);
 }
 
-int as_session_save_with_event(as_store *st, as_session *s, const char *kind,
-                               const char *payload, int64_t *seq) {
-  if (!st) return AS_INVAL;
+int as_session_save_with_events(as_store *st, as_session *s, const as_event_in *evs, size_t n,
+                                int64_t *first_seq) {
+  if (!st || (n && !evs) || n > AS_SAVE_EVENTS_MAX) return AS_INVAL;
   int rc = check_session(s);
   if (rc != AS_OK) return rc;
-  if (kind) {
-    rc = as__event_check(kind, payload);
+  for (size_t i = 0; i < n; i++) {
+    rc = as__event_check(evs[i].kind, evs[i].payload);
     if (rc != AS_OK) return rc;
   }
   int64_t now = as_now_wall_ns();
@@ -325,15 +325,25 @@ int as_session_save_with_event(as_store *st, as_session *s, const char *kind,
     if (AS_MUTANT(STALE_LEAVES_TX_OPEN)) return rc;
   }
   rc = write_calls(st, s, rc);
-  int64_t n = 0;
-  if (kind) rc = as__event_insert(st, s->id, kind, payload, now, &n, rc);
+  int64_t first = 0;
+  for (size_t i = 0; i < n; i++) {
+    int64_t seq = 0;
+    rc = as__event_insert(st, s->id, evs[i].kind, evs[i].payload, now, &seq, rc);
+    if (i == 0) first = seq;
+  }
   rc = as__tx_end(st, rc);
   if (rc == AS_OK) {
     s->version++;
     s->updated_ns = now;
-    if (seq) *seq = n;
+    if (first_seq) *first_seq = first;
   }
   return rc;
+}
+
+int as_session_save_with_event(as_store *st, as_session *s, const char *kind,
+                               const char *payload, int64_t *seq) {
+  as_event_in ev = {kind, payload};
+  return as_session_save_with_events(st, s, &ev, kind ? 1 : 0, seq);
 }
 
 int as_session_save(as_store *st, as_session *s) {

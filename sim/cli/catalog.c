@@ -48,8 +48,9 @@ static const sim_program *load_scenario(const char *path, char *err, size_t cap)
     snprintf(err, cap, "cannot set SQLite up for the sim: %s", as_status_msg(rc));
     goto out;
   }
-  if (scn_runner_new(&r, sc) != AS_OK) {
-    snprintf(err, cap, "%.200s: out of memory", path);
+  rc = scn_runner_new(&r, sc, err, cap);
+  if (rc != AS_OK) {
+    if (rc == AS_NOMEM) snprintf(err, cap, "%.200s: out of memory", path);
     goto out;
   }
   loaded[nloaded++] = r;

@@ -104,7 +104,7 @@ static AS_WUR int scenario_rate(const sim_program *p, sim_switch_kind sw, double
   if (rc != AS_OK) return rc;
   off.latency.off = 1;
   off.latency.given = 0;
-  rc = scn_runner_new(&roff, &off);
+  rc = scn_runner_new(&roff, &off, NULL, 0);
   scn_clear(&off);
   if (rc == AS_OK) rc = sim_new(&s, sw, 0);
   tally on = {0, 0, 0, 0}, without = {0, 0, 0, 0};

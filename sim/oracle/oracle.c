@@ -261,6 +261,7 @@ static void conn_drop_rows(orc_conn *c) {
 
 void orc_free(orc *o) {
   if (!o) return;
+  free(o->pend);
   for (size_t i = 0; i < o->nlegacy; i++) free(o->legacy[i]);
   free(o->legacy);
   for (size_t i = 0; i < o->nsess; i++) {
@@ -559,6 +560,9 @@ static bool answer_allowed(orc *o, const orc_task *t, const orc_op *ack) {
   if (rc == AS_STALE && (k == SCN_OP_FINALIZE || k == SCN_OP_PAUSE || k == SCN_OP_FAIL))
     return true; /* the model step reports it, by name */
   if (rc == AS_EXISTS && k == ORC_OP_CREATE) return true;
+  /* An approval already resolved, or none asked for: the model step judges. */
+  if ((rc == AS_EXISTS || rc == AS_NOTFOUND) && (k == SCN_OP_APPROVE || k == SCN_OP_REJECT))
+    return true;
   /* A creation the runtime was told failed may have been on the disk for a
   ** while, and power loss taken it back. */
   const orc_sess *s = t->session ? orc__session(o, t->session, false) : NULL;
@@ -641,6 +645,7 @@ void orc_sink(void *ctx, const sim_ev *ev) {
   case ORC_EV_LOCK: on_lock(o, ev); return;
   case ORC_EV_OP: on_op(o, ev); return;
   case ORC_EV_ACK: on_ack(o, ev); return;
+  case ORC_EV_EXEC: orc__on_exec(o, ev->ref, task_of(o, ev->task)); return;
   case SIM_EV_DISK_CRASH: on_crash(o); return;
   default: return;
   }
@@ -679,6 +684,12 @@ void orc_describe(const sim_ev *ev, char *buf, size_t cap) {
   case ORC_EV_TX:
     as_appendf(buf, cap, n, " c%" PRIu64 " %s", ev->object, ev->extra ? "open" : "ended");
     return;
+  case ORC_EV_EXEC: {
+    const orc_exec *x = ev->ref;
+    as_appendf(buf, cap, n, " %s for %s %s", x ? orc__str(x->tool) : "?",
+               x ? orc__str(x->session) : "?", x ? orc__str(x->args) : "");
+    return;
+  }
   case ORC_EV_OP:
   case ORC_EV_ACK: {
     const orc_op *op = ev->ref;

@@ -33,6 +33,7 @@
 #define AGENTSIM_ORACLE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,7 +84,25 @@
     "a GC removes exactly the checkpoints whose base session is inactive in its transaction") \
   X(OP_SCOPE, "op-scope",                                                          \
     "every commit belongs to an operation and is the kind of change that operation makes") \
-  X(LOST, "lost-write", "at quiescence the database holds exactly what was committed")
+  X(LOST, "lost-write", "at quiescence the database holds exactly what was committed") \
+  X(GATE, "gate",                                                                  \
+    "a call the gate policy gates is never carried out before its approval; its "   \
+    "pending row commits in the transaction that marks the session awaiting_input, " \
+    "and a pause commits a pending row")                                           \
+  X(APPROVAL, "approval-once",                                                     \
+    "an approval resolves a pending call exactly once, to the state its decision "  \
+    "names, and only the approved call is carried out; the watchdog times out only " \
+    "calls that waited the timeout")                                               \
+  X(INJECT, "injected-args",                                                       \
+    "every recorded call's injected arguments hold the session's values")          \
+  X(PATCH, "patch-scope",                                                          \
+    "a tool call never changes the status; patch_session never sets status, "      \
+    "resolution or escalation; after a typed terminal call in one answer, a patch " \
+    "in that answer leaves confidence and rationale as the terminal call set them") \
+  X(ROUTE, "route",                                                                \
+    "the route taken is the app's route for the agent and signal (or its default); " \
+    "an emitted confidence lies in [0, 1]; every agent run that ends has an "       \
+    "envelope or an envelope_missing error")
 
 typedef enum orc_check {
 #define ORC__CK(NAME, name, what) ORC_CK_##NAME,
@@ -111,7 +130,8 @@ void orc_write_checks(FILE *f, int markdown);
   X(OP, "op")                 /* a task starts an operation: ref orc_op */    \
   X(ACK, "ack")               /* the runtime answered it: ref orc_op */         \
   X(TX, "db-tx")              /* object conn opened (extra 1) or ended (0) a  \
-                              ** transaction */
+                              ** transaction */                                 \
+  X(EXEC, "tool-exec")        /* the world carried out an app tool: ref orc_exec */
 
 enum {
   ORC_EV_BASE = SIM_EV_PROGRAM,
@@ -160,6 +180,76 @@ typedef struct orc_row {
   orc_val old[ORC_MAX_COLS], nw[ORC_MAX_COLS];
 } orc_row;
 
+/* An app tool the world carried out (the runner's tool server). */
+typedef struct orc_exec {
+  const char *session, *tool, *args;
+} orc_exec;
+
+/* How an agents' run ended, as the runner reports it (ACK). */
+enum { ORC_RUN_NONE, ORC_RUN_ENDED, ORC_RUN_PAUSED, ORC_RUN_FAILED, ORC_RUN_IDLE };
+
+/* --- the app, as the oracle reads it ------------------------------------------------ */
+
+/* What the oracle knows of a scenario's app: the runner copies it from the
+** app file's contents (names, risks, routes, policy values: data, not
+** decisions), and the oracle draws its own conclusions from it. */
+#define ORC_APP_NAME 128
+#define ORC_APP_TOOLS 128
+#define ORC_APP_ROUTES 544 /* 32 agents, 16 routes and a default each */
+#define ORC_APP_AGENTS 32
+#define ORC_APP_INJECT 16
+#define ORC_APP_VALUES 32
+#define ORC_APP_FIELDS 32
+
+enum { ORC_TK_APP, ORC_TK_RESOLVE, ORC_TK_ESCALATE, ORC_TK_HYPOTHESIS, ORC_TK_PATCH };
+enum { ORC_INJ_ID, ORC_INJ_STATUS, ORC_INJ_RETRY, ORC_INJ_EXTRA };
+
+typedef struct orc_app_tool {
+  char qname[ORC_APP_NAME];
+  int kind;        /* ORC_TK_* */
+  int risk;        /* 0 low, 1 medium, 2 high */
+  bool legacy;     /* an executed call counts as escalated */
+  unsigned inject[ORC_APP_INJECT]; /* indices into orc_app.inject of its injected args */
+  size_t ninject;
+} orc_app_tool;
+
+typedef struct orc_app_inject {
+  char arg[ORC_APP_NAME];
+  int src;                 /* ORC_INJ_* */
+  char field[ORC_APP_NAME]; /* ORC_INJ_EXTRA: the field */
+} orc_app_inject;
+
+typedef struct orc_app_route {
+  char agent[ORC_APP_NAME];
+  char signal[ORC_APP_NAME]; /* "" : the agent's default */
+  char to[ORC_APP_NAME];     /* an agent, or "end" */
+} orc_app_route;
+
+typedef struct orc_app_agent {
+  char name[ORC_APP_NAME];
+  bool has_gate;
+  double gate; /* its least confidence that does not gate */
+} orc_app_agent;
+
+typedef struct orc_app {
+  orc_app_tool tools[ORC_APP_TOOLS];
+  size_t ntools;
+  orc_app_inject inject[ORC_APP_INJECT];
+  size_t ninject;
+  orc_app_route routes[ORC_APP_ROUTES];
+  size_t nroutes;
+  orc_app_agent agents[ORC_APP_AGENTS];
+  size_t nagents;
+  char env_field[ORC_APP_NAME]; /* "" : no environment */
+  char production[ORC_APP_VALUES][ORC_APP_NAME];
+  size_t nproduction;
+  int gated_risk;               /* at or above, production gates */
+  double min_confidence;        /* below, any app tool gates */
+  char fields[ORC_APP_FIELDS][ORC_APP_NAME]; /* the fields a patch may set */
+  size_t nfields;
+  uint64_t approval_timeout_ns;
+} orc_app;
+
 /* The setup's session creation: an operation outside the table. */
 #define ORC_OP_CREATE 1000u
 
@@ -185,6 +275,9 @@ typedef struct orc_op {
   int changed;            /* pause, fail: whether it said it wrote; -1 n/a */
   int64_t removed;        /* gc: how many it said it removed; -1 n/a */
   int64_t seq;            /* note: the seq it said the event got; 0 none */
+  int api;                /* run, approve, reject: 1 try-acquire (busy answers) */
+  int64_t call;           /* approve, reject: the call they resolve (-1 none) */
+  int outcome;            /* ACK of run, approve, reject: ORC_RUN_* */
 } orc_op;
 
 /* --- the oracle ---------------------------------------------------------------- */
@@ -195,6 +288,9 @@ typedef struct orc orc;
 ** AS_NOMEM. */
 AS_WUR int orc_new(orc **out, const char *const *legacy, size_t nlegacy);
 void orc_free(orc *o);
+/* The scenario's app (borrowed: it must outlive o). Before the run starts. */
+AS_WUR int orc_set_app(orc *o, const orc_app *app);
+void orc_app_free(orc_app *app);
 /* The sink to register for the run (sim_sink_add(orc_sink, o)). */
 void orc_sink(void *ctx, const sim_ev *ev);
 /* The first violation ("CHECK: ...") or NULL; which check it was. */

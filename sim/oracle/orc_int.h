@@ -191,9 +191,19 @@ typedef struct orc_model {
   void (*ack)(orc *o, orc_task *t, const orc_op *ack);
 } orc_model;
 
+/* When a call became pending (the pause's commit, on the sim's wall clock). */
+typedef struct orc_pending {
+  uint32_t sess;
+  size_t call;
+  int64_t at;
+} orc_pending;
+
 struct orc {
   char **legacy;
   size_t nlegacy;
+  const orc_app *app;   /* the scenario's app, or NULL (borrowed) */
+  orc_pending *pend;
+  size_t npend, cappend;
   orc_sess *sess;
   size_t nsess, capsess;
   orc_map sess_map;
@@ -254,6 +264,8 @@ void orc__crow_clear(orc_crow *r);
 const char *orc__str(const char *s);
 
 /* steps.c: the model steps, named by the operation table. */
+/* agents.c: the world carried out an app tool, in task t's operation. */
+void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t);
 /* A GC starts: note what it must remove (t->due). */
 void orc__gc_begin(orc *o, orc_task *t);
 extern const orc_model orc_model_create;

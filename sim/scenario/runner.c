@@ -13,6 +13,7 @@
 */
 #include "scenario/runner.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,18 +26,26 @@
 #include "agentsim/finalize.h"
 #include "agentsim/locks.h"
 #include "agentsim/store.h"
+#include "agentsim/turn.h"
 #include "oracle/oracle.h"
 #include "simdb.h"
+#include "llm/stub.h"
 
 #define OP_ATTEMPTS 40
 #define RETRY_PAUSE_NS 1000000u /* a virtual millisecond */
 #define BUSY_TIMEOUT_MS 2000
 #define DB_PATH "agentsim.db"
+#define TOOL_COST_NS 1000000u   /* what an app tool's call costs in virtual time */
+#define WATCHDOG_EVERY_NS 1000000000ull
 
 struct scn_runner {
   scenario sc;
   sim_program prog;
   const char *legacy[SCN_MAX_LEGACY];
+  as_app *app;            /* the scenario's app, or NULL */
+  as_stub_script *script; /* its stub LLM's script */
+  orc_app *oapp;          /* what the oracle knows of the app (its own copy) */
+  char fields[SCN_MAX_FIELDS * (2 * SCN_MAX_NAME + 8) + 4]; /* the sessions' fields, JSON */
 };
 
 typedef struct worker {
@@ -70,8 +79,13 @@ typedef struct run {
   unsigned char op_on[SCN__OP_COUNT]; /* operations switched on */
   uint32_t wmul[SCN__OP_COUNT];       /* weight multipliers of generated actors */
   scn_faults faults;                  /* fault rates */
+  const as_app *app;  /* the runner's, or NULL */
+  const as_stub_script *script;
+  uint64_t llm_seed;  /* the run's LLM stream: the stub's choices */
+  as_llm llm;         /* the stub, when there is an app */
   worker aux;      /* main's own: creating sessions */
   as_task **tasks; /* the actors' handles (run state: main may be abandoned) */
+  const char *fields; /* the sessions' fields, JSON (the runner's) */
   char harness[512]; /* the harness itself could not go on */
 } run;
 
@@ -423,6 +437,135 @@ static AS_WUR int exec_turn(worker *w, const scn_op *sop, uint32_t i) {
   return rc;
 }
 
+/* --- the agents ---------------------------------------------------------------------------- */
+
+/* The world's side of an app tool: it takes virtual time (others run
+** meanwhile), tells the oracle it ran (the evidence that a call was carried
+** out, whatever the runtime records), and answers what the script says. */
+static int tool_exec(void *ctx, const char *session_id, const as_app_tool *t, const char *args,
+                     char **result) {
+  worker *w = ctx;
+  orc_exec ex = {.session = session_id, .tool = t->qname, .args = args};
+  sim_publish(&(sim_ev){.kind = ORC_EV_EXEC, .label = w->name, .ref = &ex});
+  as_sleep_until(as_now_mono_ns() + TOOL_COST_NS);
+  int rc = as_stub_tool_result(w->r->script, w->r->llm_seed, session_id, t->qname, 1, result);
+  return rc == AS_NOTFOUND ? AS_OK : rc; /* NULL result: the runtime's default */
+}
+
+static as_runtime runtime_of(worker *w) {
+  run *r = w->r;
+  return (as_runtime){.st = w->st, .locks = r->locks, .app = r->app, .llm = &r->llm,
+                      .exec = tool_exec, .exec_ctx = w};
+}
+
+static int outcome_of(const as_run_result *res) {
+  switch (res->outcome) {
+  case AS_RUN_ENDED: return ORC_RUN_ENDED;
+  case AS_RUN_PAUSED: return ORC_RUN_PAUSED;
+  case AS_RUN_FAILED: return ORC_RUN_FAILED;
+  default: return ORC_RUN_IDLE;
+  }
+}
+
+/* A busy session is an API caller's answer (429), not a transient. */
+static int api_answer(const scn_op *sop, int rc) { return sop->api && rc == AS_BUSY ? AS_OK : rc; }
+
+static AS_WUR int exec_run(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  op.api = (int)sop->api;
+  publish_op(w, ORC_EV_OP, &op);
+  as_runtime rt = runtime_of(w);
+  as_run_result res;
+  int rc = as_run(&rt, id, sop->api != 0, &res);
+  if (rc == AS_OK) {
+    op.outcome = outcome_of(&res);
+    op.status = as_session_status_name(res.status);
+  }
+  ack(w, &op, rc);
+  return api_answer(sop, rc);
+}
+
+/* The newest call of id an approval was requested for (-1: none), read
+** from the session's log as an approval UI would. */
+static AS_WUR int newest_request(worker *w, const char *id, int64_t *call) {
+  int64_t after = 0;
+  *call = -1;
+  for (;;) {
+    as_event_list l = {0};
+    int rc = as_event_read(w->st, id, after, AS_EVENT_READ_MAX, &l);
+    if (rc != AS_OK) return rc;
+    for (size_t k = 0; k < l.n; k++) {
+      const char *p = strstr(l.items[k].payload, "\"call\":");
+      if (strcmp(l.items[k].kind, AS_EVENT_APPROVAL_REQUESTED) == 0 && p)
+        *call = strtoll(p + 7, NULL, 10);
+    }
+    size_t n = l.n;
+    if (n) after = l.items[n - 1].seq;
+    as_event_list_clear(&l);
+    if (n < AS_EVENT_READ_MAX) return AS_OK;
+  }
+}
+
+static AS_WUR int exec_decide(worker *w, const scn_op *sop, uint32_t i, as_approval_decision d) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  op.api = (int)sop->api;
+  int64_t call = -1;
+  int rc = newest_request(w, id, &call);
+  op.call = call;
+  publish_op(w, ORC_EV_OP, &op);
+  as_run_result res;
+  if (rc == AS_OK && call < 0) rc = AS_NOTFOUND; /* nothing asked for yet */
+  if (rc == AS_OK) {
+    as_runtime rt = runtime_of(w);
+    rc = as_approval_resolve(&rt, id, (size_t)call, d, sop->api != 0, &res);
+  }
+  if (rc == AS_OK) {
+    op.outcome = outcome_of(&res);
+    op.status = as_session_status_name(res.status);
+  }
+  ack(w, &op, rc);
+  /* Already resolved, or nothing to resolve: answers, not failures. */
+  return rc == AS_EXISTS || rc == AS_NOTFOUND ? AS_OK : api_answer(sop, rc);
+}
+
+static AS_WUR int exec_approve(worker *w, const scn_op *sop, uint32_t i) {
+  return exec_decide(w, sop, i, AS_APPROVE);
+}
+
+static AS_WUR int exec_reject(worker *w, const scn_op *sop, uint32_t i) {
+  return exec_decide(w, sop, i, AS_REJECT);
+}
+
+static AS_WUR int exec_watchdog(worker *w, const scn_op *sop, uint32_t i) {
+  (void)i;
+  uint64_t ticks = sop->ticks ? sop->ticks : 1;
+  uint64_t every = sop->duration ? sop->duration : WATCHDOG_EVERY_NS;
+  for (uint64_t k = 0; k < ticks && !stopped(w->r); k++) {
+    if (k) as_sleep_until(as_now_mono_ns() + every);
+    int rc = AS_OK;
+    for (int attempt = 0; attempt < OP_ATTEMPTS; attempt++) {
+      rc = conn(w);
+      orc_op op = op_for(sop, NULL);
+      publish_op(w, ORC_EV_OP, &op);
+      as_watchdog_stats st = {0};
+      if (rc == AS_OK) {
+        as_runtime rt = runtime_of(w);
+        rc = as_watchdog_tick(&rt, &st);
+      }
+      op.removed = (int64_t)st.resolved;
+      ack(w, &op, rc);
+      if (rc == AS_OK || !transient(rc) || stopped(w->r)) break;
+      pause_a_moment();
+    }
+    if (rc != AS_OK && !transient(rc)) return rc;
+  }
+  return AS_OK;
+}
+
 static AS_WUR int exec_sleep(worker *w, const scn_op *sop, uint32_t i) {
   (void)w;
   (void)i;
@@ -460,7 +603,8 @@ static int takes_session(scn_op_kind k) {
 
 /* Which operations need the database (a connection to retry with). */
 static int needs_db(scn_op_kind k) {
-  return k != SCN_OP_SLEEP && k != SCN_OP_CRASH && k != SCN_OP_HOLD && k != SCN_OP_TRY;
+  return k != SCN_OP_SLEEP && k != SCN_OP_CRASH && k != SCN_OP_HOLD && k != SCN_OP_TRY &&
+         k != SCN_OP_WATCHDOG; /* which connects for each tick */
 }
 
 /* Run one operation on session i, retrying what is transient. */
@@ -615,9 +759,14 @@ static void create_sessions(run *r) {
       if (rc == AS_OK) {
         orc_op op = {.kind = ORC_OP_CREATE, .session = id, .changed = -1, .removed = -1};
         publish_op(creator, ORC_EV_OP, &op);
-        rc = as_session_init(&creator->s, id);
-        if (rc == AS_OK) rc = as_session_create(creator->st, &creator->s);
-        as_session_clear(&creator->s);
+        if (r->app) {
+          as_runtime rt = runtime_of(creator);
+          rc = as_session_start(&rt, id, r->fields);
+        } else {
+          rc = as_session_init(&creator->s, id);
+          if (rc == AS_OK) rc = as_session_create(creator->st, &creator->s);
+          as_session_clear(&creator->s);
+        }
         ack(creator, &op, rc);
         if (rc == AS_EXISTS) rc = AS_OK; /* a retry after an unacknowledged create */
       }
@@ -754,6 +903,14 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
   if (rc == AS_OK) rc = simdb_disk_new(&r->disk, NULL);
   if (rc == AS_OK) rc = set_latency(r->disk, &sc->latency);
   if (rc == AS_OK) rc = orc_new(&r->oracle, rn->legacy, sc->nlegacy);
+  if (rc == AS_OK && rn->oapp) rc = orc_set_app(r->oracle, rn->oapp);
+  if (rc == AS_OK && rn->app) {
+    r->app = rn->app;
+    r->script = rn->script;
+    r->llm_seed = sim_stream_seed_of(SIM_STREAM_LLM);
+    r->fields = rn->fields;
+    rc = as_stub_llm_new(&r->llm, rn->script, r->llm_seed);
+  }
   if (rc == AS_OK) rc = sim_sink_add(orc_sink, r->oracle);
   if (rc == AS_OK) rc = orc_audit_begin();
   if (rc == AS_UNSUPPORTED) {
@@ -811,6 +968,7 @@ static void teardown(void *state) {
   as_store_forget(r->aux.st);
   as_session_clear(&r->aux.s);
   as_locks_free(r->locks);
+  if (r->app) as_llm_destroy(&r->llm);
   orc_free(r->oracle);
   free(r->workers);
   free(r->tasks);
@@ -818,12 +976,179 @@ static void teardown(void *state) {
   (void)simdb_run_end(); /* ignore: the count of leftovers says nothing to the run */
 }
 
-int scn_runner_new(scn_runner **out, const scenario *sc) {
+/* base/path, or path when it is absolute. */
+static AS_WUR int join_path(char *buf, size_t cap, const char *base, const char *path) {
+  int n = path[0] == '/' ? snprintf(buf, cap, "%s", path) : snprintf(buf, cap, "%s/%s", base, path);
+  return n < 0 || (size_t)n >= cap ? AS_TOOBIG : AS_OK;
+}
+
+/* The XXH64 of a file's bytes (0 when it cannot be read: the load fails then). */
+static uint64_t file_hash(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  XXH64_state_t *h = XXH64_createState();
+  unsigned char buf[4096];
+  size_t n;
+  uint64_t v = 0;
+  if (h && XXH64_reset(h, 0) == XXH_OK) {
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) (void)XXH64_update(h, buf, n); /* ignore: cannot fail */
+    v = XXH64_digest(h);
+  }
+  XXH64_freeState(h);
+  (void)fclose(f); /* ignore: read only */
+  return v;
+}
+
+/* What the oracle is told of app: its data, copied into the oracle's own
+** structure (names, risks, routes, policy values); no decision of the
+** runtime's goes with it. */
+static AS_WUR int orc_app_from(const as_app *app, orc_app **out) {
+  orc_app *o = calloc(1, sizeof *o);
+  if (!o) return AS_NOMEM;
+  _Static_assert(AS_APP_TOOLS_MAX <= ORC_APP_TOOLS && AS_APP_INJECT_MAX <= ORC_APP_INJECT &&
+                     AS_APP_AGENTS_MAX <= ORC_APP_AGENTS && AS_APP_ROSTER_VALUES_MAX <= ORC_APP_VALUES &&
+                     AS_APP_FIELDS_MAX <= ORC_APP_FIELDS &&
+                     AS_APP_AGENTS_MAX * (AS_APP_ROUTES_MAX + 1) <= ORC_APP_ROUTES,
+                 "the oracle holds any app");
+#define CPY(dst, src) (void)snprintf(dst, sizeof dst, "%s", src) /* ignore: sizes checked above */
+  for (size_t i = 0; i < app->ninject; i++) {
+    const as_app_inject *in = &app->inject[i];
+    CPY(o->inject[i].arg, in->arg);
+    o->inject[i].src = in->src == AS_INJECT_ID       ? ORC_INJ_ID
+                       : in->src == AS_INJECT_STATUS ? ORC_INJ_STATUS
+                       : in->src == AS_INJECT_RETRY_COUNT ? ORC_INJ_RETRY
+                                                          : ORC_INJ_EXTRA;
+    if (in->src == AS_INJECT_EXTRA && in->field >= 0) CPY(o->inject[i].field, app->fields[in->field].name);
+  }
+  o->ninject = app->ninject;
+  for (size_t i = 0; i < app->ntools; i++) {
+    const as_app_tool *t = &app->tools[i];
+    orc_app_tool *d = &o->tools[i];
+    CPY(d->qname, t->qname);
+    d->kind = t->kind == AS_TOOLK_MARK_RESOLVED      ? ORC_TK_RESOLVE
+              : t->kind == AS_TOOLK_MARK_ESCALATED   ? ORC_TK_ESCALATE
+              : t->kind == AS_TOOLK_SUBMIT_HYPOTHESIS ? ORC_TK_HYPOTHESIS
+              : t->kind == AS_TOOLK_PATCH            ? ORC_TK_PATCH
+                                                     : ORC_TK_APP;
+    d->risk = (int)t->risk;
+    d->legacy = t->legacy_escalate;
+    for (size_t a = 0; a < t->nargs; a++)
+      if (t->args[a].injected >= 0 && d->ninject < ORC_APP_INJECT)
+        d->inject[d->ninject++] = (unsigned)t->args[a].injected;
+  }
+  o->ntools = app->ntools;
+  for (size_t i = 0; i < app->nagents; i++) {
+    const as_app_agent *a = &app->agents[i];
+    CPY(o->agents[i].name, a->name);
+    o->agents[i].has_gate = a->has_gate;
+    o->agents[i].gate = a->gate_min_confidence;
+    for (size_t k = 0; k <= a->nroutes; k++) {
+      orc_app_route *r = &o->routes[o->nroutes++];
+      int to = k < a->nroutes ? a->routes[k].agent : a->default_route;
+      CPY(r->agent, a->name);
+      CPY(r->signal, k < a->nroutes ? a->routes[k].signal : "");
+      CPY(r->to, to == AS_APP_END ? "end" : app->agents[to].name);
+    }
+  }
+  o->nagents = app->nagents;
+  const as_gate_policy *g = &app->gate;
+  if (g->env_field >= 0) CPY(o->env_field, app->fields[g->env_field].name);
+  for (size_t i = 0; i < g->nproduction; i++) CPY(o->production[i], g->production[i]);
+  o->nproduction = g->nproduction;
+  o->gated_risk = (int)g->gated_risk;
+  o->min_confidence = g->min_confidence;
+  for (size_t i = 0; i < app->nfields; i++) CPY(o->fields[i], app->fields[i].name);
+  o->nfields = app->nfields;
+  o->approval_timeout_ns = app->approval_timeout_ns;
+#undef CPY
+  *out = o;
+  return AS_OK;
+}
+
+/* The scenario's app and script, loaded and cross-checked; *fp gets what
+** they add to the fingerprint. err: "FILE:LINE:COL: ..." lines. */
+static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp) {
+  const scenario *sc = &r->sc;
+  char dir[2 * SCN_MAX_PATH + 2], script[2 * SCN_MAX_PATH + 2], yaml[2 * SCN_MAX_PATH + 16];
+  *fp = 0;
+  if (!sc->app[0]) return AS_OK;
+  if (join_path(dir, sizeof dir, sc->base, sc->app) != AS_OK ||
+      join_path(script, sizeof script, sc->base, sc->script) != AS_OK) {
+    snprintf(err, cap, "%s: the app or script path is too long", sc->name);
+    return AS_INVAL;
+  }
+  as_app_diag *diag = calloc(1, sizeof *diag);
+  if (!diag) return AS_NOMEM;
+  int rc = as_app_load(dir, &r->app, diag);
+  if (rc != AS_OK) {
+    size_t n = 0;
+    for (size_t k = 0; k < diag->n; k++)
+      n = as_appendf(err, cap, n, "%s%s:%u:%u: %s", k ? "\n" : "", diag->items[k].file,
+                     diag->items[k].line, diag->items[k].column, diag->items[k].message);
+    if (!diag->n) n = as_appendf(err, cap, n, "%s: the app cannot be loaded: %s", dir, as_status_msg(rc));
+    free(diag);
+    return rc == AS_NOMEM ? rc : AS_PARSE;
+  }
+  free(diag);
+  as_stub_diag sd = {0};
+  rc = as_stub_script_load(script, &r->script, &sd);
+  if (rc != AS_OK) {
+    if (sd.message[0])
+      snprintf(err, cap, "%s:%u:%u: %s", sd.file[0] ? sd.file : script, sd.line, sd.column, sd.message);
+    else
+      snprintf(err, cap, "%s: the script cannot be loaded: %s", script, as_status_msg(rc));
+    return rc == AS_NOMEM ? rc : AS_PARSE;
+  }
+  if (sc->approval_timeout_ns) r->app->approval_timeout_ns = sc->approval_timeout_ns;
+  /* The sessions' fields must be the app's, as as_session_start checks:
+  ** strings (in the field's roster), or integers. */
+  size_t n = as_appendf(r->fields, sizeof r->fields, 0, "{");
+  for (size_t k = 0; k < sc->nfields; k++) {
+    const scn_field *sf = &sc->fields[k];
+    const as_app_field *f = NULL;
+    for (size_t j = 0; j < r->app->nfields && !f; j++)
+      if (strcmp(r->app->fields[j].name, sf->key) == 0) f = &r->app->fields[j];
+    char *end = NULL;
+    errno = 0;
+    long long v = f && f->type == AS_ARG_INTEGER ? strtoll(sf->value, &end, 10) : 0;
+    bool int_ok = f && f->type == AS_ARG_INTEGER && end && *end == '\0' && end != sf->value && !errno;
+    const char *why = !f ? "the app has no such field"
+                      : f->type == AS_ARG_INTEGER ? (int_ok ? NULL : "not an integer")
+                      : f->type != AS_ARG_STRING ? "a field that is neither a string nor an integer"
+                      : f->roster >= 0 && !as_app_roster_has(r->app, f->roster, sf->value)
+                          ? "not a value of the field's roster"
+                          : NULL;
+    if (why) {
+      snprintf(err, cap, "%s: fields %s=%s: %s", sc->name, sf->key, sf->value, why);
+      return AS_PARSE;
+    }
+    /* Names and numbers: nothing to escape. */
+    n = int_ok ? as_appendf(r->fields, sizeof r->fields, n, "%s\"%s\":%lld", k ? "," : "", sf->key, v)
+               : as_appendf(r->fields, sizeof r->fields, n, "%s\"%s\":\"%s\"", k ? "," : "",
+                            sf->key, sf->value);
+  }
+  (void)as_appendf(r->fields, sizeof r->fields, n, "}"); /* ignore: sized for the caps */
+  rc = orc_app_from(r->app, &r->oapp);
+  if (rc != AS_OK) return rc;
+  if (join_path(yaml, sizeof yaml, dir, "app.yaml") != AS_OK) return AS_INVAL; /* dir fitted: not reached */
+  *fp = file_hash(yaml) ^ (file_hash(script) * 0x9e3779b97f4a7c15ull);
+  return AS_OK;
+}
+
+int scn_runner_new(scn_runner **out, const scenario *sc, char *err, size_t errcap) {
   scn_runner *r = calloc(1, sizeof *r);
   if (!r) return AS_NOMEM;
+  if (err && errcap) err[0] = '\0';
   if (scn_copy(&r->sc, sc) != AS_OK) {
     free(r);
     return AS_NOMEM;
+  }
+  char scratch[64];
+  uint64_t agents_fp = 0;
+  int lrc = load_agents(r, err ? err : scratch, err ? errcap : sizeof scratch, &agents_fp);
+  if (lrc != AS_OK) {
+    scn_runner_free(r);
+    return lrc;
   }
   for (size_t k = 0; k < r->sc.nlegacy; k++) r->legacy[k] = r->sc.legacy[k];
   r->prog = (sim_program){
@@ -851,7 +1176,7 @@ int scn_runner_new(scn_runner **out, const scenario *sc) {
     scn_runner_free(r);
     return AS_NOMEM;
   }
-  r->prog.fingerprint = XXH64(text, len, 0);
+  r->prog.fingerprint = XXH64(text, len, 0) ^ agents_fp;
   free(text);
   *out = r;
   return AS_OK;
@@ -859,6 +1184,9 @@ int scn_runner_new(scn_runner **out, const scenario *sc) {
 
 void scn_runner_free(scn_runner *r) {
   if (!r) return;
+  as_app_free(r->app);
+  as_stub_script_free(r->script);
+  orc_app_free(r->oapp);
   scn_clear(&r->sc);
   free(r);
 }

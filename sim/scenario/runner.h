@@ -19,8 +19,11 @@
 
 typedef struct scn_runner scn_runner;
 
-/* A program that runs a copy of sc; *out is the caller's (scn_runner_free). */
-AS_WUR int scn_runner_new(scn_runner **out, const scenario *sc);
+/* A program that runs a copy of sc; *out is the caller's (scn_runner_free).
+** A scenario with an app loads it and its script (relative to sc->base)
+** here: AS_PARSE with every error in err ("FILE:LINE:COL: ..." lines) when
+** either is bad input; err may be NULL. */
+AS_WUR int scn_runner_new(scn_runner **out, const scenario *sc, char *err, size_t errcap);
 void scn_runner_free(scn_runner *r);
 /* The sim program; valid while r lives. */
 const sim_program *scn_runner_program(const scn_runner *r);

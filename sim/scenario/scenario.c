@@ -352,6 +352,16 @@ static void key_list(const scn_key *keys, char *buf, size_t cap) {
     n = as_appendf(buf, cap, n, "%s%s=", i == 0 ? "" : i + 1 == total ? " or " : ", ", k->name);
 }
 
+/* The field of op a SCN_KT_COUNT key sets. */
+static uint64_t *count_slot(scn_op *op, scn_slot slot) {
+  switch (slot) {
+  case SCN_SLOT_IOS: return &op->ios;
+  case SCN_SLOT_API: return &op->api;
+  case SCN_SLOT_TICKS: return &op->ticks;
+  default: return &op->retry;
+  }
+}
+
 static AS_WUR int set_key(pstate *p, const scenario *sc, scn_op *op, const scn_key *k,
                           const tok *t) {
   uint64_t v = 0;
@@ -376,8 +386,7 @@ static AS_WUR int set_key(pstate *p, const scenario *sc, scn_op *op, const scn_k
     return duration(p, t->val, t->vlen, t->vcol, &op->duration);
   case SCN_KT_COUNT:
     rc = num_in(p, t->val, t->vlen, t->vcol, k->lo, k->hi, k->name, &v);
-    if (rc == AS_OK && k->slot == SCN_SLOT_RETRY) op->retry = v;
-    if (rc == AS_OK && k->slot == SCN_SLOT_IOS) op->ios = v;
+    if (rc == AS_OK) *count_slot(op, k->slot) = v;
     return rc;
   case SCN_KT_WHEN:
     for (unsigned i = 0; i < SCN_NWHEN; i++)
@@ -484,7 +493,8 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
 
 /* Directives that may appear once: a second one would silently win. */
 static const char *const once[] = {"describe", "sessions", "journal", "synchronous", "limits",
-                                   "faults", "latency", "legacy_escalate", "swarm"};
+                                   "faults", "latency", "legacy_escalate", "swarm", "app",
+                                   "script", "fields", "approval_timeout"};
 #define NONCE (sizeof once / sizeof once[0])
 
 static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n) {
@@ -500,6 +510,32 @@ static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n
     sc->nlegacy++;
   }
   return AS_OK;
+}
+
+/* app PATH, script PATH: a path of printable bytes, quoted when it has spaces. */
+static AS_WUR int parse_path(pstate *p, const tok *t, unsigned n, char *dst, const char *what) {
+  if (n != 2 || t[1].val) return perr(p, t[0].col, "%s PATH", what);
+  if (t[1].len == 0 || t[1].len >= SCN_MAX_PATH)
+    return perr(p, t[1].col, "a path of 1 to %u characters", SCN_MAX_PATH - 1);
+  memcpy(dst, t[1].s, t[1].len);
+  dst[t[1].len] = '\0';
+  return AS_OK;
+}
+
+/* fields KEY=VALUE... */
+static AS_WUR int parse_fields(pstate *p, scenario *sc, const tok *t, unsigned n) {
+  if (n < 2) return perr(p, t[0].col, "fields KEY=VALUE...");
+  int rc = parse_kv_only(p, t, n, 1);
+  for (unsigned i = 1; rc == AS_OK && i < n; i++) {
+    if (sc->nfields == SCN_MAX_FIELDS) return perr(p, t[i].col, "at most %u fields", SCN_MAX_FIELDS);
+    scn_field *f = &sc->fields[sc->nfields];
+    rc = copy_name(p, t[i].s, t[i].len, t[i].col, f->key, "a field name");
+    for (size_t j = 0; rc == AS_OK && j < sc->nfields; j++)
+      if (strcmp(sc->fields[j].key, f->key) == 0) rc = perr(p, t[i].col, "one %s=", f->key);
+    if (rc == AS_OK) rc = copy_name(p, t[i].val, t[i].vlen, t[i].vcol, f->value, "a field value");
+    if (rc == AS_OK) sc->nfields++;
+  }
+  return rc;
 }
 
 /* The operation a name in ops= is, or SCN__OP_COUNT. */
@@ -642,9 +678,19 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
   if (tok_is(&t[0], "latency")) return parse_latency(p, sc, t, n);
   if (tok_is(&t[0], "legacy_escalate")) return parse_legacy(p, sc, t, n);
   if (tok_is(&t[0], "swarm")) return parse_swarm(p, sc, t, n);
+  if (tok_is(&t[0], "app")) return parse_path(p, t, n, sc->app, "app");
+  if (tok_is(&t[0], "script")) return parse_path(p, t, n, sc->script, "script");
+  if (tok_is(&t[0], "fields")) return parse_fields(p, sc, t, n);
+  if (tok_is(&t[0], "approval_timeout")) {
+    if (n != 2 || t[1].val) return perr(p, t[0].col, "approval_timeout DUR");
+    rc = duration(p, t[1].s, t[1].len, t[1].col, &sc->approval_timeout_ns);
+    if (rc == AS_OK && sc->approval_timeout_ns == 0) rc = perr(p, t[1].col, "a timeout above 0");
+    return rc;
+  }
   if (tok_is(&t[0], "actor")) return parse_actor(p, sc, t, n);
   return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, synchronous, "
-                           "limits, faults, latency, legacy_escalate, swarm, actor), found '%s'",
+                           "limits, faults, latency, legacy_escalate, swarm, app, script, "
+                           "fields, approval_timeout, actor), found '%s'",
               shown(&t[0], b, sizeof b));
 }
 
@@ -691,6 +737,46 @@ static AS_WUR int check_durable(pstate *p, const scenario *sc) {
               scn_journal_name(sc->journal), why);
 }
 
+/* The agents' operations need an app and a script, and a script needs an
+** app: said at the first line that lacks them. */
+static AS_WUR int check_app(pstate *p, const scenario *sc) {
+  if (sc->script[0] && !sc->app[0]) {
+    p->line = 1;
+    return perr(p, 1, "an 'app PATH' line for the script to drive");
+  }
+  if (sc->app[0] && !sc->script[0]) {
+    p->line = 1;
+    return perr(p, 1, "a 'script PATH' line: the stub LLM's answers for the app's agents");
+  }
+  if ((sc->nfields || sc->approval_timeout_ns) && !sc->app[0]) {
+    p->line = 1;
+    return perr(p, 1, "an 'app PATH' line (fields and approval_timeout are the app's)");
+  }
+  for (size_t i = 0; !sc->app[0] && i < sc->nactors; i++)
+    for (size_t j = 0; j < sc->actors[i].nops; j++) {
+      scn_op_kind k = sc->actors[i].ops[j].kind;
+      if (k == SCN_OP_RUN || k == SCN_OP_APPROVE || k == SCN_OP_REJECT || k == SCN_OP_WATCHDOG) {
+        p->line = sc->actors[i].ops[j].line;
+        return perr(p, 1, "an 'app PATH' line: %s runs the app's agents", scn_ops[k].keyword);
+      }
+    }
+  return AS_OK;
+}
+
+/* The directory of file ("." for none or a bare name). */
+static void set_base(scenario *sc, const char *file) {
+  const char *slash = file ? strrchr(file, '/') : NULL;
+  if (!slash) {
+    (void)snprintf(sc->base, sizeof sc->base, "."); /* ignore: fits */
+    return;
+  }
+  size_t n = (size_t)(slash - file);
+  if (n == 0) n = 1; /* "/x.scn": the root */
+  if (n >= sizeof sc->base) n = sizeof sc->base - 1; /* ignore: a path that long fails to open */
+  memcpy(sc->base, file, n);
+  sc->base[n] = '\0';
+}
+
 int scn_parse(const char *file, const char *text, size_t len, scenario *out, char *err,
               size_t errcap) {
   pstate p = {.file = file ? file : "(scenario)", .line = 0, .err = err, .errcap = errcap};
@@ -720,6 +806,8 @@ int scn_parse(const char *file, const char *text, size_t len, scenario *out, cha
   }
   if (rc == AS_OK && out->nactors == 0) rc = perr(&p, 1, "at least one actor");
   if (rc == AS_OK) rc = check_durable(&p, out);
+  if (rc == AS_OK) rc = check_app(&p, out);
+  if (rc == AS_OK) set_base(out, file);
   for (size_t i = 0; rc == AS_OK && i < out->nactors; i++) {
     if (out->actors[i].nops == 0) {
       p.line = out->actors[i].line;
@@ -779,7 +867,8 @@ static int same_op(const scn_op *x, const scn_op *y) {
   return x->kind == y->kind && x->repeat == y->repeat && x->weight == y->weight &&
          x->session == y->session &&
          x->duration == y->duration && x->retry == y->retry && x->state == y->state &&
-         x->when == y->when && x->ios == y->ios && strcmp(x->name, y->name) == 0;
+         x->when == y->when && x->ios == y->ios && x->api == y->api && x->ticks == y->ticks &&
+         strcmp(x->name, y->name) == 0;
 }
 
 static int same_latency(const scn_latency *a, const scn_latency *b) {
@@ -798,8 +887,14 @@ int scn_equal(const scenario *a, const scenario *b) {
       a->synchronous != b->synchronous || a->max_steps != b->max_steps ||
       a->max_virtual_ns != b->max_virtual_ns || memcmp(&a->faults, &b->faults, sizeof a->faults) != 0 ||
       memcmp(&a->swarm, &b->swarm, sizeof a->swarm) != 0 || a->nlegacy != b->nlegacy ||
-      a->nactors != b->nactors || !same_latency(&a->latency, &b->latency))
+      a->nactors != b->nactors || !same_latency(&a->latency, &b->latency) ||
+      strcmp(a->app, b->app) != 0 || strcmp(a->script, b->script) != 0 ||
+      a->nfields != b->nfields || a->approval_timeout_ns != b->approval_timeout_ns)
     return 0;
+  for (size_t i = 0; i < a->nfields; i++)
+    if (strcmp(a->fields[i].key, b->fields[i].key) != 0 ||
+        strcmp(a->fields[i].value, b->fields[i].value) != 0)
+      return 0;
   for (size_t i = 0; i < a->nlegacy; i++)
     if (strcmp(a->legacy[i], b->legacy[i]) != 0) return 0;
   for (size_t i = 0; i < a->nactors; i++) {
@@ -837,7 +932,7 @@ static size_t format_op(const scn_op *op, int drawn, char *buf, size_t cap, size
       n = as_appendf(buf, cap, n, " %s=%lluns", k->name, (unsigned long long)op->duration);
       break;
     case SCN_KT_COUNT: {
-      uint64_t v = k->slot == SCN_SLOT_IOS ? op->ios : op->retry;
+      uint64_t v = *count_slot((scn_op *)op, k->slot);
       if (v) n = as_appendf(buf, cap, n, " %s=%llu", k->name, (unsigned long long)v);
       break;
     }
@@ -902,6 +997,15 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
     n = as_appendf(buf, cap, n, " min_count=%u faults=%s\n", sc->swarm.min_count,
                    sc->swarm.vary_faults ? "vary" : "keep");
   }
+  if (sc->app[0]) n = as_appendf(buf, cap, n, "app \"%s\"\nscript \"%s\"\n", sc->app, sc->script);
+  if (sc->nfields) {
+    n = as_appendf(buf, cap, n, "fields");
+    for (size_t i = 0; i < sc->nfields; i++)
+      n = as_appendf(buf, cap, n, " %s=%s", sc->fields[i].key, sc->fields[i].value);
+    n = as_appendf(buf, cap, n, "\n");
+  }
+  if (sc->approval_timeout_ns)
+    n = as_appendf(buf, cap, n, "approval_timeout %lluns\n", (unsigned long long)sc->approval_timeout_ns);
   if (sc->nlegacy) {
     n = as_appendf(buf, cap, n, "legacy_escalate");
     for (size_t i = 0; i < sc->nlegacy; i++) n = as_appendf(buf, cap, n, " %s", sc->legacy[i]);
@@ -986,6 +1090,14 @@ static const struct {
      "each actor (min_count default 1) and, with faults=vary (the default), switches each fault "
      "kind on or off with a rate up to the one `faults` gives; every choice is printed with the "
      "seed's options (--swarm adds this line with its defaults)"},
+    {"app PATH", "the app whose agents `run` runs: a directory holding app.yaml (docs/apps.md), "
+                 "relative to the scenario file; sessions are made with its field defaults"},
+    {"script PATH", "the stub LLM's script (docs/stub-scripts.md), relative to the scenario file; "
+                    "required with `app`"},
+    {"fields KEY=VALUE...", "up to 16 fields every session is made with (checked against the "
+                            "app's fields and rosters)"},
+    {"approval_timeout DUR", "how long a pending approval waits before the watchdog times it out "
+                             "(default: the app's)"},
     {"actor NAME [count=N] [draws=N]",
      "1..64 tasks running the operations indented below (at most 32 actors, 128 operations "
      "each); with draws, each task instead runs N operations drawn from them by weight (a "

@@ -21,6 +21,11 @@
 **                                      (TAIL: N% or Nppm of calls cost
 **                                      more than HI, up to MAX)
 **   legacy_escalate TOOL...            tools a finalize reads as escalated
+**   app PATH                           the app the sessions run (a directory
+**                                      holding app.yaml; relative to the file)
+**   script PATH                        the stub LLM's script (relative to the file)
+**   fields KEY=VALUE...                the sessions' fields when they are made
+**   approval_timeout DUR               the watchdog's timeout (default: the app's)
 **   actor NAME [count=N]               N concurrent tasks running the ops below
 **       [repeat=N] OP [KEY=VALUE]...   an operation, N times (default 1)
 **
@@ -64,6 +69,9 @@
 #define SCN_MAX_CRASH_IOS 1000000u /* crash ios=N */
 #define SCN_CRASH_IOS_DEFAULT 100u
 #define SCN_MAX_LATENCY_NS 1000000000ull /* one I/O call's cost, at most */
+#define SCN_MAX_PATH 256u
+#define SCN_MAX_FIELDS 16u
+#define SCN_MAX_TICKS 100000u  /* watchdog ticks=N */
 
 /* --- keys: KEY=VALUE settings of an operation ------------------------------- */
 
@@ -90,7 +98,9 @@ typedef enum scn_slot {
   SCN_SLOT_RETRY,
   SCN_SLOT_STATE,
   SCN_SLOT_WHEN,
-  SCN_SLOT_IOS
+  SCN_SLOT_IOS,
+  SCN_SLOT_API,
+  SCN_SLOT_TICKS
 } scn_slot;
 
 typedef struct scn_key {
@@ -112,6 +122,9 @@ typedef struct scn_key {
 #define SCN_K_S_ONE_OF {"s", SCN_KT_SESSION, SCN_SLOT_SESSION, 0, 0, SCN_ONE_OF, "the session: a number below `sessions`, `any` (a fresh pick each time) or `all` (each in turn)"},
 #define SCN_K_AT {"at", SCN_KT_WHEN, SCN_SLOT_WHEN, 0, 0, 0, "when the power fails: `now` (default), or `random-io`: at an I/O call drawn uniformly from the next ios= the run's tasks make (the operation returns at once; the crash lands inside another task's I/O)"},
 #define SCN_K_IOS {"ios", SCN_KT_COUNT, SCN_SLOT_IOS, 1, SCN_MAX_CRASH_IOS, 0, "with at=random-io: how many upcoming I/O calls the crash is drawn from (1 to 1000000; default 100)"},
+#define SCN_K_API {"api", SCN_KT_COUNT, SCN_SLOT_API, 0, 1, 0, "1: as an API caller: try-acquire the session's lock, and a busy session is the answer (HTTP 429 + Retry-After: 1), never a wait"},
+#define SCN_K_TICKS {"ticks", SCN_KT_COUNT, SCN_SLOT_TICKS, 1, SCN_MAX_TICKS, 0, "how many watchdog ticks (1 to 100000; default 1)"},
+#define SCN_K_EVERY {"every", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 0, "the virtual time between two ticks (default 1s)"},
 #define SCN_K_THREAD {"thread", SCN_KT_THREAD, SCN_SLOT_NAME, 0, 0, SCN_ONE_OF, "a thread id of its own instead of S's (one of no session, which a GC must remove)"},
 
 /* --- the operation table ----------------------------------------------------- */
@@ -149,6 +162,19 @@ typedef struct scn_key {
   X(TURN, "turn", SCN_K_S SCN_K_NAME, exec_turn, orc_model_turn,                   \
     "one agent run under the session lock: start, record the tool call, then "     \
     "finalize (which takes the lock again, re-entrantly)")                         \
+  X(RUN, "run", SCN_K_S SCN_K_API, exec_run, orc_model_run,                      \
+    "run the app's agents on the session (needs `app`): LLM calls, tool calls "     \
+    "through the gateway, routes, until the run pauses for an approval, ends "     \
+    "(finalized) or fails, holding the session lock throughout")                   \
+  X(APPROVE, "approve", SCN_K_S SCN_K_API, exec_approve, orc_model_approve,         \
+    "approve the session's newest requested approval and resume the run, under "   \
+    "the lock; one already resolved answers `already resolved`")                   \
+  X(REJECT, "reject", SCN_K_S SCN_K_API, exec_reject, orc_model_reject,             \
+    "reject the session's newest requested approval and resume the run (the "      \
+    "model hears it was rejected)")                                                \
+  X(WATCHDOG, "watchdog", SCN_K_TICKS SCN_K_EVERY, exec_watchdog, orc_model_watchdog, \
+    "approval watchdog ticks: every pending approval older than the timeout is "   \
+    "resolved as timed out and its run resumed; a busy session is skipped")        \
   X(SLEEP, "sleep", SCN_K_D, exec_sleep, orc_model_sleep, "sleep in virtual time") \
   X(CRASH, "crash", SCN_K_AT SCN_K_IOS, exec_crash, orc_model_crash,               \
     "power loss, now or at a random upcoming I/O call: what was not synced is lost "\
@@ -187,6 +213,8 @@ typedef struct scn_op {
   unsigned state;     /* index in scn_tool_states; 0 executed */
   unsigned when;      /* crash at=: SCN_WHEN_NOW or SCN_WHEN_RANDOM_IO */
   uint64_t ios;       /* crash ios=; 0: SCN_CRASH_IOS_DEFAULT */
+  uint64_t api;       /* api=1: try-acquire */
+  uint64_t ticks;     /* watchdog ticks=; 0: 1 */
   char name[SCN_MAX_NAME];
 } scn_op;
 
@@ -259,6 +287,12 @@ typedef enum scn_sync { SCN_SYNC_DEFAULT, SCN_SYNC_OFF, SCN_SYNC_NORMAL, SCN_SYN
 
 /* A parsed scenario. It owns its arrays: release with scn_clear. A zeroed
 ** one is a valid empty scenario. */
+/* One `fields` setting. */
+typedef struct scn_field {
+  char key[SCN_MAX_NAME];
+  char value[SCN_MAX_NAME];
+} scn_field;
+
 typedef struct scenario {
   char name[SCN_MAX_NAME];
   char describe[SCN_MAX_TEXT];
@@ -270,6 +304,12 @@ typedef struct scenario {
   scn_faults faults;
   scn_latency latency;
   scn_swarm swarm;
+  char base[SCN_MAX_PATH];  /* the file's directory: app and script are relative to it */
+  char app[SCN_MAX_PATH];   /* as written; "" for none */
+  char script[SCN_MAX_PATH];
+  scn_field fields[SCN_MAX_FIELDS];
+  size_t nfields;
+  uint64_t approval_timeout_ns; /* 0: the app's */
   char (*legacy)[SCN_MAX_NAME]; /* owned */
   size_t nlegacy, caplegacy;
   scn_actor *actors;            /* owned */

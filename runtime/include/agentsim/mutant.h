@@ -75,7 +75,19 @@
   X(PAYLOAD_OLD_REASON, payload_old_reason,                                   \
     "the status_changed event carries the session's old reason, not the new one") \
   X(DELETE_SYNC_FULL, delete_sync_full,                                       \
-    "the store's default for journal delete is synchronous full (SQLite's), whose commit unlink is not durable")
+    "the store's default for journal delete is synchronous full (SQLite's), whose commit unlink is not durable") \
+  X(PENDING_SAVED_AFTER_PAUSE, pending_saved_after_pause,                     \
+    "a gated call marks the session awaiting_input first and saves its pending row after") \
+  X(WATCHDOG_PEEK_THEN_RESUME, watchdog_peek_then_resume,                     \
+    "the watchdog peeks is_locked, then takes the lock blocking and resumes (check-then-act)") \
+  X(PATCH_ACCEPTS_STATUS, patch_accepts_status,                               \
+    "the generic patch tool accepts a status field and writes it")           \
+  X(TERMINAL_NOT_LOCKED, terminal_not_locked,                                 \
+    "no terminal lock: a patch after a typed terminal call in one answer changes its confidence and rationale") \
+  X(INJECTED_ARG_LLM_WINS, injected_arg_llm_wins,                             \
+    "an injected argument the model also sent keeps the model's value")      \
+  X(APPROVAL_DOUBLE_RESOLVE, approval_double_resolve,                         \
+    "an approval does not check that the call is still pending: a second decision resolves and resumes again")
 
 typedef enum as_mutant_id {
   AS_MUT_NONE = 0,

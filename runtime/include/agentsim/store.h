@@ -146,6 +146,18 @@ AS_WUR int as_session_save(as_store *st, as_session *s);
 ** (status_changed). kind NULL: no event, as as_session_save. */
 AS_WUR int as_session_save_with_event(as_store *st, as_session *s, const char *kind,
                                       const char *payload, int64_t *seq);
+/* One event to append with a save. */
+typedef struct as_event_in {
+  const char *kind;
+  const char *payload; /* JSON text; NULL: "{}" */
+} as_event_in;
+#define AS_SAVE_EVENTS_MAX 8u
+/* as_session_save and n (0 .. AS_SAVE_EVENTS_MAX) events, in order, in one
+** transaction; *first_seq (may be NULL) gets the first event's number (0
+** for n 0). For a step whose records belong together: a paused turn's
+** pending call, its status change and its approval request. */
+AS_WUR int as_session_save_with_events(as_store *st, as_session *s, const as_event_in *evs,
+                                       size_t n, int64_t *first_seq);
 
 /* One row of a listing. */
 typedef struct as_session_brief {

@@ -1,0 +1,1280 @@
+/*
+** turn.c -- the turn loop, the tool gateway, approvals and the watchdog
+** (turn.h).
+**
+** A run's state between steps (which agent, how many LLM calls, the
+** conversation, the tool calls of the answer still to go) is a jansson
+** object; it is written to the session's checkpoint before a pause and
+** read back when an approval resumes the run. Every change to the session
+** is one step: load, change, save with its events, again on a stale
+** version (a writer that did not take the lock got there first).
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "agentsim/checkpoints.h"
+#include "agentsim/envelope.h"
+#include "agentsim/events.h"
+#include "agentsim/finalize.h"
+#include "agentsim/fmt.h"
+#include "agentsim/gate.h"
+#include "agentsim/json.h"
+#include "agentsim/mutant.h"
+#include "agentsim/seam.h"
+#include "agentsim/turn.h"
+
+#define STEP_ATTEMPTS 8 /* saves in a row a step may lose to other writers */
+#define STATE_VERSION 1
+
+static const char *const outcome_names[] = {
+#define AS__RONAME(NAME, name) #name,
+    AS_RUN_OUTCOME_MAP(AS__RONAME)
+#undef AS__RONAME
+};
+
+const char *as_run_outcome_name(as_run_outcome o) {
+  return (unsigned)o < AS__RUN_COUNT ? outcome_names[o] : "?";
+}
+
+/* --- a run's state ----------------------------------------------------------------- */
+
+typedef struct run {
+  const as_runtime *rt;
+  const char *id;
+  int agent;          /* index into app->agents */
+  unsigned calls;     /* LLM calls this agent run made */
+  unsigned runs;      /* agent runs this session run started */
+  unsigned answer;    /* answers this session run got (numbers tool calls' answers) */
+  bool ending;        /* a terminal decision ran in this agent run */
+  bool has_tconf;     /* a typed terminal tool gave a confidence in this agent run */
+  double tconf;
+  bool answer_terminal; /* a typed terminal tool ran in the current answer */
+  json_t *msgs;       /* the conversation */
+  json_t *queue;      /* tool calls of the current answer still to go */
+  as_run_result *res;
+} run;
+
+static void run_free(run *r) {
+  json_decref(r->msgs);
+  json_decref(r->queue);
+  r->msgs = r->queue = NULL;
+}
+
+static const as_app_agent *agent_of(const run *r) { return &r->rt->app->agents[r->agent]; }
+
+static void result_set(as_run_result *res, as_run_outcome o, as_session_status st) {
+  res->outcome = o;
+  res->status = st;
+}
+
+/* A failure the session records as error: kind and message into *res. */
+static void result_fail(as_run_result *res, const char *kind, const char *fmt, ...)
+    AS_PRINTF(3, 4);
+static void result_fail(as_run_result *res, const char *kind, const char *fmt, ...) {
+  res->outcome = AS_RUN_FAILED;
+  res->status = AS_SESS_ERROR;
+  (void)snprintf(res->error_kind, sizeof res->error_kind, "%s", kind); /* ignore: cut to fit */
+  va_list ap;
+  va_start(ap, fmt);
+  (void)vsnprintf(res->error, sizeof res->error, fmt, ap); /* ignore: cut to fit */
+  va_end(ap);
+}
+
+/* jansson's allocation failures all look alike. */
+static AS_WUR int jset(json_t *obj, const char *key, json_t *v) {
+  return v && json_object_set_new(obj, key, v) == 0 ? AS_OK : AS_NOMEM;
+}
+
+static AS_WUR int jappend(json_t *arr, json_t *v) {
+  return v && json_array_append_new(arr, v) == 0 ? AS_OK : AS_NOMEM;
+}
+
+/* A JSON text of v (owned by jansson's allocator: free()). */
+static char *jdump(const json_t *v) { return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY); }
+
+static AS_WUR int state_write(const run *r) {
+  json_t *o = json_object();
+  if (!o) return AS_NOMEM;
+  int rc = jset(o, "v", json_integer(STATE_VERSION));
+  if (rc == AS_OK) rc = jset(o, "agent", json_string(agent_of(r)->name));
+  if (rc == AS_OK) rc = jset(o, "calls", json_integer(r->calls));
+  if (rc == AS_OK) rc = jset(o, "runs", json_integer(r->runs));
+  if (rc == AS_OK) rc = jset(o, "answer", json_integer(r->answer));
+  if (rc == AS_OK) rc = jset(o, "ending", json_boolean(r->ending));
+  if (rc == AS_OK && r->has_tconf) rc = jset(o, "tconf", json_real(r->tconf));
+  if (rc == AS_OK) rc = jset(o, "answer_terminal", json_boolean(r->answer_terminal));
+  if (rc == AS_OK) rc = jset(o, "msgs", json_incref(r->msgs));
+  if (rc == AS_OK) rc = jset(o, "queue", json_incref(r->queue));
+  char *text = rc == AS_OK ? jdump(o) : NULL;
+  json_decref(o);
+  if (!text) return AS_NOMEM;
+  rc = as_checkpoint_put(r->rt->st, r->id, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+static AS_WUR int state_read(run *r) {
+  size_t cap = AS_CHECKPOINT_MAX, len = 0;
+  char *buf = as_malloc(cap + 1);
+  if (!buf) return AS_NOMEM;
+  int rc = as_checkpoint_get(r->rt->st, r->id, buf, cap, &len);
+  json_t *o = NULL;
+  if (rc == AS_OK) rc = as_json_parse(buf, len, &o, NULL);
+  as_free(buf);
+  if (rc == AS_PARSE) rc = AS_IO; /* the runtime wrote it: damage, not input */
+  if (rc != AS_OK) return rc;
+  const char *agent = json_string_value(json_object_get(o, "agent"));
+  json_t *msgs = json_object_get(o, "msgs"), *queue = json_object_get(o, "queue");
+  r->agent = agent ? as_app_agent_find(r->rt->app, agent) : -1;
+  if (json_integer_value(json_object_get(o, "v")) != STATE_VERSION || r->agent < 0 ||
+      !json_is_array(msgs) || !json_is_array(queue)) {
+    json_decref(o);
+    return AS_IO;
+  }
+  r->calls = (unsigned)json_integer_value(json_object_get(o, "calls"));
+  r->runs = (unsigned)json_integer_value(json_object_get(o, "runs"));
+  r->answer = (unsigned)json_integer_value(json_object_get(o, "answer"));
+  r->ending = json_is_true(json_object_get(o, "ending"));
+  json_t *tc = json_object_get(o, "tconf");
+  r->has_tconf = json_is_number(tc);
+  r->tconf = r->has_tconf ? json_number_value(tc) : 0;
+  r->answer_terminal = json_is_true(json_object_get(o, "answer_terminal"));
+  run_free(r);
+  r->msgs = json_incref(msgs);
+  r->queue = json_incref(queue);
+  json_decref(o);
+  return AS_OK;
+}
+
+/* --- steps: load, change, save ------------------------------------------------------- */
+
+/* What a step does to the session it loaded; *evs and *nev the events to store
+** with it (payload texts owned by the step's ctx). AS_OK to save; AS_EXISTS
+** to save nothing and end the step with AS_OK. */
+typedef AS_WUR int (*step_fn)(as_session *s, void *ctx, as_event_in *evs, size_t *nev);
+
+static AS_WUR int step(const as_runtime *rt, const char *id, step_fn fn, void *ctx) {
+  for (int attempt = 0; attempt < STEP_ATTEMPTS; attempt++) {
+    as_session s = {0};
+    as_event_in evs[AS_SAVE_EVENTS_MAX];
+    size_t nev = 0;
+    int rc = as_session_load(rt->st, id, &s);
+    if (rc == AS_OK) rc = fn(&s, ctx, evs, &nev);
+    if (rc == AS_OK) rc = as_session_save_with_events(rt->st, &s, evs, nev, NULL);
+    as_session_clear(&s);
+    if (rc == AS_EXISTS) return AS_OK;
+    if (rc != AS_STALE) return rc;
+  }
+  return AS_BUSY;
+}
+
+/* A status_changed payload, as finalize.c writes them. */
+static void status_payload(char *buf, size_t cap, as_session_status from, as_session_status to) {
+  (void)as_appendf(buf, cap, 0, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"\"}", /* ignore: sized */
+                   as_session_status_name(from), as_session_status_name(to));
+}
+
+typedef struct begin_ctx {
+  char payload[128];
+} begin_ctx;
+
+/* new or awaiting_input -> in_progress. */
+static AS_WUR int begin_fn(as_session *s, void *ctx, as_event_in *evs, size_t *nev) {
+  begin_ctx *c = ctx;
+  if (s->status == AS_SESS_IN_PROGRESS || as_session_status_terminal(s->status)) return AS_EXISTS;
+  status_payload(c->payload, sizeof c->payload, s->status, AS_SESS_IN_PROGRESS);
+  s->status = AS_SESS_IN_PROGRESS;
+  evs[(*nev)++] = (as_event_in){AS_EVENT_STATUS_CHANGED, c->payload};
+  return AS_OK;
+}
+
+/* Merge the members of patch (an object; may be NULL) into s's extra. */
+static AS_WUR int extra_merge(as_session *s, const json_t *patch) {
+  if (!patch || json_object_size(patch) == 0) return AS_OK;
+  json_t *x = NULL;
+  const char *text = s->extra ? s->extra : "{}";
+  int rc = as_json_parse(text, strlen(text), &x, NULL);
+  if (rc != AS_OK) return rc == AS_PARSE ? AS_IO : rc;
+  if (!json_is_object(x) || json_object_update(x, (json_t *)patch) != 0) rc = AS_IO;
+  char *out = rc == AS_OK ? jdump(x) : NULL;
+  json_decref(x);
+  if (rc == AS_OK && !out) rc = AS_NOMEM;
+  if (rc == AS_OK) rc = as_session_set_extra(s, out);
+  free(out);
+  return rc;
+}
+
+typedef struct call_ctx {
+  const char *tool, *args, *result;
+  as_tool_state state;
+  const json_t *extra_patch; /* members to merge into extra, or NULL */
+  const char *status;        /* the mutant's patched status, or NULL */
+  unsigned answer;           /* which answer of the run asked for it */
+  size_t idx;                /* out: the call's index */
+  char payload[AS_TOOL_NAME_MAX + 160];
+} call_ctx;
+
+/* Append an executed call, its extra fields and its tool_invoked event. */
+static AS_WUR int call_fn(as_session *s, void *ctx, as_event_in *evs, size_t *nev) {
+  call_ctx *c = ctx;
+  int rc = extra_merge(s, c->extra_patch);
+  if (rc == AS_OK) rc = as_session_add_call(s, c->tool, c->args, c->result, c->state);
+  if (rc != AS_OK) return rc;
+  c->idx = s->ncalls - 1;
+  as_session_status st;
+  if (c->status && as_session_status_parse(c->status, &st) == AS_OK) s->status = st;
+  (void)as_appendf(c->payload, sizeof c->payload, 0, /* ignore: sized for a tool name */
+                   "{\"call\":%zu,\"tool\":\"%s\",\"answer\":%u}", c->idx, c->tool,
+                   c->answer);
+  evs[(*nev)++] = (as_event_in){AS_EVENT_TOOL_INVOKED, c->payload};
+  return AS_OK;
+}
+
+typedef struct pause_ctx {
+  const char *tool, *args;
+  int64_t since;
+  bool with_call;   /* the pending row goes in this save */
+  bool with_status; /* and the status change */
+  size_t idx;
+  char result[64];
+  char status[128];
+  char requested[AS_TOOL_NAME_MAX + 64];
+} pause_ctx;
+
+/* The pending call, the status awaiting_input, their events: one save. */
+static AS_WUR int pause_fn(as_session *s, void *ctx, as_event_in *evs, size_t *nev) {
+  pause_ctx *c = ctx;
+  if (as_session_status_terminal(s->status)) return AS_EXISTS; /* settled meanwhile */
+  if (c->with_call) {
+    (void)as_appendf(c->result, sizeof c->result, 0, "{\"pending_since_ns\":%lld}", /* ignore: sized */
+                     (long long)c->since);
+    int rc = as_session_add_call(s, c->tool, c->args, c->result, AS_TOOL_PENDING_APPROVAL);
+    if (rc != AS_OK) return rc;
+    c->idx = s->ncalls - 1;
+  }
+  if (c->with_status && s->status != AS_SESS_AWAITING_INPUT) {
+    status_payload(c->status, sizeof c->status, s->status, AS_SESS_AWAITING_INPUT);
+    s->status = AS_SESS_AWAITING_INPUT;
+    evs[(*nev)++] = (as_event_in){AS_EVENT_STATUS_CHANGED, c->status};
+  }
+  if (c->with_call) {
+    (void)as_appendf(c->requested, sizeof c->requested, 0, /* ignore: sized */
+                     "{\"call\":%zu,\"tool\":\"%s\"}", c->idx, c->tool);
+    evs[(*nev)++] = (as_event_in){AS_EVENT_APPROVAL_REQUESTED, c->requested};
+  }
+  return AS_OK;
+}
+
+typedef struct resolve_ctx {
+  size_t idx;
+  as_approval_decision d;
+  const char *result; /* an approved call's result */
+  bool found;         /* out: the call was pending (or the mutant ignored that) */
+  char payload[96];
+  char status[128];
+} resolve_ctx;
+
+static const char *decision_name(as_approval_decision d) {
+  return d == AS_APPROVE ? "approved" : d == AS_REJECT ? "rejected" : "timed_out";
+}
+
+/* Resolve call idx and put the session back in progress: one save. */
+static AS_WUR int resolve_fn(as_session *s, void *ctx, as_event_in *evs, size_t *nev) {
+  resolve_ctx *c = ctx;
+  if (c->idx >= s->ncalls) return AS_NOTFOUND;
+  /* A session settled meanwhile (a finalize) resumes nothing: the
+  ** decision comes too late to matter. */
+  if (as_session_status_terminal(s->status)) return AS_EXISTS;
+  as_tool_call *call = &s->calls[c->idx];
+  /* The seed's resume trusted the caller: a second decision resumed again. */
+  if (call->state != AS_TOOL_PENDING_APPROVAL && !AS_MUTANT(APPROVAL_DOUBLE_RESOLVE))
+    return AS_EXISTS;
+  c->found = true;
+  static const char *const outcomes[] = {NULL, "{\"error\":\"rejected by a human\"}",
+                                         "{\"error\":\"the approval timed out\"}"};
+  const char *result = c->d == AS_APPROVE ? c->result : outcomes[c->d];
+  as_tool_state st = c->d == AS_APPROVE ? AS_TOOL_EXECUTED
+                     : c->d == AS_REJECT ? AS_TOOL_REJECTED
+                                         : AS_TOOL_TIMED_OUT;
+  /* A result is the session's own copy: replace it in place. */
+  size_t n = strlen(result);
+  if (n > AS_TOOL_JSON_MAX) return AS_TOOBIG;
+  char *copy = as_malloc(n + 1);
+  if (!copy) return AS_NOMEM;
+  memcpy(copy, result, n + 1);
+  as_free(call->result);
+  call->result = copy;
+  call->state = st;
+  (void)as_appendf(c->payload, sizeof c->payload, 0, /* ignore: sized */
+                   "{\"call\":%zu,\"decision\":\"%s\"}", c->idx, decision_name(c->d));
+  evs[(*nev)++] = (as_event_in){AS_EVENT_APPROVAL_RESOLVED, c->payload};
+  if (s->status == AS_SESS_AWAITING_INPUT) {
+    status_payload(c->status, sizeof c->status, s->status, AS_SESS_IN_PROGRESS);
+    s->status = AS_SESS_IN_PROGRESS;
+    evs[(*nev)++] = (as_event_in){AS_EVENT_STATUS_CHANGED, c->status};
+  }
+  return AS_OK;
+}
+
+/* An event of its own (its own transaction). payload: a JSON object. */
+static AS_WUR int emit(const run *r, const char *kind, json_t *payload) {
+  if (!payload) return AS_NOMEM;
+  char *text = jdump(payload);
+  json_decref(payload);
+  if (!text) return AS_NOMEM;
+  int rc = as_event_append(r->rt->st, r->id, kind, text, NULL);
+  free(text);
+  return rc;
+}
+
+/* --- the conversation -------------------------------------------------------------- */
+
+static AS_WUR int msg_add(run *r, const char *role, const char *text, json_t *calls,
+                          const char *call_id) {
+  if (json_array_size(r->msgs) >= AS_LLM_MESSAGES_MAX) {
+    json_decref(calls);
+    return AS_TOOBIG;
+  }
+  json_t *m = json_object();
+  int rc = m ? jset(m, "role", json_string(role)) : AS_NOMEM;
+  if (rc == AS_OK && text) rc = jset(m, "text", json_string(text));
+  if (rc == AS_OK && calls) rc = jset(m, "calls", json_incref(calls));
+  if (rc == AS_OK && call_id) rc = jset(m, "call_id", json_string(call_id));
+  json_decref(calls);
+  if (rc == AS_OK) return jappend(r->msgs, m);
+  json_decref(m);
+  return rc;
+}
+
+/* A fresh conversation for the current agent: its prompt, the session's
+** brief, and what the previous agent concluded (NULL: nothing). */
+static AS_WUR int agent_begin(run *r, const char *handoff) {
+  json_decref(r->msgs);
+  json_decref(r->queue);
+  r->msgs = json_array();
+  r->queue = json_array();
+  if (!r->msgs || !r->queue) return AS_NOMEM;
+  r->calls = 0;
+  r->ending = r->has_tconf = r->answer_terminal = false;
+  as_session s = {0};
+  int rc = as_session_load(r->rt->st, r->id, &s);
+  json_t *brief = rc == AS_OK ? json_object() : NULL;
+  json_t *fields = NULL;
+  if (rc == AS_OK) {
+    const char *x = s.extra ? s.extra : "{}";
+    rc = as_json_parse(x, strlen(x), &fields, NULL);
+    if (rc == AS_PARSE) rc = AS_IO;
+  }
+  if (rc == AS_OK && !brief) rc = AS_NOMEM;
+  if (rc == AS_OK) rc = jset(brief, "session", json_string(r->id));
+  if (rc == AS_OK) rc = jset(brief, "fields", json_incref(fields));
+  if (rc == AS_OK && handoff) rc = jset(brief, "handoff", json_string(handoff));
+  char *text = rc == AS_OK ? jdump(brief) : NULL;
+  if (rc == AS_OK && !text) rc = AS_NOMEM;
+  const char *prompt = agent_of(r)->prompt ? agent_of(r)->prompt : "";
+  if (rc == AS_OK) rc = msg_add(r, "system", prompt, NULL, NULL);
+  if (rc == AS_OK) rc = msg_add(r, "user", text, NULL, NULL);
+  free(text);
+  json_decref(fields);
+  json_decref(brief);
+  as_session_clear(&s);
+  if (rc != AS_OK) return rc;
+  json_t *p = json_pack("{s:s,s:I}", "agent", agent_of(r)->name, "run", (json_int_t)r->runs);
+  return emit(r, AS_EVENT_AGENT_STARTED, p);
+}
+
+/* The request's messages and tools, pointing into r->msgs and *schemas. */
+typedef struct request_buf {
+  as_llm_message msgs[AS_LLM_MESSAGES_MAX];
+  as_llm_tool_call calls[AS_LLM_MESSAGES_MAX][AS_LLM_CALLS_MAX];
+  as_llm_tool tools[AS_APP_AGENT_TOOLS_MAX];
+  char *schemas[AS_APP_AGENT_TOOLS_MAX];
+  size_t ntools;
+} request_buf;
+
+static void request_buf_free(request_buf *b) {
+  for (size_t i = 0; i < b->ntools; i++) as_free(b->schemas[i]);
+  b->ntools = 0;
+}
+
+static as_llm_role role_of(const char *name) {
+  if (strcmp(name, "system") == 0) return AS_LLM_SYSTEM;
+  if (strcmp(name, "user") == 0) return AS_LLM_USER;
+  if (strcmp(name, "assistant") == 0) return AS_LLM_ASSISTANT;
+  return AS_LLM_TOOL;
+}
+
+static AS_WUR int request_build(const run *r, request_buf *b, as_llm_request *req) {
+  size_t n = json_array_size(r->msgs);
+  for (size_t i = 0; i < n; i++) {
+    json_t *m = json_array_get(r->msgs, i);
+    as_llm_message *out = &b->msgs[i];
+    memset(out, 0, sizeof *out);
+    out->role = role_of(json_string_value(json_object_get(m, "role")));
+    out->text = json_string_value(json_object_get(m, "text"));
+    out->call_id = json_string_value(json_object_get(m, "call_id"));
+    json_t *calls = json_object_get(m, "calls");
+    size_t k = json_array_size(calls);
+    if (k > AS_LLM_CALLS_MAX) return AS_TOOBIG;
+    for (size_t j = 0; j < k; j++) {
+      json_t *c = json_array_get(calls, j);
+      as_llm_tool_call *tc = &b->calls[i][j];
+      memset(tc, 0, sizeof *tc);
+      (void)snprintf(tc->id, sizeof tc->id, "%s", /* ignore: ids were capped when received */
+                     json_string_value(json_object_get(c, "id")));
+      (void)snprintf(tc->name, sizeof tc->name, "%s", /* ignore: as above */
+                     json_string_value(json_object_get(c, "name")));
+      tc->args = (char *)json_string_value(json_object_get(c, "args"));
+    }
+    out->calls = k ? b->calls[i] : NULL;
+    out->ncalls = k;
+  }
+  const as_app_agent *a = agent_of(r);
+  const as_app *app = r->rt->app;
+  for (size_t i = 0; i < a->ntools; i++) {
+    const as_app_tool *t = &app->tools[a->tools[i]];
+    int rc = as_app_tool_schema(app, t, &b->schemas[i]);
+    if (rc != AS_OK) return rc;
+    b->ntools = i + 1;
+    b->tools[i] = (as_llm_tool){t->qname, t->description, b->schemas[i]};
+  }
+  *req = (as_llm_request){.session_id = r->id,
+                          .agent = a->name,
+                          .call = r->calls,
+                          .attempt = 1,
+                          .msgs = b->msgs,
+                          .nmsgs = n,
+                          .tools = b->tools,
+                          .ntools = b->ntools,
+                          .timeout_ns = r->rt->llm_timeout_ns};
+  return AS_OK;
+}
+
+static bool llm_transient(as_llm_error_kind k) {
+  return k == AS_LLM_ERR_TIMEOUT || k == AS_LLM_ERR_RATE_LIMITED || k == AS_LLM_ERR_SERVER ||
+         k == AS_LLM_ERR_MALFORMED;
+}
+
+/* One LLM call, tried again on a transient error. AS_OK with *resp, or a
+** failure recorded in r->res (return AS_OK too: the run fails, the call did
+** what it could) with *failed set. */
+static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
+  request_buf *b = as_calloc(1, sizeof *b);
+  if (!b) return AS_NOMEM;
+  as_llm_request req;
+  r->calls++;
+  int rc = request_build(r, b, &req);
+  unsigned attempts = r->rt->llm_attempts ? r->rt->llm_attempts : AS_LLM_ATTEMPTS_DEFAULT;
+  as_llm_error err = {0};
+  int lrc = AS_OK;
+  for (unsigned a = 1; rc == AS_OK && a <= attempts; a++) {
+    req.attempt = a;
+    lrc = as_llm_complete(r->rt->llm, &req, resp, &err);
+    if (lrc == AS_OK || lrc == AS_NOMEM || !llm_transient(err.kind)) break;
+    as_log(AS_LOG_INFO, "session %s: agent %s call %u attempt %u: %s (%s)", r->id,
+           agent_of(r)->name, r->calls, a, as_llm_error_name(err.kind), err.message);
+    if (a < attempts && err.kind == AS_LLM_ERR_RATE_LIMITED && err.retry_after_ns)
+      as_sleep_until(as_now_mono_ns() + err.retry_after_ns);
+  }
+  request_buf_free(b);
+  as_free(b);
+  if (rc != AS_OK) return rc;
+  if (lrc == AS_NOMEM) return lrc;
+  if (lrc != AS_OK) {
+    char kind[AS_RUN_KIND_MAX];
+    (void)snprintf(kind, sizeof kind, "llm_%s", /* ignore: names are short */
+                   err.kind ? as_llm_error_name(err.kind) : as_status_name(lrc));
+    result_fail(r->res, kind, "agent %s, LLM call %u: %s", agent_of(r)->name, r->calls,
+                err.message[0] ? err.message : as_status_msg(lrc));
+    *failed = true;
+  }
+  return AS_OK;
+}
+
+/* --- the gateway -------------------------------------------------------------------- */
+
+/* Tell the model about call c (the tool's answer, or why nothing ran). */
+static AS_WUR int tell(run *r, const json_t *c, const char *result) {
+  return msg_add(r, "tool", result, NULL, json_string_value(json_object_get(c, "id")));
+}
+
+static AS_WUR int tell_error(run *r, const json_t *c, const char *fmt, ...) AS_PRINTF(3, 4);
+static AS_WUR int tell_error(run *r, const json_t *c, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  (void)vsnprintf(msg, sizeof msg, fmt, ap); /* ignore: cut to fit */
+  va_end(ap);
+  json_t *o = json_pack("{s:s}", "error", msg);
+  char *text = o ? jdump(o) : NULL;
+  json_decref(o);
+  if (!text) return AS_NOMEM;
+  as_log(AS_LOG_INFO, "session %s: %s", r->id, msg);
+  int rc = tell(r, c, text);
+  free(text);
+  return rc;
+}
+
+/* The session's value for injected argument inj, or NULL (a new reference). */
+static json_t *injected_value(const as_session *s, const json_t *extra, const as_app *app,
+                              const as_app_inject *inj) {
+  switch (inj->src) {
+  case AS_INJECT_ID: return json_string(s->id);
+  case AS_INJECT_STATUS: return json_string(as_session_status_name(s->status));
+  case AS_INJECT_RETRY_COUNT: return json_integer(s->retry_count);
+  case AS_INJECT_EXTRA:
+    if (inj->field < 0 || (size_t)inj->field >= app->nfields) return NULL;
+    return json_incref(json_object_get(extra, app->fields[inj->field].name));
+  default: return NULL;
+  }
+}
+
+static bool type_ok(as_arg_type t, const json_t *v) {
+  switch (t) {
+  case AS_ARG_STRING: return json_is_string(v);
+  case AS_ARG_NUMBER: return json_is_number(v);
+  case AS_ARG_INTEGER: return json_is_integer(v);
+  case AS_ARG_BOOLEAN: return json_is_boolean(v);
+  case AS_ARG_OBJECT: return json_is_object(v);
+  case AS_ARG_ARRAY: return json_is_array(v);
+  default: return false;
+  }
+}
+
+static const as_app_arg *arg_of(const as_app_tool *t, const char *name) {
+  for (size_t i = 0; i < t->nargs; i++)
+    if (strcmp(t->args[i].name, name) == 0) return &t->args[i];
+  return NULL;
+}
+
+static bool agent_has(const as_app *app, const as_app_agent *a, const as_app_tool *t) {
+  for (size_t i = 0; i < a->ntools; i++)
+    if (&app->tools[a->tools[i]] == t) return true;
+  return false;
+}
+
+/* Keys the patch tool never takes, whatever the app declares. */
+static bool patch_forbidden(const char *key) {
+  return strcmp(key, "status") == 0 || strcmp(key, "resolution") == 0 ||
+         strcmp(key, "escalation") == 0;
+}
+
+/* The session's confidence so far (its extra field), if any. */
+static bool current_conf(const json_t *extra, double *out) {
+  const json_t *v = json_object_get(extra, "confidence");
+  if (!json_is_number(v)) return false;
+  *out = json_number_value(v);
+  return true;
+}
+
+typedef struct gate_view {
+  as_session s;
+  json_t *extra;
+} gate_view;
+
+/* args: set the injected arguments, drop what the tool does not take,
+** check the rest. *why gets the reason it cannot run ("" when it can). */
+static AS_WUR int args_prepare(run *r, const as_app_tool *t, const gate_view *v, json_t *args,
+                               char *why, size_t cap) {
+  const as_app *app = r->rt->app;
+  why[0] = 0;
+  for (size_t i = 0; i < t->nargs; i++) {
+    const as_app_arg *a = &t->args[i];
+    if (a->injected < 0 || (size_t)a->injected >= app->ninject) continue;
+    /* The seed injected only what the model left out. */
+    if (AS_MUTANT(INJECTED_ARG_LLM_WINS) && json_object_get(args, a->name)) continue;
+    json_t *val = injected_value(&v->s, v->extra, app, &app->inject[a->injected]);
+    if (!val) {
+      json_t *had = json_object_get(args, a->name);
+      if (had) {
+        as_log(AS_LOG_WARN, "session %s: %s: the model's %s dropped (the session has none)",
+               r->id, t->qname, a->name);
+        if (json_object_del(args, a->name) != 0) return AS_INTERNAL;
+      }
+      continue;
+    }
+    if (json_object_set_new(args, a->name, val) != 0) return AS_NOMEM;
+  }
+  if (t->kind == AS_TOOLK_PATCH) return AS_OK; /* its keys are checked as a patch */
+  const char *key;
+  json_t *val;
+  void *tmp;
+  json_object_foreach_safe(args, tmp, key, val) {
+    if (arg_of(t, key)) continue;
+    as_log(AS_LOG_WARN, "session %s: %s does not take '%s': dropped", r->id, t->qname, key);
+    if (json_object_del(args, key) != 0) return AS_INTERNAL;
+  }
+  for (size_t i = 0; i < t->nargs && !why[0]; i++) {
+    const as_app_arg *a = &t->args[i];
+    json_t *got = json_object_get(args, a->name);
+    if (!got) {
+      if (a->required)
+        (void)as_appendf(why, cap, 0, "%s: argument '%s' is required", t->qname, a->name);
+      continue;
+    }
+    if (!type_ok(a->type, got))
+      (void)as_appendf(why, cap, 0, "%s: argument '%s' must be a %s", t->qname, a->name,
+                       as_arg_type_name(a->type));
+    else if (a->roster >= 0 && !as_app_roster_has(app, a->roster, json_string_value(got)))
+      (void)as_appendf(why, cap, 0, "%s: '%s' is not one of roster %s", t->qname,
+                       json_string_value(got), app->rosters[a->roster].name);
+  }
+  if (!why[0] && t->kind != AS_TOOLK_APP) {
+    double c = json_number_value(json_object_get(args, "confidence"));
+    if (json_object_get(args, "confidence") && !(c >= 0 && c <= 1))
+      (void)as_appendf(why, cap, 0, "%s: confidence must lie in [0, 1]", t->qname);
+  }
+  if (!why[0] && t->kind == AS_TOOLK_MARK_ESCALATED && app->escalation_roster >= 0 &&
+      !as_app_roster_has(app, app->escalation_roster,
+                         json_string_value(json_object_get(args, "team"))))
+    (void)as_appendf(why, cap, 0, "%s: team is not one of roster %s", t->qname,
+                     app->rosters[app->escalation_roster].name);
+  return AS_OK;
+}
+
+/* What a patch changes in extra, into *out (a new object); *why when it is
+** refused. */
+static AS_WUR int patch_plan(run *r, const json_t *args, json_t **out, const char **status,
+                             char *why, size_t cap) {
+  const as_app *app = r->rt->app;
+  json_t *p = json_object();
+  if (!p) return AS_NOMEM;
+  const char *key;
+  json_t *val;
+  *status = NULL;
+  json_object_foreach((json_t *)args, key, val) {
+    bool declared = false;
+    for (size_t i = 0; i < app->nfields && !declared; i++)
+      declared = strcmp(app->fields[i].name, key) == 0;
+    bool conf = strcmp(key, "confidence") == 0 || strcmp(key, "rationale") == 0;
+    if (AS_MUTANT(PATCH_ACCEPTS_STATUS) && strcmp(key, "status") == 0 && json_is_string(val)) {
+      *status = json_string_value(val);
+      continue;
+    }
+    if (patch_forbidden(key)) {
+      (void)as_appendf(why, cap, 0, "patch_session cannot change '%s': a typed terminal tool decides it",
+                       key);
+      break;
+    }
+    if (!declared && !conf) {
+      (void)as_appendf(why, cap, 0, "patch_session: '%s' is not a field of this app", key);
+      break;
+    }
+    if (conf && r->answer_terminal && !AS_MUTANT(TERMINAL_NOT_LOCKED)) {
+      as_log(AS_LOG_WARN, "session %s: a typed terminal tool ran in this answer: patch's %s dropped",
+             r->id, key);
+      continue;
+    }
+    if (strcmp(key, "confidence") == 0 &&
+        !(json_is_number(val) && json_number_value(val) >= 0 && json_number_value(val) <= 1)) {
+      (void)as_appendf(why, cap, 0, "patch_session: confidence must be a number in [0, 1]");
+      break;
+    }
+    if (json_object_set(p, key, val) != 0) {
+      json_decref(p);
+      return AS_NOMEM;
+    }
+  }
+  *out = p;
+  return AS_OK;
+}
+
+/* The extra fields a typed terminal tool records. */
+static AS_WUR int terminal_plan(const as_app_tool *t, const json_t *args, json_t **out) {
+  json_t *p = json_object();
+  if (!p) return AS_NOMEM;
+  static const char *const keys[] = {"confidence", "rationale"};
+  int rc = AS_OK;
+  for (size_t i = 0; i < 2 && rc == AS_OK; i++) {
+    json_t *v = json_object_get(args, keys[i]);
+    if (v && json_object_set(p, keys[i], v) != 0) rc = AS_NOMEM;
+  }
+  const char *from = t->kind == AS_TOOLK_MARK_RESOLVED    ? "resolution"
+                     : t->kind == AS_TOOLK_MARK_ESCALATED ? "team"
+                                                          : "hypothesis";
+  const char *to = t->kind == AS_TOOLK_MARK_ESCALATED ? "escalation" : from;
+  json_t *v = json_object_get(args, from);
+  if (rc == AS_OK && v && json_object_set(p, to, v) != 0) rc = AS_NOMEM;
+  if (rc != AS_OK) {
+    json_decref(p);
+    return rc;
+  }
+  *out = p;
+  return AS_OK;
+}
+
+static AS_WUR int gate_view_load(const run *r, gate_view *v) {
+  memset(v, 0, sizeof *v);
+  int rc = as_session_load(r->rt->st, r->id, &v->s);
+  if (rc != AS_OK) return rc;
+  const char *x = v->s.extra ? v->s.extra : "{}";
+  rc = as_json_parse(x, strlen(x), &v->extra, NULL);
+  if (rc == AS_PARSE) rc = AS_IO;
+  if (rc != AS_OK) as_session_clear(&v->s);
+  return rc;
+}
+
+static void gate_view_clear(gate_view *v) {
+  json_decref(v->extra);
+  as_session_clear(&v->s);
+  v->extra = NULL;
+}
+
+/* Run tool t with args now: record it executed; tell the model. */
+static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t *args) {
+  const as_runtime *rt = r->rt;
+  char why[512] = "";
+  json_t *plan = NULL;
+  const char *status = NULL;
+  char *result = NULL;
+  int rc = AS_OK;
+  if (t->kind == AS_TOOLK_PATCH) {
+    rc = patch_plan(r, args, &plan, &status, why, sizeof why);
+  } else if (t->kind != AS_TOOLK_APP) {
+    rc = terminal_plan(t, args, &plan);
+  }
+  if (rc == AS_OK && why[0]) {
+    json_decref(plan);
+    return tell_error(r, c, "%s", why);
+  }
+  char *args_text = rc == AS_OK ? jdump(args) : NULL;
+  if (rc == AS_OK && !args_text) rc = AS_NOMEM;
+  if (rc == AS_OK && t->kind == AS_TOOLK_APP) {
+    int xrc = rt->exec ? rt->exec(rt->exec_ctx, r->id, t, args_text, &result) : AS_OK;
+    if (xrc != AS_OK) {
+      as_free(result);
+      free(args_text);
+      return tell_error(r, c, "%s failed: %s", t->qname, as_status_msg(xrc));
+    }
+  }
+  call_ctx cc = {.tool = t->qname,
+                 .args = args_text,
+                 .result = result ? result : "{\"ok\":true}",
+                 .state = AS_TOOL_EXECUTED,
+                 .extra_patch = plan,
+                 .status = status,
+                 .answer = r->answer};
+  if (rc == AS_OK) rc = step(rt, r->id, call_fn, &cc);
+  if (rc == AS_OK) rc = tell(r, c, cc.result);
+  if (rc == AS_OK && t->kind != AS_TOOLK_APP && t->kind != AS_TOOLK_PATCH) {
+    r->answer_terminal = true;
+    json_t *conf = json_object_get(args, "confidence");
+    if (json_is_number(conf)) {
+      r->has_tconf = true;
+      r->tconf = json_number_value(conf);
+    }
+    if (t->kind != AS_TOOLK_SUBMIT_HYPOTHESIS) r->ending = true;
+  }
+  json_decref(plan);
+  free(args_text);
+  as_free(result);
+  return rc;
+}
+
+/* Gate call c of tool t: the pending row and the pause. */
+static AS_WUR int pause_for(run *r, const json_t *c, const as_app_tool *t, json_t *args,
+                            as_gate_decision why) {
+  char *args_text = jdump(args);
+  if (!args_text) return AS_NOMEM;
+  /* The pending call is the next one the session gets: we hold its lock. */
+  as_session s = {0};
+  int rc = as_session_load(r->rt->st, r->id, &s);
+  size_t idx = s.ncalls;
+  as_session_clear(&s);
+  json_t *p = json_pack("{s:I,s:s,s:s}", "call", (json_int_t)idx, "tool", t->qname, "why",
+                        as_gate_decision_name(why));
+  if (rc == AS_OK) rc = emit(r, AS_EVENT_GATE_FIRED, p);
+  else json_decref(p);
+  /* The conversation as it stands, with this call answered on resume. */
+  json_t *pending = json_object();
+  if (rc == AS_OK && !pending) rc = AS_NOMEM;
+  if (rc == AS_OK) rc = jset(pending, "id", json_incref(json_object_get(c, "id")));
+  if (rc == AS_OK) rc = jset(pending, "idx", json_integer((json_int_t)idx));
+  if (rc == AS_OK) rc = jset(pending, "tool", json_string(t->qname));
+  if (rc == AS_OK) rc = json_array_insert(r->queue, 0, pending) == 0 ? AS_OK : AS_NOMEM;
+  else json_decref(pending);
+  if (rc == AS_OK) rc = state_write(r);
+  pause_ctx pc = {.tool = t->qname, .args = args_text, .since = as_now_wall_ns()};
+  if (AS_MUTANT(PENDING_SAVED_AFTER_PAUSE)) {
+    /* The seed paused the run first and wrote the pending row after. */
+    pc.with_status = true;
+    if (rc == AS_OK) rc = step(r->rt, r->id, pause_fn, &pc);
+    pc.with_status = false;
+    pc.with_call = true;
+    if (rc == AS_OK) rc = step(r->rt, r->id, pause_fn, &pc);
+  } else {
+    pc.with_call = pc.with_status = true;
+    if (rc == AS_OK) rc = step(r->rt, r->id, pause_fn, &pc);
+  }
+  free(args_text);
+  if (rc == AS_OK) result_set(r->res, AS_RUN_PAUSED, AS_SESS_AWAITING_INPUT);
+  return rc;
+}
+
+/* Take the next call of the queue through the gateway. *paused when the
+** run stops for an approval. */
+static AS_WUR int gateway_one(run *r, bool *paused) {
+  const as_app *app = r->rt->app;
+  json_t *c = json_incref(json_array_get(r->queue, 0));
+  if (json_array_remove(r->queue, 0) != 0) {
+    json_decref(c);
+    return AS_INTERNAL;
+  }
+  const char *name = json_string_value(json_object_get(c, "name"));
+  const char *args_text = json_string_value(json_object_get(c, "args"));
+  const as_app_tool *t = name ? as_app_tool_find(app, name) : NULL;
+  int rc = AS_OK;
+  json_t *args = NULL;
+  as_json_error jerr;
+  if (!t || !agent_has(app, agent_of(r), t)) {
+    rc = tell_error(r, c, "agent %s has no tool '%s'", agent_of(r)->name, name ? name : "");
+  } else if (as_json_parse(args_text ? args_text : "", args_text ? strlen(args_text) : 0, &args,
+                           &jerr) != AS_OK ||
+             !json_is_object(args)) {
+    rc = tell_error(r, c, "%s: the arguments are not a JSON object (%s)", t->qname,
+                    args ? "another JSON value" : jerr.reason);
+  } else {
+    gate_view v;
+    char why[512];
+    rc = gate_view_load(r, &v);
+    if (rc == AS_OK) rc = args_prepare(r, t, &v, args, why, sizeof why);
+    double conf = 0;
+    bool has_conf = rc == AS_OK && current_conf(v.extra, &conf);
+    as_gate_decision g = rc == AS_OK && !why[0]
+                             ? as_should_gate(&v.s, app, agent_of(r), t, has_conf, conf)
+                             : AS_GATE_PASS;
+    if (rc == AS_OK && why[0]) rc = tell_error(r, c, "%s", why);
+    else if (rc == AS_OK && g != AS_GATE_PASS) {
+      rc = pause_for(r, c, t, args, g);
+      *paused = rc == AS_OK;
+    } else if (rc == AS_OK) {
+      rc = execute(r, c, t, args);
+    }
+    gate_view_clear(&v);
+  }
+  json_decref(args);
+  json_decref(c);
+  return rc;
+}
+
+/* --- routing and the end of an agent's run ---------------------------------------------- */
+
+static int route_of(const as_app_agent *a, const char *signal) {
+  for (size_t i = 0; signal[0] && i < a->nroutes; i++)
+    if (strcmp(a->routes[i].signal, signal) == 0) return a->routes[i].agent;
+  return a->default_route;
+}
+
+/* An answer without tool calls: the envelope, the route. *next gets the
+** next agent (AS_APP_END: finalize); *failed when the run fails. */
+static AS_WUR int conclude(run *r, const as_llm_response *resp, int *next, bool *failed,
+                           char **handoff) {
+  as_envelope env = {0};
+  as_json_error err = {0};
+  const char *sx = resp->structured, *tx = resp->text;
+  int rc = as_envelope_parse(sx, sx ? strlen(sx) : 0, tx, tx ? strlen(tx) : 0, &env, &err);
+  const as_app_agent *a = agent_of(r);
+  if (rc == AS_NOTFOUND) {
+    json_t *p = json_pack("{s:s,s:b,s:s}", "agent", a->name, "ok", 0, "error", AS_ENVELOPE_MISSING);
+    rc = emit(r, AS_EVENT_AGENT_FINISHED, p);
+    result_fail(r->res, AS_ENVELOPE_MISSING, "agent %s: %s", a->name, err.reason);
+    *failed = true;
+    return rc;
+  }
+  if (rc != AS_OK) return rc;
+  double conf = env.confidence;
+  if (r->has_tconf) {
+    bool mismatch = false;
+    conf = as_confidence_reconcile(env.confidence, r->tconf, &mismatch);
+    if (mismatch)
+      as_log(AS_LOG_WARN, "session %s: agent %s: envelope confidence %.3f, terminal tool's %.3f: the tool's wins",
+             r->id, a->name, env.confidence, r->tconf);
+  }
+  int to = route_of(a, env.signal);
+  const char *to_name = to == AS_APP_END ? "end" : r->rt->app->agents[to].name;
+  rc = emit(r, AS_EVENT_CONFIDENCE_EMITTED,
+            json_pack("{s:s,s:f}", "agent", a->name, "confidence", conf));
+  if (rc == AS_OK)
+    rc = emit(r, AS_EVENT_ROUTE_DECIDED,
+              json_pack("{s:s,s:s,s:s}", "agent", a->name, "signal", env.signal, "to", to_name));
+  if (rc == AS_OK)
+    rc = emit(r, AS_EVENT_AGENT_FINISHED, json_pack("{s:s,s:b}", "agent", a->name, "ok", 1));
+  *next = r->ending ? AS_APP_END : to;
+  if (rc == AS_OK && env.content) {
+    size_t n = strlen(env.content);
+    *handoff = as_malloc(n + 1);
+    if (*handoff) memcpy(*handoff, env.content, n + 1);
+    else rc = AS_NOMEM;
+  }
+  as_envelope_clear(&env);
+  return rc;
+}
+
+/* The run failed (r->res says how): the session becomes error. */
+static AS_WUR int fail_run(run *r) {
+  bool changed = false;
+  int rc = as_mark_failed(r->rt->st, r->rt->locks, r->id, &changed);
+  as_log(AS_LOG_WARN, "session %s: run failed (%s): %s", r->id, r->res->error_kind, r->res->error);
+  return rc;
+}
+
+static AS_WUR int finalize_run(run *r) {
+  const as_app *app = r->rt->app;
+  const char *legacy[AS_APP_TOOLS_MAX];
+  size_t nl = 0;
+  for (size_t i = 0; i < app->ntools; i++)
+    if (app->tools[i].legacy_escalate) legacy[nl++] = app->tools[i].qname;
+  as_finalize_rules rules = {legacy, nl};
+  as_session_status final = AS_SESS_NEW;
+  int rc = as_finalize(r->rt->st, r->rt->locks, r->id, &rules, &final);
+  if (rc == AS_OK) result_set(r->res, AS_RUN_ENDED, final);
+  return rc;
+}
+
+/* The loop, lock held, state in r. */
+static AS_WUR int drive(run *r) {
+  const as_app *app = r->rt->app;
+  for (;;) {
+    bool paused = false, failed = false;
+    while (json_array_size(r->queue) > 0) {
+      int rc = gateway_one(r, &paused);
+      if (rc != AS_OK || paused) return rc;
+    }
+    if (r->calls >= agent_of(r)->max_calls) {
+      result_fail(r->res, "turn_cap", "agent %s made %u LLM calls without concluding",
+                  agent_of(r)->name, r->calls);
+      return fail_run(r);
+    }
+    as_llm_response resp = {0};
+    int rc = llm_call(r, &resp, &failed);
+    if (rc != AS_OK) return rc;
+    if (failed) {
+      json_t *p = json_pack("{s:s,s:b,s:s}", "agent", agent_of(r)->name, "ok", 0, "error",
+                            r->res->error_kind);
+      rc = emit(r, AS_EVENT_AGENT_FINISHED, p);
+      return rc == AS_OK ? fail_run(r) : rc;
+    }
+    r->answer++;
+    r->answer_terminal = false;
+    if (resp.ncalls > 0) {
+      json_t *calls = json_array();
+      for (size_t i = 0; calls && rc == AS_OK && i < resp.ncalls; i++) {
+        json_t *c = json_pack("{s:s,s:s,s:s}", "id", resp.calls[i].id, "name", resp.calls[i].name,
+                              "args", resp.calls[i].args ? resp.calls[i].args : "");
+        rc = jappend(calls, c);
+        if (rc == AS_OK) rc = jappend(r->queue, json_incref(c));
+      }
+      if (!calls) rc = AS_NOMEM;
+      if (rc == AS_OK) rc = msg_add(r, "assistant", resp.text, calls, NULL);
+      else json_decref(calls);
+      as_llm_response_clear(&resp);
+      if (rc == AS_TOOBIG) {
+        result_fail(r->res, "conversation_cap", "agent %s: the conversation passed %u messages",
+                    agent_of(r)->name, AS_LLM_MESSAGES_MAX);
+        return fail_run(r);
+      }
+      if (rc != AS_OK) return rc;
+      continue;
+    }
+    int next = AS_APP_END;
+    char *handoff = NULL;
+    rc = conclude(r, &resp, &next, &failed, &handoff);
+    as_llm_response_clear(&resp);
+    if (rc != AS_OK || failed) {
+      as_free(handoff);
+      return rc != AS_OK ? rc : fail_run(r);
+    }
+    if (next == AS_APP_END) {
+      as_free(handoff);
+      return finalize_run(r);
+    }
+    if (++r->runs >= app->max_agent_runs) {
+      as_free(handoff);
+      result_fail(r->res, "agent_run_cap", "%u agent runs without reaching an end", r->runs);
+      return fail_run(r);
+    }
+    r->agent = next;
+    rc = agent_begin(r, handoff);
+    as_free(handoff);
+    if (rc != AS_OK) return rc;
+  }
+}
+
+static AS_WUR int lock_take(const as_runtime *rt, const char *id, bool try) {
+  return try ? as_lock_try_acquire(rt->locks, id) : as_lock_acquire(rt->locks, id);
+}
+
+static AS_WUR int lock_drop(const as_runtime *rt, const char *id, int rc) {
+  int rc2 = as_lock_release(rt->locks, id);
+  return rc != AS_OK ? rc : rc2;
+}
+
+static bool runtime_ok(const as_runtime *rt, const char *id, const as_run_result *res) {
+  return rt && rt->st && rt->locks && rt->app && rt->llm && id && res && rt->app->nagents > 0;
+}
+
+/* Lock held: start or resume id's run. */
+static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result *res) {
+  as_session s = {0};
+  int rc = as_session_load(rt->st, id, &s);
+  if (rc != AS_OK) return rc;
+  as_session_status st = s.status;
+  bool waiting = false;
+  for (size_t i = 0; i < s.ncalls && !waiting; i++)
+    waiting = s.calls[i].state == AS_TOOL_PENDING_APPROVAL;
+  as_session_clear(&s);
+  if (as_session_status_terminal(st) || (st == AS_SESS_AWAITING_INPUT && waiting)) {
+    result_set(res, AS_RUN_IDLE, st);
+    return AS_OK;
+  }
+  run r = {.rt = rt, .id = id, .res = res};
+  bool resume = st != AS_SESS_NEW;
+  if (resume) {
+    rc = state_read(&r);
+    if (rc == AS_NOTFOUND) resume = false; /* a run that never paused: begin again */
+    else if (rc != AS_OK) return rc;
+  }
+  begin_ctx bc;
+  rc = step(rt, id, begin_fn, &bc);
+  if (rc == AS_OK && !resume) {
+    r.agent = rt->app->entry;
+    rc = agent_begin(&r, NULL);
+  }
+  if (rc == AS_OK) rc = drive(&r);
+  run_free(&r);
+  return rc;
+}
+
+int as_run(const as_runtime *rt, const char *id, bool try, as_run_result *res) {
+  if (!runtime_ok(rt, id, res)) return AS_INVAL;
+  memset(res, 0, sizeof *res);
+  int rc = lock_take(rt, id, try);
+  if (rc != AS_OK) return rc;
+  rc = run_locked(rt, id, res);
+  return lock_drop(rt, id, rc);
+}
+
+/* Whether id's log holds an approval request for call idx (an executed
+** call that waited for one looks like any other in the session). */
+static AS_WUR int was_requested(const as_runtime *rt, const char *id, size_t idx, bool *out) {
+  int64_t after = 0;
+  *out = false;
+  for (;;) {
+    as_event_list l = {0};
+    int rc = as_event_read(rt->st, id, after, AS_EVENT_READ_MAX, &l);
+    if (rc != AS_OK) return rc;
+    for (size_t i = 0; i < l.n && !*out; i++) {
+      if (strcmp(l.items[i].kind, AS_EVENT_APPROVAL_REQUESTED) != 0) continue;
+      json_t *p = NULL;
+      if (as_json_parse(l.items[i].payload, strlen(l.items[i].payload), &p, NULL) != AS_OK) continue;
+      *out = json_integer_value(json_object_get(p, "call")) == (json_int_t)idx;
+      json_decref(p);
+    }
+    size_t n = l.n;
+    if (n) after = l.items[n - 1].seq;
+    as_event_list_clear(&l);
+    if (*out || n < AS_EVENT_READ_MAX) return AS_OK;
+  }
+}
+
+/* Lock held: resolve call idx of id, then resume. */
+static AS_WUR int resolve_locked(const as_runtime *rt, const char *id, size_t idx,
+                                 as_approval_decision d, as_run_result *res) {
+  as_session s = {0};
+  int rc = as_session_load(rt->st, id, &s);
+  if (rc != AS_OK) return rc;
+  if (idx >= s.ncalls) {
+    as_session_clear(&s);
+    return AS_NOTFOUND;
+  }
+  as_tool_call *call = &s.calls[idx];
+  const as_app_tool *t = as_app_tool_find(rt->app, call->tool);
+  bool was_gated = call->state != AS_TOOL_EXECUTED;
+  bool pending = call->state == AS_TOOL_PENDING_APPROVAL;
+  char *args = NULL;
+  if (pending || AS_MUTANT(APPROVAL_DOUBLE_RESOLVE)) {
+    size_t n = strlen(call->args);
+    args = as_malloc(n + 1);
+    if (args) memcpy(args, call->args, n + 1);
+    else rc = AS_NOMEM;
+  }
+  as_session_clear(&s);
+  if (rc != AS_OK) return rc;
+  if (!pending && !AS_MUTANT(APPROVAL_DOUBLE_RESOLVE)) {
+    as_free(args);
+    if (!was_gated) rc = was_requested(rt, id, idx, &was_gated);
+    return rc != AS_OK ? rc : was_gated ? AS_EXISTS : AS_INVAL;
+  }
+  if (!t) {
+    as_free(args);
+    return AS_NOTFOUND; /* the app no longer has the tool */
+  }
+  /* Approved: the call runs now, under the lock, and is stored with its
+  ** result in the save that resolves it. */
+  char *result = NULL;
+  if (d == AS_APPROVE && t->kind == AS_TOOLK_APP && rt->exec) {
+    int xrc = rt->exec(rt->exec_ctx, id, t, args, &result);
+    if (xrc != AS_OK) {
+      as_free(result);
+      result = NULL;
+      as_log(AS_LOG_WARN, "session %s: approved %s failed: %s", id, t->qname, as_status_msg(xrc));
+    }
+  }
+  resolve_ctx rc_ctx = {.idx = idx, .d = d, .result = result ? result : "{\"ok\":true}"};
+  rc = step(rt, id, resolve_fn, &rc_ctx);
+  if (rc == AS_OK && !rc_ctx.found) rc = AS_EXISTS; /* resolved meanwhile */
+  run r = {.rt = rt, .id = id, .res = res};
+  if (rc == AS_OK) rc = state_read(&r);
+  /* The model hears the outcome as the pending call's answer. */
+  json_t *head = json_array_get(r.queue, 0);
+  if (rc == AS_OK && (!head || json_integer_value(json_object_get(head, "idx")) != (json_int_t)idx))
+    rc = AS_IO; /* the checkpoint is not this pause's */
+  if (rc == AS_OK) {
+    json_t *c = json_incref(head);
+    if (json_array_remove(r.queue, 0) != 0) rc = AS_INTERNAL;
+    static const char *const told[] = {NULL, "{\"error\":\"rejected by a human\"}",
+                                       "{\"error\":\"the approval timed out\"}"};
+    if (rc == AS_OK) rc = tell(&r, c, d == AS_APPROVE ? rc_ctx.result : told[d]);
+    json_decref(c);
+  }
+  as_free(result);
+  as_free(args);
+  if (rc == AS_OK) rc = drive(&r);
+  run_free(&r);
+  return rc;
+}
+
+int as_approval_resolve(const as_runtime *rt, const char *id, size_t call, as_approval_decision d,
+                        bool try, as_run_result *res) {
+  if (!runtime_ok(rt, id, res) || d > AS_TIME_OUT) return AS_INVAL;
+  memset(res, 0, sizeof *res);
+  int rc = lock_take(rt, id, try);
+  if (rc != AS_OK) return rc;
+  rc = resolve_locked(rt, id, call, d, res);
+  return lock_drop(rt, id, rc);
+}
+
+/* The pending calls of s due at now: their indices into due (at most cap). */
+static size_t due_calls(const as_session *s, int64_t now, uint64_t timeout, size_t *due, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->ncalls && n < cap; i++) {
+    const as_tool_call *c = &s->calls[i];
+    if (c->state != AS_TOOL_PENDING_APPROVAL) continue;
+    json_t *r = NULL;
+    if (as_json_parse(c->result, strlen(c->result), &r, NULL) != AS_OK) continue;
+    json_int_t since = json_integer_value(json_object_get(r, "pending_since_ns"));
+    json_decref(r);
+    if (now - (int64_t)since >= (int64_t)timeout) due[n++] = i;
+  }
+  return n;
+}
+
+int as_watchdog_tick(const as_runtime *rt, as_watchdog_stats *stats) {
+  if (!rt || !rt->st || !rt->locks || !rt->app || !stats) return AS_INVAL;
+  memset(stats, 0, sizeof *stats);
+  as_session_brief *list = as_calloc(AS_WATCHDOG_SCAN_MAX, sizeof *list);
+  if (!list) return AS_NOMEM;
+  size_t n = 0;
+  char after[AS_SESSION_ID_MAX] = "";
+  int rc = AS_OK;
+  int64_t now = as_now_wall_ns();
+  for (;;) {
+  rc = as_session_list(rt->st, after, list, AS_WATCHDOG_SCAN_MAX, &n);
+  for (size_t i = 0; rc == AS_OK && i < n; i++) {
+    if (list[i].status != AS_SESS_AWAITING_INPUT) continue;
+    const char *id = list[i].id;
+    as_session s = {0};
+    rc = as_session_load(rt->st, id, &s);
+    if (rc == AS_NOTFOUND) {
+      rc = AS_OK; /* gone since the listing */
+      continue;
+    }
+    size_t due[AS_TOOL_CALLS_MAX];
+    size_t nd = rc == AS_OK ? due_calls(&s, now, rt->app->approval_timeout_ns, due, AS_TOOL_CALLS_MAX) : 0;
+    as_session_clear(&s);
+    stats->looked++;
+    if (rc != AS_OK || nd == 0) continue;
+    /* The seed's watchdog peeked at the lock, then resumed the run without
+    ** taking it: whoever took it between the two shares the session. */
+    bool peek = AS_MUTANT(WATCHDOG_PEEK_THEN_RESUME);
+    if (peek) {
+      rc = as_lock_is_locked(rt->locks, id) ? AS_BUSY : AS_OK;
+      if (rc == AS_OK) as_task_yield();
+    } else {
+      rc = as_lock_try_acquire(rt->locks, id);
+    }
+    if (rc == AS_BUSY) {
+      stats->skipped++;
+      rc = AS_OK;
+      continue;
+    }
+    if (rc != AS_OK) break;
+    as_run_result res;
+    memset(&res, 0, sizeof res);
+    rc = resolve_locked(rt, id, due[0], AS_TIME_OUT, &res);
+    if (rc == AS_EXISTS) rc = AS_OK; /* resolved while we looked */
+    else if (rc == AS_OK) stats->resolved++;
+    if (!peek) rc = lock_drop(rt, id, rc);
+  }
+  if (rc != AS_OK || n < AS_WATCHDOG_SCAN_MAX) break;
+  memcpy(after, list[n - 1].id, sizeof after);
+  }
+  as_free(list);
+  return rc;
+}
+
+/* --- starting a session ------------------------------------------------------------- */
+
+int as_session_start(const as_runtime *rt, const char *id, const char *fields_json) {
+  if (!rt || !rt->st || !rt->app || !id) return AS_INVAL;
+  const as_app *app = rt->app;
+  json_t *x = json_object(), *given = NULL;
+  if (!x) return AS_NOMEM;
+  int rc = AS_OK;
+  for (size_t i = 0; rc == AS_OK && i < app->nfields; i++)
+    if (app->fields[i].has_default)
+      rc = jset(x, app->fields[i].name, json_string(app->fields[i].default_value));
+  if (rc == AS_OK && fields_json) {
+    as_json_error err;
+    rc = as_json_parse(fields_json, strlen(fields_json), &given, &err);
+    if (rc == AS_OK && !json_is_object(given)) rc = AS_INVAL;
+    if (rc != AS_OK) as_log(AS_LOG_WARN, "session %s: the fields are not a JSON object", id);
+  }
+  const char *key;
+  json_t *val;
+  if (rc == AS_OK) {
+    json_object_foreach(given, key, val) {
+      const as_app_field *f = NULL;
+      for (size_t i = 0; i < app->nfields && !f; i++)
+        if (strcmp(app->fields[i].name, key) == 0) f = &app->fields[i];
+      if (!f) {
+        as_log(AS_LOG_WARN, "session %s: '%s' is not a field of app %s", id, key, app->name);
+        rc = AS_INVAL;
+      } else if (!type_ok(f->type, val)) {
+        as_log(AS_LOG_WARN, "session %s: field '%s' must be a %s", id, key, as_arg_type_name(f->type));
+        rc = AS_INVAL;
+      } else if (f->roster >= 0 && !as_app_roster_has(app, f->roster, json_string_value(val))) {
+        as_log(AS_LOG_WARN, "session %s: '%s' is not one of roster %s", id,
+               json_string_value(val), app->rosters[f->roster].name);
+        rc = AS_INVAL;
+      } else if (json_object_set(x, key, val) != 0) {
+        rc = AS_NOMEM;
+      }
+      if (rc != AS_OK) break;
+    }
+  }
+  char *text = rc == AS_OK ? jdump(x) : NULL;
+  if (rc == AS_OK && !text) rc = AS_NOMEM;
+  as_session s = {0};
+  if (rc == AS_OK) rc = as_session_init(&s, id);
+  if (rc == AS_OK) rc = as_session_set_extra(&s, text);
+  if (rc == AS_OK) rc = as_session_create(rt->st, &s);
+  as_session_clear(&s);
+  free(text);
+  json_decref(given);
+  json_decref(x);
+  return rc;
+}
