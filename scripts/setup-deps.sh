@@ -8,12 +8,14 @@ PKGS=(
   build-essential cmake pkg-config   # the toolchain
   libboost-context-dev               # make_fcontext/jump_fcontext: the fast switch
   libsqlite3-dev libcurl4-openssl-dev libjansson-dev
+  libyaml-dev                        # apps (app.yaml), read with libyaml's event API
   libxxhash-dev                      # XXH64: the trace hash (specified, with test vectors)
   libcmocka-dev                      # unit tests
   lcov                               # coverage reports
   clang lld-14 libclang-rt-14-dev    # libFuzzer and sanitizer runtimes for clang
   afl++                              # AFL++ fuzzing
   python3 clang-tidy git             # the ratchets (clang-tidy for unchecked results)
+  python3-yaml                       # the fixtures lint reads app.yaml
 )
 
 missing=()

@@ -185,6 +185,26 @@ static void test_help(void **state) {
   assert_int_equal(O.help_for, CMD_SWEEP);
 }
 
+static void test_check(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "check", "app", "fixtures/apps/x", "--json"};
+  assert_int_equal(parse(ARGC(a), a), AS_OK);
+  assert_int_equal(O.cmd, CMD_CHECK);
+  assert_string_equal(O.check_kind, "app");
+  assert_string_equal(O.check_path, "fixtures/apps/x");
+  assert_true(O.json);
+  const char *b[] = {"agentsim", "check"};
+  expect_bad(ARGC(b), b, "check app DIR");
+  const char *c[] = {"agentsim", "check", "app"};
+  expect_bad(ARGC(c), c, "expected DIR");
+  const char *d[] = {"agentsim", "check", "scenario", "x"};
+  expect_bad(ARGC(d), d, "unknown kind 'scenario' (expected: app)");
+  const char *e[] = {"agentsim", "check", "app", "x", "y"};
+  expect_bad(ARGC(e), e, "takes one DIR; unexpected 'y'");
+  const char *f[] = {"agentsim", "check", "app", "x", "--seed", "1"};
+  expect_bad(ARGC(f), f, "check does not take --seed");
+}
+
 static void test_durations(void **state) {
   (void)state;
   uint64_t v;
@@ -206,6 +226,7 @@ int main(void) {
       cmocka_unit_test(test_spurious), cmocka_unit_test(test_strategies),
       cmocka_unit_test(test_replay), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_help),   cmocka_unit_test(test_durations),
+      cmocka_unit_test(test_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

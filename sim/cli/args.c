@@ -28,6 +28,10 @@ const cli_command_info cli_commands[] = {
      "*.scn) under each strategy (random, pct:d=3, pos, portfolio) until a seed fails; prints "
      "the seeds each took to the first kill and, for the portfolio's kill, the kill rate on the "
      "killing scenario, the first check that caught it and the command that replays it."},
+    {"check", CMD_CHECK, "app DIR", "validate an app (DIR/app.yaml and its prompt files)",
+     "Reads the app as the runtime would and reports every error it finds, one per line as "
+     "FILE:LINE:COL: message, with what was expected; exit 0 (with a one-line summary of its "
+     "agents, tools and routes) or 2. docs/apps.md describes the format."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
     {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
@@ -80,7 +84,7 @@ const cli_option_info cli_options[] = {
      "run only shard I of N (1-based) of the seed range"},
     {"--junit", O_JUNIT, 1, ON(CMD_SWEEP), "FILE",
      "write a JUnit XML report of the sweep (atomically)"},
-    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST), NULL,
+    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK), NULL,
      "end stdout with one JSON object on its last line (the text goes to stderr)"},
     {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY), NULL,
      "print every event of the run: the interleaving"},
@@ -353,6 +357,18 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     if (strlen(a) > CLI_MAX_ARG_LEN)
       return fail(err, cap, "argument %.32s... is longer than %d bytes (a long schedule goes "
                   "in a file: --schedule @FILE)", a, CLI_MAX_ARG_LEN);
+    if ((a[0] != '-' || a[1] == '\0') && cmd == CMD_CHECK) {
+      if (!o->check_kind) {
+        if (strcmp(a, "app") != 0)
+          return fail(err, cap, "check: unknown kind '%.64s' (expected: app)", a);
+        o->check_kind = a;
+      } else if (!o->check_path) {
+        o->check_path = a;
+      } else {
+        return fail(err, cap, "check app takes one DIR; unexpected '%.64s'", a);
+      }
+      continue;
+    }
     if (a[0] != '-' || a[1] == '\0') {
       if (cmd != CMD_RUN && cmd != CMD_SWEEP && cmd != CMD_REPLAY && cmd != CMD_MUTANTS)
         return fail(err, cap, "%s: unexpected argument '%.64s'", cli_cmd_name(cmd), a);
@@ -414,6 +430,10 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       return fail(err, cap, "replay: --strategy goes with --seed, not --schedule");
     if (o->schedule && o->spurious_set)
       return fail(err, cap, "replay: --spurious goes with --seed; a schedule lists its wakeups");
+    break;
+  case CMD_CHECK:
+    if (!o->check_kind) return fail(err, cap, "check: expected what to check: check app DIR");
+    if (!o->check_path) return fail(err, cap, "check app: expected DIR (an app's directory)");
     break;
   default:
     break;

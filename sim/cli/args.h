@@ -21,7 +21,8 @@ typedef enum cli_cmd {
   CMD_REPLAY,
   CMD_SELFTEST,
   CMD_BENCH,
-  CMD_MUTANTS
+  CMD_MUTANTS,
+  CMD_CHECK
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
@@ -67,6 +68,8 @@ typedef struct cli_opts {
   int spurious_set;         /* --spurious given */
   uint32_t spurious_ppm;    /* its rate (0: off) */
   sim_switch_kind sw;
+  const char *check_kind;   /* check: what to check ("app") */
+  const char *check_path;   /* check: its path (an app's directory), as given */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and

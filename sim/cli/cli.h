@@ -56,6 +56,8 @@ int cmd_selftest(const cli_opts *o, const char *argv0);
 int cmd_bench(const cli_opts *o);
 int cmd_list(const cli_opts *o);
 int cmd_mutants(const cli_opts *o, const char *argv0);
+/* check app DIR (cmd_check.c). */
+int cmd_check(const cli_opts *o);
 /* The help text: everything, one command's, or a topic's (o NULL: everything). */
 void cli_help(FILE *f, const cli_opts *o);
 

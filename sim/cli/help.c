@@ -111,8 +111,9 @@ void cli_help(FILE *f, const cli_opts *o) {
            "scenarios') -- the runtime core on a simulated disk, judged by the oracle "
            "('agentsim help checks') -- or a built-in self-test of the scheduler: "
            "selftest:abba, selftest:ordering, selftest:atomicity, selftest:timer, "
-           "selftest:counter ('agentsim list'). 'agentsim help COMMAND' shows one command "
-           "and its options.");
+           "selftest:counter ('agentsim list'). DIR is an app's directory "
+           "(fixtures/apps/NAME: app.yaml and its prompts; docs/apps.md). 'agentsim help "
+           "COMMAND' shows one command and its options.");
   fputs("\nEvery run prints the options its seed chose, its trace hash and its schedule\n"
         "string; a failing run or sweep prints the exact command that replays it.\n"
         "\n"

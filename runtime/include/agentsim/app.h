@@ -65,6 +65,14 @@
 #define AS_APP_INJECT_MAX 16u
 #define AS_APP_LEGACY_MAX 8u
 #define AS_APP_DIAG_MAX 64u           /* errors one load reports */
+#define AS_APP_BUILTIN_TOOLS 4u       /* the runtime server's tools: tools[0..3] */
+/* Arguments one tool holds: an app tool declares at most AS_APP_ARGS_MAX;
+** the runtime's patch_session has one per field plus confidence and
+** rationale. */
+#define AS_APP_TOOL_ARGS_MAX (AS_APP_FIELDS_MAX + 2u)
+#define AS_APP_NODES_MAX 16384u       /* YAML nodes (scalars, maps, lists) in app.yaml */
+#define AS_APP_DEPTH_MAX 16u          /* YAML nesting */
+#define AS_APP_SCALAR_MAX 1024u       /* one YAML scalar, bytes */
 #define AS_APP_END (-1)               /* route target: the run ends */
 #define AS_APP_RUNTIME_SERVER "runtime"
 
@@ -118,7 +126,7 @@ typedef struct as_app_tool {
   as_tool_kind kind;
   as_risk risk;
   bool legacy_escalate;           /* an executed call counts as escalated */
-  as_app_arg args[AS_APP_ARGS_MAX];
+  as_app_arg args[AS_APP_TOOL_ARGS_MAX];
   size_t nargs;
   unsigned line;                  /* where app.yaml declares it */
 } as_app_tool;
@@ -204,6 +212,12 @@ typedef struct as_app {
   as_gate_policy gate;
   as_retry_settings retry;
   int escalation_roster;          /* mark_escalated's team roster, or -1 */
+  char escalation_default[AS_APP_NAME_MAX]; /* the team when the runtime escalates by
+                                  itself (a legacy tool names none); "" for none */
+  /* The legacy escalate tools' qualified names, pointing into tools[]
+  ** (borrowed: valid while the app is): as_finalize_rules.legacy_escalate. */
+  const char *legacy_escalate[AS_APP_LEGACY_MAX];
+  size_t nlegacy;
   uint64_t approval_timeout_ns;   /* the watchdog's timeout */
   unsigned max_agent_runs;        /* agent runs in one session run */
 } as_app;
@@ -225,6 +239,18 @@ typedef struct as_app_diag {
 ** app.yaml: one diag item); AS_TOOBIG (a file past its cap: one item);
 ** AS_NOMEM. On failure *out is NULL. */
 AS_WUR int as_app_load(const char *dir, as_app **out, as_app_diag *diag);
+
+/* as_app_load_text's flags. AS_APP_NO_PROMPTS: check each prompt path's
+** form but read no file (every agent's prompt stays NULL): for fuzzing and
+** for checking app.yaml alone. */
+#define AS_APP_NO_PROMPTS 1u
+/* As as_app_load, from text[0..len) (NUL bytes inside are an error): file
+** is the name diag items carry (NULL: "app.yaml"); prompt paths resolve
+** against dir (it need not exist with AS_APP_NO_PROMPTS). AS_OK; AS_PARSE
+** with every error in *diag; AS_TOOBIG past AS_APP_FILE_MAX (one item);
+** AS_INVAL for NULL arguments; AS_NOMEM. On failure *out is NULL. */
+AS_WUR int as_app_load_text(const char *text, size_t len, const char *file, const char *dir,
+                            unsigned flags, as_app **out, as_app_diag *diag);
 void as_app_free(as_app *app);
 
 /* The tool an agent or a model calls `name`: a qualified name, or a bare
