@@ -145,9 +145,43 @@ status_is 1 "$A" selftest --seeds 1 --jobs 1 --json && [ "$("$J" --get result <"
   grep -q "UNEXPECTED" "$T/err"
 check "selftest --json reports planted bugs it did not find" $?
 
+# check app DIR: the bundled apps load; a broken one exits 2 with every error
+# as FILE:LINE:COL: message; --json ends stdout with the object; the
+# examples of docs/apps.md are what the tool does.
+for app in incident code_review; do
+  status_is 0 "$A" check app "$SRC/fixtures/apps/$app" && grep -q "^app $app (.*): [0-9]* agents, " "$T/out"
+  check "check app $app exits 0 with its summary" $?
+done
+status_is 0 "$A" check app "$SRC/fixtures/apps/incident" --json && [ "$("$J" --get ok <"$T/out")" = true ] && \
+  [ "$("$J" --get agents <"$T/out")" = 4 ] && [ "$("$J" --get app <"$T/out")" = "$SRC/fixtures/apps/incident" ] && \
+  grep -q "^app incident" "$T/err"
+check "check app --json: ok, the counts, the DIR as given; the text on stderr" $?
+(cd "$SRC" && "$A" check app tests/data/apps/broken) >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 5 ] && \
+  ! grep -qv "^tests/data/apps/broken/app.yaml:[0-9]*:[0-9]*: " "$T/err"
+check "check app of a broken app exits 2, every error as FILE:LINE:COL: message" $?
+docs=0
+awk '/^\$ build\/agentsim check app tests\/data\/apps\/broken$/ { f = 1; next } f && /^```/ { exit } f' \
+  "$SRC/docs/apps.md" >"$T/want"
+[ -s "$T/want" ] && cmp -s "$T/want" "$T/err" || { echo "  docs/apps.md's broken-app output differs:"; diff "$T/want" "$T/err" | head -5; docs=1; }
+check "docs/apps.md shows what check app prints for the broken app" $docs
+(cd "$SRC" && "$A" check app tests/data/apps/broken --json) >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && [ "$("$J" --get ok <"$T/out")" = false ] && "$J" app ok errors <"$T/out" && \
+  tail -1 "$T/out" | grep -q '"errors":\[{"file":"tests/data/apps/broken/app.yaml","line":4,"column":1,"message":"unknown key'
+check "check app --json of a broken app: ok false, the errors with file, line, column" $?
+status_is 2 "$A" check app "$T/no-such-app" && grep -q "$T/no-such-app/app.yaml: cannot read" "$T/err"
+check "check app of a directory without app.yaml exits 2 naming the file" $?
+status_is 2 "$A" check app --json && [ "$("$J" --get result <"$T/out")" = error ]
+check "check app without DIR is bad usage" $?
+mkdir -p "$T/docapp/prompts"
+awk '/^## An annotated example/ { a = 1 } a && /^```yaml$/ { f = 1; next } f && /^```/ { exit } f' \
+  "$SRC/docs/apps.md" >"$T/docapp/app.yaml"
+for p in intake triage remediate; do echo "The $p prompt." >"$T/docapp/prompts/$p.md"; done
+status_is 0 "$A" check app "$T/docapp"; check "docs/apps.md's annotated example is a valid app" $?
+
 # Help is generated from the tables and fits a terminal.
 wide=0
-for t in "" run sweep replay mutants selftest bench list help version scenarios checks mutants; do
+for t in "" run sweep replay mutants selftest bench list check help version scenarios checks mutants; do
   "$A" help $t >"$T/h" 2>&1 || wide=1
   awk 'length > 80 || / $/ { bad = 1 } END { exit bad }' "$T/h" || { echo "  help $t: a line past 80 columns or with a trailing space"; wide=1; }
 done

@@ -20,7 +20,8 @@
 **              values are production, the risk that gates there, the least
 **              confidence that does not gate
 **   retry      the retry policy's settings (retry.h, the failure-paths issue)
-**   escalation the roster mark_escalated's team must come from, and legacy
+**   escalation the roster mark_escalated's team must come from, a default
+**              team (when the runtime escalates by itself), and legacy
 **              escalate tools (an executed call counts as escalated)
 **   agents     name, prompt file, tools (qualified, or bare when only one
 **              server has that name), routes from signal to the next agent
