@@ -21,7 +21,8 @@ typedef enum cli_cmd {
   CMD_REPLAY,
   CMD_SELFTEST,
   CMD_BENCH,
-  CMD_MUTANTS
+  CMD_MUTANTS,
+  CMD_PARSE
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
@@ -67,6 +68,9 @@ typedef struct cli_opts {
   int spurious_set;         /* --spurious given */
   uint32_t spurious_ppm;    /* its rate (0: off) */
   sim_switch_kind sw;
+  const char *parse_kind;   /* parse: "envelope" or "json" */
+  const char *parse_file;   /* parse: a path, or "-" for stdin */
+  const char *structured;   /* parse envelope --structured: a path, or "-" */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and

@@ -18,6 +18,7 @@ static int dispatch(const cli_opts *o, const char *argv0) {
   case CMD_SELFTEST: return cmd_selftest(o, argv0);
   case CMD_BENCH: return cmd_bench(o);
   case CMD_MUTANTS: return cmd_mutants(o, argv0);
+  case CMD_PARSE: return cmd_parse(o, argv0);
   default: break;
   }
   cli_error("no command given (try 'agentsim help')");
