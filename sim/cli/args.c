@@ -29,7 +29,7 @@ const cli_command_info cli_commands[] = {
      "the seeds each took to the first kill and, for the portfolio's kill, the kill rate on the "
      "killing scenario, the first check that caught it and the command that replays it."},
     {"parse", CMD_PARSE, "envelope|json FILE|-",
-     "check a model's answer: its turn-output envelope, or strict JSON",
+     "check a model's answer: its turn-output envelope, or JSON",
      "parse json: FILE (- for stdin) must be one strict RFC 8259 text: no duplicate keys, "
      "no \\u0000, valid UTF-8, at most 256 KiB and 32 levels deep; prints it back compact. "
      "parse envelope: FILE is the last assistant message's text (at most 64 KiB), searched "
