@@ -32,6 +32,16 @@ const cli_command_info cli_commands[] = {
      "Reads the app as the runtime would and reports every error it finds, one per line as "
      "FILE:LINE:COL: message, with what was expected; exit 0 (with a one-line summary of its "
      "agents, tools and routes) or 2. docs/apps.md describes the format."},
+    {"parse", CMD_PARSE, "envelope|json FILE|-",
+     "check a model's answer: its turn-output envelope, or JSON",
+     "parse json: FILE (- for stdin) must be one strict RFC 8259 text: no duplicate keys, "
+     "no \\u0000, valid UTF-8, at most 256 KiB and 32 levels deep; prints it back compact. "
+     "parse envelope: FILE is the last assistant message's text (at most 64 KiB), searched "
+     "for the envelope {\"content\", \"confidence\" in [0,1], \"rationale\", \"signal\"?} "
+     "as the runtime does: the whole text as JSON, then the last ``` or ```json fence, then "
+     "the widest balanced {...} (docs/envelope.md); prints content, confidence, rationale, "
+     "signal and where it was found. A refusal prints FILE:LINE:COL: (offset N) REASON. "
+     "Exit 0 accepted, 1 refused, 2 bad usage or a file that cannot be read."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
     {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
@@ -56,7 +66,7 @@ const char *cli_cmd_name(cli_cmd c) {
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_SWARM, O_SPURIOUS, O_HELP
+  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
@@ -84,7 +94,7 @@ const cli_option_info cli_options[] = {
      "run only shard I of N (1-based) of the seed range"},
     {"--junit", O_JUNIT, 1, ON(CMD_SWEEP), "FILE",
      "write a JUnit XML report of the sweep (atomically)"},
-    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK), NULL,
+    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE), NULL,
      "end stdout with one JSON object on its last line (the text goes to stderr)"},
     {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY), NULL,
      "print every event of the run: the interleaving"},
@@ -110,6 +120,8 @@ const cli_option_info cli_options[] = {
      "spurious wakeups: at each step with a condition waiter, one wakes with no signal at this "
      "rate per million (sweep, selftest: default 1000; run, replay --seed: off; a schedule "
      "carries its own)"},
+    {"--structured", O_STRUCTURED, 1, ON(CMD_PARSE), "FILE",
+     "parse envelope: the provider's structured output too (strict JSON), tried first"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -299,12 +311,30 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
     o->spurious_set = 1;
     o->spurious_ppm = (uint32_t)v;
     return AS_OK;
+  case O_STRUCTURED:
+    if (!*val) return fail(err, cap, "%s: expected a file name (or - for stdin)", name);
+    o->structured = val;
+    return AS_OK;
   case O_HELP:
     o->help_for = o->cmd;
     o->cmd = CMD_HELP;
     return AS_OK;
   }
   return AS_INTERNAL;
+}
+
+/* parse's words: the kind (envelope or json), then one FILE. */
+static AS_WUR int parse_positional(cli_opts *o, const char *a, char *err, size_t cap) {
+  if (!o->parse_kind) {
+    if (strcmp(a, "envelope") != 0 && strcmp(a, "json") != 0)
+      return fail(err, cap, "parse: expected envelope or json, not '%.64s'", a);
+    o->parse_kind = a;
+    return AS_OK;
+  }
+  if (o->parse_file)
+    return fail(err, cap, "parse %s takes one FILE; unexpected '%.64s'", o->parse_kind, a);
+  o->parse_file = a;
+  return AS_OK;
 }
 
 uint32_t cli_spurious_ppm(const cli_opts *o) {
@@ -352,6 +382,7 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     return AS_OK;
   }
   cli_cmd cmd = o->cmd;
+  int rc;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (strlen(a) > CLI_MAX_ARG_LEN)
@@ -367,6 +398,11 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       } else {
         return fail(err, cap, "check app takes one DIR; unexpected '%.64s'", a);
       }
+      continue;
+    }
+    if ((a[0] != '-' || a[1] == '\0') && cmd == CMD_PARSE) {
+      rc = parse_positional(o, a, err, cap);
+      if (rc != AS_OK) return rc;
       continue;
     }
     if (a[0] != '-' || a[1] == '\0') {
@@ -404,7 +440,7 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     } else if (eq) {
       return fail(err, cap, "%s takes no value", opt->name);
     }
-    int rc = apply(o, (opt_id)opt->id, opt->name, val, err, cap);
+    rc = apply(o, (opt_id)opt->id, opt->name, val, err, cap);
     if (rc != AS_OK) return rc;
     if (o->cmd == CMD_HELP) return AS_OK;
   }
@@ -434,6 +470,14 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
   case CMD_CHECK:
     if (!o->check_kind) return fail(err, cap, "check: expected what to check: check app DIR");
     if (!o->check_path) return fail(err, cap, "check app: expected DIR (an app's directory)");
+    break;
+  case CMD_PARSE:
+    if (!o->parse_kind) return fail(err, cap, "parse: expected envelope or json, then FILE");
+    if (!o->parse_file) return fail(err, cap, "parse %s: expected FILE (- for stdin)", o->parse_kind);
+    if (o->structured && strcmp(o->parse_kind, "envelope") != 0)
+      return fail(err, cap, "parse json does not take --structured (parse envelope does)");
+    if (o->structured && strcmp(o->structured, "-") == 0 && strcmp(o->parse_file, "-") == 0)
+      return fail(err, cap, "parse envelope: FILE and --structured cannot both be - (stdin)");
     break;
   default:
     break;

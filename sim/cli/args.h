@@ -22,7 +22,8 @@ typedef enum cli_cmd {
   CMD_SELFTEST,
   CMD_BENCH,
   CMD_MUTANTS,
-  CMD_CHECK
+  CMD_CHECK,
+  CMD_PARSE
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
@@ -70,6 +71,9 @@ typedef struct cli_opts {
   sim_switch_kind sw;
   const char *check_kind;   /* check: what to check ("app") */
   const char *check_path;   /* check: its path (an app's directory), as given */
+  const char *parse_kind;   /* parse: "envelope" or "json" */
+  const char *parse_file;   /* parse: a path, or "-" for stdin */
+  const char *structured;   /* parse envelope --structured: a path, or "-" */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and

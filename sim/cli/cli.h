@@ -58,6 +58,9 @@ int cmd_list(const cli_opts *o);
 int cmd_mutants(const cli_opts *o, const char *argv0);
 /* check app DIR (cmd_check.c). */
 int cmd_check(const cli_opts *o);
+/* `parse envelope|json FILE|-`: 0 accepted, 1 refused, 2 a file that
+** cannot be read, 3 out of memory. */
+int cmd_parse(const cli_opts *o, const char *argv0);
 /* The help text: everything, one command's, or a topic's (o NULL: everything). */
 void cli_help(FILE *f, const cli_opts *o);
 

@@ -117,7 +117,8 @@ void cli_help(FILE *f, const cli_opts *o) {
   fputs("\nEvery run prints the options its seed chose, its trace hash and its schedule\n"
         "string; a failing run or sweep prints the exact command that replays it.\n"
         "\n"
-        "exit status: 0 pass; 1 a failure found (or, for bench, a bar missed);\n"
-        "             2 bad usage or bad input; 3 internal or harness error\n",
+        "exit status: 0 pass; 1 a failure found (or, for bench, a bar missed;\n"
+        "             for parse, the input refused); 2 bad usage or bad input;\n"
+        "             3 internal or harness error\n",
         f);
 }
