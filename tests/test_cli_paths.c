@@ -288,6 +288,57 @@ static void test_json_str(void **state) {
   free(buf);
 }
 
+/* --- check app ---------------------------------------------------------------- */
+
+static int check_cmd(const cli_opts *o, const char *argv0) {
+  (void)argv0;
+  return cmd_check(o);
+}
+
+/* check app under a failing allocation, for each one in turn: out of memory
+** is exit 3 (never a pass, never "bad input"), still ends --json with an
+** object, and leaks nothing; the good app and the broken one alike. */
+static void test_check_countdown(void **state) {
+  (void)state;
+  const char *apps[] = {AS_SOURCE_DIR "/fixtures/apps/incident",
+                        AS_SOURCE_DIR "/tests/data/apps/broken"};
+  for (size_t k = 0; k < 2; k++) {
+    const char *a[] = {"agentsim", "check", "app", apps[k], "--json"};
+    cli_opts o = parse(ARGC(a), a);
+    outcome want = call(check_cmd, &o);
+    int want_ex = k == 0 ? EXIT_PASS : EXIT_USAGE;
+    assert_int_equal(want.ex, want_ex);
+    expect_in(want.out, k == 0 ? "\"ok\":true" : "\"ok\":false", "JSON");
+    unsigned long n;
+    for (n = 1;; n++) {
+      size_t blocks = fw_live_blocks();
+      capture co, ce;
+      capture_begin(&co, stdout);
+      capture_begin(&ce, stderr);
+      fw_countdown(FW_ALLOC, n, ENOMEM, 0);
+      int ex = cmd_check(&o);
+      fw_disarm();
+      outcome r = {ex, capture_end(&co), NULL};
+      r.err = capture_end(&ce);
+      int fired = fw_fired();
+      if (fired && ex != EXIT_INTERNAL)
+        fail_msg("%s n=%lu (%s): exit %d; stderr:\n%s", apps[k], n, fw_fn_name(fw_fired_fn()),
+                 ex, r.err);
+      int same = strcmp(r.out, want.out) == 0;
+      if (fired && r.out[0]) expect_in(capture_last_line(r.out), "{", "JSON");
+      outcome_free(&r);
+      if (fw_live_blocks() != blocks) fail_msg("n=%lu: %zu blocks leaked", n, fw_live_blocks() - blocks);
+      if (!fired) {
+        assert_int_equal(ex, want_ex);
+        assert_true(same);
+        break;
+      }
+    }
+    assert_true(n > 10);
+    outcome_free(&want);
+  }
+}
+
 int main(void) {
   (void)alarm(300); /* ignore: no earlier alarm; a hang dies of SIGALRM */
   const struct CMUnitTest tests[] = {
@@ -299,6 +350,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_sweep_breaks_json, reset_faults),
       cmocka_unit_test_teardown(test_list_json, reset_faults),
       cmocka_unit_test_teardown(test_json_str, reset_faults),
+      cmocka_unit_test_teardown(test_check_countdown, reset_faults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,7 +51,13 @@ static void check_accepted(const cli_opts *o, int argc, char *const *argv) {
   case CMD_REPLAY:
     FUZZ_CHECK(o->nscenarios == 1 && o->has_seed != !!o->schedule);
     break;
+  case CMD_CHECK:
+    FUZZ_CHECK(o->check_kind && strcmp(o->check_kind, "app") == 0 && o->check_path);
+    FUZZ_CHECK(is_word(argv, argc, o->check_kind) && is_word(argv, argc, o->check_path));
+    FUZZ_CHECK(o->nscenarios == 0);
+    break;
   default:
+    FUZZ_CHECK(!o->check_kind && !o->check_path);
     break;
   }
   FUZZ_CHECK(o->strategy == SIM_STRATEGY_RANDOM || o->strategy == SIM_STRATEGY_PCT ||

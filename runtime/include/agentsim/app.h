@@ -237,8 +237,11 @@ typedef struct as_app_diag {
 
 /* Load the app in directory dir into *out (as_app_free it). AS_OK; AS_PARSE
 ** with every error in *diag (which may not be NULL); AS_NOTFOUND (no
-** app.yaml: one diag item); AS_TOOBIG (a file past its cap: one item);
-** AS_NOMEM. On failure *out is NULL. */
+** app.yaml: one diag item); AS_TOOBIG (app.yaml past AS_APP_FILE_MAX: one
+** item; a prompt file past its cap is an AS_PARSE error among the others);
+** AS_IO (app.yaml unreadable: one item); AS_INVAL (NULL arguments, a dir
+** path of AS_APP_PATH_MAX bytes or more); AS_NOMEM. Diag items name
+** app.yaml as DIR/app.yaml. On failure *out is NULL. */
 AS_WUR int as_app_load(const char *dir, as_app **out, as_app_diag *diag);
 
 /* as_app_load_text's flags. AS_APP_NO_PROMPTS: check each prompt path's
