@@ -11,7 +11,7 @@
 #   cmplog  AFL_LLVM_CMPLOG=1: comparison logging for the -c instance
 #   asan    the project's ASan+UBSan flags (AS_SANITIZE=ON): one -S instance
 #           that turns silent memory errors into crashes
-# Binaries: BUILD_DIR/<variant>/<target> for target in schedule, cli, app.
+# Binaries: BUILD_DIR/<variant>/<target> for target in schedule, cli, app, stub_script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,8 +24,8 @@ if ! command -v afl-clang-fast >/dev/null 2>&1; then
   exit 2
 fi
 jobs=$(nproc)
-targets=(schedule cli app)
-declare -A target_lib=([schedule]=as_sim [cli]=as_cli [app]=as_core)
+targets=(schedule cli app stub_script)
+declare -A target_lib=([schedule]=as_sim [cli]=as_cli [app]=as_core [stub_script]=as_llm_stub)
 
 # What the libraries need at link time (top-level CMakeLists.txt).
 jansson_cflags=$(pkg-config --cflags jansson)
@@ -54,18 +54,20 @@ build_variant() {
   env "${env[@]}" AFL_QUIET=1 cmake -S "$root" -B "$dir/lib" \
     -DCMAKE_C_COMPILER=afl-clang-fast -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O2 \
     -DAS_BUILD_TESTS=OFF "${cmake_extra[@]}" >/dev/null
-  env "${env[@]}" AFL_QUIET=1 cmake --build "$dir/lib" -j "$jobs" --target as_cli as_sim as_core >/dev/null
+targets=(schedule cli app stub_script)
+declare -A target_lib=([schedule]=as_sim [cli]=as_cli [app]=as_core [stub_script]=as_llm_stub)
   local lib="$dir/lib"
   for t in "${targets[@]}"; do
     local libs=()
     case ${target_lib[$t]} in
       as_cli) libs=("$lib/libas_cli.a" "$lib/libas_sim.a" "$lib/libas_runtime.a") ;;
       as_sim) libs=("$lib/libas_sim.a" "$lib/libas_runtime.a") ;;
-      as_core) libs=("$lib/runtime/core/libas_core.a" "$lib/libas_runtime.a" $core_libs) ;;
+targets=(schedule cli app stub_script)
+declare -A target_lib=([schedule]=as_sim [cli]=as_cli [app]=as_core [stub_script]=as_llm_stub)
     esac
     # shellcheck disable=SC2086  # pkg-config output is a word list
     env "${env[@]}" AFL_QUIET=1 afl-clang-fast "${cflags[@]}" -fsanitize=fuzzer \
-      -I"$root/fuzz" -I"$root/sim" -I"$root/sim/cli" -I"$root/runtime/include" $jansson_cflags \
+      -I"$root/fuzz" -I"$root/sim" -I"$root/sim/cli" -I"$root/sim/llm" -I"$root/runtime/include" $jansson_cflags \
       "$root/fuzz/$t/fuzz_$t.c" "$root/fuzz/fuzz_common.c" \
       "${libs[@]}" -lboost_context -pthread $jansson_libs -o "$dir/$t"
     echo "   $dir/$t"

@@ -34,6 +34,7 @@
 #ifndef AGENTSIM_STUB_H
 #define AGENTSIM_STUB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,34 +44,51 @@
 #define AS_STUB_FILE_MAX (256u * 1024u)
 #define AS_STUB_ENTRIES_MAX 512u
 #define AS_STUB_ALTS_MAX 8u
+/* How long a `timeout` answer with no delay= waits when the request gives
+** no timeout of its own. */
+#define AS_STUB_TIMEOUT_DEFAULT_NS (60ull * 1000000000ull)
 
 typedef struct as_stub_script as_stub_script;
 
 typedef struct as_stub_diag {
   char file[256];
-  unsigned line, column; /* 1-based */
-  char message[256];
+  unsigned line, column; /* 1-based; 0 when the error has no position */
+  char message[256];     /* "expected ..., found ..." */
 } as_stub_diag;
 
 /* Parse a script from text[0..len); `file` names it in errors. AS_OK;
-** AS_PARSE (*diag filled); AS_TOOBIG; AS_NOMEM. */
+** AS_PARSE (*diag filled); AS_TOOBIG, a cap passed (*diag filled too);
+** AS_NOMEM. Nothing is half-made: on failure *out is NULL. diag may be
+** NULL. The script's memory comes from as_malloc: free it under the
+** platform that parsed it. */
 AS_WUR int as_stub_script_parse(const char *text, size_t len, const char *file,
                                 as_stub_script **out, as_stub_diag *diag);
 /* Read and parse the file at path (AS_NOTFOUND when it cannot be read). */
 AS_WUR int as_stub_script_load(const char *path, as_stub_script **out, as_stub_diag *diag);
+/* NULL is a no-op. */
 void as_stub_script_free(as_stub_script *s);
+/* Whether two scripts say the same thing (every block, alternative and
+** answer line, in order; line numbers and comments aside). */
+bool as_stub_script_equal(const as_stub_script *a, const as_stub_script *b);
+/* "FILE:LINE:COL: MESSAGE" (or "FILE: MESSAGE" without a position) into
+** buf, cut to cap bytes. */
+void as_stub_diag_format(const as_stub_diag *d, char *buf, size_t cap);
 /* The script's canonical text (a parse of it gives an equal script): owned,
 ** as_free it. */
 AS_WUR int as_stub_script_write(const as_stub_script *s, char **out);
 
 /* A provider answering from s (borrowed: it must outlive the provider),
-** alternatives chosen by seed. */
+** alternatives chosen by seed. Tool call ids are "call_C_I": C the call
+** number, I the call's place in the answer (unique within an agent run).
+** AS_INVAL for a NULL argument (then *out is zeroed), AS_NOMEM. */
 AS_WUR int as_stub_llm_new(as_llm *out, const as_stub_script *s, uint64_t seed);
 
 /* The result the script gives app tool `qname` called by session_id (the
 ** n-th call of that tool in that session: alternatives are chosen like
 ** answers). AS_OK with *out an owned JSON text; AS_NOTFOUND when the script
-** has no result for the tool (the caller then uses its own default). */
+** has no result for the tool (the caller then uses its own default);
+** AS_INVAL for n 0 or a NULL script, name or out; AS_NOMEM. *out is
+** as_malloc'd: as_free it. */
 AS_WUR int as_stub_tool_result(const as_stub_script *s, uint64_t seed, const char *session_id,
                                const char *qname, unsigned n, char **out);
 

@@ -147,7 +147,15 @@ typedef struct as_llm {
 
 /* llm->vt->complete, with *out and *err zeroed first and the result
 ** checked: a provider that answers AS_OK with more than AS_LLM_CALLS_MAX
-** calls or a text past AS_LLM_TEXT_MAX gets AS_TOOBIG (and *out cleared). */
+** calls or a text past AS_LLM_TEXT_MAX gets AS_TOOBIG (and *out cleared).
+** So does a structured output past AS_LLM_TEXT_MAX or a call's arguments
+** past AS_LLM_ARGS_MAX. A provider that breaks the vtable's contract (a
+** typed status without its kind or with another kind's, a kind with
+** AS_OK, an error with a response, a call without NUL-terminated id and
+** name or without arguments, a finish out of range) gets AS_INTERNAL, with
+** *out cleared and *err holding only a message saying what. Before the
+** provider is called: NULL arguments (or msgs/tools NULL with a count) are
+** AS_INVAL, more than AS_LLM_MESSAGES_MAX messages AS_TOOBIG. */
 AS_WUR int as_llm_complete(as_llm *llm, const as_llm_request *req, as_llm_response *out,
                            as_llm_error *err);
 void as_llm_destroy(as_llm *llm);
