@@ -58,7 +58,8 @@ static void test_bundled(void **state) {
                                       "crash_restart", "gc_vs_retry", "pause_vs_finalize",
                                       "terminal_history", "gc_vs_errored", "try_refused",
                                       "crash_gc", "stream_turns", "swarm_core",
-                                      "crash_truncate"};
+                                      "crash_truncate", "gate_approved", "approval_vs_watchdog",
+                                      "double_approval", "model_moods", "code_review"};
   unsigned journals = 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[512], err[256];
@@ -607,7 +608,9 @@ static void test_equal_each_field(void **state) {
   "swarm ops=gc min_count=1 faults=vary\n"                                         \
   "actor a count=2 draws=3\n    weight=2 repeat=2 tool s=0 name=x state=rejected\n" \
   "    weight=1 gc\nactor b\n    sleep d=1ms\n    crash at=random-io ios=9\n"     \
-  "    checkpoint s=1 retry=3\n"
+  "    checkpoint s=1 retry=3\n"                                                 \
+  "app \"../apps/x\"\nscript \"s.stub\"\nfields env=prod\napproval_timeout 5s\n"       \
+  "actor c\n    run s=0 api=1\n    approve s=1\n    watchdog ticks=3 every=2s\n"
   static const char *const variants[][2] = {
       {"scenario e\n", "scenario f\n"},
       {"describe \"d\"", "describe \"D\""},
@@ -639,6 +642,15 @@ static void test_equal_each_field(void **state) {
       {"retry=3", "retry=4"},
       {"    checkpoint s=1 retry=3\n", ""},
       {"    weight=1 gc\n", "    weight=1 note s=0\n"},
+      {"app \"../apps/x\"", "app \"../apps/y\""},
+      {"script \"s.stub\"", "script \"t.stub\""},
+      {"fields env=prod", "fields env=dev"},
+      {"fields env=prod", "fields env=prod team=a"},
+      {"approval_timeout 5s", "approval_timeout 6s"},
+      {"run s=0 api=1", "run s=0"},
+      {"approve s=1", "reject s=1"},
+      {"watchdog ticks=3 every=2s", "watchdog ticks=4 every=2s"},
+      {"watchdog ticks=3 every=2s", "watchdog ticks=3 every=3s"},
   };
   char err[256], text[2048];
   scenario base, other;
@@ -658,6 +670,57 @@ static void test_equal_each_field(void **state) {
   }
   scn_clear(&base);
 #undef EQ_BASE
+}
+
+/* The agents' directives and operations: parsed, round-tripped, refused
+** where they cannot work, and the base directory recorded. */
+static void test_agents(void **state) {
+  (void)state;
+  static const char text[] =
+      "scenario ag\nsessions 2\napp ../apps/incident\nscript \"../scripts/x y.stub\"\n"
+      "fields environment=production severity=3\napproval_timeout 90s\n"
+      "actor a count=2\n    run s=all\n    run s=any api=1\n    approve s=0 api=1\n"
+      "    reject s=1\n    watchdog\n    watchdog ticks=5 every=250ms\n";
+  char err[256];
+  if (scn_parse("dir/sub/ag.scn", text, sizeof text - 1, A, err, sizeof err) != AS_OK)
+    fail_msg("%s", err);
+  assert_string_equal(A->app, "../apps/incident");
+  assert_string_equal(A->script, "../scripts/x y.stub");
+  assert_string_equal(A->base, "dir/sub");
+  assert_int_equal(A->nfields, 2);
+  assert_string_equal(A->fields[1].key, "severity");
+  assert_string_equal(A->fields[1].value, "3");
+  assert_int_equal(A->approval_timeout_ns, 90000000000ull);
+  const scn_op *ops = A->actors[0].ops;
+  assert_int_equal(ops[0].kind, SCN_OP_RUN);
+  assert_int_equal(ops[1].api, 1);
+  assert_int_equal(ops[2].kind, SCN_OP_APPROVE);
+  assert_int_equal(ops[3].kind, SCN_OP_REJECT);
+  assert_int_equal(ops[4].kind, SCN_OP_WATCHDOG);
+  assert_int_equal(ops[4].ticks, 0);
+  assert_int_equal(ops[5].ticks, 5);
+  assert_int_equal(ops[5].duration, 250000000ull);
+  roundtrip(A);
+  scn_clear(A);
+  if (scn_parse("ag.scn", text, sizeof text - 1, A, err, sizeof err) != AS_OK) fail_msg("%s", err);
+  assert_string_equal(A->base, ".");
+  scn_clear(A);
+  expect(HEAD "app a\n" ACT, "t.scn:1:1: expected a 'script PATH' line");
+  expect(HEAD "script s\n" ACT, "t.scn:1:1: expected an 'app PATH' line for the script to drive");
+  expect(HEAD "fields a=b\n" ACT, "t.scn:1:1: expected an 'app PATH' line (fields and");
+  expect(HEAD "actor a\n    run s=0\n", "t.scn:3:1: expected an 'app PATH' line: run runs the app's agents");
+  expect(HEAD "actor a\n    watchdog\n", "t.scn:3:1: expected an 'app PATH' line: watchdog runs");
+  expect(HEAD "app\n" ACT, "t.scn:2:1: expected app PATH");
+  expect(HEAD "app a b\n" ACT, "t.scn:2:1: expected app PATH");
+  expect(HEAD "app a\napp b\n" ACT, "t.scn:3:1: expected one 'app' line");
+  expect(HEAD "fields\n" ACT, "t.scn:2:1: expected fields KEY=VALUE...");
+  expect(HEAD "fields a=1 a=2\n" ACT, "t.scn:2:12: expected one a=");
+  expect(HEAD "fields a\n" ACT, "t.scn:2:8: expected KEY=VALUE, found 'a'");
+  expect(HEAD "approval_timeout 0s\n" ACT, "t.scn:2:18: expected a timeout above 0");
+  expect(HEAD "approval_timeout soon\n" ACT, "t.scn:2:18: expected a duration");
+  expect(HEAD "app a\nscript s\nactor a\n    run s=0 api=2\n", "t.scn:5:17: expected api from 0 to 1");
+  expect(HEAD "app a\nscript s\nactor a\n    watchdog ticks=0\n", "t.scn:5:20: expected ticks from 1 to 100000");
+  expect(HEAD "app a\nscript s\nactor a\n    approve\n", "t.scn:5:5: expected s= for approve");
 }
 
 /* docs/scenarios.md holds the generated reference, exactly. */
@@ -687,7 +750,7 @@ int main(void) {
       cmocka_unit_test(test_reference),   cmocka_unit_test(test_docs_match),
       cmocka_unit_test(test_edges),       cmocka_unit_test(test_format),
       cmocka_unit_test(test_load_directory), cmocka_unit_test(test_swarm),
-      cmocka_unit_test(test_equal_each_field),
+      cmocka_unit_test(test_equal_each_field), cmocka_unit_test(test_agents),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

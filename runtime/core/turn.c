@@ -92,8 +92,17 @@ static AS_WUR int jappend(json_t *arr, json_t *v) {
   return v && json_array_append_new(arr, v) == 0 ? AS_OK : AS_NOMEM;
 }
 
-/* A JSON text of v (owned by jansson's allocator: free()). */
+/* A JSON text of v, owned by jansson's allocator: release it with jfree. */
 static char *jdump(const json_t *v) { return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY); }
+
+/* Give jansson back what jdump made, through whatever allocator the
+** process installed (json_set_alloc_funcs). */
+static void jfree(void *p) {
+  json_malloc_t m;
+  json_free_t f;
+  json_get_alloc_funcs(&m, &f);
+  if (p) f(p);
+}
 
 static AS_WUR int state_write(const run *r) {
   json_t *o = json_object();
@@ -112,7 +121,7 @@ static AS_WUR int state_write(const run *r) {
   json_decref(o);
   if (!text) return AS_NOMEM;
   rc = as_checkpoint_put(r->rt->st, r->id, text, strlen(text));
-  free(text);
+  jfree(text);
   return rc;
 }
 
@@ -203,7 +212,7 @@ static AS_WUR int extra_merge(as_session *s, const json_t *patch) {
   json_decref(x);
   if (rc == AS_OK && !out) rc = AS_NOMEM;
   if (rc == AS_OK) rc = as_session_set_extra(s, out);
-  free(out);
+  jfree(out);
   return rc;
 }
 
@@ -326,7 +335,7 @@ static AS_WUR int emit(const run *r, const char *kind, json_t *payload) {
   json_decref(payload);
   if (!text) return AS_NOMEM;
   int rc = as_event_append(r->rt->st, r->id, kind, text, NULL);
-  free(text);
+  jfree(text);
   return rc;
 }
 
@@ -377,7 +386,7 @@ static AS_WUR int agent_begin(run *r, const char *handoff) {
   const char *prompt = agent_of(r)->prompt ? agent_of(r)->prompt : "";
   if (rc == AS_OK) rc = msg_add(r, "system", prompt, NULL, NULL);
   if (rc == AS_OK) rc = msg_add(r, "user", text, NULL, NULL);
-  free(text);
+  jfree(text);
   json_decref(fields);
   json_decref(brief);
   as_session_clear(&s);
@@ -514,7 +523,7 @@ static AS_WUR int tell_error(run *r, const json_t *c, const char *fmt, ...) {
   if (!text) return AS_NOMEM;
   as_log(AS_LOG_INFO, "session %s: %s", r->id, msg);
   int rc = tell(r, c, text);
-  free(text);
+  jfree(text);
   return rc;
 }
 
@@ -746,7 +755,7 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
     int xrc = rt->exec ? rt->exec(rt->exec_ctx, r->id, t, args_text, &result) : AS_OK;
     if (xrc != AS_OK) {
       as_free(result);
-      free(args_text);
+      jfree(args_text);
       return tell_error(r, c, "%s failed: %s", t->qname, as_status_msg(xrc));
     }
   }
@@ -769,7 +778,7 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
     if (t->kind != AS_TOOLK_SUBMIT_HYPOTHESIS) r->ending = true;
   }
   json_decref(plan);
-  free(args_text);
+  jfree(args_text);
   as_free(result);
   return rc;
 }
@@ -809,7 +818,7 @@ static AS_WUR int pause_for(run *r, const json_t *c, const as_app_tool *t, json_
     pc.with_call = pc.with_status = true;
     if (rc == AS_OK) rc = step(r->rt, r->id, pause_fn, &pc);
   }
-  free(args_text);
+  jfree(args_text);
   if (rc == AS_OK) result_set(r->res, AS_RUN_PAUSED, AS_SESS_AWAITING_INPUT);
   return rc;
 }
@@ -1273,7 +1282,7 @@ int as_session_start(const as_runtime *rt, const char *id, const char *fields_js
   if (rc == AS_OK) rc = as_session_set_extra(&s, text);
   if (rc == AS_OK) rc = as_session_create(rt->st, &s);
   as_session_clear(&s);
-  free(text);
+  jfree(text);
   json_decref(given);
   json_decref(x);
   return rc;

@@ -262,8 +262,11 @@ static bool injected_ok(orc *o, const orc_task *t, const orc_change *ch, const o
       char *g = got ? json_dumps(got, JSON_ENCODE_ANY) : NULL;
       orc__violate(o, ORC_CK_INJECT, "%s %s recorded %s with %s=%s; the session's value is %s",
                    op_of(t), t->session, c->tool, in->arg, g ? g : "(none)", w ? w : "(none)");
-      free(w);
-      free(g);
+      json_malloc_t jm;
+      json_free_t jf;
+      json_get_alloc_funcs(&jm, &jf);
+      if (w) jf(w);
+      if (g) jf(g);
     }
     json_decref(want);
   }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <xxhash.h>
 
 #include "agentsim/checkpoints.h"
@@ -886,8 +887,15 @@ static void choose_world(run *r, sim_rng *wl) {
 
 /* --- the program ----------------------------------------------------------------------------- */
 
+/* jansson's memory, during a run, is the run's (the seam's): what a task
+** abandoned at the end of a run held is swept with the rest. Installed at
+** setup, put back at teardown; no JSON value lives across the two. */
+static void *j_alloc(size_t n) { return as_malloc(n ? n : 1); }
+static void j_free(void *p) { as_free(p); }
+
 static AS_WUR int setup(void *state, sim_rng *workload) {
   run *r = state;
+  json_set_alloc_funcs(j_alloc, j_free);
   const scn_runner *rn = sim_program_user();
   const scenario *sc = &rn->sc;
   r->sc = sc;
@@ -974,6 +982,7 @@ static void teardown(void *state) {
   free(r->tasks);
   free(r->counts);
   (void)simdb_run_end(); /* ignore: the count of leftovers says nothing to the run */
+  json_set_alloc_funcs(malloc, free);
 }
 
 /* base/path, or path when it is absolute. */

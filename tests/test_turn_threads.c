@@ -1,0 +1,371 @@
+/*
+** test_turn_threads.c -- "real threads, same code" for the agent layer: the
+** turn loop, approvals and the watchdog on the posix platform, with
+** pthread-backed seam tasks, one on-disk WAL database (a connection per
+** task), the incident app from fixtures/apps/ and the stub LLM (with real
+** delays: its sleeps are the platform's).
+**
+** SESSIONS sessions in production run concurrently, each to the gated
+** restart, where it pauses; an approver thread, watching the event logs as
+** an approval UI would, approves some, rejects others and leaves the rest;
+** the watchdog, on a real timer, times those out; API-style callers poke
+** every session with try-acquire meanwhile and must be told busy or find
+** nothing to do. Afterwards, read back from the database:
+**
+**   - every session is terminal (resolved: each path ends in mark_resolved);
+**   - each approval_requested has exactly one approval_resolved, and the
+**     gated call's state is the one its decision names (executed, rejected,
+**     timed_out); no call is left pending;
+**   - the gated restart was carried out only for approved calls (the tool
+**     server's own count);
+**   - every executed restart's injected environment is the session's;
+**   - event seqs are contiguous; the lock registry is empty.
+** Under the tsan preset the same run is checked for data races.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentsim/app.h"
+#include "agentsim/events.h"
+#include "agentsim/locks.h"
+#include "agentsim/seam.h"
+#include "agentsim/store.h"
+#include "agentsim/turn.h"
+#include "coretest.h"
+#include "llm/stub.h"
+
+#define SESSIONS 6
+#define API_CALLERS 2
+#define MS 1000000ull
+
+static ct_dir D;
+
+/* The incident flow, quick: the real delays are milliseconds. */
+static const char SCRIPT[] =
+    "agent intake\n"
+    "    call 1 delay=2ms\n"
+    "        tool runtime:patch_session {\"service\": \"checkout\"}\n"
+    "    default delay=1ms\n"
+    "        envelope {\"content\": \"recorded\", \"confidence\": 0.8, \"rationale\": \"alert\"}\n"
+    "agent triage\n"
+    "    call 1 delay=2ms\n"
+    "        tool observability:get_service_health {\"service\": \"checkout\"}\n"
+    "    default delay=1ms\n"
+    "        envelope {\"content\": \"unhealthy\", \"confidence\": 0.7, \"rationale\": \"health\", "
+    "\"signal\": \"investigate\"}\n"
+    "agent investigate\n"
+    "    call 1 delay=2ms\n"
+    "        tool observability:get_logs {\"service\": \"checkout\", \"minutes\": 5}\n"
+    "    default delay=1ms\n"
+    "        envelope {\"content\": \"bad deploy\", \"confidence\": 0.85, \"rationale\": \"logs\", "
+    "\"signal\": \"fix_ready\"}\n"
+    "agent remediate\n"
+    "    call 1 delay=2ms\n"
+    "        tool k8s:restart_deployment {\"deployment\": \"checkout\", \"reason\": \"bad deploy\", "
+    "\"environment\": \"dev\"}\n"
+    "    call 2 delay=1ms\n"
+    "        tool runtime:mark_resolved {\"resolution\": \"restarted\", \"confidence\": 0.9, "
+    "\"rationale\": \"healthy\"}\n"
+    "    default delay=1ms\n"
+    "        envelope {\"content\": \"done\", \"confidence\": 0.9, \"rationale\": \"healthy\"}\n";
+
+typedef struct world {
+  as_lock_registry *reg;
+  as_app *app;
+  as_stub_script *script;
+  as_llm llm;
+  as_mutex *mu;   /* guards what follows */
+  int rc;
+  char what[200];
+  int restarts[SESSIONS];  /* the tool server's count of carried-out restarts */
+  int decided[SESSIONS];   /* 0 none, 1 approved, 2 rejected (by the approver) */
+  int done;                /* runner tasks finished */
+  long busy;               /* API callers told busy */
+} world;
+
+static world W;
+
+static void fail_task(int rc, const char *fmt, ...) AS_PRINTF(2, 3);
+static void fail_task(int rc, const char *fmt, ...) {
+  as_mutex_lock(W.mu);
+  if (W.rc == AS_OK) {
+    W.rc = rc ? rc : AS_INTERNAL;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(W.what, sizeof W.what, fmt, ap);
+    va_end(ap);
+  }
+  as_mutex_unlock(W.mu);
+}
+
+static as_store *open_own(void) {
+  char p[256];
+  ct_path(p, sizeof p, &D, "agents.db");
+  as_store_opts o = {.journal_mode = "wal", .synchronous = "full", .busy_timeout_ms = 30000};
+  as_store *st = NULL;
+  int rc = as_store_open(&st, p, &o);
+  if (rc != AS_OK) fail_task(rc, "open: %s", as_status_name(rc));
+  return st;
+}
+
+static int index_of(const char *id) { return atoi(id + 1); }
+
+/* The world's tool server: counts restarts, answers the rest. */
+static int exec_tool(void *ctx, const char *session_id, const as_app_tool *t, const char *args,
+                     char **result) {
+  (void)ctx;
+  (void)args;
+  if (strcmp(t->qname, "k8s:restart_deployment") == 0) {
+    as_mutex_lock(W.mu);
+    W.restarts[index_of(session_id)]++;
+    as_mutex_unlock(W.mu);
+  }
+  const char *r = "{\"ok\":true}";
+  *result = as_malloc(strlen(r) + 1);
+  if (!*result) return AS_NOMEM;
+  memcpy(*result, r, strlen(r) + 1);
+  return AS_OK;
+}
+
+static as_runtime rt_for(as_store *st) {
+  return (as_runtime){.st = st, .locks = W.reg, .app = W.app, .llm = &W.llm, .exec = exec_tool};
+}
+
+static void sid(char *buf, size_t cap, int i) { snprintf(buf, cap, "s%d", i); }
+
+static void runner(void *arg) {
+  int i = (int)(intptr_t)arg;
+  as_store *st = open_own();
+  char id[16];
+  sid(id, sizeof id, i);
+  as_runtime rt = rt_for(st);
+  as_run_result res;
+  int rc = st ? as_run(&rt, id, false, &res) : AS_IO;
+  if (rc != AS_OK) fail_task(rc, "run %s: %s", id, as_status_name(rc));
+  else if (res.outcome != AS_RUN_PAUSED)
+    fail_task(AS_INTERNAL, "run %s ended %s (%s), not paused at the gate", id,
+              as_run_outcome_name(res.outcome), res.error);
+  as_store_close(st);
+  as_mutex_lock(W.mu);
+  W.done++;
+  as_mutex_unlock(W.mu);
+}
+
+/* The call id's log asks approval for, or -1. */
+static int64_t requested(as_store *st, const char *id) {
+  as_event_list l = {0};
+  int64_t call = -1;
+  if (as_event_read(st, id, 0, AS_EVENT_READ_MAX, &l) != AS_OK) return -1;
+  for (size_t k = 0; k < l.n; k++)
+    if (strcmp(l.items[k].kind, AS_EVENT_APPROVAL_REQUESTED) == 0) {
+      json_t *p = json_loads(l.items[k].payload, 0, NULL);
+      call = json_integer_value(json_object_get(p, "call"));
+      json_decref(p);
+    }
+  as_event_list_clear(&l);
+  return call;
+}
+
+/* Approves even sessions, rejects those = 1 mod 3 of the odd ones, leaves
+** the rest to the watchdog; then tries once more on an approved one (it
+** must be told already resolved). */
+static void approver(void *arg) {
+  (void)arg;
+  as_store *st = open_own();
+  as_runtime rt = rt_for(st);
+  uint64_t deadline = as_now_mono_ns() + 20000 * MS;
+  int left = 0;
+  for (int i = 0; i < SESSIONS; i++) left += i % 2 == 0 || i % 3 == 1;
+  while (st && left > 0 && as_now_mono_ns() < deadline) {
+    for (int i = 0; i < SESSIONS; i++) {
+      if (W.decided[i] || !(i % 2 == 0 || i % 3 == 1)) continue;
+      char id[16];
+      sid(id, sizeof id, i);
+      int64_t call = requested(st, id);
+      if (call < 0) continue;
+      as_approval_decision d = i % 2 == 0 ? AS_APPROVE : AS_REJECT;
+      as_run_result res;
+      int rc = as_approval_resolve(&rt, id, (size_t)call, d, false, &res);
+      if (rc != AS_OK) {
+        fail_task(rc, "approve %s: %s", id, as_status_name(rc));
+        continue;
+      }
+      as_mutex_lock(W.mu);
+      W.decided[i] = d == AS_APPROVE ? 1 : 2;
+      as_mutex_unlock(W.mu);
+      left--;
+      if (i == 0) {
+        int again = as_approval_resolve(&rt, id, (size_t)call, AS_APPROVE, false, &res);
+        if (again != AS_EXISTS) fail_task(again, "second approval of s0: %s", as_status_name(again));
+      }
+    }
+    as_sleep_until(as_now_mono_ns() + 5 * MS);
+  }
+  as_store_close(st);
+}
+
+static bool all_terminal(as_store *st) {
+  for (int i = 0; i < SESSIONS; i++) {
+    char id[16];
+    sid(id, sizeof id, i);
+    as_session s = {0};
+    if (as_session_load(st, id, &s) != AS_OK) return false;
+    bool t = as_session_status_terminal(s.status);
+    as_session_clear(&s);
+    if (!t) return false;
+  }
+  return true;
+}
+
+static void watchdog(void *arg) {
+  (void)arg;
+  as_store *st = open_own();
+  as_runtime rt = rt_for(st);
+  uint64_t deadline = as_now_mono_ns() + 30000 * MS;
+  while (st && as_now_mono_ns() < deadline && !all_terminal(st)) {
+    as_watchdog_stats ws;
+    int rc = as_watchdog_tick(&rt, &ws);
+    if (rc != AS_OK && rc != AS_BUSY) fail_task(rc, "watchdog: %s", as_status_name(rc));
+    as_sleep_until(as_now_mono_ns() + 20 * MS);
+  }
+  as_store_close(st);
+}
+
+static void api_caller(void *arg) {
+  (void)arg;
+  as_store *st = open_own();
+  as_runtime rt = rt_for(st);
+  for (int n = 0; st && n < 200; n++) {
+    char id[16];
+    sid(id, sizeof id, n % SESSIONS);
+    as_run_result res;
+    int rc = as_run(&rt, id, true, &res);
+    if (rc == AS_BUSY) {
+      as_mutex_lock(W.mu);
+      W.busy++;
+      as_mutex_unlock(W.mu);
+    } else if (rc != AS_OK) {
+      fail_task(rc, "api run %s: %s", id, as_status_name(rc));
+    } else if (res.outcome != AS_RUN_IDLE && res.outcome != AS_RUN_PAUSED) {
+      fail_task(AS_INTERNAL, "api run %s: %s", id, as_run_outcome_name(res.outcome));
+    }
+    as_sleep_until(as_now_mono_ns() + 3 * MS);
+  }
+  as_store_close(st);
+}
+
+static void check_session(as_store *st, int i, int *timed_out) {
+  char id[16];
+  sid(id, sizeof id, i);
+  as_session s = {0};
+  assert_int_equal(as_session_load(st, id, &s), AS_OK);
+  if (s.status != AS_SESS_RESOLVED)
+    fail_msg("%s ended %s, not resolved", id, as_session_status_name(s.status));
+  as_event_list l = {0};
+  assert_int_equal(as_event_read(st, id, 0, AS_EVENT_READ_MAX, &l), AS_OK);
+  int requested_n = 0, resolved_n = 0;
+  for (size_t k = 0; k < l.n; k++) {
+    assert_int_equal(l.items[k].seq, (int64_t)k + 1); /* contiguous */
+    requested_n += strcmp(l.items[k].kind, AS_EVENT_APPROVAL_REQUESTED) == 0;
+    resolved_n += strcmp(l.items[k].kind, AS_EVENT_APPROVAL_RESOLVED) == 0;
+  }
+  as_event_list_clear(&l);
+  assert_int_equal(requested_n, 1);
+  assert_int_equal(resolved_n, 1);
+  const as_tool_call *gated = NULL;
+  for (size_t k = 0; k < s.ncalls; k++) {
+    assert_int_not_equal(s.calls[k].state, AS_TOOL_PENDING_APPROVAL);
+    if (strcmp(s.calls[k].tool, "k8s:restart_deployment") == 0) gated = &s.calls[k];
+  }
+  assert_non_null(gated);
+  as_tool_state want = W.decided[i] == 1   ? AS_TOOL_EXECUTED
+                       : W.decided[i] == 2 ? AS_TOOL_REJECTED
+                                           : AS_TOOL_TIMED_OUT;
+  if (gated->state != want)
+    fail_msg("%s: the restart is %s, not %s", id, as_tool_state_name(gated->state),
+             as_tool_state_name(want));
+  *timed_out += want == AS_TOOL_TIMED_OUT;
+  assert_int_equal(W.restarts[i], W.decided[i] == 1 ? 1 : 0);
+  /* The runtime's environment, not the model's "dev". */
+  json_t *args = json_loads(gated->args, 0, NULL);
+  assert_non_null(args);
+  assert_string_equal(json_string_value(json_object_get(args, "environment")), "production");
+  assert_string_equal(json_string_value(json_object_get(args, "session_id")), id);
+  json_decref(args);
+  as_session_clear(&s);
+}
+
+static void test_agents_on_threads(void **state) {
+  (void)state;
+  as_app_diag *diag = calloc(1, sizeof *diag);
+  assert_non_null(diag);
+  int rc = as_app_load(AS_SOURCE_DIR "/fixtures/apps/incident", &W.app, diag);
+  if (rc != AS_OK) fail_msg("app: %s", diag->n ? diag->items[0].message : as_status_name(rc));
+  free(diag);
+  W.app->approval_timeout_ns = 300 * MS;
+  as_stub_diag sd;
+  rc = as_stub_script_parse(SCRIPT, sizeof SCRIPT - 1, "test.stub", &W.script, &sd);
+  if (rc != AS_OK) fail_msg("script: %u:%u: %s", sd.line, sd.column, sd.message);
+  assert_int_equal(as_stub_llm_new(&W.llm, W.script, 7), AS_OK);
+  assert_int_equal(as_locks_new(&W.reg, 0), AS_OK);
+  assert_int_equal(as_mutex_new(&W.mu), AS_OK);
+
+  as_store *st = open_own();
+  assert_non_null(st);
+  as_runtime rt = rt_for(st);
+  for (int i = 0; i < SESSIONS; i++) {
+    char id[16];
+    sid(id, sizeof id, i);
+    assert_int_equal(as_session_start(&rt, id, "{\"environment\":\"production\"}"), AS_OK);
+  }
+  as_task *t[SESSIONS + 2 + API_CALLERS];
+  size_t nt = 0;
+  for (int i = 0; i < SESSIONS; i++)
+    assert_int_equal(as_task_spawn(&t[nt++], "runner", runner, (void *)(intptr_t)i), AS_OK);
+  assert_int_equal(as_task_spawn(&t[nt++], "approver", approver, NULL), AS_OK);
+  assert_int_equal(as_task_spawn(&t[nt++], "watchdog", watchdog, NULL), AS_OK);
+  for (int i = 0; i < API_CALLERS; i++)
+    assert_int_equal(as_task_spawn(&t[nt++], "api", api_caller, NULL), AS_OK);
+  for (size_t k = 0; k < nt; k++) assert_int_equal(as_task_join(t[k]), AS_OK);
+  if (W.rc != AS_OK) fail_msg("%s", W.what);
+
+  int timed_out = 0;
+  for (int i = 0; i < SESSIONS; i++) check_session(st, i, &timed_out);
+  assert_true(timed_out > 0); /* the watchdog's real timer fired */
+  assert_int_equal(as_locks_size(W.reg), 0);
+  print_message("agents on threads: %d sessions, %d timed out, %ld busy answers\n", SESSIONS,
+                timed_out, W.busy);
+  as_store_close(st);
+  as_locks_free(W.reg);
+  as_llm_destroy(&W.llm);
+  as_stub_script_free(W.script);
+  as_app_free(W.app);
+  as_mutex_free(W.mu);
+}
+
+static int setup(void **state) {
+  (void)state;
+  ct_dir_make(&D);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  ct_dir_remove(&D);
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_agents_on_threads, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
