@@ -1436,6 +1436,14 @@ static void c_free(void *p) {
   free(p);
 }
 
+/* A clock that moves only when slept on: the scripts' delays cost no real
+** time here. */
+static uint64_t fake_now;
+static void c_sleep_until(uint64_t deadline) {
+  if (deadline > fake_now) fake_now = deadline;
+}
+static uint64_t c_now(void) { return fake_now; }
+
 /* Run fn with the Nth allocation failing, N = 1, 2, ... until it passes;
 ** every failure is AS_NOMEM and leaves nothing allocated. */
 static void countdown(int (*fn)(void), const char *what) {
@@ -1443,6 +1451,8 @@ static void countdown(int (*fn)(void), const char *what) {
   counting.mem_alloc = c_alloc;
   counting.mem_realloc = c_realloc;
   counting.mem_free = c_free;
+  counting.sleep_until = c_sleep_until;
+  counting.now_mono_ns = c_now;
   const as_platform *prev = as_platform_set(&counting);
   int rc = AS_NOMEM;
   long n;
