@@ -75,7 +75,9 @@ static void test_list_and_switch(void **state) {
       "save_stale_updated",    "stale_leaves_tx_open",   "try_grants_holder",
       "result_gets_args",      "ckpt_keeps_data",        "gc_keeps_orphans",
       "event_seq_outside_tx",  "lock_waiter_leak",       "payload_old_reason",
-      "delete_sync_full"};
+      "delete_sync_full",      "pending_saved_after_pause", "watchdog_peek_then_resume",
+      "patch_accepts_status",  "terminal_not_locked",    "injected_arg_llm_wins",
+      "approval_double_resolve"};
   size_t n = 0;
   const as_mutant_info *m = as_mutant_list(&n);
   assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -90,7 +92,7 @@ static void test_list_and_switch(void **state) {
   }
   /* An unknown name changes nothing; NULL, "" and "none" switch off. */
   assert_int_equal(as_mutant_set("lock_noop_"), AS_NOTFOUND);
-  assert_string_equal(as_mutant_active(), "delete_sync_full");
+  assert_string_equal(as_mutant_active(), "approval_double_resolve");
   assert_int_equal(as_mutant_set(""), AS_OK);
   assert_null(as_mutant_active());
   assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);

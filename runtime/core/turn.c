@@ -485,8 +485,9 @@ static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
     if (lrc == AS_OK || lrc == AS_NOMEM || !llm_transient(err.kind)) break;
     as_log(AS_LOG_INFO, "session %s: agent %s call %u attempt %u: %s (%s)", r->id,
            agent_of(r)->name, r->calls, a, as_llm_error_name(err.kind), err.message);
-    if (a < attempts && err.kind == AS_LLM_ERR_RATE_LIMITED && err.retry_after_ns)
-      as_sleep_until(as_now_mono_ns() + err.retry_after_ns);
+    /* A 429 says when to come back. */
+    uint64_t wait = err.kind == AS_LLM_ERR_RATE_LIMITED && a < attempts ? err.retry_after_ns : 0;
+    as_sleep_until(as_now_mono_ns() + wait); /* 0: a scheduling point, no time */
   }
   request_buf_free(b);
   as_free(b);
@@ -621,25 +622,25 @@ static AS_WUR int args_prepare(run *r, const as_app_tool *t, const gate_view *v,
     json_t *got = json_object_get(args, a->name);
     if (!got) {
       if (a->required)
-        (void)as_appendf(why, cap, 0, "%s: argument '%s' is required", t->qname, a->name);
+        (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: argument '%s' is required", t->qname, a->name);
       continue;
     }
     if (!type_ok(a->type, got))
-      (void)as_appendf(why, cap, 0, "%s: argument '%s' must be a %s", t->qname, a->name,
+      (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: argument '%s' must be a %s", t->qname, a->name,
                        as_arg_type_name(a->type));
     else if (a->roster >= 0 && !as_app_roster_has(app, a->roster, json_string_value(got)))
-      (void)as_appendf(why, cap, 0, "%s: '%s' is not one of roster %s", t->qname,
+      (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: '%s' is not one of roster %s", t->qname,
                        json_string_value(got), app->rosters[a->roster].name);
   }
   if (!why[0] && t->kind != AS_TOOLK_APP) {
     double c = json_number_value(json_object_get(args, "confidence"));
     if (json_object_get(args, "confidence") && !(c >= 0 && c <= 1))
-      (void)as_appendf(why, cap, 0, "%s: confidence must lie in [0, 1]", t->qname);
+      (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: confidence must lie in [0, 1]", t->qname);
   }
   if (!why[0] && t->kind == AS_TOOLK_MARK_ESCALATED && app->escalation_roster >= 0 &&
       !as_app_roster_has(app, app->escalation_roster,
                          json_string_value(json_object_get(args, "team"))))
-    (void)as_appendf(why, cap, 0, "%s: team is not one of roster %s", t->qname,
+    (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: team is not one of roster %s", t->qname,
                      app->rosters[app->escalation_roster].name);
   return AS_OK;
 }
@@ -664,12 +665,12 @@ static AS_WUR int patch_plan(run *r, const json_t *args, json_t **out, const cha
       continue;
     }
     if (patch_forbidden(key)) {
-      (void)as_appendf(why, cap, 0, "patch_session cannot change '%s': a typed terminal tool decides it",
+      (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "patch_session cannot change '%s': a typed terminal tool decides it",
                        key);
       break;
     }
     if (!declared && !conf) {
-      (void)as_appendf(why, cap, 0, "patch_session: '%s' is not a field of this app", key);
+      (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "patch_session: '%s' is not a field of this app", key);
       break;
     }
     if (conf && r->answer_terminal && !AS_MUTANT(TERMINAL_NOT_LOCKED)) {
@@ -679,7 +680,7 @@ static AS_WUR int patch_plan(run *r, const json_t *args, json_t **out, const cha
     }
     if (strcmp(key, "confidence") == 0 &&
         !(json_is_number(val) && json_number_value(val) >= 0 && json_number_value(val) <= 1)) {
-      (void)as_appendf(why, cap, 0, "patch_session: confidence must be a number in [0, 1]");
+      (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "patch_session: confidence must be a number in [0, 1]");
       break;
     }
     if (json_object_set(p, key, val) != 0) {
