@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-afl.sh -- AFL++ binaries of every fuzz target.
 #
-#   fuzz/build-afl.sh [BUILD_DIR]        (default: build-afl)
+#   fuzz/build-afl.sh [BUILD_DIR [TARGET...]]   (default: build-afl, every target)
 #
 # For each variant it configures a separate CMake tree of the project's
 # libraries with CC=afl-clang-fast (tests off), then compiles each harness
@@ -11,12 +11,15 @@
 #   cmplog  AFL_LLVM_CMPLOG=1: comparison logging for the -c instance
 #   asan    the project's ASan+UBSan flags (AS_SANITIZE=ON): one -S instance
 #           that turns silent memory errors into crashes
-# Binaries: BUILD_DIR/<variant>/<target> for target in schedule, cli, app, stub_script.
+# Binaries: BUILD_DIR/<variant>/<target> for target in schedule, cli, json,
+# envelope, app, stub_script (or the TARGETs named; only their libraries are
+# built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=${1:-build-afl}
 case $out in /*) ;; *) out="$root/$out" ;; esac
+[ $# -gt 0 ] && shift
 
 if ! command -v afl-clang-fast >/dev/null 2>&1; then
   echo "build-afl: afl-clang-fast not found: install AFL++ (Debian package afl++," \
@@ -24,8 +27,18 @@ if ! command -v afl-clang-fast >/dev/null 2>&1; then
   exit 2
 fi
 jobs=$(nproc)
-targets=(schedule cli app stub_script)
-declare -A target_lib=([schedule]=as_sim [cli]=as_cli [app]=as_core [stub_script]=as_llm_stub)
+targets=(schedule cli json envelope app stub_script)
+declare -A target_lib=([schedule]=as_sim [cli]=as_cli [json]=as_core [envelope]=as_core
+                       [app]=as_core [stub_script]=as_llm_stub)
+if [ $# -gt 0 ]; then
+  for t in "$@"; do
+    [ -n "${target_lib[$t]:-}" ] || { echo "build-afl: unknown target '$t' (${targets[*]})" >&2; exit 2; }
+  done
+  targets=("$@")
+fi
+libs_needed=()
+for t in "${targets[@]}"; do libs_needed+=("${target_lib[$t]}"); done
+mapfile -t libs_needed < <(printf '%s\n' "${libs_needed[@]}" | sort -u)
 
 # What the libraries need at link time (top-level CMakeLists.txt).
 jansson_cflags=$(pkg-config --cflags jansson)
@@ -54,22 +67,22 @@ build_variant() {
   env "${env[@]}" AFL_QUIET=1 cmake -S "$root" -B "$dir/lib" \
     -DCMAKE_C_COMPILER=afl-clang-fast -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O2 \
     -DAS_BUILD_TESTS=OFF "${cmake_extra[@]}" >/dev/null
-targets=(schedule cli app stub_script)
-declare -A target_lib=([schedule]=as_sim [cli]=as_cli [app]=as_core [stub_script]=as_llm_stub)
+  env "${env[@]}" AFL_QUIET=1 cmake --build "$dir/lib" -j "$jobs" --target "${libs_needed[@]}" >/dev/null
   local lib="$dir/lib"
   for t in "${targets[@]}"; do
     local libs=()
     case ${target_lib[$t]} in
       as_cli) libs=("$lib/libas_cli.a" "$lib/libas_sim.a" "$lib/libas_runtime.a") ;;
       as_sim) libs=("$lib/libas_sim.a" "$lib/libas_runtime.a") ;;
-targets=(schedule cli app stub_script)
-declare -A target_lib=([schedule]=as_sim [cli]=as_cli [app]=as_core [stub_script]=as_llm_stub)
+      as_core) libs=("$lib/runtime/core/libas_core.a" "$lib/libas_runtime.a" $core_libs) ;;
+      as_llm_stub) libs=("$lib/libas_llm_stub.a" "$lib/runtime/core/libas_core.a" "$lib/libas_sim.a"
+                         "$lib/libas_runtime.a" $core_libs -lxxhash) ;;
     esac
     # shellcheck disable=SC2086  # pkg-config output is a word list
     env "${env[@]}" AFL_QUIET=1 afl-clang-fast "${cflags[@]}" -fsanitize=fuzzer \
       -I"$root/fuzz" -I"$root/sim" -I"$root/sim/cli" -I"$root/sim/llm" -I"$root/runtime/include" $jansson_cflags \
       "$root/fuzz/$t/fuzz_$t.c" "$root/fuzz/fuzz_common.c" \
-      "${libs[@]}" -lboost_context -pthread $jansson_libs -o "$dir/$t"
+      "${libs[@]}" -lboost_context -pthread $jansson_libs -lm -o "$dir/$t"
     echo "   $dir/$t"
   done
 }

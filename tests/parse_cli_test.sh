@@ -76,6 +76,18 @@ check "--structured is tried first" $?
 status_is 1 "$A" parse envelope "$T/prose.txt" --structured "$T/dup.json" && \
   grep -q "^$T/dup.json:3:3: .*(in the structured output)" "$T/out"
 check "a refusal in the structured output names that file" $?
+printf '{"content":"c","confidence":0.30000000000000004,"rationale":"r"}' >"$T/digits.txt"
+status_is 0 "$A" parse envelope "$T/digits.txt" --json && grep -qx "confidence: 0.30000000000000004" "$T/err" && \
+  tail -n 1 "$T/out" | grep -qF '"confidence":0.30000000000000004,'
+check "a confidence that needs 17 digits keeps them" $?
+printf '[0.30000000000000004,0.5]' >"$T/digits.json"
+status_is 0 "$A" parse json "$T/digits.json" && [ "$(cat "$T/out")" = '[0.30000000000000004,0.5]' ]
+check "parse json prints a real that needs 17 digits with 17" $?
+status_is 1 "$A" parse envelope "$T/bad.txt" --structured "$T/dup.json" && grep -q "^$T/bad.txt:1:9: " "$T/out"
+check "a refusal in the text names the text's file, structured output or not" $?
+status_is 1 "$A" parse envelope "$T/fence.txt" --structured "$T/big.json" && \
+  grep -q "^$T/big.json:1:262145: (offset 262144) .* is over 262144 bytes, the cap" "$T/out"
+check "a structured output past 256 KiB is refused unread" $?
 head -c 65537 /dev/zero | tr '\0' 'x' >"$T/big.txt"
 status_is 1 "$A" parse envelope "$T/big.txt" && grep -q "(offset 65536) .* is over 65536 bytes, the cap" "$T/out"
 check "parse envelope refuses a text past 64 KiB" $?

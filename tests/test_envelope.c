@@ -92,6 +92,7 @@ static void test_sources_and_priority(void **state) {
   expect_found("", ENV("message"), "message", AS_ENV_FROM_MESSAGE);
   /* Whitespace around the message is fine. */
   expect_found(NULL, "\n  " ENV("ws") "  \n", "ws", AS_ENV_FROM_MESSAGE);
+  expect_found(NULL, "\t\r\n" ENV("tabs") "\r\t", "tabs", AS_ENV_FROM_MESSAGE);
 }
 
 static void test_fences(void **state) {
@@ -118,6 +119,21 @@ static void test_fences(void **state) {
   expect_found(NULL, "    ```json\n" ENV("indented") "\n    ```\n", "indented",
                AS_ENV_FROM_BRACES);
   expect_found(NULL, "see ```json " ENV("inline") " ```", "inline", AS_ENV_FROM_BRACES);
+  /* An info string naming another language of four letters, or holding a
+  ** backtick: not a JSON fence (the second opens one with no info, left
+  ** open and empty). */
+  expect_found(NULL, "```yaml\n" ENV("yaml") "\n```\n", "yaml", AS_ENV_FROM_BRACES);
+  expect_found(NULL, "```js\n" ENV("js") "\n```\n", "js", AS_ENV_FROM_BRACES);
+  expect_found(NULL, "```a`b\n" ENV("tick") "\n```\n", "tick", AS_ENV_FROM_BRACES);
+  /* Another language's fence left open at the end: skipped whole. */
+  expect_found(NULL, "text\n```python\n" ENV("open py"), "open py", AS_ENV_FROM_BRACES);
+  /* Lines of spaces, and an empty fence before a good one. */
+  expect_found(NULL, "Intro\n   \n```json\n" ENV("after blank") "\n```\n", "after blank",
+               AS_ENV_FROM_FENCE);
+  expect_found(NULL, "```json\n" ENV("good") "\n```\n```json\n  \n```\n", "good",
+               AS_ENV_FROM_FENCE);
+  expect_missing(NULL, "text\n```json\n \t \n```\n", "empty text: expected a JSON value (in a "
+                 "``` fence", 4, 1);
   /* A fence holding extra text around the object: strict, so refused; the
   ** braces then find the object. */
   expect_found(NULL, "```json\n// comment\n" ENV("commented") "\n```\n", "commented",
@@ -224,6 +240,12 @@ static void test_members(void **state) {
   member(c, "1.0000001", r, NULL, "confidence 1.0000001 outside [0,1]");
   member(c, "2", r, NULL, "confidence 2 outside [0,1]");
   member(c, "1e300", r, NULL, "confidence 1e+300 outside [0,1]");
+  member(c, "false", r, NULL, "\"confidence\" is false, not a number");
+  member(c, "{}", r, NULL, "\"confidence\" is an object, not a number");
+  member(c, "null", r, NULL, "\"confidence\" is null, not a number");
+  member("0.5", h, r, NULL, "\"content\" is a number, not a string");
+  member(c, "1.0000000000000002", r, NULL, "confidence 1.0000000000000002 outside [0,1]");
+  member(c, "-1e-300", r, NULL, "confidence -1e-300 outside [0,1]");
   member(c, h, NULL, NULL, "no \"rationale\" member");
   member(c, h, "{}", NULL, "\"rationale\" is an object, not a string");
   /* The bounds and the integers are in; -0 is 0. */

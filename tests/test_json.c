@@ -168,16 +168,31 @@ static void test_utf8(void **state) {
   /* A stray continuation byte, a sequence cut short, cut by the end. */
   REFUSED("\"\x80\"", 1, 1, 2, "0x80 (a continuation byte with no lead byte)");
   REFUSED("\"\xE2\x82x\"", 1, 1, 2, "0xE2 (cut short: the next byte is not a continuation");
+  REFUSED("\"\xC3x\"", 1, 1, 2, "0xC3 (cut short: the next byte is not a continuation");
+  REFUSED("\"\xC3\xC3\"", 1, 1, 2, "0xC3 (cut short: the next byte is not a continuation");
+  REFUSED("\"\xF0\x9F\x98x\"", 1, 1, 2, "0xF0 (cut short: the next byte is not a continuation");
   REFUSED("\"\xC3", 1, 1, 2, "0xC3 (cut short by the end of the text)");
   /* Outside strings too, and the byte order mark. */
   REFUSED("[\xC0\x80]", 1, 1, 2, "invalid UTF-8 byte 0xC0");
   REFUSED("\xEF\xBB\xBF{}", 0, 1, 1, "byte order mark");
   REFUSED("[\xC3\xA9]", 1, 1, 2, "found the character U+00E9");
+  REFUSED("[\xE2\x82\xAC]", 1, 1, 2, "found the character U+20AC");
+  REFUSED("[\xF0\x9F\x98\x80]", 1, 1, 2, "found the character U+1F600");
+  REFUSED("\xE2\x82\xAC", 0, 1, 1, "expected a JSON value, found the character U+20AC");
+  REFUSED("\xEF\xBB\xBE", 0, 1, 1, "found the character U+FEFE");
+  REFUSED("\xC3\xA9", 0, 1, 1, "found the character U+00E9");
   /* Escaped surrogates must pair. */
   REFUSED("\"\\ud800\"", 1, 1, 2, "\\uD800 is a lone UTF-16 high surrogate");
   REFUSED("\"\\uD800\\u0041\"", 1, 1, 2, "lone UTF-16 high surrogate");
   REFUSED("\"x\\udc00\"", 2, 1, 3, "\\uDC00 is a lone UTF-16 low surrogate");
   REFUSED("\"\\ud800\\ud800\"", 1, 1, 2, "lone UTF-16 high surrogate");
+  REFUSED("\"\\ud800\\uE000\"", 1, 1, 2, "lone UTF-16 high surrogate");
+  REFUSED("\"\\udbff\\n\"", 1, 1, 2, "\\uDBFF is a lone UTF-16 high surrogate");
+  REFUSED("\"\\ud800", 1, 1, 2, "lone UTF-16 high surrogate");
+  REFUSED("\"\\ud800abcdefgh\"", 1, 1, 2, "lone UTF-16 high surrogate");
+  REFUSED("\"\\ud800\\nabcdef\"", 1, 1, 2, "lone UTF-16 high surrogate");
+  assert_string_equal(accepted("\"\\uE000\\uFFFF\\uD7FF\\udbff\\udfff\""),
+                      "\"\xEE\x80\x80\xEF\xBF\xBF\xED\x9F\xBF\xF4\x8F\xBF\xBF\"");
 }
 
 static void test_strings(void **state) {
@@ -192,6 +207,11 @@ static void test_strings(void **state) {
   REFUSED("\"\\u12\"", 1, 1, 2, "\\u must be followed by four hex digits");
   REFUSED("\"\\u12g4\"", 1, 1, 2, "four hex digits");
   refused_n("\"\\\x01\"", 4, AS_PARSE, 1, 1, 2, "followed by byte 0x01");
+  REFUSED("\"\\\xC3\xA9\"", 1, 1, 2, "followed by byte 0xC3");
+  REFUSED("[\x7F]", 1, 1, 2, "found the control byte 0x7F");
+  REFUSED("\"\\u00:0\"", 1, 1, 2, "four hex digits");
+  REFUSED("\"\\u00 0\"", 1, 1, 2, "four hex digits");
+  assert_string_equal(accepted("\"\\u00C9\\u00e9\\u0041\""), "\"\xC3\x89\xC3\xA9" "A\"");
 }
 
 static void test_grammar(void **state) {
@@ -227,6 +247,15 @@ static void test_numbers_and_literals(void **state) {
   REFUSED("1.e5", 0, 1, 1, "expected a digit after '.'");
   REFUSED("1e", 0, 1, 1, "expected a digit in the exponent");
   REFUSED("[1E+]", 1, 1, 2, "invalid number '1E+': expected a digit in the exponent");
+  REFUSED("-", 0, 1, 1, "invalid number '-': expected a digit after '-'");
+  REFUSED("[-0x]", 3, 1, 4, "expected ',' or ']' after an array element, found 'x'");
+  assert_string_equal(accepted("1.5"), "1.5");
+  assert_string_equal(accepted("-10"), "-10");
+  assert_string_equal(accepted("[0,-0,1E2,1e-2,0.5e+1]"), "[0,0,100.0,0.01,5.0]");
+  REFUSED("abcdefghijklmnopqrstuvwxyzabc", 0, 1, 1,
+          "invalid literal 'abcdefghijklmnopqrstuvwx...' (expected true, false, null");
+  REFUSED("[true,fals]", 6, 1, 7, "invalid literal 'fals'");
+  REFUSED("true1", 0, 1, 1, "invalid literal 'true1'");
   REFUSED("nul", 0, 1, 1, "invalid literal 'nul'");
   REFUSED("True", 0, 1, 1, "invalid literal 'True'");
   REFUSED("[NaN]", 1, 1, 2, "invalid literal 'NaN'");
@@ -356,6 +385,8 @@ static void test_locate(void **state) {
   assert_true(line == 4 && col == 3);
   as_json_locate(t, strlen(t), 4, NULL, &col);
   assert_int_equal(col, 2);
+  as_json_locate(t, strlen(t), 4, &line, NULL);
+  assert_int_equal(line, 2);
   /* The reason helper cuts at a character, and tolerates a NULL err. */
   char small[6];
   as__utf8_copy(small, sizeof small, "ab\xC3\xA9\xC3\xA9", 6);
@@ -363,6 +394,61 @@ static void test_locate(void **state) {
   as__utf8_copy(small, sizeof small, "abcd\xE2\x82\xAC", 7);
   assert_string_equal(small, "abcd");
   as__json_fail(NULL, "x", 1, 0, "nothing to fill");
+  as__utf8_copy(small, 2, "\xA9\xA9\xA9", 3);
+  assert_string_equal(small, "");
+  /* A format that fails leaves an empty reason; the refusal stands. */
+  fw_inject(FW_VSNPRINTF, EILSEQ, 1);
+  json_t *v = NULL;
+  as_json_error e;
+  assert_int_equal(as_json_parse("[1,]", 4, &v, &e), AS_PARSE);
+  assert_string_equal(e.reason, "");
+  assert_int_equal(e.offset, 3);
+}
+
+/* jansson's positions back to the token's start, and its errors mapped:
+** fed directly, for the positions a real parse never gives. */
+static void test_jansson_mapping(void **state) {
+  (void)state;
+  const char *s = "{\"ab\":1e999,\"q\\\"\":[12], \"\\\\\":0}";
+  /* offsets: '{' 0, "ab" 1-4, 1e999 6-10, "q\"" 12-16, 12 19-20, "\\" 24-27, ':' 28 */
+  assert_int_equal(as__json_token_start(s, 0), 0);
+  assert_int_equal(as__json_token_start(s, 1), 0);  /* '{': the byte before */
+  assert_int_equal(as__json_token_start(s, 5), 1);  /* "ab" */
+  assert_int_equal(as__json_token_start(s, 11), 6); /* 1e999 */
+  assert_int_equal(as__json_token_start(s, 17), 12); /* "q\"" */
+  assert_int_equal(as__json_token_start(s, 21), 19); /* 12 */
+  assert_int_equal(as__json_token_start(s, 28), 24); /* "\\\\" */
+  assert_int_equal(as__json_token_start(s, 29), 28); /* ':' */
+  assert_int_equal(as__json_token_start("x\"", 2), 1); /* no opening quote */
+  assert_int_equal(as__json_token_start("\"", 1), 0);
+  assert_int_equal(as__json_token_start("\\\"x\"", 4), 3); /* only backslashes before */
+
+  json_error_t je;
+  as_json_error e;
+  memset(&je, 0, sizeof je);
+  je.text[JSON_ERROR_TEXT_LENGTH - 1] = (char)json_error_duplicate_key;
+  je.position = 5;
+  assert_int_equal(as__json_from_jansson(s, strlen(s), &je, &e), AS_PARSE);
+  assert_string_equal(e.reason, "duplicate key \"ab\" (an object names each member once)");
+  assert_int_equal(e.offset, 1);
+  /* A key token too short to hold its quotes (no real parse gives one). */
+  je.position = 1;
+  assert_int_equal(as__json_from_jansson(s, strlen(s), &je, &e), AS_PARSE);
+  assert_string_equal(e.reason, "duplicate key \"\" (an object names each member once)");
+  /* Positions outside the text count as its end. */
+  je.text[JSON_ERROR_TEXT_LENGTH - 1] = (char)json_error_numeric_overflow;
+  je.position = -4;
+  assert_int_equal(as__json_from_jansson("12", 2, &je, &e), AS_PARSE);
+  assert_int_equal(e.offset, 0);
+  assert_non_null(strstr(e.reason, "number '12' is out of range"));
+  je.position = 99;
+  assert_int_equal(as__json_from_jansson("[7]", 3, &je, &e), AS_PARSE);
+  assert_int_equal(e.offset, 2);
+  /* Anything else, after the validator passed the text, is memory. */
+  je.text[JSON_ERROR_TEXT_LENGTH - 1] = (char)json_error_invalid_syntax;
+  je.position = 3;
+  assert_int_equal(as__json_from_jansson("[7]", 3, &je, &e), AS_NOMEM);
+  assert_string_equal(e.reason, "out of memory");
 }
 
 /* jansson's allocations, through the wrapped malloc, fail in turn: every
@@ -409,6 +495,7 @@ int main(void) {
       cmocka_unit_test_setup(test_size_cap, setup),
       cmocka_unit_test_setup(test_arguments, setup),
       cmocka_unit_test_setup(test_locate, setup),
+      cmocka_unit_test_setup(test_jansson_mapping, setup),
       cmocka_unit_test_setup(test_alloc_countdown, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,12 +83,13 @@ static const char *type_phrase(const json_t *v) {
   }
 }
 
-/* The shortest %g form that reads back as d. */
+/* The shortest %g form that reads back as d (17 digits always do). */
 static void number_text(char *buf, size_t cap, double d) {
-  for (int prec = 1; prec <= 17; prec++) {
+  for (int prec = 1; prec < 17; prec++) {
     snprintf(buf, cap, "%.*g", prec, d);
     if (strtod(buf, NULL) == d) return;
   }
+  snprintf(buf, cap, "%.17g", d);
 }
 
 static int signal_byte(unsigned char c) {
@@ -103,7 +104,7 @@ static AS_WUR int string_member(const json_t *v, const char *name, const char **
     snprintf(why, cap, "no \"%s\" member", name);
     return AS_NOTFOUND;
   }
-  if (!json_is_string(m)) {
+  if (json_typeof(m) != JSON_STRING) {
     snprintf(why, cap, "\"%s\" is %s, not a string", name, type_phrase(m));
     return AS_NOTFOUND;
   }
@@ -117,8 +118,8 @@ static AS_WUR int check_signal(const json_t *v, char *sig, char *why, size_t cap
   sig[0] = '\0';
   /* Absent or null: no signal (strict structured-output schemas make an
   ** optional member a required nullable one). */
-  if (!m || json_is_null(m)) return AS_OK;
-  if (!json_is_string(m)) {
+  if (!m || json_typeof(m) == JSON_NULL) return AS_OK;
+  if (json_typeof(m) != JSON_STRING) {
     snprintf(why, cap, "\"signal\" is %s, not a string", type_phrase(m));
     return AS_NOTFOUND;
   }
@@ -159,7 +160,7 @@ static AS_WUR int take(const json_t *v, as_envelope_from from, as_envelope *out,
   const char *content, *rationale;
   size_t clen, rlen;
   char sig[AS_SIGNAL_MAX];
-  if (!json_is_object(v)) {
+  if (json_typeof(v) != JSON_OBJECT) {
     snprintf(why, cap, "the JSON is %s, not an object", type_phrase(v));
     return AS_NOTFOUND;
   }
@@ -170,12 +171,12 @@ static AS_WUR int take(const json_t *v, as_envelope_from from, as_envelope *out,
     snprintf(why, cap, "no \"confidence\" member");
     return AS_NOTFOUND;
   }
-  if (!json_is_number(c)) {
+  if (json_typeof(c) != JSON_INTEGER && json_typeof(c) != JSON_REAL) {
     snprintf(why, cap, "\"confidence\" is %s, not a number", type_phrase(c));
     return AS_NOTFOUND;
   }
   double conf = json_number_value(c);
-  if (!isfinite(conf) || conf < 0.0 || conf > 1.0) {
+  if (!(conf >= 0.0 && conf <= 1.0)) { /* NaN too, though JSON has none */
     char num[32];
     number_text(num, sizeof num, conf);
     snprintf(why, cap, "confidence %s outside [0,1]", num);
@@ -251,9 +252,9 @@ static int seen_before(const finder *f, const char *t, range r) {
   return 0;
 }
 
-static void note_seen(finder *f, const char *t, range r) {
-  if (f->nseen < sizeof f->seen / sizeof f->seen[0]) f->seen[f->nseen++] = trimmed(t, r);
-}
+/* Called for the answer and for each fence tried: at most 1 +
+** AS_ENVELOPE_CANDIDATES times, which f->seen holds. */
+static void note_seen(finder *f, const char *t, range r) { f->seen[f->nseen++] = trimmed(t, r); }
 
 /* A recovery candidate, unless the cap is reached or it was tried already. */
 static AS_WUR int try_recovered(finder *f, const char *t, size_t n, range r,
@@ -338,8 +339,7 @@ typedef struct spans {
 
 static AS_WUR int grow(void **p, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return AS_OK;
-  size_t ncap = *cap ? *cap * 2 : 16;
-  while (ncap < need) ncap *= 2;
+  size_t ncap = *cap ? *cap * 2 : 16; /* need is one more than *cap */
   void *np = as_realloc(*p, ncap * elem);
   if (!np) return AS_NOMEM;
   *p = np;
@@ -379,8 +379,8 @@ static AS_WUR int find_spans(const char *t, size_t n, spans *sp) {
 static int by_width(const void *a, const void *b) {
   const range *x = a, *y = b;
   size_t wx = x->end - x->start, wy = y->end - y->start;
-  if (wx != wy) return wx > wy ? -1 : 1;
-  return x->start > y->start ? -1 : x->start < y->start;
+  int c = (wx < wy) - (wx > wy);
+  return c ? c : (x->start < y->start) - (x->start > y->start);
 }
 
 /* --- the search ------------------------------------------------------------------- */

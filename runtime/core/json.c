@@ -19,7 +19,6 @@
 ** jansson allocates through its own hooks (json_set_alloc_funcs), which
 ** this file leaves alone: who installs them is the process's choice.
 */
-#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,13 +38,11 @@ void as_json_locate(const char *text, size_t len, size_t offset, unsigned *line,
       ln++;
       bol = i + 1;
     }
-  size_t col = offset - bol + 1;
-  if (line) *line = ln > UINT_MAX ? UINT_MAX : (unsigned)ln;
-  if (column) *column = col > UINT_MAX ? UINT_MAX : (unsigned)col;
+  if (line) *line = (unsigned)ln;
+  if (column) *column = (unsigned)(offset - bol + 1);
 }
 
 void as__utf8_copy(char *dst, size_t cap, const char *src, size_t n) {
-  if (cap == 0) return;
   if (n >= cap) {
     n = cap - 1;
     /* A cut before a continuation byte splits a character: cut before its
@@ -59,27 +56,27 @@ void as__utf8_copy(char *dst, size_t cap, const char *src, size_t n) {
 void as__json_fail(as_json_error *err, const char *text, size_t len, size_t offset,
                    const char *fmt, ...) {
   if (!err) return;
-  char tmp[2 * AS_JSON_REASON_MAX];
+  /* Room past the reason's buffer, so a cut lands where as__utf8_copy can
+  ** see the character it would split. */
+  char tmp[2 * AS_JSON_REASON_MAX] = "";
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  (void)vsnprintf(tmp, sizeof tmp, fmt, ap); /* ignore: a failed or cut format still refuses */
   va_end(ap);
-  if (n < 0) n = 0; /* an encoding error leaves an empty reason, still a refusal */
-  size_t used = (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1;
-  as__utf8_copy(err->reason, sizeof err->reason, tmp, used);
+  as__utf8_copy(err->reason, sizeof err->reason, tmp, strnlen(tmp, sizeof tmp - 1));
   err->offset = offset;
   as_json_locate(text, len, offset, &err->line, &err->column);
 }
 
 /* --- UTF-8 -------------------------------------------------------------------- */
 
-/* Length (1..4) of the valid UTF-8 sequence at s[i..n), or 0 with *why
-** saying what is wrong with it (the lead byte at s[i] is the one named). */
+/* Length (2..4) of the valid UTF-8 sequence at s[i..n), s[i] >= 0x80, or
+** 0 with *why saying what is wrong with it (the lead byte at s[i] is the
+** one named). */
 static size_t utf8_seq(const unsigned char *s, size_t n, size_t i, const char **why) {
   unsigned char b = s[i];
   size_t len;
   unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
-  if (b < 0x80) return 1;
   if (b < 0xC0) {
     *why = "a continuation byte with no lead byte";
     return 0;
@@ -165,7 +162,7 @@ static AS_WUR int unexpected(scan *sc, const char *expected) {
     const char *why = NULL;
     size_t len = utf8_seq(sc->s, sc->n, i, &why);
     if (len == 0) return bad_utf8(sc, i, why);
-    if (i == 0 && len == 3 && c == 0xEF && sc->s[1] == 0xBB && sc->s[2] == 0xBF)
+    if (i == 0 && len == 3 && memcmp(sc->s, "\xEF\xBB\xBF", 3) == 0)
       return FAIL(sc, i, "a byte order mark (EF BB BF) starts the text; JSON text has none");
     uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
     for (size_t k = 1; k < len; k++) cp = (cp << 6) | (sc->s[i + k] & 0x3F);
@@ -177,9 +174,7 @@ static AS_WUR int unexpected(scan *sc, const char *expected) {
   return FAIL(sc, i, "%s, found '%c'", expected, c);
 }
 
-static int is_hex(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+static int is_hex(unsigned char c) { return memchr("0123456789abcdefABCDEF", c, 22) != NULL; }
 
 /* The value of the four hex digits at s[i..i+4) (all checked present). */
 static unsigned hex4(const unsigned char *s, size_t i) {
@@ -202,7 +197,7 @@ static int has_u_escape(const scan *sc, size_t i) {
 /* One escape at s[i] (the backslash); *next past it. */
 static AS_WUR int scan_escape(scan *sc, size_t i, size_t *next) {
   unsigned char e = sc->s[i + 1];
-  if (strchr("\"\\/bfnrt", e) && e != '\0') {
+  if (memchr("\"\\/bfnrt", e, 8)) {
     *next = i + 2;
     return AS_OK;
   }
@@ -261,12 +256,12 @@ static AS_WUR int scan_string(scan *sc) {
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
+#define NUMBER_BYTES "0123456789+-.eE"
+
 /* How many bytes of a number-looking run start at s[i] (for messages). */
 static int number_run(const scan *sc, size_t i) {
   size_t k = i;
-  while (k < sc->n && k - i < 24 && (is_digit(sc->s[k]) || strchr("+-.eE", sc->s[k])) &&
-         sc->s[k] != '\0')
-    k++;
+  while (k < sc->n && k - i < 24 && memchr(NUMBER_BYTES, sc->s[k], sizeof NUMBER_BYTES - 1)) k++;
   return (int)(k - i);
 }
 
@@ -409,10 +404,10 @@ static AS_WUR int step(scan *sc, want *w) {
     if (c == ']' || c == '}') return scan_close(sc, w);
     return unexpected(sc, in_array ? "expected ',' or ']' after an array element"
                                    : "expected ',' or '}' after a member's value");
-  case W_DONE:
-    return unexpected(sc, "expected the end of the text after the JSON value");
+  default: /* W_DONE */
+    break;
   }
-  return FAIL(sc, sc->i, "internal error: unknown parser state");
+  return unexpected(sc, "expected the end of the text after the JSON value");
 }
 
 static AS_WUR int validate(const char *text, size_t len, as_json_error *err) {
@@ -441,47 +436,44 @@ static AS_WUR int validate(const char *text, size_t len, as_json_error *err) {
 /* Where the token ending at s[pos] starts: jansson reports the position
 ** after the token it refused. A string's opening quote is the first quote
 ** back that an even number of backslashes precedes (every quote inside it
-** is escaped); a number is a run of its characters. */
-static size_t token_start(const char *s, size_t pos) {
-  while (pos > 0 && is_ws((unsigned char)s[pos - 1])) pos--;
+** is escaped); a number is a run of its characters; anything else is the
+** byte before pos. */
+size_t as__json_token_start(const char *s, size_t pos) {
   if (pos == 0) return 0;
-  if (s[pos - 1] == '"' && pos >= 2) {
+  if (s[pos - 1] == '"') {
     for (size_t q = pos - 1; q-- > 0;) {
       if (s[q] != '"') continue;
       size_t bs = 0;
       while (bs < q && s[q - 1 - bs] == '\\') bs++;
       if (bs % 2 == 0) return q;
     }
-    return 0;
+    return pos - 1;
   }
   size_t p = pos;
-  while (p > 0 && (is_digit((unsigned char)s[p - 1]) || (s[p - 1] && strchr("+-.eE", s[p - 1]))))
-    p--;
+  while (p > 0 && memchr(NUMBER_BYTES, s[p - 1], sizeof NUMBER_BYTES - 1)) p--;
   return p < pos ? p : pos - 1;
 }
 
-static AS_WUR int jansson_fail(const char *text, size_t len, const json_error_t *je,
-                               as_json_error *err) {
-  size_t pos = je->position < 0 ? 0 : (size_t)je->position;
-  if (pos > len) pos = len;
-  size_t at = token_start(text, pos);
+int as__json_from_jansson(const char *text, size_t len, const json_error_t *je,
+                          as_json_error *err) {
+  size_t pos = je->position < 0 || (size_t)je->position > len ? len : (size_t)je->position;
+  size_t at = as__json_token_start(text, pos);
+  size_t tok = pos - at; /* the token's length */
   switch (json_error_code(je)) {
   case json_error_duplicate_key: {
-    /* The key as written, between its quotes, cut to keep the reason short. */
+    /* The key as written, between its quotes (a token of at least the two
+    ** quotes), cut to keep the reason short. */
     char key[49];
-    size_t klen = pos > at + 2 ? pos - at - 2 : 0;
-    as__utf8_copy(key, sizeof key, text + at + 1, klen);
+    size_t klen = tok >= 2 ? tok - 2 : 0;
+    as__utf8_copy(key, sizeof key, text + at + (tok >= 2), klen);
     as__json_fail(err, text, len, at, "duplicate key \"%s%s\" (an object names each member once)",
                   key, klen >= sizeof key ? "..." : "");
     return AS_PARSE;
   }
-  case json_error_numeric_overflow: {
-    int run = (int)(pos - at > 24 ? 24 : pos - at);
+  case json_error_numeric_overflow:
     as__json_fail(err, text, len, at, "number '%.*s%s' is out of range (64-bit integers, finite "
-                  "doubles)", run, text + at,
-                  pos - at > 24 ? "..." : "");
+                  "doubles)", (int)(tok > 24 ? 24 : tok), text + at, tok > 24 ? "..." : "");
     return AS_PARSE;
-  }
   default:
     /* The validator passed the text, so the grammar is sound: what jansson
     ** refuses now is its memory running out, which it reports as it can --
@@ -511,7 +503,7 @@ int as_json_parse(const char *text, size_t len, json_t **out, as_json_error *err
   if (rc != AS_OK) return rc;
   json_error_t je;
   json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-  if (!v) return jansson_fail(text, len, &je, err);
+  if (!v) return as__json_from_jansson(text, len, &je, err);
   *out = v;
   return AS_OK;
 }

@@ -28,6 +28,11 @@ typedef struct input {
   int too_big;
 } input;
 
+static AS_WUR int read_failed(const char *name) {
+  cli_error("cannot read %s: %s", name, strerror(errno));
+  return AS_IO;
+}
+
 /* Read path ("-": stdin) into *in. AS_OK, AS_IO (message printed), AS_NOMEM. */
 static AS_WUR int read_input(const char *path, size_t max, input *in) {
   int is_stdin = strcmp(path, "-") == 0;
@@ -49,16 +54,10 @@ static AS_WUR int read_input(const char *path, size_t max, input *in) {
     if (n == 0) break;
     in->len += n;
   }
-  if (ferror(f)) {
-    cli_error("cannot read %s: %s", in->name, strerror(errno));
-    rc = AS_IO;
-  }
+  if (ferror(f)) rc = read_failed(in->name);
   in->too_big = in->len > max;
 out:
-  if (!is_stdin && fclose(f) != 0 && rc == AS_OK) {
-    cli_error("cannot read %s: %s", in->name, strerror(errno));
-    rc = AS_IO;
-  }
+  if (!is_stdin && fclose(f) != 0 && rc == AS_OK) rc = read_failed(in->name);
   if (rc != AS_OK) {
     free(in->buf);
     in->buf = NULL;
@@ -70,7 +69,7 @@ out:
 ** (15, 16 or 17) that read back as the same value: 0.9, not
 ** 0.90000000000000002. NULL when out of memory. */
 static char *dumps_shortest(const json_t *v) {
-  for (int prec = 15; prec <= 17; prec++) {
+  for (int prec = 15;; prec++) {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(prec));
     if (!text || prec == 17) return text;
     json_t *back = json_loads(text, JSON_DECODE_ANY, NULL);
@@ -79,12 +78,11 @@ static char *dumps_shortest(const json_t *v) {
     if (same) return text;
     free(text);
   }
-  return NULL;
 }
 
 /* Print j as stdout's last line (dumps_shortest), as cli_jemit does. */
 static AS_WUR int emit(json_t *j, int bad) {
-  char *text = bad || !j ? NULL : dumps_shortest(j);
+  char *text = bad ? NULL : dumps_shortest(j); /* j NULL is bad already */
   if (!text) return cli_jemit(j, 1); /* the fixed fallback, AS_NOMEM */
   fputs(text, stdout);
   fputc('\n', stdout);
@@ -94,12 +92,13 @@ static AS_WUR int emit(json_t *j, int bad) {
   return AS_OK;
 }
 
-/* The shortest %g form of d that reads back as d. */
+/* The shortest %g form of d that reads back as d (17 digits always do). */
 static void number_text(char *buf, size_t cap, double d) {
-  for (int prec = 1; prec <= 17; prec++) {
+  for (int prec = 1; prec < 17; prec++) {
     snprintf(buf, cap, "%.*g", prec, d);
     if (strtod(buf, NULL) == d) return;
   }
+  snprintf(buf, cap, "%.17g", d);
 }
 
 /* A file over its cap: the refusal the parser would give, without the

@@ -46,10 +46,10 @@ typedef struct as_json_error {
 ** AS_NOMEM. On failure *out is NULL. err may be NULL. */
 AS_WUR int as_json_parse(const char *text, size_t len, json_t **out, as_json_error *err);
 
-/* The 1-based line and column (in bytes) of byte `offset` of text[0..len):
-** lines end at '\n'; an offset past len counts as len. Saturates at
-** UINT_MAX. (Added for the envelope and the CLI, which place a refusal in a
-** larger text.) */
+/* The 1-based line and column (in bytes) of byte `offset` of text[0..len)
+** (under 4 GiB): lines end at '\n'; an offset past len counts as len.
+** (Added for the envelope and the CLI, which place a refusal in a larger
+** text.) */
 void as_json_locate(const char *text, size_t len, size_t offset, unsigned *line,
                     unsigned *column);
 
