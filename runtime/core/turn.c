@@ -1100,6 +1100,12 @@ static AS_WUR int resolve_locked(const as_runtime *rt, const char *id, size_t id
     as_session_clear(&s);
     return AS_NOTFOUND;
   }
+  /* Settled meanwhile (a finalize): the decision comes too late to run
+  ** anything or resume. */
+  if (as_session_status_terminal(s.status)) {
+    as_session_clear(&s);
+    return AS_EXISTS;
+  }
   as_tool_call *call = &s.calls[idx];
   const as_app_tool *t = as_app_tool_find(rt->app, call->tool);
   bool was_gated = call->state != AS_TOOL_EXECUTED;

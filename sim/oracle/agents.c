@@ -583,6 +583,11 @@ void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
   if (!o->app || !ex || !ex->session || !ex->tool) return;
   orc_sess *s = orc__session(o, ex->session, false);
   if (!s || !s->exists) return;
+  if (orc_terminal(s->cur.status) && !s->has_alt && !s->survivor) {
+    orc__violate(o, ORC_CK_APPROVAL, "%s was carried out for %s, which is already %s", ex->tool,
+                 ex->session, orc_status_name(s->cur.status));
+    return;
+  }
   const orc_app_tool *tool = app_tool(o->app, ex->tool);
   if (!tool) {
     orc__violate(o, ORC_CK_OP_SCOPE, "%s was carried out for %s: the app has no such tool", ex->tool,
