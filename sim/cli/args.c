@@ -38,8 +38,9 @@ const cli_command_info cli_commands[] = {
      "no \\u0000, valid UTF-8, at most 256 KiB and 32 levels deep; prints it back compact. "
      "parse envelope: FILE is the last assistant message's text (at most 64 KiB), searched "
      "for the envelope {\"content\", \"confidence\" in [0,1], \"rationale\", \"signal\"?} "
-     "as the runtime does: the whole text as JSON, then the last ``` or ```json fence, then "
-     "the widest balanced {...} (docs/envelope.md); prints content, confidence, rationale, "
+     "as the runtime does: the whole text as JSON, then its ``` and ```json fences, the last "
+     "first, then its balanced {...}, the widest first, 16 candidates at most "
+     "(docs/envelope.md); prints content, confidence, rationale, "
      "signal and where it was found. A refusal prints FILE:LINE:COL: (offset N) REASON. "
      "Exit 0 accepted, 1 refused, 2 bad usage or a file that cannot be read."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
