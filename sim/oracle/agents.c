@@ -197,7 +197,7 @@ static bool events_ok(orc *o, const orc_task *t, const orc_change *ch) {
   for (size_t i = b->nevents; i < a->nevents; i++) {
     const orc_evrec *e = &a->events[i];
     if (!is_agent_event(e->kind)) {
-      orc__violate(o, ORC_CK_OP_SCOPE, "%s %s appended a %s event", op_of(t), t->session, e->kind);
+      orc__violate(o, ORC_CK_OP_SCOPE, "%s %s appended a %s event", op_of(t), ch->s->id, e->kind);
       return false;
     }
     if (strcmp(e->kind, "confidence_emitted") == 0) {
@@ -207,7 +207,7 @@ static bool events_ok(orc *o, const orc_task *t, const orc_change *ch) {
       json_decref(p);
       if (!ok) {
         orc__violate(o, ORC_CK_ROUTE, "%s %s emitted confidence %s, outside [0, 1]", op_of(t),
-                     t->session, e->payload);
+                     ch->s->id, e->payload);
         return false;
       }
     }
@@ -220,7 +220,7 @@ static bool events_ok(orc *o, const orc_task *t, const orc_change *ch) {
       bool ok = want && to && strcmp(want, to) == 0;
       if (!ok)
         orc__violate(o, ORC_CK_ROUTE, "%s %s routed agent %s on signal '%s' to %s; the app routes "
-                     "it to %s", op_of(t), t->session, orc__str(agent), sig ? sig : "",
+                     "it to %s", op_of(t), ch->s->id, orc__str(agent), sig ? sig : "",
                      orc__str(to), orc__str(want));
       json_decref(p);
       if (!ok) return false;
@@ -235,12 +235,12 @@ static bool calls_kept(orc *o, const orc_task *t, const orc_change *ch, int64_t 
   const orc_sstate *b = &ch->s->cur, *a = &ch->after;
   if (a->ncalls < b->ncalls) {
     orc__violate(o, ORC_CK_HISTORY, "%s %s dropped tool calls (%zu before, %zu after)", op_of(t),
-                 t->session, b->ncalls, a->ncalls);
+                 ch->s->id, b->ncalls, a->ncalls);
     return false;
   }
   for (size_t i = 0; i < b->ncalls; i++) {
     if ((int64_t)i == idx || orc__call_equal(&b->calls[i], &a->calls[i])) continue;
-    orc__violate(o, ORC_CK_HISTORY, "%s %s changed call %zu (%s)", op_of(t), t->session, i,
+    orc__violate(o, ORC_CK_HISTORY, "%s %s changed call %zu (%s)", op_of(t), ch->s->id, i,
                  b->calls[i].tool);
     return false;
   }
@@ -261,7 +261,7 @@ static bool injected_ok(orc *o, const orc_task *t, const orc_change *ch, const o
       char *w = want ? json_dumps(want, JSON_ENCODE_ANY) : NULL;
       char *g = got ? json_dumps(got, JSON_ENCODE_ANY) : NULL;
       orc__violate(o, ORC_CK_INJECT, "%s %s recorded %s with %s=%s; the session's value is %s",
-                   op_of(t), t->session, c->tool, in->arg, g ? g : "(none)", w ? w : "(none)");
+                   op_of(t), ch->s->id, c->tool, in->arg, g ? g : "(none)", w ? w : "(none)");
       json_malloc_t jm;
       json_free_t jf;
       json_get_alloc_funcs(&jm, &jf);
@@ -282,7 +282,7 @@ static bool patch_ok(orc *o, const orc_task *t, const orc_change *ch, const orc_
   for (size_t k = 0; ok && k < 3; k++)
     if (json_object_get(args, forbidden[k])) {
       orc__violate(o, ORC_CK_PATCH, "%s %s carried out patch_session with '%s'", op_of(t),
-                   t->session, forbidden[k]);
+                   ch->s->id, forbidden[k]);
       ok = false;
     }
   json_decref(args);
@@ -304,7 +304,7 @@ static bool patch_ok(orc *o, const orc_task *t, const orc_change *ch, const orc_
     json_t *vb = json_object_get(xb, keep[k]), *va = json_object_get(xa, keep[k]);
     if ((vb || va) && !(vb && va && json_equal(vb, va))) {
       orc__violate(o, ORC_CK_PATCH, "%s %s: a patch changed %s after a typed terminal call in the "
-                   "same answer (%" PRId64 ")", op_of(t), t->session, keep[k], ans);
+                   "same answer (%" PRId64 ")", op_of(t), ch->s->id, keep[k], ans);
       ok = false;
     }
   }
@@ -319,29 +319,29 @@ static bool appended_ok(orc *o, const orc_task *t, const orc_change *ch, size_t 
   const orc_app_tool *tool = app_tool(o->app, c->tool);
   if (!tool) {
     orc__violate(o, ORC_CK_OP_SCOPE, "%s %s recorded a call of %s, a tool the app does not have",
-                 op_of(t), t->session, c->tool);
+                 op_of(t), ch->s->id, c->tool);
     return false;
   }
   if (!injected_ok(o, t, ch, c, tool)) return false;
   if (c->state == ORC_CS_PENDING_APPROVAL) return true; /* the pause rule judges it */
   if (c->state != ORC_CS_EXECUTED) {
-    orc__violate(o, ORC_CK_OP_SCOPE, "%s %s recorded %s as %s", op_of(t), t->session, c->tool,
+    orc__violate(o, ORC_CK_OP_SCOPE, "%s %s recorded %s as %s", op_of(t), ch->s->id, c->tool,
                  orc_call_state_name(c->state));
     return false;
   }
   if (gated(o, &ch->s->cur, tool)) {
     orc__violate(o, ORC_CK_GATE, "%s %s recorded %s executed without an approval, but the gate "
-                 "holds it for a human", op_of(t), t->session, c->tool);
+                 "holds it for a human", op_of(t), ch->s->id, c->tool);
     return false;
   }
   if (!has_event(&ch->after, ch->s->cur.nevents, "tool_invoked", (int64_t)idx)) {
     orc__violate(o, ORC_CK_OP_SCOPE, "%s %s recorded call %zu without its tool_invoked event",
-                 op_of(t), t->session, idx);
+                 op_of(t), ch->s->id, idx);
     return false;
   }
   if (ch->after.status != ch->s->cur.status) {
     orc__violate(o, ORC_CK_PATCH, "%s %s: carrying out %s changed the status %s -> %s", op_of(t),
-                 t->session, c->tool, orc_status_name(ch->s->cur.status),
+                 ch->s->id, c->tool, orc_status_name(ch->s->cur.status),
                  orc_status_name(ch->after.status));
     return false;
   }
@@ -379,26 +379,26 @@ static void resolution_commit(orc *o, const orc_task *t, const orc_change *ch, i
   const orc_sstate *b = &ch->s->cur, *a = &ch->after;
   if (t->op.kind == SCN_OP_RUN) {
     orc__violate(o, ORC_CK_APPROVAL, "run %s resolved call %" PRId64 ": only an approval, a "
-                 "rejection or the watchdog does", t->session, idx);
+                 "rejection or the watchdog does", ch->s->id, idx);
     return;
   }
   if (idx < 0 || (size_t)idx >= b->ncalls || b->calls[idx].state != ORC_CS_PENDING_APPROVAL) {
     orc__violate(o, ORC_CK_APPROVAL, "%s %s resolved call %" PRId64 ", which was %s: an approval "
-                 "resolves a pending call, once", op_of(t), t->session, idx,
+                 "resolves a pending call, once", op_of(t), ch->s->id, idx,
                  idx >= 0 && (size_t)idx < b->ncalls ? orc_call_state_name(b->calls[idx].state)
                                                      : "not there");
     return;
   }
   if ((t->op.kind == SCN_OP_APPROVE || t->op.kind == SCN_OP_REJECT) && idx != t->op.call) {
     orc__violate(o, ORC_CK_APPROVAL, "%s %s was asked to resolve call %" PRId64 " and resolved %"
-                 PRId64, op_of(t), t->session, t->op.call, idx);
+                 PRId64, op_of(t), ch->s->id, t->op.call, idx);
     return;
   }
   const orc_call *bc = &b->calls[idx], *ac = &a->calls[idx];
   if (ac->state != decided_state(t) || strcmp(ac->args, bc->args) != 0 ||
       strcmp(ac->tool, bc->tool) != 0) {
     orc__violate(o, ORC_CK_APPROVAL, "%s %s resolved call %" PRId64 " (%s) to %s, not %s with its "
-                 "arguments kept", op_of(t), t->session, idx, bc->tool,
+                 "arguments kept", op_of(t), ch->s->id, idx, bc->tool,
                  orc_call_state_name(ac->state), orc_call_state_name(decided_state(t)));
     return;
   }
@@ -406,7 +406,7 @@ static void resolution_commit(orc *o, const orc_task *t, const orc_change *ch, i
     int64_t since = pending_since(o, ch->s, (size_t)idx);
     if (since >= 0 && ORC_WALL(o->now_ns) - since < (int64_t)o->app->approval_timeout_ns)
       orc__violate(o, ORC_CK_APPROVAL, "the watchdog timed out call %" PRId64 " of %s after %"
-                   PRId64 " ns; the timeout is %" PRIu64 " ns", idx, t->session,
+                   PRId64 " ns; the timeout is %" PRIu64 " ns", idx, ch->s->id,
                    ORC_WALL(o->now_ns) - since, o->app->approval_timeout_ns);
   }
 }
@@ -416,8 +416,11 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
     orc__harness_error(o, "%s ran without the app's data", op_of(t));
     return;
   }
+  /* A run's checkpoint is its session's (thread id = session id); the
+  ** watchdog resumes whichever session it timed out. */
   for (size_t i = 0; i < tx->nput; i++)
-    if (!t->session || strcmp(tx->put[i], t->session) != 0) {
+    if (t->op.kind == SCN_OP_WATCHDOG ? !orc__session(o, tx->put[i], false)
+                                      : !t->session || strcmp(tx->put[i], t->session) != 0) {
       orc__violate(o, ORC_CK_OP_SCOPE, "%s %s stored checkpoint %s, not the session's own",
                    op_of(t), orc__str(t->session), tx->put[i]);
       return;
