@@ -186,6 +186,8 @@ static void approver(void *arg) {
   uint64_t deadline = as_now_mono_ns() + 20000 * MS;
   int left = 0;
   for (int i = 0; i < SESSIONS; i++) left += i % 2 == 0 || i % 3 == 1;
+  /* W.decided is written below under W.mu and read back only here, by
+  ** this task, and by the main task after the join. */
   while (st && left > 0 && as_now_mono_ns() < deadline) {
     for (int i = 0; i < SESSIONS; i++) {
       if (W.decided[i] || !(i % 2 == 0 || i % 3 == 1)) continue;
@@ -196,15 +198,16 @@ static void approver(void *arg) {
       as_approval_decision d = i % 2 == 0 ? AS_APPROVE : AS_REJECT;
       as_run_result res;
       int rc = as_approval_resolve(&rt, id, (size_t)call, d, false, &res);
-      if (rc != AS_OK) {
+      if (rc != AS_OK && rc != AS_EXISTS) {
         fail_task(rc, "approve %s: %s", id, as_status_name(rc));
         continue;
       }
+      /* AS_EXISTS: the watchdog's timer was quicker (a slow machine, TSan). */
       as_mutex_lock(W.mu);
-      W.decided[i] = d == AS_APPROVE ? 1 : 2;
+      W.decided[i] = rc == AS_EXISTS ? 3 : d == AS_APPROVE ? 1 : 2;
       as_mutex_unlock(W.mu);
       left--;
-      if (i == 0) {
+      if (i == 0 && rc == AS_OK) {
         int again = as_approval_resolve(&rt, id, (size_t)call, AS_APPROVE, false, &res);
         if (again != AS_EXISTS) fail_task(again, "second approval of s0: %s", as_status_name(again));
       }
@@ -290,7 +293,7 @@ static void check_session(as_store *st, int i, int *timed_out) {
   assert_non_null(gated);
   as_tool_state want = W.decided[i] == 1   ? AS_TOOL_EXECUTED
                        : W.decided[i] == 2 ? AS_TOOL_REJECTED
-                                           : AS_TOOL_TIMED_OUT;
+                                           : AS_TOOL_TIMED_OUT; /* 0 or 3: the watchdog's */
   if (gated->state != want)
     fail_msg("%s: the restart is %s, not %s", id, as_tool_state_name(gated->state),
              as_tool_state_name(want));
