@@ -621,8 +621,9 @@ static const refusal refusals[] = {
     {"a name with '.'", "name: a.b\nentry: a\n" AGENT_A, 1, 7, "'a.b' is not a name"},
     {"a name with ':'", "name: a:b\nentry: a\n" AGENT_A, 1, 7, "'a:b' is not a name"},
     /* Text. */
-    {"a control character", HEAD "servers: {s: {tools: {t: {description: \"a\\x01b\", risk: low}}}}\n"
-     AGENT_A, 3, 40, "servers.s.tools.t.description: a control character (0x01) in the text"},
+    {"a control character",
+     HEAD "servers: {s: {tools: {t: {description: \"a\\x01b\", risk: low}}}}\n" AGENT_A, 3, 40,
+     "servers.s.tools.t.description: a control character (0x01) in the text"},
     {"a DEL", HEAD "servers: {s: {tools: {t: {description: \"a\\x7fb\", risk: low}}}}\n" AGENT_A,
      3, 40, "a control character (0x7F) in the text"},
     {"a NUL byte by an escape", HEAD "max_agent_runs: \"a\\0b\"\n" AGENT_A, 3, 17,
@@ -719,20 +720,22 @@ static const refusal refusals[] = {
      "array), found 'str'"},
     {"required not a boolean", TOOL_ARGS("{x: {type: string, required: yes}}"), 3, 89,
      "servers.s.tools.t.args.x.required: expected true or false, found 'yes'"},
-    {"a roster on an integer argument", "rosters: {r: [a]}\n" TOOL_ARGS("{x: {type: integer, roster: r}}"),
-     4, 88, "servers.s.tools.t.args.x.roster: only a string argument can have a roster (this one "
+    {"a roster on an integer argument",
+     "rosters: {r: [a]}\n" TOOL_ARGS("{x: {type: integer, roster: r}}"), 4, 88,
+     "servers.s.tools.t.args.x.roster: only a string argument can have a roster (this one "
      "is integer)"},
     {"an argument roster that is not a name", TOOL_ARGS("{x: {type: string, roster: [r]}}"), 3, 87,
      "servers.s.tools.t.args.x.roster: expected a name, found a list"},
     {"a roster on an argument of an unknown type", TOOL_ARGS("{x: {type: str, roster: nobody}}"), 3,
      84, "servers.s.tools.t.args.x.roster: unknown roster 'nobody' (rosters are: none)"},
     /* Tools and servers. */
-    {"a tool name that is not a name", HEAD "servers: {s: {tools: {a b: {description: d, risk: low}}}}\n"
-     AGENT_A, 3, 23, "servers.s.tools: 'a b' is not a name"},
+    {"a tool name that is not a name",
+     HEAD "servers: {s: {tools: {a b: {description: d, risk: low}}}}\n" AGENT_A, 3, 23,
+     "servers.s.tools: 'a b' is not a name"},
     {"a tool that is not a mapping", HEAD "servers: {s: {tools: {t: 1}}}\n" AGENT_A, 3, 26,
      "servers.s.tools.t: expected a mapping (keys: description, risk, args), found '1'"},
-    {"a tool without a description", HEAD "servers: {s: {tools: {t: {risk: low}}}}\n" AGENT_A, 3, 26,
-     "servers.s.tools.t: missing key 'description' (what the tool does, for the model)"},
+    {"a tool without a description", HEAD "servers: {s: {tools: {t: {risk: low}}}}\n" AGENT_A,
+     3, 26, "servers.s.tools.t: missing key 'description' (what the tool does, for the model)"},
     {"an empty description", HEAD "servers: {s: {tools: {t: {description: '', risk: low}}}}\n"
      AGENT_A, 3, 40, "servers.s.tools.t.description: an empty description"},
     {"a list as a description", HEAD "servers: {s: {tools: {t: {description: [d], risk: low}}}}\n"
@@ -759,12 +762,14 @@ static const refusal refusals[] = {
     {"a list as an agent's tool", HEAD "agents:\n  a:\n    prompt: a.md\n    tools: [[x]]\n"
      "    routes: {default: end}\n", 6, 13, "agents.a.tools: expected text, found a list"},
     {"an unknown tool of a server with several",
-     HEAD "servers:\n  s1: {tools: {t: {description: d, risk: low}, u: {description: d, risk: low}}}\n"
+     HEAD "servers:\n"
+          "  s1: {tools: {t: {description: d, risk: low}, u: {description: d, risk: low}}}\n"
           "  s2: {tools: {v: {description: d, risk: low}}}\n"
           "agents:\n  a: {prompt: a.md, tools: [s1:zz], routes: {default: end}}\n",
      7, 29, "agents.a.tools: unknown tool 's1:zz' (server s1 has: t, u)"},
-    {"a tool of no server", HEAD "agents:\n  a: {prompt: a.md, tools: [nos:t], routes: {default: end}}\n",
-     4, 29, "agents.a.tools: unknown tool 'nos:t': no server 'nos'"},
+    {"a tool of no server",
+     HEAD "agents:\n  a: {prompt: a.md, tools: [nos:t], routes: {default: end}}\n", 4, 29,
+     "agents.a.tools: unknown tool 'nos:t': no server 'nos'"},
     /* Injection. */
     {"an id injected into a number",
      HEAD "servers: {s: {tools: {t: {description: d, risk: low, args: {n: {type: number}}}}}}\n"
@@ -799,24 +804,29 @@ static const refusal refusals[] = {
      "agents.a.prompt: an empty path (expected a file under the app's directory"},
     {"an empty signal", HEAD "agents:\n  a: {prompt: a.md, routes: {'': end, default: end}}\n", 4,
      30, "agents.a.routes: '' is not a signal"},
-    {"a signal too long", HEAD "agents:\n  a: {prompt: a.md, routes: {" X48 "abcdefghijklmnop: end, "
-     "default: end}}\n", 4, 30, "' is not a signal (1 to 63 of a-z, 0-9, '_' and '-')"},
+    {"a signal too long",
+     HEAD "agents:\n  a: {prompt: a.md, routes: {" X48 "abcdefghijklmnop: end, default: end}}\n",
+     4, 30,
+     "' is not a signal (1 to 63 of a-z, 0-9, '_' and '-')"},
     {"a list as a route target", HEAD "agents:\n  a: {prompt: a.md, routes: {default: [x]}}\n", 4,
      39, "agents.a.routes: expected a name, found a list"},
     {"routes as a list", HEAD "agents:\n  a: {prompt: a.md, routes: [x]}\n", 4, 29,
      "agents.a.routes: expected a mapping of signal names, found a list"},
-    {"a list as a signal", HEAD "agents:\n  a: {prompt: a.md, routes: {? [x] : end, default: end}}\n",
-     4, 32, "agents.a.routes: expected a signal name as the key, found a list"},
-    {"an alias as a signal", HEAD "agents:\n  a: {prompt: a.md, routes: {*s : end, default: end}}\n",
-     4, 30, "aliases (*s) are not supported"},
+    {"a list as a signal",
+     HEAD "agents:\n  a: {prompt: a.md, routes: {? [x] : end, default: end}}\n", 4, 32,
+     "agents.a.routes: expected a signal name as the key, found a list"},
+    {"an alias as a signal",
+     HEAD "agents:\n  a: {prompt: a.md, routes: {*s : end, default: end}}\n", 4, 30,
+     "aliases (*s) are not supported"},
     {"an agent that is not a mapping", HEAD "agents:\n  a: 1\n", 4, 6,
      "agents.a: expected a mapping (keys: prompt, tools, routes, gate, max_calls), found '1'"},
     {"an agent without a prompt", HEAD "agents:\n  a: {routes: {default: end}}\n", 4, 6,
      "agents.a: missing key 'prompt' (the agent's prompt file, such as prompts/a.md)"},
     {"a list as a prompt", HEAD "agents:\n  a: {prompt: [a.md], routes: {default: end}}\n", 4, 15,
      "agents.a.prompt: expected text, found a list"},
-    {"an agent's gate not a mapping", HEAD "agents:\n  a: {prompt: a.md, gate: 1, routes: {default: end}}\n",
-     4, 27, "agents.a.gate: expected a mapping (keys: min_confidence), found '1'"},
+    {"an agent's gate not a mapping",
+     HEAD "agents:\n  a: {prompt: a.md, gate: 1, routes: {default: end}}\n", 4, 27,
+     "agents.a.gate: expected a mapping (keys: min_confidence), found '1'"},
     {"an agent's gate without its confidence",
      HEAD "agents:\n  a: {prompt: a.md, gate: {}, routes: {default: end}}\n", 4, 27,
      "agents.a.gate.min_confidence: missing (the least confidence that does not gate, 0 to 1)"},
@@ -1072,7 +1082,8 @@ static void test_accepts(void **state) {
       "    tools: ~\n"
       "    routes: {default: b, go-on_2: b}\n"
       "    max_calls: 64\n"
-      "  b: {prompt: .a/x.md, tools: [s:t, u], gate: {min_confidence: 1}, routes: {default: end}}\n");
+      "  b: {prompt: .a/x.md, tools: [s:t, u], gate: {min_confidence: 1},\n"
+      "      routes: {default: end}}\n");
   assert_string_equal(a->name, "A_b-9");
   assert_true(a->approval_timeout_ns == 500000000ull);
   assert_int_equal(a->max_agent_runs, 256);
@@ -1421,6 +1432,7 @@ static void test_files(void **state) {
 static void test_files_unreadable(void **state) {
   (void)state;
   char p[512], q[512];
+  size_t live = fw_live_blocks();
   snprintf(tmp, sizeof tmp, "/tmp/agentsim-test-app-XXXXXX");
   assert_non_null(mkdtemp(tmp));
   as_app *a = (as_app *)1;
@@ -1489,6 +1501,7 @@ static void test_files_unreadable(void **state) {
   fopen_errno = ENOMEM;
   assert_int_equal(as_app_load_text(yaml, strlen(yaml), "t.yaml", tmp, 0, &a, &D), AS_NOMEM);
   assert_null(a);
+  assert_int_equal(fw_live_blocks(), live);
   const char *names[] = {"app.yaml", "a.md", "file"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     snprintf(q, sizeof q, "%s/%s", tmp, names[i]);
