@@ -27,6 +27,48 @@
 
 #define APPS AS_SOURCE_DIR "/fixtures/apps"
 
+/* --- test_app's own wrappers ----------------------------------------------------------
+** tests/CMakeLists.txt links test_app with --wrap=fopen, ferror and fclose: each
+** passes the call on unless a test armed a failure, which happens once. */
+FILE *__real_fopen(const char *path, const char *mode);
+int __real_ferror(FILE *f);
+int __real_fclose(FILE *f);
+FILE *__wrap_fopen(const char *path, const char *mode);
+int __wrap_ferror(FILE *f);
+int __wrap_fclose(FILE *f);
+
+static int fopen_errno;        /* non-zero: the next fopen fails with it */
+static bool ferror_fake;       /* the next ferror reports an error, errno 0 */
+static int fclose_errno = -1;  /* >= 0: the next fclose closes, then fails with it */
+
+FILE *__wrap_fopen(const char *path, const char *mode) {
+  if (fopen_errno) {
+    errno = fopen_errno;
+    fopen_errno = 0;
+    return NULL;
+  }
+  return __real_fopen(path, mode);
+}
+
+int __wrap_ferror(FILE *f) {
+  if (ferror_fake) {
+    ferror_fake = false;
+    errno = 0;
+    return 1;
+  }
+  return __real_ferror(f);
+}
+
+int __wrap_fclose(FILE *f) {
+  int rc = __real_fclose(f);
+  if (fclose_errno >= 0) {
+    errno = fclose_errno;
+    fclose_errno = -1;
+    return EOF;
+  }
+  return rc;
+}
+
 static as_app_diag D;
 
 static void dump(const as_app_diag *d) {
@@ -381,6 +423,13 @@ static void test_lookups(void **state) {
   assert_string_equal(as_arg_type_name((as_arg_type)-1), "?");
   assert_string_equal(as_tool_kind_name(AS_TOOLK_PATCH), "patch_session");
   assert_string_equal(as_tool_kind_name(AS__TOOLK_COUNT), "?");
+  /* NULL for the app or the name finds nothing; so does a roster index out of range. */
+  assert_null(as_app_tool_find(a, NULL));
+  assert_int_equal(as_app_agent_find(NULL, "a"), -1);
+  assert_int_equal(as_app_agent_find(a, NULL), -1);
+  assert_false(as_app_roster_has(NULL, 0, "x"));
+  assert_false(as_app_roster_has(a, 0, NULL));
+  assert_false(as_app_roster_has(a, -1, "x"));
   as_app_free(a);
   as_app_free(NULL);
 }
@@ -396,6 +445,17 @@ typedef struct refusal {
 
 #define HEAD "name: t\nentry: a\n"              /* lines 1-2 */
 #define AGENT_A "agents:\n  a:\n    prompt: a.md\n    routes: {default: end}\n"
+/* A tool with the arguments ARGS (at line 3, column 60). */
+#define TOOL_ARGS(ARGS)                                                       \
+  HEAD "servers: {s: {tools: {t: {description: d, risk: low, args: " ARGS "}}}}\n" AGENT_A
+/* An environment field the gate checks, and its production list (line 5, column 45). */
+#define ENV_GATE(PROD)                                                        \
+  HEAD "rosters: {envs: [dev, prod]}\nfields: {env: {type: string, roster: envs}}\n"     \
+       "gate: {environment_field: env, production: " PROD "}\n" AGENT_A
+#define X12 "xxxxxxxxxxxx"
+#define X48 X12 X12 X12 X12
+#define X60 X48 X12
+#define O12 "000000000000"
 
 static const refusal refusals[] = {
     {"unknown top-level key", HEAD "colour: blue\n" AGENT_A, 3, 1,
@@ -524,6 +584,282 @@ static const refusal refusals[] = {
     {"two documents", MIN "---\nname: u\n", 7, 1, "a second YAML document"},
     {"not a mapping", "- a\n- b\n", 1, 1, "expected a mapping (keys: name, entry"},
     {"an empty file", "", 1, 1, "an empty file"},
+    /* The top level and keys. */
+    {"no name", "entry: a\n" AGENT_A, 1, 1, "missing key 'name' (the app's name)"},
+    {"entry not a name", "name: t\nentry: [a]\n" AGENT_A, 2, 8,
+     "entry: expected a name, found a list"},
+    {"a list as a key", HEAD "? [x]\n: 1\n" AGENT_A, 3, 3,
+     "expected a key name as the key, found a list"},
+    {"a null key", HEAD "~: 1\n" AGENT_A, 3, 1,
+     "expected a key name as the key, found nothing (null)"},
+    {"an alias as a key", HEAD "*k : 1\n" AGENT_A, 3, 1, "aliases (*k) are not supported"},
+    {"a key given twice", "name: t\nname: u\nentry: a\n" AGENT_A, 2, 1,
+     "key 'name' given twice (first at 1:1)"},
+    {"a list as a roster name", HEAD "rosters: {? [a] : [x], b: [y]}\n" AGENT_A, 3, 13,
+     "rosters: expected a roster name as the key, found a list"},
+    {"an alias for a section", HEAD "gate: *g\n" AGENT_A, 3, 7, "aliases (*g) are not supported"},
+    /* What a value is, in messages. */
+    {"a mapping for a list", HEAD "rosters: {r: {x: 1}}\n" AGENT_A, 3, 14,
+     "rosters.r: expected a list of values, found a mapping"},
+    {"null for a list", HEAD "rosters: {r: ~}\n" AGENT_A, 3, 14,
+     "rosters.r: expected a list of values, found nothing (null)"},
+    {"a long value quoted back", HEAD "rosters: {r: " X60 "}\n" AGENT_A, 3, 14,
+     "found '" X48 "...'"},
+    {"a list for a number", HEAD "max_agent_runs: [1]\n" AGENT_A, 3, 17,
+     "max_agent_runs: expected a whole number from 1 to 256, found a list"},
+    {"null for a name", "name: ~\nentry: a\n" AGENT_A, 1, 7,
+     "name: expected a name, found nothing (null)"},
+    {"'null' for a name", "name: null\nentry: a\n" AGENT_A, 1, 7, "found nothing (null)"},
+    {"'Null' for a name", "name: Null\nentry: a\n" AGENT_A, 1, 7, "found nothing (null)"},
+    {"'NULL' for a name", "name: NULL\nentry: a\n" AGENT_A, 1, 7, "found nothing (null)"},
+    {"nothing for a name", "entry: a\nname:\n" AGENT_A, 2, 6, "found nothing (null)"},
+    /* Names. */
+    {"a name starting with a digit", "name: 9a\nentry: a\n" AGENT_A, 1, 7,
+     "'9a' is not a name"},
+    {"a name with '~'", "name: a~\nentry: a\n" AGENT_A, 1, 7, "'a~' is not a name"},
+    {"a name with '^'", "name: A^\nentry: a\n" AGENT_A, 1, 7, "'A^' is not a name"},
+    {"a name with '.'", "name: a.b\nentry: a\n" AGENT_A, 1, 7, "'a.b' is not a name"},
+    {"a name with ':'", "name: a:b\nentry: a\n" AGENT_A, 1, 7, "'a:b' is not a name"},
+    /* Text. */
+    {"a control character",
+     HEAD "servers: {s: {tools: {t: {description: \"a\\x01b\", risk: low}}}}\n" AGENT_A, 3, 40,
+     "servers.s.tools.t.description: a control character (0x01) in the text"},
+    {"a DEL", HEAD "servers: {s: {tools: {t: {description: \"a\\x7fb\", risk: low}}}}\n" AGENT_A,
+     3, 40, "a control character (0x7F) in the text"},
+    {"a NUL byte by an escape", HEAD "max_agent_runs: \"a\\0b\"\n" AGENT_A, 3, 17,
+     "a NUL byte inside a value"},
+    /* Numbers, whole numbers, booleans, durations. */
+    {"a number of letters", HEAD "gate: {min_confidence: abc}\n" AGENT_A, 3, 24,
+     "gate.min_confidence: expected a number from 0 to 1, found 'abc'"},
+    {"a number without digits", HEAD "gate: {min_confidence: +.}\n" AGENT_A, 3, 24,
+     "expected a number from 0 to 1, found '+.'"},
+    {"a number past a double", HEAD "gate: {min_confidence: 1e999}\n" AGENT_A, 3, 24,
+     "expected a number from 0 to 1, found '1e999'"},
+    {"a number with a sign inside", HEAD "gate: {min_confidence: 1-2}\n" AGENT_A, 3, 24,
+     "expected a number from 0 to 1, found '1-2'"},
+    {"a number below its range", HEAD "gate: {min_confidence: -0.5}\n" AGENT_A, 3, 24,
+     "expected a number from 0 to 1, found '-0.5'"},
+    {"a whole number of ten digits", HEAD "max_agent_runs: 1234567890\n" AGENT_A, 3, 17,
+     "expected a whole number from 1 to 256, found '1234567890'"},
+    {"a whole number with a letter", HEAD "max_agent_runs: 12a\n" AGENT_A, 3, 17,
+     "expected a whole number from 1 to 256, found '12a'"},
+    {"a whole number below its range", HEAD "max_agent_runs: 0\n" AGENT_A, 3, 17,
+     "expected a whole number from 1 to 256, found '0'"},
+    {"a whole number above its range", HEAD "max_agent_runs: 300\n" AGENT_A, 3, 17,
+     "expected a whole number from 1 to 256, found '300'"},
+    {"a quoted boolean", HEAD "retry: {transient: 'true'}\n" AGENT_A, 3, 20,
+     "retry.transient: expected true or false, found the quoted text 'true'"},
+    {"a list for a duration", HEAD "approval_timeout: [1]\n" AGENT_A, 3, 19,
+     "approval_timeout: expected a duration: a whole number and ms, s, m, h or d (\"90s\", "
+     "\"30m\"), found a list"},
+    {"a duration without digits", HEAD "approval_timeout: m5\n" AGENT_A, 3, 19,
+     "of at most 30 days, found 'm5'"},
+    {"a duration of 13 digits", HEAD "approval_timeout: 1234567890123s\n" AGENT_A, 3, 19,
+     "found '1234567890123s'"},
+    {"a duration in years", HEAD "approval_timeout: 5y\n" AGENT_A, 3, 19, "found '5y'"},
+    {"a duration past its cap", HEAD "approval_timeout: 31d\n" AGENT_A, 3, 19,
+     "of at most 30 days, found '31d'"},
+    /* Rosters. */
+    {"a roster name that is not a name", HEAD "rosters: {a b: [x]}\n" AGENT_A, 3, 11,
+     "rosters: 'a b' is not a name"},
+    {"an empty roster", HEAD "rosters: {r: []}\n" AGENT_A, 3, 14,
+     "rosters.r: a roster needs at least one value"},
+    {"a list as a roster value", HEAD "rosters: {r: [[x]]}\n" AGENT_A, 3, 15,
+     "rosters.r: expected text, found a list"},
+    /* Fields. */
+    {"fields as a list", HEAD "fields: [a]\n" AGENT_A, 3, 9,
+     "fields: expected a mapping of field names, found a list"},
+    {"a field name that is not a name", HEAD "fields: {a b: {type: string}}\n" AGENT_A, 3, 10,
+     "fields: 'a b' is not a name"},
+    {"a field that is not a mapping", HEAD "fields: {x: 1}\n" AGENT_A, 3, 13,
+     "fields.x: expected a mapping (keys: type, roster, default), found '1'"},
+    {"a field without a type", HEAD "fields: {x: {default: a}}\n" AGENT_A, 3, 13,
+     "fields.x: missing key 'type' (string, number, integer, boolean, object or array)"},
+    {"a field of an unknown type", HEAD "fields: {x: {type: str}}\n" AGENT_A, 3, 20,
+     "fields.x.type: expected a type (string, number, integer, boolean, object, array), "
+     "found 'str'"},
+    {"a field roster that is not a name", HEAD "fields: {x: {type: string, roster: [r]}}\n" AGENT_A,
+     3, 36, "fields.x.roster: expected a name, found a list"},
+    {"a number field's default", HEAD "fields: {x: {type: number, default: x}}\n" AGENT_A, 3, 37,
+     "fields.x.default: expected a number from -1e+15 to 1e+15, found 'x'"},
+    {"an integer field's default", HEAD "fields: {x: {type: integer, default: -1}}\n" AGENT_A, 3,
+     38, "fields.x.default: expected a whole number from 0 to 999999999, found '-1'"},
+    {"a boolean field's default", HEAD "fields: {x: {type: boolean, default: yes}}\n" AGENT_A, 3,
+     38, "fields.x.default: expected true or false, found 'yes'"},
+    {"an object field's default", HEAD "fields: {x: {type: object, default: x}}\n" AGENT_A, 3, 37,
+     "fields.x.default: only a string, number, integer or boolean field has a default"},
+    {"a number default too long to keep",
+     HEAD "fields: {x: {type: number, default: 0" O12 O12 O12 O12 O12 "0000000001}}\n" AGENT_A,
+     3, 37,
+     "fields.x.default: text of 71 bytes: the cap is 63"},
+    /* Escalation. */
+    {"escalation as a list", HEAD "escalation: [x]\n" AGENT_A, 3, 13,
+     "escalation: expected a mapping (keys: roster, default_team, legacy_tools), found a list"},
+    {"an escalation roster that is not a name", HEAD "escalation: {roster: [r]}\n" AGENT_A, 3, 22,
+     "escalation.roster: expected a name, found a list"},
+    {"a default team that is not text",
+     HEAD "rosters: {teams: [a]}\nescalation: {roster: teams, default_team: [a]}\n" AGENT_A, 4, 43,
+     "escalation.default_team: expected text, found a list"},
+    {"a default team without a roster", HEAD "escalation: {default_team: a}\n" AGENT_A, 3, 28,
+     "escalation.default_team: a default team needs escalation.roster to check it against"},
+    {"legacy tools not a list", HEAD "escalation: {legacy_tools: x}\n" AGENT_A, 3, 28,
+     "escalation.legacy_tools: expected a list of tools, found 'x'"},
+    {"a legacy tool listed twice",
+     HEAD "servers: {s: {tools: {t: {description: d, risk: low}}}}\n"
+          "escalation: {legacy_tools: [s:t, t]}\n" AGENT_A,
+     4, 34, "escalation.legacy_tools: s:t listed twice"},
+    /* A tool's arguments. */
+    {"an argument name that is not a name", TOOL_ARGS("{a b: {type: string}}"), 3, 61,
+     "servers.s.tools.t.args: 'a b' is not a name"},
+    {"an argument that is not a mapping", TOOL_ARGS("{x: 1}"), 3, 64,
+     "servers.s.tools.t.args.x: expected a mapping (keys: type, required, roster), found '1'"},
+    {"an argument without a type", TOOL_ARGS("{x: {required: true}}"), 3, 64,
+     "servers.s.tools.t.args.x: missing key 'type'"},
+    {"an argument of an unknown type", TOOL_ARGS("{x: {type: str}}"), 3, 71,
+     "servers.s.tools.t.args.x.type: expected a type (string, number, integer, boolean, object, "
+     "array), found 'str'"},
+    {"required not a boolean", TOOL_ARGS("{x: {type: string, required: yes}}"), 3, 89,
+     "servers.s.tools.t.args.x.required: expected true or false, found 'yes'"},
+    {"a roster on an integer argument",
+     "rosters: {r: [a]}\n" TOOL_ARGS("{x: {type: integer, roster: r}}"), 4, 88,
+     "servers.s.tools.t.args.x.roster: only a string argument can have a roster (this one "
+     "is integer)"},
+    {"an argument roster that is not a name", TOOL_ARGS("{x: {type: string, roster: [r]}}"), 3, 87,
+     "servers.s.tools.t.args.x.roster: expected a name, found a list"},
+    {"a roster on an argument of an unknown type", TOOL_ARGS("{x: {type: str, roster: nobody}}"), 3,
+     84, "servers.s.tools.t.args.x.roster: unknown roster 'nobody' (rosters are: none)"},
+    /* Tools and servers. */
+    {"a tool name that is not a name",
+     HEAD "servers: {s: {tools: {a b: {description: d, risk: low}}}}\n" AGENT_A, 3, 23,
+     "servers.s.tools: 'a b' is not a name"},
+    {"a tool that is not a mapping", HEAD "servers: {s: {tools: {t: 1}}}\n" AGENT_A, 3, 26,
+     "servers.s.tools.t: expected a mapping (keys: description, risk, args), found '1'"},
+    {"a tool without a description", HEAD "servers: {s: {tools: {t: {risk: low}}}}\n" AGENT_A,
+     3, 26, "servers.s.tools.t: missing key 'description' (what the tool does, for the model)"},
+    {"an empty description", HEAD "servers: {s: {tools: {t: {description: '', risk: low}}}}\n"
+     AGENT_A, 3, 40, "servers.s.tools.t.description: an empty description"},
+    {"a list as a description", HEAD "servers: {s: {tools: {t: {description: [d], risk: low}}}}\n"
+     AGENT_A, 3, 40, "servers.s.tools.t.description: expected text, found a list"},
+    {"a list as a risk", HEAD "servers: {s: {tools: {t: {description: d, risk: [x]}}}}\n" AGENT_A,
+     3, 49, "servers.s.tools.t.risk: expected a risk (low, medium, high), found a list"},
+    {"arguments as a list", TOOL_ARGS("[x]"), 3, 60,
+     "servers.s.tools.t.args: expected a mapping of argument names, found a list"},
+    {"servers as a list", HEAD "servers: [x]\n" AGENT_A, 3, 10,
+     "servers: expected a mapping of server names, found a list"},
+    {"a server name that is not a name", HEAD "servers: {a b: {tools: {}}}\n" AGENT_A, 3, 11,
+     "servers: 'a b' is not a name"},
+    {"a server that is not a mapping", HEAD "servers: {s: 1}\n" AGENT_A, 3, 14,
+     "servers.s: expected a mapping (keys: tools), found '1'"},
+    {"a server without tools", HEAD "servers: {s: {}}\n" AGENT_A, 3, 14,
+     "servers.s.tools: missing (a server declares its tools)"},
+    {"a server's tools as a list", HEAD "servers: {s: {tools: [x]}}\n" AGENT_A, 3, 22,
+     "servers.s.tools: expected a mapping of tool names, found a list"},
+    {"a server without a tool", HEAD "servers: {s: {tools: {}}}\n" AGENT_A, 3, 22,
+     "servers.s.tools: a server needs a tool"},
+    {"retry not a mapping", HEAD "retry: 1\n" AGENT_A, 3, 8,
+     "retry: expected a mapping (keys: max_retries, min_confidence, transient), found '1'"},
+    /* References to tools. */
+    {"a list as an agent's tool", HEAD "agents:\n  a:\n    prompt: a.md\n    tools: [[x]]\n"
+     "    routes: {default: end}\n", 6, 13, "agents.a.tools: expected text, found a list"},
+    {"an unknown tool of a server with several",
+     HEAD "servers:\n"
+          "  s1: {tools: {t: {description: d, risk: low}, u: {description: d, risk: low}}}\n"
+          "  s2: {tools: {v: {description: d, risk: low}}}\n"
+          "agents:\n  a: {prompt: a.md, tools: [s1:zz], routes: {default: end}}\n",
+     7, 29, "agents.a.tools: unknown tool 's1:zz' (server s1 has: t, u)"},
+    {"a tool of no server",
+     HEAD "agents:\n  a: {prompt: a.md, tools: [nos:t], routes: {default: end}}\n", 4, 29,
+     "agents.a.tools: unknown tool 'nos:t': no server 'nos'"},
+    /* Injection. */
+    {"an id injected into a number",
+     HEAD "servers: {s: {tools: {t: {description: d, risk: low, args: {n: {type: number}}}}}}\n"
+          "inject: {n: id}\n" AGENT_A,
+     4, 13, "inject.n: fills s:t's argument n (number) from id (string)"},
+    {"inject as a list", HEAD "inject: [x]\n" AGENT_A, 3, 9,
+     "inject: expected a mapping of argument names, found a list"},
+    {"an injected name that is not a name", HEAD "inject: {a b: id}\n" AGENT_A, 3, 10,
+     "inject: 'a b' is not a name"},
+    {"an injected path that is not text", HEAD "inject: {x: [id]}\n" AGENT_A, 3, 13,
+     "inject.x: expected text, found a list"},
+    /* The gate. */
+    {"gate not a mapping", HEAD "gate: 1\n" AGENT_A, 3, 7,
+     "gate: expected a mapping (keys: environment_field, production, gated_risk, min_confidence), "
+     "found '1'"},
+    {"a gate field that is not a name", HEAD "gate: {environment_field: [x]}\n" AGENT_A, 3, 27,
+     "gate.environment_field: expected a name, found a list"},
+    {"a gate field that is unknown", HEAD "gate: {environment_field: nope}\n" AGENT_A, 3, 27,
+     "gate.environment_field: unknown field 'nope' (fields are: none)"},
+    {"production not a list", ENV_GATE("prod"), 5, 44,
+     "gate.production: expected a list of environments, found 'prod'"},
+    {"a list as a production environment", ENV_GATE("[[x]]"), 5, 45,
+     "gate.production: expected text, found a list"},
+    {"a production environment listed twice", ENV_GATE("[prod, prod]"), 5, 51,
+     "gate.production: 'prod' listed twice"},
+    {"a list as the gated risk", HEAD "gate: {gated_risk: [x]}\n" AGENT_A, 3, 20,
+     "gate.gated_risk: expected a risk (low, medium, high), found a list"},
+    {"an unknown gated risk", HEAD "gate: {gated_risk: huge}\n" AGENT_A, 3, 20,
+     "gate.gated_risk: expected a risk (low, medium, high), found 'huge'"},
+    /* Agents. */
+    {"an empty prompt path", HEAD "agents:\n  a: {prompt: '', routes: {default: end}}\n", 4, 15,
+     "agents.a.prompt: an empty path (expected a file under the app's directory"},
+    {"an empty signal", HEAD "agents:\n  a: {prompt: a.md, routes: {'': end, default: end}}\n", 4,
+     30, "agents.a.routes: '' is not a signal"},
+    {"a signal too long",
+     HEAD "agents:\n  a: {prompt: a.md, routes: {" X48 "abcdefghijklmnop: end, default: end}}\n",
+     4, 30,
+     "' is not a signal (1 to 63 of a-z, 0-9, '_' and '-')"},
+    {"a list as a route target", HEAD "agents:\n  a: {prompt: a.md, routes: {default: [x]}}\n", 4,
+     39, "agents.a.routes: expected a name, found a list"},
+    {"routes as a list", HEAD "agents:\n  a: {prompt: a.md, routes: [x]}\n", 4, 29,
+     "agents.a.routes: expected a mapping of signal names, found a list"},
+    {"a list as a signal",
+     HEAD "agents:\n  a: {prompt: a.md, routes: {? [x] : end, default: end}}\n", 4, 32,
+     "agents.a.routes: expected a signal name as the key, found a list"},
+    {"an alias as a signal",
+     HEAD "agents:\n  a: {prompt: a.md, routes: {*s : end, default: end}}\n", 4, 30,
+     "aliases (*s) are not supported"},
+    {"an agent that is not a mapping", HEAD "agents:\n  a: 1\n", 4, 6,
+     "agents.a: expected a mapping (keys: prompt, tools, routes, gate, max_calls), found '1'"},
+    {"an agent without a prompt", HEAD "agents:\n  a: {routes: {default: end}}\n", 4, 6,
+     "agents.a: missing key 'prompt' (the agent's prompt file, such as prompts/a.md)"},
+    {"a list as a prompt", HEAD "agents:\n  a: {prompt: [a.md], routes: {default: end}}\n", 4, 15,
+     "agents.a.prompt: expected text, found a list"},
+    {"an agent's gate not a mapping",
+     HEAD "agents:\n  a: {prompt: a.md, gate: 1, routes: {default: end}}\n", 4, 27,
+     "agents.a.gate: expected a mapping (keys: min_confidence), found '1'"},
+    {"an agent's gate without its confidence",
+     HEAD "agents:\n  a: {prompt: a.md, gate: {}, routes: {default: end}}\n", 4, 27,
+     "agents.a.gate.min_confidence: missing (the least confidence that does not gate, 0 to 1)"},
+    {"no agent at all", HEAD "agents: {}\n", 3, 9, "agents: an app needs at least one agent"},
+    {"an agent name that is not a name",
+     HEAD "agents:\n  a b: {prompt: b.md, routes: {default: end}}\n"
+          "  a: {prompt: a.md, routes: {default: end}}\n",
+     4, 3, "agents: 'a b' is not a name"},
+    {"an agent called end after the others",
+     HEAD "agents:\n  a: {prompt: a.md, routes: {default: end}}\n"
+          "  end: {prompt: e.md, routes: {default: end}}\n",
+     5, 3, "'end' is the route target that ends a run"},
+    {"a string field's default not text", HEAD "fields: {x: {type: string, default: [a]}}\n"
+     AGENT_A, 3, 37, "fields.x.default: expected text, found a list"},
+    /* Empty collections, each with an error to make the load fail. */
+    {"no rosters", HEAD "rosters: {}\nfields: {env: {type: string, roster: envs}}\n" AGENT_A, 4, 38,
+     "fields.env.roster: unknown roster 'envs' (rosters are: none)"},
+    {"no fields", HEAD "fields: {}\ninject: {env: extra.env}\n" AGENT_A, 4, 15,
+     "inject.env: 'extra.env' names no session field (expected id, status, retry_count or "
+     "extra.FIELD; fields are: none)"},
+    {"no injection", HEAD "inject: {}\n" AGENT_A "colour: blue\n", 8, 1, "unknown key 'colour'"},
+    {"no arguments", TOOL_ARGS("{}") "colour: blue\n", 8, 1, "unknown key 'colour'"},
+    {"no servers", HEAD "servers: {}\n" "agents:\n  a: {prompt: a.md, tools: [s:t], routes: "
+     "{default: end}}\n", 5, 29, "agents.a.tools: unknown tool 's:t': no server 's'"},
+    {"no routes", HEAD "agents:\n  a: {prompt: a.md, routes: {}}\n", 4, 29,
+     "agents.a.routes: no default route"},
+    /* YAML the reader refuses. */
+    {"a control character in the file", HEAD "max_agent_runs: \x01\n" AGENT_A, 3, 17,
+     "invalid YAML: control characters are not allowed (byte 0x01)"},
+    {"a byte that starts no UTF-8", HEAD "max_agent_runs: \xff\n" AGENT_A, 3, 17,
+     "invalid YAML: invalid leading UTF-8 octet (byte 0xFF)"},
+    {"a directive given twice", "%YAML 1.1\n%YAML 1.1\n---\n" MIN, 2, 1,
+     "invalid YAML: found duplicate %YAML directive"},
 };
 
 static void test_refusals(void **state) {
@@ -653,6 +989,355 @@ static void test_caps(void **state) {
   free(big);
 }
 
+/* Load yaml expecting AS_PARSE with an error at line:col holding fragment. */
+static void refuse(const char *yaml, unsigned line, unsigned col, const char *fragment) {
+  load_bad(yaml);
+  expect_err(line, col, fragment);
+}
+
+/* Refusals whose text is built, and those where what is left out matters. */
+static void test_refusals_built(void **state) {
+  (void)state;
+  enum { CAP = 64 * 1024 };
+  char *y = malloc(CAP);
+  assert_non_null(y);
+  /* A description past its cap (AS_APP_DESC_MAX - 1 bytes). */
+  size_t n = (size_t)snprintf(y, CAP, "%sservers: {s: {tools: {t: {risk: low, description: ", MIN);
+  memset(y + n, 'x', 600);
+  snprintf(y + n + 600, CAP - n - 600, "}}}}\n");
+  refuse(y, 7, 51, "servers.s.tools.t.description: text of 600 bytes: the cap is 511");
+  /* One app tool past the cap (AS_APP_TOOLS_MAX with the runtime's). */
+  n = (size_t)snprintf(y, CAP, "%sservers:\n  s:\n    tools:\n", MIN);
+  for (unsigned i = 0; i <= AS_APP_TOOLS_MAX - AS_APP_BUILTIN_TOOLS; i++)
+    n += (size_t)snprintf(y + n, CAP - n, "      t%u: {description: d, risk: low}\n", i);
+  assert_int_equal(load_bad(y), 1);
+  expect_err(10 + AS_APP_TOOLS_MAX - AS_APP_BUILTIN_TOOLS, 7,
+             "servers.s.tools: more than 124 app tools (the cap is 128 with the runtime's 4)");
+  /* Routes past the cap: AS_APP_ROUTES_MAX + 1 besides default (no default either). */
+  n = (size_t)snprintf(y, CAP, "%sagents:\n  a:\n    prompt: a.md\n    routes:\n", HEAD);
+  for (unsigned i = 0; i <= AS_APP_ROUTES_MAX; i++)
+    n += (size_t)snprintf(y + n, CAP - n, "      s%u: a\n", i);
+  assert_int_equal(load_bad(y), 2);
+  expect_err(7 + AS_APP_ROUTES_MAX, 7, "agents.a.routes: more than 16 routes besides default");
+  expect_err(7, 7, "agents.a.routes: no default route");
+  free(y);
+
+  /* A default team whose roster is unknown: the roster's error alone. */
+  assert_int_equal(load_bad(HEAD "escalation: {roster: nobody, default_team: a}\n" AGENT_A), 1);
+  expect_err(3, 22, "escalation.roster: unknown roster 'nobody' (rosters are: none)");
+  /* A default route to an unknown agent: that error, not "no default route". */
+  assert_int_equal(load_bad(HEAD "agents:\n  a: {prompt: a.md, routes: {default: nowhere}}\n"), 1);
+  expect_err(4, 39, "route 'default' goes to unknown agent 'nowhere' (agents are: a;");
+  /* An alias for the gated risk: the alias's error alone. */
+  assert_int_equal(load_bad(HEAD "gate: {gated_risk: *r}\n" AGENT_A), 1);
+  expect_err(3, 20, "aliases (*r) are not supported");
+  /* A UTF-8 sequence the file ends inside: no byte to show. */
+  assert_int_equal(load_bad(HEAD AGENT_A "# caf\xc3"), 1);
+  expect_err(7, 6, "invalid YAML: incomplete UTF-8 octet sequence");
+  assert_null(strstr(D.items[0].message, "(byte"));
+  /* A NUL byte in the text itself. */
+  static const char nul[] = "name: t\0\nentry: a\n" AGENT_A;
+  as_app *a = (as_app *)1;
+  assert_int_equal(as_app_load_text(nul, sizeof nul - 1, "t.yaml", "/x", AS_APP_NO_PROMPTS, &a,
+                                    &D),
+                   AS_PARSE);
+  assert_null(a);
+  assert_int_equal(D.n, 1);
+  expect_err(1, 8, "invalid YAML: control characters are not allowed (byte 0x00)");
+}
+
+/* Values at the edges of what is accepted, and what they load as. */
+static void test_accepts(void **state) {
+  (void)state;
+  as_app *a = load_ok(
+      "name: A_b-9\n"
+      "entry: a\n"
+      "approval_timeout: 500ms\n"
+      "max_agent_runs: 256\n"
+      "rosters: {r: ['q\"uote', 'back\\slash', \"tab\\there\"], envs: [dev, prod]}\n"
+      "fields:\n"
+      "  num: {type: number, default: 1.5}\n"
+      "  cnt: {type: integer, default: 3}\n"
+      "  flag: {type: boolean, default: false}\n"
+      "  env: {type: string, roster: envs, default: dev}\n"
+      "  pick: {type: string, roster: r}\n"
+      "servers:\n"
+      "  s:\n"
+      "    tools:\n"
+      "      t: {description: \"line one\\nline\\ttwo\", risk: medium, args: ~}\n"
+      "      u:\n"
+      "        description: d\n"
+      "        risk: high\n"
+      "        args:\n"
+      "          n: {type: number}\n"
+      "          c: {type: integer, required: true}\n"
+      "          w: {type: string, roster: r, required: false}\n"
+      "inject: {n: retry_count, c: retry_count}\n"
+      "gate: {environment_field: env, production: [prod], gated_risk: medium, "
+      "min_confidence: 0.25}\n"
+      "retry: {max_retries: 0, min_confidence: 0, transient: false}\n"
+      "agents:\n"
+      "  a:\n"
+      "    prompt: ab/.x.md\n"
+      "    tools: ~\n"
+      "    routes: {default: b, go-on_2: b}\n"
+      "    max_calls: 64\n"
+      "  b: {prompt: .a/x.md, tools: [s:t, u], gate: {min_confidence: 1},\n"
+      "      routes: {default: end}}\n");
+  assert_string_equal(a->name, "A_b-9");
+  assert_true(a->approval_timeout_ns == 500000000ull);
+  assert_int_equal(a->max_agent_runs, 256);
+  int r = roster(a, "r");
+  assert_int_equal(a->rosters[r].nvalues, 3);
+  assert_string_equal(a->rosters[r].values[0], "q\"uote");
+  assert_string_equal(a->rosters[r].values[1], "back\\slash");
+  assert_string_equal(a->rosters[r].values[2], "tab\there");
+  assert_int_equal(a->nfields, 5);
+  assert_int_equal(a->fields[0].type, AS_ARG_NUMBER);
+  assert_true(a->fields[0].has_default);
+  assert_string_equal(a->fields[0].default_value, "1.5");
+  assert_int_equal(a->fields[1].type, AS_ARG_INTEGER);
+  assert_string_equal(a->fields[1].default_value, "3");
+  assert_int_equal(a->fields[2].type, AS_ARG_BOOLEAN);
+  assert_string_equal(a->fields[2].default_value, "false");
+  assert_true(a->fields[3].has_default);
+  assert_false(a->fields[4].has_default);
+  assert_int_equal(a->fields[4].roster, r);
+  assert_string_equal(tool(a, "s:t")->description, "line one\nline\ttwo");
+  assert_int_equal(tool(a, "s:t")->risk, AS_RISK_MEDIUM);
+  assert_int_equal(tool(a, "s:t")->nargs, 0);
+  const as_app_tool *u = tool(a, "s:u");
+  assert_int_equal(u->nargs, 3);
+  assert_true(arg(u, "c")->required);
+  assert_false(arg(u, "n")->required || arg(u, "w")->required);
+  assert_int_equal(arg(u, "w")->roster, r);
+  /* retry_count (an integer) fills an integer and a number argument alike. */
+  assert_int_equal(a->ninject, 2);
+  assert_int_equal(a->inject[0].src, AS_INJECT_RETRY_COUNT);
+  assert_int_equal(a->inject[0].field, -1);
+  assert_int_equal(arg(u, "n")->injected, 0);
+  assert_int_equal(arg(u, "c")->injected, 1);
+  assert_int_equal(a->gate.env_field, 3);
+  assert_int_equal(a->gate.nproduction, 1);
+  assert_int_equal(a->gate.gated_risk, AS_RISK_MEDIUM);
+  assert_true(a->gate.min_confidence == 0.25);
+  assert_int_equal(a->retry.max_retries, 0);
+  assert_true(a->retry.min_confidence == 0 && !a->retry.transient);
+  const as_app_agent *ag = agent(a, "a");
+  assert_string_equal(ag->prompt_path, "ab/.x.md");
+  assert_int_equal(ag->ntools, 0);
+  assert_int_equal(ag->max_calls, 64);
+  assert_string_equal(route(a, ag, "go-on_2"), "b");
+  const as_app_agent *b = agent(a, "b");
+  assert_string_equal(b->prompt_path, ".a/x.md");
+  assert_int_equal(b->ntools, 2);
+  assert_true(b->has_gate && b->gate_min_confidence == 1);
+  /* The schema a model sees: roster values escaped, injected arguments left out. */
+  json_t *j = schema(a, "s:u");
+  json_t *e = json_object_get(json_object_get(json_object_get(j, "properties"), "w"), "enum");
+  assert_int_equal(json_array_size(e), 3);
+  assert_string_equal(json_string_value(json_array_get(e, 0)), "q\"uote");
+  assert_string_equal(json_string_value(json_array_get(e, 1)), "back\\slash");
+  assert_string_equal(json_string_value(json_array_get(e, 2)), "tab\there");
+  assert_false(schema_has(j, "n") || schema_has(j, "c"));
+  assert_int_equal(json_array_size(json_object_get(j, "required")), 0);
+  json_decref(j);
+  j = schema(a, "s:t");
+  assert_int_equal(json_object_size(json_object_get(j, "properties")), 0);
+  json_decref(j);
+  as_app_free(a);
+
+  /* Durations in every unit, up to the cap of 30 days. */
+  static const struct {
+    const char *text;
+    uint64_t ns;
+  } durations[] = {{"90s", 90000000000ull}, {"2h", 7200000000000ull},
+                   {"1d", 86400000000000ull}, {"30d", 30ull * 86400000000000ull}};
+  for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+    char y[256];
+    snprintf(y, sizeof y, HEAD "approval_timeout: %s\n" AGENT_A, durations[i].text);
+    a = load_ok(y);
+    assert_true(a->approval_timeout_ns == durations[i].ns);
+    as_app_free(a);
+  }
+}
+
+/* The schema of a tool the caller made up: a roster index past the app's
+** rosters gives no enum; too many arguments, or a NULL anywhere, is AS_INVAL. */
+static void test_schema_args(void **state) {
+  (void)state;
+  as_app *a = load_ok(HEAD "rosters: {r: [x]}\n"
+                           "servers: {s: {tools: {t: {description: d, risk: low, args: "
+                           "{w: {type: string, roster: r, required: true}}}}}}\n" AGENT_A);
+  as_app_tool *t = malloc(sizeof *t);
+  assert_non_null(t);
+  memcpy(t, tool(a, "s:t"), sizeof *t);
+  char *text = (char *)1;
+  assert_int_equal(as_app_tool_schema(a, t, &text), AS_OK);
+  assert_non_null(strstr(text, "\"enum\":[\"x\"]"));
+  as_free(text);
+  t->args[0].roster = 99;
+  assert_int_equal(as_app_tool_schema(a, t, &text), AS_OK);
+  assert_string_equal(text, "{\"type\":\"object\",\"properties\":{\"w\":{\"type\":\"string\"}},"
+                            "\"required\":[\"w\"],\"additionalProperties\":false}");
+  as_free(text);
+  t->nargs = AS_APP_TOOL_ARGS_MAX + 1;
+  text = (char *)1;
+  assert_int_equal(as_app_tool_schema(a, t, &text), AS_INVAL);
+  assert_null(text);
+  text = (char *)1;
+  assert_int_equal(as_app_tool_schema(a, NULL, &text), AS_INVAL);
+  assert_null(text);
+  assert_int_equal(as_app_tool_schema(a, a->tools, NULL), AS_INVAL);
+  free(t);
+  as_app_free(a);
+}
+
+/* The loaders' arguments: NULLs, a directory path past its cap, no file name. */
+static void test_load_args(void **state) {
+  (void)state;
+  const char *y = MIN;
+  size_t len = strlen(y);
+  as_app *a = (as_app *)1;
+  assert_int_equal(as_app_load_text(y, len, "t.yaml", NULL, 0, &a, &D), AS_INVAL);
+  assert_null(a);
+  assert_int_equal(as_app_load_text(y, len, "t.yaml", "/x", 0, NULL, &D), AS_INVAL);
+  a = (as_app *)1;
+  assert_int_equal(as_app_load_text(y, len, "t.yaml", "/x", 0, &a, NULL), AS_INVAL);
+  assert_null(a);
+  assert_int_equal(as_app_load(APPS "/incident", NULL, &D), AS_INVAL);
+  a = (as_app *)1;
+  assert_int_equal(as_app_load(APPS "/incident", &a, NULL), AS_INVAL);
+  assert_null(a);
+  /* A directory path of AS_APP_PATH_MAX bytes: refused, by both. */
+  char dir[AS_APP_PATH_MAX + 1];
+  memset(dir, 'd', AS_APP_PATH_MAX);
+  dir[0] = '/';
+  dir[AS_APP_PATH_MAX] = '\0';
+  assert_int_equal(as_app_load_text(y, len, "t.yaml", dir, 0, &a, &D), AS_INVAL);
+  assert_null(a);
+  assert_int_equal(D.n, 1);
+  assert_string_equal(D.items[0].file, "t.yaml");
+  assert_string_equal(D.items[0].message, "the app's directory path is longer than 255 bytes");
+  assert_int_equal(as_app_load(dir, &a, &D), AS_INVAL);
+  assert_null(a);
+  assert_int_equal(D.n, 1);
+  assert_string_equal(D.items[0].file, "app.yaml");
+  assert_string_equal(D.items[0].message, "the app's directory path is longer than 255 bytes");
+  /* One byte shorter, it is looked for (and not there). */
+  dir[AS_APP_PATH_MAX - 1] = '\0';
+  assert_int_equal(as_app_load(dir, &a, &D), AS_NOTFOUND);
+  assert_non_null(strstr(D.items[0].message, "cannot read: No such file"));
+  /* No file name: the items say app.yaml. */
+  const char *bad = "name: t\n";
+  assert_int_equal(as_app_load_text(bad, strlen(bad), NULL, "/x", 0, &a, &D), AS_PARSE);
+  assert_true(D.n > 0);
+  for (size_t i = 0; i < D.n; i++) assert_string_equal(D.items[i].file, "app.yaml");
+  /* The empty directory path is the root's app.yaml. */
+  assert_int_equal(as_app_load("", &a, &D), AS_NOTFOUND);
+  assert_string_equal(D.items[0].file, "/app.yaml");
+}
+
+/* The YAML tree's caps: nodes, and an alias where the cap or the text arena
+** runs out. */
+static void test_yaml_caps(void **state) {
+  (void)state;
+  size_t cap = 3 * AS_APP_NODES_MAX + 64;
+  char *y = malloc(cap);
+  assert_non_null(y);
+  /* A list of AS_APP_NODES_MAX items: with the list, one node too many. Each
+  ** item is two bytes ("a,"), the k-th at column 2k. */
+  size_t n = 0;
+  y[n++] = '[';
+  for (unsigned i = 0; i < AS_APP_NODES_MAX; i++) {
+    y[n++] = 'a';
+    y[n++] = ',';
+  }
+  y[n - 1] = ']';
+  y[n] = '\0';
+  assert_int_equal(load_bad(y), 1);
+  expect_err(1, 2 * AS_APP_NODES_MAX,
+             "more than 16384 YAML nodes (values, mappings and lists): the cap of an app");
+  /* The same with an alias as the node too many. */
+  memcpy(y + n - 2, "*x]", 4);
+  assert_int_equal(load_bad(y), 2);
+  expect_err(1, 2 * AS_APP_NODES_MAX, "aliases (*x) are not supported");
+  expect_err(1, 2 * AS_APP_NODES_MAX, "more than 16384 YAML nodes");
+  free(y);
+}
+
+/* An alias right where the text arena is full: failing its growth is
+** AS_NOMEM, as is every other allocation of the load, and nothing leaks. */
+static void test_nomem_alias(void **state) {
+  (void)state;
+  /* Four scalars of 1023 bytes fill the first 4096 bytes of text exactly. */
+  char y[4 * 1024 + 16];
+  size_t n = 0;
+  y[n++] = '[';
+  for (int i = 0; i < 4; i++) {
+    memset(y + n, 'a' + i, 1023);
+    n += 1023;
+    y[n++] = ',';
+  }
+  memcpy(y + n, "*x]", 4);
+  n += 3;
+  for (unsigned long k = 1;; k++) {
+    size_t live = fw_live_blocks();
+    as_app *a = (as_app *)1;
+    fw_countdown(FW_ALLOC, k, ENOMEM, 0);
+    int rc = as_app_load_text(y, n, "t.yaml", "/x", AS_APP_NO_PROMPTS, &a, &D);
+    fw_disarm();
+    assert_null(a);
+    assert_int_equal(fw_live_blocks(), live);
+    if (!fw_fired()) {
+      assert_int_equal(rc, AS_PARSE);
+      expect_err(1, 4 * 1024 + 2, "aliases (*x) are not supported");
+      expect_err(1, 1, "expected a mapping (keys: name, entry");
+      break;
+    }
+    if (rc != AS_NOMEM) fail_msg("failing allocation %lu gave %s", k, as_status_name(rc));
+  }
+}
+
+/* A formatting call that fails (vsnprintf's -1) costs that text, never the
+** error or its place; a message that does not fit is cut and ends in "...". */
+static void test_format_failures(void **state) {
+  (void)state;
+  const char *y = HEAD "max_agent_runs: many\n" AGENT_A;
+  const char *full = "max_agent_runs: expected a whole number from 1 to 256, found 'many'";
+  bool lost_detail = false, lost_all = false;
+  for (unsigned long k = 1;; k++) {
+    as_app *a = (as_app *)1;
+    fw_countdown(FW_BIT(VSNPRINTF), k, EOVERFLOW, 0);
+    int rc = as_app_load_text(y, strlen(y), "t.yaml", "/x", AS_APP_NO_PROMPTS, &a, &D);
+    fw_disarm();
+    assert_int_equal(rc, AS_PARSE);
+    assert_null(a);
+    assert_int_equal(D.n, 1);
+    assert_int_equal(D.items[0].line, 3);
+    assert_int_equal(D.items[0].column, 17);
+    if (!fw_fired()) {
+      assert_string_equal(D.items[0].message, full);
+      break;
+    }
+    lost_detail |= strcmp(D.items[0].message, "max_agent_runs: ") == 0;
+    lost_all |= D.items[0].message[0] == '\0';
+  }
+  assert_true(lost_detail && lost_all);
+
+  /* Long names in a route's error: cut at the item's 255 bytes. */
+  char big[1024];
+  snprintf(big, sizeof big,
+           "name: t\nentry: a%s\nagents:\n  a%s:\n    prompt: a.md\n"
+           "    routes: {s%s: b%s, default: end}\n",
+           X60, X60, X60, X60);
+  load_bad(big);
+  assert_int_equal(D.n, 1);
+  assert_int_equal(strlen(D.items[0].message), sizeof D.items[0].message - 1);
+  assert_non_null(strstr(D.items[0].message, "agents.a" X60 ".routes: route 's" X60 "' goes to"));
+  assert_string_equal(D.items[0].message + sizeof D.items[0].message - 4, "...");
+}
+
 /* --- files ------------------------------------------------------------------------------ */
 
 static char tmp[256];
@@ -740,6 +1425,91 @@ static void test_files(void **state) {
   assert_int_equal(rmdir(tmp), 0);
 }
 
+/* Files that cannot be read, each as its status says: a path through a file
+** (ENOTDIR, as if not there), a symbolic link loop, a directory, an empty
+** prompt; and through test_app's wrappers, an fopen out of memory, a read
+** error without errno, a failing fclose (with and without errno). */
+static void test_files_unreadable(void **state) {
+  (void)state;
+  char p[512], q[512];
+  size_t live = fw_live_blocks();
+  snprintf(tmp, sizeof tmp, "/tmp/agentsim-test-app-XXXXXX");
+  assert_non_null(mkdtemp(tmp));
+  as_app *a = (as_app *)1;
+  /* A path through a regular file. */
+  put("file", "x", 1);
+  snprintf(p, sizeof p, "%s/file", tmp);
+  assert_int_equal(as_app_load(p, &a, &D), AS_NOTFOUND);
+  assert_null(a);
+  assert_int_equal(D.n, 1);
+  assert_string_equal(D.items[0].message, "cannot read: Not a directory");
+  /* app.yaml a link to itself. */
+  snprintf(p, sizeof p, "%s/app.yaml", tmp);
+  assert_int_equal(symlink("app.yaml", p), 0);
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_IO);
+  assert_int_equal(D.n, 1);
+  assert_string_equal(D.items[0].message, "cannot read: Too many levels of symbolic links");
+  assert_int_equal(unlink(p), 0);
+  /* app.yaml a directory: it opens, its read fails. */
+  assert_int_equal(mkdir(p, 0755), 0);
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_IO);
+  assert_int_equal(D.n, 1);
+  assert_string_equal(D.items[0].message, "cannot read: Is a directory");
+  assert_int_equal(rmdir(p), 0);
+  /* Through the wrappers. */
+  const char *yaml = "name: t\nentry: a\nagents:\n  a: {prompt: a.md, routes: {default: end}}\n";
+  put("app.yaml", yaml, strlen(yaml));
+  put("a.md", "A.\n", 3);
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_OK);
+  assert_string_equal(a->agents[0].prompt, "A.\n");
+  as_app_free(a);
+  fopen_errno = ENOMEM;
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_NOMEM);
+  assert_null(a);
+  assert_int_equal(D.n, 0);
+  ferror_fake = true;
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_IO);
+  assert_int_equal(D.n, 1);
+  assert_string_equal(D.items[0].message, "cannot read: Input/output error");
+  fclose_errno = EIO;
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_IO);
+  assert_null(a);
+  assert_string_equal(D.items[0].message, "cannot read: Input/output error");
+  fclose_errno = 0;
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_IO);
+  assert_string_equal(D.items[0].message, "cannot read: input/output error");
+  /* A failing fclose after a failed read leaves the read's status. */
+  char *huge = malloc(AS_APP_FILE_MAX + 1);
+  assert_non_null(huge);
+  memset(huge, '#', AS_APP_FILE_MAX + 1);
+  put("app.yaml", huge, AS_APP_FILE_MAX + 1);
+  free(huge);
+  fclose_errno = EIO;
+  assert_int_equal(as_app_load(tmp, &a, &D), AS_TOOBIG);
+  assert_int_equal(D.n, 1);
+  assert_int_equal(fclose_errno, -1); /* it fired */
+  /* A prompt: its fclose failing without errno, then empty. */
+  fclose_errno = 0;
+  assert_int_equal(as_app_load_text(yaml, strlen(yaml), "t.yaml", tmp, 0, &a, &D), AS_PARSE);
+  assert_null(a);
+  expect_err(4, 15, "agents.a.prompt: cannot read prompt file 'a.md': input/output error");
+  put("a.md", "", 0);
+  assert_int_equal(as_app_load_text(yaml, strlen(yaml), "t.yaml", tmp, 0, &a, &D), AS_PARSE);
+  assert_int_equal(D.n, 1);
+  expect_err(4, 15, "agents.a.prompt: prompt file 'a.md' is empty");
+  /* Out of memory opening a prompt. */
+  fopen_errno = ENOMEM;
+  assert_int_equal(as_app_load_text(yaml, strlen(yaml), "t.yaml", tmp, 0, &a, &D), AS_NOMEM);
+  assert_null(a);
+  assert_int_equal(fw_live_blocks(), live);
+  const char *names[] = {"app.yaml", "a.md", "file"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(q, sizeof q, "%s/%s", tmp, names[i]);
+    assert_int_equal(unlink(q), 0);
+  }
+  assert_int_equal(rmdir(tmp), 0);
+}
+
 /* --- allocations ------------------------------------------------------------------------- */
 
 /* Fail the n-th allocation for n = 1, 2, ... until loading the bundled app
@@ -781,6 +1551,10 @@ int main(void) {
       cmocka_unit_test(test_all_errors), cmocka_unit_test(test_diag_cap),
       cmocka_unit_test(test_caps),     cmocka_unit_test(test_files),
       cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_refusals_built), cmocka_unit_test(test_accepts),
+      cmocka_unit_test(test_schema_args), cmocka_unit_test(test_load_args),
+      cmocka_unit_test(test_yaml_caps), cmocka_unit_test(test_nomem_alias),
+      cmocka_unit_test(test_format_failures), cmocka_unit_test(test_files_unreadable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,7 +193,7 @@ int as_app_load_text(const char *text, size_t len, const char *file, const char 
   L->app = a;
   load_all(L, dir);
   rc = L->rc;
-  if (rc == AS_OK && (diag->n > 0 || diag->more)) rc = AS_PARSE;
+  if (rc == AS_OK && diag->n > 0) rc = AS_PARSE; /* diag->more only past AS_APP_DIAG_MAX items */
 out:
   ay_free(&doc);
   app_errs_sort(&L->e);
@@ -210,15 +210,16 @@ int as_app_load(const char *dir, as_app **out, as_app_diag *diag) {
   if (out) *out = NULL;
   if (!dir || !out || !diag) return AS_INVAL;
   memset(diag, 0, sizeof *diag);
-  char path[AS_APP_PATH_MAX + 16];
   size_t dl = strlen(dir);
-  int w = snprintf(path, sizeof path, "%s%sapp.yaml", dir, dl && dir[dl - 1] == '/' ? "" : "/");
-  app_errs e = {.diag = diag, .file = path};
-  if (w < 0 || dl >= AS_APP_PATH_MAX) {
-    e.file = "app.yaml";
-    app_err(&e, 0, 0, "the app's directory path is longer than %d bytes", AS_APP_PATH_MAX - 1);
+  if (dl >= AS_APP_PATH_MAX) {
+    app_errs e0 = {.diag = diag, .file = "app.yaml"};
+    app_err(&e0, 0, 0, "the app's directory path is longer than %d bytes", AS_APP_PATH_MAX - 1);
     return AS_INVAL;
   }
+  /* dir, a '/' and "app.yaml" fit. */
+  char path[AS_APP_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s%sapp.yaml", dir, dl && dir[dl - 1] == '/' ? "" : "/");
+  app_errs e = {.diag = diag, .file = path};
   char *text = NULL;
   size_t len = 0;
   int err = 0;
@@ -280,21 +281,15 @@ bool as_app_roster_has(const as_app *app, int roster, const char *value) {
 
 typedef struct jbuf {
   char *p;
-  size_t len, cap;
-  int rc; /* sticky */
+  size_t len;
 } jbuf;
 
-/* Append s; with no buffer yet, only count (the first of two passes). */
+/* Append s; with no buffer yet, only count (the first of two passes). The
+** second pass appends exactly what the first counted (schema() depends on
+** nothing else), into the len + 1 bytes it counted. */
 static void jraw(jbuf *b, const char *s) {
   size_t n = strlen(s);
-  if (b->rc != AS_OK) return;
-  if (b->p) {
-    if (b->len + n + 1 > b->cap) {
-      b->rc = AS_INTERNAL; /* the counting pass sized it */
-      return;
-    }
-    memcpy(b->p + b->len, s, n + 1);
-  }
+  if (b->p) memcpy(b->p + b->len, s, n + 1);
   b->len += n;
 }
 
@@ -355,18 +350,14 @@ static void schema(jbuf *b, const as_app *app, const as_app_tool *t) {
 int as_app_tool_schema(const as_app *app, const as_app_tool *t, char **out) {
   if (out) *out = NULL;
   if (!app || !t || !out || t->nargs > AS_APP_TOOL_ARGS_MAX) return AS_INVAL;
-  jbuf b = {.p = NULL, .len = 0, .cap = 0, .rc = AS_OK};
+  jbuf b = {.p = NULL, .len = 0};
   schema(&b, app, t); /* count */
-  b.cap = b.len + 1;
+  size_t cap = b.len + 1;
   b.len = 0;
-  b.p = as_malloc(b.cap);
+  b.p = as_malloc(cap);
   if (!b.p) return AS_NOMEM;
   b.p[0] = '\0';
   schema(&b, app, t);
-  if (b.rc != AS_OK) {
-    as_free(b.p);
-    return b.rc;
-  }
   *out = b.p;
   return AS_OK;
 }

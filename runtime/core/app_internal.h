@@ -97,9 +97,10 @@ typedef struct app_loader {
 
 /* The value under key in mapping map, or -1. */
 int app_get(const app_loader *L, int map, const char *key);
-/* An error at node i: "PATH: MESSAGE" (PATH "" gives just the message). */
+/* An error at node i (a node of the tree, never -1): "PATH: MESSAGE" (PATH
+** "" gives just the message; never NULL). */
 void app_node_err(app_loader *L, int i, const char *path, const char *fmt, ...) AS_PRINTF(4, 5);
-/* Check mapping map (reporting a non-mapping): every key a scalar, known
+/* Check mapping map (a node, never -1; reporting a non-mapping): every key a scalar, known
 ** (allowed is NULL-terminated, at most 16 keys; NULL allows any name) and
 ** given once; with allowed NULL, at most max keys (a named collection's
 ** cap). `what` names a key in messages ("key", "agent", "tool"). false when
@@ -107,11 +108,14 @@ void app_node_err(app_loader *L, int i, const char *path, const char *fmt, ...) 
 ** it: it was reported). */
 bool app_check_map(app_loader *L, int map, const char *path, const char *const *allowed,
                    const char *what, size_t max);
-/* Check list seq (reporting a non-list): at most max items. */
+/* Check list seq (a node, never -1; reporting a non-list): at most max items. */
 bool app_check_seq(app_loader *L, int seq, const char *path, const char *what, size_t max);
-/* Iterate a mapping's keys and values / a list's items. */
+/* Iterate a mapping's keys and values / a list's items. A key always has
+** its value: libyaml's event grammar is MAPPING-START (node node)*
+** MAPPING-END, and a tree is only used when its stream was parsed to the
+** end (ay_parse AS_OK). */
 #define AY_PAIRS(d, map, k, v)                                                \
-  for (int k = ay_at(d, map)->first, v = k >= 0 ? ay_at(d, k)->next : -1; k >= 0 && v >= 0; \
+  for (int k = ay_at(d, map)->first, v = k >= 0 ? ay_at(d, k)->next : -1; k >= 0; \
        k = ay_at(d, v)->next, v = k >= 0 ? ay_at(d, k)->next : -1)
 #define AY_ITEMS(d, seq, i) for (int i = ay_at(d, seq)->first; i >= 0; i = ay_at(d, i)->next)
 /* A name (letters, digits, '_' and '-', a letter or '_' first) of at most

@@ -6,7 +6,6 @@
 ** the retry settings. app_refs.c has the sections that refer back.
 */
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +41,11 @@ void app_node_err(app_loader *L, int i, const char *path, const char *fmt, ...) 
   int w = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (w < 0) msg[0] = '\0';
-  const ay_node *n = i >= 0 ? ay_at(L->d, i) : NULL;
-  unsigned line = n ? n->line : 0, col = n ? n->col : 0;
-  if (path && *path)
-    app_err(&L->e, line, col, "%s: %s", path, msg);
+  const ay_node *n = ay_at(L->d, i);
+  if (*path)
+    app_err(&L->e, n->line, n->col, "%s: %s", path, msg);
   else
-    app_err(&L->e, line, col, "%s", msg);
+    app_err(&L->e, n->line, n->col, "%s", msg);
 }
 
 void app_list(char *buf, size_t cap, const void *base, size_t stride, size_t n) {
@@ -62,7 +60,8 @@ void app_list(char *buf, size_t cap, const void *base, size_t stride, size_t n) 
                      (const char *)base + i * stride);
 }
 
-/* The most keys a fixed-key mapping has (the top level's). */
+/* More keys than a fixed-key mapping has (the top level's 12 are the most):
+** a known key's index in `allowed` is always below it. */
 #define APP_KEYS_MAX 16
 
 /* "a, b, c" of a NULL-terminated list. */
@@ -76,7 +75,7 @@ bool app_check_map(app_loader *L, int map, const char *path, const char *const *
                    const char *what, size_t max) {
   const ay_doc *d = L->d;
   char w[64], exp[256];
-  if (map < 0 || ay_at(d, map)->bad) return false;
+  if (ay_at(d, map)->bad) return false;
   if (allowed) keys_text(exp, sizeof exp, allowed);
   if (ay_at(d, map)->kind != AY_MAP) {
     if (allowed)
@@ -107,21 +106,20 @@ bool app_check_map(app_loader *L, int map, const char *path, const char *const *
     if (allowed) {
       size_t j = 0;
       while (allowed[j] && strcmp(allowed[j], name) != 0) j++;
-      if (!allowed[j] || j >= APP_KEYS_MAX) {
+      if (!allowed[j]) {
         app_node_err(L, k, path, "unknown key '%.64s' (expected: %s)", name, exp);
         continue;
       }
       prev = first[j];
       if (prev < 0) first[j] = k;
     } else {
-      /* n <= max: at most max * max comparisons. */
-      AY_PAIRS(d, map, k2, v2) {
-        if (k2 == k) break;
+      /* The keys before k (the walk ends at k, one of them): n <= max, so at
+      ** most max * max comparisons. */
+      for (int k2 = ay_at(d, map)->first; k2 != k; k2 = ay_at(d, ay_at(d, k2)->next)->next)
         if (ay_at(d, k2)->kind == AY_SCALAR && strcmp(ay_text(d, k2), name) == 0) {
           prev = k2;
           break;
         }
-      }
     }
     if (prev >= 0)
       app_node_err(L, k, path, "%s '%.64s' given twice (first at %u:%u)", what, name,
@@ -132,7 +130,7 @@ bool app_check_map(app_loader *L, int map, const char *path, const char *const *
 
 bool app_check_seq(app_loader *L, int seq, const char *path, const char *what, size_t max) {
   char w[64];
-  if (seq < 0 || ay_at(L->d, seq)->bad) return false;
+  if (ay_at(L->d, seq)->bad) return false;
   if (ay_at(L->d, seq)->kind != AY_SEQ) {
     app_node_err(L, seq, path, "expected a list of %ss, found %s", what,
                  app_what(L, seq, w, sizeof w));
@@ -215,12 +213,14 @@ bool app_number(app_loader *L, int i, const char *path, double lo, double hi, do
   as_appendf(exp, sizeof exp, 0, "a number from %g to %g", lo, hi);
   if (!plain(L, i, path, exp)) return false;
   const char *s = ay_text(L->d, i);
-  /* Decimal only: strtod would also take hex, inf and nan. */
+  /* Decimal only: strtod would also take hex, inf and nan. So v is finite:
+  ** strtod gives an infinity only for an overflow, which sets ERANGE; and
+  ** it always sets end. */
   bool ok = strspn(s, "0123456789+-.eE") == ay_at(L->d, i)->len && strpbrk(s, "0123456789");
   char *end = NULL;
   errno = 0;
   double v = ok ? strtod(s, &end) : 0;
-  if (!ok || errno || !end || *end || !isfinite(v) || v < lo || v > hi) {
+  if (!ok || errno || *end || v < lo || v > hi) {
     app_node_err(L, i, path, "expected %s, found '%.48s'", exp, s);
     return false;
   }
@@ -234,7 +234,7 @@ bool app_uint(app_loader *L, int i, const char *path, unsigned lo, unsigned hi, 
   if (!plain(L, i, path, exp)) return false;
   const char *s = ay_text(L->d, i);
   size_t n = ay_at(L->d, i)->len;
-  bool ok = n > 0 && n <= 9 && strspn(s, "0123456789") == n;
+  bool ok = n <= 9 && strspn(s, "0123456789") == n; /* n > 0: plain() refused null */
   unsigned long v = ok ? strtoul(s, NULL, 10) : 0;
   if (!ok || v < lo || v > hi) {
     app_node_err(L, i, path, "expected %s, found '%.48s'", exp, s);
@@ -272,10 +272,10 @@ bool app_duration(app_loader *L, int i, const char *path, uint64_t max_ns, uint6
   while (ok && u < sizeof units / sizeof units[0] && strcmp(s + digits, units[u].unit) != 0) u++;
   ok = ok && u < sizeof units / sizeof units[0] && v > 0;
   if (ok) {
-    ok = v <= max_ns / units[u].ns;
+    ok = v <= max_ns / units[u].ns; /* so ns <= max_ns */
     ns = v * units[u].ns;
   }
-  if (!ok || ns > max_ns) {
+  if (!ok) {
     app_node_err(L, i, path, "expected %s of at most %llu days, found '%.48s'", exp,
                  (unsigned long long)(max_ns / 86400000000000ull), s);
     return false;

@@ -267,12 +267,10 @@ static bool prompt_path_ok(app_loader *L, int i, const char *path, const char *p
 /* Read the prompt file dir/rel into the agent. */
 static void prompt_read(app_loader *L, int i, const char *path, const char *dir,
                         as_app_agent *ag) {
+  /* It fits: dir is shorter than AS_APP_PATH_MAX (as_app_load_text refuses
+  ** a longer one), and so is prompt_path (its buffer). */
   char full[AS_APP_PATH_MAX * 2 + 2];
-  int w = snprintf(full, sizeof full, "%s/%s", dir, ag->prompt_path);
-  if (w < 0 || (size_t)w >= sizeof full) {
-    app_node_err(L, i, path, "the prompt's full path is longer than %zu bytes", sizeof full - 1);
-    return;
-  }
+  snprintf(full, sizeof full, "%s/%s", dir, ag->prompt_path);
   size_t len = 0;
   int err = 0;
   int rc = as__app_read_file(full, AS_APP_PROMPT_MAX, &ag->prompt, &len, &err);

@@ -92,12 +92,18 @@ void ay_free(ay_doc *doc) {
   doc->root = -1;
 }
 
+/* The text arena's offsets fit in 32 bits: text_add runs once per node
+** (after node_add, so at most AS_APP_NODES_MAX times), each time adding at
+** most AS_APP_SCALAR_MAX bytes and a NUL; the arena's size, doubled from
+** 4096 to the first that holds them, stays below twice that. */
+_Static_assert(2ull * AS_APP_NODES_MAX * (AS_APP_SCALAR_MAX + 1) <= UINT32_MAX,
+               "the text arena's offsets fit in 32 bits");
+
 /* Append bytes (and a NUL) to the text arena; *at gets their offset. */
 static AS_WUR int text_add(ay_doc *doc, const char *s, size_t n, uint32_t *at) {
   if (doc->tlen + n + 1 > doc->tcap) {
     size_t cap = doc->tcap ? doc->tcap : 4096;
     while (cap < doc->tlen + n + 1) cap *= 2;
-    if (cap > UINT32_MAX) return AS_TOOBIG;
     char *p = as_realloc(doc->text, cap);
     if (!p) return AS_NOMEM;
     doc->text = p;
@@ -134,7 +140,7 @@ static AS_WUR int node_add(builder *b, ay_kind kind, yaml_mark_t mark, int *out)
   n->col = (unsigned)mark.column + 1;
   n->first = n->last = n->next = -1;
   if (b->depth == 0) {
-    if (doc->root < 0) doc->root = i;
+    doc->root = i; /* a document has one node at its top: the second stops the parse first */
   } else {
     frame *f = &b->stack[b->depth - 1];
     ay_node *p = &doc->nodes[f->node];
@@ -295,7 +301,7 @@ int ay_parse(const char *text, size_t len, ay_doc *doc, app_errs *e) {
     case YAML_MAPPING_START_EVENT: rc = on_open(&b, &ev, AY_MAP); break;
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
-      if (b.depth) b.depth--;
+      b.depth--; /* it ends what a start event opened: one that did not stopped the parse */
       break;
     case YAML_ALIAS_EVENT: rc = on_alias(&b, &ev); break;
     default: break;
