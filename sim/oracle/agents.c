@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "agentsim/status.h"
+#include "grow.h"
 #include "orc_int.h"
 #include "scenario/scenario.h"
 
@@ -42,7 +43,6 @@ static const char *bare(const char *q) {
 /* The app's tool named q (qualified, or a bare name one tool has). */
 static const orc_app_tool *app_tool(const orc_app *app, const char *q) {
   const orc_app_tool *found = NULL;
-  if (!app || !q) return NULL;
   for (size_t i = 0; i < app->ntools; i++)
     if (strcmp(app->tools[i].qname, q) == 0) return &app->tools[i];
   for (size_t i = 0; i < app->ntools; i++)
@@ -54,7 +54,7 @@ static const orc_app_tool *app_tool(const orc_app *app, const char *q) {
 }
 
 static const orc_app_agent *app_agent(const orc_app *app, const char *name) {
-  for (size_t i = 0; app && name && i < app->nagents; i++)
+  for (size_t i = 0; name && i < app->nagents; i++)
     if (strcmp(app->agents[i].name, name) == 0) return &app->agents[i];
   return NULL;
 }
@@ -73,9 +73,11 @@ static const char *app_route(const orc_app *app, const char *agent, const char *
 
 /* --- reading what a state holds --------------------------------------------------- */
 
+/* text parsed (NULL: unreadable, or no text: jansson refuses a NULL, and a
+** lookup in NULL finds nothing, as in {}). */
 static json_t *jparse(const char *text) {
   json_error_t e;
-  return text ? json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e) : NULL;
+  return json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
 }
 
 /* The agent the log last started (NULL: none). The string lives in the
@@ -96,7 +98,7 @@ static const char *current_agent(const orc_sstate *st, char *buf, size_t cap) {
 static bool gated(const orc *o, const orc_sstate *st, const orc_app_tool *t) {
   const orc_app *app = o->app;
   if (t->kind != ORC_TK_APP) return false;
-  json_t *x = jparse(st->extra ? st->extra : "{}");
+  json_t *x = jparse(st->extra);
   bool g = false;
   const char *env = app->env_field[0] ? json_string_value(json_object_get(x, app->env_field)) : NULL;
   if (env && t->risk >= app->gated_risk)
@@ -120,7 +122,7 @@ static json_t *session_value(const orc_sess *s, const orc_sstate *st, const orc_
   case ORC_INJ_STATUS: return json_string(orc_status_name(st->status));
   case ORC_INJ_RETRY: return json_integer(st->retry);
   default: {
-    json_t *x = jparse(st->extra ? st->extra : "{}");
+    json_t *x = jparse(st->extra);
     json_t *v = json_incref(json_object_get(x, in->field));
     json_decref(x);
     return v;
@@ -146,10 +148,10 @@ static int64_t answer_of(const orc_sstate *st, size_t idx) {
   return -1;
 }
 
+/* Whether an event of kind for call was appended at from or later. */
 static bool has_event(const orc_sstate *st, size_t from, const char *kind, int64_t call) {
   for (size_t i = from; i < st->nevents; i++)
-    if (strcmp(st->events[i].kind, kind) == 0 &&
-        (call < 0 || payload_int(st->events[i].payload, "call") == call))
+    if (strcmp(st->events[i].kind, kind) == 0 && payload_int(st->events[i].payload, "call") == call)
       return true;
   return false;
 }
@@ -157,15 +159,10 @@ static bool has_event(const orc_sstate *st, size_t from, const char *kind, int64
 /* --- the waiting list: when each pending row committed ----------------------------- */
 
 static void note_pending(orc *o, const orc_sess *s, size_t idx) {
-  if (o->npend == o->cappend) {
-    size_t cap = o->cappend ? o->cappend * 2 : 16;
-    orc_pending *p = realloc(o->pend, cap * sizeof *p);
-    if (!p) {
-      orc__harness_error(o, "out of memory");
-      return;
-    }
-    o->pend = p;
-    o->cappend = cap;
+  /* A pause appends an event: no more pending rows than events. */
+  if (sim_grow(&o->pend, &o->cappend, o->npend + 1, sizeof *o->pend, ORC_MAX_EVENTS) != AS_OK) {
+    orc__harness_error(o, "out of memory");
+    return;
   }
   o->pend[o->npend++] = (orc_pending){(uint32_t)(s - o->sess), idx, ORC_WALL(o->now_ns)};
 }
@@ -229,22 +226,14 @@ static bool events_ok(orc *o, const orc_task *t, const orc_change *ch) {
   return true;
 }
 
-/* The calls before stay as they were, but for the one call idx (-1: none)
-** a resolution may change. */
-static bool calls_kept(orc *o, const orc_task *t, const orc_change *ch, int64_t idx) {
+/* The calls before are all still there (changed_call found none of them
+** changed). */
+static bool calls_kept(orc *o, const orc_task *t, const orc_change *ch) {
   const orc_sstate *b = &ch->s->cur, *a = &ch->after;
-  if (a->ncalls < b->ncalls) {
-    orc__violate(o, ORC_CK_HISTORY, "%s %s dropped tool calls (%zu before, %zu after)", op_of(t),
-                 t->session, b->ncalls, a->ncalls);
-    return false;
-  }
-  for (size_t i = 0; i < b->ncalls; i++) {
-    if ((int64_t)i == idx || orc__call_equal(&b->calls[i], &a->calls[i])) continue;
-    orc__violate(o, ORC_CK_HISTORY, "%s %s changed call %zu (%s)", op_of(t), t->session, i,
-                 b->calls[i].tool);
-    return false;
-  }
-  return true;
+  if (a->ncalls >= b->ncalls) return true;
+  orc__violate(o, ORC_CK_HISTORY, "%s %s dropped tool calls (%zu before, %zu after)", op_of(t),
+               t->session, b->ncalls, a->ncalls);
+  return false;
 }
 
 /* Every injected argument of an appended call holds the session's value. */
@@ -298,7 +287,7 @@ static bool patch_ok(orc *o, const orc_task *t, const orc_change *ch, const orc_
              a->calls[i].state == ORC_CS_EXECUTED && answer_of(a, i) == ans;
   }
   if (!locked) return true;
-  json_t *xb = jparse(b->extra ? b->extra : "{}"), *xa = jparse(a->extra ? a->extra : "{}");
+  json_t *xb = jparse(b->extra), *xa = jparse(a->extra);
   static const char *const keep[] = {"confidence", "rationale"};
   for (size_t k = 0; ok && k < 2; k++) {
     json_t *vb = json_object_get(xb, keep[k]), *va = json_object_get(xa, keep[k]);
@@ -382,11 +371,12 @@ static void resolution_commit(orc *o, const orc_task *t, const orc_change *ch, i
                  "rejection or the watchdog does", t->session, idx);
     return;
   }
-  if (idx < 0 || (size_t)idx >= b->ncalls || b->calls[idx].state != ORC_CS_PENDING_APPROVAL) {
+  /* idx >= 0: agents_commit resolves only with the event's call, or the
+  ** one that changed. */
+  if ((size_t)idx >= b->ncalls || b->calls[idx].state != ORC_CS_PENDING_APPROVAL) {
     orc__violate(o, ORC_CK_APPROVAL, "%s %s resolved call %" PRId64 ", which was %s: an approval "
                  "resolves a pending call, once", op_of(t), t->session, idx,
-                 idx >= 0 && (size_t)idx < b->ncalls ? orc_call_state_name(b->calls[idx].state)
-                                                     : "not there");
+                 (size_t)idx < b->ncalls ? orc_call_state_name(b->calls[idx].state) : "not there");
     return;
   }
   if ((t->op.kind == SCN_OP_APPROVE || t->op.kind == SCN_OP_REJECT) && idx != t->op.call) {
@@ -416,10 +406,15 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
     orc__harness_error(o, "%s ran without the app's data", op_of(t));
     return;
   }
+  /* The session's own checkpoint (its conversation); the watchdog's is
+  ** that of the session whose run it resumed. */
+  const char *own = t->op.kind != SCN_OP_WATCHDOG ? t->session
+                    : t->resumed                 ? o->sess[t->resumed - 1].id
+                                                 : NULL;
   for (size_t i = 0; i < tx->nput; i++)
-    if (!t->session || strcmp(tx->put[i], t->session) != 0) {
+    if (!own || strcmp(tx->put[i], own) != 0) {
       orc__violate(o, ORC_CK_OP_SCOPE, "%s %s stored checkpoint %s, not the session's own",
-                   op_of(t), orc__str(t->session), tx->put[i]);
+                   op_of(t), orc__str(own), tx->put[i]);
       return;
     }
   if (tx->ndel || tx->nch > 1) {
@@ -463,10 +458,12 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
       orc__violate(o, ORC_CK_APPROVAL, "%s %s resolved call %" PRId64 " moving it %s -> %s, not "
                    "awaiting_input -> in_progress", op_of(t), sid, res, orc_status_name(b->status),
                    orc_status_name(a->status));
+      return;
     }
+    if (t->op.kind == SCN_OP_WATCHDOG) t->resumed = (uint32_t)(ch->s - o->sess) + 1;
     return;
   }
-  if (!calls_kept(o, t, ch, -1)) return;
+  if (!calls_kept(o, t, ch)) return;
   size_t added = a->ncalls - b->ncalls;
   if (added > 1) {
     orc__violate(o, ORC_CK_OP_SCOPE, "%s %s recorded %zu calls in one commit", op_of(t), sid, added);
@@ -504,12 +501,14 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
     return;
   }
   if (a->status == ORC_ST_IN_PROGRESS) {
+    /* From new, or from awaiting_input (a terminal status never moves, the
+    ** generic rules say): not while an approval is pending. */
     bool waiting = false;
     for (size_t i = 0; i < b->ncalls && !waiting; i++)
       waiting = b->calls[i].state == ORC_CS_PENDING_APPROVAL;
-    if (b->status != ORC_ST_NEW && !(b->status == ORC_ST_AWAITING_INPUT && !waiting))
-      orc__violate(o, ORC_CK_OP_SCOPE, "%s %s moved it %s -> in_progress%s", op_of(t), sid,
-                   orc_status_name(b->status), waiting ? " with an approval still pending" : "");
+    if (b->status == ORC_ST_AWAITING_INPUT && waiting)
+      orc__violate(o, ORC_CK_OP_SCOPE, "%s %s moved it awaiting_input -> in_progress with an "
+                   "approval still pending", op_of(t), sid);
     return;
   }
   if (a->status == ORC_ST_ERROR) return; /* a failed run */
@@ -551,22 +550,26 @@ static void agents_ack(orc *o, orc_task *t, const orc_op *ack) {
   size_t started = count_events(&s->cur, "agent_started");
   size_t finished = count_events(&s->cur, "agent_finished");
   const char *bad = NULL;
+  orc_check ck = ORC_CK_OUTCOME;
   switch (ack->outcome) {
   case ORC_RUN_ENDED:
-    if (!orc_terminal(st) || st == ORC_ST_ERROR) bad = "ended";
-    else if (started != finished) bad = "ended with an agent run unfinished";
+    if (!orc_terminal(st) || st == ORC_ST_ERROR) {
+      bad = "ended";
+    } else if (started != finished) {
+      bad = "ended with an agent run unfinished";
+      ck = ORC_CK_ROUTE;
+    }
     break;
   case ORC_RUN_PAUSED:
     if (st != ORC_ST_AWAITING_INPUT) bad = "paused";
     break;
   case ORC_RUN_FAILED:
-    if (st != ORC_ST_ERROR && !orc_terminal(st)) bad = "failed";
+    if (!orc_terminal(st)) bad = "failed"; /* error, or settled meanwhile */
     break;
   default: break;
   }
   if (bad)
-    orc__violate(o, ack->outcome == ORC_RUN_ENDED && orc_terminal(st) ? ORC_CK_ROUTE : ORC_CK_OUTCOME,
-                 "%s %s said the run %s, but the session is %s (%zu agent runs started, %zu "
+    orc__violate(o, ck, "%s %s said the run %s, but the session is %s (%zu agent runs started, %zu "
                  "finished)", op_of(t), t->session, bad, orc_status_name(st), started, finished);
 }
 
@@ -580,7 +583,11 @@ const orc_model orc_model_watchdog = {agents_commit, agents_ack};
 /* An app tool carried out: in an approval, the approved pending call; in
 ** anything else, a call the gate lets through. */
 void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
-  if (!o->app || !ex || !ex->session || !ex->tool) return;
+  if (!o->app || !ex || !ex->session || !ex->tool) {
+    orc__harness_error(o, "a tool was carried out, but %s", !o->app ? "the run has no app"
+                       : "the event does not say which, or for whom");
+    return;
+  }
   orc_sess *s = orc__session(o, ex->session, false);
   if (!s || !s->exists) return;
   if (orc_terminal(s->cur.status) && !s->has_alt && !s->survivor) {

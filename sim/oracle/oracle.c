@@ -545,6 +545,7 @@ static void on_op(orc *o, const sim_ev *ev) {
   t->version = 0;
   t->removed = 0;
   t->seq = 0;
+  t->resumed = 0;
 }
 
 /* What any operation may answer: success, or what the world makes
