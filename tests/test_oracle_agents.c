@@ -193,8 +193,16 @@ static void append(uint32_t t, tcall c, const char *st1, const char *x1, unsigne
   commit(t, 1);
 }
 
+/* The rows of resolve_to, the commit left to the caller. */
+static void resolve_rows(uint32_t t, size_t idx, const char *state, const char *st1);
+
 /* Resolve call idx to state, with approval_resolved and the status back. */
 static void resolve_to(uint32_t t, size_t idx, const char *state, const char *st1) {
+  resolve_rows(t, idx, state, st1);
+  commit(t, 1);
+}
+
+static void resolve_rows(uint32_t t, size_t idx, const char *state, const char *st1) {
   tcall before[16];
   memcpy(before, S.calls, sizeof before);
   const char *st0 = S.st;
@@ -205,7 +213,6 @@ static void resolve_to(uint32_t t, size_t idx, const char *state, const char *st
   snprintf(p, sizeof p, "{\"call\":%zu,\"decision\":\"x\"}", idx);
   ev(t, "approval_resolved", p);
   if (strcmp(st0, st1) != 0) status_ev(t, st0, st1);
-  commit(t, 1);
 }
 
 static void exec_ev(uint32_t t, const char *tool, const char *args) {
@@ -1329,6 +1336,106 @@ static void test_legacy_escalates(void **state) {
   expect_violation(ORC_CK_INFER, "run s0 finalized it resolved, but its history of 1 calls implies escalated");
 }
 
+/* Runs a fault or a crash cut: the agent runs they began are abandoned,
+** and the next run begins again (from the entry, or its checkpoint); what
+** one operation starts it finishes before it starts another, per session. */
+static void test_interrupted_runs(void **state) {
+  (void)state;
+  make("{}");
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  orc_op first = *op_on(T1, SCN_OP_RUN);
+  begin_run(T1, "a");
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  answer(T1, &first, AS_IO); /* cut after agent a began */
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  orc_op second = *op_on(T1, SCN_OP_RUN);
+  ev(T1, "agent_started", "{\"agent\":\"a\",\"run\":0}");
+  commit(T1, 1);
+  ev(T1, "confidence_emitted", "{\"agent\":\"a\",\"confidence\":0.7}");
+  ev(T1, "route_decided", "{\"agent\":\"a\",\"signal\":\"next\",\"to\":\"b\"}");
+  ev(T1, "agent_finished", "{\"agent\":\"a\",\"ok\":true}");
+  commit(T1, 1);
+  ev(T1, "agent_started", "{\"agent\":\"b\",\"run\":1}");
+  commit(T1, 1);
+  ev(T1, "route_decided", "{\"agent\":\"b\",\"signal\":\"\",\"to\":\"end\"}");
+  ev(T1, "agent_finished", "{\"agent\":\"b\",\"ok\":true}");
+  commit(T1, 1);
+  save(T1, "needs_review", S.extra, S.calls, S.ncalls);
+  event_row(T1, 1, ORC_INSERT, "s0", ++S.seq, "status_changed",
+            "{\"from\":\"in_progress\",\"to\":\"needs_review\",\"reason\":\"" NOTERM "\"}");
+  commit(T1, 1);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  second.outcome = ORC_RUN_ENDED; /* three agent runs started, two finished: one abandoned */
+  answer(T1, &second, AS_OK);
+  expect_ok();
+  /* One operation starting b while its a is unfinished skipped a's end. */
+  again();
+  running("{}", "a");
+  ev(T1, "agent_started", "{\"agent\":\"b\",\"run\":1}");
+  commit(T1, 1);
+  expect_violation(ORC_CK_ROUTE, "run s0 started an agent run ({\"agent\":\"b\",\"run\":1}) with "
+                                 "the one it started before unfinished");
+  /* The watchdog resumes one session, then another: each its own. */
+  again();
+  make("{}");
+  make_other("s1");
+  (void)op_on(T2, SCN_OP_WATCHDOG);
+  ev(T2, "agent_started", "{\"agent\":\"a\",\"run\":0}");
+  commit(T2, 1);
+  event_row(T2, 1, ORC_INSERT, "s1", 1, "agent_started", "{\"agent\":\"a\",\"run\":0}");
+  commit(T2, 1);
+  expect_ok();
+  event_row(T2, 1, ORC_INSERT, "s1", 2, "agent_started", "{\"agent\":\"b\",\"run\":1}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_ROUTE, "watchdog s1 started an agent run");
+}
+
+/* A state in doubt: what the runtime reads may be either candidate. */
+static void test_exec_in_doubt(void **state) {
+  (void)state;
+  /* The approval's resolution failed after its commit point: the retry
+  ** finds the call pending, and carries it out again. */
+  (void)to_the_gate();
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  orc_op a1 = *op_call(T2, SCN_OP_APPROVE, 1);
+  exec_ev(T2, "srv:high", HIGH_PENDING.args);
+  resolve_rows(T2, 1, "executed", "in_progress");
+  committing(T2, 1);
+  rollback(T2, 1);
+  lock(T2, "s0", ORC_LOCK_RELEASED);
+  answer(T2, &a1, AS_IO);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  (void)op_call(T2, SCN_OP_APPROVE, 1);
+  exec_ev(T2, "srv:high", HIGH_PENDING.args);
+  expect_ok();
+  /* A patch to production in flight: the gate holds srv:high only if it
+  ** lands, so an exec meanwhile is not judged; once it landed, it is. So
+  ** too after power loss: no telling. */
+  for (int k = 0; k < 2; k++) {
+    again();
+    running("{\"env\":\"dev\"}", "a");
+    tcall p = {"runtime:patch_session", "executed", "{\"env\":\"prod\"}", "{}"};
+    tcall before[16];
+    memcpy(before, S.calls, sizeof before);
+    S.calls[S.ncalls++] = p;
+    save(T1, "in_progress", "{\"env\":\"prod\"}", before, 0);
+    ev(T1, "tool_invoked", "{\"call\":0,\"answer\":1}");
+    committing(T1, 1);
+    exec_ev(T2, "srv:high", "{\"env\":\"prod\"}");
+    expect_ok();
+    if (k) {
+      power_loss();
+      exec_ev(T2, "srv:high", "{\"env\":\"prod\"}");
+      expect_ok();
+      continue;
+    }
+    committed(T1, 1);
+    exec_ev(T2, "srv:high", "{\"env\":\"prod\"}");
+    expect_violation(ORC_CK_GATE, "srv:high was carried out for s0 before any approval");
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_gated_run_accepted, app_setup, teardown),
@@ -1360,6 +1467,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_exec_evidence, app_setup, teardown),
       cmocka_unit_test_setup_teardown(test_answers, app_setup, teardown),
       cmocka_unit_test_setup_teardown(test_legacy_escalates, app_setup, teardown),
+      cmocka_unit_test_setup_teardown(test_interrupted_runs, app_setup, teardown),
+      cmocka_unit_test_setup_teardown(test_exec_in_doubt, app_setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

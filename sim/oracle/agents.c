@@ -94,11 +94,12 @@ static const char *current_agent(const orc_sstate *st, char *buf, size_t cap) {
   return NULL;
 }
 
-/* Whether the oracle's gate holds tool t for a human in state st. */
-static bool gated(const orc *o, const orc_sstate *st, const orc_app_tool *t) {
+/* Whether the oracle's gate holds tool t for a human in a session with the
+** extra fields `extra` and the log of st. */
+static bool gated(const orc *o, const char *extra, const orc_sstate *st, const orc_app_tool *t) {
   const orc_app *app = o->app;
   if (t->kind != ORC_TK_APP) return false;
-  json_t *x = jparse(st->extra);
+  json_t *x = jparse(extra);
   bool g = false;
   const char *env = app->env_field[0] ? json_string_value(json_object_get(x, app->env_field)) : NULL;
   if (env && t->risk >= app->gated_risk)
@@ -188,14 +189,29 @@ static bool is_agent_event(const char *k) {
   return false;
 }
 
-/* Events the commit appended: each of the agents' kinds, each well formed. */
-static bool events_ok(orc *o, const orc_task *t, const orc_change *ch) {
+/* Events the commit appended: each of the agents' kinds, each well formed;
+** an agent run the operation starts on the session while the one it
+** started before is unfinished skipped that one's end. (Runs an earlier
+** operation started are not this one's: a crash or a fault abandons them,
+** and the next run begins again.) */
+static bool events_ok(orc *o, orc_task *t, const orc_change *ch) {
   const orc_sstate *b = &ch->s->cur, *a = &ch->after;
+  uint32_t me = (uint32_t)(ch->s - o->sess) + 1;
   for (size_t i = b->nevents; i < a->nevents; i++) {
     const orc_evrec *e = &a->events[i];
     if (!is_agent_event(e->kind)) {
       orc__violate(o, ORC_CK_OP_SCOPE, "%s %s appended a %s event", op_of(t), t->session, e->kind);
       return false;
+    }
+    if (strcmp(e->kind, "agent_started") == 0) {
+      if (t->open_agent == me) {
+        orc__violate(o, ORC_CK_ROUTE, "%s %s started an agent run (%s) with the one it started "
+                     "before unfinished (no agent_finished)", op_of(t), ch->s->id, e->payload);
+        return false;
+      }
+      t->open_agent = me;
+    } else if (strcmp(e->kind, "agent_finished") == 0 && t->open_agent == me) {
+      t->open_agent = 0;
     }
     if (strcmp(e->kind, "confidence_emitted") == 0) {
       json_t *p = jparse(e->payload);
@@ -318,7 +334,7 @@ static bool appended_ok(orc *o, const orc_task *t, const orc_change *ch, size_t 
                  orc_call_state_name(c->state));
     return false;
   }
-  if (gated(o, &ch->s->cur, tool)) {
+  if (gated(o, ch->s->cur.extra, &ch->s->cur, tool)) {
     orc__violate(o, ORC_CK_GATE, "%s %s recorded %s executed without an approval, but the gate "
                  "holds it for a human", op_of(t), t->session, c->tool);
     return false;
@@ -525,10 +541,14 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
 
 /* --- answers ------------------------------------------------------------------- */
 
-static size_t count_events(const orc_sstate *st, const char *kind) {
-  size_t n = 0;
-  for (size_t i = 0; i < st->nevents; i++) n += strcmp(st->events[i].kind, kind) == 0;
-  return n;
+/* The log's last agent run, when it has no agent_finished: its
+** agent_started's payload (NULL: none open). */
+static const char *open_agent_run(const orc_sstate *st) {
+  for (size_t i = st->nevents; i-- > 0;) {
+    if (strcmp(st->events[i].kind, "agent_finished") == 0) return NULL;
+    if (strcmp(st->events[i].kind, "agent_started") == 0) return st->events[i].payload;
+  }
+  return NULL;
 }
 
 static const orc_sess *settled_sess(orc *o, const orc_task *t) {
@@ -547,15 +567,14 @@ static void agents_ack(orc *o, orc_task *t, const orc_op *ack) {
     return;
   }
   int st = s->cur.status;
-  size_t started = count_events(&s->cur, "agent_started");
-  size_t finished = count_events(&s->cur, "agent_finished");
+  const char *open = open_agent_run(&s->cur);
   const char *bad = NULL;
   orc_check ck = ORC_CK_OUTCOME;
   switch (ack->outcome) {
   case ORC_RUN_ENDED:
     if (!orc_terminal(st) || st == ORC_ST_ERROR) {
       bad = "ended";
-    } else if (started != finished) {
+    } else if (open) {
       bad = "ended with an agent run unfinished";
       ck = ORC_CK_ROUTE;
     }
@@ -569,8 +588,8 @@ static void agents_ack(orc *o, orc_task *t, const orc_op *ack) {
   default: break;
   }
   if (bad)
-    orc__violate(o, ck, "%s %s said the run %s, but the session is %s (%zu agent runs started, %zu "
-                 "finished)", op_of(t), t->session, bad, orc_status_name(st), started, finished);
+    orc__violate(o, ck, "%s %s said the run %s, but the session is %s (its last agent run: %s)",
+                 op_of(t), t->session, bad, orc_status_name(st), open ? open : "finished");
 }
 
 const orc_model orc_model_run = {agents_commit, agents_ack};
@@ -579,6 +598,17 @@ const orc_model orc_model_reject = {agents_commit, agents_ack};
 const orc_model orc_model_watchdog = {agents_commit, agents_ack};
 
 /* --- the world's tool server ------------------------------------------------------ */
+
+/* Whether s's state is in doubt: a commit in flight or cut by power loss,
+** or a row change an append overtook; the runtime may read either. */
+static bool in_doubt(const orc_sess *s) { return s->has_alt || s->survivor || s->row_doubt; }
+
+/* Whether the gate holds t whichever way a commit in flight goes; after
+** power loss, or with a row change an append overtook, there is no telling. */
+static bool gated_surely(const orc *o, const orc_sess *s, const orc_app_tool *t) {
+  if (s->survivor || s->row_doubt || !gated(o, s->cur.extra, &s->cur, t)) return false;
+  return !s->has_alt || !s->alt_exists || gated(o, s->alt.extra, &s->alt, t);
+}
 
 /* An app tool carried out: in an approval, the approved pending call; in
 ** anything else, a call the gate lets through. */
@@ -590,7 +620,7 @@ void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
   }
   orc_sess *s = orc__session(o, ex->session, false);
   if (!s || !s->exists) return;
-  if (orc_terminal(s->cur.status) && !s->has_alt && !s->survivor) {
+  if (orc_terminal(s->cur.status) && !in_doubt(s)) {
     orc__violate(o, ORC_CK_APPROVAL, "%s was carried out for %s, which is already %s", ex->tool,
                  ex->session, orc_status_name(s->cur.status));
     return;
@@ -605,13 +635,15 @@ void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
     size_t idx = (size_t)t->op.call;
     const orc_call *c = idx < s->cur.ncalls ? &s->cur.calls[idx] : NULL;
     if (c && strcmp(c->tool, ex->tool) == 0 && strcmp(c->args, orc__str(ex->args)) == 0) {
-      if (c->state != ORC_CS_PENDING_APPROVAL)
+      /* Resolved, unless the resolution's commit is in doubt (it failed
+      ** after its commit point: the retry finds the call pending). */
+      if (c->state != ORC_CS_PENDING_APPROVAL && !in_doubt(s))
         orc__violate(o, ORC_CK_APPROVAL, "approve %s carried out call %zu (%s) again: it was "
                      "already %s", ex->session, idx, ex->tool, orc_call_state_name(c->state));
       return;
     }
   }
-  if (gated(o, &s->cur, tool))
+  if (gated_surely(o, s, tool))
     orc__violate(o, ORC_CK_GATE, "%s was carried out for %s before any approval, but the gate "
                  "holds it for a human", ex->tool, ex->session);
 }
