@@ -36,6 +36,11 @@ check "the printed replay command reproduces the trace hash" $?
 sched=$(sed -n 's/^schedule: //p' "$T/out")
 status_is 1 "$A" replay selftest:abba --schedule "$sched" && [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$hash1" ]
 check "replay by schedule reproduces the trace hash" $?
+status_is 1 "$A" run selftest:abba --seed 1
+by_sched=$(sed -n 's/^replay by schedule: //p' "$T/out")
+[ -n "$sched" ] && [ "${by_sched%" --schedule $sched"}" != "$by_sched" ] && status_is 1 $by_sched && \
+  [ "$(sed -n 's/^trace hash: //p' "$T/out")" = "$hash1" ]
+check "with no limits, the replay-by-schedule line ends at the schedule, and reproduces the hash" $?
 
 status_is 1 "$A" run selftest:counter --seed 1 --max-steps 20 && grep -q "FAIL (hang)" "$T/out"
 hang_hash=$(sed -n 's/^trace hash: //p' "$T/out")

@@ -228,6 +228,72 @@ static void test_oom_new(void **state) {
   orc_free(NULL);
 }
 
+/* The agents' model: the app's legacy tools copied (orc_set_app), and a
+** pause noted with its time, each allocation failing in turn. */
+static orc_app FAPP;
+
+static void fapp_init(void) {
+  memset(&FAPP, 0, sizeof FAPP);
+  snprintf(FAPP.tools[0].qname, sizeof FAPP.tools[0].qname, "k8s:restart");
+  FAPP.tools[0].risk = 2;
+  snprintf(FAPP.tools[1].qname, sizeof FAPP.tools[1].qname, "notify:page");
+  FAPP.tools[1].legacy = true;
+  snprintf(FAPP.tools[2].qname, sizeof FAPP.tools[2].qname, "notify:call");
+  FAPP.tools[2].legacy = true;
+  FAPP.ntools = 3;
+}
+
+/* A run that pauses s0 at a pending call (the app without its legacy tools:
+** orc_set_app allocates nothing then). */
+static void paused_history(void) {
+  static orc_app bare;
+  bare = FAPP;
+  bare.ntools = 1;
+  assert_int_equal(orc_set_app(O, &bare), AS_OK);
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  orc_op *o = op(T1, SCN_OP_RUN, "s0");
+  begin(T1, o);
+  session_update(T1, 1, "s0", "in_progress", 2, "{}", "awaiting_input", 3, "{}", "");
+  call_row(T1, 1, ORC_INSERT, "s0", 0, "k8s:restart", "pending_approval");
+  status_event(T1, 1, "s0", 2, "in_progress", "awaiting_input");
+  event_row(T1, 1, ORC_INSERT, "s0", 3, "approval_requested", "{\"call\":0}");
+  commit(T1, 1);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  o->outcome = ORC_RUN_PAUSED;
+  answer(T1, o, AS_OK);
+}
+
+static void test_oom_agents(void **state) {
+  (void)state;
+  fapp_init();
+  READ_DB = NULL;
+  unsigned long n = oom_loop(paused_history, 0);
+  assert_true(n > 10);
+  assert_int_equal(oom_loop(paused_history, 1), n);
+  /* orc_set_app alone: the list grows and a name is copied, per legacy tool. */
+  unsigned long k;
+  for (k = 1;; k++) {
+    size_t live = fw_live_blocks();
+    orc *o = NULL;
+    assert_int_equal(orc_new(&o, LEGACY, 2), AS_OK);
+    fw_countdown(FW_ALLOC, k, ENOMEM, 0);
+    int rc = orc_set_app(o, &FAPP);
+    int fired = fw_fired();
+    fw_disarm();
+    orc_free(o);
+    assert_int_equal(fw_live_blocks(), live); /* what it copied before failing is freed too */
+    if (!fired) {
+      assert_int_equal(rc, AS_OK);
+      break;
+    }
+    assert_int_equal(rc, AS_NOMEM);
+  }
+  assert_int_equal(k, 5); /* two tools: the list, the name, the list, the name */
+}
+
 /* --- the audit in a sim run ------------------------------------------------------------------- */
 
 enum { AUDIT_FLOW, AUDIT_UNMAPPED, AUDIT_SCHEMA, AUDIT_OPEN_OOM, AUDIT_ROW_OOM, AUDIT_REGISTER_OOM };
@@ -755,6 +821,7 @@ int main(void) {
       cmocka_unit_test_setup(test_oom_new, reset_faults),
       cmocka_unit_test_setup(test_oom_history, reset_faults),
       cmocka_unit_test_setup(test_oom_quiescence, reset_faults),
+      cmocka_unit_test_setup(test_oom_agents, reset_faults),
   };
   const struct CMUnitTest audit[] = {
       cmocka_unit_test(test_audit_flow),         cmocka_unit_test(test_audit_unmapped),

@@ -90,7 +90,7 @@ void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scena
 
 static void print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
                                   const char *schedule, const cli_opts *o) {
-  char lim[512], head[CLI_CMD_MAX];
+  char lim[512] = "", head[CLI_CMD_MAX]; /* lim: empty when no option limits the run */
   (void)limits_text(lim, sizeof lim, 0, o); /* ignore: the length is not needed */
   (void)replay_head(head, sizeof head, argv0, scenario); /* ignore: the length is not needed */
   if (strlen(schedule) <= INLINE_SCHEDULE_MAX)

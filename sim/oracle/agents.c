@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "agentsim/status.h"
+#include "grow.h"
 #include "orc_int.h"
 #include "scenario/scenario.h"
 
@@ -42,7 +43,6 @@ static const char *bare(const char *q) {
 /* The app's tool named q (qualified, or a bare name one tool has). */
 static const orc_app_tool *app_tool(const orc_app *app, const char *q) {
   const orc_app_tool *found = NULL;
-  if (!app || !q) return NULL;
   for (size_t i = 0; i < app->ntools; i++)
     if (strcmp(app->tools[i].qname, q) == 0) return &app->tools[i];
   for (size_t i = 0; i < app->ntools; i++)
@@ -54,7 +54,7 @@ static const orc_app_tool *app_tool(const orc_app *app, const char *q) {
 }
 
 static const orc_app_agent *app_agent(const orc_app *app, const char *name) {
-  for (size_t i = 0; app && name && i < app->nagents; i++)
+  for (size_t i = 0; name && i < app->nagents; i++)
     if (strcmp(app->agents[i].name, name) == 0) return &app->agents[i];
   return NULL;
 }
@@ -73,9 +73,11 @@ static const char *app_route(const orc_app *app, const char *agent, const char *
 
 /* --- reading what a state holds --------------------------------------------------- */
 
+/* text parsed (NULL: unreadable, or no text: jansson refuses a NULL, and a
+** lookup in NULL finds nothing, as in {}). */
 static json_t *jparse(const char *text) {
   json_error_t e;
-  return text ? json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e) : NULL;
+  return json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
 }
 
 /* The agent the log last started (NULL: none). The string lives in the
@@ -92,11 +94,12 @@ static const char *current_agent(const orc_sstate *st, char *buf, size_t cap) {
   return NULL;
 }
 
-/* Whether the oracle's gate holds tool t for a human in state st. */
-static bool gated(const orc *o, const orc_sstate *st, const orc_app_tool *t) {
+/* Whether the oracle's gate holds tool t for a human in a session with the
+** extra fields `extra` and the log of st. */
+static bool gated(const orc *o, const char *extra, const orc_sstate *st, const orc_app_tool *t) {
   const orc_app *app = o->app;
   if (t->kind != ORC_TK_APP) return false;
-  json_t *x = jparse(st->extra ? st->extra : "{}");
+  json_t *x = jparse(extra);
   bool g = false;
   const char *env = app->env_field[0] ? json_string_value(json_object_get(x, app->env_field)) : NULL;
   if (env && t->risk >= app->gated_risk)
@@ -120,7 +123,7 @@ static json_t *session_value(const orc_sess *s, const orc_sstate *st, const orc_
   case ORC_INJ_STATUS: return json_string(orc_status_name(st->status));
   case ORC_INJ_RETRY: return json_integer(st->retry);
   default: {
-    json_t *x = jparse(st->extra ? st->extra : "{}");
+    json_t *x = jparse(st->extra);
     json_t *v = json_incref(json_object_get(x, in->field));
     json_decref(x);
     return v;
@@ -146,10 +149,10 @@ static int64_t answer_of(const orc_sstate *st, size_t idx) {
   return -1;
 }
 
+/* Whether an event of kind for call was appended at from or later. */
 static bool has_event(const orc_sstate *st, size_t from, const char *kind, int64_t call) {
   for (size_t i = from; i < st->nevents; i++)
-    if (strcmp(st->events[i].kind, kind) == 0 &&
-        (call < 0 || payload_int(st->events[i].payload, "call") == call))
+    if (strcmp(st->events[i].kind, kind) == 0 && payload_int(st->events[i].payload, "call") == call)
       return true;
   return false;
 }
@@ -157,15 +160,10 @@ static bool has_event(const orc_sstate *st, size_t from, const char *kind, int64
 /* --- the waiting list: when each pending row committed ----------------------------- */
 
 static void note_pending(orc *o, const orc_sess *s, size_t idx) {
-  if (o->npend == o->cappend) {
-    size_t cap = o->cappend ? o->cappend * 2 : 16;
-    orc_pending *p = realloc(o->pend, cap * sizeof *p);
-    if (!p) {
-      orc__harness_error(o, "out of memory");
-      return;
-    }
-    o->pend = p;
-    o->cappend = cap;
+  /* A pause appends an event: no more pending rows than events. */
+  if (sim_grow(&o->pend, &o->cappend, o->npend + 1, sizeof *o->pend, ORC_MAX_EVENTS) != AS_OK) {
+    orc__harness_error(o, "out of memory");
+    return;
   }
   o->pend[o->npend++] = (orc_pending){(uint32_t)(s - o->sess), idx, ORC_WALL(o->now_ns)};
 }
@@ -191,14 +189,29 @@ static bool is_agent_event(const char *k) {
   return false;
 }
 
-/* Events the commit appended: each of the agents' kinds, each well formed. */
-static bool events_ok(orc *o, const orc_task *t, const orc_change *ch) {
+/* Events the commit appended: each of the agents' kinds, each well formed;
+** an agent run the operation starts on the session while the one it
+** started before is unfinished skipped that one's end. (Runs an earlier
+** operation started are not this one's: a crash or a fault abandons them,
+** and the next run begins again.) */
+static bool events_ok(orc *o, orc_task *t, const orc_change *ch) {
   const orc_sstate *b = &ch->s->cur, *a = &ch->after;
+  uint32_t me = (uint32_t)(ch->s - o->sess) + 1;
   for (size_t i = b->nevents; i < a->nevents; i++) {
     const orc_evrec *e = &a->events[i];
     if (!is_agent_event(e->kind)) {
       orc__violate(o, ORC_CK_OP_SCOPE, "%s %s appended a %s event", op_of(t), ch->s->id, e->kind);
       return false;
+    }
+    if (strcmp(e->kind, "agent_started") == 0) {
+      if (t->open_agent == me) {
+        orc__violate(o, ORC_CK_ROUTE, "%s %s started an agent run (%s) with the one it started "
+                     "before unfinished (no agent_finished)", op_of(t), ch->s->id, e->payload);
+        return false;
+      }
+      t->open_agent = me;
+    } else if (strcmp(e->kind, "agent_finished") == 0 && t->open_agent == me) {
+      t->open_agent = 0;
     }
     if (strcmp(e->kind, "confidence_emitted") == 0) {
       json_t *p = jparse(e->payload);
@@ -229,22 +242,14 @@ static bool events_ok(orc *o, const orc_task *t, const orc_change *ch) {
   return true;
 }
 
-/* The calls before stay as they were, but for the one call idx (-1: none)
-** a resolution may change. */
-static bool calls_kept(orc *o, const orc_task *t, const orc_change *ch, int64_t idx) {
+/* The calls before are all still there (changed_call found none of them
+** changed). */
+static bool calls_kept(orc *o, const orc_task *t, const orc_change *ch) {
   const orc_sstate *b = &ch->s->cur, *a = &ch->after;
-  if (a->ncalls < b->ncalls) {
-    orc__violate(o, ORC_CK_HISTORY, "%s %s dropped tool calls (%zu before, %zu after)", op_of(t),
-                 ch->s->id, b->ncalls, a->ncalls);
-    return false;
-  }
-  for (size_t i = 0; i < b->ncalls; i++) {
-    if ((int64_t)i == idx || orc__call_equal(&b->calls[i], &a->calls[i])) continue;
-    orc__violate(o, ORC_CK_HISTORY, "%s %s changed call %zu (%s)", op_of(t), ch->s->id, i,
-                 b->calls[i].tool);
-    return false;
-  }
-  return true;
+  if (a->ncalls >= b->ncalls) return true;
+  orc__violate(o, ORC_CK_HISTORY, "%s %s dropped tool calls (%zu before, %zu after)", op_of(t),
+               ch->s->id, b->ncalls, a->ncalls);
+  return false;
 }
 
 /* Every injected argument of an appended call holds the session's value. */
@@ -298,7 +303,7 @@ static bool patch_ok(orc *o, const orc_task *t, const orc_change *ch, const orc_
              a->calls[i].state == ORC_CS_EXECUTED && answer_of(a, i) == ans;
   }
   if (!locked) return true;
-  json_t *xb = jparse(b->extra ? b->extra : "{}"), *xa = jparse(a->extra ? a->extra : "{}");
+  json_t *xb = jparse(b->extra), *xa = jparse(a->extra);
   static const char *const keep[] = {"confidence", "rationale"};
   for (size_t k = 0; ok && k < 2; k++) {
     json_t *vb = json_object_get(xb, keep[k]), *va = json_object_get(xa, keep[k]);
@@ -329,7 +334,7 @@ static bool appended_ok(orc *o, const orc_task *t, const orc_change *ch, size_t 
                  orc_call_state_name(c->state));
     return false;
   }
-  if (gated(o, &ch->s->cur, tool)) {
+  if (gated(o, ch->s->cur.extra, &ch->s->cur, tool)) {
     orc__violate(o, ORC_CK_GATE, "%s %s recorded %s executed without an approval, but the gate "
                  "holds it for a human", op_of(t), ch->s->id, c->tool);
     return false;
@@ -382,11 +387,12 @@ static void resolution_commit(orc *o, const orc_task *t, const orc_change *ch, i
                  "rejection or the watchdog does", ch->s->id, idx);
     return;
   }
-  if (idx < 0 || (size_t)idx >= b->ncalls || b->calls[idx].state != ORC_CS_PENDING_APPROVAL) {
+  /* idx >= 0: agents_commit resolves only with the event's call, or the
+  ** one that changed. */
+  if ((size_t)idx >= b->ncalls || b->calls[idx].state != ORC_CS_PENDING_APPROVAL) {
     orc__violate(o, ORC_CK_APPROVAL, "%s %s resolved call %" PRId64 ", which was %s: an approval "
                  "resolves a pending call, once", op_of(t), ch->s->id, idx,
-                 idx >= 0 && (size_t)idx < b->ncalls ? orc_call_state_name(b->calls[idx].state)
-                                                     : "not there");
+                 (size_t)idx < b->ncalls ? orc_call_state_name(b->calls[idx].state) : "not there");
     return;
   }
   if ((t->op.kind == SCN_OP_APPROVE || t->op.kind == SCN_OP_REJECT) && idx != t->op.call) {
@@ -416,13 +422,15 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
     orc__harness_error(o, "%s ran without the app's data", op_of(t));
     return;
   }
-  /* A run's checkpoint is its session's (thread id = session id); the
-  ** watchdog resumes whichever session it timed out. */
+  /* The session's own checkpoint (its conversation); the watchdog's is
+  ** that of the session whose run it resumed. */
+  const char *own = t->op.kind != SCN_OP_WATCHDOG ? ch->s->id
+                    : t->resumed                 ? o->sess[t->resumed - 1].id
+                                                 : NULL;
   for (size_t i = 0; i < tx->nput; i++)
-    if (t->op.kind == SCN_OP_WATCHDOG ? !orc__session(o, tx->put[i], false)
-                                      : !t->session || strcmp(tx->put[i], t->session) != 0) {
+    if (!own || strcmp(tx->put[i], own) != 0) {
       orc__violate(o, ORC_CK_OP_SCOPE, "%s %s stored checkpoint %s, not the session's own",
-                   op_of(t), orc__str(t->session), tx->put[i]);
+                   op_of(t), orc__str(own), tx->put[i]);
       return;
     }
   if (tx->ndel || tx->nch > 1) {
@@ -466,10 +474,12 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
       orc__violate(o, ORC_CK_APPROVAL, "%s %s resolved call %" PRId64 " moving it %s -> %s, not "
                    "awaiting_input -> in_progress", op_of(t), sid, res, orc_status_name(b->status),
                    orc_status_name(a->status));
+      return;
     }
+    if (t->op.kind == SCN_OP_WATCHDOG) t->resumed = (uint32_t)(ch->s - o->sess) + 1;
     return;
   }
-  if (!calls_kept(o, t, ch, -1)) return;
+  if (!calls_kept(o, t, ch)) return;
   size_t added = a->ncalls - b->ncalls;
   if (added > 1) {
     orc__violate(o, ORC_CK_OP_SCOPE, "%s %s recorded %zu calls in one commit", op_of(t), sid, added);
@@ -507,12 +517,14 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
     return;
   }
   if (a->status == ORC_ST_IN_PROGRESS) {
+    /* From new, or from awaiting_input (a terminal status never moves, the
+    ** generic rules say): not while an approval is pending. */
     bool waiting = false;
     for (size_t i = 0; i < b->ncalls && !waiting; i++)
       waiting = b->calls[i].state == ORC_CS_PENDING_APPROVAL;
-    if (b->status != ORC_ST_NEW && !(b->status == ORC_ST_AWAITING_INPUT && !waiting))
-      orc__violate(o, ORC_CK_OP_SCOPE, "%s %s moved it %s -> in_progress%s", op_of(t), sid,
-                   orc_status_name(b->status), waiting ? " with an approval still pending" : "");
+    if (b->status == ORC_ST_AWAITING_INPUT && waiting)
+      orc__violate(o, ORC_CK_OP_SCOPE, "%s %s moved it awaiting_input -> in_progress with an "
+                   "approval still pending", op_of(t), sid);
     return;
   }
   if (a->status == ORC_ST_ERROR) return; /* a failed run */
@@ -529,10 +541,14 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
 
 /* --- answers ------------------------------------------------------------------- */
 
-static size_t count_events(const orc_sstate *st, const char *kind) {
-  size_t n = 0;
-  for (size_t i = 0; i < st->nevents; i++) n += strcmp(st->events[i].kind, kind) == 0;
-  return n;
+/* The log's last agent run, when it has no agent_finished: its
+** agent_started's payload (NULL: none open). */
+static const char *open_agent_run(const orc_sstate *st) {
+  for (size_t i = st->nevents; i-- > 0;) {
+    if (strcmp(st->events[i].kind, "agent_finished") == 0) return NULL;
+    if (strcmp(st->events[i].kind, "agent_started") == 0) return st->events[i].payload;
+  }
+  return NULL;
 }
 
 static const orc_sess *settled_sess(orc *o, const orc_task *t) {
@@ -551,26 +567,29 @@ static void agents_ack(orc *o, orc_task *t, const orc_op *ack) {
     return;
   }
   int st = s->cur.status;
-  size_t started = count_events(&s->cur, "agent_started");
-  size_t finished = count_events(&s->cur, "agent_finished");
+  const char *open = open_agent_run(&s->cur);
   const char *bad = NULL;
+  orc_check ck = ORC_CK_OUTCOME;
   switch (ack->outcome) {
   case ORC_RUN_ENDED:
-    if (!orc_terminal(st) || st == ORC_ST_ERROR) bad = "ended";
-    else if (started != finished) bad = "ended with an agent run unfinished";
+    if (!orc_terminal(st) || st == ORC_ST_ERROR) {
+      bad = "ended";
+    } else if (open) {
+      bad = "ended with an agent run unfinished";
+      ck = ORC_CK_ROUTE;
+    }
     break;
   case ORC_RUN_PAUSED:
     if (st != ORC_ST_AWAITING_INPUT) bad = "paused";
     break;
   case ORC_RUN_FAILED:
-    if (st != ORC_ST_ERROR && !orc_terminal(st)) bad = "failed";
+    if (!orc_terminal(st)) bad = "failed"; /* error, or settled meanwhile */
     break;
   default: break;
   }
   if (bad)
-    orc__violate(o, ack->outcome == ORC_RUN_ENDED && orc_terminal(st) ? ORC_CK_ROUTE : ORC_CK_OUTCOME,
-                 "%s %s said the run %s, but the session is %s (%zu agent runs started, %zu "
-                 "finished)", op_of(t), t->session, bad, orc_status_name(st), started, finished);
+    orc__violate(o, ck, "%s %s said the run %s, but the session is %s (its last agent run: %s)",
+                 op_of(t), t->session, bad, orc_status_name(st), open ? open : "finished");
 }
 
 const orc_model orc_model_run = {agents_commit, agents_ack};
@@ -580,13 +599,28 @@ const orc_model orc_model_watchdog = {agents_commit, agents_ack};
 
 /* --- the world's tool server ------------------------------------------------------ */
 
+/* Whether s's state is in doubt: a commit in flight or cut by power loss,
+** or a row change an append overtook; the runtime may read either. */
+static bool in_doubt(const orc_sess *s) { return s->has_alt || s->survivor || s->row_doubt; }
+
+/* Whether the gate holds t whichever way a commit in flight goes; after
+** power loss, or with a row change an append overtook, there is no telling. */
+static bool gated_surely(const orc *o, const orc_sess *s, const orc_app_tool *t) {
+  if (s->survivor || s->row_doubt || !gated(o, s->cur.extra, &s->cur, t)) return false;
+  return !s->has_alt || !s->alt_exists || gated(o, s->alt.extra, &s->alt, t);
+}
+
 /* An app tool carried out: in an approval, the approved pending call; in
 ** anything else, a call the gate lets through. */
 void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
-  if (!o->app || !ex || !ex->session || !ex->tool) return;
+  if (!o->app || !ex || !ex->session || !ex->tool) {
+    orc__harness_error(o, "a tool was carried out, but %s", !o->app ? "the run has no app"
+                       : "the event does not say which, or for whom");
+    return;
+  }
   orc_sess *s = orc__session(o, ex->session, false);
   if (!s || !s->exists) return;
-  if (orc_terminal(s->cur.status) && !s->has_alt && !s->survivor) {
+  if (orc_terminal(s->cur.status) && !in_doubt(s)) {
     orc__violate(o, ORC_CK_APPROVAL, "%s was carried out for %s, which is already %s", ex->tool,
                  ex->session, orc_status_name(s->cur.status));
     return;
@@ -601,13 +635,15 @@ void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
     size_t idx = (size_t)t->op.call;
     const orc_call *c = idx < s->cur.ncalls ? &s->cur.calls[idx] : NULL;
     if (c && strcmp(c->tool, ex->tool) == 0 && strcmp(c->args, orc__str(ex->args)) == 0) {
-      if (c->state != ORC_CS_PENDING_APPROVAL)
+      /* Resolved, unless the resolution's commit is in doubt (it failed
+      ** after its commit point: the retry finds the call pending). */
+      if (c->state != ORC_CS_PENDING_APPROVAL && !in_doubt(s))
         orc__violate(o, ORC_CK_APPROVAL, "approve %s carried out call %zu (%s) again: it was "
                      "already %s", ex->session, idx, ex->tool, orc_call_state_name(c->state));
       return;
     }
   }
-  if (gated(o, &s->cur, tool))
+  if (gated_surely(o, s, tool))
     orc__violate(o, ORC_CK_GATE, "%s was carried out for %s before any approval, but the gate "
                  "holds it for a human", ex->tool, ex->session);
 }

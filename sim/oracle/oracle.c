@@ -545,6 +545,8 @@ static void on_op(orc *o, const sim_ev *ev) {
   t->version = 0;
   t->removed = 0;
   t->seq = 0;
+  t->resumed = 0;
+  t->open_agent = 0;
 }
 
 /* What any operation may answer: success, or what the world makes

@@ -154,6 +154,10 @@ typedef struct orc_task {
   int64_t version; /* the version its last session commit made */
   int64_t removed; /* gc: checkpoints its commits removed */
   int64_t seq;     /* note: the seq of the event it appended */
+  uint32_t open_agent; /* the session (index + 1) whose agent run the operation started and did
+                       ** not finish yet; 0 none */
+  uint32_t resumed; /* watchdog: the session it last resolved a call of (index + 1; 0 none),
+                   ** whose run it resumes: that session's checkpoint is its own */
 } orc_task;
 
 /* A string -> index map (open addressing). */
