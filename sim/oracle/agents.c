@@ -424,7 +424,7 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
   }
   /* The session's own checkpoint (its conversation); the watchdog's is
   ** that of the session whose run it resumed. */
-  const char *own = t->op.kind != SCN_OP_WATCHDOG ? ch->s->id
+  const char *own = t->op.kind != SCN_OP_WATCHDOG ? t->session
                     : t->resumed                 ? o->sess[t->resumed - 1].id
                                                  : NULL;
   for (size_t i = 0; i < tx->nput; i++)
