@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "agentsim/gate.h"
+#include "agentsim/json.h"
 
 static const char *const decision_names[] = {
 #define AS__GNAME(NAME, name) #name,
@@ -21,9 +22,11 @@ const char *as_gate_decision_name(as_gate_decision d) {
 static bool in_production(const as_session *s, const as_app *app) {
   const as_gate_policy *p = &app->gate;
   if (p->env_field < 0 || (size_t)p->env_field >= app->nfields || !s->extra) return false;
-  json_error_t jerr;
-  json_t *x = json_loads(s->extra, JSON_REJECT_DUPLICATES, &jerr);
-  if (!x) return false; /* the store only keeps valid JSON; nothing to compare */
+  json_t *x = NULL;
+  int rc = as_json_parse(s->extra, strlen(s->extra), &x, NULL);
+  /* Extra fields that do not parse name no environment: nothing to compare.
+  ** Without the memory to read them it cannot tell, and the gate holds. */
+  if (rc != AS_OK) return rc == AS_NOMEM;
   const char *env = json_string_value(json_object_get(x, app->fields[p->env_field].name));
   bool prod = false;
   for (size_t i = 0; env && i < p->nproduction && !prod; i++)

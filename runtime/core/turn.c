@@ -187,13 +187,18 @@ static void status_payload(char *buf, size_t cap, as_session_status from, as_ses
 }
 
 typedef struct begin_ctx {
+  as_session_status settled; /* out: the terminal status it found, or AS__SESS_COUNT */
   char payload[128];
 } begin_ctx;
 
 /* new or awaiting_input -> in_progress. */
 static AS_WUR int begin_fn(as_session *s, void *ctx, as_event_in *evs, size_t *nev) {
   begin_ctx *c = ctx;
-  if (s->status == AS_SESS_IN_PROGRESS || as_session_status_terminal(s->status)) return AS_EXISTS;
+  if (as_session_status_terminal(s->status)) {
+    c->settled = s->status;
+    return AS_EXISTS;
+  }
+  if (s->status == AS_SESS_IN_PROGRESS) return AS_EXISTS;
   status_payload(c->payload, sizeof c->payload, s->status, AS_SESS_IN_PROGRESS);
   s->status = AS_SESS_IN_PROGRESS;
   evs[(*nev)++] = (as_event_in){AS_EVENT_STATUS_CHANGED, c->payload};
@@ -207,7 +212,7 @@ static AS_WUR int extra_merge(as_session *s, const json_t *patch) {
   const char *text = s->extra ? s->extra : "{}";
   int rc = as_json_parse(text, strlen(text), &x, NULL);
   if (rc != AS_OK) return rc == AS_PARSE ? AS_IO : rc;
-  if (!json_is_object(x) || json_object_update(x, (json_t *)patch) != 0) rc = AS_IO;
+  if (json_typeof(x) != JSON_OBJECT || json_object_update(x, (json_t *)patch) != 0) rc = AS_IO;
   char *out = rc == AS_OK ? jdump(x) : NULL;
   json_decref(x);
   if (rc == AS_OK && !out) rc = AS_NOMEM;
@@ -247,6 +252,7 @@ typedef struct pause_ctx {
   int64_t since;
   bool with_call;   /* the pending row goes in this save */
   bool with_status; /* and the status change */
+  as_session_status settled; /* out: the terminal status it found, or AS__SESS_COUNT */
   size_t idx;
   char result[64];
   char status[128];
@@ -256,7 +262,10 @@ typedef struct pause_ctx {
 /* The pending call, the status awaiting_input, their events: one save. */
 static AS_WUR int pause_fn(as_session *s, void *ctx, as_event_in *evs, size_t *nev) {
   pause_ctx *c = ctx;
-  if (as_session_status_terminal(s->status)) return AS_EXISTS; /* settled meanwhile */
+  if (as_session_status_terminal(s->status)) { /* settled meanwhile */
+    c->settled = s->status;
+    return AS_EXISTS;
+  }
   if (c->with_call) {
     (void)as_appendf(c->result, sizeof c->result, 0, "{\"pending_since_ns\":%lld}", /* ignore: sized */
                      (long long)c->since);
@@ -528,30 +537,26 @@ static AS_WUR int tell_error(run *r, const json_t *c, const char *fmt, ...) {
   return rc;
 }
 
-/* The session's value for injected argument inj, or NULL (a new reference). */
+/* The session's value for injected argument inj, or NULL (a new reference).
+** The loader gives inj one of the four sources, and an extra field's index
+** into app->fields (app_refs.c, inject_path). */
 static json_t *injected_value(const as_session *s, const json_t *extra, const as_app *app,
                               const as_app_inject *inj) {
-  switch (inj->src) {
-  case AS_INJECT_ID: return json_string(s->id);
-  case AS_INJECT_STATUS: return json_string(as_session_status_name(s->status));
-  case AS_INJECT_RETRY_COUNT: return json_integer(s->retry_count);
-  case AS_INJECT_EXTRA:
-    if (inj->field < 0 || (size_t)inj->field >= app->nfields) return NULL;
-    return json_incref(json_object_get(extra, app->fields[inj->field].name));
-  default: return NULL;
-  }
+  if (inj->src == AS_INJECT_ID) return json_string(s->id);
+  if (inj->src == AS_INJECT_STATUS) return json_string(as_session_status_name(s->status));
+  if (inj->src == AS_INJECT_RETRY_COUNT) return json_integer(s->retry_count);
+  return json_incref(json_object_get(extra, app->fields[inj->field].name)); /* AS_INJECT_EXTRA */
 }
 
+/* Whether v (not NULL) has type t, one of the types the loader knows. */
 static bool type_ok(as_arg_type t, const json_t *v) {
-  switch (t) {
-  case AS_ARG_STRING: return json_is_string(v);
-  case AS_ARG_NUMBER: return json_is_number(v);
-  case AS_ARG_INTEGER: return json_is_integer(v);
-  case AS_ARG_BOOLEAN: return json_is_boolean(v);
-  case AS_ARG_OBJECT: return json_is_object(v);
-  case AS_ARG_ARRAY: return json_is_array(v);
-  default: return false;
-  }
+  json_type j = json_typeof(v);
+  if (t == AS_ARG_STRING) return j == JSON_STRING;
+  if (t == AS_ARG_NUMBER) return j == JSON_INTEGER || j == JSON_REAL;
+  if (t == AS_ARG_INTEGER) return j == JSON_INTEGER;
+  if (t == AS_ARG_BOOLEAN) return j == JSON_TRUE || j == JSON_FALSE;
+  if (t == AS_ARG_OBJECT) return j == JSON_OBJECT;
+  return j == JSON_ARRAY; /* AS_ARG_ARRAY */
 }
 
 static const as_app_arg *arg_of(const as_app_tool *t, const char *name) {
@@ -570,6 +575,13 @@ static bool agent_has(const as_app *app, const as_app_agent *a, const as_app_too
 static bool patch_forbidden(const char *key) {
   return strcmp(key, "status") == 0 || strcmp(key, "resolution") == 0 ||
          strcmp(key, "escalation") == 0;
+}
+
+/* Whether v (not NULL) is a confidence: a number in [0, 1]. */
+static bool confidence_ok(const json_t *v) {
+  json_type j = json_typeof(v);
+  double c = json_number_value(v);
+  return (j == JSON_INTEGER || j == JSON_REAL) && c >= 0 && c <= 1;
 }
 
 /* The session's confidence so far (its extra field), if any. */
@@ -593,7 +605,7 @@ static AS_WUR int args_prepare(run *r, const as_app_tool *t, const gate_view *v,
   why[0] = 0;
   for (size_t i = 0; i < t->nargs; i++) {
     const as_app_arg *a = &t->args[i];
-    if (a->injected < 0 || (size_t)a->injected >= app->ninject) continue;
+    if (a->injected < 0) continue; /* else an index into app->inject (app_refs.c, inject_mark) */
     /* The seed injected only what the model left out. */
     if (AS_MUTANT(INJECTED_ARG_LLM_WINS) && json_object_get(args, a->name)) continue;
     json_t *val = injected_value(&v->s, v->extra, app, &app->inject[a->injected]);
@@ -602,7 +614,7 @@ static AS_WUR int args_prepare(run *r, const as_app_tool *t, const gate_view *v,
       if (had) {
         as_log(AS_LOG_WARN, "session %s: %s: the model's %s dropped (the session has none)",
                r->id, t->qname, a->name);
-        if (json_object_del(args, a->name) != 0) return AS_INTERNAL;
+        (void)json_object_del(args, a->name); /* ignore: it is there (had) */
       }
       continue;
     }
@@ -615,7 +627,7 @@ static AS_WUR int args_prepare(run *r, const as_app_tool *t, const gate_view *v,
   json_object_foreach_safe(args, tmp, key, val) {
     if (arg_of(t, key)) continue;
     as_log(AS_LOG_WARN, "session %s: %s does not take '%s': dropped", r->id, t->qname, key);
-    if (json_object_del(args, key) != 0) return AS_INTERNAL;
+    (void)json_object_del(args, key); /* ignore: the key the loop is at */
   }
   for (size_t i = 0; i < t->nargs && !why[0]; i++) {
     const as_app_arg *a = &t->args[i];
@@ -632,16 +644,12 @@ static AS_WUR int args_prepare(run *r, const as_app_tool *t, const gate_view *v,
       (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: '%s' is not one of roster %s", t->qname,
                        json_string_value(got), app->rosters[a->roster].name);
   }
-  if (!why[0] && t->kind != AS_TOOLK_APP) {
-    double c = json_number_value(json_object_get(args, "confidence"));
-    if (json_object_get(args, "confidence") && !(c >= 0 && c <= 1))
-      (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: confidence must lie in [0, 1]", t->qname);
-  }
-  if (!why[0] && t->kind == AS_TOOLK_MARK_ESCALATED && app->escalation_roster >= 0 &&
-      !as_app_roster_has(app, app->escalation_roster,
-                         json_string_value(json_object_get(args, "team"))))
-    (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: team is not one of roster %s", t->qname,
-                     app->rosters[app->escalation_roster].name);
+  /* A typed terminal tool's confidence is a required number (app_load.c,
+  ** app_load_builtins): here it is there. */
+  if (!why[0] && t->kind != AS_TOOLK_APP && !confidence_ok(json_object_get(args, "confidence")))
+    (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "%s: confidence must lie in [0, 1]", t->qname);
+  /* mark_escalated's team: its argument has the escalation roster
+  ** (app_load.c, app_load_builtins), checked with the others above. */
   return AS_OK;
 }
 
@@ -660,7 +668,8 @@ static AS_WUR int patch_plan(run *r, const json_t *args, json_t **out, const cha
     for (size_t i = 0; i < app->nfields && !declared; i++)
       declared = strcmp(app->fields[i].name, key) == 0;
     bool conf = strcmp(key, "confidence") == 0 || strcmp(key, "rationale") == 0;
-    if (AS_MUTANT(PATCH_ACCEPTS_STATUS) && strcmp(key, "status") == 0 && json_is_string(val)) {
+    if (AS_MUTANT(PATCH_ACCEPTS_STATUS) && strcmp(key, "status") == 0 &&
+        json_typeof(val) == JSON_STRING) {
       *status = json_string_value(val);
       continue;
     }
@@ -678,8 +687,7 @@ static AS_WUR int patch_plan(run *r, const json_t *args, json_t **out, const cha
              r->id, key);
       continue;
     }
-    if (strcmp(key, "confidence") == 0 &&
-        !(json_is_number(val) && json_number_value(val) >= 0 && json_number_value(val) <= 1)) {
+    if (strcmp(key, "confidence") == 0 && !confidence_ok(val)) {
       (void)as_appendf( /* ignore: a reason cut to fit still reads */ why, cap, 0, "patch_session: confidence must be a number in [0, 1]");
       break;
     }
@@ -692,22 +700,20 @@ static AS_WUR int patch_plan(run *r, const json_t *args, json_t **out, const cha
   return AS_OK;
 }
 
-/* The extra fields a typed terminal tool records. */
+/* The extra fields a typed terminal tool records: its arguments, every one
+** required (app_load.c, app_load_builtins) and so there. */
 static AS_WUR int terminal_plan(const as_app_tool *t, const json_t *args, json_t **out) {
   json_t *p = json_object();
   if (!p) return AS_NOMEM;
   static const char *const keys[] = {"confidence", "rationale"};
   int rc = AS_OK;
-  for (size_t i = 0; i < 2 && rc == AS_OK; i++) {
-    json_t *v = json_object_get(args, keys[i]);
-    if (v && json_object_set(p, keys[i], v) != 0) rc = AS_NOMEM;
-  }
+  for (size_t i = 0; i < 2 && rc == AS_OK; i++)
+    if (json_object_set(p, keys[i], json_object_get(args, keys[i])) != 0) rc = AS_NOMEM;
   const char *from = t->kind == AS_TOOLK_MARK_RESOLVED    ? "resolution"
                      : t->kind == AS_TOOLK_MARK_ESCALATED ? "team"
                                                           : "hypothesis";
   const char *to = t->kind == AS_TOOLK_MARK_ESCALATED ? "escalation" : from;
-  json_t *v = json_object_get(args, from);
-  if (rc == AS_OK && v && json_object_set(p, to, v) != 0) rc = AS_NOMEM;
+  if (rc == AS_OK && json_object_set(p, to, json_object_get(args, from)) != 0) rc = AS_NOMEM;
   if (rc != AS_OK) {
     json_decref(p);
     return rc;
@@ -771,11 +777,8 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
   if (rc == AS_OK) rc = tell(r, c, cc.result);
   if (rc == AS_OK && t->kind != AS_TOOLK_APP && t->kind != AS_TOOLK_PATCH) {
     r->answer_terminal = true;
-    json_t *conf = json_object_get(args, "confidence");
-    if (json_is_number(conf)) {
-      r->has_tconf = true;
-      r->tconf = json_number_value(conf);
-    }
+    r->has_tconf = true; /* its confidence: a required number */
+    r->tconf = json_number_value(json_object_get(args, "confidence"));
     if (t->kind != AS_TOOLK_SUBMIT_HYPOTHESIS) r->ending = true;
   }
   json_decref(plan);
@@ -807,7 +810,8 @@ static AS_WUR int pause_for(run *r, const json_t *c, const as_app_tool *t, json_
   if (rc == AS_OK) rc = json_array_insert(r->queue, 0, pending) == 0 ? AS_OK : AS_NOMEM;
   else json_decref(pending);
   if (rc == AS_OK) rc = state_write(r);
-  pause_ctx pc = {.tool = t->qname, .args = args_text, .since = as_now_wall_ns()};
+  pause_ctx pc = {
+      .tool = t->qname, .args = args_text, .since = as_now_wall_ns(), .settled = AS__SESS_COUNT};
   if (AS_MUTANT(PENDING_SAVED_AFTER_PAUSE)) {
     /* The seed paused the run first and wrote the pending row after. */
     pc.with_status = true;
@@ -820,7 +824,11 @@ static AS_WUR int pause_for(run *r, const json_t *c, const as_app_tool *t, json_
     if (rc == AS_OK) rc = step(r->rt, r->id, pause_fn, &pc);
   }
   jfree(args_text);
-  if (rc == AS_OK) result_set(r->res, AS_RUN_PAUSED, AS_SESS_AWAITING_INPUT);
+  /* A session a writer without the lock settled meanwhile waits for nothing. */
+  bool settled = pc.settled != AS__SESS_COUNT;
+  if (rc == AS_OK)
+    result_set(r->res, settled ? AS_RUN_IDLE : AS_RUN_PAUSED,
+               settled ? pc.settled : AS_SESS_AWAITING_INPUT);
   return rc;
 }
 
@@ -829,10 +837,7 @@ static AS_WUR int pause_for(run *r, const json_t *c, const as_app_tool *t, json_
 static AS_WUR int gateway_one(run *r, bool *paused) {
   const as_app *app = r->rt->app;
   json_t *c = json_incref(json_array_get(r->queue, 0));
-  if (json_array_remove(r->queue, 0) != 0) {
-    json_decref(c);
-    return AS_INTERNAL;
-  }
+  (void)json_array_remove(r->queue, 0); /* ignore: drive calls it with a call queued */
   const char *name = json_string_value(json_object_get(c, "name"));
   const char *args_text = json_string_value(json_object_get(c, "args"));
   const as_app_tool *t = name ? as_app_tool_find(app, name) : NULL;
@@ -843,7 +848,7 @@ static AS_WUR int gateway_one(run *r, bool *paused) {
     rc = tell_error(r, c, "agent %s has no tool '%s'", agent_of(r)->name, name ? name : "");
   } else if (as_json_parse(args_text ? args_text : "", args_text ? strlen(args_text) : 0, &args,
                            &jerr) != AS_OK ||
-             !json_is_object(args)) {
+             json_typeof(args) != JSON_OBJECT) {
     rc = tell_error(r, c, "%s: the arguments are not a JSON object (%s)", t->qname,
                     args ? "another JSON value" : jerr.reason);
   } else {
@@ -913,7 +918,7 @@ static AS_WUR int conclude(run *r, const as_llm_response *resp, int *next, bool 
   if (rc == AS_OK)
     rc = emit(r, AS_EVENT_AGENT_FINISHED, json_pack("{s:s,s:b}", "agent", a->name, "ok", 1));
   *next = r->ending ? AS_APP_END : to;
-  if (rc == AS_OK && env.content) {
+  if (rc == AS_OK) { /* a parsed envelope has its content */
     size_t n = strlen(env.content);
     *handoff = as_malloc(n + 1);
     if (*handoff) memcpy(*handoff, env.content, n + 1);
@@ -944,6 +949,18 @@ static AS_WUR int finalize_run(run *r) {
   return rc;
 }
 
+static bool conversation_full(const run *r) {
+  return json_array_size(r->msgs) >= AS_LLM_MESSAGES_MAX;
+}
+
+/* A message past AS_LLM_MESSAGES_MAX (msg_add's AS_TOOBIG: an answer, a
+** tool's result, an approval's outcome): the run fails. */
+static AS_WUR int conversation_cap(run *r) {
+  result_fail(r->res, "conversation_cap", "agent %s: the conversation passed %u messages",
+              agent_of(r)->name, AS_LLM_MESSAGES_MAX);
+  return fail_run(r);
+}
+
 /* The loop, lock held, state in r. */
 static AS_WUR int drive(run *r) {
   const as_app *app = r->rt->app;
@@ -951,6 +968,7 @@ static AS_WUR int drive(run *r) {
     bool paused = false, failed = false;
     while (json_array_size(r->queue) > 0) {
       int rc = gateway_one(r, &paused);
+      if (rc == AS_TOOBIG && conversation_full(r)) return conversation_cap(r);
       if (rc != AS_OK || paused) return rc;
     }
     if (r->calls >= agent_of(r)->max_calls) {
@@ -973,7 +991,7 @@ static AS_WUR int drive(run *r) {
       json_t *calls = json_array();
       for (size_t i = 0; calls && rc == AS_OK && i < resp.ncalls; i++) {
         json_t *c = json_pack("{s:s,s:s,s:s}", "id", resp.calls[i].id, "name", resp.calls[i].name,
-                              "args", resp.calls[i].args ? resp.calls[i].args : "");
+                              "args", resp.calls[i].args); /* as_llm_complete: never NULL */
         rc = jappend(calls, c);
         if (rc == AS_OK) rc = jappend(r->queue, json_incref(c));
       }
@@ -981,11 +999,7 @@ static AS_WUR int drive(run *r) {
       if (rc == AS_OK) rc = msg_add(r, "assistant", resp.text, calls, NULL);
       else json_decref(calls);
       as_llm_response_clear(&resp);
-      if (rc == AS_TOOBIG) {
-        result_fail(r->res, "conversation_cap", "agent %s: the conversation passed %u messages",
-                    agent_of(r)->name, AS_LLM_MESSAGES_MAX);
-        return fail_run(r);
-      }
+      if (rc == AS_TOOBIG) return conversation_cap(r);
       if (rc != AS_OK) return rc;
       continue;
     }
@@ -1047,8 +1061,14 @@ static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result
     if (rc == AS_NOTFOUND) resume = false; /* a run that never paused: begin again */
     else if (rc != AS_OK) return rc;
   }
-  begin_ctx bc;
+  begin_ctx bc = {.settled = AS__SESS_COUNT};
   rc = step(rt, id, begin_fn, &bc);
+  if (rc == AS_OK && bc.settled != AS__SESS_COUNT) {
+    /* Settled since it was read (by a writer without the lock): nothing to run. */
+    result_set(res, AS_RUN_IDLE, bc.settled);
+    run_free(&r);
+    return AS_OK;
+  }
   if (rc == AS_OK && !resume) {
     r.agent = rt->app->entry;
     rc = agent_begin(&r, NULL);
@@ -1079,7 +1099,12 @@ static AS_WUR int was_requested(const as_runtime *rt, const char *id, size_t idx
     for (size_t i = 0; i < l.n && !*out; i++) {
       if (strcmp(l.items[i].kind, AS_EVENT_APPROVAL_REQUESTED) != 0) continue;
       json_t *p = NULL;
-      if (as_json_parse(l.items[i].payload, strlen(l.items[i].payload), &p, NULL) != AS_OK) continue;
+      rc = as_json_parse(l.items[i].payload, strlen(l.items[i].payload), &p, NULL);
+      if (rc == AS_PARSE) continue; /* not the runtime's: the store keeps what SQLite calls JSON */
+      if (rc != AS_OK) {
+        as_event_list_clear(&l);
+        return rc; /* no memory: no answer either way */
+      }
       *out = json_integer_value(json_object_get(p, "call")) == (json_int_t)idx;
       json_decref(p);
     }
@@ -1150,15 +1175,16 @@ static AS_WUR int resolve_locked(const as_runtime *rt, const char *id, size_t id
     rc = AS_IO; /* the checkpoint is not this pause's */
   if (rc == AS_OK) {
     json_t *c = json_incref(head);
-    if (json_array_remove(r.queue, 0) != 0) rc = AS_INTERNAL;
+    (void)json_array_remove(r.queue, 0); /* ignore: head is there */
     static const char *const told[] = {NULL, "{\"error\":\"rejected by a human\"}",
                                        "{\"error\":\"the approval timed out\"}"};
-    if (rc == AS_OK) rc = tell(&r, c, d == AS_APPROVE ? rc_ctx.result : told[d]);
+    rc = tell(&r, c, d == AS_APPROVE ? rc_ctx.result : told[d]);
     json_decref(c);
   }
   as_free(result);
   as_free(args);
-  if (rc == AS_OK) rc = drive(&r);
+  if (rc == AS_TOOBIG && conversation_full(&r)) rc = conversation_cap(&r);
+  else if (rc == AS_OK) rc = drive(&r);
   run_free(&r);
   return rc;
 }
@@ -1173,19 +1199,21 @@ int as_approval_resolve(const as_runtime *rt, const char *id, size_t call, as_ap
   return lock_drop(rt, id, rc);
 }
 
-/* The pending calls of s due at now: their indices into due (at most cap). */
-static size_t due_calls(const as_session *s, int64_t now, uint64_t timeout, size_t *due, size_t cap) {
-  size_t n = 0;
-  for (size_t i = 0; i < s->ncalls && n < cap; i++) {
+/* The first pending call of s due at now, into *idx: whether there is one. */
+static bool first_due(const as_session *s, int64_t now, uint64_t timeout, size_t *idx) {
+  for (size_t i = 0; i < s->ncalls; i++) {
     const as_tool_call *c = &s->calls[i];
     if (c->state != AS_TOOL_PENDING_APPROVAL) continue;
     json_t *r = NULL;
     if (as_json_parse(c->result, strlen(c->result), &r, NULL) != AS_OK) continue;
     json_int_t since = json_integer_value(json_object_get(r, "pending_since_ns"));
     json_decref(r);
-    if (now - (int64_t)since >= (int64_t)timeout) due[n++] = i;
+    if (now - (int64_t)since >= (int64_t)timeout) {
+      *idx = i;
+      return true;
+    }
   }
-  return n;
+  return false;
 }
 
 int as_watchdog_tick(const as_runtime *rt, as_watchdog_stats *stats) {
@@ -1208,11 +1236,11 @@ int as_watchdog_tick(const as_runtime *rt, as_watchdog_stats *stats) {
       rc = AS_OK; /* gone since the listing */
       continue;
     }
-    size_t due[AS_TOOL_CALLS_MAX];
-    size_t nd = rc == AS_OK ? due_calls(&s, now, rt->app->approval_timeout_ns, due, AS_TOOL_CALLS_MAX) : 0;
+    size_t due = 0;
+    bool is_due = rc == AS_OK && first_due(&s, now, rt->app->approval_timeout_ns, &due);
     as_session_clear(&s);
     stats->looked++;
-    if (rc != AS_OK || nd == 0) continue;
+    if (!is_due) continue; /* nothing due, or the load failed (rc ends the loop) */
     /* The seed's watchdog peeked at the lock, then resumed the run without
     ** taking it: whoever took it between the two shares the session. */
     bool peek = AS_MUTANT(WATCHDOG_PEEK_THEN_RESUME);
@@ -1230,7 +1258,7 @@ int as_watchdog_tick(const as_runtime *rt, as_watchdog_stats *stats) {
     if (rc != AS_OK) break;
     as_run_result res;
     memset(&res, 0, sizeof res);
-    rc = resolve_locked(rt, id, due[0], AS_TIME_OUT, &res);
+    rc = resolve_locked(rt, id, due, AS_TIME_OUT, &res);
     if (rc == AS_EXISTS) rc = AS_OK; /* resolved while we looked */
     else if (rc == AS_OK) stats->resolved++;
     if (!peek) rc = lock_drop(rt, id, rc);
@@ -1256,7 +1284,7 @@ int as_session_start(const as_runtime *rt, const char *id, const char *fields_js
   if (rc == AS_OK && fields_json) {
     as_json_error err;
     rc = as_json_parse(fields_json, strlen(fields_json), &given, &err);
-    if (rc == AS_OK && !json_is_object(given)) rc = AS_INVAL;
+    if (rc == AS_OK && json_typeof(given) != JSON_OBJECT) rc = AS_INVAL;
     if (rc != AS_OK) as_log(AS_LOG_WARN, "session %s: the fields are not a JSON object", id);
   }
   const char *key;

@@ -12,7 +12,9 @@
 **     AS_GATE_LOW_CONFIDENCE.
 ** A session whose extra fields do not parse, or whose environment field is
 ** missing or not a string, is not in production (nothing to compare), but
-** a low confidence still gates.
+** a low confidence still gates. Without the memory to read the extra fields
+** it cannot tell, and a high-risk call gates (fail closed: it waits for a
+** human rather than run unchecked).
 */
 #ifndef AGENTSIM_GATE_H
 #define AGENTSIM_GATE_H

@@ -14,8 +14,12 @@
 ** the agent's default). The run ends at the route "end" or once a typed
 ** terminal tool (mark_resolved, mark_escalated) has run; then finalize
 ** (finalize.h) settles the status from the executed history. Caps: an
-** agent's max_calls LLM calls, the app's max_agent_runs agent runs, and
-** AS_LLM_CALLS_MAX calls per answer: past one the run fails (permanent).
+** agent's max_calls LLM calls, the app's max_agent_runs agent runs,
+** AS_LLM_CALLS_MAX calls per answer and AS_LLM_MESSAGES_MAX messages in the
+** conversation (whatever the message past it: an answer, a tool's result,
+** an approval's outcome): past one the run fails (permanent). A session a
+** writer without the lock settled meanwhile (seen when the run begins, or
+** at a gate's pause) runs no further: AS_RUN_IDLE.
 **
 ** The gateway, for each tool call of an answer, in order:
 **   1. the tool must be one the agent has (qualified, or a unique bare
