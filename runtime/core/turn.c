@@ -808,7 +808,7 @@ static AS_WUR int pause_for(run *r, const json_t *c, const as_app_tool *t, json_
   if (rc == AS_OK) rc = jset(pending, "idx", json_integer((json_int_t)idx));
   if (rc == AS_OK) rc = jset(pending, "tool", json_string(t->qname));
   if (rc == AS_OK) rc = json_array_insert(r->queue, 0, pending) == 0 ? AS_OK : AS_NOMEM;
-  else json_decref(pending);
+  json_decref(pending); /* the queue holds its own reference */
   if (rc == AS_OK) rc = state_write(r);
   pause_ctx pc = {
       .tool = t->qname, .args = args_text, .since = as_now_wall_ns(), .settled = AS__SESS_COUNT};
