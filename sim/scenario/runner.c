@@ -498,9 +498,11 @@ static AS_WUR int newest_request(worker *w, const char *id, int64_t *call) {
     int rc = as_event_read(w->st, id, after, AS_EVENT_READ_MAX, &l);
     if (rc != AS_OK) return rc;
     for (size_t k = 0; k < l.n; k++) {
-      const char *p = strstr(l.items[k].payload, "\"call\":");
-      if (strcmp(l.items[k].kind, AS_EVENT_APPROVAL_REQUESTED) == 0 && p)
-        *call = strtoll(p + 7, NULL, 10);
+      if (strcmp(l.items[k].kind, AS_EVENT_APPROVAL_REQUESTED) != 0) continue;
+      json_t *p = json_loads(l.items[k].payload, JSON_REJECT_DUPLICATES, NULL);
+      json_t *c = json_object_get(p, "call");
+      if (json_is_integer(c)) *call = (int64_t)json_integer_value(c);
+      json_decref(p); /* a payload it cannot read names no call: none found */
     }
     size_t n = l.n;
     if (n) after = l.items[n - 1].seq;
