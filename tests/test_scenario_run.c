@@ -844,6 +844,43 @@ static void test_agents_nomem(void **state) {
   rm_tmp();
 }
 
+/* The scenario format's own memory (scn_load: the file's buffer, the
+** actors, their operations, the legacy tools), failing in turn: out of
+** memory at the line it was read, nothing left half-made. */
+static void test_scenario_nomem(void **state) {
+  (void)state;
+  char path[512];
+  snprintf(path, sizeof path, "%s/fixtures/scenarios/terminal_history.scn", AS_SOURCE_DIR);
+  static const char text[] = "scenario m\nlegacy_escalate a b\nactor x\n    gc\nactor y\n    gc\n";
+  for (int from_file = 0; from_file < 2; from_file++) {
+    unsigned long n;
+    for (n = 1;; n++) {
+      scn_clear(SC);
+      size_t live = fw_live_blocks();
+      char err[256] = "";
+      fw_countdown(FW_ALLOC, n, ENOMEM, 0);
+      int rc = from_file ? scn_load(path, SC, err, sizeof err)
+                         : scn_parse("m.scn", text, sizeof text - 1, SC, err, sizeof err);
+      int fired = fw_fired();
+      fw_disarm();
+      if (!fired) {
+        if (rc != AS_OK) fail_msg("%s", err);
+        scn_clear(SC);
+        assert_int_equal(fw_live_blocks(), live);
+        break;
+      }
+      if (rc != AS_NOMEM) fail_msg("n=%lu: %s: %s", n, as_status_name(rc), err);
+      if (!strstr(err, ": out of memory") && !strstr(err, strerror(ENOMEM)))
+        fail_msg("n=%lu: %s", n, err);
+      assert_int_equal(SC->nactors, 0);
+      if (fw_live_blocks() != live)
+        fail_msg("from_file=%d n=%lu (%s): %zu blocks leaked: %s", from_file, n,
+                 fw_fn_name(fw_fired_fn()), fw_live_blocks() - live, err);
+    }
+    assert_true(n > 3); /* the buffer or the legacy list, actors, operations */
+  }
+}
+
 /* --- out of memory ---------------------------------------------------------------- */
 
 static void test_runner_new_nomem(void **state) {
@@ -996,6 +1033,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_agents_run, reset),
       cmocka_unit_test_teardown(test_agents_faults, reset),
       cmocka_unit_test_teardown(test_agents_nomem, reset),
+      cmocka_unit_test_teardown(test_scenario_nomem, reset),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
