@@ -989,9 +989,9 @@ static void teardown(void *state) {
 ** bytes, base and path are shorter than SCN_MAX_PATH each. */
 static void join_path(char *buf, size_t cap, const char *base, const char *path) {
   if (path[0] == '/')
-    (void)snprintf(buf, cap, "%s", path); /* ignore: fits (above) */
+    (void)as_appendf(buf, cap, 0, "%s", path); /* ignore: fits (above) */
   else
-    (void)snprintf(buf, cap, "%s/%s", base, path); /* ignore: fits (above) */
+    (void)as_appendf(buf, cap, 0, "%s/%s", base, path); /* ignore: fits (above) */
 }
 
 /* The XXH64 of a file's bytes (0 when it cannot be read: the load fails then). */
