@@ -1027,9 +1027,8 @@ int scn_load(const char *path, scenario *out, char *err, size_t errcap) {
   memset(out, 0, sizeof *out);
   FILE *f = fopen(path, "rb");
   if (!f) {
-    int e = errno; /* fopen's own memory may be what failed */
-    snprintf(err, errcap, "%s: cannot open: %s", path, strerror(e));
-    return e == ENOMEM ? AS_NOMEM : AS_IO;
+    snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+    return AS_IO;
   }
   buf = malloc(SCN_MAX_BYTES + 1);
   if (!buf) {
