@@ -721,6 +721,38 @@ static void test_agents(void **state) {
   expect(HEAD "app a\nscript s\nactor a\n    run s=0 api=2\n", "t.scn:5:17: expected api from 0 to 1");
   expect(HEAD "app a\nscript s\nactor a\n    watchdog ticks=0\n", "t.scn:5:20: expected ticks from 1 to 100000");
   expect(HEAD "app a\nscript s\nactor a\n    approve\n", "t.scn:5:5: expected s= for approve");
+  expect(HEAD "actor a\n    approve s=0\n", "t.scn:3:1: expected an 'app PATH' line: approve runs");
+  expect(HEAD "actor a\n    reject s=0\n", "t.scn:3:1: expected an 'app PATH' line: reject runs");
+  expect(HEAD "approval_timeout 5s\n" ACT, "t.scn:1:1: expected an 'app PATH' line (fields and "
+                                          "approval_timeout are the app's)");
+  expect(HEAD "approval_timeout\n" ACT, "t.scn:2:1: expected approval_timeout DUR");
+  expect(HEAD "approval_timeout d=5s\n" ACT, "t.scn:2:1: expected approval_timeout DUR");
+  expect(HEAD "app d=x\n" ACT, "t.scn:2:1: expected app PATH");
+  expect(HEAD "script \"\"\n" ACT, "t.scn:2:8: expected a path of 1 to 255 characters");
+  char buf[1024], want[64];
+  snprintf(buf, sizeof buf, HEAD "app %0256d\n" ACT, 0);
+  expect(buf, "t.scn:2:5: expected a path of 1 to 255 characters");
+  snprintf(buf, sizeof buf, HEAD "fields");
+  for (int i = 0; i < 17; i++)
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " f%d=v", i);
+  snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "\n" ACT);
+  snprintf(want, sizeof want, "t.scn:2:%zu: expected at most 16 fields", /* at the 17th */
+           (size_t)(strstr(buf, " f16=") - strchr(buf, '\n')) + 1);
+  expect(buf, want);
+  expect("# a comment, nothing else\n\n", "t.scn:2:1: expected 'scenario NAME' (the file is empty)");
+  /* The base directory: the root for a file in it; a directory too long
+  ** to keep is cut (such a path fails to open anyway). */
+  static const char ok[] = "scenario b\napp a\nscript s\nactor a\n    run s=0\n";
+  if (scn_parse("/b.scn", ok, sizeof ok - 1, A, buf, sizeof buf) != AS_OK) fail_msg("%s", buf);
+  assert_string_equal(A->base, "/");
+  scn_clear(A);
+  char longpath[600];
+  memset(longpath, 'd', sizeof longpath);
+  snprintf(longpath + 500, sizeof longpath - 500, "/b.scn");
+  if (scn_parse(longpath, ok, sizeof ok - 1, A, buf, sizeof buf) != AS_OK) fail_msg("%s", buf);
+  assert_int_equal(strlen(A->base), sizeof A->base - 1);
+  assert_int_equal(A->base[0], 'd');
+  scn_clear(A);
 }
 
 /* docs/scenarios.md holds the generated reference, exactly. */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agentsim/mutant.h"
@@ -582,6 +583,303 @@ static void test_mutant_lock_wait_if(void **state) {
   kill_mutant(&c);
 }
 
+/* --- the agents: an app, a script, the sessions' fields ------------------------------ */
+
+/* A scratch directory with a small app (mini/), its script, an app that is
+** broken (bad/), a script that is (bad.stub), and the app with a boolean
+** field; removed at the end. */
+static char TMP[64];
+
+static void put_file(const char *rel, const char *text) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", TMP, rel);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(text, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+}
+
+static void sub_dir(const char *rel) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", TMP, rel);
+  assert_int_equal(mkdir(path, 0700), 0);
+}
+
+static const char MINI_APP[] =
+    "name: mini\nentry: solo\nrosters:\n  envs: [dev, prod]\n"
+    "fields:\n  env: {type: string, roster: envs}\n  count: {type: integer}\n"
+    "  flag: {type: boolean}\n  note: {type: string}\n"
+    "gate:\n  environment_field: env\n  production: [prod]\n  gated_risk: high\n"
+    "servers:\n  srv:\n    tools:\n"
+    "      probe:\n        description: Probe the thing.\n        risk: low\n"
+    "        args:\n          what: {type: string}\n"
+    "      quiet:\n        description: A tool the script has no result for.\n"
+    "        risk: low\n        args: {}\n"
+    "      fix:\n        description: Fix the thing.\n        risk: high\n        args: {}\n"
+    "agents:\n  solo:\n    prompt: prompts/solo.md\n"
+    "    tools: [srv:probe, srv:quiet, srv:fix, mark_resolved]\n    routes:\n      default: end\n";
+
+/* Each call's delay lets the API callers find the session held. */
+static const char MINI_STUB[] =
+    "agent solo\n"
+    "    call 1 delay=100ms\n"
+    "        tool srv:probe {\"what\": \"disk\"}\n"
+    "        tool srv:quiet {}\n"
+    "    call 2 delay=100ms\n"
+    "        tool srv:fix {}\n"
+    "    call 3 delay=100ms\n"
+    "        tool runtime:mark_resolved {\"resolution\": \"fixed\", \"confidence\": 0.9, "
+    "\"rationale\": \"the probe says so\"}\n"
+    "    default\n"
+    "        envelope {\"content\": \"Fixed.\", \"confidence\": 0.9, \"rationale\": \"done\"}\n"
+    "\n"
+    "result srv:probe {\"disk\": \"ok\"}\n"
+    "result srv:fix {\"fixed\": true}\n";
+
+static void make_tmp(void) {
+  snprintf(TMP, sizeof TMP, "/tmp/agentsim-run-XXXXXX");
+  assert_non_null(mkdtemp(TMP));
+  sub_dir("mini");
+  sub_dir("mini/prompts");
+  sub_dir("bad");
+  put_file("mini/app.yaml", MINI_APP);
+  put_file("mini/prompts/solo.md", "You probe, then fix.\n");
+  put_file("mini.stub", MINI_STUB);
+  put_file("bad/app.yaml", "name: bad\nentry: nobody\n");
+  put_file("bad.stub", "agent solo\n    call 1\n        frobnicate\n");
+  put_file("mute.stub", "agent solo\n    default\n        text \"I will not say.\"\n");
+}
+
+static void rm_tmp(void) {
+  static const char *const files[] = {"mini/prompts/solo.md", "mini/app.yaml", "mini.stub",
+                                      "bad/app.yaml", "bad.stub", "mute.stub", "mini/prompts", "mini", "bad"};
+  char path[256];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", TMP, files[i]);
+    assert_int_equal(remove(path), 0);
+  }
+  assert_int_equal(rmdir(TMP), 0);
+}
+
+/* SC: the mini app in TMP with app, script and fields as given, then body. */
+static void parse_agents(const char *app, const char *script, const char *fields, const char *body) {
+  char text[2048];
+  snprintf(text, sizeof text,
+           "scenario agents\nsessions 2\napp %s/%s\nscript %s/%s\n%s%s%s"
+           "limits steps=2000000 time=2h\n%s",
+           TMP, app, TMP, script, fields ? "fields " : "", fields ? fields : "", fields ? "\n" : "",
+           body);
+  parse_text(text);
+}
+
+static const char AGENT_BODY[] = "actor agent\n    run s=all\n";
+
+/* scn_runner_new refuses; err says where. */
+static void expect_load_error(int rc, const char *needle) {
+  scn_runner *r = NULL;
+  char err[1024];
+  assert_int_equal(scn_runner_new(&r, SC, err, sizeof err), rc);
+  assert_null(r);
+  if (!strstr(err, needle)) fail_msg("'%s' is not in '%s'", needle, err);
+}
+
+/* A bad app, a bad or missing script, and fields the app does not take:
+** scn_runner_new refuses them, saying where, as `agentsim check` does. */
+static void test_agents_refused(void **state) {
+  (void)state;
+  make_tmp();
+  char want[512];
+  parse_agents("bad", "mini.stub", NULL, AGENT_BODY);
+  snprintf(want, sizeof want, "%s/bad/app.yaml:1:1: missing key 'agents'", TMP);
+  expect_load_error(AS_PARSE, want);
+  snprintf(want, sizeof want, "\n%s/bad/app.yaml:2:8: entry: names unknown agent 'nobody'", TMP);
+  expect_load_error(AS_PARSE, want); /* every error, one a line */
+  scn_runner *r = NULL;
+  assert_int_equal(scn_runner_new(&r, SC, NULL, 0), AS_PARSE); /* no err: said nowhere */
+  assert_null(r);
+  parse_agents("none", "mini.stub", NULL, AGENT_BODY);
+  snprintf(want, sizeof want, "%s/none/app.yaml: cannot read: No such file or directory", TMP);
+  expect_load_error(AS_PARSE, want);
+  parse_agents("mini", "bad.stub", NULL, AGENT_BODY);
+  snprintf(want, sizeof want, "%s/bad.stub:3:9: ", TMP);
+  expect_load_error(AS_PARSE, want);
+  parse_agents("mini", "none.stub", NULL, AGENT_BODY);
+  snprintf(want, sizeof want, "%s/none.stub: cannot open: ", TMP);
+  expect_load_error(AS_PARSE, want);
+  static const struct {
+    const char *fields, *why;
+  } bad[] = {
+      {"env=dev size=3", "agents: fields size=3: the app has no such field"},
+      {"count=three", "agents: fields count=three: not an integer"},
+      {"count=3x", "agents: fields count=3x: not an integer"},
+      {"count=99999999999999999999", "fields count=99999999999999999999: not an integer"},
+      {"env=staging", "agents: fields env=staging: not a value of the field's roster"},
+      {"flag=true", "agents: fields flag=true: a field that is neither a string nor an integer"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    parse_agents("mini", "mini.stub", bad[i].fields, AGENT_BODY);
+    expect_load_error(AS_PARSE, bad[i].why);
+  }
+  /* The app's own values: fine. */
+  parse_agents("mini", "mini.stub", "env=dev count=-3 note=x", AGENT_BODY);
+  assert_int_equal(scn_runner_new(&r, SC, NULL, 0), AS_OK);
+  scn_runner_free(r);
+  rm_tmp();
+}
+
+/* The agents at work on the mini app: decisions before anything was asked
+** (not found), API callers told busy while the run holds the session, the
+** watchdog's single tick and its ticks, a tool the script has a result for
+** and one it has none for, an approval that licenses the gated fix (in
+** production), and the disk's latency as the scenario sets it. */
+static void test_agents_run(void **state) {
+  (void)state;
+  make_tmp();
+  parse_agents("mini", "mini.stub", "env=prod count=3",
+               "latency read=1us..5us sync=10us..20us\n"
+               "actor agent\n    run s=all\n"
+               "actor early\n    approve s=all\n    reject s=all\n    repeat=4 run s=0 api=1\n"
+               "    sleep d=1s\n    repeat=2 approve s=all api=1\n"
+               "actor watchdog\n    watchdog\n    watchdog ticks=3 every=500ms\n");
+  unsigned notfound = 0, busy = 0, quiet = 0, fixed = 0;
+  for (uint64_t seed = 1; seed <= 4; seed++) {
+    sim_result res;
+    char *trace = NULL;
+    run_traced(seed, &res, &trace);
+    if (res.outcome != SIM_PASS) fail_msg("seed %" PRIu64 ": %s", seed, res.message);
+    notfound += count_lines(trace, "ack approve s0 -> AS_NOTFOUND") +
+                count_lines(trace, "ack reject s1 -> AS_NOTFOUND");
+    busy += count_lines(trace, "ack run s0 -> AS_BUSY");
+    quiet += count_lines(trace, "tool-exec srv:quiet for s");
+    fixed += count_lines(trace, "tool-exec srv:fix for s");
+    assert_int_equal(count_lines(trace, "] ack watchdog -> AS_OK"), 4);
+    free(trace);
+    sim_result_clear(&res);
+  }
+  assert_int_equal(notfound, 8); /* nothing was asked for yet */
+  assert_true(busy > 0);
+  assert_int_equal(quiet, 8); /* each session's run, each seed */
+  assert_true(fixed > 0);     /* approved, then carried out */
+  expect_pass(1);
+  /* A model that never gives an envelope: each run fails (the session
+  ** error), and the approver finds nothing asked for. */
+  parse_agents("mini", "mute.stub", NULL, "actor agent\n    run s=all\n    approve s=0\n");
+  expect_pass(2);
+  /* A log longer than one read: the approver reads it all, page by page. */
+  parse_agents("mini", "mini.stub", "env=prod",
+               "actor noisy\n    repeat=1100 note s=0\n    run s=0\n    approve s=0\n");
+  sim_result res;
+  char *trace = NULL;
+  run_traced(1, &res, &trace);
+  if (res.outcome != SIM_PASS) fail_msg("%s", res.message);
+  assert_int_equal(count_lines(trace, "tool-exec srv:fix for s0"), 1); /* the request found */
+  free(trace);
+  sim_result_clear(&res);
+  rm_tmp();
+}
+
+/* The bundled incident app with two gated calls in a row, the watchdog
+** alone to time them out: it resumes the run, which pauses at the second
+** and stores its conversation (the oracle once called that checkpoint the
+** watchdog's stray one). And under I/O faults and power loss: runs cut
+** midway begin again, approvals are retried. */
+static void test_agents_faults(void **state) {
+  (void)state;
+  static const char *const texts[] = {
+      "scenario two_gates\nsessions 1\napp " AS_SOURCE_DIR "/fixtures/apps/incident\n"
+      "script " AS_SOURCE_DIR "/fixtures/scripts/incident_two_gates.stub\n"
+      "fields environment=production service=checkout\napproval_timeout 5s\n"
+      "limits steps=4000000 time=6h\n"
+      "actor agent\n    run s=all\nactor watchdog\n    watchdog ticks=30 every=1s\n",
+      "scenario faulty_agents\nsessions 2\napp " AS_SOURCE_DIR "/fixtures/apps/incident\n"
+      "script " AS_SOURCE_DIR "/fixtures/scripts/incident_two_gates.stub\n"
+      "fields environment=production service=checkout\napproval_timeout 5s\n"
+      "limits steps=4000000 time=6h\n"
+      "faults read=10000 write=10000 full=5000 busy=30000 sync=10000\n"
+      "actor agent\n    run s=all\n    sleep d=20s\n    run s=all\n"
+      "actor approver draws=40\n    weight=6 sleep d=700ms\n    weight=1 approve s=any\n"
+      "    weight=1 reject s=any\n"
+      "actor watchdog\n    watchdog ticks=30 every=1s\n"
+      "actor power\n    sleep d=2s\n    crash at=random-io ios=300\n    sleep d=8s\n    crash\n",
+  };
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    parse_text(texts[i]);
+    expect_pass(i ? 3 : 2);
+  }
+}
+
+/* scn_runner_new with an app: every allocation it makes fails in turn (the
+** app's, the script's, the oracle's copy of the app, the hashes), once or
+** for good: out of memory, said so, nothing left behind -- or, once, got
+** over (the script's JSON is parsed again). */
+static void test_agents_nomem(void **state) {
+  (void)state;
+  make_tmp();
+  parse_agents("mini", "mini.stub", "env=dev", AGENT_BODY);
+  for (int persistent = 0; persistent < 2; persistent++) {
+    unsigned long n, recovered = 0;
+    for (n = 1;; n++) {
+      size_t live = fw_live_blocks();
+      scn_runner *r = NULL;
+      char err[512] = "";
+      fw_countdown(FW_ALLOC, n, ENOMEM, persistent);
+      int rc = scn_runner_new(&r, SC, err, sizeof err);
+      int fired = fw_fired();
+      fw_disarm();
+      if (rc == AS_OK) {
+        recovered += fired != 0;
+        scn_runner_free(r);
+      } else if (rc != AS_NOMEM || (err[0] && !strstr(err, "out of memory"))) {
+        fail_msg("persistent=%d n=%lu: %s: %s", persistent, n, as_status_name(rc), err);
+      } else {
+        assert_null(r);
+      }
+      assert_int_equal(fw_live_blocks(), live);
+      if (!fired) break;
+    }
+    assert_true(n > 8);
+    if (persistent) assert_int_equal(recovered, 0);
+    else assert_true(recovered > 0);
+  }
+  rm_tmp();
+}
+
+/* The scenario format's own memory (scn_load: the file's buffer, the
+** actors, their operations, the legacy tools), failing in turn: out of
+** memory at the line it was read, nothing left half-made. */
+static void test_scenario_nomem(void **state) {
+  (void)state;
+  char path[512];
+  snprintf(path, sizeof path, "%s/fixtures/scenarios/terminal_history.scn", AS_SOURCE_DIR);
+  static const char text[] = "scenario m\nlegacy_escalate a b\nactor x\n    gc\nactor y\n    gc\n";
+  for (int from_file = 0; from_file < 2; from_file++) {
+    unsigned long n;
+    for (n = 1;; n++) {
+      scn_clear(SC);
+      size_t live = fw_live_blocks();
+      char err[256] = "";
+      fw_countdown(FW_ALLOC, n, ENOMEM, 0);
+      int rc = from_file ? scn_load(path, SC, err, sizeof err)
+                         : scn_parse("m.scn", text, sizeof text - 1, SC, err, sizeof err);
+      int fired = fw_fired();
+      fw_disarm();
+      if (!fired) {
+        if (rc != AS_OK) fail_msg("%s", err);
+        scn_clear(SC);
+        assert_int_equal(fw_live_blocks(), live);
+        break;
+      }
+      if (rc != AS_NOMEM) fail_msg("n=%lu: %s: %s", n, as_status_name(rc), err);
+      if (!strstr(err, ": out of memory")) fail_msg("n=%lu: %s", n, err);
+      assert_int_equal(SC->nactors, 0);
+      if (fw_live_blocks() != live)
+        fail_msg("from_file=%d n=%lu (%s): %zu blocks leaked: %s", from_file, n,
+                 fw_fn_name(fw_fired_fn()), fw_live_blocks() - live, err);
+    }
+    assert_true(n > 3); /* the buffer or the legacy list, actors, operations */
+  }
+}
+
 /* --- out of memory ---------------------------------------------------------------- */
 
 static void test_runner_new_nomem(void **state) {
@@ -730,6 +1028,11 @@ int main(void) {
       cmocka_unit_test_teardown(test_run_calloc_countdown, reset),
       cmocka_unit_test_teardown(test_run_sqlite_nomem, reset),
       cmocka_unit_test_teardown(test_oracle_nomem, reset),
+      cmocka_unit_test_teardown(test_agents_refused, reset),
+      cmocka_unit_test_teardown(test_agents_run, reset),
+      cmocka_unit_test_teardown(test_agents_faults, reset),
+      cmocka_unit_test_teardown(test_agents_nomem, reset),
+      cmocka_unit_test_teardown(test_scenario_nomem, reset),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -387,8 +387,10 @@ static AS_WUR int tool_name(pstate *p, const tok *t, char *dst) {
   return rc;
 }
 
-/* jansson's complaint at a token: "valid JSON (...)" at its column. */
+/* jansson's complaint at a token: "valid JSON (...)" at its column; or its
+** memory running out, which it reports with that code or no message. */
 static AS_WUR int json_err(pstate *p, const tok *t, const json_error_t *e, const char *what) {
+  if (json_error_code(e) == json_error_out_of_memory || !e->text[0]) return poom(p, t->col);
   char b[96];
   size_t pos = e->position > 0 ? (size_t)e->position - 1 : 0;
   if (pos >= t->len) pos = t->len - 1;
@@ -396,10 +398,19 @@ static AS_WUR int json_err(pstate *p, const tok *t, const json_error_t *e, const
               shown(e->text, strlen(e->text), b, sizeof b));
 }
 
+/* jansson's parse of a token. It tells its memory running out as it can --
+** that code, no message, or a syntax error about a string it could not
+** copy -- so a refusal is tried once more before it counts: memory that
+** came back parses. */
+static json_t *load_token(const tok *t, size_t flags, json_error_t *e) {
+  json_t *j = json_loadb(t->s, t->len, flags, e);
+  return j ? j : json_loadb(t->s, t->len, flags, e);
+}
+
 /* A JSON string token, decoded (UTF-8, no NUL) into an owned copy. */
 static AS_WUR int decode_string(pstate *p, const tok *t, size_t max, char **out, size_t *len) {
   json_error_t e;
-  json_t *j = json_loadb(t->s, t->len, JSON_DECODE_ANY, &e);
+  json_t *j = load_token(t, JSON_DECODE_ANY, &e);
   if (!j) return json_err(p, t, &e, "a valid JSON string");
   int rc = AS_OK;
   size_t n = json_string_length(j);
@@ -422,7 +433,7 @@ static AS_WUR int take_json(pstate *p, const tok *t, bool object, size_t max, co
     return pbig(p, t->col, "%s of at most %zu bytes (this one has %zu)", what, max, t->len);
   if (object && t->s[0] != '{') return perr(p, t->col, "%s: a JSON object", what);
   json_error_t e;
-  json_t *j = json_loadb(t->s, t->len, JSON_REJECT_DUPLICATES, &e);
+  json_t *j = load_token(t, JSON_REJECT_DUPLICATES, &e);
   if (!j) return json_err(p, t, &e, "valid JSON");
   json_decref(j);
   *out = dup_n(t->s, t->len);

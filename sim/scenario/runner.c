@@ -987,10 +987,13 @@ static void teardown(void *state) {
   json_set_alloc_funcs(malloc, free);
 }
 
-/* base/path, or path when it is absolute. */
-static AS_WUR int join_path(char *buf, size_t cap, const char *base, const char *path) {
-  int n = path[0] == '/' ? snprintf(buf, cap, "%s", path) : snprintf(buf, cap, "%s/%s", base, path);
-  return n < 0 || (size_t)n >= cap ? AS_TOOBIG : AS_OK;
+/* base/path, or path when it is absolute: buf holds 2 * SCN_MAX_PATH + 16
+** bytes, base and path are shorter than SCN_MAX_PATH each. */
+static void join_path(char *buf, size_t cap, const char *base, const char *path) {
+  if (path[0] == '/')
+    (void)as_appendf(buf, cap, 0, "%s", path); /* ignore: fits (above) */
+  else
+    (void)as_appendf(buf, cap, 0, "%s/%s", base, path); /* ignore: fits (above) */
 }
 
 /* The XXH64 of a file's bytes (0 when it cannot be read: the load fails then). */
@@ -1080,23 +1083,24 @@ static AS_WUR int orc_app_from(const as_app *app, orc_app **out) {
 ** they add to the fingerprint. err: "FILE:LINE:COL: ..." lines. */
 static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp) {
   const scenario *sc = &r->sc;
-  char dir[2 * SCN_MAX_PATH + 2], script[2 * SCN_MAX_PATH + 2], yaml[2 * SCN_MAX_PATH + 16];
+  char dir[2 * SCN_MAX_PATH + 16], script[2 * SCN_MAX_PATH + 16], yaml[2 * SCN_MAX_PATH + 16];
   *fp = 0;
   if (!sc->app[0]) return AS_OK;
-  if (join_path(dir, sizeof dir, sc->base, sc->app) != AS_OK ||
-      join_path(script, sizeof script, sc->base, sc->script) != AS_OK) {
-    snprintf(err, cap, "%s: the app or script path is too long", sc->name);
-    return AS_INVAL;
-  }
+  join_path(dir, sizeof dir, sc->base, sc->app);
+  join_path(script, sizeof script, sc->base, sc->script);
   as_app_diag *diag = calloc(1, sizeof *diag);
   if (!diag) return AS_NOMEM;
   int rc = as_app_load(dir, &r->app, diag);
   if (rc != AS_OK) {
+    /* As `agentsim check app` says them: FILE:LINE:COL, or FILE for the file. */
     size_t n = 0;
-    for (size_t k = 0; k < diag->n; k++)
-      n = as_appendf(err, cap, n, "%s%s:%u:%u: %s", k ? "\n" : "", diag->items[k].file,
-                     diag->items[k].line, diag->items[k].column, diag->items[k].message);
-    if (!diag->n) n = as_appendf(err, cap, n, "%s: the app cannot be loaded: %s", dir, as_status_msg(rc));
+    for (size_t k = 0; k < diag->n; k++) {
+      const as_app_diag_item *it = &diag->items[k];
+      n = it->line ? as_appendf(err, cap, n, "%s%s:%u:%u: %s", k ? "\n" : "", it->file, it->line,
+                                it->column, it->message)
+                   : as_appendf(err, cap, n, "%s%s: %s", k ? "\n" : "", it->file, it->message);
+    }
+    if (!diag->n) (void)as_appendf(err, cap, n, "%s: %s", dir, as_status_msg(rc)); /* ignore: the end */
     free(diag);
     return rc == AS_NOMEM ? rc : AS_PARSE;
   }
@@ -1104,10 +1108,9 @@ static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp
   as_stub_diag sd = {0};
   rc = as_stub_script_load(script, &r->script, &sd);
   if (rc != AS_OK) {
-    if (sd.message[0])
-      snprintf(err, cap, "%s:%u:%u: %s", sd.file[0] ? sd.file : script, sd.line, sd.column, sd.message);
-    else
-      snprintf(err, cap, "%s: the script cannot be loaded: %s", script, as_status_msg(rc));
+    /* Every failure fills the message; out of memory names no file. */
+    if (!sd.file[0]) (void)snprintf(sd.file, sizeof sd.file, "%.*s", (int)sizeof sd.file - 1, script); /* ignore: cut to fit */
+    as_stub_diag_format(&sd, err, cap);
     return rc == AS_NOMEM ? rc : AS_PARSE;
   }
   if (sc->approval_timeout_ns) r->app->approval_timeout_ns = sc->approval_timeout_ns;
@@ -1141,7 +1144,7 @@ static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp
   (void)as_appendf(r->fields, sizeof r->fields, n, "}"); /* ignore: sized for the caps */
   rc = orc_app_from(r->app, &r->oapp);
   if (rc != AS_OK) return rc;
-  if (join_path(yaml, sizeof yaml, dir, "app.yaml") != AS_OK) return AS_INVAL; /* dir fitted: not reached */
+  join_path(yaml, sizeof yaml, dir, "app.yaml");
   *fp = file_hash(yaml) ^ (file_hash(script) * 0x9e3779b97f4a7c15ull);
   return AS_OK;
 }

@@ -94,13 +94,11 @@ static AS_WUR int perr(pstate *p, unsigned col, const char *fmt, ...) {
   return AS_PARSE;
 }
 
-/* A growing array failed: TOOBIG is a cap the file passed, NOMEM is ours. */
-static AS_WUR int grow_err(pstate *p, int rc, unsigned col, const char *what) {
-  if (rc == AS_NOMEM) {
-    if (p->err && p->errcap) snprintf(p->err, p->errcap, "%s:%u: out of memory", p->file, p->line);
-    return AS_NOMEM;
-  }
-  return perr(p, col, "%s", what);
+/* A growing array failed: its cap is checked first (with the file's
+** position), so what is left is our memory. */
+static AS_WUR int grow_err(pstate *p) {
+  if (p->err && p->errcap) snprintf(p->err, p->errcap, "%s:%u: out of memory", p->file, p->line);
+  return AS_NOMEM;
 }
 
 /* "found 'xyz'" for a message: the token, cut and made printable. */
@@ -486,7 +484,7 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
     return perr(p, opcol, "%s for %s", list, def->keyword);
   }
   rc = sim_grow(&a->ops, &a->capops, a->nops + 1, sizeof *a->ops, SCN_MAX_OPS);
-  if (rc != AS_OK) return grow_err(p, rc, opcol, "fewer operations");
+  if (rc != AS_OK) return grow_err(p);
   a->ops[a->nops++] = op;
   return AS_OK;
 }
@@ -504,7 +502,7 @@ static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n
     int rc = want_word(p, &t[j]);
     if (rc != AS_OK) return rc;
     rc = sim_grow(&sc->legacy, &sc->caplegacy, sc->nlegacy + 1, sizeof *sc->legacy, SCN_MAX_LEGACY);
-    if (rc != AS_OK) return grow_err(p, rc, t[j].col, "fewer legacy tools");
+    if (rc != AS_OK) return grow_err(p);
     rc = copy_name(p, t[j].s, t[j].len, t[j].col, sc->legacy[sc->nlegacy], "a tool name");
     if (rc != AS_OK) return rc;
     sc->nlegacy++;
@@ -615,7 +613,7 @@ static AS_WUR int parse_actor(pstate *p, scenario *sc, const tok *t, unsigned n)
   }
   if (rc != AS_OK) return rc;
   rc = sim_grow(&sc->actors, &sc->capactors, sc->nactors + 1, sizeof *sc->actors, SCN_MAX_ACTORS);
-  if (rc != AS_OK) return grow_err(p, rc, t[0].col, "fewer actors");
+  if (rc != AS_OK) return grow_err(p);
   sc->actors[sc->nactors++] = a;
   return AS_OK;
 }
