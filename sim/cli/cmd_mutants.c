@@ -68,17 +68,26 @@ static AS_WUR int sweep_one(const cli_opts *o, const sim_program *p, const cli_o
 
 /* Sweep seeds in chunks, every scenario per chunk, until one fails. Chunks
 ** double from one seed, so a kill at seed k costs at most about 2k+1 seeds
-** per scenario (most mutants die at their first seed). */
+** per scenario (most mutants die at their first seed). Scenario `first` goes
+** first (the one that killed the mutant under the previous strategy); once
+** a scenario has failed at seed s, the others run only the seeds below s,
+** so the first kill is still the lowest seed over every scenario, and a kill
+** at the chunk's first seed ends the search there. */
 static AS_WUR int find_kill(const cli_opts *o, const sim_program *const *progs, unsigned nprog,
-                            const cli_opts *strat, int mutant, uint64_t seeds, kill *k) {
+                            const cli_opts *strat, int mutant, uint64_t seeds, unsigned first,
+                            kill *k) {
   memset(k, 0, sizeof *k);
   uint64_t chunk = 1;
   for (uint64_t off = 0; off < seeds && !k->found;
        off += chunk, chunk = chunk < CHUNK_MAX ? chunk * 2 : chunk) {
-    uint64_t count = seeds - off < chunk ? seeds - off : chunk;
-    for (unsigned i = 0; i < nprog; i++) {
+    uint64_t start = o->seed_start + off;
+    for (unsigned n = 0; n < nprog; n++) {
+      unsigned i = n == 0 ? first : (n <= first ? n - 1 : n);
+      uint64_t count = seeds - off < chunk ? seeds - off : chunk;
+      if (k->found && k->seed - start < count) count = k->seed - start;
+      if (count == 0) break;
       sweep_stats st;
-      int rc = sweep_one(o, progs[i], strat, mutant, o->seed_start + off, count, &st);
+      int rc = sweep_one(o, progs[i], strat, mutant, start, count, &st);
       if (rc != AS_OK) {
         sweep_stats_clear(&st);
         return rc;
@@ -193,13 +202,15 @@ static AS_WUR int mutant_row(const cli_opts *o, const char *argv0, const char *c
   cli_opts so[NSTRAT];
   char cmds[NSTRAT][CLI_CMD_MAX];
   int shown = -1;
+  unsigned first = 0;
   for (int s = 0; s < NSTRAT; s++) {
     so[s] = *o;
     so[s].strategy = strategies[s].kind;
     so[s].pct_depth = strategies[s].pct_depth;
     so[s].pct_steps = 0;
-    int rc = find_kill(o, progs, nprog, &so[s], id, seeds, &ks[s]);
+    int rc = find_kill(o, progs, nprog, &so[s], id, seeds, first, &ks[s]);
     if (rc != AS_OK) return rc;
+    if (ks[s].found) first = ks[s].scenario;
     cmds[s][0] = '\0';
     if (ks[s].found) {
       so[s].mutant = mut->name;

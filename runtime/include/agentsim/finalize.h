@@ -69,5 +69,13 @@ AS_WUR int as_mark_paused(as_store *st, as_lock_registry *reg, const char *id, b
 ** reported late must not undo a finalize). *changed (may be NULL) says
 ** whether it wrote. Statuses as as_finalize. */
 AS_WUR int as_mark_failed(as_store *st, as_lock_registry *reg, const char *id, bool *changed);
+/* as_mark_failed, storing the failure's kind (its name, retry.h; stored as
+** given, so a name this build does not know stays, and reads as unknown:
+** permanent) and its one-line cause (NULL: ""), cut to fit, in the row
+** and in the status_changed event's payload (error_kind, error).
+** as_mark_failed stores kind "unknown" and no cause. AS_INVAL for a NULL or
+** empty kind. */
+AS_WUR int as_mark_failed_as(as_store *st, as_lock_registry *reg, const char *id,
+                             const char *kind, const char *cause, bool *changed);
 
 #endif /* AGENTSIM_FINALIZE_H */

@@ -34,6 +34,10 @@
 #define AS_LLM_CALLS_MAX 16u            /* tool calls in one answer */
 #define AS_LLM_MESSAGES_MAX 256u        /* messages in one request */
 #define AS_LLM_ERROR_MAX 256            /* an error's message, NUL included */
+/* A request's timeout: the runtime's, else the provider's, else the default;
+** never more than the most (a run refuses a longer one: AS_INVAL). */
+#define AS_LLM_TIMEOUT_DEFAULT_NS (120ull * 1000000000ull)
+#define AS_LLM_TIMEOUT_MAX_NS (600ull * 1000000000ull)
 
 typedef enum as_llm_role {
   AS_LLM_SYSTEM,
@@ -72,7 +76,8 @@ typedef struct as_llm_request {
   size_t nmsgs;
   const as_llm_tool *tools;
   size_t ntools;
-  uint64_t timeout_ns;     /* 0: the provider's own default */
+  uint64_t timeout_ns;     /* the turn sets it (never 0 from a turn); 0: the
+                           ** provider's own default */
 } as_llm_request;
 
 typedef struct as_llm_usage {
@@ -143,6 +148,7 @@ typedef struct as_llm_vtable {
 typedef struct as_llm {
   const as_llm_vtable *vt;
   void *self;
+  uint64_t timeout_ns; /* this provider's request timeout; 0: AS_LLM_TIMEOUT_DEFAULT_NS */
 } as_llm;
 
 /* llm->vt->complete, with *out and *err zeroed first and the result

@@ -27,6 +27,8 @@
 #define AS_SESSION_ID_MAX 128
 #define AS_TOOL_NAME_MAX 128
 #define AS_REASON_MAX 512
+#define AS_SESSION_KIND_MAX 32   /* error_kind (retry.h AS_ERROR_KIND_MAX) */
+#define AS_SESSION_CAUSE_MAX 256 /* error_cause (retry.h AS_ERROR_CAUSE_MAX) */
 /* Text lengths, NUL excluded. */
 #define AS_TOOL_JSON_MAX (64u * 1024u) /* a tool call's args or result */
 #define AS_EXTRA_MAX (64u * 1024u)     /* the extra-fields JSON object */
@@ -78,6 +80,8 @@ typedef struct as_session {
   int64_t version;     /* 0 until created or loaded; then the stored version */
   int64_t retry_count;
   char needs_review_reason[AS_REASON_MAX];
+  char error_kind[AS_SESSION_KIND_MAX];   /* status error: the failure's kind (retry.h); else "" */
+  char error_cause[AS_SESSION_CAUSE_MAX]; /* status error: its one-line cause; else "" */
   as_tool_call *calls; /* owned, oldest first */
   size_t ncalls;
   size_t calls_cap;    /* allocated slots */

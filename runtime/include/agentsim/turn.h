@@ -75,6 +75,7 @@
 #include "agentsim/app.h"
 #include "agentsim/llm.h"
 #include "agentsim/locks.h"
+#include "agentsim/retry.h"
 #include "agentsim/session.h"
 #include "agentsim/status.h"
 #include "agentsim/store.h"
@@ -105,8 +106,13 @@ typedef struct as_runtime {
   as_llm *llm;
   as_tool_exec_fn exec;    /* NULL: every app tool answers {"ok":true} */
   void *exec_ctx;
-  uint64_t llm_timeout_ns; /* per LLM call; 0: the provider's default */
+  uint64_t llm_timeout_ns; /* per LLM request, at most AS_LLM_TIMEOUT_MAX_NS; 0: the
+                           ** provider's (as_llm.timeout_ns), else AS_LLM_TIMEOUT_DEFAULT_NS */
   unsigned llm_attempts;   /* 0: AS_LLM_ATTEMPTS_DEFAULT */
+  as_runs *runs;           /* shared by every task: in-flight retries and running runs
+                           ** (retry.h); NULL: runs cannot be cancelled, and
+                           ** as_retry_session, as_preview_retry and
+                           ** as_cancel_session answer AS_INVAL */
 } as_runtime;
 
 #define AS_RUN_OUTCOME_MAP(X)                                                 \
@@ -125,9 +131,33 @@ typedef enum as_run_outcome {
 typedef struct as_run_result {
   as_run_outcome outcome;
   as_session_status status;         /* the session's status after */
-  char error_kind[AS_RUN_KIND_MAX]; /* FAILED: envelope_missing, llm_timeout, ... */
-  char error[AS_RUN_ERROR_MAX];
+  as_error_kind kind;               /* FAILED: the kind (retry.h) */
+  char error_kind[AS_RUN_KIND_MAX]; /* FAILED: its name: envelope_missing, llm_timeout, ... */
+  char error[AS_RUN_ERROR_MAX];     /* FAILED: the one-line cause the session stores */
 } as_run_result;
+
+/* How as_retry_session answered (and as_preview_retry would). */
+typedef enum as_retry_refusal {
+  AS_RETRY_ACCEPTED,    /* the retry ran (preview: would run): see run */
+  AS_RETRY_IN_PROGRESS, /* another retry of the session is in flight */
+  AS_RETRY_NOT_ERROR,   /* the session is not in error */
+  AS_RETRY_DENIED       /* the policy said no: see decision */
+} as_retry_refusal;
+
+typedef struct as_retry_answer {
+  as_retry_refusal refusal;
+  as_retry_decision decision; /* ACCEPTED and DENIED: the policy's */
+  char reason[48];            /* "retry already in progress", "not in error state", or
+                              ** the decision's name */
+  int64_t retry_count;        /* the session's, after (in progress: unknown, 0) */
+  char thread[AS_THREAD_ID_MAX]; /* ACCEPTED: the retry's thread id, "<id>:retry-N" */
+  as_run_result run;          /* ACCEPTED (not preview): how its run went */
+} as_retry_answer;
+
+typedef enum as_cancel_answer {
+  AS_CANCEL_STOPPING,   /* a run was marked: it stops at its next scheduling point */
+  AS_CANCEL_NOT_RUNNING /* no run of the session: nothing changed */
+} as_cancel_answer;
 
 typedef enum as_approval_decision {
   AS_APPROVE,
@@ -159,6 +189,18 @@ AS_WUR int as_approval_resolve(const as_runtime *rt, const char *id, size_t call
                                as_approval_decision d, bool try, as_run_result *res);
 /* One watchdog tick at the seam's wall clock. */
 AS_WUR int as_watchdog_tick(const as_runtime *rt, as_watchdog_stats *stats);
+
+/* Retry id (retry.h, as_retry_session): *ans says how it was answered; the
+** return is AS_OK unless it could not be carried out (store, lock, memory
+** statuses; AS_NOTFOUND for no such session; AS_BUSY with try when the lock
+** is held). rt->runs is required. */
+AS_WUR int as_retry_session(const as_runtime *rt, const char *id, bool try, as_retry_answer *ans);
+/* The answer as_retry_session would give now, changing nothing (ans->run
+** stays empty). Statuses as as_retry_session, AS_BUSY aside. */
+AS_WUR int as_preview_retry(const as_runtime *rt, const char *id, as_retry_answer *ans);
+/* Stop id's running run at its next scheduling point (retry.h). AS_OK with
+** *ans; AS_INVAL without rt->runs. Takes no session lock. */
+AS_WUR int as_cancel_session(const as_runtime *rt, const char *id, as_cancel_answer *ans);
 
 const char *as_run_outcome_name(as_run_outcome o);
 
