@@ -23,6 +23,18 @@
 
 const char *const stub_env_in_names[STUB__IN_COUNT] = {"none", "structured", "message", "fence",
                                                         "prose"};
+const char *const stub_fail_names[STUB__FAIL_COUNT] = {
+    "none",
+#define STUB__FN(NAME, name, st) name,
+    STUB_FAIL_MAP(STUB__FN)
+#undef STUB__FN
+};
+const int stub_fail_status[STUB__FAIL_COUNT] = {
+    AS_OK,
+#define STUB__FS(NAME, name, st) st,
+    STUB_FAIL_MAP(STUB__FS)
+#undef STUB__FS
+};
 const char *const stub_usage_names[STUB_NUSAGE] = {"input", "cached", "output", "reasoning"};
 const char *const stub_finish_names[AS__LLM_FINISH_COUNT] = {
 #define STUB__FIN(NAME, name) #name,
@@ -644,9 +656,10 @@ static const kwdef kw_agent = {"agent", "agent NAME", 2, 0, 0, {NULL}};
 static const kwdef kw_default = {"default", "default [delay=DUR]", 0, 0, 0, {"delay"}};
 static const kwdef kw_call = {"call", "call N|* [attempt=N] [delay=DUR]", 2, 0, 0,
                               {"attempt", "delay"}};
-static const kwdef kw_result = {"result", "result SERVER:TOOL [call=N] [JSON]", 2, 0, 1, {"call"}};
+static const kwdef kw_result = {"result", "result SERVER:TOOL [call=N] [fail=KIND | JSON]", 2, 0, 1,
+                                {"call", "fail"}};
 static const kwdef kw_alt = {"alt", "alt [weight=N] [delay=DUR]", 0, 0, 0, {"weight", "delay"}};
-static const kwdef kw_ralt = {"alt", "alt [weight=N] JSON", 0, 0, 2, {"weight"}};
+static const kwdef kw_ralt = {"alt", "alt [weight=N] fail=KIND | JSON", 0, 0, 1, {"weight", "fail"}};
 static const kwdef kw_text = {"text", "text \"STRING\"", 0, 2, 0, {NULL}};
 static const kwdef kw_tool = {"tool", "tool SERVER:TOOL {ARGS}", 2, 0, 2, {NULL}};
 static const kwdef kw_envelope = {"envelope", "envelope [in=structured|message|fence|prose] {JSON}",
@@ -717,6 +730,32 @@ static AS_WUR int do_block(pstate *p, const tok *t, unsigned n, unsigned indent,
   return AS_OK;
 }
 
+/* A result's answer: its JSON, or fail=KIND (exactly one of the two; the
+** line ends at end, for a message about what is missing). */
+static AS_WUR int take_result(pstate *p, const args *a, const tok *fail, unsigned end,
+                              stub_answer *ans) {
+  char b[40];
+  if (fail && a->json)
+    return perr(p, a->json->col, "nothing after fail=%.*s (a failed call has no result)",
+                (int)fail->vlen, fail->val);
+  if (!fail && !a->json) return perr(p, end, "JSON after alt, or fail=KIND (alt [weight=N] fail=KIND | JSON)");
+  if (!fail)
+    return take_json(p, a->json, false, AS_LLM_TEXT_MAX, "a tool result", &ans->result, &ans->rlen);
+  for (unsigned k = 1; k < STUB__FAIL_COUNT; k++)
+    if (fail->vlen == strlen(stub_fail_names[k]) && memcmp(fail->val, stub_fail_names[k], fail->vlen) == 0) {
+      ans->tool_fail = k;
+      return AS_OK;
+    }
+  return perr(p, fail->vcol, "fail=io, timeout, busy, invalid or other, found '%s'",
+              shown(fail->val, fail->vlen, b, sizeof b));
+}
+
+/* The column after a line's last token. */
+static unsigned line_end(const tok *t, unsigned n) {
+  const tok *last = &t[n - 1];
+  return last->col + (unsigned)last->len + (last->val ? (unsigned)last->vlen + 1 : 0) + 1;
+}
+
 static AS_WUR int do_result(pstate *p, const tok *t, unsigned n, unsigned indent) {
   args a;
   char name[AS_LLM_NAME_MAX];
@@ -727,12 +766,11 @@ static AS_WUR int do_result(pstate *p, const tok *t, unsigned n, unsigned indent
   if (rc == AS_OK && a.kv[0]) rc = kv_num(p, a.kv[0], 1, STUB_CALL_MAX, &call);
   if (rc == AS_OK) rc = new_entry(p, STUB_E_RESULT, name, (unsigned)call, 0, t[0].col, &idx);
   if (rc != AS_OK) return rc;
-  if (a.json) {
+  if (a.json || a.kv[1]) {
     stub_entry *e = &p->s->entries[idx];
     stub_answer *ans = NULL;
     rc = new_answer(p, e, t[0].col, 1, &ans);
-    if (rc == AS_OK)
-      rc = take_json(p, a.json, false, AS_LLM_TEXT_MAX, "a tool result", &ans->result, &ans->rlen);
+    if (rc == AS_OK) rc = take_result(p, &a, a.kv[1], line_end(t, n), ans);
     if (rc == AS_OK) push(p, F_LEAF, indent, t, "a result line with its JSON");
     return rc;
   }
@@ -756,7 +794,7 @@ static AS_WUR int do_alt(pstate *p, const tok *t, unsigned n, unsigned indent, f
   if (rc != AS_OK) return rc;
   e->alt_form = true;
   if (block->result) {
-    rc = take_json(p, a.json, false, AS_LLM_TEXT_MAX, "a tool result", &ans->result, &ans->rlen);
+    rc = take_result(p, &a, a.kv[1], line_end(t, n), ans);
     if (rc == AS_OK) push(p, F_LEAF, indent, t, "alt");
     return rc;
   }

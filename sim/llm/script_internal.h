@@ -45,6 +45,27 @@ extern const char *const stub_usage_names[STUB_NUSAGE];
 #define STUB_PROSE_BEFORE "Here is my answer:"
 #define STUB_PROSE_AFTER "I hope this helps."
 
+/* X(NAME, name, status) -- how an app tool's server may fail (`fail=` on a
+** result line or its alt lines): the status as_stub_tool_result returns,
+** which the caller's tool executor hands the runtime. */
+#define STUB_FAIL_MAP(X)                                                       \
+  X(IO, "io", AS_IO)                /* the server's I/O failed */              \
+  X(TIMEOUT, "timeout", AS_TIMEDOUT) /* no answer in time */                   \
+  X(BUSY, "busy", AS_BUSY)          /* overloaded: try later */                \
+  X(INVALID, "invalid", AS_INVAL)   /* it refused the arguments */             \
+  X(OTHER, "other", AS_INTERNAL)    /* anything else */
+
+enum {
+  STUB_FAIL_NONE,
+#define STUB__FAIL(NAME, name, st) STUB_FAIL_##NAME,
+  STUB_FAIL_MAP(STUB__FAIL)
+#undef STUB__FAIL
+  STUB__FAIL_COUNT
+};
+/* Names and statuses by STUB_FAIL_* (index 0: none). */
+extern const char *const stub_fail_names[STUB__FAIL_COUNT];
+extern const int stub_fail_status[STUB__FAIL_COUNT];
+
 #define STUB_WEIGHT_MAX 1000u
 #define STUB_CALL_MAX 1000000u
 #define STUB_ATTEMPT_MAX 1000u
@@ -90,9 +111,11 @@ typedef struct stub_answer {
   as_llm_finish finish;
   unsigned usage_given;     /* bit per STUB_U_* */
   int64_t usage[STUB_NUSAGE];
-  /* A tool result (result entries only): the JSON bytes. */
+  /* A tool result (result entries only): the JSON bytes, or (tool_fail
+  ** not STUB_FAIL_NONE) the failure the tool's server reports instead. */
   char *result;
   size_t rlen;
+  unsigned tool_fail;       /* STUB_FAIL_* */
   /* Rendered at parse time. */
   bool out_has_text;
   char *out_text;

@@ -207,12 +207,20 @@ static void w_block(wbuf *w, const stub_entry *e, unsigned level) {
   }
 }
 
+/* A result's JSON, or its fail=KIND. */
+static void w_result_answer(wbuf *w, const stub_answer *a) {
+  if (a->tool_fail)
+    w_printf(w, "fail=%s", stub_fail_names[a->tool_fail]);
+  else
+    w_put(w, a->result, a->rlen);
+}
+
 static void w_result(wbuf *w, const stub_entry *e) {
   w_printf(w, "result %s", e->name);
   if (e->call) w_printf(w, " call=%u", e->call);
   if (!e->alt_form) {
     w_puts(w, " ");
-    w_put(w, e->alts[0].result, e->alts[0].rlen);
+    w_result_answer(w, &e->alts[0]);
     w_puts(w, "\n");
     return;
   }
@@ -221,7 +229,7 @@ static void w_result(wbuf *w, const stub_entry *e) {
     w_indent(w, 1);
     w_puts(w, "alt ");
     if (e->alts[i].weight != 1) w_printf(w, "weight=%u ", e->alts[i].weight);
-    w_put(w, e->alts[i].result, e->alts[i].rlen);
+    w_result_answer(w, &e->alts[i]);
     w_puts(w, "\n");
   }
 }
@@ -278,7 +286,7 @@ static bool same_answer(const stub_answer *x, const stub_answer *y) {
       x->truncated != y->truncated || x->has_cut != y->has_cut ||
       (x->has_cut && x->cut != y->cut) || x->has_finish != y->has_finish ||
       (x->has_finish && x->finish != y->finish) || x->usage_given != y->usage_given ||
-      !same_bytes(x->result, x->rlen, y->result, y->rlen))
+      !same_bytes(x->result, x->rlen, y->result, y->rlen) || x->tool_fail != y->tool_fail)
     return false;
   for (size_t i = 0; i < x->ntexts; i++)
     if (strcmp(x->texts[i], y->texts[i]) != 0) return false;

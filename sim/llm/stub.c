@@ -239,6 +239,7 @@ int as_stub_tool_result(const as_stub_script *s, uint64_t seed, const char *sess
   if (!e) return AS_NOTFOUND;
   const stub_answer *a =
       stub_pick(e, seed, STUB_DOMAIN_RESULT, session_id ? session_id : "", qname, n, 0);
+  if (a->tool_fail) return stub_fail_status[a->tool_fail]; /* the server failed: no result */
   *out = copy_n(a->result, a->rlen);
   return *out ? AS_OK : AS_NOMEM;
 }

@@ -24,7 +24,9 @@
 ** N" (a scenario bug, reported, not hidden).
 **
 ** The script may also give app tools' results (`result SERVER:TOOL JSON`,
-** optionally with alternatives); as_stub_tool_result answers them.
+** optionally with alternatives), or their servers' failures (`fail=KIND`:
+** I/O, a timeout, busy, refused arguments, other); as_stub_tool_result
+** answers them.
 **
 ** Parsing reports the first error with the file, 1-based line and column,
 ** and what was expected. Everything is capped: AS_STUB_FILE_MAX bytes,
@@ -86,7 +88,10 @@ AS_WUR int as_stub_llm_new(as_llm *out, const as_stub_script *s, uint64_t seed);
 /* The result the script gives app tool `qname` called by session_id (the
 ** n-th call of that tool in that session: alternatives are chosen like
 ** answers). AS_OK with *out an owned JSON text; AS_NOTFOUND when the script
-** has no result for the tool (the caller then uses its own default);
+** has no result for the tool (the caller then uses its own default); for a
+** `fail=KIND` result, KIND's status (io: AS_IO, timeout: AS_TIMEDOUT, busy:
+** AS_BUSY, invalid: AS_INVAL, other: AS_INTERNAL) with *out NULL, which a
+** tool executor returns as its own (the runtime's error kinds follow);
 ** AS_INVAL for n 0 or a NULL script, name or out; AS_NOMEM. *out is
 ** as_malloc'd: as_free it. */
 AS_WUR int as_stub_tool_result(const as_stub_script *s, uint64_t seed, const char *session_id,
