@@ -210,6 +210,11 @@ static bool events_ok(orc *o, orc_task *t, const orc_change *ch) {
         return false;
       }
       t->open_agent = me;
+      json_t *p = jparse(e->payload);
+      const char *an = json_string_value(json_object_get(p, "agent"));
+      (void)snprintf(t->llm_agent, sizeof t->llm_agent, "%s", an ? an : ""); /* ignore: cut */
+      t->llm_calls = 0; /* a new agent run: its calls count afresh */
+      json_decref(p);
     } else if (strcmp(e->kind, "agent_finished") == 0 && t->open_agent == me) {
       t->open_agent = 0;
     }
@@ -417,22 +422,32 @@ static void resolution_commit(orc *o, const orc_task *t, const orc_change *ch, i
   }
 }
 
-static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
+void orc__agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
   if (!o->app) {
     orc__harness_error(o, "%s ran without the app's data", op_of(t));
     return;
   }
   /* The session's own checkpoint (its conversation); the watchdog's is
-  ** that of the session whose run it resumed. */
+  ** that of the session whose run it resumed. Its thread is the one the
+  ** session's retry_count names: the id, or "<id>:retry-N". */
   const char *own = t->op.kind != SCN_OP_WATCHDOG ? t->session
                     : t->resumed                 ? o->sess[t->resumed - 1].id
                                                  : NULL;
-  for (size_t i = 0; i < tx->nput; i++)
-    if (!own || strcmp(tx->put[i], own) != 0) {
-      orc__violate(o, ORC_CK_OP_SCOPE, "%s %s stored checkpoint %s, not the session's own",
-                   op_of(t), orc__str(own), tx->put[i]);
+  const orc_sess *os = own ? orc__session(o, own, false) : NULL;
+  for (size_t i = 0; i < tx->nput; i++) {
+    char want[256] = "", alt[256] = "";
+    if (os) orc__thread_of(want, sizeof want, own, os->cur.retry);
+    if (os && os->has_alt && os->alt_exists) orc__thread_of(alt, sizeof alt, own, os->alt.retry);
+    if (os && os->row_doubt) orc__thread_of(alt, sizeof alt, own, os->ralt.retry);
+    if (!own || (strcmp(tx->put[i], want) != 0 && strcmp(tx->put[i], alt) != 0 &&
+                 !(os && os->survivor))) {
+      bool base = own && orc_base_len(tx->put[i]) == strlen(own) && strncmp(tx->put[i], own, strlen(own)) == 0;
+      orc__violate(o, base ? ORC_CK_RETRY_COUNT : ORC_CK_OP_SCOPE, "%s %s stored checkpoint %s, "
+                   "not the session's own (%s: the thread its retry_count names)", op_of(t),
+                   orc__str(own), tx->put[i], want[0] ? want : "none");
       return;
     }
+  }
   if (tx->ndel || tx->nch > 1) {
     orc__violate(o, ORC_CK_OP_SCOPE, "%s %s removed checkpoints or changed %zu sessions",
                  op_of(t), orc__str(t->session), tx->nch);
@@ -527,7 +542,22 @@ static void agents_commit(orc *o, orc_task *t, const orc_tx *tx) {
                    "approval still pending", op_of(t), sid);
     return;
   }
-  if (a->status == ORC_ST_ERROR) return; /* a failed run */
+  if (a->status == ORC_ST_ERROR) { /* a failed run: a kind the spec knows, the one its cause says */
+    bool tr = false;
+    const char *k = a->kind ? a->kind : "";
+    bool store = strcmp(k, "io_error") == 0 || strcmp(k, "db_busy") == 0;
+    uint32_t me = (uint32_t)(ch->s - o->sess) + 1;
+    if (!orc_kind_known(k, &tr))
+      orc__violate(o, ORC_CK_ERROR_KIND, "%s %s failed the run with the kind '%s', which the spec "
+                   "does not know", op_of(t), sid, k);
+    else if (t->cancelled == me && !store && strcmp(k, "cancelled") != 0)
+      orc__violate(o, ORC_CK_CANCEL, "%s %s stopped its run for a cancel, but recorded the kind "
+                   "'%s' (cancelled)", op_of(t), sid, k);
+    else if (t->fail_kind && t->cancelled != me && !store && strcmp(k, t->fail_kind) != 0)
+      orc__violate(o, ORC_CK_ERROR_KIND, "%s %s failed after a tool's server failed, with the kind "
+                   "'%s'; that failure is %s", op_of(t), sid, k, t->fail_kind);
+    return;
+  }
   if (orc_terminal(a->status)) {
     int want = orc_infer(a->calls, a->ncalls, (const char *const *)o->legacy, o->nlegacy);
     if (a->status != want)
@@ -556,7 +586,7 @@ static const orc_sess *settled_sess(orc *o, const orc_task *t) {
   return s && s->exists && !s->survivor && !s->has_alt ? s : NULL;
 }
 
-static void agents_ack(orc *o, orc_task *t, const orc_op *ack) {
+void orc__agents_ack(orc *o, orc_task *t, const orc_op *ack) {
   const orc_sess *s = settled_sess(o, t);
   if (!s || ack->rc != AS_OK) {
     if (s && ack->rc == AS_EXISTS && !orc_terminal(s->cur.status) && t->op.call >= 0 &&
@@ -592,10 +622,11 @@ static void agents_ack(orc *o, orc_task *t, const orc_op *ack) {
                  op_of(t), t->session, bad, orc_status_name(st), open ? open : "finished");
 }
 
-const orc_model orc_model_run = {agents_commit, agents_ack};
-const orc_model orc_model_approve = {agents_commit, agents_ack};
-const orc_model orc_model_reject = {agents_commit, agents_ack};
-const orc_model orc_model_watchdog = {agents_commit, agents_ack};
+void orc__run_ack(orc *o, orc_task *t, const orc_op *ack); /* retry.c */
+const orc_model orc_model_run = {orc__agents_commit, orc__run_ack};
+const orc_model orc_model_approve = {orc__agents_commit, orc__run_ack};
+const orc_model orc_model_reject = {orc__agents_commit, orc__run_ack};
+const orc_model orc_model_watchdog = {orc__agents_commit, orc__run_ack};
 
 /* --- the world's tool server ------------------------------------------------------ */
 
@@ -620,6 +651,11 @@ void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
   }
   orc_sess *s = orc__session(o, ex->session, false);
   if (!s || !s->exists) return;
+  /* A server's failure fails the run: its kind, by the spec. */
+  if (ex->fail != AS_OK && t)
+    t->fail_kind = ex->fail == AS_IO || ex->fail == AS_TIMEDOUT || ex->fail == AS_BUSY ? "tool_unavailable"
+                   : ex->fail == AS_INVAL || ex->fail == AS_PARSE || ex->fail == AS_TOOBIG ? "validation"
+                                                                                          : "tool_failed";
   if (orc_terminal(s->cur.status) && !in_doubt(s)) {
     orc__violate(o, ORC_CK_APPROVAL, "%s was carried out for %s, which is already %s", ex->tool,
                  ex->session, orc_status_name(s->cur.status));

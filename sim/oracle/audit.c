@@ -32,10 +32,10 @@ static const char *const table_names[ORC__T_COUNT] = {"sessions", "tool_calls", 
                                                       "checkpoints"};
 static const char *const column_names[ORC__T_COUNT][ORC_MAX_COLS] = {
     {"id", "status", "version", "retry_count", "needs_review_reason", "extra", "created_ns",
-     "updated_ns"},
-    {"session_id", "idx", "tool", "args", "result", "state", NULL, NULL},
-    {"session_id", "seq", "kind", "payload", "at_ns", NULL, NULL, NULL},
-    {"thread_id", "data", "updated_ns", NULL, NULL, NULL, NULL, NULL},
+     "updated_ns", "error_kind", "error_cause"},
+    {"session_id", "idx", "tool", "args", "result", "state", NULL, NULL, NULL, NULL},
+    {"session_id", "seq", "kind", "payload", "at_ns", NULL, NULL, NULL, NULL, NULL},
+    {"thread_id", "data", "updated_ns", NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 static struct {

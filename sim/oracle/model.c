@@ -33,6 +33,8 @@ static void call_free(orc_call *c) {
 void orc__sstate_clear(orc_sstate *st) {
   free(st->extra);
   free(st->reason);
+  free(st->kind);
+  free(st->cause);
   for (size_t i = 0; i < st->ncalls; i++) call_free(&st->calls[i]);
   free(st->calls);
   for (size_t i = 0; i < st->nevents; i++) {
@@ -57,6 +59,8 @@ int orc__sstate_copy(orc_sstate *dst, const orc_sstate *src) {
   dst->retry = src->retry;
   int rc = dup_or_null(src->extra, &dst->extra);
   if (rc == AS_OK) rc = dup_or_null(src->reason, &dst->reason);
+  if (rc == AS_OK) rc = dup_or_null(src->kind, &dst->kind);
+  if (rc == AS_OK) rc = dup_or_null(src->cause, &dst->cause);
   if (rc == AS_OK) rc = sim_grow(&dst->calls, &dst->capcalls, src->ncalls, sizeof *dst->calls, ORC_MAX_CALLS);
   for (size_t i = 0; rc == AS_OK && i < src->ncalls; i++) {
     orc_call *d = &dst->calls[i];
@@ -177,8 +181,8 @@ static void drop_events(orc_sstate *st, size_t n);
 static bool same_row(const orc_sstate *a, const orc_sstate *b) {
   return a->status == b->status && a->version == b->version && a->retry == b->retry &&
          strcmp(orc__str(a->extra), orc__str(b->extra)) == 0 &&
-         strcmp(orc__str(a->reason), orc__str(b->reason)) == 0 &&
-         orc__calls_equal(a->calls, a->ncalls, b->calls, b->ncalls);
+         strcmp(orc__str(a->reason), orc__str(b->reason)) == 0 && eq(a->kind, b->kind) &&
+         eq(a->cause, b->cause) && orc__calls_equal(a->calls, a->ncalls, b->calls, b->ncalls);
 }
 
 /* Whether a row's old values could have come from state st. */
@@ -414,24 +418,24 @@ static void session_row(work *w, orc_change *ch, const orc_crow *r) {
     }
     if (ov[ORC_SC_VERSION].i != a->version || !same_text(orc_status_name(a->status), &ov[ORC_SC_STATUS]) ||
         !same_text(a->extra, &ov[ORC_SC_EXTRA]) || !same_text(a->reason, &ov[ORC_SC_REASON]) ||
-        ov[ORC_SC_RETRY].i != a->retry) {
+        ov[ORC_SC_RETRY].i != a->retry || !same_text(a->kind, &ov[ORC_SC_KIND]) ||
+        !same_text(a->cause, &ov[ORC_SC_CAUSE])) {
       orc__violate(o, ORC_CK_EVIDENCE,
                    "session %s before this commit is version %" PRId64 " %s %s (reason '%s', "
-                   "retry %" PRId64 "), but the last commit the model saw left version %" PRId64
-                   " %s %s (reason '%s', retry %" PRId64 ") (a commit was lost, or made behind "
-                   "the audit's back)", id, ov[ORC_SC_VERSION].i, text_of(&ov[ORC_SC_STATUS]),
-                   text_of(&ov[ORC_SC_EXTRA]), text_of(&ov[ORC_SC_REASON]), ov[ORC_SC_RETRY].i,
-                   a->version, orc_status_name(a->status), orc__str(a->extra), orc__str(a->reason),
-                   a->retry);
+                   "retry %" PRId64 ", error '%s' '%s'), but the last commit the model saw left "
+                   "version %" PRId64 " %s %s (reason '%s', retry %" PRId64 ", error '%s' '%s') "
+                   "(a commit was lost, or made behind the audit's back)", id,
+                   ov[ORC_SC_VERSION].i, text_of(&ov[ORC_SC_STATUS]), text_of(&ov[ORC_SC_EXTRA]),
+                   text_of(&ov[ORC_SC_REASON]), ov[ORC_SC_RETRY].i, text_of(&ov[ORC_SC_KIND]),
+                   text_of(&ov[ORC_SC_CAUSE]), a->version, orc_status_name(a->status),
+                   orc__str(a->extra), orc__str(a->reason), a->retry, a->kind ? a->kind : "",
+                   a->cause ? a->cause : "");
       return;
     }
     if (nv[ORC_SC_VERSION].i != ov[ORC_SC_VERSION].i + 1)
       orc__violate(o, ORC_CK_VERSION, "session %s went from version %" PRId64 " to %" PRId64, id,
                    ov[ORC_SC_VERSION].i, nv[ORC_SC_VERSION].i);
-    /* No operation sets the retry count yet (the retry policy will). */
-    if (!o->violated && nv[ORC_SC_RETRY].i != ov[ORC_SC_RETRY].i)
-      orc__violate(o, ORC_CK_OP_SCOPE, "session %s: retry_count %" PRId64 " -> %" PRId64 " (no "
-                   "operation changes it)", id, ov[ORC_SC_RETRY].i, nv[ORC_SC_RETRY].i);
+    /* retry_count: the retry rules judge it (orc__retry_rules). */
     if (!o->violated && (nv[ORC_SC_CREATED].type != SQLITE_INTEGER ||
                          nv[ORC_SC_CREATED].i != ov[ORC_SC_CREATED].i))
       orc__violate(o, ORC_CK_TIME, "session %s: created_ns changed by %+" PRId64 " ns", id,
@@ -442,7 +446,8 @@ static void session_row(work *w, orc_change *ch, const orc_crow *r) {
   a->status = st;
   a->version = nv[ORC_SC_VERSION].i;
   a->retry = nv[ORC_SC_RETRY].i;
-  if (set_text(&a->extra, &nv[ORC_SC_EXTRA]) != AS_OK || set_text(&a->reason, &nv[ORC_SC_REASON]) != AS_OK)
+  if (set_text(&a->extra, &nv[ORC_SC_EXTRA]) != AS_OK || set_text(&a->reason, &nv[ORC_SC_REASON]) != AS_OK ||
+      set_text(&a->kind, &nv[ORC_SC_KIND]) != AS_OK || set_text(&a->cause, &nv[ORC_SC_CAUSE]) != AS_OK)
     orc__harness_error(o, "out of memory");
 }
 
@@ -505,10 +510,11 @@ static void call_row(work *w, size_t k, const orc_crow *r) {
 }
 
 /* from and to of a status_changed payload, as statuses (-1 unreadable),
-** and its reason (a copy; NULL when it has none). */
-static AS_WUR int payload_fields(const char *payload, int *from, int *to, char **reason) {
+** its reason, error_kind and error (copies; NULL when it has none). */
+static AS_WUR int payload_fields(const char *payload, int *from, int *to, char **reason,
+                                 char **kind, char **cause) {
   *from = *to = -1;
-  *reason = NULL;
+  *reason = *kind = *cause = NULL;
   json_error_t err;
   json_t *j = json_loads(payload, JSON_REJECT_DUPLICATES, &err);
   if (!j) return AS_OK; /* unreadable: from and to say so */
@@ -518,6 +524,8 @@ static AS_WUR int payload_fields(const char *payload, int *from, int *to, char *
   if (f) *from = orc_status_parse(f, strlen(f));
   if (t) *to = orc_status_parse(t, strlen(t));
   int rc = dup_or_null(why, reason);
+  if (rc == AS_OK) rc = dup_or_null(json_string_value(json_object_get(j, "error_kind")), kind);
+  if (rc == AS_OK) rc = dup_or_null(json_string_value(json_object_get(j, "error")), cause);
   json_decref(j);
   return rc;
 }
@@ -576,7 +584,10 @@ static void event_row(work *w, orc_change *ch, const orc_crow *r) {
   if (strcmp(e->kind, "status_changed") == 0) {
     ch->status_events++;
     free(ch->ev_reason);
-    if (payload_fields(e->payload, &ch->ev_from, &ch->ev_to, &ch->ev_reason) != AS_OK)
+    free(ch->ev_kind);
+    free(ch->ev_cause);
+    if (payload_fields(e->payload, &ch->ev_from, &ch->ev_to, &ch->ev_reason, &ch->ev_kind,
+                       &ch->ev_cause) != AS_OK)
       orc__harness_error(o, "out of memory");
   }
 }
@@ -660,11 +671,14 @@ static void close_history(work *w, size_t k) {
   }
 }
 
-/* The rules every committed change to a session obeys. */
-static void generic_rules(orc *o, const orc_change *ch) {
+/* The rules every committed change to a session obeys (t: the operation
+** that made it, NULL for none). */
+static void generic_rules(orc *o, const orc_task *t, const orc_change *ch) {
   const orc_sess *s = ch->s;
   const orc_sstate *b = &s->cur, *a = &ch->after;
   bool changed = ch->updated && a->status != b->status;
+  orc__retry_rules(o, t, ch);
+  if (o->violated) return;
   if (ch->updated && orc_terminal(b->status) && changed) {
     orc__violate(o, ORC_CK_TERMINAL, "%s left %s for %s", s->id, orc_status_name(b->status),
                  orc_status_name(a->status));
@@ -701,6 +715,7 @@ static void generic_rules(orc *o, const orc_change *ch) {
   else if (changed && ch->ev_reason && !eq(ch->ev_reason, a->reason))
     orc__violate(o, ORC_CK_REASON, "%s became %s, but its status_changed event gives the reason "
                  "'%s'", s->id, orc_status_name(a->status), ch->ev_reason);
+  if (!o->violated) orc__error_rules(o, ch);
 }
 
 static bool note_index(uint32_t **v, size_t *n, size_t *cap, uint32_t i) {
@@ -863,8 +878,9 @@ void orc__apply(orc *o, orc_conn *conn) {
   }
   replay_rows(&w, conn);
   for (size_t k = 0; k < w.tx.nch && !o->violated; k++) close_history(&w, k);
-  for (size_t k = 0; k < w.tx.nch && !o->violated; k++) generic_rules(o, &w.tx.ch[k]);
   orc_task *t = w.tx.task < o->ntasks ? &o->tasks[w.tx.task] : NULL;
+  for (size_t k = 0; k < w.tx.nch && !o->violated; k++)
+    generic_rules(o, t && t->active ? t : NULL, &w.tx.ch[k]);
   if (!o->violated) {
     if (!t || !t->active) {
       if (w.tx.nch || w.tx.nput || w.tx.ndel)
@@ -881,9 +897,14 @@ void orc__apply(orc *o, orc_conn *conn) {
       if (m && m->commit) m->commit(o, t, &w.tx);
     }
   }
-  if (!o->violated) commit_model(o, &w, conn);
+  if (!o->violated) {
+    commit_model(o, &w, conn);
+    for (size_t k = 0; k < w.tx.nch; k++) orc__note_answers(o, w.tx.ch[k].s);
+  }
   for (size_t k = 0; k < w.tx.nch; k++) {
     orc__sstate_clear(&w.tx.ch[k].after);
+    free(w.tx.ch[k].ev_kind);
+    free(w.tx.ch[k].ev_cause);
     for (size_t i = 0; i < w.nslots[k]; i++) call_free(&w.slots[k][i].call);
     free(w.tx.ch[k].ev_reason);
     free(w.slots[k]);

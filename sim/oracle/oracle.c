@@ -249,6 +249,8 @@ static void task_forget(orc_task *t) {
   free(t->result);
   t->session = t->tool = t->thread = t->content = t->args = t->result = NULL;
   free(t->due);
+  free(t->errkind);
+  t->errkind = NULL;
   t->due = NULL;
   t->ndue = t->capdue = 0;
   t->active = false;
@@ -547,6 +549,7 @@ static void on_op(orc *o, const sim_ev *ev) {
   t->seq = 0;
   t->resumed = 0;
   t->open_agent = 0;
+  orc__retry_begin(o, t);
 }
 
 /* What any operation may answer: success, or what the world makes
@@ -648,6 +651,8 @@ void orc_sink(void *ctx, const sim_ev *ev) {
   case ORC_EV_OP: on_op(o, ev); return;
   case ORC_EV_ACK: on_ack(o, ev); return;
   case ORC_EV_EXEC: orc__on_exec(o, ev->ref, task_of(o, ev->task)); return;
+  case ORC_EV_RUNS: orc__on_runs(o, ev, task_of(o, ev->task)); return;
+  case ORC_EV_LLM: orc__on_llm(o, ev->ref, task_of(o, ev->task)); return;
   case SIM_EV_DISK_CRASH: on_crash(o); return;
   default: return;
   }
@@ -663,6 +668,9 @@ static const char *const ev_names[] = {
 
 static const char *const row_ops[] = {"insert", "update", "delete"};
 static const char *const lock_evs[] = {"acquired", "try-acquired", "try refused", "released"};
+static const char *const runs_evs[] = {"retry entered", "retry refused", "retry left",
+                                       "run began",     "run ended",     "cancel marked",
+                                       "cancel idle",   "cancel seen"};
 
 void orc_describe(const sim_ev *ev, char *buf, size_t cap) {
   if (ev->kind < ORC_EV_BASE || ev->kind >= ORC__EV_END) {
@@ -683,6 +691,16 @@ void orc_describe(const sim_ev *ev, char *buf, size_t cap) {
     as_appendf(buf, cap, n, " %s %s", ev->label ? ev->label : "?",
                      ev->extra < 4 ? lock_evs[ev->extra] : "?");
     return;
+  case ORC_EV_RUNS:
+    as_appendf(buf, cap, n, " %s %s", ev->label ? ev->label : "?",
+               ev->extra < 8 ? runs_evs[ev->extra] : "?");
+    return;
+  case ORC_EV_LLM: {
+    const orc_llm *l = ev->ref;
+    as_appendf(buf, cap, n, " %s %s call %u attempt %u", l ? orc__str(l->session) : "?",
+               l ? orc__str(l->agent) : "?", l ? l->call : 0, l ? l->attempt : 0);
+    return;
+  }
   case ORC_EV_TX:
     as_appendf(buf, cap, n, " c%" PRIu64 " %s", ev->object, ev->extra ? "open" : "ended");
     return;

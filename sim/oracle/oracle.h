@@ -102,7 +102,35 @@
   X(ROUTE, "route",                                                                \
     "the route taken is the app's route for the agent and signal (or its default); " \
     "an emitted confidence lies in [0, 1]; every agent run that ends has an "       \
-    "envelope or an envelope_missing error")
+    "envelope or an envelope_missing error")                                        \
+  X(RETRY_ONCE, "retry-once",                                                      \
+    "at most one retry of a session is in flight (the registry's own account: no "  \
+    "second entry before the first leaves); a retry is refused as already in "      \
+    "progress only while another is in flight, and then writes nothing")          \
+  X(RETRY_COUNT, "retry-count",                                                    \
+    "retry_count rises by exactly one with each accepted retry (its retry_started " \
+    "commit, on thread <id>:retry-N) and never otherwise; a run checkpoints the "   \
+    "thread its session's retry_count names")                                      \
+  X(RETRY_START, "retry-start",                                                    \
+    "an accepted retry starts only from error (the model's status) and moves it to " \
+    "in_progress, clearing the error kind and cause")                              \
+  X(RETRY_DECISION, "retry-decision",                                              \
+    "every retry decision (a retry_started is auto_retry; a retry_rejected's reason; " \
+    "the answers of retry and preview) is the oracle's own should_retry on the "    \
+    "model's state and the app's retry policy")                                    \
+  X(PREVIEW, "preview-pure", "a preview commits nothing")                          \
+  X(CANCEL, "cancel",                                                              \
+    "a run registers holding its session's lock; a run stops for a cancel only once " \
+    "marked, and then ends error with kind cancelled, holding no lock and no "     \
+    "in-flight retry at its answer; a cancel answers not-running exactly when the " \
+    "registry had no run of the session")                                          \
+  X(ERROR_KIND, "error-kind",                                                      \
+    "an error row carries its failure's kind (one the spec knows, for the "        \
+    "runtime's own failures; the one given, for fail) and a cause, as its "        \
+    "status_changed event says; other rows carry neither")                         \
+  X(TURN_CAP, "turn-cap", "no agent run makes more LLM calls than its agent's max_calls") \
+  X(RUNS_EVICT, "runs-evict",                                                      \
+    "at quiescence the runs registry (in-flight retries, running runs) keeps no entry")
 
 typedef enum orc_check {
 #define ORC__CK(NAME, name, what) ORC_CK_##NAME,
@@ -131,7 +159,10 @@ void orc_write_checks(FILE *f, int markdown);
   X(ACK, "ack")               /* the runtime answered it: ref orc_op */         \
   X(TX, "db-tx")              /* object conn opened (extra 1) or ended (0) a  \
                               ** transaction */                                 \
-  X(EXEC, "tool-exec")        /* the world carried out an app tool: ref orc_exec */
+  X(EXEC, "tool-exec")        /* the world carried out an app tool: ref orc_exec */ \
+  X(RUNS, "runs")             /* label key, extra orc_runs_event: the runs       \
+                              ** registry's account */                          \
+  X(LLM, "llm-call")          /* a run asked the model: ref orc_llm */
 
 enum {
   ORC_EV_BASE = SIM_EV_PROGRAM,
@@ -150,14 +181,32 @@ typedef enum orc_lock_event {
   ORC_LOCK_RELEASED      /* one acquire undone */
 } orc_lock_event;
 
+/* What the runs registry did (retry.h's as_runs_event, translated). */
+typedef enum orc_runs_event {
+  ORC_RUNS_RETRY_ENTERED, /* a retry of key went in flight */
+  ORC_RUNS_RETRY_REFUSED, /* one was in flight already: refused */
+  ORC_RUNS_RETRY_LEFT,    /* the retry left the set */
+  ORC_RUNS_RUN_BEGAN,     /* a run of key began */
+  ORC_RUNS_RUN_ENDED,     /* ... and ended */
+  ORC_RUNS_CANCEL_MARKED, /* a cancel found key running and marked it */
+  ORC_RUNS_CANCEL_IDLE,   /* a cancel found no run of key */
+  ORC_RUNS_CANCEL_SEEN    /* a marked run noticed, and stops */
+} orc_runs_event;
+
+/* One LLM request of a run (the runner's provider wrapper). */
+typedef struct orc_llm {
+  const char *session, *agent;
+  unsigned call, attempt;
+} orc_llm;
+
 /* The audited tables and their columns, in the oracle's order. */
 typedef enum orc_table { ORC_T_SESSIONS, ORC_T_CALLS, ORC_T_EVENTS, ORC_T_CHECKPOINTS, ORC__T_COUNT } orc_table;
 enum { ORC_SC_ID, ORC_SC_STATUS, ORC_SC_VERSION, ORC_SC_RETRY, ORC_SC_REASON, ORC_SC_EXTRA,
-       ORC_SC_CREATED, ORC_SC_UPDATED };
+       ORC_SC_CREATED, ORC_SC_UPDATED, ORC_SC_KIND, ORC_SC_CAUSE };
 enum { ORC_TC_SESSION, ORC_TC_IDX, ORC_TC_TOOL, ORC_TC_ARGS, ORC_TC_RESULT, ORC_TC_STATE };
 enum { ORC_EC_SESSION, ORC_EC_SEQ, ORC_EC_KIND, ORC_EC_PAYLOAD, ORC_EC_AT };
 enum { ORC_CC_THREAD, ORC_CC_DATA, ORC_CC_UPDATED };
-#define ORC_MAX_COLS 8
+#define ORC_MAX_COLS 10
 
 typedef enum orc_row_op { ORC_INSERT, ORC_UPDATE, ORC_DELETE } orc_row_op;
 
@@ -183,6 +232,7 @@ typedef struct orc_row {
 /* An app tool the world carried out (the runner's tool server). */
 typedef struct orc_exec {
   const char *session, *tool, *args;
+  int fail; /* the status the server failed with (the script's fail=), AS_OK none */
 } orc_exec;
 
 /* How an agents' run ended, as the runner reports it (ACK). */
@@ -229,6 +279,7 @@ typedef struct orc_app_agent {
   char name[ORC_APP_NAME];
   bool has_gate;
   double gate; /* its least confidence that does not gate */
+  unsigned max_calls; /* LLM calls in one run of it */
 } orc_app_agent;
 
 typedef struct orc_app {
@@ -248,6 +299,10 @@ typedef struct orc_app {
   char fields[ORC_APP_FIELDS][ORC_APP_NAME]; /* the fields a patch may set */
   size_t nfields;
   uint64_t approval_timeout_ns;
+  /* The retry policy's settings. */
+  unsigned max_retries;
+  double retry_min_confidence; /* below: low_confidence_no_retry */
+  bool retry_transient;        /* transient errors retried at all */
 } orc_app;
 
 /* The setup's session creation: an operation outside the table. */
@@ -264,7 +319,7 @@ typedef struct orc_op {
   int tool_state;         /* tool: orc_call_state */
   const char *args;       /* tool, turn: the call's arguments and result (JSON) */
   const char *result;
-  const char *thread;     /* checkpoint: the thread id */
+  const char *thread;     /* checkpoint: the thread id; ACK of an accepted retry: its thread */
   const char *content;    /* write: the extra fields it saves; checkpoint: the
                           ** bytes it stores; note: the event's payload */
   int64_t base_version;   /* tool, write: the version the save is based on (0: none) */
@@ -277,8 +332,17 @@ typedef struct orc_op {
   int64_t seq;            /* note: the seq it said the event got; 0 none */
   int api;                /* run, approve, reject: 1 try-acquire (busy answers) */
   int64_t call;           /* approve, reject: the call they resolve (-1 none) */
-  int outcome;            /* ACK of run, approve, reject: ORC_RUN_* */
+  int outcome;            /* ACK of run, approve, reject, retry: ORC_RUN_* */
+  const char *errkind;    /* fail: the kind it stores (OP) */
+  int answer;             /* ACK of retry, preview: ORC_RA_*; cancel: ORC_CANCEL_* */
+  const char *reason;     /* ACK of retry, preview: the answer's reason */
+  int64_t retry_count;    /* ACK of retry, preview: the count it reports */
 } orc_op;
+
+/* How a retry (or its preview) answered. */
+enum { ORC_RA_NONE, ORC_RA_ACCEPTED, ORC_RA_IN_PROGRESS, ORC_RA_NOT_ERROR, ORC_RA_DENIED };
+/* How a cancel answered. */
+enum { ORC_CANCEL_NONE, ORC_CANCEL_STOPPING, ORC_CANCEL_NOT_RUNNING };
 
 /* --- the oracle ---------------------------------------------------------------- */
 
@@ -319,6 +383,9 @@ AS_WUR int orc_audit_map(sqlite3 *db, char *err, size_t cap);
 ** with no lock held there must be none. A violation (lock-evict) is kept
 ** like any other. */
 void orc_locks_idle(orc *o, size_t entries);
+/* At quiescence: the runs registry holds `entries` (as_runs_size); it must
+** hold none (runs-evict). */
+void orc_runs_idle(orc *o, size_t entries);
 
 /* Read everything back from db (outside any task, faults off) and compare it
 ** with the model. 0 when it agrees; SIM_INVARIANT with msg saying what

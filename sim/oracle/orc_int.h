@@ -61,6 +61,8 @@ typedef struct orc_sstate {
   int64_t retry;
   char *extra;
   char *reason;
+  char *kind;  /* error_kind ("" or NULL: none) */
+  char *cause; /* error_cause */
   orc_call *calls;
   size_t ncalls, capcalls;
   orc_evrec *events;
@@ -105,6 +107,10 @@ typedef struct orc_sess {
   orc_sstate ralt;
   uint32_t holder; /* lock model: the holding task + 1, 0 for none */
   uint32_t depth;
+  /* The runs registry's account (ORC_EV_RUNS): the task whose retry is in
+  ** flight (+ 1, 0 none), and how many runs are registered. */
+  uint32_t retry_task;
+  uint32_t nruns;
 } orc_sess;
 
 typedef enum orc_exists { ORC_EX_NO, ORC_EX_YES, ORC_EX_MAYBE } orc_exists;
@@ -158,6 +164,22 @@ typedef struct orc_task {
                        ** not finish yet; 0 none */
   uint32_t resumed; /* watchdog: the session it last resolved a call of (index + 1; 0 none),
                    ** whose run it resumes: that session's checkpoint is its own */
+  /* The failure paths (retry.c). */
+  char *errkind;      /* fail: the kind it stores (owned copy) */
+  bool refused;       /* the registry refused its retry: another was in flight */
+  bool accepted;      /* it committed a retry_started */
+  int64_t retry_n;    /* the retry count its retry_started or retry_rejected committed */
+  char rejected[64];  /* the reason of the retry_rejected it committed ("" none) */
+  unsigned answers;   /* retry, preview: the answers (orc__answer_bits) the session's
+                      ** states allowed while it ran */
+  bool inflight_seen; /* preview: a retry of its session was in flight meanwhile */
+  int cancel_found;   /* cancel: what the registry did (ORC_CANCEL_*) */
+  uint32_t run_sess;  /* the session (index + 1) whose run it has registered; 0 none */
+  bool marked;        /* a cancel marked that run */
+  uint32_t cancelled; /* the session (index + 1) whose run it stopped for a cancel */
+  const char *fail_kind; /* a tool's server failed in its run: the kind the spec says */
+  unsigned llm_calls; /* LLM calls (first attempts) of its current agent run */
+  char llm_agent[64]; /* ... of this agent */
 } orc_task;
 
 /* A string -> index map (open addressing). */
@@ -174,6 +196,7 @@ typedef struct orc_change {
   unsigned status_events; /* status_changed events it appended */
   int ev_from, ev_to;    /* the last one's from and to (-1 unreadable) */
   char *ev_reason;       /* and its reason (owned; NULL: none given) */
+  char *ev_kind, *ev_cause; /* and its error_kind and error (owned; NULL: none given) */
 } orc_change;
 
 /* A committed transaction, as the model steps see it. */
@@ -266,6 +289,31 @@ bool orc__calls_equal(const orc_call *a, size_t na, const orc_call *b, size_t nb
 void orc__crow_clear(orc_crow *r);
 /* Strings for messages: NULL as "(none)". */
 const char *orc__str(const char *s);
+
+/* retry.c: the failure paths. */
+/* The runs registry's event, and an LLM request. */
+void orc__on_runs(orc *o, const sim_ev *ev, orc_task *t);
+void orc__on_llm(orc *o, const orc_llm *l, orc_task *t);
+/* The rules every commit obeys about retry_count, retry_started and the
+** error kind and cause (t: the committing operation, NULL none). Before
+** the terminal rule. */
+void orc__retry_rules(orc *o, const orc_task *t, const orc_change *ch);
+void orc__error_rules(orc *o, const orc_change *ch);
+/* The answers (a bit per ORC_ANS_*) a retry of s could give in any state
+** the model holds possible for it now. */
+unsigned orc__answer_bits(const orc *o, const orc_sess *s);
+/* After a commit: every retry and preview in flight on s notes what s now allows. */
+void orc__note_answers(orc *o, const orc_sess *s);
+/* An operation starts: what retry.c keeps of it. */
+void orc__retry_begin(orc *o, orc_task *t);
+/* The thread session s's runs checkpoint under, with retry count n. */
+void orc__thread_of(char *buf, size_t cap, const char *id, int64_t n);
+/* agents.c's commit and answer steps, which the retry's run shares. */
+void orc__agents_commit(orc *o, orc_task *t, const orc_tx *tx);
+void orc__agents_ack(orc *o, orc_task *t, const orc_op *ack);
+/* Answer codes: 0 "not in error state", 1 + orc_decision otherwise. */
+#define ORC_ANS_NOT_ERROR 0u
+#define ORC_ANS_DECISION(d) (1u + (unsigned)(d))
 
 /* steps.c: the model steps, named by the operation table. */
 /* agents.c: the world carried out an app tool, in task t's operation. */

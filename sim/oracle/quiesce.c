@@ -56,7 +56,7 @@ static int session_index(reader *r, const char *id, const char *what) {
 static int read_sessions(reader *r) {
   sqlite3_stmt *q = NULL;
   int src = sqlite3_prepare_v2(r->db, "SELECT id, status, version, retry_count, "
-                               "needs_review_reason, extra FROM sessions ORDER BY id", -1, &q, NULL);
+                               "needs_review_reason, extra, error_kind, error_cause FROM sessions ORDER BY id", -1, &q, NULL);
   int bad = 0;
   while (!bad && src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
     src = SQLITE_OK;
@@ -73,7 +73,9 @@ static int read_sessions(reader *r) {
     g->retry = sqlite3_column_int64(q, 3);
     g->reason = strdup(col_text(q, 4));
     g->extra = strdup(col_text(q, 5));
-    if (!g->reason || !g->extra) bad = harness(r, "sessions (out of memory)");
+    g->kind = strdup(col_text(q, 6));
+    g->cause = strdup(col_text(q, 7));
+    if (!g->reason || !g->extra || !g->kind || !g->cause) bad = harness(r, "sessions (out of memory)");
   }
   int fin = sqlite3_finalize(q);
   if (bad) return -1;
@@ -169,6 +171,10 @@ static void diff(const orc_sstate *got, const orc_sstate *want, char *buf, size_
   else if (strcmp(orc__str(got->reason), orc__str(want->reason)) != 0)
     snprintf(buf, cap, "reason '%s' in the database, '%s' committed", orc__str(got->reason),
              orc__str(want->reason));
+  else if (strcmp(got->kind ? got->kind : "", want->kind ? want->kind : "") != 0 ||
+           strcmp(got->cause ? got->cause : "", want->cause ? want->cause : "") != 0)
+    snprintf(buf, cap, "error '%s' '%s' in the database, '%s' '%s' committed", orc__str(got->kind),
+             orc__str(got->cause), orc__str(want->kind), orc__str(want->cause));
   else if (got->retry != want->retry)
     snprintf(buf, cap, "retry count %" PRId64 " in the database, %" PRId64 " committed", got->retry,
              want->retry);

@@ -72,3 +72,42 @@ size_t orc_base_len(const char *tid) {
   if (d == n || d < k || memcmp(tid + d - k, suffix, k) != 0) return n;
   return d - k;
 }
+
+static const struct {
+  const char *name;
+  bool transient;
+} kinds[] = {
+#define ORC__K(name, tr) {name, tr},
+    ORC_KIND_MAP(ORC__K)
+#undef ORC__K
+};
+
+bool orc_kind_known(const char *kind, bool *transient) {
+  *transient = false;
+  for (size_t i = 0; kind && i < sizeof kinds / sizeof kinds[0]; i++)
+    if (strcmp(kinds[i].name, kind) == 0) {
+      *transient = kinds[i].transient;
+      return true;
+    }
+  return false;
+}
+
+static const char *const decision_names[] = {
+#define ORC__DN(NAME, text) text,
+    ORC_DECISION_MAP(ORC__DN)
+#undef ORC__DN
+};
+
+const char *orc_decision_name(orc_decision d) {
+  return (unsigned)d < ORC__DEC_COUNT ? decision_names[d] : "?";
+}
+
+orc_decision orc_should_retry(int64_t count, const char *kind, bool has_conf, double conf,
+                              const orc_retry_policy *p) {
+  bool transient = false;
+  if (count >= (int64_t)p->max_retries) return ORC_DEC_MAX;
+  if (!orc_kind_known(kind, &transient) || !transient) return ORC_DEC_PERMANENT;
+  if (has_conf && conf < p->min_confidence) return ORC_DEC_LOW_CONFIDENCE;
+  if (!p->transient) return ORC_DEC_TRANSIENT_DISABLED;
+  return ORC_DEC_AUTO;
+}

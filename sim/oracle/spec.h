@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Session statuses, as the database spells them. */
 #define ORC_STATUS_MAP(X)                                                     \
@@ -73,5 +74,51 @@ int orc_infer(const orc_call *calls, size_t n, const char *const *legacy, size_t
 /* The length of thread id tid's base: tid without one trailing ":retry-N"
 ** (N one or more digits). */
 size_t orc_base_len(const char *tid);
+
+/* --- the failure paths: error kinds, their classes, the retry policy --------------- */
+
+/* The error kinds the specification names (DESIGN.md section 4, the failure
+** paths issue), as the database spells them, with their class: transient
+** (trying again may work) or permanent. A kind not in this list is unknown:
+** permanent (fail closed). The oracle's own table: never the runtime's. */
+#define ORC_KIND_MAP(X)                                                        \
+  X("llm_timeout", true) X("llm_rate_limited", true) X("llm_server_error", true) \
+  X("llm_malformed_response", true) X("io_error", true) X("db_busy", true)      \
+  X("tool_unavailable", true) X("cancelled", true) X("llm_refusal", false)      \
+  X("llm_bad_answer", false) X("envelope_missing", false) X("validation", false) \
+  X("tool_forbidden", false) X("tool_failed", false) X("turn_cap", false)       \
+  X("tool_call_cap", false) X("agent_run_cap", false) X("conversation_cap", false) \
+  X("internal", false) X("unknown", false)
+
+/* Whether the spec knows kind (NULL: no); *transient its class. */
+bool orc_kind_known(const char *kind, bool *transient);
+
+/* The retry policy's decisions, as the runtime's answers name them. */
+#define ORC_DECISION_MAP(X)                                                    \
+  X(AUTO, "auto_retry") X(MAX, "max_retries_exceeded") X(PERMANENT, "permanent_error") \
+  X(LOW_CONFIDENCE, "low_confidence_no_retry") X(TRANSIENT_DISABLED, "transient_disabled")
+
+typedef enum orc_decision {
+#define ORC__DEC(NAME, text) ORC_DEC_##NAME,
+  ORC_DECISION_MAP(ORC__DEC)
+#undef ORC__DEC
+  ORC__DEC_COUNT
+} orc_decision;
+
+const char *orc_decision_name(orc_decision d);
+
+/* The retry policy's settings (the app's `retry` section). */
+typedef struct orc_retry_policy {
+  unsigned max_retries;
+  double min_confidence;
+  bool transient;
+} orc_retry_policy;
+
+/* should_retry, from the specification's order: a session retried `count`
+** times that failed with `kind` (as stored; unknown is permanent), with
+** confidence conf when has_conf: max_retries_exceeded, permanent_error,
+** low_confidence_no_retry, transient_disabled, else auto_retry. */
+orc_decision orc_should_retry(int64_t count, const char *kind, bool has_conf, double conf,
+                              const orc_retry_policy *p);
 
 #endif

@@ -270,9 +270,18 @@ const orc_model orc_model_pause = {pause_commit, pause_ack};
 
 static void fail_commit(orc *o, orc_task *t, const orc_tx *tx) {
   const orc_change *ch = settle_commit(o, t, tx);
-  if (ch && ch->after.status != ORC_ST_ERROR)
+  if (ch && ch->after.status != ORC_ST_ERROR) {
     orc__violate(o, ORC_CK_OP_SCOPE, "fail %s committed %s, not error", t->session,
                  orc_status_name(ch->after.status));
+    return;
+  }
+  /* The kind as given (a name the runtime does not know included) and the cause. */
+  const char *want = t->op.errkind ? t->op.errkind : "unknown";
+  if (ch && (strcmp(orc__str(ch->after.kind), want) != 0 ||
+             strcmp(orc__str(ch->after.cause), orc__str(t->op.content)) != 0))
+    orc__violate(o, ORC_CK_ERROR_KIND, "fail %s stored the error %s '%s', not the %s '%s' it was "
+                 "given", t->session, orc__str(ch->after.kind), orc__str(ch->after.cause), want,
+                 orc__str(t->op.content));
 }
 
 static void fail_ack(orc *o, orc_task *t, const orc_op *ack) {

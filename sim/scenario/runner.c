@@ -26,6 +26,7 @@
 #include "agentsim/fmt.h"
 #include "agentsim/finalize.h"
 #include "agentsim/locks.h"
+#include "agentsim/retry.h"
 #include "agentsim/store.h"
 #include "agentsim/turn.h"
 #include "oracle/oracle.h"
@@ -83,7 +84,10 @@ typedef struct run {
   const as_app *app;  /* the runner's, or NULL */
   const as_stub_script *script;
   uint64_t llm_seed;  /* the run's LLM stream: the stub's choices */
-  as_llm llm;         /* the stub, when there is an app */
+  as_llm stub;        /* the stub, when there is an app */
+  as_llm llm;         /* what the runtime calls: the stub, each request told the oracle */
+  as_runs *runs;      /* in-flight retries and running runs, shared like the locks */
+  uint32_t *tool_calls; /* calls so far of app tool k by session i: [i * ntools + k] */
   worker aux;      /* main's own: creating sessions */
   as_task **tasks; /* the actors' handles (run state: main may be abandoned) */
   const char *fields; /* the sessions' fields, JSON (the runner's) */
@@ -117,6 +121,37 @@ static void observe_lock(void *ctx, const char *key, uint64_t task, as_lock_even
                                                   : ORC_LOCK_RELEASED;
   sim_emit(ORC_EV_LOCK, 0, (uint64_t)e, key);
 }
+
+/* --- the runs registry forwards into the stream too ------------------------------- */
+
+static void observe_runs(void *ctx, const char *key, uint64_t task, as_runs_event ev) {
+  (void)ctx;
+  (void)task; /* the stream knows the task */
+  orc_runs_event e = ev == AS_RUNS_RETRY_ENTERED   ? ORC_RUNS_RETRY_ENTERED
+                     : ev == AS_RUNS_RETRY_REFUSED ? ORC_RUNS_RETRY_REFUSED
+                     : ev == AS_RUNS_RETRY_LEFT    ? ORC_RUNS_RETRY_LEFT
+                     : ev == AS_RUNS_RUN_BEGAN     ? ORC_RUNS_RUN_BEGAN
+                     : ev == AS_RUNS_RUN_ENDED     ? ORC_RUNS_RUN_ENDED
+                     : ev == AS_RUNS_CANCEL_MARKED ? ORC_RUNS_CANCEL_MARKED
+                     : ev == AS_RUNS_CANCEL_IDLE   ? ORC_RUNS_CANCEL_IDLE
+                                                   : ORC_RUNS_CANCEL_SEEN;
+  sim_emit(ORC_EV_RUNS, 0, (uint64_t)e, key);
+}
+
+/* --- the model: the stub, each request told the oracle ------------------------------ */
+
+static int llm_complete(void *self, const as_llm_request *req, as_llm_response *out,
+                        as_llm_error *err) {
+  run *r = self;
+  orc_llm l = {.session = req->session_id, .agent = req->agent, .call = req->call,
+               .attempt = req->attempt};
+  sim_publish(&(sim_ev){.kind = ORC_EV_LLM, .ref = &l});
+  return r->stub.vt->complete(r->stub.self, req, out, err);
+}
+
+static void llm_destroy(void *self) { (void)self; /* the stub is destroyed on its own */ }
+
+static const as_llm_vtable llm_told = {"stub", llm_complete, llm_destroy};
 
 /* --- telling the oracle -------------------------------------------------------------- */
 
@@ -309,8 +344,21 @@ static AS_WUR int exec_pause(worker *w, const scn_op *sop, uint32_t i) {
   return exec_mark(w, sop, i, as_mark_paused);
 }
 
+/* The kind as the scenario gives it (unknown by default: any name, one the
+** runtime does not know included), with a cause of its own. */
 static AS_WUR int exec_fail(worker *w, const scn_op *sop, uint32_t i) {
-  return exec_mark(w, sop, i, as_mark_failed);
+  char id[32], cause[SCN_MAX_NAME + 48];
+  bool changed = false;
+  sid(id, sizeof id, i);
+  snprintf(cause, sizeof cause, "failed by %s (%" PRIu64 ")", w->name, ++w->writes);
+  orc_op op = op_for(sop, id);
+  op.errkind = sop->name[0] ? sop->name : "unknown";
+  op.content = cause;
+  publish_op(w, ORC_EV_OP, &op);
+  int rc = as_mark_failed_as(w->st, w->r->locks, id, op.errkind, cause, &changed);
+  if (rc == AS_OK) op.changed = changed;
+  ack(w, &op, rc);
+  return rc;
 }
 
 /* Session i's thread, or the operation's own (thread=), with its retry. */
@@ -443,20 +491,39 @@ static AS_WUR int exec_turn(worker *w, const scn_op *sop, uint32_t i) {
 /* The world's side of an app tool: it takes virtual time (others run
 ** meanwhile), tells the oracle it ran (the evidence that a call was carried
 ** out, whatever the runtime records), and answers what the script says. */
+/* The number of this call of tool t by session_id: 1, 2, ... (1 for a
+** session that is not one of the scenario's). */
+static unsigned tool_call_number(run *r, const char *session_id, const as_app_tool *t) {
+  char *end = NULL;
+  unsigned long i = session_id && session_id[0] == 's' ? strtoul(session_id + 1, &end, 10) : 0;
+  size_t k = (size_t)(t - r->app->tools);
+  if (!end || *end || i >= r->sc->sessions || k >= r->app->ntools || !r->tool_calls) return 1;
+  uint32_t *n = &r->tool_calls[i * r->app->ntools + k];
+  if (*n < UINT32_MAX) (*n)++;
+  return *n;
+}
+
+/* The world's side of an app tool: it takes virtual time (others run
+** meanwhile), tells the oracle it ran (the evidence that a call was carried
+** out, whatever the runtime records), and answers what the script says: a
+** result, or the server's failure (its status, which the runtime hears). */
 static int tool_exec(void *ctx, const char *session_id, const as_app_tool *t, const char *args,
                      char **result) {
   worker *w = ctx;
-  orc_exec ex = {.session = session_id, .tool = t->qname, .args = args};
+  run *r = w->r;
+  unsigned n = tool_call_number(r, session_id, t);
+  int rc = as_stub_tool_result(r->script, r->llm_seed, session_id, t->qname, n, result);
+  orc_exec ex = {.session = session_id, .tool = t->qname, .args = args,
+                 .fail = rc == AS_NOTFOUND || rc == AS_NOMEM ? AS_OK : rc};
   sim_publish(&(sim_ev){.kind = ORC_EV_EXEC, .label = w->name, .ref = &ex});
   as_sleep_until(as_now_mono_ns() + TOOL_COST_NS);
-  int rc = as_stub_tool_result(w->r->script, w->r->llm_seed, session_id, t->qname, 1, result);
   return rc == AS_NOTFOUND ? AS_OK : rc; /* NULL result: the runtime's default */
 }
 
 static as_runtime runtime_of(worker *w) {
   run *r = w->r;
   return (as_runtime){.st = w->st, .locks = r->locks, .app = r->app, .llm = &r->llm,
-                      .exec = tool_exec, .exec_ctx = w};
+                      .exec = tool_exec, .exec_ctx = w, .runs = r->runs};
 }
 
 static int outcome_of(const as_run_result *res) {
@@ -486,6 +553,69 @@ static AS_WUR int exec_run(worker *w, const scn_op *sop, uint32_t i) {
   }
   ack(w, &op, rc);
   return api_answer(sop, rc);
+}
+
+static int answer_of(as_retry_refusal f) {
+  switch (f) {
+  case AS_RETRY_ACCEPTED: return ORC_RA_ACCEPTED;
+  case AS_RETRY_IN_PROGRESS: return ORC_RA_IN_PROGRESS;
+  case AS_RETRY_NOT_ERROR: return ORC_RA_NOT_ERROR;
+  default: return ORC_RA_DENIED;
+  }
+}
+
+/* How a retry or a preview answered, for the oracle to judge. */
+static void retry_answered(orc_op *op, const as_retry_answer *ans, bool ran) {
+  op->answer = answer_of(ans->refusal);
+  op->reason = ans->reason;
+  op->retry_count = ans->retry_count;
+  op->thread = ans->thread;
+  if (ran && ans->refusal == AS_RETRY_ACCEPTED) {
+    op->outcome = outcome_of(&ans->run);
+    op->status = as_session_status_name(ans->run.status);
+  }
+}
+
+static AS_WUR int exec_retry(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  op.api = (int)sop->api;
+  publish_op(w, ORC_EV_OP, &op);
+  as_runtime rt = runtime_of(w);
+  as_retry_answer ans;
+  memset(&ans, 0, sizeof ans);
+  int rc = as_retry_session(&rt, id, sop->api != 0, &ans);
+  if (rc == AS_OK) retry_answered(&op, &ans, true);
+  ack(w, &op, rc);
+  return api_answer(sop, rc);
+}
+
+static AS_WUR int exec_preview(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  publish_op(w, ORC_EV_OP, &op);
+  as_runtime rt = runtime_of(w);
+  as_retry_answer ans;
+  memset(&ans, 0, sizeof ans);
+  int rc = as_preview_retry(&rt, id, &ans);
+  if (rc == AS_OK) retry_answered(&op, &ans, false);
+  ack(w, &op, rc);
+  return rc;
+}
+
+static AS_WUR int exec_cancel(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  publish_op(w, ORC_EV_OP, &op);
+  as_runtime rt = runtime_of(w);
+  as_cancel_answer ans = AS_CANCEL_NOT_RUNNING;
+  int rc = as_cancel_session(&rt, id, &ans);
+  if (rc == AS_OK) op.answer = ans == AS_CANCEL_STOPPING ? ORC_CANCEL_STOPPING : ORC_CANCEL_NOT_RUNNING;
+  ack(w, &op, rc);
+  return rc;
 }
 
 /* The newest call of id an approval was requested for (-1: none), read
@@ -607,7 +737,7 @@ static int takes_session(scn_op_kind k) {
 /* Which operations need the database (a connection to retry with). */
 static int needs_db(scn_op_kind k) {
   return k != SCN_OP_SLEEP && k != SCN_OP_CRASH && k != SCN_OP_HOLD && k != SCN_OP_TRY &&
-         k != SCN_OP_WATCHDOG; /* which connects for each tick */
+         k != SCN_OP_CANCEL && k != SCN_OP_WATCHDOG; /* which connects for each tick */
 }
 
 /* Run one operation on session i, retrying what is transient. */
@@ -807,8 +937,9 @@ static void main_task(void *state) {
   }
   for (uint32_t k = 0; k < n; k++)
     if (as_task_join(r->tasks[k]) != AS_OK) sim_fail(SIM_ASSERT, "join failed");
-  /* Every actor is done: the registry must have evicted every entry. */
+  /* Every actor is done: the registries must have evicted every entry. */
   if (!stopped(r)) orc_locks_idle(r->oracle, as_locks_size(r->locks));
+  if (!stopped(r) && r->runs) orc_runs_idle(r->oracle, as_runs_size(r->runs));
 }
 
 /* --- swarm: what a seed runs ------------------------------------------------------------------ */
@@ -919,7 +1050,10 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
     r->script = rn->script;
     r->llm_seed = sim_stream_seed_of(SIM_STREAM_LLM);
     r->fields = rn->fields;
-    rc = as_stub_llm_new(&r->llm, rn->script, r->llm_seed);
+    rc = as_stub_llm_new(&r->stub, rn->script, r->llm_seed);
+    r->llm = (as_llm){.vt = &llm_told, .self = r, .timeout_ns = 0};
+    r->tool_calls = calloc((size_t)sc->sessions * rn->app->ntools + 1, sizeof *r->tool_calls);
+    if (rc == AS_OK && !r->tool_calls) rc = AS_NOMEM;
   }
   if (rc == AS_OK) rc = sim_sink_add(orc_sink, r->oracle);
   if (rc == AS_OK) rc = orc_audit_begin();
@@ -932,6 +1066,9 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
   rc = as_locks_new(&r->locks, 0);
   if (rc != AS_OK) return rc;
   as_locks_observe(r->locks, observe_lock, r);
+  rc = as_runs_new(&r->runs, 0);
+  if (rc != AS_OK) return rc;
+  as_runs_observe(r->runs, observe_runs, r);
   for (size_t a = 0; a < sc->nactors; a++) r->nworkers += r->counts[a];
   r->workers = calloc(r->nworkers ? r->nworkers : 1, sizeof *r->workers);
   r->tasks = calloc(r->nworkers ? r->nworkers : 1, sizeof *r->tasks);
@@ -978,7 +1115,9 @@ static void teardown(void *state) {
   as_store_forget(r->aux.st);
   as_session_clear(&r->aux.s);
   as_locks_free(r->locks);
-  if (r->app) as_llm_destroy(&r->llm);
+  as_runs_free(r->runs);
+  if (r->app) as_llm_destroy(&r->stub);
+  free(r->tool_calls);
   orc_free(r->oracle);
   free(r->workers);
   free(r->tasks);
@@ -1056,6 +1195,7 @@ static AS_WUR int orc_app_from(const as_app *app, orc_app **out) {
     CPY(o->agents[i].name, a->name);
     o->agents[i].has_gate = a->has_gate;
     o->agents[i].gate = a->gate_min_confidence;
+    o->agents[i].max_calls = a->max_calls;
     for (size_t k = 0; k <= a->nroutes; k++) {
       orc_app_route *r = &o->routes[o->nroutes++];
       int to = k < a->nroutes ? a->routes[k].agent : a->default_route;
@@ -1074,6 +1214,9 @@ static AS_WUR int orc_app_from(const as_app *app, orc_app **out) {
   for (size_t i = 0; i < app->nfields; i++) CPY(o->fields[i], app->fields[i].name);
   o->nfields = app->nfields;
   o->approval_timeout_ns = app->approval_timeout_ns;
+  o->max_retries = app->retry.max_retries;
+  o->retry_min_confidence = app->retry.min_confidence;
+  o->retry_transient = app->retry.transient;
 #undef CPY
   *out = o;
   return AS_OK;

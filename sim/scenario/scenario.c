@@ -377,7 +377,8 @@ static AS_WUR int set_key(pstate *p, const scenario *sc, scn_op *op, const scn_k
     }
     return rc;
   case SCN_KT_NAME:
-    return copy_name(p, t->val, t->vlen, t->vcol, op->name, "a tool name");
+    return copy_name(p, t->val, t->vlen, t->vcol, op->name,
+                     strcmp(k->name, "kind") == 0 ? "an error kind" : "a tool name");
   case SCN_KT_THREAD:
     return copy_name(p, t->val, t->vlen, t->vcol, op->name, "a thread id");
   case SCN_KT_DURATION:
@@ -753,7 +754,8 @@ static AS_WUR int check_app(pstate *p, const scenario *sc) {
   for (size_t i = 0; !sc->app[0] && i < sc->nactors; i++)
     for (size_t j = 0; j < sc->actors[i].nops; j++) {
       scn_op_kind k = sc->actors[i].ops[j].kind;
-      if (k == SCN_OP_RUN || k == SCN_OP_APPROVE || k == SCN_OP_REJECT || k == SCN_OP_WATCHDOG) {
+      if (k == SCN_OP_RUN || k == SCN_OP_APPROVE || k == SCN_OP_REJECT || k == SCN_OP_WATCHDOG ||
+          k == SCN_OP_RETRY || k == SCN_OP_PREVIEW || k == SCN_OP_CANCEL) {
         p->line = sc->actors[i].ops[j].line;
         return perr(p, 1, "an 'app PATH' line: %s runs the app's agents", scn_ops[k].keyword);
       }

@@ -125,6 +125,7 @@ typedef struct scn_key {
 #define SCN_K_API {"api", SCN_KT_COUNT, SCN_SLOT_API, 0, 1, 0, "1: as an API caller: try-acquire the session's lock, and a busy session is the answer (HTTP 429 + Retry-After: 1), never a wait"},
 #define SCN_K_TICKS {"ticks", SCN_KT_COUNT, SCN_SLOT_TICKS, 1, SCN_MAX_TICKS, 0, "how many watchdog ticks (1 to 100000; default 1)"},
 #define SCN_K_EVERY {"every", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 0, "the virtual time between two ticks (default 1s)"},
+#define SCN_K_KIND {"kind", SCN_KT_NAME, SCN_SLOT_NAME, 0, 0, 0, "the error kind it stores (default unknown): any name, one the runtime does not know included"},
 #define SCN_K_THREAD {"thread", SCN_KT_THREAD, SCN_SLOT_NAME, 0, 0, SCN_ONE_OF, "a thread id of its own instead of S's (one of no session, which a GC must remove)"},
 
 /* --- the operation table ----------------------------------------------------- */
@@ -140,8 +141,9 @@ typedef struct scn_key {
     "settle the terminal status the executed tool calls imply, under the lock")    \
   X(PAUSE, "pause", SCN_K_S, exec_pause, orc_model_pause,                          \
     "mark a paused run awaiting_input, under the lock (never undoes a finalize)")  \
-  X(FAIL, "fail", SCN_K_S, exec_fail, orc_model_fail,                              \
-    "a run failed: mark the session error, under the lock (never undoes a finalize)") \
+  X(FAIL, "fail", SCN_K_S SCN_K_KIND, exec_fail, orc_model_fail,                  \
+    "a run failed: mark the session error with the kind and a cause of its own, "  \
+    "under the lock (never undoes a finalize)")                                    \
   X(WRITE, "write", SCN_K_S, exec_write, orc_model_write,                          \
     "load, take a scheduling step, save new extra fields: a writer racing others") \
   X(CHECKPOINT, "checkpoint", SCN_K_S_ONE_OF SCN_K_RETRY SCN_K_THREAD, exec_checkpoint, \
@@ -172,6 +174,18 @@ typedef struct scn_key {
   X(REJECT, "reject", SCN_K_S SCN_K_API, exec_reject, orc_model_reject,             \
     "reject the session's newest requested approval and resume the run (the "      \
     "model hears it was rejected)")                                                \
+  X(RETRY, "retry", SCN_K_S SCN_K_API, exec_retry, orc_model_retry,               \
+    "retry the session (needs `app`): refused at once while another retry of it is " \
+    "in flight, else under its lock refused unless it is in error and the app's "   \
+    "retry policy allows it (each refusal recorded), else retry_count + 1 and the " \
+    "app's agents run afresh on thread S:retry-N")                                 \
+  X(PREVIEW, "preview", SCN_K_S, exec_preview, orc_model_preview,                   \
+    "ask what a retry of the session would answer now (needs `app`), changing "    \
+    "nothing: no write, no lock")                                                  \
+  X(CANCEL, "cancel", SCN_K_S, exec_cancel, orc_model_cancel,                       \
+    "cancel the session's running run (needs `app`): it stops at its next "        \
+    "scheduling point and ends error, kind cancelled; a session with no run "      \
+    "running answers that, changing nothing")                                      \
   X(WATCHDOG, "watchdog", SCN_K_TICKS SCN_K_EVERY, exec_watchdog, orc_model_watchdog, \
     "approval watchdog ticks: every pending approval older than the timeout is "   \
     "resolved as timed out and its run resumed; a busy session is skipped")        \
