@@ -11,6 +11,7 @@
 #define AGENTSIM_TESTS_ORACLE_FEED_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,10 @@ static uint64_t VNOW ORC_FEED_UNUSED;
 /* The reason the last update to needs_review gave: what a later update
 ** from needs_review finds in the row (one needs_review session at a time). */
 static const char *NR_REASON ORC_FEED_UNUSED = "";
+/* The error kind and cause an update to error stores (and an update from
+** error finds), and the retry count every update finds and keeps. */
+static const char *ERR_KIND ORC_FEED_UNUSED = "unknown";
+static const char *ERR_CAUSE ORC_FEED_UNUSED = "it failed";
 
 
 static inline int setup(void **state) {
@@ -43,6 +48,8 @@ static inline int setup(void **state) {
   STEP = 0;
   VNOW = 0;
   NR_REASON = "";
+  ERR_KIND = "unknown";
+  ERR_CAUSE = "it failed";
   return orc_new(&O, legacy, 1) == AS_OK ? 0 : -1;
 }
 
@@ -104,6 +111,8 @@ static inline void session_insert(uint32_t task, uint32_t c, const char *id) {
   r.nw[ORC_SC_REASON] = text("");
   r.nw[ORC_SC_EXTRA] = text("{}");
   r.nw[ORC_SC_CREATED] = r.nw[ORC_SC_UPDATED] = num(NOW);
+  r.nw[ORC_SC_KIND] = text("");
+  r.nw[ORC_SC_CAUSE] = text("");
   row(task, c, &r);
 }
 
@@ -132,6 +141,11 @@ static inline void session_update(uint32_t task, uint32_t c, const char *id, con
   r.nw[ORC_SC_REASON] = text(reason);
   r.nw[ORC_SC_EXTRA] = text(x1);
   r.nw[ORC_SC_CREATED] = r.nw[ORC_SC_UPDATED] = num(NOW);
+  bool e0 = strcmp(st0, "error") == 0, e1 = strcmp(st1, "error") == 0;
+  r.old[ORC_SC_KIND] = text(e0 ? ERR_KIND : "");
+  r.old[ORC_SC_CAUSE] = text(e0 ? ERR_CAUSE : "");
+  r.nw[ORC_SC_KIND] = text(e1 ? ERR_KIND : "");
+  r.nw[ORC_SC_CAUSE] = text(e1 ? ERR_CAUSE : "");
   row(task, c, &r);
 }
 
@@ -163,9 +177,13 @@ static inline void event_row(uint32_t task, uint32_t c, orc_row_op rop, const ch
 /* A status_changed event giving the new status's reason. */
 static inline void status_event_why(uint32_t task, uint32_t c, const char *id, int64_t seq,
                                     const char *from, const char *to, const char *reason) {
-  char p[256];
-  snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}", from, to,
-           reason ? reason : "");
+  char p[512];
+  if (strcmp(to, "error") == 0)
+    snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"error_kind\":\"%s\","
+             "\"error\":\"%s\"}", from, to, reason ? reason : "", ERR_KIND, ERR_CAUSE);
+  else
+    snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}", from, to,
+             reason ? reason : "");
   event_row(task, c, ORC_INSERT, id, seq, "status_changed", p);
 }
 
@@ -387,7 +405,8 @@ static inline void db_exec(const char *sql) {
 #define ORC_FEED_SCHEMA                                                                            \
   "CREATE TABLE sessions (id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL,"    \
   " retry_count INTEGER NOT NULL, needs_review_reason TEXT NOT NULL, extra TEXT NOT NULL,"         \
-  " created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL);"                                    \
+  " created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL, error_kind TEXT NOT NULL DEFAULT '',"  \
+  " error_cause TEXT NOT NULL DEFAULT '');"                                    \
   "CREATE TABLE tool_calls (session_id TEXT, idx INTEGER, tool TEXT, args TEXT, result TEXT,"      \
   " state TEXT, PRIMARY KEY (session_id, idx)) WITHOUT ROWID;"                                     \
   "CREATE TABLE events (session_id TEXT, seq INTEGER, kind TEXT, payload TEXT, at_ns INTEGER,"     \

@@ -722,7 +722,7 @@ static void test_quiescence_extra_session(void **state) {
   history_for_db();
   make_db();
   db_rows("4");
-  db_exec("INSERT INTO sessions VALUES ('ghost','new',1,0,'','{}',0,0);");
+  db_exec("INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('ghost','new',1,0,'','{}',0,0);");
   char msg[1024];
   assert_int_equal(quiesce(msg, sizeof msg), SIM_INVARIANT);
   assert_non_null(strstr(msg, "session ghost, which was never committed"));
@@ -761,8 +761,8 @@ static void test_quiescence_either_side(void **state) {
     power_loss();
     answer(T1, o, AS_IO);
     make_db();
-    db_exec(lost ? "INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);"
-                 : "INSERT INTO sessions VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);");
+    db_exec(lost ? "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}',0,0);"
+                 : "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);");
     char msg[1024];
     int v = quiesce(msg, sizeof msg);
     if (v) fail_msg("lost=%d: %s", lost, msg);
@@ -1666,7 +1666,7 @@ static void test_ckpt_in_doubt(void **state) {
       reset();
       ckpt_in_doubt(seen);
       make_db();
-      db_exec("INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);");
+      db_exec("INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}',0,0);");
       if (there) db_exec("INSERT INTO checkpoints VALUES ('t',x'636b',0);");
       char msg[512];
       int v = quiesce(msg, sizeof msg);
@@ -1682,7 +1682,7 @@ static void test_ckpt_in_doubt(void **state) {
     gc_on(T2, 3, t, 1);
     expect_ok();
     make_db();
-    db_exec("INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);"
+    db_exec("INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}',0,0);"
             "INSERT INTO checkpoints VALUES ('t',x'636b',0);");
     char msg[512];
     assert_int_equal(quiesce(msg, sizeof msg), SIM_INVARIANT);
@@ -2334,7 +2334,7 @@ static void test_quiescence_lock_key_and_removal(void **state) {
   char msg[512];
   assert_int_equal(quiesce(msg, sizeof msg), 0);
   make_db();
-  db_exec("INSERT INTO sessions VALUES ('k0','new',1,0,'','{}',0,0);");
+  db_exec("INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('k0','new',1,0,'','{}',0,0);");
   assert_int_equal(quiesce(msg, sizeof msg), SIM_INVARIANT);
   if (!strstr(msg, "lost-write: the database holds the row of session k0, which was never committed"))
     fail_msg("%s", msg);
@@ -2415,7 +2415,7 @@ static void test_quiescence_creation_in_doubt(void **state) {
       power_loss();
       expect_ok();
       make_db();
-      if (there) db_exec("INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);");
+      if (there) db_exec("INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}',0,0);");
       char msg[512];
       int v = quiesce(msg, sizeof msg);
       if (v) fail_msg("seen=%d there=%d: %s", seen, there, msg);
@@ -2434,8 +2434,8 @@ static void test_quiescence_candidates(void **state) {
     make_db();
     char sql[512];
     snprintf(sql, sizeof sql,
-             "INSERT INTO sessions VALUES ('s0','new',%" PRId64 ",0,'','%s',0,0);"
-             "INSERT INTO sessions VALUES ('s1','new',3,0,'','{\"w\":2}',0,0);",
+             "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',%" PRId64 ",0,'','%s',0,0);"
+             "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s1','new',3,0,'','{\"w\":2}',0,0);",
              v[k], X[v[k] - 1]);
     db_exec(sql);
     char msg[512];
@@ -2457,7 +2457,7 @@ static void test_quiescence_unsettled_checkpoint(void **state) {
     (void)put_rows(T1, 1, "t", update ? ORC_UPDATE : ORC_INSERT);
     committing(T1, 1);
     make_db();
-    db_exec("INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);");
+    db_exec("INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}',0,0);");
     char msg[512];
     int v = quiesce(msg, sizeof msg);
     if (!update && v) fail_msg("%s", msg);
@@ -2811,8 +2811,8 @@ static void test_doubt_at_quiescence(void **state) {
     answer(T2, w, AS_OK);
     expect_ok();
     make_db();
-    db_exec(way == 2 ? "INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);"
-                     : "INSERT INTO sessions VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);");
+    db_exec(way == 2 ? "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}',0,0);"
+                     : "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);");
     if (way == 1) db_exec(note_ev);
     char msg[1024];
     int v = quiesce(msg, sizeof msg);
@@ -2835,8 +2835,8 @@ static void test_doubt_at_quiescence(void **state) {
     answer(T2, n, AS_OK);
     expect_ok();
     make_db();
-    db_exec(way == 1 ? "INSERT INTO sessions VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);"
-                     : "INSERT INTO sessions VALUES ('s0','new',1,0,'','{}',0,0);");
+    db_exec(way == 1 ? "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',2,0,'','{\"w\":1}',0,0);"
+                     : "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}',0,0);");
     if (way < 2) db_exec(note_ev);
     char msg[1024];
     int v = quiesce(msg, sizeof msg);

@@ -405,7 +405,7 @@ static void flow(void) {
   CHECK(x(db, SCHEMA) == SQLITE_OK);
   R.map_rc[0] = orc_audit_map(db, R.map_err[0], sizeof R.map_err[0]);
   orc_op c = operation(ORC_OP_CREATE, "s0");
-  CHECK(as_op(db, &c, "INSERT INTO sessions VALUES ('s0','new',1,0,'','{}'," EPOCH "," EPOCH ")", 0) == SQLITE_OK);
+  CHECK(as_op(db, &c, "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}'," EPOCH "," EPOCH ")", 0) == SQLITE_OK);
   orc_op w = operation(SCN_OP_WRITE, "s0");
   w.content = "{\"w\":1}";
   w.base_version = 1;
@@ -475,7 +475,7 @@ static void unmapped(void) {
   if (!db) return;
   CHECK(x(db, SCHEMA) == SQLITE_OK);
   orc_op c = operation(ORC_OP_CREATE, "s0");
-  (void)as_op(db, &c, "INSERT INTO sessions VALUES ('s0','new',1,0,'','{}'," EPOCH "," EPOCH ")", 0);
+  (void)as_op(db, &c, "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','new',1,0,'','{}'," EPOCH "," EPOCH ")", 0);
   CHECK(sqlite3_close_v2(db) == SQLITE_OK);
 }
 
@@ -569,7 +569,7 @@ static void row_oom(void) {
     char id[32], sql[160];
     snprintf(id, sizeof id, "s%lu", R.loops);
     orc_op c = operation(ORC_OP_CREATE, id);
-    snprintf(sql, sizeof sql, "INSERT INTO sessions VALUES ('%s','new',1,0,'','{}'," EPOCH "," EPOCH ")", id);
+    snprintf(sql, sizeof sql, "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('%s','new',1,0,'','{}'," EPOCH "," EPOCH ")", id);
     CHECK(as_op(db, &c, sql, 0) == SQLITE_OK);
     orc_op w = operation(SCN_OP_WRITE, id);
     w.content = "{\"w\":1}";

@@ -612,12 +612,13 @@ static frame *push(pstate *p, fkind kind, unsigned indent, const tok *t, const c
 /* A new entry, unless one with the same selector exists (a second would
 ** never answer). */
 static AS_WUR int new_entry(pstate *p, stub_entry_kind kind, const char *name, unsigned call,
-                            unsigned attempt, unsigned col, size_t *idx) {
+                            unsigned attempt, unsigned run, unsigned col, size_t *idx) {
   static const char *const sel[] = {"agent, call and attempt", "script's default",
                                      "tool and call"};
   for (size_t i = 0; i < p->s->n; i++) {
     const stub_entry *e = &p->s->entries[i];
-    if (e->kind == kind && strcmp(e->name, name) == 0 && e->call == call && e->attempt == attempt)
+    if (e->kind == kind && strcmp(e->name, name) == 0 && e->call == call && e->attempt == attempt &&
+        e->run == run)
       return perr(p, col, "one block for this %s (the first is at line %u)", sel[kind], e->line);
   }
   int rc =
@@ -630,6 +631,7 @@ static AS_WUR int new_entry(pstate *p, stub_entry_kind kind, const char *name, u
   memcpy(e->name, name, strlen(name) + 1);
   e->call = call;
   e->attempt = attempt;
+  e->run = run;
   e->line = p->line;
   *idx = p->s->n++;
   return AS_OK;
@@ -654,8 +656,8 @@ static AS_WUR int new_answer(pstate *p, stub_entry *e, unsigned col, unsigned we
 
 static const kwdef kw_agent = {"agent", "agent NAME", 2, 0, 0, {NULL}};
 static const kwdef kw_default = {"default", "default [delay=DUR]", 0, 0, 0, {"delay"}};
-static const kwdef kw_call = {"call", "call N|* [attempt=N] [delay=DUR]", 2, 0, 0,
-                              {"attempt", "delay"}};
+static const kwdef kw_call = {"call", "call N|* [attempt=N] [run=N] [delay=DUR]", 2, 0, 0,
+                              {"attempt", "delay", "run"}};
 static const kwdef kw_result = {"result", "result SERVER:TOOL [call=N] [fail=KIND | JSON]", 2, 0, 1,
                                 {"call", "fail"}};
 static const kwdef kw_alt = {"alt", "alt [weight=N] [delay=DUR]", 0, 0, 0, {"weight", "delay"}};
@@ -710,17 +712,18 @@ static AS_WUR int do_block(pstate *p, const tok *t, unsigned n, unsigned indent,
   bool is_call = word_is(&t[0], "call");
   args a;
   int rc = take(p, is_call ? &kw_call : &kw_default, t, n, &a);
-  uint64_t call = 0, attempt = 0, delay = 0;
+  uint64_t call = 0, attempt = 0, delay = 0, run = 0;
   bool has_delay = false;
   if (rc == AS_OK && is_call && !word_is(a.word, "*"))
     rc = num_in(p, a.word->s, a.word->len, a.word->col, 1, STUB_CALL_MAX, "a call number or *",
                 &call);
   if (rc == AS_OK && is_call && a.kv[0]) rc = kv_num(p, a.kv[0], 1, STUB_ATTEMPT_MAX, &attempt);
+  if (rc == AS_OK && is_call && a.kv[2]) rc = kv_num(p, a.kv[2], 1, STUB_RUN_MAX, &run);
   if (rc == AS_OK) rc = take_delay(p, a.kv[is_call ? 1 : 0], &has_delay, &delay);
   size_t idx = 0;
   if (rc == AS_OK)
     rc = new_entry(p, agent ? STUB_E_CALL : STUB_E_DEFAULT, agent ? agent->name : "",
-                   (unsigned)call, (unsigned)attempt, t[0].col, &idx);
+                   (unsigned)call, (unsigned)attempt, (unsigned)run, t[0].col, &idx);
   if (rc != AS_OK) return rc;
   if (agent) agent->blocks++;
   frame *f = push(p, F_BLOCK, indent, t, is_call ? "call" : "default");
@@ -764,7 +767,7 @@ static AS_WUR int do_result(pstate *p, const tok *t, unsigned n, unsigned indent
   int rc = take(p, &kw_result, t, n, &a);
   if (rc == AS_OK) rc = tool_name(p, a.word, name);
   if (rc == AS_OK && a.kv[0]) rc = kv_num(p, a.kv[0], 1, STUB_CALL_MAX, &call);
-  if (rc == AS_OK) rc = new_entry(p, STUB_E_RESULT, name, (unsigned)call, 0, t[0].col, &idx);
+  if (rc == AS_OK) rc = new_entry(p, STUB_E_RESULT, name, (unsigned)call, 0, 0, t[0].col, &idx);
   if (rc != AS_OK) return rc;
   if (a.json || a.kv[1]) {
     stub_entry *e = &p->s->entries[idx];

@@ -180,7 +180,7 @@ static void w_answer(wbuf *w, const stub_answer *a, unsigned level) {
 
 /* A call or default block's line (already indented), its answers below. */
 static void w_block(wbuf *w, const stub_entry *e, unsigned level) {
-  if (e->kind == STUB_E_DEFAULT || (e->call == 0 && e->attempt == 0)) {
+  if (e->kind == STUB_E_DEFAULT || (e->call == 0 && e->attempt == 0 && e->run == 0)) {
     w_puts(w, "default");
   } else {
     w_puts(w, "call ");
@@ -189,6 +189,7 @@ static void w_block(wbuf *w, const stub_entry *e, unsigned level) {
     else
       w_puts(w, "*");
     if (e->attempt) w_printf(w, " attempt=%u", e->attempt);
+    if (e->run) w_printf(w, " run=%u", e->run);
   }
   if (!e->alt_form) {
     w_delay(w, &e->alts[0]);
@@ -305,7 +306,7 @@ bool as_stub_script_equal(const as_stub_script *a, const as_stub_script *b) {
   for (size_t i = 0; i < a->n; i++) {
     const stub_entry *x = &a->entries[i], *y = &b->entries[i];
     if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->call != y->call ||
-        x->attempt != y->attempt || x->alt_form != y->alt_form || x->nalts != y->nalts)
+        x->attempt != y->attempt || x->run != y->run || x->alt_form != y->alt_form || x->nalts != y->nalts)
       return false;
     for (size_t j = 0; j < x->nalts; j++)
       if (!same_answer(&x->alts[j], &y->alts[j])) return false;
