@@ -59,7 +59,9 @@ static void test_bundled(void **state) {
                                       "terminal_history", "gc_vs_errored", "try_refused",
                                       "crash_gc", "stream_turns", "swarm_core",
                                       "crash_truncate", "gate_approved", "approval_vs_watchdog",
-                                      "double_approval", "model_moods", "code_review"};
+                                      "double_approval", "model_moods", "code_review",
+                                      "retry_race", "retry_cancel", "retry_watchdog",
+                                      "flaky_retry", "impatient_permanent", "retry_crash"};
   unsigned journals = 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[512], err[256];
@@ -755,6 +757,46 @@ static void test_agents(void **state) {
   scn_clear(A);
 }
 
+/* The failure paths' operations: retry (api=), preview, cancel, and fail's kind=. */
+static void test_retry_ops(void **state) {
+  (void)state;
+  static const char text[] =
+      "scenario r\nsessions 3\napp a\nscript s\n"
+      "actor a\n    retry s=0\n    retry s=any api=1\n    preview s=all\n    cancel s=2\n"
+      "    fail s=1 kind=no_such_kind.v2\n    fail s=1\n";
+  char err[256];
+  if (scn_parse("r.scn", text, sizeof text - 1, A, err, sizeof err) != AS_OK) fail_msg("%s", err);
+  const scn_op *ops = A->actors[0].ops;
+  assert_int_equal(A->actors[0].nops, 6);
+  assert_int_equal(ops[0].kind, SCN_OP_RETRY);
+  assert_int_equal(ops[0].api, 0);
+  assert_int_equal(ops[1].kind, SCN_OP_RETRY);
+  assert_int_equal(ops[1].api, 1);
+  assert_int_equal(ops[1].session, SCN_ANY);
+  assert_int_equal(ops[2].kind, SCN_OP_PREVIEW);
+  assert_int_equal(ops[2].session, SCN_ALL);
+  assert_int_equal(ops[3].kind, SCN_OP_CANCEL);
+  assert_int_equal(ops[3].session, 2);
+  assert_int_equal(ops[4].kind, SCN_OP_FAIL);
+  assert_string_equal(ops[4].name, "no_such_kind.v2");
+  assert_string_equal(ops[5].name, ""); /* the runner stores unknown */
+  roundtrip(A);
+  scn_clear(A);
+  /* Refused, with their positions: they need the app; their keys. */
+  expect(HEAD "sessions 1\nactor a\n    retry s=0\n", "t.scn:4:1: expected an 'app PATH' line: retry runs");
+  expect(HEAD "sessions 1\nactor a\n    preview s=0\n", "t.scn:4:1: expected an 'app PATH' line: preview runs");
+  expect(HEAD "sessions 1\nactor a\n    cancel s=0\n", "t.scn:4:1: expected an 'app PATH' line: cancel runs");
+  expect(HEAD "app a\nscript s\nactor a\n    retry\n", "t.scn:5:5: expected s= for retry");
+  expect(HEAD "app a\nscript s\nactor a\n    cancel\n", "t.scn:5:5: expected s= for cancel");
+  expect(HEAD "app a\nscript s\nactor a\n    retry s=0 api=3\n", "t.scn:5:19: expected api from 0 to 1");
+  expect(HEAD "app a\nscript s\nactor a\n    preview s=0 api=1\n", "t.scn:5:17: expected s= for preview, found 'api='");
+  expect(HEAD "app a\nscript s\nactor a\n    cancel s=0 kind=x\n", "t.scn:5:16: expected s= for cancel, found 'kind='");
+  expect(HEAD "actor a\n    fail s=0 kind=a/b\n", "t.scn:3:20: expected an error kind made of letters");
+  expect(HEAD "actor a\n    fail s=0 kind=\n", "t.scn:3:19: expected a value after 'kind='");
+  expect(HEAD "actor a\n    fail s=0 kind=a kind=b\n", "t.scn:3:21: expected one kind=");
+  expect(HEAD "actor a\n    fail s=0 name=x\n", "t.scn:3:14: expected s= or kind= for fail, found 'name='");
+}
+
 /* docs/scenarios.md holds the generated reference, exactly. */
 static void test_docs_match(void **state) {
   (void)state;
@@ -773,6 +815,7 @@ static void test_load_directory(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bundled), cmocka_unit_test(test_fields),
+      cmocka_unit_test(test_retry_ops),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_latency),
       cmocka_unit_test(test_latency_errors),
