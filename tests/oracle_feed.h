@@ -445,7 +445,7 @@ static inline void history_for_db(void) {
 static inline void db_rows(const char *version) {
   char sql[1024];
   snprintf(sql, sizeof sql,
-           "INSERT INTO sessions VALUES ('s0','resolved',%s,0,'','{}',0,0);"
+           "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('s0','resolved',%s,0,'','{}',0,0);"
            "INSERT INTO tool_calls VALUES ('s0',0,'mark_resolved','{}','{}','executed');"
            "INSERT INTO events VALUES ('s0',1,'status_changed','{\"from\":\"new\",\"to\":\"in_progress\",\"reason\":\"\"}',0);"
            "INSERT INTO events VALUES ('s0',2,'status_changed','{\"from\":\"in_progress\",\"to\":\"resolved\",\"reason\":\"\"}',0);"

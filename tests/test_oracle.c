@@ -2650,7 +2650,7 @@ static void test_columns(void **state) {
   r.nw[ORC_SC_RETRY] = num(1);
   row(T1, 1, &r);
   committing(T1, 1);
-  expect_violation(ORC_CK_OP_SCOPE, "session s0: retry_count 0 -> 1 (no operation changes it)");
+  expect_violation(ORC_CK_RETRY_COUNT, "s0: retry_count 0 -> 1 committed by write (only an accepted retry raises it)");
   /* A row that was changed behind the audit's back: its reason, its retry count. */
   static const struct {
     const char *reason;

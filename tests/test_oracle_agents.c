@@ -148,8 +148,12 @@ static void ev(uint32_t t, const char *kind, const char *payload) {
 }
 
 static void status_ev(uint32_t t, const char *from, const char *to) {
-  char p[128];
-  snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"\"}", from, to);
+  char p[256];
+  if (strcmp(to, "error") == 0) /* a failed run's kind and cause (oracle_feed.h's) */
+    snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"\",\"error_kind\":\"%s\","
+             "\"error\":\"%s\"}", from, to, ERR_KIND, ERR_CAUSE);
+  else
+    snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"\"}", from, to);
   ev(t, "status_changed", p);
 }
 

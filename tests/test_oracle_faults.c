@@ -485,7 +485,7 @@ static void schema(void) {
       "CREATE TABLE sessions (id TEXT, status TEXT, version INTEGER, retry_count INTEGER,"
       " needs_review_reason TEXT);",
       "CREATE TABLE sessions (id, status, version, retry_count, needs_review_reason, extra,"
-      " created_ns, updated_ns);"
+      " created_ns, updated_ns, error_kind, error_cause);"
       "CREATE TABLE tool_calls (session_id, idx, tool, args, result, state);"
       "CREATE TABLE events (session_id, seq, kind, payload, at_ns);"};
   for (int k = 0; k < 2; k++) {
@@ -566,7 +566,7 @@ static void row_oom(void) {
     }
     db = open_db();
     if (!db) return;
-    char id[32], sql[160];
+    char id[32], sql[256];
     snprintf(id, sizeof id, "s%lu", R.loops);
     orc_op c = operation(ORC_OP_CREATE, id);
     snprintf(sql, sizeof sql, "INSERT INTO sessions (id,status,version,retry_count,needs_review_reason,extra,created_ns,updated_ns) VALUES ('%s','new',1,0,'','{}'," EPOCH "," EPOCH ")", id);

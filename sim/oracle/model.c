@@ -420,16 +420,22 @@ static void session_row(work *w, orc_change *ch, const orc_crow *r) {
         !same_text(a->extra, &ov[ORC_SC_EXTRA]) || !same_text(a->reason, &ov[ORC_SC_REASON]) ||
         ov[ORC_SC_RETRY].i != a->retry || !same_text(a->kind, &ov[ORC_SC_KIND]) ||
         !same_text(a->cause, &ov[ORC_SC_CAUSE])) {
+      /* The error columns, when either side has them. */
+      char eo[320] = "", ea[320] = "";
+      const char *ok = text_of(&ov[ORC_SC_KIND]), *oc = text_of(&ov[ORC_SC_CAUSE]);
+      const char *ak = a->kind ? a->kind : "", *ac = a->cause ? a->cause : "";
+      if (ok[0] || oc[0] || ak[0] || ac[0]) {
+        (void)snprintf(eo, sizeof eo, ", error '%.100s' '%.150s'", ok, oc); /* ignore: cut */
+        (void)snprintf(ea, sizeof ea, ", error '%.100s' '%.150s'", ak, ac); /* ignore: cut */
+      }
       orc__violate(o, ORC_CK_EVIDENCE,
                    "session %s before this commit is version %" PRId64 " %s %s (reason '%s', "
-                   "retry %" PRId64 ", error '%s' '%s'), but the last commit the model saw left "
-                   "version %" PRId64 " %s %s (reason '%s', retry %" PRId64 ", error '%s' '%s') "
-                   "(a commit was lost, or made behind the audit's back)", id,
-                   ov[ORC_SC_VERSION].i, text_of(&ov[ORC_SC_STATUS]), text_of(&ov[ORC_SC_EXTRA]),
-                   text_of(&ov[ORC_SC_REASON]), ov[ORC_SC_RETRY].i, text_of(&ov[ORC_SC_KIND]),
-                   text_of(&ov[ORC_SC_CAUSE]), a->version, orc_status_name(a->status),
-                   orc__str(a->extra), orc__str(a->reason), a->retry, a->kind ? a->kind : "",
-                   a->cause ? a->cause : "");
+                   "retry %" PRId64 "%s), but the last commit the model saw left version %" PRId64
+                   " %s %s (reason '%s', retry %" PRId64 "%s) (a commit was lost, or made behind "
+                   "the audit's back)", id, ov[ORC_SC_VERSION].i, text_of(&ov[ORC_SC_STATUS]),
+                   text_of(&ov[ORC_SC_EXTRA]), text_of(&ov[ORC_SC_REASON]), ov[ORC_SC_RETRY].i, eo,
+                   a->version, orc_status_name(a->status), orc__str(a->extra), orc__str(a->reason),
+                   a->retry, ea);
       return;
     }
     if (nv[ORC_SC_VERSION].i != ov[ORC_SC_VERSION].i + 1)

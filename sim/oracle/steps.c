@@ -278,7 +278,7 @@ static void fail_commit(orc *o, orc_task *t, const orc_tx *tx) {
   /* The kind as given (a name the runtime does not know included) and the cause. */
   const char *want = t->op.errkind ? t->op.errkind : "unknown";
   if (ch && (strcmp(orc__str(ch->after.kind), want) != 0 ||
-             strcmp(orc__str(ch->after.cause), orc__str(t->op.content)) != 0))
+             (t->op.content && strcmp(orc__str(ch->after.cause), t->op.content) != 0)))
     orc__violate(o, ORC_CK_ERROR_KIND, "fail %s stored the error %s '%s', not the %s '%s' it was "
                  "given", t->session, orc__str(ch->after.kind), orc__str(ch->after.cause), want,
                  orc__str(t->op.content));
