@@ -685,7 +685,10 @@ static void generic_rules(orc *o, const orc_task *t, const orc_change *ch) {
   bool changed = ch->updated && a->status != b->status;
   orc__retry_rules(o, t, ch);
   if (o->violated) return;
-  if (ch->updated && orc_terminal(b->status) && changed) {
+  /* An accepted retry leaves error (orc__retry_rules judged its count and event). */
+  bool retried = changed && b->status == ORC_ST_ERROR && a->status == ORC_ST_IN_PROGRESS &&
+                 a->retry == b->retry + 1;
+  if (ch->updated && orc_terminal(b->status) && changed && !retried) {
     orc__violate(o, ORC_CK_TERMINAL, "%s left %s for %s", s->id, orc_status_name(b->status),
                  orc_status_name(a->status));
     return;

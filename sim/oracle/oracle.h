@@ -59,7 +59,8 @@
     "each commit starts from the state the model committed last (none lost, none unseen)") \
   X(VERSION, "version-step", "a committed save raises the version by exactly one") \
   X(STALE_SAVE, "stale-save", "a save commits over exactly the version it was loaded at") \
-  X(TERMINAL, "terminal-left", "a terminal status is never left")                  \
+  X(TERMINAL, "terminal-left",                                                     \
+    "a terminal status is never left (but error, by an accepted retry)")                  \
   X(STATUS_EVENT, "status-event",                                                  \
     "a status change commits with one status_changed event from the old status to the new") \
   X(EVENT_SEQ, "event-seq", "event seqs are contiguous; events are never changed or removed") \

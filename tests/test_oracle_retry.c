@@ -1,0 +1,635 @@
+/*
+** test_oracle_retry.c -- the oracle's failure-path checks, fed hand-made
+** histories (oracle_feed.h): each check fires on the history it exists for
+** and stays quiet on the right one -- retry-once (the registry's account),
+** retry-count, retry-start, retry-decision (the oracle's own should_retry),
+** preview-pure, cancel, error-kind, turn-cap, runs-evict -- and the spec's
+** table of kinds and its policy, order by order.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "oracle_feed.h"
+
+static orc_app APP;
+
+static int setup_app(void **state) {
+  if (setup(state) != 0) return -1;
+  memset(&APP, 0, sizeof APP);
+  snprintf(APP.agents[0].name, sizeof APP.agents[0].name, "intake");
+  APP.agents[0].max_calls = 3;
+  APP.nagents = 1;
+  snprintf(APP.routes[0].agent, sizeof APP.routes[0].agent, "intake");
+  snprintf(APP.routes[0].to, sizeof APP.routes[0].to, "end");
+  APP.nroutes = 1;
+  APP.max_retries = 2;
+  APP.retry_min_confidence = 0.3;
+  APP.retry_transient = true;
+  ERR_KIND = "llm_timeout";
+  ERR_CAUSE = "agent intake, LLM call 1: no answer";
+  return orc_set_app(O, &APP) == AS_OK ? 0 : -1;
+}
+
+static void fresh(void) {
+  teardown(NULL);
+  assert_int_equal(setup_app(NULL), 0);
+}
+
+static void runs(uint32_t t, const char *key, orc_runs_event e) {
+  feed(ORC_EV_RUNS, t, 0, (uint64_t)e, key, NULL);
+}
+
+/* A session row update with every column given. */
+static void srow(uint32_t t, const char *id, const char *st0, int64_t v0, int64_t r0,
+                 const char *k0, const char *c0, const char *st1, int64_t r1, const char *k1,
+                 const char *c1, const char *x) {
+  orc_row r = {.table = ORC_T_SESSIONS, .op = ORC_UPDATE};
+  r.old[ORC_SC_ID] = r.nw[ORC_SC_ID] = text(id);
+  r.old[ORC_SC_STATUS] = text(st0);
+  r.nw[ORC_SC_STATUS] = text(st1);
+  r.old[ORC_SC_VERSION] = num(v0);
+  r.nw[ORC_SC_VERSION] = num(v0 + 1);
+  r.old[ORC_SC_RETRY] = num(r0);
+  r.nw[ORC_SC_RETRY] = num(r1);
+  r.old[ORC_SC_REASON] = text(kept_reason(st0));
+  r.nw[ORC_SC_REASON] = text("");
+  r.old[ORC_SC_EXTRA] = r.nw[ORC_SC_EXTRA] = text(x);
+  r.old[ORC_SC_CREATED] = r.old[ORC_SC_UPDATED] = num(NOW);
+  r.nw[ORC_SC_CREATED] = r.nw[ORC_SC_UPDATED] = num(NOW);
+  r.old[ORC_SC_KIND] = text(k0);
+  r.old[ORC_SC_CAUSE] = text(c0);
+  r.nw[ORC_SC_KIND] = text(k1);
+  r.nw[ORC_SC_CAUSE] = text(c1);
+  row(t, 1, &r);
+}
+
+/* Task t fails s0 (in_progress, v) with kind: the operation and its rows
+** (seq), committed; the answer the caller's. */
+static orc_op *fail_rows(uint32_t t, const char *kind, int64_t v, int64_t seq) {
+  lock(t, "s0", ORC_LOCK_ACQUIRED);
+  orc_op *o = op(t, SCN_OP_FAIL, "s0");
+  o->errkind = kind;
+  begin(t, o);
+  session_update(t, 1, "s0", "in_progress", v, "{}", "error", v + 1, "{}", "");
+  status_event(t, 1, "s0", seq, "in_progress", "error");
+  commit(t, 1);
+  return o;
+}
+
+/* s0 created, started by T1 (v2, seq 1), failed by T1 with ERR_KIND (v3, seq 2). */
+static void errored(void) {
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  orc_op *o = fail_rows(T1, ERR_KIND, 2, 2);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  o->changed = 1;
+  answer(T1, o, AS_OK);
+}
+
+static orc_op RET;
+
+/* Task t's retry of s0 begins and goes in flight. */
+static void retry_begin(uint32_t t) {
+  RET = (orc_op){.kind = SCN_OP_RETRY, .line = 1, .session = "s0", .changed = -1, .removed = -1};
+  begin(t, &RET);
+  runs(t, "s0", ORC_RUNS_RETRY_ENTERED);
+}
+
+/* The accepted retry's commit: error (v, retry r) -> in_progress, retry r + dr, with its
+** status_changed (seq) and retry_started {retry: r + dr, thread} events. */
+static void started(uint32_t t, int64_t v, int64_t r, int64_t dr, const char *from, int64_t seq) {
+  lock(t, "s0", ORC_LOCK_ACQUIRED);
+  bool err = strcmp(from, "error") == 0;
+  srow(t, "s0", from, v, r, err ? ERR_KIND : "", err ? ERR_CAUSE : "", "in_progress", r + dr, "", "",
+       "{}");
+  char p[160];
+  snprintf(p, sizeof p, "{\"from\":\"%s\",\"to\":\"in_progress\",\"reason\":\"\"}", from);
+  event_row(t, 1, ORC_INSERT, "s0", seq, "status_changed", p);
+  snprintf(p, sizeof p, "{\"retry\":%lld,\"thread\":\"s0:retry-%lld\"}", (long long)(r + dr),
+           (long long)(r + dr));
+  event_row(t, 1, ORC_INSERT, "s0", seq + 1, "retry_started", p);
+  commit(t, 1);
+}
+
+/* ... and its end: the lock released, the retry out of flight, the answer. */
+static void retry_end(uint32_t t, int answer_kind, const char *reason, int64_t count,
+                      const char *thread) {
+  lock(t, "s0", ORC_LOCK_RELEASED);
+  runs(t, "s0", ORC_RUNS_RETRY_LEFT);
+  RET.answer = answer_kind;
+  RET.reason = reason;
+  RET.retry_count = count;
+  RET.thread = thread;
+  answer(t, &RET, AS_OK);
+}
+
+/* A refusal under the lock: its retry_rejected event alone. */
+static void rejected(uint32_t t, const char *reason, int64_t count, int64_t seq) {
+  lock(t, "s0", ORC_LOCK_ACQUIRED);
+  char p[160];
+  snprintf(p, sizeof p, "{\"reason\":\"%s\",\"retry_count\":%lld}", reason, (long long)count);
+  event_row(t, 1, ORC_INSERT, "s0", seq, "retry_rejected", p);
+  commit(t, 1);
+}
+
+/* --- the spec's table and policy ------------------------------------------------- */
+
+static void test_policy(void **state) {
+  (void)state;
+  bool tr = true;
+  assert_true(orc_kind_known("llm_timeout", &tr) && tr);
+  assert_true(orc_kind_known("cancelled", &tr) && tr);
+  assert_true(orc_kind_known("llm_refusal", &tr) && !tr);
+  assert_true(orc_kind_known("unknown", &tr) && !tr);
+  assert_false(orc_kind_known("no_such_kind", &tr));
+  assert_false(orc_kind_known(NULL, &tr));
+  orc_retry_policy p = {2, 0.3, true};
+  assert_int_equal(orc_should_retry(0, "llm_timeout", false, 0, &p), ORC_DEC_AUTO);
+  assert_int_equal(orc_should_retry(2, "llm_timeout", false, 0, &p), ORC_DEC_MAX);
+  /* the order: the cap before the class, the class before the confidence */
+  assert_int_equal(orc_should_retry(2, "llm_refusal", true, 0.1, &p), ORC_DEC_MAX);
+  assert_int_equal(orc_should_retry(0, "llm_refusal", true, 0.1, &p), ORC_DEC_PERMANENT);
+  assert_int_equal(orc_should_retry(0, "quota_v9", false, 0, &p), ORC_DEC_PERMANENT);
+  assert_int_equal(orc_should_retry(0, "", false, 0, &p), ORC_DEC_PERMANENT);
+  assert_int_equal(orc_should_retry(0, "io_error", true, 0.1, &p), ORC_DEC_LOW_CONFIDENCE);
+  assert_int_equal(orc_should_retry(0, "io_error", true, 0.3, &p), ORC_DEC_AUTO);
+  p.transient = false;
+  assert_int_equal(orc_should_retry(0, "io_error", true, 0.1, &p), ORC_DEC_LOW_CONFIDENCE);
+  assert_int_equal(orc_should_retry(0, "io_error", false, 0, &p), ORC_DEC_TRANSIENT_DISABLED);
+  assert_string_equal(orc_decision_name(ORC_DEC_TRANSIENT_DISABLED), "transient_disabled");
+  assert_string_equal(orc_decision_name((orc_decision)99), "?");
+}
+
+/* --- retry: accepted, counted, from error only --------------------------------------- */
+
+static void test_accepted_retry(void **state) {
+  (void)state;
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  expect_ok();
+  retry_end(T2, ORC_RA_ACCEPTED, "auto_retry", 1, "s0:retry-1");
+  expect_ok();
+  /* The retry's run checkpoints the thread retry_count names. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  ckpt_row(T2, 1, ORC_INSERT, "s0:retry-1");
+  commit(T2, 1);
+  expect_ok();
+  ckpt_row(T2, 1, ORC_INSERT, "s0");
+  commit(T2, 1);
+  expect_violation(ORC_CK_RETRY_COUNT, "retry s0 stored checkpoint s0, not the session's own (s0:retry-1");
+  /* An answer that disagrees with the commit. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  retry_end(T2, ORC_RA_ACCEPTED, "auto_retry", 1, "s0:retry-2");
+  expect_violation(ORC_CK_OUTCOME, "answered retry 1 on thread s0:retry-2");
+}
+
+static void test_retry_count(void **state) {
+  (void)state;
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 0, "error", 3); /* retry_count_not_incremented */
+  expect_violation(ORC_CK_RETRY_COUNT, "1 retry_started events in a commit that leaves retry_count (0 -> 0)");
+  fresh();
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 2, "error", 3);
+  expect_violation(ORC_CK_RETRY_COUNT, "a retry moved retry_count 0 -> 2");
+  /* Raised by anything but a retry. */
+  fresh();
+  create("s0");
+  conn(1);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  orc_op *w = op(T1, SCN_OP_START, "s0");
+  begin(T1, w);
+  srow(T1, "s0", "new", 1, 0, "", "", "in_progress", 1, "", "", "{}");
+  status_event(T1, 1, "s0", 1, "new", "in_progress");
+  commit(T1, 1);
+  expect_violation(ORC_CK_RETRY_COUNT, "retry_count 0 -> 1 committed by start");
+}
+
+static void test_retry_start(void **state) {
+  (void)state;
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  retry_begin(T2);
+  started(T2, 2, 0, 1, "in_progress", 2); /* retry_from_non_error */
+  expect_violation(ORC_CK_RETRY_START, "s0: a retry started from in_progress");
+  /* From a terminal status: retry-start speaks before terminal-left. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  NR_REASON = "no terminal call";
+  finalize_to(T1, "s0", "in_progress", 2, "needs_review", 2, NR_REASON);
+  expect_ok();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "needs_review", 3);
+  expect_violation(ORC_CK_RETRY_START, "a retry started from needs_review");
+}
+
+/* --- decisions: the oracle's own should_retry --------------------------------------- */
+
+static void test_decisions(void **state) {
+  (void)state;
+  /* An unknown kind is permanent: a retry that starts is wrong (unknown_error_transient). */
+  ERR_KIND = "quota_exhausted_v9";
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  expect_violation(ORC_CK_RETRY_DECISION, "retry s0 started retry 1, but the policy says permanent_error");
+  /* A permanent kind, refused as such: quiet; refused otherwise: not. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  rejected(T2, "permanent_error", 0, 3);
+  expect_ok();
+  retry_end(T2, ORC_RA_DENIED, "permanent_error", 0, "");
+  expect_ok();
+  fresh();
+  errored(); /* llm_timeout: transient */
+  retry_begin(T2);
+  rejected(T2, "permanent_error", 0, 3);
+  expect_violation(ORC_CK_RETRY_DECISION, "retry s0 was refused for 'permanent_error', but the session");
+  /* Not in error, recorded; an answer that disagrees with what was recorded. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  retry_begin(T2);
+  rejected(T2, "not in error state", 0, 2);
+  expect_ok();
+  retry_end(T2, ORC_RA_NOT_ERROR, "not in error state", 0, "");
+  expect_ok();
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  retry_begin(T2);
+  rejected(T2, "not in error state", 0, 2);
+  retry_end(T2, ORC_RA_DENIED, "max_retries_exceeded", 0, "");
+  expect_violation(ORC_CK_RETRY_DECISION, "retry s0 answered denied ('max_retries_exceeded')");
+  /* A refusal's retry_count is the session's. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  rejected(T2, "permanent_error", 4, 3);
+  expect_violation(ORC_CK_RETRY_DECISION, "recorded its refusal with retry_count 4");
+  /* A denial answered without its record. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  retry_end(T2, ORC_RA_DENIED, "permanent_error", 0, "");
+  expect_violation(ORC_CK_OUTCOME, "retry s0 answered 'permanent_error' but recorded no refusal");
+  /* Low confidence: the session's own extra field. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  orc_op *f = op(T1, SCN_OP_FAIL, "s0");
+  f->errkind = ERR_KIND;
+  begin(T1, f);
+  srow(T1, "s0", "in_progress", 2, 0, "", "", "error", 0, ERR_KIND, ERR_CAUSE, "{}");
+  status_event(T1, 1, "s0", 2, "in_progress", "error");
+  commit(T1, 1);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  answer(T1, f, AS_OK);
+  expect_ok();
+}
+
+/* --- retry-once: the registry's account --------------------------------------------------- */
+
+static void test_retry_once(void **state) {
+  (void)state;
+  errored();
+  retry_begin(T1);
+  RET = (orc_op){.kind = SCN_OP_RETRY, .line = 1, .session = "s0", .changed = -1, .removed = -1};
+  begin(T2, &RET);
+  runs(T2, "s0", ORC_RUNS_RETRY_REFUSED); /* one in flight: refused, quiet */
+  RET.answer = ORC_RA_IN_PROGRESS;
+  RET.reason = "retry already in progress";
+  answer(T2, &RET, AS_OK);
+  expect_ok();
+  runs(T2, "s0", ORC_RUNS_RETRY_ENTERED); /* concurrent_retry_not_rejected */
+  expect_violation(ORC_CK_RETRY_ONCE, "two retries of s0 in flight at once");
+  /* Refused with none in flight. */
+  fresh();
+  errored();
+  RET = (orc_op){.kind = SCN_OP_RETRY, .line = 1, .session = "s0", .changed = -1, .removed = -1};
+  begin(T2, &RET);
+  runs(T2, "s0", ORC_RUNS_RETRY_REFUSED);
+  expect_violation(ORC_CK_RETRY_ONCE, "refused as already in progress, but none is in flight");
+  /* Answered in progress without the registry's refusal. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  runs(T2, "s0", ORC_RUNS_RETRY_LEFT);
+  RET.answer = ORC_RA_IN_PROGRESS;
+  RET.reason = "retry already in progress";
+  answer(T2, &RET, AS_OK);
+  expect_violation(ORC_CK_RETRY_ONCE, "answered 'retry already in progress' though the registry refused nothing");
+  /* In progress recorded. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  rejected(T2, "retry already in progress", 0, 3);
+  expect_violation(ORC_CK_RETRY_ONCE, "recorded 'retry already in progress'");
+  /* Leaving a retry that is not in flight; answering with one still in flight. */
+  fresh();
+  errored();
+  begin(T2, op(T2, SCN_OP_RETRY, "s0"));
+  runs(T2, "s0", ORC_RUNS_RETRY_LEFT);
+  expect_violation(ORC_CK_RETRY_ONCE, "left the in-flight set, but none was in flight");
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  rejected(T2, "permanent_error", 0, 3);
+  lock(T2, "s0", ORC_LOCK_RELEASED);
+  RET.answer = ORC_RA_DENIED;
+  RET.reason = "permanent_error";
+  answer(T2, &RET, AS_OK);
+  expect_violation(ORC_CK_RETRY_ONCE, "retry s0 answered with its retry still in flight");
+}
+
+/* --- preview ------------------------------------------------------------------------ */
+
+static void test_preview(void **state) {
+  (void)state;
+  ERR_KIND = "llm_refusal";
+  errored();
+  orc_op *p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  p->answer = ORC_RA_DENIED;
+  p->reason = "permanent_error";
+  answer(T2, p, AS_OK);
+  expect_ok();
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  p->answer = ORC_RA_ACCEPTED;
+  p->reason = "auto_retry";
+  answer(T2, p, AS_OK);
+  expect_violation(ORC_CK_RETRY_DECISION, "preview s0 answered accepted ('auto_retry'), but the "
+                                          "oracle's policy on the session's states meanwhile says permanent_error");
+  /* preview_mutates: its denial recorded. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  event_row(T2, 1, ORC_INSERT, "s0", 3, "retry_rejected", "{\"reason\":\"permanent_error\",\"retry_count\":0}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_PREVIEW, "preview s0 committed a change (1 sessions, 0 checkpoints, an event)");
+  /* In progress only while a retry is in flight. */
+  fresh();
+  errored();
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  p->answer = ORC_RA_IN_PROGRESS;
+  answer(T2, p, AS_OK);
+  expect_violation(ORC_CK_RETRY_ONCE, "preview s0 answered 'retry already in progress', but no retry");
+  fresh();
+  errored();
+  retry_begin(T1);
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  p->answer = ORC_RA_IN_PROGRESS;
+  answer(T2, p, AS_OK);
+  expect_ok();
+  /* A state that moves while it looks: either answer will do. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  orc_op *f = fail_rows(T1, ERR_KIND, 2, 2);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  answer(T1, f, AS_OK);
+  p->answer = ORC_RA_NOT_ERROR;
+  p->reason = "not in error state";
+  answer(T2, p, AS_OK);
+  expect_ok();
+}
+
+/* --- cancel --------------------------------------------------------------------------- */
+
+static void test_cancel(void **state) {
+  (void)state;
+  create("s0");
+  conn(1);
+  /* A run registered, a cancel marks it, it stops and fails the session cancelled. */
+  orc_op *r = op(T1, SCN_OP_RUN, "s0");
+  begin(T1, r);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  orc_op *c = op(T2, SCN_OP_CANCEL, "s0");
+  begin(T2, c);
+  runs(T2, "s0", ORC_RUNS_CANCEL_MARKED);
+  c->answer = ORC_CANCEL_STOPPING;
+  answer(T2, c, AS_OK);
+  expect_ok();
+  runs(T1, "s0", ORC_RUNS_CANCEL_SEEN);
+  ERR_KIND = "cancelled";
+  session_update(T1, 1, "s0", "new", 1, "{}", "error", 2, "{}", "");
+  status_event(T1, 1, "s0", 1, "new", "error");
+  commit(T1, 1);
+  expect_ok();
+  runs(T1, "s0", ORC_RUNS_RUN_ENDED);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  r->outcome = ORC_RUN_FAILED;
+  answer(T1, r, AS_OK);
+  expect_ok();
+  /* ... recording another kind. */
+  fresh();
+  create("s0");
+  conn(1);
+  r = op(T1, SCN_OP_RUN, "s0");
+  begin(T1, r);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  c = op(T2, SCN_OP_CANCEL, "s0");
+  begin(T2, c);
+  runs(T2, "s0", ORC_RUNS_CANCEL_MARKED);
+  runs(T1, "s0", ORC_RUNS_CANCEL_SEEN);
+  ERR_KIND = "llm_timeout";
+  session_update(T1, 1, "s0", "new", 1, "{}", "error", 2, "{}", "");
+  status_event(T1, 1, "s0", 1, "new", "error");
+  commit(T1, 1);
+  expect_violation(ORC_CK_CANCEL, "run s0 stopped its run for a cancel, but recorded the kind 'llm_timeout'");
+  /* Stopping without a mark; a cancel answered against the registry; a run without its lock. */
+  fresh();
+  create("s0");
+  r = op(T1, SCN_OP_RUN, "s0");
+  begin(T1, r);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  runs(T1, "s0", ORC_RUNS_CANCEL_SEEN);
+  expect_violation(ORC_CK_CANCEL, "stopped for a cancel, but no cancel marked it");
+  fresh();
+  create("s0");
+  c = op(T2, SCN_OP_CANCEL, "s0");
+  begin(T2, c);
+  runs(T2, "s0", ORC_RUNS_CANCEL_IDLE);
+  c->answer = ORC_CANCEL_STOPPING;
+  answer(T2, c, AS_OK);
+  expect_violation(ORC_CK_CANCEL, "cancel s0 answered stopping, but the registry found no run");
+  fresh();
+  create("s0");
+  r = op(T1, SCN_OP_RUN, "s0");
+  begin(T1, r);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  c = op(T2, SCN_OP_CANCEL, "s0");
+  begin(T2, c);
+  runs(T2, "s0", ORC_RUNS_CANCEL_IDLE);
+  expect_violation(ORC_CK_CANCEL, "a cancel of s0 found no run, but 1 is registered");
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  expect_violation(ORC_CK_CANCEL, "registered a run of s0 without holding its lock");
+  fresh();
+  create("s0");
+  c = op(T2, SCN_OP_CANCEL, "s0");
+  begin(T2, c);
+  runs(T2, "s0", ORC_RUNS_CANCEL_MARKED);
+  expect_violation(ORC_CK_CANCEL, "a cancel marked a run of s0, but none is registered");
+  /* inflight_not_cleared_on_cancel: the cancelled retry answers still in flight. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  runs(T2, "s0", ORC_RUNS_RUN_BEGAN);
+  c = op(T1, SCN_OP_CANCEL, "s0");
+  begin(T1, c);
+  runs(T1, "s0", ORC_RUNS_CANCEL_MARKED);
+  runs(T2, "s0", ORC_RUNS_CANCEL_SEEN);
+  ERR_KIND = "cancelled";
+  srow(T2, "s0", "in_progress", 4, 1, "", "", "error", 1, ERR_KIND, ERR_CAUSE, "{}");
+  status_event(T2, 1, "s0", 5, "in_progress", "error");
+  commit(T2, 1);
+  runs(T2, "s0", ORC_RUNS_RUN_ENDED);
+  lock(T2, "s0", ORC_LOCK_RELEASED);
+  RET.answer = ORC_RA_ACCEPTED;
+  RET.reason = "auto_retry";
+  RET.retry_count = 1;
+  RET.thread = "s0:retry-1";
+  RET.outcome = ORC_RUN_FAILED;
+  answer(T2, &RET, AS_OK);
+  expect_violation(ORC_CK_CANCEL, "retry s0 answered with its retry still in flight (its run was cancelled)");
+}
+
+/* --- error rows, the turn cap, the registry at quiescence --------------------------------- */
+
+static void test_error_kind(void **state) {
+  (void)state;
+  ERR_KIND = "";
+  errored();
+  expect_violation(ORC_CK_ERROR_KIND, "s0 is error with the kind '' and cause");
+  fresh();
+  create("s0");
+  conn(1);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  orc_op *o = op(T1, SCN_OP_START, "s0");
+  begin(T1, o);
+  srow(T1, "s0", "new", 1, 0, "", "", "in_progress", 0, "llm_timeout", "x", "{}");
+  status_event(T1, 1, "s0", 1, "new", "in_progress");
+  commit(T1, 1);
+  expect_violation(ORC_CK_ERROR_KIND, "s0 is in_progress with the error kind 'llm_timeout'");
+  /* The event must say what the row says. */
+  fresh();
+  create("s0");
+  conn(1);
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  o = op(T1, SCN_OP_FAIL, "s0");
+  o->errkind = ERR_KIND;
+  begin(T1, o);
+  session_update(T1, 1, "s0", "in_progress", 2, "{}", "error", 3, "{}", "");
+  event_row(T1, 1, ORC_INSERT, "s0", 2, "status_changed",
+            "{\"from\":\"in_progress\",\"to\":\"error\",\"reason\":\"\",\"error_kind\":\"io_error\",\"error\":\"x\"}");
+  commit(T1, 1);
+  expect_violation(ORC_CK_ERROR_KIND, "but its status_changed event says error_kind 'io_error'");
+  /* fail stores the kind it was given. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  (void)fail_rows(T1, "no_such_kind", 2, 2);
+  expect_violation(ORC_CK_ERROR_KIND, "fail s0 stored the error llm_timeout");
+}
+
+static void llm(uint32_t t, const char *agent, unsigned call, unsigned attempt) {
+  orc_llm l = {.session = "s0", .agent = agent, .call = call, .attempt = attempt};
+  feed(ORC_EV_LLM, t, 0, 0, NULL, &l);
+}
+
+static void test_turn_cap(void **state) {
+  (void)state;
+  create("s0");
+  orc_op *r = op(T1, SCN_OP_RUN, "s0");
+  begin(T1, r);
+  for (unsigned c = 1; c <= 3; c++) {
+    llm(T1, "intake", c, 1);
+    llm(T1, "intake", c, 2); /* tried again: the same call */
+  }
+  expect_ok();
+  llm(T1, "intake", 4, 1);
+  expect_violation(ORC_CK_TURN_CAP, "agent intake of s0 made its LLM call 4 in one run; its max_calls is 3");
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  llm(T1, "nobody", 1, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "asked the model as agent nobody");
+  fresh();
+  llm(T1, "intake", 1, 1);
+  expect_harness("an LLM request outside any operation");
+}
+
+static void test_runs_evict(void **state) {
+  (void)state;
+  orc_runs_idle(O, 0);
+  expect_ok();
+  orc_runs_idle(O, 2);
+  expect_violation(ORC_CK_RUNS_EVICT, "the runs registry keeps 2 entries");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_policy),
+      cmocka_unit_test_setup_teardown(test_accepted_retry, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_count, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_start, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_decisions, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_once, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_preview, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_error_kind, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_turn_cap, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_runs_evict, setup_app, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
