@@ -459,8 +459,8 @@ typedef struct refusal {
 
 static const refusal refusals[] = {
     {"unknown top-level key", HEAD "colour: blue\n" AGENT_A, 3, 1,
-     "unknown key 'colour' (expected: name, entry, approval_timeout, max_agent_runs, rosters, "
-     "fields, servers, inject, gate, retry, escalation, agents)"},
+     "unknown key 'colour' (expected: name, entry, approval_timeout, max_agent_runs, max_tool_calls, "
+     "rosters, fields, servers, inject, gate, retry, escalation, agents)"},
     {"unknown agent key", HEAD "agents:\n  a:\n    prompt: a.md\n    tool: [x]\n"
                           "    routes: {default: end}\n",
      6, 5, "agents.a: unknown key 'tool' (expected: prompt, tools, routes, gate, max_calls)"},

@@ -77,7 +77,9 @@ static void test_list_and_switch(void **state) {
       "event_seq_outside_tx",  "lock_waiter_leak",       "payload_old_reason",
       "delete_sync_full",      "pending_saved_after_pause", "watchdog_peek_then_resume",
       "patch_accepts_status",  "terminal_not_locked",    "injected_arg_llm_wins",
-      "approval_double_resolve"};
+      "approval_double_resolve", "concurrent_retry_not_rejected", "retry_count_not_incremented",
+      "unknown_error_transient", "preview_mutates", "retry_from_non_error",
+      "inflight_not_cleared_on_cancel"};
   size_t n = 0;
   const as_mutant_info *m = as_mutant_list(&n);
   assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -92,7 +94,7 @@ static void test_list_and_switch(void **state) {
   }
   /* An unknown name changes nothing; NULL, "" and "none" switch off. */
   assert_int_equal(as_mutant_set("lock_noop_"), AS_NOTFOUND);
-  assert_string_equal(as_mutant_active(), "approval_double_resolve");
+  assert_string_equal(as_mutant_active(), "inflight_not_cleared_on_cancel");
   assert_int_equal(as_mutant_set(""), AS_OK);
   assert_null(as_mutant_active());
   assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);

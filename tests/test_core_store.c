@@ -283,7 +283,7 @@ static void test_concurrent_migration(void **state) {
   assert_int_equal(ct_h.sleeps, 1);
   int v = 0;
   assert_int_equal(as_store_schema_version(st, &v), AS_OK);
-  assert_int_equal(v, 1);
+  assert_int_equal(v, AS_STORE_SCHEMA_VERSION);
   as_session s;
   sample(&s, "after-race");
   assert_int_equal(as_session_create(st, &s), AS_OK);

@@ -820,7 +820,7 @@ static void test_llm_contract(void **state) {
       {23, AS_INTERNAL, "provider fake failed with AS_IO without keeping the error contract"},
       {99, AS_INTERNAL, "provider fake failed with AS_NOTFOUND without keeping the error contract"},
   };
-  as_llm llm = {&vt, NULL};
+  as_llm llm = {&vt, NULL, 0};
   as_llm_request req = req_of("s", "a", 1, 1);
   as_llm_response out;
   as_llm_error err;
@@ -847,7 +847,7 @@ static void test_llm_contract(void **state) {
   assert_int_equal(err.kind, AS_LLM_ERR_RATE_LIMITED);
   assert_true(err.retry_after_ns == 5);
   fake_mode = 8;
-  as_llm anon = {&unnamed, NULL};
+  as_llm anon = {&unnamed, NULL, 0};
   assert_int_equal(as_llm_complete(&anon, &req, &out, &err), AS_INTERNAL);
   assert_string_equal(err.message, "provider ? failed with AS_BUSY without keeping the error contract");
   fake_mode = 7;
@@ -859,10 +859,10 @@ static void test_llm_contract(void **state) {
   assert_int_equal(as_llm_complete(&llm, NULL, &out, &err), AS_INVAL);
   assert_int_equal(as_llm_complete(&llm, &req, NULL, &err), AS_INVAL);
   assert_int_equal(as_llm_complete(&llm, &req, &out, NULL), AS_INVAL);
-  as_llm none = {NULL, NULL};
+  as_llm none = {NULL, NULL, 0};
   assert_int_equal(as_llm_complete(&none, &req, &out, &err), AS_INVAL);
   static const as_llm_vtable nocall = {"nocall", NULL, NULL};
-  as_llm nc = {&nocall, NULL};
+  as_llm nc = {&nocall, NULL, 0};
   assert_int_equal(as_llm_complete(&nc, &req, &out, &err), AS_INVAL);
   req.nmsgs = AS_LLM_MESSAGES_MAX + 1;
   assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_TOOBIG);

@@ -85,10 +85,10 @@ out:
 
 /* --- loading ------------------------------------------------------------------------- */
 
-static const char *const top_keys[] = {"name",   "entry",  "approval_timeout", "max_agent_runs",
-                                       "rosters", "fields", "servers",          "inject",
-                                       "gate",    "retry",  "escalation",       "agents",
-                                       NULL};
+static const char *const top_keys[] = {"name",    "entry",  "approval_timeout", "max_agent_runs",
+                                       "max_tool_calls", "rosters", "fields", "servers",
+                                       "inject",  "gate",   "retry",  "escalation",
+                                       "agents",  NULL};
 
 #define APP_TIMEOUT_MAX_NS (30ull * 86400ull * 1000000000ull)
 
@@ -104,6 +104,7 @@ static void defaults(as_app *a) {
   a->retry.transient = true;
   a->approval_timeout_ns = 30ull * 60ull * 1000000000ull;
   a->max_agent_runs = 8;
+  a->max_tool_calls = 32;
 }
 
 static void load_top(app_loader *L, int root) {
@@ -117,6 +118,8 @@ static void load_top(app_loader *L, int root) {
   if (v >= 0) app_duration(L, v, "approval_timeout", APP_TIMEOUT_MAX_NS, &a->approval_timeout_ns);
   v = app_get(L, root, "max_agent_runs");
   if (v >= 0) app_uint(L, v, "max_agent_runs", 1, 256, &a->max_agent_runs);
+  v = app_get(L, root, "max_tool_calls");
+  if (v >= 0) app_uint(L, v, "max_tool_calls", 1, 1024, &a->max_tool_calls);
 }
 
 static void load_entry(app_loader *L, int root) {

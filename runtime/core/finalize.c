@@ -1,7 +1,10 @@
 /*
 ** finalize.c -- terminal-status inference, finalize and pause (finalize.h).
 */
+#include <stdio.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "agentsim/events.h"
 #include "agentsim/finalize.h"
@@ -100,19 +103,51 @@ static as_session_status decide(const as_session *s, op_kind op,
   return AS_MUTANT(FINALIZE_COERCE_RESOLVED) ? AS_SESS_RESOLVED : infer(s, rules);
 }
 
-/* Store s with status `to` and the matching reason, with its status_changed
-** event, in one transaction. */
-static AS_WUR int settle(as_store *st, as_session *s, as_session_status to) {
+/* A failure's kind and cause (OP_FAIL). */
+typedef struct fail_info {
+  const char *kind, *cause;
+} fail_info;
+
+/* The payload of a change to error: the kind and cause, escaped. A JSON
+** text owned by jansson's allocator (free it with its free). */
+static char *error_payload(const as_session *s, const fail_info *f) {
+  json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "from", as_session_status_name(s->status), "to",
+                        "error", "reason", "", "error_kind", f->kind, "error", f->cause);
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return text;
+}
+
+static void json_free_text(char *p) {
+  json_malloc_t m;
+  json_free_t f;
+  json_get_alloc_funcs(&m, &f);
+  if (p) f(p);
+}
+
+/* Store s with status `to` and the matching reason (and, to error, f's
+** kind and cause), with its status_changed event, in one transaction. */
+static AS_WUR int settle(as_store *st, as_session *s, as_session_status to, const fail_info *f) {
   /* Status names and the reasons are fixed texts that need no escaping. */
   char payload[64 + 2 * sizeof "awaiting_input" + sizeof AS_REASON_NO_TERMINAL];
+  char *text = NULL;
   const char *why = reason_for(to);
-  (void)as_appendf(payload, sizeof payload, 0, /* ignore: sized to fit */
-                   "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}",
-                   as_session_status_name(s->status), as_session_status_name(to),
-                   AS_MUTANT(PAYLOAD_OLD_REASON) ? s->needs_review_reason : why);
+  if (to == AS_SESS_ERROR && f) {
+    text = error_payload(s, f);
+    if (!text) return AS_NOMEM;
+    (void)snprintf(s->error_kind, sizeof s->error_kind, "%s", f->kind); /* ignore: cut to fit */
+    (void)snprintf(s->error_cause, sizeof s->error_cause, "%s", f->cause); /* ignore: as above */
+  } else {
+    (void)as_appendf(payload, sizeof payload, 0, /* ignore: sized to fit */
+                     "{\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}",
+                     as_session_status_name(s->status), as_session_status_name(to),
+                     AS_MUTANT(PAYLOAD_OLD_REASON) ? s->needs_review_reason : why);
+  }
   memcpy(s->needs_review_reason, why, strlen(why) + 1);
   s->status = to;
-  return as_session_save_with_event(st, s, AS_EVENT_STATUS_CHANGED, payload, NULL);
+  int rc = as_session_save_with_event(st, s, AS_EVENT_STATUS_CHANGED, text ? text : payload, NULL);
+  json_free_text(text);
+  return rc;
 }
 
 /* The mutant's "retry": the stored version only, into the stale copy s. */
@@ -129,8 +164,8 @@ static AS_WUR int refresh_version(as_store *st, as_session *s) {
 ** *wrote whether this call stored it. Lock held by the caller (or not, for
 ** the mutant that forgot it). */
 static AS_WUR int settle_loop(as_store *st, const char *id, op_kind op,
-                              const as_finalize_rules *rules, as_session_status *final,
-                              bool *wrote) {
+                              const as_finalize_rules *rules, const fail_info *f,
+                              as_session_status *final, bool *wrote) {
   as_session s = {0};
   int rc = AS_OK;
   as_session_status to = AS__SESS_COUNT;
@@ -153,7 +188,7 @@ static AS_WUR int settle_loop(as_store *st, const char *id, op_kind op,
       break;
     }
     as_session_status from = s.status;
-    rc = settle(st, &s, to);
+    rc = settle(st, &s, to, f);
     *wrote = rc == AS_OK;
     if (rc == AS_STALE) s.status = from; /* settle set it; nothing was stored */
     /* The seed's first finalize let the stale-version error out, leaving the
@@ -172,12 +207,12 @@ static AS_WUR int settle_loop(as_store *st, const char *id, op_kind op,
 
 /* settle_loop under id's lock (unless `lock` is false). */
 static AS_WUR int locked_loop(as_store *st, as_lock_registry *reg, const char *id, op_kind op,
-                              const as_finalize_rules *rules, bool lock,
+                              const as_finalize_rules *rules, const fail_info *f, bool lock,
                               as_session_status *final, bool *wrote) {
   if (!st) return AS_INVAL;
   int rc = lock ? as_lock_acquire(reg, id) : AS_OK;
   if (rc != AS_OK) return rc;
-  rc = settle_loop(st, id, op, rules, final, wrote);
+  rc = settle_loop(st, id, op, rules, f, final, wrote);
   if (lock) {
     int rc2 = as_lock_release(reg, id);
     rc = rc != AS_OK ? rc : rc2;
@@ -190,19 +225,26 @@ int as_finalize(as_store *st, as_lock_registry *reg, const char *id,
   bool wrote;
   /* The seed's finalize before the lock registry raced every other writer. */
   bool lock = !AS_MUTANT(FINALIZE_NO_LOCK);
-  return locked_loop(st, reg, id, OP_FINALIZE, rules, lock, final, &wrote);
+  return locked_loop(st, reg, id, OP_FINALIZE, rules, NULL, lock, final, &wrote);
 }
 
 int as_mark_paused(as_store *st, as_lock_registry *reg, const char *id, bool *changed) {
   bool wrote = false;
-  int rc = locked_loop(st, reg, id, OP_PAUSE, NULL, true, NULL, &wrote);
+  int rc = locked_loop(st, reg, id, OP_PAUSE, NULL, NULL, true, NULL, &wrote);
+  if (changed) *changed = wrote;
+  return rc;
+}
+
+int as_mark_failed_as(as_store *st, as_lock_registry *reg, const char *id, const char *kind,
+                      const char *cause, bool *changed) {
+  if (!kind || !kind[0]) return AS_INVAL;
+  fail_info f = {kind, cause ? cause : ""};
+  bool wrote = false;
+  int rc = locked_loop(st, reg, id, OP_FAIL, NULL, &f, true, NULL, &wrote);
   if (changed) *changed = wrote;
   return rc;
 }
 
 int as_mark_failed(as_store *st, as_lock_registry *reg, const char *id, bool *changed) {
-  bool wrote = false;
-  int rc = locked_loop(st, reg, id, OP_FAIL, NULL, true, NULL, &wrote);
-  if (changed) *changed = wrote;
-  return rc;
+  return as_mark_failed_as(st, reg, id, "unknown", "", changed);
 }

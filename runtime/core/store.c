@@ -1,6 +1,7 @@
 /*
 ** store.c -- opening the database, its schema, and sessions in it (store.h).
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +48,14 @@ static const char *const migration_v1[] = {
     "PRAGMA user_version = 1",
     NULL};
 
-static const char *const *const migrations[] = {migration_v1};
+/* v2: a failed session's error kind and cause (retry.h). */
+static const char *const migration_v2[] = {
+    "ALTER TABLE sessions ADD COLUMN error_kind TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE sessions ADD COLUMN error_cause TEXT NOT NULL DEFAULT ''",
+    "PRAGMA user_version = 2",
+    NULL};
+
+static const char *const *const migrations[] = {migration_v1, migration_v2};
 _Static_assert(sizeof migrations / sizeof migrations[0] == AS_STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
@@ -238,14 +246,17 @@ static AS_WUR int write_calls(as_store *st, const as_session *s, int rc) {
   return as__sql_finish(q, rc);
 }
 
-/* Bind the row fields every write sets: ?2 status, ?3 retry_count, ?4
-** reason, ?5 extra, ?6 now. */
+/* Bind the row fields every write sets: ?1 id, ?2 status, ?3 retry_count,
+** ?4 reason, ?5 extra, ?6 now, ?8 error_kind, ?9 error_cause (?7 is the
+** version an update is based on). */
 static AS_WUR int bind_row(sqlite3_stmt *q, const as_session *s, int64_t now, int rc) {
   rc = as__sql_text(q, 1, s->id, rc);
   rc = as__sql_text(q, 2, as_session_status_name(s->status), rc);
   rc = as__sql_int64(q, 3, s->retry_count, rc);
   rc = as__sql_text(q, 4, s->needs_review_reason, rc);
   rc = as__sql_text(q, 5, s->extra ? s->extra : "{}", rc);
+  rc = as__sql_text(q, 8, s->error_kind, rc);
+  rc = as__sql_text(q, 9, s->error_cause, rc);
   return as__sql_int64(q, 6, now, rc);
 }
 
@@ -265,8 +276,8 @@ int as_session_create(as_store *st, as_session *s) {
   rc = as__tx_begin(st, true);
   rc = as__sql_prepare(st,
                        "INSERT INTO sessions (id, status, version, retry_count,"
-                       " needs_review_reason, extra, created_ns, updated_ns)"
-                       " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?6)",
+                       " needs_review_reason, extra, created_ns, updated_ns, error_kind,"
+                       " error_cause) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?6, ?8, ?9)",
                        &q, rc);
   rc = bind_row(q, s, now, rc);
   rc = as__sql_step(q, &row, rc);
@@ -308,10 +319,12 @@ int as_session_save_with_events(as_store *st, as_session *s, const as_event_in *
   const char *sql = AS_MUTANT(SAVE_NO_VERSION_CHECK)
                         ? "UPDATE sessions SET status = ?2, version = version + 1,"
                           " retry_count = ?3, needs_review_reason = ?4, extra = ?5,"
-                          " updated_ns = ?6 WHERE id = ?1 AND ?7 IS NOT NULL"
+                          " updated_ns = ?6, error_kind = ?8, error_cause = ?9"
+                          " WHERE id = ?1 AND ?7 IS NOT NULL"
                         : "UPDATE sessions SET status = ?2, version = version + 1,"
                           " retry_count = ?3, needs_review_reason = ?4, extra = ?5,"
-                          " updated_ns = ?6 WHERE id = ?1 AND version = ?7";
+                          " updated_ns = ?6, error_kind = ?8, error_cause = ?9"
+                          " WHERE id = ?1 AND version = ?7";
   rc = as__tx_begin(st, true);
   rc = as__sql_prepare(st, sql, &q, rc);
   /* The copy's own stamp, as a save that "keeps the row as loaded" wrote it. */
@@ -356,10 +369,11 @@ int as_session_save(as_store *st, as_session *s) {
 static AS_WUR int read_row(as_store *st, as_session *s, int rc) {
   sqlite3_stmt *q;
   int row;
-  const char *status, *reason, *extra;
+  const char *status, *reason, *extra, *kind, *cause;
   rc = as__sql_prepare(st,
                        "SELECT status, version, retry_count, needs_review_reason, extra,"
-                       " created_ns, updated_ns FROM sessions WHERE id = ?1",
+                       " created_ns, updated_ns, error_kind, error_cause FROM sessions"
+                       " WHERE id = ?1",
                        &q, rc);
   rc = as__sql_text(q, 1, s->id, rc);
   rc = as__sql_step(q, &row, rc);
@@ -367,6 +381,8 @@ static AS_WUR int read_row(as_store *st, as_session *s, int rc) {
   rc = as__sql_column_text(q, 0, &status, rc);
   rc = as__sql_column_text(q, 3, &reason, rc);
   rc = as__sql_column_text(q, 4, &extra, rc);
+  rc = as__sql_column_text(q, 7, &kind, rc);
+  rc = as__sql_column_text(q, 8, &cause, rc);
   if (rc == AS_OK) rc = as_session_status_parse(status, &s->status);
   /* A refactoring once dropped the reason from the columns it copied. */
   if (rc == AS_OK && !AS_MUTANT(LOAD_DROPS_REASON)) rc = as_session_set_reason(s, reason);
@@ -376,6 +392,10 @@ static AS_WUR int read_row(as_store *st, as_session *s, int rc) {
     s->retry_count = sqlite3_column_int64(q, AS_MUTANT(RETRY_FROM_VERSION) ? 1 : 2);
     s->created_ns = sqlite3_column_int64(q, 5);
     s->updated_ns = sqlite3_column_int64(q, 6);
+    /* A kind or cause longer than this build keeps is cut: a cut kind is
+    ** one this build does not know, so it reads as unknown (permanent). */
+    (void)snprintf(s->error_kind, sizeof s->error_kind, "%s", kind); /* ignore: cut to fit */
+    (void)snprintf(s->error_cause, sizeof s->error_cause, "%s", cause); /* ignore: as above */
   }
   return as__sql_finish(q, rc);
 }

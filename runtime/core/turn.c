@@ -25,6 +25,7 @@
 #include "agentsim/mutant.h"
 #include "agentsim/seam.h"
 #include "agentsim/turn.h"
+#include "retry_internal.h"
 
 #define STEP_ATTEMPTS 8 /* saves in a row a step may lose to other writers */
 #define STATE_VERSION 1
@@ -44,8 +45,12 @@ const char *as_run_outcome_name(as_run_outcome o) {
 typedef struct run {
   const as_runtime *rt;
   const char *id;
+  char thread[AS_THREAD_ID_MAX]; /* its checkpoint's: id, or "<id>:retry-N" */
+  as__run_entry *entry; /* its entry in rt->runs (NULL: not cancellable) */
+  bool failed;        /* a tool's failure failed the run (res says how) */
   int agent;          /* index into app->agents */
   unsigned calls;     /* LLM calls this agent run made */
+  unsigned tools;     /* tool calls this agent run asked for */
   unsigned runs;      /* agent runs this session run started */
   unsigned answer;    /* answers this session run got (numbers tool calls' answers) */
   bool ending;        /* a terminal decision ran in this agent run */
@@ -71,12 +76,14 @@ static void result_set(as_run_result *res, as_run_outcome o, as_session_status s
 }
 
 /* A failure the session records as error: kind and message into *res. */
-static void result_fail(as_run_result *res, const char *kind, const char *fmt, ...)
+static void result_fail(as_run_result *res, as_error_kind kind, const char *fmt, ...)
     AS_PRINTF(3, 4);
-static void result_fail(as_run_result *res, const char *kind, const char *fmt, ...) {
+static void result_fail(as_run_result *res, as_error_kind kind, const char *fmt, ...) {
   res->outcome = AS_RUN_FAILED;
   res->status = AS_SESS_ERROR;
-  (void)snprintf(res->error_kind, sizeof res->error_kind, "%s", kind); /* ignore: cut to fit */
+  res->kind = kind;
+  (void)snprintf(res->error_kind, sizeof res->error_kind, "%s", /* ignore: names fit */
+                 as_error_kind_name(kind));
   va_list ap;
   va_start(ap, fmt);
   (void)vsnprintf(res->error, sizeof res->error, fmt, ap); /* ignore: cut to fit */
@@ -110,6 +117,7 @@ static AS_WUR int state_write(const run *r) {
   int rc = jset(o, "v", json_integer(STATE_VERSION));
   if (rc == AS_OK) rc = jset(o, "agent", json_string(agent_of(r)->name));
   if (rc == AS_OK) rc = jset(o, "calls", json_integer(r->calls));
+  if (rc == AS_OK) rc = jset(o, "tools", json_integer(r->tools));
   if (rc == AS_OK) rc = jset(o, "runs", json_integer(r->runs));
   if (rc == AS_OK) rc = jset(o, "answer", json_integer(r->answer));
   if (rc == AS_OK) rc = jset(o, "ending", json_boolean(r->ending));
@@ -120,7 +128,7 @@ static AS_WUR int state_write(const run *r) {
   char *text = rc == AS_OK ? jdump(o) : NULL;
   json_decref(o);
   if (!text) return AS_NOMEM;
-  rc = as_checkpoint_put(r->rt->st, r->id, text, strlen(text));
+  rc = as_checkpoint_put(r->rt->st, r->thread, text, strlen(text));
   jfree(text);
   return rc;
 }
@@ -129,7 +137,7 @@ static AS_WUR int state_read(run *r) {
   size_t cap = AS_CHECKPOINT_MAX, len = 0;
   char *buf = as_malloc(cap + 1);
   if (!buf) return AS_NOMEM;
-  int rc = as_checkpoint_get(r->rt->st, r->id, buf, cap, &len);
+  int rc = as_checkpoint_get(r->rt->st, r->thread, buf, cap, &len);
   json_t *o = NULL;
   if (rc == AS_OK) rc = as_json_parse(buf, len, &o, NULL);
   as_free(buf);
@@ -144,6 +152,7 @@ static AS_WUR int state_read(run *r) {
     return AS_IO;
   }
   r->calls = (unsigned)json_integer_value(json_object_get(o, "calls"));
+  r->tools = (unsigned)json_integer_value(json_object_get(o, "tools"));
   r->runs = (unsigned)json_integer_value(json_object_get(o, "runs"));
   r->answer = (unsigned)json_integer_value(json_object_get(o, "answer"));
   r->ending = json_is_true(json_object_get(o, "ending"));
@@ -375,7 +384,7 @@ static AS_WUR int agent_begin(run *r, const char *handoff) {
   r->msgs = json_array();
   r->queue = json_array();
   if (!r->msgs || !r->queue) return AS_NOMEM;
-  r->calls = 0;
+  r->calls = r->tools = 0;
   r->ending = r->has_tconf = r->answer_terminal = false;
   as_session s = {0};
   int rc = as_session_load(r->rt->st, r->id, &s);
@@ -425,6 +434,13 @@ static as_llm_role role_of(const char *name) {
   return AS_LLM_TOOL;
 }
 
+/* The runtime's timeout, else the provider's, else the default (runtime_ok
+** refused any past AS_LLM_TIMEOUT_MAX_NS). */
+static uint64_t request_timeout(const as_runtime *rt) {
+  if (rt->llm_timeout_ns) return rt->llm_timeout_ns;
+  return rt->llm->timeout_ns ? rt->llm->timeout_ns : AS_LLM_TIMEOUT_DEFAULT_NS;
+}
+
 static AS_WUR int request_build(const run *r, request_buf *b, as_llm_request *req) {
   size_t n = json_array_size(r->msgs);
   for (size_t i = 0; i < n; i++) {
@@ -467,13 +483,27 @@ static AS_WUR int request_build(const run *r, request_buf *b, as_llm_request *re
                           .nmsgs = n,
                           .tools = b->tools,
                           .ntools = b->ntools,
-                          .timeout_ns = r->rt->llm_timeout_ns};
+                          .timeout_ns = request_timeout(r->rt)};
   return AS_OK;
 }
 
 static bool llm_transient(as_llm_error_kind k) {
   return k == AS_LLM_ERR_TIMEOUT || k == AS_LLM_ERR_RATE_LIMITED || k == AS_LLM_ERR_SERVER ||
          k == AS_LLM_ERR_MALFORMED;
+}
+
+/* The error kind of a failed LLM call: its typed error's, else (a status
+** as_llm_complete gave without one: an answer past a cap, a provider that
+** broke the contract) a bad answer. */
+static as_error_kind llm_kind(as_llm_error_kind k, int lrc) {
+  switch (k) {
+  case AS_LLM_ERR_TIMEOUT: return AS_ERR_LLM_TIMEOUT;
+  case AS_LLM_ERR_RATE_LIMITED: return AS_ERR_LLM_RATE_LIMITED;
+  case AS_LLM_ERR_SERVER: return AS_ERR_LLM_SERVER_ERROR;
+  case AS_LLM_ERR_MALFORMED: return AS_ERR_LLM_MALFORMED;
+  case AS_LLM_ERR_REFUSAL: return AS_ERR_LLM_REFUSAL;
+  default: return lrc == AS_TIMEDOUT ? AS_ERR_LLM_TIMEOUT : AS_ERR_LLM_BAD_ANSWER;
+  }
 }
 
 /* One LLM call, tried again on a transient error. AS_OK with *resp, or a
@@ -497,17 +527,19 @@ static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
     /* A 429 says when to come back. */
     uint64_t wait = err.kind == AS_LLM_ERR_RATE_LIMITED && a < attempts ? err.retry_after_ns : 0;
     as_sleep_until(as_now_mono_ns() + wait); /* 0: a scheduling point, no time */
+    if (as__runs_cancelled(r->rt->runs, r->entry)) { /* the caller sees it next */
+      request_buf_free(b);
+      as_free(b);
+      return AS_OK;
+    }
   }
   request_buf_free(b);
   as_free(b);
   if (rc != AS_OK) return rc;
   if (lrc == AS_NOMEM) return lrc;
   if (lrc != AS_OK) {
-    char kind[AS_RUN_KIND_MAX];
-    (void)snprintf(kind, sizeof kind, "llm_%s", /* ignore: names are short */
-                   err.kind ? as_llm_error_name(err.kind) : as_status_name(lrc));
-    result_fail(r->res, kind, "agent %s, LLM call %u: %s", agent_of(r)->name, r->calls,
-                err.message[0] ? err.message : as_status_msg(lrc));
+    result_fail(r->res, llm_kind(err.kind, lrc), "agent %s, LLM call %u: %s", agent_of(r)->name,
+                r->calls, err.message[0] ? err.message : as_status_msg(lrc));
     *failed = true;
   }
   return AS_OK;
@@ -739,7 +771,15 @@ static void gate_view_clear(gate_view *v) {
   v->extra = NULL;
 }
 
-/* Run tool t with args now: record it executed; tell the model. */
+/* The error kind of a tool executor's failure status. */
+static as_error_kind tool_kind(int xrc) {
+  if (xrc == AS_IO || xrc == AS_TIMEDOUT || xrc == AS_BUSY) return AS_ERR_TOOL_UNAVAILABLE;
+  if (xrc == AS_INVAL || xrc == AS_PARSE || xrc == AS_TOOBIG) return AS_ERR_VALIDATION;
+  return AS_ERR_TOOL_FAILED;
+}
+
+/* Run tool t with args now: record it executed; tell the model. A failing
+** app tool fails the run (r->failed). */
 static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t *args) {
   const as_runtime *rt = r->rt;
   char why[512] = "";
@@ -763,7 +803,11 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
     if (xrc != AS_OK) {
       as_free(result);
       jfree(args_text);
-      return tell_error(r, c, "%s failed: %s", t->qname, as_status_msg(xrc));
+      if (xrc == AS_NOMEM) return xrc;
+      result_fail(r->res, tool_kind(xrc), "agent %s: %s failed: %s", agent_of(r)->name, t->qname,
+                  as_status_msg(xrc));
+      r->failed = true;
+      return AS_OK;
     }
   }
   call_ctx cc = {.tool = t->qname,
@@ -844,7 +888,16 @@ static AS_WUR int gateway_one(run *r, bool *paused) {
   int rc = AS_OK;
   json_t *args = NULL;
   as_json_error jerr;
-  if (!t || !agent_has(app, agent_of(r), t)) {
+  if (++r->tools > app->max_tool_calls) {
+    result_fail(r->res, AS_ERR_TOOL_CALL_CAP, "agent %s asked for more than %u tool calls",
+                agent_of(r)->name, app->max_tool_calls);
+    r->failed = true;
+  } else if (t && !agent_has(app, agent_of(r), t)) {
+    /* A tool of the app this agent was not given: the app forbids it. */
+    result_fail(r->res, AS_ERR_TOOL_FORBIDDEN, "agent %s may not call %s", agent_of(r)->name,
+                t->qname);
+    r->failed = true;
+  } else if (!t) {
     rc = tell_error(r, c, "agent %s has no tool '%s'", agent_of(r)->name, name ? name : "");
   } else if (as_json_parse(args_text ? args_text : "", args_text ? strlen(args_text) : 0, &args,
                            &jerr) != AS_OK ||
@@ -895,7 +948,7 @@ static AS_WUR int conclude(run *r, const as_llm_response *resp, int *next, bool 
   if (rc == AS_NOTFOUND) {
     json_t *p = json_pack("{s:s,s:b,s:s}", "agent", a->name, "ok", 0, "error", AS_ENVELOPE_MISSING);
     rc = emit(r, AS_EVENT_AGENT_FINISHED, p);
-    result_fail(r->res, AS_ENVELOPE_MISSING, "agent %s: %s", a->name, err.reason);
+    result_fail(r->res, AS_ERR_ENVELOPE_MISSING, "agent %s: %s", a->name, err.reason);
     *failed = true;
     return rc;
   }
@@ -928,10 +981,12 @@ static AS_WUR int conclude(run *r, const as_llm_response *resp, int *next, bool 
   return rc;
 }
 
-/* The run failed (r->res says how): the session becomes error. */
+/* The run failed (r->res says how): the session becomes error, with the
+** kind and the cause. */
 static AS_WUR int fail_run(run *r) {
   bool changed = false;
-  int rc = as_mark_failed(r->rt->st, r->rt->locks, r->id, &changed);
+  int rc = as_mark_failed_as(r->rt->st, r->rt->locks, r->id, r->res->error_kind, r->res->error,
+                             &changed);
   as_log(AS_LOG_WARN, "session %s: run failed (%s): %s", r->id, r->res->error_kind, r->res->error);
   return rc;
 }
@@ -956,9 +1011,25 @@ static bool conversation_full(const run *r) {
 /* A message past AS_LLM_MESSAGES_MAX (msg_add's AS_TOOBIG: an answer, a
 ** tool's result, an approval's outcome): the run fails. */
 static AS_WUR int conversation_cap(run *r) {
-  result_fail(r->res, "conversation_cap", "agent %s: the conversation passed %u messages",
+  result_fail(r->res, AS_ERR_CONVERSATION_CAP, "agent %s: the conversation passed %u messages",
               agent_of(r)->name, AS_LLM_MESSAGES_MAX);
   return fail_run(r);
+}
+
+/* The agent's run ends in failure (r->res says how): its agent_finished
+** event, then the session's error. */
+static AS_WUR int agent_failed(run *r) {
+  json_t *p = json_pack("{s:s,s:b,s:s}", "agent", agent_of(r)->name, "ok", 0, "error",
+                        r->res->error_kind);
+  int rc = emit(r, AS_EVENT_AGENT_FINISHED, p);
+  return rc == AS_OK ? fail_run(r) : rc;
+}
+
+/* A scheduling point of the run: a cancel marked it, so it stops here. */
+static bool cancelled(run *r) {
+  if (!as__runs_cancelled(r->rt->runs, r->entry)) return false;
+  result_fail(r->res, AS_ERR_CANCELLED, "agent %s: cancelled by a caller", agent_of(r)->name);
+  return true;
 }
 
 /* The loop, lock held, state in r. */
@@ -967,24 +1038,26 @@ static AS_WUR int drive(run *r) {
   for (;;) {
     bool paused = false, failed = false;
     while (json_array_size(r->queue) > 0) {
+      if (cancelled(r)) return agent_failed(r);
       int rc = gateway_one(r, &paused);
       if (rc == AS_TOOBIG && conversation_full(r)) return conversation_cap(r);
+      if (rc == AS_OK && r->failed) return agent_failed(r);
       if (rc != AS_OK || paused) return rc;
     }
+    if (cancelled(r)) return agent_failed(r);
     if (r->calls >= agent_of(r)->max_calls) {
-      result_fail(r->res, "turn_cap", "agent %s made %u LLM calls without concluding",
+      result_fail(r->res, AS_ERR_TURN_CAP, "agent %s made %u LLM calls without concluding",
                   agent_of(r)->name, r->calls);
       return fail_run(r);
     }
     as_llm_response resp = {0};
     int rc = llm_call(r, &resp, &failed);
     if (rc != AS_OK) return rc;
-    if (failed) {
-      json_t *p = json_pack("{s:s,s:b,s:s}", "agent", agent_of(r)->name, "ok", 0, "error",
-                            r->res->error_kind);
-      rc = emit(r, AS_EVENT_AGENT_FINISHED, p);
-      return rc == AS_OK ? fail_run(r) : rc;
+    if (cancelled(r)) { /* the answer comes too late: nobody acts on it */
+      as_llm_response_clear(&resp);
+      return agent_failed(r);
     }
+    if (failed) return agent_failed(r);
     r->answer++;
     r->answer_terminal = false;
     if (resp.ncalls > 0) {
@@ -1017,7 +1090,7 @@ static AS_WUR int drive(run *r) {
     }
     if (++r->runs >= app->max_agent_runs) {
       as_free(handoff);
-      result_fail(r->res, "agent_run_cap", "%u agent runs without reaching an end", r->runs);
+      result_fail(r->res, AS_ERR_AGENT_RUN_CAP, "%u agent runs without reaching an end", r->runs);
       return fail_run(r);
     }
     r->agent = next;
@@ -1037,15 +1110,44 @@ static AS_WUR int lock_drop(const as_runtime *rt, const char *id, int rc) {
 }
 
 static bool runtime_ok(const as_runtime *rt, const char *id, const as_run_result *res) {
-  return rt && rt->st && rt->locks && rt->app && rt->llm && id && res && rt->app->nagents > 0;
+  return rt && rt->st && rt->locks && rt->app && rt->llm && id && res && rt->app->nagents > 0 &&
+         rt->llm_timeout_ns <= AS_LLM_TIMEOUT_MAX_NS && rt->llm->timeout_ns <= AS_LLM_TIMEOUT_MAX_NS;
+}
+
+/* The thread id of a session's run after n retries: id, or "<id>:retry-N". */
+static void thread_of(char *buf, size_t cap, const char *id, int64_t n) {
+  buf[0] = '\0';
+  if (n <= 0)
+    (void)as_appendf(buf, cap, 0, "%s", id); /* ignore: ids fit (AS_THREAD_ID_MAX) */
+  else
+    (void)as_appendf(buf, cap, 0, "%s:retry-%lld", id, (long long)n); /* ignore: as above */
+}
+
+/* A run the database failed under (rc): if the store still takes it, the
+** session records the failure (db_busy, io_error) and the run has failed
+** (AS_OK, *res FAILED); else rc. */
+static AS_WUR int store_failed(const as_runtime *rt, const char *id, as_run_result *res, int rc) {
+  if (rc != AS_IO && rc != AS_FULL && rc != AS_BUSY) return rc;
+  as_run_result f = {0};
+  result_fail(&f, rc == AS_BUSY ? AS_ERR_DB_BUSY : AS_ERR_IO_ERROR, "the database: %s",
+              as_status_msg(rc));
+  bool changed = false;
+  if (as_mark_failed_as(rt->st, rt->locks, id, f.error_kind, f.error, &changed) != AS_OK)
+    return rc; /* the first failure is the one to report */
+  as_log(AS_LOG_WARN, "session %s: run failed (%s): %s", id, f.error_kind, f.error);
+  if (changed) *res = f;
+  else res->outcome = AS_RUN_IDLE; /* settled already: nothing to record */
+  return AS_OK;
 }
 
 /* Lock held: start or resume id's run. */
-static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result *res) {
+static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *res,
+                           as__run_entry *entry) {
   as_session s = {0};
   int rc = as_session_load(rt->st, id, &s);
   if (rc != AS_OK) return rc;
   as_session_status st = s.status;
+  int64_t retries = s.retry_count;
   bool waiting = false;
   for (size_t i = 0; i < s.ncalls && !waiting; i++)
     waiting = s.calls[i].state == AS_TOOL_PENDING_APPROVAL;
@@ -1054,7 +1156,8 @@ static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result
     result_set(res, AS_RUN_IDLE, st);
     return AS_OK;
   }
-  run r = {.rt = rt, .id = id, .res = res};
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry};
+  thread_of(r.thread, sizeof r.thread, id, retries);
   bool resume = st != AS_SESS_NEW;
   if (resume) {
     rc = state_read(&r);
@@ -1076,6 +1179,32 @@ static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result
   if (rc == AS_OK) rc = drive(&r);
   run_free(&r);
   return rc;
+}
+
+typedef AS_WUR int (*body_fn)(const as_runtime *rt, const char *id, void *ctx,
+                              as_run_result *res, as__run_entry *entry);
+
+/* Lock held: body, registered as a run of id (a cancel can stop it), and a
+** failure of the database recorded if it can be. */
+static AS_WUR int registered(const as_runtime *rt, const char *id, body_fn body, void *ctx,
+                             as_run_result *res) {
+  as__run_entry *e = NULL;
+  int rc = as__runs_run_begin(rt->runs, id, &e);
+  if (rc != AS_OK) return rc;
+  rc = body(rt, id, ctx, res, e);
+  rc = store_failed(rt, id, res, rc);
+  as__runs_run_end(rt->runs, e);
+  return rc;
+}
+
+static AS_WUR int run_fn(const as_runtime *rt, const char *id, void *ctx, as_run_result *res,
+                         as__run_entry *entry) {
+  (void)ctx;
+  return run_body(rt, id, res, entry);
+}
+
+static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result *res) {
+  return registered(rt, id, run_fn, NULL, res);
 }
 
 int as_run(const as_runtime *rt, const char *id, bool try, as_run_result *res) {
@@ -1115,12 +1244,21 @@ static AS_WUR int was_requested(const as_runtime *rt, const char *id, size_t idx
   }
 }
 
+typedef struct resolve_args {
+  size_t idx;
+  as_approval_decision d;
+} resolve_args;
+
 /* Lock held: resolve call idx of id, then resume. */
-static AS_WUR int resolve_locked(const as_runtime *rt, const char *id, size_t idx,
-                                 as_approval_decision d, as_run_result *res) {
+static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
+                               as_run_result *res, as__run_entry *entry) {
+  const resolve_args *ra = ctx;
+  size_t idx = ra->idx;
+  as_approval_decision d = ra->d;
   as_session s = {0};
   int rc = as_session_load(rt->st, id, &s);
   if (rc != AS_OK) return rc;
+  int64_t retries = s.retry_count;
   if (idx >= s.ncalls) {
     as_session_clear(&s);
     return AS_NOTFOUND;
@@ -1156,18 +1294,39 @@ static AS_WUR int resolve_locked(const as_runtime *rt, const char *id, size_t id
   /* Approved: the call runs now, under the lock, and is stored with its
   ** result in the save that resolves it. */
   char *result = NULL;
+  int xrc = AS_OK;
   if (d == AS_APPROVE && t->kind == AS_TOOLK_APP && rt->exec) {
-    int xrc = rt->exec(rt->exec_ctx, id, t, args, &result);
+    xrc = rt->exec(rt->exec_ctx, id, t, args, &result);
     if (xrc != AS_OK) {
       as_free(result);
       result = NULL;
       as_log(AS_LOG_WARN, "session %s: approved %s failed: %s", id, t->qname, as_status_msg(xrc));
     }
   }
-  resolve_ctx rc_ctx = {.idx = idx, .d = d, .result = result ? result : "{\"ok\":true}"};
+  if (xrc == AS_NOMEM) {
+    as_free(args);
+    return xrc;
+  }
+  /* A failed approved call is stored with its error, and fails the run. */
+  char failure[160];
+  if (xrc != AS_OK)
+    (void)snprintf(failure, sizeof failure, "{\"error\":\"%s\"}", /* ignore: sized */
+                   as_status_msg(xrc));
+  resolve_ctx rc_ctx = {.idx = idx,
+                        .d = d,
+                        .result = xrc != AS_OK ? failure : result ? result : "{\"ok\":true}"};
   rc = step(rt, id, resolve_fn, &rc_ctx);
   if (rc == AS_OK && !rc_ctx.found) rc = AS_EXISTS; /* resolved meanwhile */
-  run r = {.rt = rt, .id = id, .res = res};
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry};
+  thread_of(r.thread, sizeof r.thread, id, retries);
+  if (rc == AS_OK && xrc != AS_OK) {
+    as_free(result);
+    as_free(args);
+    r.agent = -1;
+    result_fail(res, tool_kind(xrc), "approved %s failed: %s", t->qname, as_status_msg(xrc));
+    rc = fail_run(&r);
+    return rc;
+  }
   if (rc == AS_OK) rc = state_read(&r);
   /* The model hears the outcome as the pending call's answer. */
   json_t *head = json_array_get(r.queue, 0);
@@ -1187,6 +1346,12 @@ static AS_WUR int resolve_locked(const as_runtime *rt, const char *id, size_t id
   else if (rc == AS_OK) rc = drive(&r);
   run_free(&r);
   return rc;
+}
+
+static AS_WUR int resolve_locked(const as_runtime *rt, const char *id, size_t idx,
+                                 as_approval_decision d, as_run_result *res) {
+  resolve_args ra = {idx, d};
+  return registered(rt, id, resolve_body, &ra, res);
 }
 
 int as_approval_resolve(const as_runtime *rt, const char *id, size_t call, as_approval_decision d,
@@ -1321,4 +1486,173 @@ int as_session_start(const as_runtime *rt, const char *id, const char *fields_js
   json_decref(given);
   json_decref(x);
   return rc;
+}
+
+/* --- retry, its preview, cancel ------------------------------------------------------- */
+
+/* The policy's decision for session s (loaded) under app's settings. */
+static AS_WUR int retry_decide(const as_app *app, const as_session *s, as_retry_decision *out) {
+  json_t *x = NULL;
+  const char *text = s->extra ? s->extra : "{}";
+  int rc = as_json_parse(text, strlen(text), &x, NULL);
+  if (rc != AS_OK) return rc == AS_PARSE ? AS_IO : rc; /* the runtime wrote it */
+  double conf = 0;
+  bool has = current_conf(x, &conf);
+  json_decref(x);
+  *out = as_should_retry(s->retry_count, as_error_kind_parse(s->error_kind), has, conf, &app->retry);
+  return AS_OK;
+}
+
+/* Record a refusal in id's log: retry_rejected {reason, retry_count}. */
+static AS_WUR int retry_rejected(const as_runtime *rt, const char *id, const char *reason,
+                                 int64_t count) {
+  as_log(AS_LOG_WARN, "session %s: retry rejected: %s", id, reason);
+  json_t *p = json_pack("{s:s,s:I}", "reason", reason, "retry_count", (json_int_t)count);
+  char *text = p ? jdump(p) : NULL;
+  json_decref(p);
+  if (!text) return AS_NOMEM;
+  int rc = as_event_append(rt->st, id, AS_EVENT_RETRY_REJECTED, text, NULL);
+  jfree(text);
+  return rc;
+}
+
+static void answer_refused(as_retry_answer *ans, as_retry_refusal why, const char *reason) {
+  ans->refusal = why;
+  (void)snprintf(ans->reason, sizeof ans->reason, "%s", reason); /* ignore: reasons fit */
+}
+
+/* Load id and decide as a retry would (not the in-flight set): *ans, and
+** *s the session as loaded (the caller clears it). */
+static AS_WUR int retry_answer(const as_runtime *rt, const char *id, as_session *s,
+                               as_retry_answer *ans) {
+  int rc = as_session_load(rt->st, id, s);
+  if (rc != AS_OK) return rc;
+  ans->retry_count = s->retry_count;
+  /* The seed's first retry path ran whatever state the session was in. */
+  if (s->status != AS_SESS_ERROR && !AS_MUTANT(RETRY_FROM_NON_ERROR)) {
+    answer_refused(ans, AS_RETRY_NOT_ERROR, AS_RETRY_REASON_NOT_ERROR);
+    return AS_OK;
+  }
+  rc = retry_decide(rt->app, s, &ans->decision);
+  if (rc != AS_OK) return rc;
+  if (ans->decision != AS_RETRY_AUTO_RETRY) {
+    answer_refused(ans, AS_RETRY_DENIED, as_retry_decision_name(ans->decision));
+    return AS_OK;
+  }
+  ans->refusal = AS_RETRY_ACCEPTED;
+  (void)snprintf(ans->reason, sizeof ans->reason, "%s", /* ignore: fits */
+                 as_retry_decision_name(ans->decision));
+  thread_of(ans->thread, sizeof ans->thread, id, s->retry_count + 1);
+  return AS_OK;
+}
+
+typedef struct retry_ctx {
+  int64_t n;       /* the retry's number */
+  bool not_error;  /* out: the session left error before the save */
+  char thread[AS_THREAD_ID_MAX];
+  char status[128];
+  char started[AS_THREAD_ID_MAX + 48];
+} retry_ctx;
+
+/* error -> in_progress, retry_count + 1, the error cleared: one save with
+** its status_changed and retry_started events. */
+static AS_WUR int retry_begin_fn(as_session *s, void *ctx, as_event_in *evs, size_t *nev) {
+  retry_ctx *c = ctx;
+  if (s->status != AS_SESS_ERROR && !AS_MUTANT(RETRY_FROM_NON_ERROR)) {
+    c->not_error = true; /* a writer without the lock */
+    return AS_EXISTS;
+  }
+  c->n = s->retry_count + 1;
+  thread_of(c->thread, sizeof c->thread, s->id, c->n);
+  status_payload(c->status, sizeof c->status, s->status, AS_SESS_IN_PROGRESS);
+  /* The seed bumped the count on its in-memory copy, which a later reload
+  ** dropped before the save. */
+  if (!AS_MUTANT(RETRY_COUNT_NOT_INCREMENTED)) s->retry_count = c->n;
+  s->status = AS_SESS_IN_PROGRESS;
+  s->error_kind[0] = s->error_cause[0] = '\0';
+  (void)as_appendf(c->started, sizeof c->started, 0, /* ignore: sized for a thread id */
+                   "{\"retry\":%lld,\"thread\":\"%s\"}", (long long)c->n, c->thread);
+  evs[(*nev)++] = (as_event_in){AS_EVENT_STATUS_CHANGED, c->status};
+  evs[(*nev)++] = (as_event_in){AS_EVENT_RETRY_STARTED, c->started};
+  return AS_OK;
+}
+
+/* Lock held, in flight: decide, record, and run the retry. */
+static AS_WUR int retry_body(const as_runtime *rt, const char *id, void *ctx,
+                             as_run_result *res, as__run_entry *entry) {
+  as_retry_answer *ans = ctx;
+  as_session s = {0};
+  int rc = retry_answer(rt, id, &s, ans);
+  as_session_clear(&s);
+  if (rc != AS_OK) return rc;
+  if (ans->refusal != AS_RETRY_ACCEPTED) return retry_rejected(rt, id, ans->reason, ans->retry_count);
+  retry_ctx c = {0};
+  rc = step(rt, id, retry_begin_fn, &c);
+  if (rc != AS_OK) return rc;
+  if (c.not_error) {
+    answer_refused(ans, AS_RETRY_NOT_ERROR, AS_RETRY_REASON_NOT_ERROR);
+    ans->thread[0] = '\0';
+    return retry_rejected(rt, id, ans->reason, ans->retry_count);
+  }
+  ans->retry_count = c.n;
+  memcpy(ans->thread, c.thread, sizeof ans->thread);
+  as_log(AS_LOG_INFO, "session %s: retry %lld on thread %s", id, (long long)c.n, c.thread);
+  /* The entry agent, afresh, on the retry's own thread. */
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .agent = rt->app->entry};
+  memcpy(r.thread, c.thread, sizeof r.thread);
+  rc = agent_begin(&r, NULL);
+  if (rc == AS_OK) rc = drive(&r);
+  run_free(&r);
+  return rc;
+}
+
+int as_retry_session(const as_runtime *rt, const char *id, bool try, as_retry_answer *ans) {
+  if (!ans || !runtime_ok(rt, id, &ans->run) || !rt->runs) return AS_INVAL;
+  memset(ans, 0, sizeof *ans);
+  int rc = as__runs_retry_enter(rt->runs, id);
+  if (rc == AS_BUSY) {
+    /* At once, without waiting for the lock the other retry holds. */
+    as_log(AS_LOG_WARN, "session %s: retry rejected: %s", id, AS_RETRY_REASON_IN_PROGRESS);
+    answer_refused(ans, AS_RETRY_IN_PROGRESS, AS_RETRY_REASON_IN_PROGRESS);
+    return AS_OK;
+  }
+  if (rc != AS_OK) return rc;
+  rc = lock_take(rt, id, try);
+  if (rc == AS_OK) {
+    rc = registered(rt, id, retry_body, ans, &ans->run);
+    rc = lock_drop(rt, id, rc);
+  }
+  bool cancelled_run = ans->run.outcome == AS_RUN_FAILED && ans->run.kind == AS_ERR_CANCELLED;
+  /* The seed's cancel path returned from the task before its finally block. */
+  if (!(cancelled_run && AS_MUTANT(INFLIGHT_NOT_CLEARED_ON_CANCEL)))
+    as__runs_retry_leave(rt->runs, id);
+  return rc;
+}
+
+int as_preview_retry(const as_runtime *rt, const char *id, as_retry_answer *ans) {
+  if (!ans || !runtime_ok(rt, id, &ans->run) || !rt->runs) return AS_INVAL;
+  memset(ans, 0, sizeof *ans);
+  if (as_runs_retry_in_flight(rt->runs, id)) {
+    answer_refused(ans, AS_RETRY_IN_PROGRESS, AS_RETRY_REASON_IN_PROGRESS);
+    return AS_OK;
+  }
+  as_session s = {0};
+  int rc = retry_answer(rt, id, &s, ans);
+  as_session_clear(&s);
+  /* The seed's preview called the retry path with dry_run=True, which still
+  ** logged the denial to the session's events. */
+  if (rc == AS_OK && ans->refusal == AS_RETRY_DENIED && AS_MUTANT(PREVIEW_MUTATES))
+    rc = retry_rejected(rt, id, ans->reason, ans->retry_count);
+  return rc;
+}
+
+int as_cancel_session(const as_runtime *rt, const char *id, as_cancel_answer *ans) {
+  if (!rt || !rt->runs || !id || !ans) return AS_INVAL;
+  bool marked = false;
+  int rc = as__runs_cancel(rt->runs, id, &marked);
+  if (rc != AS_OK) return rc;
+  *ans = marked ? AS_CANCEL_STOPPING : AS_CANCEL_NOT_RUNNING;
+  as_log(AS_LOG_INFO, "session %s: cancel: %s", id,
+         marked ? "the run stops at its next scheduling point" : "not running");
+  return AS_OK;
 }

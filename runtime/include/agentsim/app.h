@@ -221,6 +221,7 @@ typedef struct as_app {
   size_t nlegacy;
   uint64_t approval_timeout_ns;   /* the watchdog's timeout */
   unsigned max_agent_runs;        /* agent runs in one session run */
+  unsigned max_tool_calls;        /* tool calls in one agent run (default 32) */
 } as_app;
 
 typedef struct as_app_diag_item {

@@ -87,7 +87,19 @@
   X(INJECTED_ARG_LLM_WINS, injected_arg_llm_wins,                             \
     "an injected argument the model also sent keeps the model's value")      \
   X(APPROVAL_DOUBLE_RESOLVE, approval_double_resolve,                         \
-    "an approval does not check that the call is still pending: a second decision resolves and resumes again")
+    "an approval does not check that the call is still pending: a second decision resolves and resumes again") \
+  X(CONCURRENT_RETRY_NOT_REJECTED, concurrent_retry_not_rejected,             \
+    "the in-flight set counts callers: a second concurrent retry waits for the lock and runs too") \
+  X(RETRY_COUNT_NOT_INCREMENTED, retry_count_not_incremented,                 \
+    "an accepted retry leaves retry_count as it was (the policy's cap never comes)") \
+  X(UNKNOWN_ERROR_TRANSIENT, unknown_error_transient,                         \
+    "an error kind the classifier does not know counts as transient")         \
+  X(PREVIEW_MUTATES, preview_mutates,                                         \
+    "the retry preview goes through the retry's path and records its denial") \
+  X(RETRY_FROM_NON_ERROR, retry_from_non_error,                               \
+    "retry does not check that the session is in error")                      \
+  X(INFLIGHT_NOT_CLEARED_ON_CANCEL, inflight_not_cleared_on_cancel,           \
+    "a cancelled retry never leaves the in-flight set: the session can never be retried again")
 
 typedef enum as_mutant_id {
   AS_MUT_NONE = 0,

@@ -66,7 +66,7 @@
 #include <stdint.h>
 
 #include "agentsim/app.h"
-#include "agentsim/checkpoints.h"
+#include "agentsim/checkpoints.h" /* AS_THREAD_ID_MAX: "<id>:retry-N" */
 #include "agentsim/session.h"
 #include "agentsim/status.h"
 
@@ -79,7 +79,6 @@
 /* Buffer sizes, NUL included. */
 #define AS_ERROR_KIND_MAX AS_SESSION_KIND_MAX
 #define AS_ERROR_CAUSE_MAX AS_SESSION_CAUSE_MAX
-/* AS_THREAD_ID_MAX ("<id>:retry-N"): checkpoints.h's. */
 
 #define AS_RUNS_MAX_ENTRIES 65536u
 #define AS_RUNS_DEFAULT_ENTRIES 1024u
