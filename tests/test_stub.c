@@ -596,6 +596,86 @@ static void test_tool_results(void **state) {
   as_stub_script_free(s);
 }
 
+static void round_trip(const as_stub_script *s);
+
+/* A tool's server failing: fail=KIND on a result line or its alts. */
+static void test_tool_failures(void **state) {
+  (void)state;
+  as_stub_script *s = parse_ok("result kb:fetch call=1 fail=io\n"
+                               "result kb:fetch call=2 fail=timeout\n"
+                               "result kb:fetch call=3 fail=busy\n"
+                               "result kb:fetch call=4 fail=invalid\n"
+                               "result kb:fetch call=5 fail=other\n"
+                               "result kb:fetch {\"ok\": 1}\n"
+                               "result kb:search\n"
+                               "    alt weight=3 {\"hits\": 0}\n"
+                               "    alt fail=timeout\n");
+  static const int want[] = {AS_IO, AS_TIMEDOUT, AS_BUSY, AS_INVAL, AS_INTERNAL};
+  char *r = (char *)1;
+  for (unsigned n = 1; n <= 5; n++) {
+    assert_int_equal(as_stub_tool_result(s, 1, "s", "kb:fetch", n, &r), want[n - 1]);
+    assert_null(r);
+  }
+  assert_int_equal(as_stub_tool_result(s, 1, "s", "kb:fetch", 6, &r), AS_OK);
+  assert_string_equal(r, "{\"ok\": 1}");
+  as_free(r);
+  unsigned failed = 0;
+  char sid[32];
+  for (unsigned i = 0; i < 4000; i++) {
+    snprintf(sid, sizeof sid, "t%u", i);
+    int rc = as_stub_tool_result(s, 3, sid, "kb:search", 1, &r);
+    assert_true(rc == AS_OK || rc == AS_TIMEDOUT);
+    failed += rc == AS_TIMEDOUT;
+    as_free(r);
+  }
+  assert_in_range(failed, 800, 1200);
+  round_trip(s);
+  as_stub_script_free(s);
+  parse_bad("result kb:x fail=io {}\n", AS_PARSE, 1, 21, "nothing after fail=io");
+  parse_bad("result kb:x fail=slow\n", AS_PARSE, 1, 18, "fail=io, timeout, busy, invalid or other, found 'slow'");
+  parse_bad("result kb:x\n    alt fail=io {}\n", AS_PARSE, 2, 17, "nothing after fail=io");
+  parse_bad("result kb:x\n    alt fail=\n", AS_PARSE, 2, 14, "a value after 'fail='");
+  parse_bad("result kb:x fail=io fail=busy\n", AS_PARSE, 1, 21, "one fail= on a line");
+  parse_bad("agent a\n    call 1\n        text \"x\"\nresult kb:x call=0 fail=io\n", AS_PARSE, 4, 18,
+            "call: a number from 1");
+}
+
+/* run=N: the agent's N-th run in the session (counted at call 1, attempt 1). */
+static void test_runs(void **state) {
+  (void)state;
+  as_stub_script *s = parse_ok("agent a\n"
+                               "    call 1 run=1\n        text \"first\"\n"
+                               "    call 1 attempt=2 run=2\n        text \"second, tried again\"\n"
+                               "    call * run=3\n        text \"third, any call\"\n"
+                               "    call 1\n        text \"later\"\n"
+                               "    default\n        text \"more\"\n");
+  as_llm llm;
+  assert_int_equal(as_stub_llm_new(&llm, s, 1), AS_OK);
+  struct { unsigned call, attempt; const char *session, *want; } steps[] = {
+      {1, 1, "s", "first"}, {2, 1, "s", "more"},   {1, 2, "s", "first"}, /* run 1 still */
+      {1, 1, "x", "first"},                                                 /* x's own count */
+      {1, 1, "s", "later"}, {1, 2, "s", "second, tried again"},             /* run 2 */
+      {1, 1, "s", "later"}, {2, 1, "s", "third, any call"},                 /* run 3: call 1 first */
+      {1, 1, "s", "later"}, {2, 1, "s", "more"},                            /* run 4 */
+  };
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    as_llm_request req = req_of(steps[i].session, "a", steps[i].call, steps[i].attempt);
+    as_llm_response out;
+    as_llm_error err;
+    assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_OK);
+    if (!out.text || strcmp(out.text, steps[i].want) != 0)
+      fail_msg("step %zu: '%s', want '%s'", i, out.text ? out.text : "(none)", steps[i].want);
+    as_llm_response_clear(&out);
+  }
+  as_llm_destroy(&llm);
+  round_trip(s);
+  as_stub_script_free(s);
+  parse_bad("agent a\n    call 1 run=0\n        text \"x\"\n", AS_PARSE, 2, 16, "run: a number from 1 to 1000");
+  parse_bad("agent a\n    call 1 run=1\n        text \"x\"\n    call 1 run=1\n        text \"y\"\n",
+            AS_PARSE, 4, 5, "one block for this agent, call and attempt");
+  parse_bad("agent a\n    default run=1\n        text \"x\"\n", AS_PARSE, 2, 13, "a key of default, found 'run='");
+}
+
 /* --- caps ------------------------------------------------------------------------------- */
 
 /* A script of `head`, then `line` n times, then `tail`: malloc'd. */
@@ -975,7 +1055,7 @@ static void test_parse_errors(void **state) {
       {"result kb:x\n", AS_PARSE, 1, 1, "a JSON result on the result line, or alt lines under it"},
       {"result kb:x\n  text \"x\"\n", AS_PARSE, 2, 3, "alt lines under result, found 'text'"},
       {"result kb:x {}\n  alt {}\n", AS_PARSE, 2, 3, "nothing indented under a result line"},
-      {"result kb:x\n  alt weight=2\n", AS_PARSE, 2, 16, "JSON after alt (alt [weight=N] JSON)"},
+      {"result kb:x\n  alt weight=2\n", AS_PARSE, 2, 16, "JSON after alt, or fail=KIND (alt [weight=N] fail=KIND | JSON)"},
       {"# nothing\n\n", AS_PARSE, 2, 1, "at least one block"},
       {"", AS_PARSE, 1, 1, "at least one block"},
       {"default\n  text \"a\x01\"\n", AS_PARSE, 2, 10, "printable text (found byte 0x01)"},
@@ -983,7 +1063,7 @@ static void test_parse_errors(void **state) {
       {"default\n  text \"x\"\n    text \"y\"\n", AS_PARSE, 3, 5, "nothing indented under text"},
       {"agent a\n  call 1 tries=2\n", AS_PARSE, 2, 10, "a key of call, found 'tries='"},
       {"agent a\n  call 1 attempt=1 attempt=2\n", AS_PARSE, 2, 20, "one attempt= on a line"},
-      {"agent a\n  call\n", AS_PARSE, 2, 8, "call N|* [attempt=N] [delay=DUR]"},
+      {"agent a\n  call\n", AS_PARSE, 2, 8, "call N|* [attempt=N] [run=N] [delay=DUR]"},
       {"agent a\n  text \"x\"\n", AS_PARSE, 2, 3, "call or default under agent a, found 'text'"},
       {"agent a!\n", AS_PARSE, 1, 8, "an agent name made of letters"},
       {"agent a b\n", AS_PARSE, 1, 9, "agent NAME, found 'b'"},
@@ -1541,6 +1621,8 @@ int main(void) {
       cmocka_unit_test(test_alternatives_distribution),
       cmocka_unit_test(test_alternatives_deterministic),
       cmocka_unit_test(test_tool_results),
+      cmocka_unit_test(test_tool_failures),
+      cmocka_unit_test(test_runs),
       cmocka_unit_test(test_caps),
       cmocka_unit_test(test_llm_contract),
       cmocka_unit_test(test_names),

@@ -48,8 +48,22 @@ static int allowed(int rc) {
          rc == AS_INVAL;
 }
 
-/* Ask the block's own selector (any: 1) twice; the same answer both times. */
-static void ask(as_llm *llm, const stub_entry *e, uint64_t timeout) {
+/* Bring a fresh provider to the block's run (run=R: R - 1 runs before). */
+static void to_run(as_llm *llm, const as_llm_request *req, unsigned run) {
+  as_llm_request first = *req;
+  first.call = first.attempt = 1;
+  for (unsigned k = 1; k < run; k++) {
+    as_llm_response r;
+    as_llm_error e;
+    int rc = as_llm_complete(llm, &first, &r, &e);
+    FUZZ_CHECK(allowed(rc));
+    as_llm_response_clear(&r);
+  }
+}
+
+/* Ask the block's own selector (any: 1) of two fresh providers, each
+** brought to the block's run; the same answer both times. */
+static void ask(const as_stub_script *s, const stub_entry *e, uint64_t timeout) {
   as_llm_request req;
   memset(&req, 0, sizeof req);
   req.session_id = "fuzz";
@@ -57,10 +71,17 @@ static void ask(as_llm *llm, const stub_entry *e, uint64_t timeout) {
   req.call = e->call ? e->call : 1;
   req.attempt = e->attempt ? e->attempt : 1;
   req.timeout_ns = timeout;
+  as_llm l1, l2;
+  FUZZ_CHECK(as_stub_llm_new(&l1, s, 7) == AS_OK);
+  FUZZ_CHECK(as_stub_llm_new(&l2, s, 7) == AS_OK);
+  to_run(&l1, &req, e->kind == STUB_E_CALL ? e->run : 0);
+  to_run(&l2, &req, e->kind == STUB_E_CALL ? e->run : 0);
   as_llm_response a, b;
   as_llm_error ea, eb;
-  int rc = as_llm_complete(llm, &req, &a, &ea);
-  int rc2 = as_llm_complete(llm, &req, &b, &eb);
+  int rc = as_llm_complete(&l1, &req, &a, &ea);
+  int rc2 = as_llm_complete(&l2, &req, &b, &eb);
+  as_llm_destroy(&l1);
+  as_llm_destroy(&l2);
   FUZZ_CHECK(allowed(rc) && rc == rc2);
   FUZZ_CHECK(ea.kind == eb.kind && strcmp(ea.message, eb.message) == 0);
   FUZZ_CHECK((a.text == NULL) == (b.text == NULL) && (!a.text || strcmp(a.text, b.text) == 0));
@@ -71,21 +92,21 @@ static void ask(as_llm *llm, const stub_entry *e, uint64_t timeout) {
 }
 
 static void exercise(const as_stub_script *s) {
-  as_llm llm;
-  FUZZ_CHECK(as_stub_llm_new(&llm, s, 7) == AS_OK);
   for (size_t i = 0; i < s->n; i++) {
     const stub_entry *e = &s->entries[i];
     if (e->kind == STUB_E_RESULT) {
+      /* A result, or the server's failure (fail=): its status, no result. */
       char *r = NULL;
-      FUZZ_CHECK(as_stub_tool_result(s, 7, "fuzz", e->name, e->call ? e->call : 1, &r) == AS_OK);
-      FUZZ_CHECK(r != NULL);
+      int rc = as_stub_tool_result(s, 7, "fuzz", e->name, e->call ? e->call : 1, &r);
+      FUZZ_CHECK(rc == AS_OK ? r != NULL
+                             : (rc == AS_IO || rc == AS_TIMEDOUT || rc == AS_BUSY || rc == AS_INVAL ||
+                                rc == AS_INTERNAL) && r == NULL);
       as_free(r);
       continue;
     }
-    ask(&llm, e, 0);
-    ask(&llm, e, 1000000000ull);
+    ask(s, e, 0);
+    ask(s, e, 1000000000ull);
   }
-  as_llm_destroy(&llm);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -410,8 +410,8 @@ static void rejected_commit(orc *o, orc_task *t, const orc_tx *tx, const orc_cha
 static void retry_commit(orc *o, orc_task *t, const orc_tx *tx) {
   const orc_change *ch = tx->nch ? &tx->ch[0] : NULL;
   unsigned ns = 0, nr = 0;
-  if (ch) (void)appended(ch, "retry_started", &ns);
-  if (ch) (void)appended(ch, "retry_rejected", &nr);
+  if (ch) (void)appended(ch, "retry_started", &ns);  /* ignore: the count is what we need */
+  if (ch) (void)appended(ch, "retry_rejected", &nr); /* ignore: as above */
   if (ch && (!t->session || strcmp(ch->s->id, t->session) != 0)) {
     orc__violate(o, ORC_CK_OP_SCOPE, "retry %s committed a change to %s", orc__str(t->session),
                  ch->s->id);
