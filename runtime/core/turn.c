@@ -46,6 +46,7 @@ typedef struct run {
   const as_runtime *rt;
   const char *id;
   char thread[AS_THREAD_ID_MAX]; /* its checkpoint's: id, or "<id>:retry-N" */
+  int64_t retry;      /* the session's retry count: N on thread "<id>:retry-N" */
   as__run_entry *entry; /* its entry in rt->runs (NULL: not cancellable) */
   bool failed;        /* a tool's failure failed the run (res says how) */
   int agent;          /* index into app->agents */
@@ -479,6 +480,7 @@ static AS_WUR int request_build(const run *r, request_buf *b, as_llm_request *re
                           .agent = a->name,
                           .call = r->calls,
                           .attempt = 1,
+                          .retry = r->retry > 0 ? (unsigned)r->retry : 0,
                           .msgs = b->msgs,
                           .nmsgs = n,
                           .tools = b->tools,
@@ -1157,7 +1159,7 @@ static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *
     result_set(res, AS_RUN_IDLE, st);
     return AS_OK;
   }
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry};
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .retry = retries};
   thread_of(r.thread, sizeof r.thread, id, retries);
   bool resume = st != AS_SESS_NEW;
   if (resume) {
@@ -1322,7 +1324,7 @@ static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
   rc = step(rt, id, resolve_fn, &rc_ctx);
   if (rc == AS_OK && !rc_ctx.found) rc = AS_EXISTS; /* resolved meanwhile */
   *began = rc == AS_OK;
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry};
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .retry = retries};
   thread_of(r.thread, sizeof r.thread, id, retries);
   if (rc == AS_OK && xrc != AS_OK) {
     as_free(result);
@@ -1604,7 +1606,7 @@ static AS_WUR int retry_body(const as_runtime *rt, const char *id, void *ctx,
   memcpy(ans->thread, c.thread, sizeof ans->thread);
   as_log(AS_LOG_INFO, "session %s: retry %lld on thread %s", id, (long long)c.n, c.thread);
   /* The entry agent, afresh, on the retry's own thread. */
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .agent = rt->app->entry};
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .agent = rt->app->entry, .retry = c.n};
   memcpy(r.thread, c.thread, sizeof r.thread);
   rc = agent_begin(&r, NULL);
   if (rc == AS_OK) rc = drive(&r);
