@@ -395,6 +395,20 @@ static as_run_result run(const char *id, as_run_outcome want) {
   return res;
 }
 
+/* A run the database failed under after it began: the session records it
+** (io_error) and the call answers AS_OK with the run failed. */
+static void assert_io_failed(const char *id, int rc, const as_run_result *res) {
+  assert_int_equal(rc, AS_OK);
+  assert_int_equal(res->outcome, AS_RUN_FAILED);
+  assert_string_equal(res->error_kind, "io_error");
+  as_session s = {0};
+  assert_int_equal(as_session_load(ST, id, &s), AS_OK);
+  assert_int_equal(s.status, AS_SESS_ERROR);
+  assert_string_equal(s.error_kind, "io_error");
+  assert_non_null(strstr(s.error_cause, "input/output"));
+  as_session_clear(&s);
+}
+
 static as_session load(const char *id) {
   as_session s = {0};
   assert_int_equal(as_session_load(ST, id, &s), AS_OK);
@@ -625,16 +639,33 @@ static void test_gateway_refusals(void **state) {
          "    call 3\n"
          "        envelope {\"content\": \"c\", \"confidence\": 0.7, \"rationale\": \"r\"}\n");
   start("g1", NULL);
-  exec_fail = AS_IO; /* the tool server fails: the model is told */
-  as_run_result res = run("g1", AS_RUN_ENDED);
-  assert_int_equal(res.status, AS_SESS_NEEDS_REVIEW);
+  exec_fail = AS_IO; /* the tool server fails: the run fails, transient */
+  as_run_result res = run("g1", AS_RUN_FAILED);
+  assert_int_equal(res.status, AS_SESS_ERROR);
+  assert_int_equal(res.kind, AS_ERR_TOOL_UNAVAILABLE);
   as_session s = load("g1");
-  assert_int_equal(s.ncalls, 1); /* only the hypothesis ran */
-  assert_string_equal(s.calls[0].tool, "runtime:submit_hypothesis");
-  assert_jstr(s.extra, "hypothesis", "h");
+  assert_int_equal(s.ncalls, 0); /* nothing ran: the hypothesis came after */
+  assert_string_equal(s.error_kind, "tool_unavailable");
+  assert_non_null(strstr(s.error_cause, "srv:low failed"));
   assert_jstr(s.extra, "env", "dev");
   as_session_clear(&s);
   assert_int_equal(exec_calls, 1);
+  assert_int_equal(events("g1", AS_EVENT_AGENT_FINISHED), 1);
+  /* A tool that refused its arguments: permanent; any other failure too. */
+  static const struct {
+    int xrc;
+    const char *kind;
+  } fails[] = {{AS_INVAL, "validation"}, {AS_PARSE, "validation"}, {AS_TIMEDOUT, "tool_unavailable"},
+               {AS_BUSY, "tool_unavailable"}, {AS_NOTFOUND, "tool_failed"}};
+  for (size_t i = 0; i < sizeof fails / sizeof fails[0]; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "g1-%zu", i);
+    start(id, NULL);
+    exec_fail = fails[i].xrc;
+    res = run(id, AS_RUN_FAILED);
+    assert_string_equal(res.error_kind, fails[i].kind);
+  }
+  exec_fail = 0;
 }
 
 /* A low confidence gates any app tool; an agent's own floor wins. */
@@ -734,11 +765,11 @@ static void test_resume_paths(void **state) {
   (void)run("m2", AS_RUN_PAUSED);
   assert_int_equal(as_checkpoint_put(ST, "m2", "{\"v\": 9}", 8), AS_OK);
   as_run_result res;
-  assert_int_equal(resolve("m2", 0, AS_APPROVE, &res), AS_IO);
+  assert_io_failed("m2", resolve("m2", 0, AS_APPROVE, &res), &res);
   start("m3", "{\"env\": \"prod\"}");
   (void)run("m3", AS_RUN_PAUSED);
   assert_int_equal(as_checkpoint_put(ST, "m3", "not json", 8), AS_OK);
-  assert_int_equal(resolve("m3", 0, AS_REJECT, &res), AS_IO);
+  assert_io_failed("m3", resolve("m3", 0, AS_REJECT, &res), &res);
   /* Busy: an API caller's try, and a missing session. */
   start("m4", NULL);
   assert_int_equal(as_lock_acquire(REG, "m4"), AS_OK);
@@ -1202,13 +1233,16 @@ static void test_gateway_more(void **state) {
   /* Calls the stub cannot make, and a tool the agent lacks. */
   HL.answer = shapes_answer;
   start("gw2", NULL);
-  res = run("gw2", AS_RUN_ENDED);
+  res = run("gw2", AS_RUN_FAILED);
   assert_told("srv:low: the arguments are not a JSON object (another JSON value)");
   assert_told("srv:low: the arguments are not a JSON object (");
   assert_told("agent a has no tool ''");
-  assert_told("agent b has no tool 'srv:high'");
+  /* A tool of the app that agent b was not given: forbidden, permanent. */
+  assert_int_equal(res.kind, AS_ERR_TOOL_FORBIDDEN);
+  assert_non_null(strstr(res.error, "agent b may not call srv:high"));
   s = load("gw2");
   assert_int_equal(s.ncalls, 0);
+  assert_string_equal(s.error_kind, "tool_forbidden");
   as_session_clear(&s);
   HL.answer = NULL;
 
@@ -1376,11 +1410,12 @@ static void test_damaged_checkpoints(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     paused(cases[i].id);
     ckpt_set(cases[i].id, cases[i].key, cases[i].json);
-    assert_int_equal(resolve(cases[i].id, 0, AS_APPROVE, &res), AS_IO);
-    /* The decision stands (the call ran and is stored); the resume cannot go on. */
+    int rc = resolve(cases[i].id, 0, AS_APPROVE, &res);
+    /* The decision stands (the call ran and is stored); the resume cannot
+    ** go on, and the session says so (io_error: a retry begins afresh). */
+    assert_io_failed(cases[i].id, rc, &res);
     as_session s = load(cases[i].id);
     assert_int_equal(s.calls[0].state, AS_TOOL_EXECUTED);
-    assert_int_equal(s.status, AS_SESS_IN_PROGRESS);
     as_session_clear(&s);
   }
   assert_int_equal(exec_calls, 9);
@@ -1433,6 +1468,7 @@ static int many_calls(unsigned call, const as_llm_request *req, as_llm_response 
 static void test_conversation_cap(void **state) {
   (void)state;
   APP->agents[as_app_agent_find(APP, "a")].max_calls = 200;
+  APP->max_tool_calls = 1024;
   /* One call an answer: the conversation fills up exactly, and the next
   ** answer cannot be added. */
   script("agent a\n    default\n        tool srv:low {\"n\": 1}\n");
@@ -1477,7 +1513,7 @@ static void test_conversation_cap(void **state) {
   HL.answer = many_calls;
   start("k5", NULL);
   res = run("k5", AS_RUN_FAILED);
-  assert_string_equal(res.error_kind, "llm_AS_TOOBIG");
+  assert_string_equal(res.error_kind, "llm_bad_answer");
   assert_non_null(strstr(res.error, "17 tool calls"));
 }
 
@@ -1528,7 +1564,8 @@ static void test_llm_more(void **state) {
   HL.answer = inval_answer;
   start("l3", NULL);
   res = run("l3", AS_RUN_FAILED);
-  assert_string_equal(res.error_kind, "llm_AS_INVAL");
+  assert_string_equal(res.error_kind, "llm_bad_answer");
+  assert_int_equal(res.kind, AS_ERR_LLM_BAD_ANSWER);
   assert_non_null(strstr(res.error, as_status_msg(AS_INVAL)));
   assert_int_equal(HL.calls, 5); /* permanent: not tried again */
   /* No memory for the call: the run cannot go on. */
@@ -1868,7 +1905,7 @@ static void test_damaged_extra(void **state) {
   other_write w = other("x1");
   w.extra = "[1]";
   other_writer(&w);
-  assert_int_equal(as_run(&r, "x1", false, &res), AS_IO);
+  assert_io_failed("x1", as_run(&r, "x1", false, &res), &res);
   /* JSON SQLite accepts and the runtime does not (a duplicate key): when
   ** the run begins, when the gateway reads the session, when a step does. */
   static const char dup[] = "{\"env\": \"dev\", \"env\": \"dev\"}";
@@ -1876,17 +1913,17 @@ static void test_damaged_extra(void **state) {
   w = other("x2");
   w.extra = dup;
   other_writer(&w);
-  assert_int_equal(as_run(&r, "x2", false, &res), AS_IO);
+  assert_io_failed("x2", as_run(&r, "x2", false, &res), &res);
   start("x3", NULL);
   w = other("x3");
   w.extra = dup;
   hook_next(other_writer, &w);
-  assert_int_equal(as_run(&r, "x3", false, &res), AS_IO);
+  assert_io_failed("x3", as_run(&r, "x3", false, &res), &res);
   start("x4", NULL);
   w = other("x4");
   w.extra = dup;
   hook_next(arm_wall_hook, &w); /* at the patch's save */
-  assert_int_equal(as_run(&r, "x4", false, &res), AS_IO);
+  assert_io_failed("x4", as_run(&r, "x4", false, &res), &res);
   assert_int_equal(w.runs, 1);
   as_session s = load("x4");
   assert_int_equal(s.ncalls, 0);
@@ -1974,7 +2011,8 @@ static void test_mutants(void **state) {
   assert_int_equal(resolve("u7", 0, AS_APPROVE, &res), AS_OK);
   assert_int_equal(res.outcome, AS_RUN_PAUSED);
   int before = exec_calls;
-  assert_int_equal(resolve("u7", 0, AS_APPROVE, &res), AS_IO); /* the checkpoint is call 1's */
+  /* The checkpoint is call 1's: the resume cannot go on. */
+  assert_io_failed("u7", resolve("u7", 0, AS_APPROVE, &res), &res);
   assert_int_equal(exec_calls, before + 1);
   assert_int_equal(events("u7", AS_EVENT_APPROVAL_RESOLVED), 2);
   assert_int_equal(as_locks_size(REG), 0);

@@ -35,6 +35,8 @@
 
 #include "agentsim/app.h"
 #include "agentsim/events.h"
+#include "agentsim/finalize.h"
+#include "agentsim/retry.h"
 #include "agentsim/locks.h"
 #include "agentsim/seam.h"
 #include "agentsim/store.h"
@@ -356,6 +358,137 @@ static void test_agents_on_threads(void **state) {
   as_mutex_free(W.mu);
 }
 
+/* --- retries racing on real threads ------------------------------------------------------ */
+
+#define RETRY_SESSIONS 4
+#define RACERS 3
+
+static const char RETRY_APP[] =
+    "name: r\n"
+    "entry: a\n"
+    "agents:\n"
+    "  a:\n"
+    "    prompt: a.md\n"
+    "    tools: [mark_resolved]\n"
+    "    routes: {default: end}\n";
+
+/* Each run takes a while (20 ms of model), so the racers overlap. */
+static const char RETRY_SCRIPT[] =
+    "agent a\n"
+    "    call 1 delay=20ms\n"
+    "        tool runtime:mark_resolved {\"resolution\": \"r\", \"confidence\": 0.9, \"rationale\": \"x\"}\n"
+    "    default delay=1ms\n"
+    "        envelope {\"content\": \"done\", \"confidence\": 0.9, \"rationale\": \"x\"}\n";
+
+static struct {
+  as_runs *runs;
+  int go;                              /* under W.mu: the racers may start */
+  int answers[RETRY_SESSIONS][4];      /* per refusal kind */
+} R;
+
+static void racer(void *arg) {
+  int i = (int)(intptr_t)arg % RETRY_SESSIONS;
+  as_store *st = open_own();
+  if (!st) return;
+  for (;;) { /* the start line */
+    as_mutex_lock(W.mu);
+    int go = R.go;
+    as_mutex_unlock(W.mu);
+    if (go) break;
+    as_sleep_until(as_now_mono_ns() + 100000);
+  }
+  char id[16];
+  sid(id, sizeof id, i);
+  as_runtime rt = rt_for(st);
+  rt.runs = R.runs;
+  as_retry_answer a;
+  int rc = as_retry_session(&rt, id, false, &a);
+  if (rc != AS_OK) fail_task(rc, "retry %s: %s", id, as_status_name(rc));
+  else if (a.refusal == AS_RETRY_ACCEPTED && a.run.outcome != AS_RUN_ENDED)
+    fail_task(AS_INTERNAL, "retry %s ran and %s", id, as_run_outcome_name(a.run.outcome));
+  else if (a.refusal == AS_RETRY_DENIED)
+    fail_task(AS_INTERNAL, "retry %s denied: %s", id, a.reason);
+  as_mutex_lock(W.mu);
+  if (rc == AS_OK) R.answers[i][a.refusal]++;
+  as_mutex_unlock(W.mu);
+  as_store_close(st);
+}
+
+/* Several threads retry each errored session at once: exactly one wins;
+** the others are told a retry is in progress (or, once it is over, that
+** the session is no longer in error); the count rose by exactly one. */
+static void test_retries_on_threads(void **state) {
+  (void)state;
+  as_app_diag *diag = calloc(1, sizeof *diag);
+  assert_non_null(diag);
+  int rc = as_app_load_text(RETRY_APP, sizeof RETRY_APP - 1, "app.yaml", D.path, AS_APP_NO_PROMPTS,
+                            &W.app, diag);
+  if (rc != AS_OK) fail_msg("app: %s", diag->items[0].message);
+  free(diag);
+  as_stub_diag sd;
+  rc = as_stub_script_parse(RETRY_SCRIPT, sizeof RETRY_SCRIPT - 1, "retry.stub", &W.script, &sd);
+  if (rc != AS_OK) fail_msg("script: %u:%u: %s", sd.line, sd.column, sd.message);
+  assert_int_equal(as_stub_llm_new(&W.llm, W.script, 7), AS_OK);
+  assert_int_equal(as_locks_new(&W.reg, 0), AS_OK);
+  assert_int_equal(as_runs_new(&R.runs, 0), AS_OK);
+  assert_int_equal(as_mutex_new(&W.mu), AS_OK);
+  W.rc = AS_OK;
+  R.go = 0;
+  memset(R.answers, 0, sizeof R.answers);
+  as_store *st = open_own();
+  assert_non_null(st);
+  as_runtime rt = rt_for(st);
+  for (int i = 0; i < RETRY_SESSIONS; i++) {
+    char id[16];
+    sid(id, sizeof id, i);
+    assert_int_equal(as_session_start(&rt, id, NULL), AS_OK);
+    assert_int_equal(as_mark_failed_as(st, W.reg, id, "llm_timeout", "the model was slow", NULL),
+                     AS_OK);
+  }
+  as_task *t[RETRY_SESSIONS * RACERS];
+  for (size_t k = 0; k < RETRY_SESSIONS * RACERS; k++)
+    assert_int_equal(as_task_spawn(&t[k], "racer", racer, (void *)(intptr_t)k), AS_OK);
+  as_sleep_until(as_now_mono_ns() + 5 * MS); /* let them reach the start line */
+  as_mutex_lock(W.mu);
+  R.go = 1;
+  as_mutex_unlock(W.mu);
+  for (size_t k = 0; k < RETRY_SESSIONS * RACERS; k++) assert_int_equal(as_task_join(t[k]), AS_OK);
+  if (W.rc != AS_OK) fail_msg("%s", W.what);
+  int in_progress = 0;
+  for (int i = 0; i < RETRY_SESSIONS; i++) {
+    char id[16];
+    sid(id, sizeof id, i);
+    assert_int_equal(R.answers[i][AS_RETRY_ACCEPTED], 1);
+    assert_int_equal(R.answers[i][AS_RETRY_ACCEPTED] + R.answers[i][AS_RETRY_IN_PROGRESS] +
+                         R.answers[i][AS_RETRY_NOT_ERROR],
+                     RACERS);
+    in_progress += R.answers[i][AS_RETRY_IN_PROGRESS];
+    as_session s = {0};
+    assert_int_equal(as_session_load(st, id, &s), AS_OK);
+    assert_int_equal(s.retry_count, 1);
+    assert_int_equal(s.status, AS_SESS_RESOLVED);
+    as_session_clear(&s);
+    as_event_list l = {0};
+    assert_int_equal(as_event_read(st, id, 0, AS_EVENT_READ_MAX, &l), AS_OK);
+    int started = 0;
+    for (size_t k = 0; k < l.n; k++) started += strcmp(l.items[k].kind, AS_EVENT_RETRY_STARTED) == 0;
+    as_event_list_clear(&l);
+    assert_int_equal(started, 1);
+  }
+  assert_true(in_progress > 0); /* they did overlap */
+  assert_int_equal(as_locks_size(W.reg), 0);
+  assert_int_equal(as_runs_size(R.runs), 0);
+  print_message("retries on threads: %d sessions x %d racers, %d told in progress\n",
+                RETRY_SESSIONS, RACERS, in_progress);
+  as_store_close(st);
+  as_runs_free(R.runs);
+  as_locks_free(W.reg);
+  as_llm_destroy(&W.llm);
+  as_stub_script_free(W.script);
+  as_app_free(W.app);
+  as_mutex_free(W.mu);
+}
+
 static int setup(void **state) {
   (void)state;
   ct_dir_make(&D);
@@ -371,6 +504,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_agents_on_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retries_on_threads, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,7 @@ typedef struct run {
   const as_runtime *rt;
   const char *id;
   char thread[AS_THREAD_ID_MAX]; /* its checkpoint's: id, or "<id>:retry-N" */
+  int64_t retry;      /* the session's retry count: N on thread "<id>:retry-N" */
   as__run_entry *entry; /* its entry in rt->runs (NULL: not cancellable) */
   bool failed;        /* a tool's failure failed the run (res says how) */
   int agent;          /* index into app->agents */
@@ -479,6 +480,7 @@ static AS_WUR int request_build(const run *r, request_buf *b, as_llm_request *re
                           .agent = a->name,
                           .call = r->calls,
                           .attempt = 1,
+                          .retry = r->retry > 0 ? (unsigned)r->retry : 0,
                           .msgs = b->msgs,
                           .nmsgs = n,
                           .tools = b->tools,
@@ -1123,9 +1125,10 @@ static void thread_of(char *buf, size_t cap, const char *id, int64_t n) {
     (void)as_appendf(buf, cap, 0, "%s:retry-%lld", id, (long long)n); /* ignore: as above */
 }
 
-/* A run the database failed under (rc): if the store still takes it, the
-** session records the failure (db_busy, io_error) and the run has failed
-** (AS_OK, *res FAILED); else rc. */
+/* A run the database failed under (rc) after it put the session in
+** progress: if the store still takes it, the session records the failure
+** (db_busy, io_error) and the run has failed (AS_OK, *res FAILED); else rc.
+** (A failure before anything changed, a load, is the caller's to see.) */
 static AS_WUR int store_failed(const as_runtime *rt, const char *id, as_run_result *res, int rc) {
   if (rc != AS_IO && rc != AS_FULL && rc != AS_BUSY) return rc;
   as_run_result f = {0};
@@ -1142,7 +1145,7 @@ static AS_WUR int store_failed(const as_runtime *rt, const char *id, as_run_resu
 
 /* Lock held: start or resume id's run. */
 static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *res,
-                           as__run_entry *entry) {
+                           as__run_entry *entry, bool *began) {
   as_session s = {0};
   int rc = as_session_load(rt->st, id, &s);
   if (rc != AS_OK) return rc;
@@ -1156,7 +1159,7 @@ static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *
     result_set(res, AS_RUN_IDLE, st);
     return AS_OK;
   }
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry};
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .retry = retries};
   thread_of(r.thread, sizeof r.thread, id, retries);
   bool resume = st != AS_SESS_NEW;
   if (resume) {
@@ -1172,6 +1175,7 @@ static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *
     run_free(&r);
     return AS_OK;
   }
+  *began = rc == AS_OK;
   if (rc == AS_OK && !resume) {
     r.agent = rt->app->entry;
     rc = agent_begin(&r, NULL);
@@ -1181,26 +1185,28 @@ static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *
   return rc;
 }
 
+/* A run's body; *began once it has put the session in progress. */
 typedef AS_WUR int (*body_fn)(const as_runtime *rt, const char *id, void *ctx,
-                              as_run_result *res, as__run_entry *entry);
+                              as_run_result *res, as__run_entry *entry, bool *began);
 
 /* Lock held: body, registered as a run of id (a cancel can stop it), and a
 ** failure of the database recorded if it can be. */
 static AS_WUR int registered(const as_runtime *rt, const char *id, body_fn body, void *ctx,
                              as_run_result *res) {
   as__run_entry *e = NULL;
+  bool began = false;
   int rc = as__runs_run_begin(rt->runs, id, &e);
   if (rc != AS_OK) return rc;
-  rc = body(rt, id, ctx, res, e);
-  rc = store_failed(rt, id, res, rc);
+  rc = body(rt, id, ctx, res, e, &began);
+  if (began) rc = store_failed(rt, id, res, rc);
   as__runs_run_end(rt->runs, e);
   return rc;
 }
 
 static AS_WUR int run_fn(const as_runtime *rt, const char *id, void *ctx, as_run_result *res,
-                         as__run_entry *entry) {
+                         as__run_entry *entry, bool *began) {
   (void)ctx;
-  return run_body(rt, id, res, entry);
+  return run_body(rt, id, res, entry, began);
 }
 
 static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result *res) {
@@ -1251,7 +1257,7 @@ typedef struct resolve_args {
 
 /* Lock held: resolve call idx of id, then resume. */
 static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
-                               as_run_result *res, as__run_entry *entry) {
+                               as_run_result *res, as__run_entry *entry, bool *began) {
   const resolve_args *ra = ctx;
   size_t idx = ra->idx;
   as_approval_decision d = ra->d;
@@ -1317,7 +1323,8 @@ static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
                         .result = xrc != AS_OK ? failure : result ? result : "{\"ok\":true}"};
   rc = step(rt, id, resolve_fn, &rc_ctx);
   if (rc == AS_OK && !rc_ctx.found) rc = AS_EXISTS; /* resolved meanwhile */
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry};
+  *began = rc == AS_OK;
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .retry = retries};
   thread_of(r.thread, sizeof r.thread, id, retries);
   if (rc == AS_OK && xrc != AS_OK) {
     as_free(result);
@@ -1579,7 +1586,7 @@ static AS_WUR int retry_begin_fn(as_session *s, void *ctx, as_event_in *evs, siz
 
 /* Lock held, in flight: decide, record, and run the retry. */
 static AS_WUR int retry_body(const as_runtime *rt, const char *id, void *ctx,
-                             as_run_result *res, as__run_entry *entry) {
+                             as_run_result *res, as__run_entry *entry, bool *began) {
   as_retry_answer *ans = ctx;
   as_session s = {0};
   int rc = retry_answer(rt, id, &s, ans);
@@ -1594,11 +1601,12 @@ static AS_WUR int retry_body(const as_runtime *rt, const char *id, void *ctx,
     ans->thread[0] = '\0';
     return retry_rejected(rt, id, ans->reason, ans->retry_count);
   }
+  *began = true;
   ans->retry_count = c.n;
   memcpy(ans->thread, c.thread, sizeof ans->thread);
   as_log(AS_LOG_INFO, "session %s: retry %lld on thread %s", id, (long long)c.n, c.thread);
   /* The entry agent, afresh, on the retry's own thread. */
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .agent = rt->app->entry};
+  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .agent = rt->app->entry, .retry = c.n};
   memcpy(r.thread, c.thread, sizeof r.thread);
   rc = agent_begin(&r, NULL);
   if (rc == AS_OK) rc = drive(&r);

@@ -72,6 +72,8 @@ typedef struct as_llm_request {
   unsigned call;           /* 1-based: the agent run's n-th LLM call */
   unsigned attempt;        /* 1-based: the n-th try of that call (a turn
                            ** tries a transient error again) */
+  unsigned retry;          /* the session's retries so far: 0 in its first run, N in
+                           ** the run of retry N (retry.h) */
   const as_llm_message *msgs;
   size_t nmsgs;
   const as_llm_tool *tools;

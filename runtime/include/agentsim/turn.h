@@ -14,16 +14,30 @@
 ** the agent's default). The run ends at the route "end" or once a typed
 ** terminal tool (mark_resolved, mark_escalated) has run; then finalize
 ** (finalize.h) settles the status from the executed history. Caps: an
-** agent's max_calls LLM calls, the app's max_agent_runs agent runs,
-** AS_LLM_CALLS_MAX calls per answer and AS_LLM_MESSAGES_MAX messages in the
-** conversation (whatever the message past it: an answer, a tool's result,
-** an approval's outcome): past one the run fails (permanent). A session a
+** agent's max_calls LLM calls (turn_cap), the app's max_tool_calls tool
+** calls in one agent run (tool_call_cap), its max_agent_runs agent runs
+** (agent_run_cap), AS_LLM_CALLS_MAX calls per answer (llm_bad_answer) and
+** AS_LLM_MESSAGES_MAX messages in the conversation (conversation_cap,
+** whatever the message past it: an answer, a tool's result, an approval's
+** outcome): past one the run fails, permanent, never a hang. Every LLM
+** request carries a timeout (as_runtime.llm_timeout_ns). A session a
 ** writer without the lock settled meanwhile (seen when the run begins, or
 ** at a gate's pause) runs no further: AS_RUN_IDLE.
 **
+** A failed run leaves the session error with its kind and one-line cause
+** (retry.h): the LLM's typed errors after their tries, envelope_missing, a
+** cap, an app tool whose executor fails (AS_IO, AS_TIMEDOUT, AS_BUSY:
+** tool_unavailable; AS_INVAL, AS_PARSE, AS_TOOBIG: validation; else
+** tool_failed), a tool of the app the agent was not given (tool_forbidden),
+** a cancel (cancelled), and the database failing once the run has put the
+** session in progress (db_busy for AS_BUSY, else io_error: then the call
+** answers AS_OK with the run failed, if the store still takes the record).
+**
 ** The gateway, for each tool call of an answer, in order:
 **   1. the tool must be one the agent has (qualified, or a unique bare
-**      name); otherwise the model is told so and nothing runs;
+**      name); a name the app does not know is told to the model and
+**      nothing runs; a tool of the app the agent lacks fails the run
+**      (tool_forbidden); past max_tool_calls the run fails too;
 **   2. injected arguments are set from the session (the runtime's value
 **      wins over the model's); keys the tool does not take are dropped
 **      (logged); a missing required argument or a wrong type is told to
@@ -42,17 +56,22 @@
 **      escalation are refused, as are unknown keys; once a typed terminal
 **      tool has run in an answer, a later patch in that answer cannot
 **      change confidence or rationale: those keys are dropped, logged).
-**      The executed call and its tool_invoked event commit together.
+**      The executed call and its tool_invoked event commit together. An
+**      app tool whose executor fails fails the run (its kind above).
 **
-** The conversation lives in the session's checkpoint (thread id = session
-** id), written before each pause, so that the approval's resume continues
-** where the run stopped.
+** The conversation lives in the checkpoint of the session's thread (its id,
+** or "<id>:retry-N" after N retries: retry.h), written before each pause,
+** so that the approval's resume continues where the run stopped. An
+** approved call whose executor fails is stored executed with its error as
+** its result, and the run fails with the failure's kind.
 **
 ** Events (payloads are JSON objects): agent_started {agent}, tool_invoked
 ** {call, tool}, gate_fired {call, tool, why}, confidence_emitted {agent,
 ** confidence}, route_decided {agent, signal, to}, agent_finished {agent,
 ** ok, error?}, approval_requested {call, tool}, approval_resolved {call,
-** decision}, status_changed (finalize.h's).
+** decision}, status_changed (finalize.h's; to error with error_kind and
+** error), retry_started {retry, thread}, retry_rejected {reason,
+** retry_count} (retry.h).
 **
 ** Approvals (as_approval_resolve): under the session's lock, a
 ** pending_approval call is resolved exactly once: approved (it runs now
@@ -95,7 +114,7 @@
 #define AS_WATCHDOG_SCAN_MAX 256u /* sessions one tick looks at */
 
 /* Runs an app tool: *result gets an owned (as_malloc) JSON text. A failure
-** status is told to the model as the tool's error; nothing is retried. */
+** status fails the run (its kind above); nothing is retried. */
 typedef int (*as_tool_exec_fn)(void *ctx, const char *session_id, const as_app_tool *tool,
                                const char *args, char **result);
 
