@@ -640,40 +640,37 @@ static void test_tool_failures(void **state) {
             "call: a number from 1");
 }
 
-/* run=N: the agent's N-th run in the session (counted at call 1, attempt 1). */
+/* retry=N: the run of the session's retry N (the request says which; 0 the first). */
 static void test_runs(void **state) {
   (void)state;
   as_stub_script *s = parse_ok("agent a\n"
-                               "    call 1 run=1\n        text \"first\"\n"
-                               "    call 1 attempt=2 run=2\n        text \"second, tried again\"\n"
-                               "    call * run=3\n        text \"third, any call\"\n"
+                               "    call 1 retry=0\n        text \"first\"\n"
+                               "    call 1 attempt=2 retry=1\n        text \"retry 1, tried again\"\n"
+                               "    call * retry=2\n        text \"retry 2, any call\"\n"
                                "    call 1\n        text \"later\"\n"
                                "    default\n        text \"more\"\n");
-  as_llm llm;
-  assert_int_equal(as_stub_llm_new(&llm, s, 1), AS_OK);
-  struct { unsigned call, attempt; const char *session, *want; } steps[] = {
-      {1, 1, "s", "first"}, {2, 1, "s", "more"},   {1, 2, "s", "first"}, /* run 1 still */
-      {1, 1, "x", "first"},                                                 /* x's own count */
-      {1, 1, "s", "later"}, {1, 2, "s", "second, tried again"},             /* run 2 */
-      {1, 1, "s", "later"}, {2, 1, "s", "third, any call"},                 /* run 3: call 1 first */
-      {1, 1, "s", "later"}, {2, 1, "s", "more"},                            /* run 4 */
+  struct { unsigned call, attempt, retry; const char *want; } steps[] = {
+      {1, 1, 0, "first"}, {2, 1, 0, "more"}, {1, 2, 0, "first"},
+      {1, 1, 1, "later"}, {1, 2, 1, "retry 1, tried again"},
+      {1, 1, 2, "later"}, {2, 1, 2, "retry 2, any call"}, /* call 1 first, then call * */
+      {1, 1, 3, "later"}, {2, 1, 3, "more"}, {2, 1, 5000, "more"},
   };
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-    as_llm_request req = req_of(steps[i].session, "a", steps[i].call, steps[i].attempt);
+    as_llm_request req = req_of("s", "a", steps[i].call, steps[i].attempt);
+    req.retry = steps[i].retry;
     as_llm_response out;
     as_llm_error err;
-    assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_OK);
+    assert_int_equal(ask(s, 1, &req, &out, &err), AS_OK);
     if (!out.text || strcmp(out.text, steps[i].want) != 0)
       fail_msg("step %zu: '%s', want '%s'", i, out.text ? out.text : "(none)", steps[i].want);
     as_llm_response_clear(&out);
   }
-  as_llm_destroy(&llm);
   round_trip(s);
   as_stub_script_free(s);
-  parse_bad("agent a\n    call 1 run=0\n        text \"x\"\n", AS_PARSE, 2, 16, "run: a number from 1 to 1000");
-  parse_bad("agent a\n    call 1 run=1\n        text \"x\"\n    call 1 run=1\n        text \"y\"\n",
+  parse_bad("agent a\n    call 1 retry=1001\n        text \"x\"\n", AS_PARSE, 2, 18, "retry: a number from 0 to 1000");
+  parse_bad("agent a\n    call 1 retry=1\n        text \"x\"\n    call 1 retry=1\n        text \"y\"\n",
             AS_PARSE, 4, 5, "one block for this agent, call and attempt");
-  parse_bad("agent a\n    default run=1\n        text \"x\"\n", AS_PARSE, 2, 13, "a key of default, found 'run='");
+  parse_bad("agent a\n    default retry=1\n        text \"x\"\n", AS_PARSE, 2, 13, "a key of default, found 'retry='");
 }
 
 /* --- caps ------------------------------------------------------------------------------- */
@@ -1063,7 +1060,7 @@ static void test_parse_errors(void **state) {
       {"default\n  text \"x\"\n    text \"y\"\n", AS_PARSE, 3, 5, "nothing indented under text"},
       {"agent a\n  call 1 tries=2\n", AS_PARSE, 2, 10, "a key of call, found 'tries='"},
       {"agent a\n  call 1 attempt=1 attempt=2\n", AS_PARSE, 2, 20, "one attempt= on a line"},
-      {"agent a\n  call\n", AS_PARSE, 2, 8, "call N|* [attempt=N] [run=N] [delay=DUR]"},
+      {"agent a\n  call\n", AS_PARSE, 2, 8, "call N|* [attempt=N] [retry=N] [delay=DUR]"},
       {"agent a\n  text \"x\"\n", AS_PARSE, 2, 3, "call or default under agent a, found 'text'"},
       {"agent a!\n", AS_PARSE, 1, 8, "an agent name made of letters"},
       {"agent a b\n", AS_PARSE, 1, 9, "agent NAME, found 'b'"},

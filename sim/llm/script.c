@@ -656,8 +656,8 @@ static AS_WUR int new_answer(pstate *p, stub_entry *e, unsigned col, unsigned we
 
 static const kwdef kw_agent = {"agent", "agent NAME", 2, 0, 0, {NULL}};
 static const kwdef kw_default = {"default", "default [delay=DUR]", 0, 0, 0, {"delay"}};
-static const kwdef kw_call = {"call", "call N|* [attempt=N] [run=N] [delay=DUR]", 2, 0, 0,
-                              {"attempt", "delay", "run"}};
+static const kwdef kw_call = {"call", "call N|* [attempt=N] [retry=N] [delay=DUR]", 2, 0, 0,
+                              {"attempt", "delay", "retry"}};
 static const kwdef kw_result = {"result", "result SERVER:TOOL [call=N] [fail=KIND | JSON]", 2, 0, 1,
                                 {"call", "fail"}};
 static const kwdef kw_alt = {"alt", "alt [weight=N] [delay=DUR]", 0, 0, 0, {"weight", "delay"}};
@@ -718,7 +718,10 @@ static AS_WUR int do_block(pstate *p, const tok *t, unsigned n, unsigned indent,
     rc = num_in(p, a.word->s, a.word->len, a.word->col, 1, STUB_CALL_MAX, "a call number or *",
                 &call);
   if (rc == AS_OK && is_call && a.kv[0]) rc = kv_num(p, a.kv[0], 1, STUB_ATTEMPT_MAX, &attempt);
-  if (rc == AS_OK && is_call && a.kv[2]) rc = kv_num(p, a.kv[2], 1, STUB_RUN_MAX, &run);
+  if (rc == AS_OK && is_call && a.kv[2]) {
+    rc = kv_num(p, a.kv[2], 0, STUB_RETRY_MAX, &run);
+    run++; /* stored as retry + 1: 0 is any */
+  }
   if (rc == AS_OK) rc = take_delay(p, a.kv[is_call ? 1 : 0], &has_delay, &delay);
   size_t idx = 0;
   if (rc == AS_OK)

@@ -69,9 +69,7 @@ extern const int stub_fail_status[STUB__FAIL_COUNT];
 #define STUB_WEIGHT_MAX 1000u
 #define STUB_CALL_MAX 1000000u
 #define STUB_ATTEMPT_MAX 1000u
-#define STUB_RUN_MAX 1000u
-/* (session, agent) pairs a provider counts runs of. */
-#define STUB_RUN_KEYS_MAX 4096u
+#define STUB_RETRY_MAX 1000u
 #define STUB_DELAY_MAX (24ull * 3600u * 1000000000u) /* one day */
 #define STUB_TOKENS_MAX 1000000000000ll
 /* JSON in a script nests at most this deep (deeper than the runtime's
@@ -136,7 +134,8 @@ typedef struct stub_entry {
   stub_entry_kind kind;
   char name[AS_LLM_NAME_MAX]; /* the agent or the tool; "" for the default */
   unsigned call, attempt;     /* 0: any */
-  unsigned run;               /* call entries: the agent's N-th run in the session; 0: any */
+  unsigned run;               /* call entries: retry=N as N + 1 (the run of the session's
+                              ** retry N, 0 its first run); 0: any run */
   unsigned line;
   bool alt_form;              /* written with alt lines */
   stub_answer *alts;
@@ -149,13 +148,13 @@ struct as_stub_script {
   size_t n, cap;
 };
 
-/* The entry answering (agent, call, attempt) in the agent's run-th run in
-** the session: the agent's block for that call and attempt, for the call
-** (any attempt), for any call and that attempt, its default -- each first
-** for that run (run=), then for any run -- else the script's default; NULL
-** when none. */
+/* The entry answering (agent, call, attempt) in the run of the session's
+** retry `retry` (0: its first run): the agent's block for that call and
+** attempt, for the call (any attempt), for any call and that attempt, its
+** default -- each first for that retry (retry=), then for any -- else the
+** script's default; NULL when none. */
 const stub_entry *stub_find_call(const as_stub_script *s, const char *agent, unsigned call,
-                                 unsigned attempt, unsigned run);
+                                 unsigned attempt, unsigned retry);
 /* The result entry of tool qname for its n-th call, else for any; NULL. */
 const stub_entry *stub_find_result(const as_stub_script *s, const char *qname, unsigned n);
 /* The alternative the seed picks for the key (a pure function of its

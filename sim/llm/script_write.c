@@ -189,7 +189,7 @@ static void w_block(wbuf *w, const stub_entry *e, unsigned level) {
     else
       w_puts(w, "*");
     if (e->attempt) w_printf(w, " attempt=%u", e->attempt);
-    if (e->run) w_printf(w, " run=%u", e->run);
+    if (e->run) w_printf(w, " retry=%u", e->run - 1);
   }
   if (!e->alt_form) {
     w_delay(w, &e->alts[0]);

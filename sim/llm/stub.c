@@ -17,18 +17,9 @@
 #include "agentsim/seam.h"
 #include "script_internal.h"
 
-/* One (session, agent) pair and its runs so far. */
-typedef struct run_key {
-  char session[AS_LLM_NAME_MAX], agent[AS_LLM_NAME_MAX];
-  unsigned runs;
-} run_key;
-
 typedef struct stub_llm {
   const as_stub_script *s;
   uint64_t seed;
-  as_mutex *mu;     /* guards the run counts (real mode: threads share a provider) */
-  run_key *keys;    /* as_malloc'd, grown to STUB_RUN_KEYS_MAX */
-  size_t nkeys, capkeys;
 } stub_llm;
 
 /* --- lookup and choice ------------------------------------------------------- */
@@ -45,8 +36,9 @@ static const stub_entry *find(const as_stub_script *s, stub_entry_kind kind, con
 }
 
 const stub_entry *stub_find_call(const as_stub_script *s, const char *agent, unsigned call,
-                                 unsigned attempt, unsigned run) {
+                                 unsigned attempt, unsigned retry) {
   const unsigned order[4][2] = {{call, attempt}, {call, 0}, {0, attempt}, {0, 0}};
+  unsigned run = retry <= STUB_RETRY_MAX ? retry + 1 : 0; /* past the most: no retry= block */
   for (unsigned i = 0; i < 4; i++) {
     const stub_entry *e = run ? find(s, STUB_E_CALL, agent, order[i][0], order[i][1], run) : NULL;
     if (!e) e = find(s, STUB_E_CALL, agent, order[i][0], order[i][1], 0);
@@ -193,58 +185,21 @@ static uint64_t deadline_after(uint64_t start, uint64_t d) {
   return d > UINT64_MAX - start ? UINT64_MAX : start + d;
 }
 
-/* Which run of agent in session this call belongs to (1-based): a run is
-** counted when its first call's first attempt is asked (a retry's run, a
-** run started again after a crash). AS_TOOBIG past STUB_RUN_KEYS_MAX pairs. */
-static AS_WUR int run_of(stub_llm *st, const char *session, const as_llm_request *req,
-                         unsigned *run) {
-  as_mutex_lock(st->mu);
-  int rc = AS_OK;
-  run_key *k = NULL;
-  for (size_t i = 0; i < st->nkeys && !k; i++)
-    if (strcmp(st->keys[i].session, session) == 0 && strcmp(st->keys[i].agent, req->agent) == 0)
-      k = &st->keys[i];
-  if (!k && st->nkeys == st->capkeys) {
-    size_t nc = st->capkeys ? st->capkeys * 2 : 16;
-    run_key *nk = nc <= STUB_RUN_KEYS_MAX ? as_malloc(nc * sizeof *nk) : NULL;
-    if (!nk) rc = nc <= STUB_RUN_KEYS_MAX ? AS_NOMEM : AS_TOOBIG;
-    if (nk && st->nkeys) memcpy(nk, st->keys, st->nkeys * sizeof *nk);
-    if (nk) {
-      as_free(st->keys);
-      st->keys = nk;
-      st->capkeys = nc;
-    }
-  }
-  if (!k && rc == AS_OK) {
-    k = &st->keys[st->nkeys++];
-    memset(k, 0, sizeof *k);
-    (void)as_appendf(k->session, sizeof k->session, 0, "%s", session); /* ignore: cut ids share */
-    (void)as_appendf(k->agent, sizeof k->agent, 0, "%s", req->agent); /* ignore: as above */
-  }
-  if (k && req->call == 1 && req->attempt == 1 && k->runs < STUB_RUN_MAX) k->runs++;
-  *run = k && k->runs ? k->runs : 1;
-  as_mutex_unlock(st->mu);
-  return rc;
-}
-
 static AS_WUR int stub_complete(void *self, const as_llm_request *req, as_llm_response *out,
                                 as_llm_error *err) {
-  stub_llm *st = self;
+  const stub_llm *st = self;
   if (!req->agent || req->call == 0 || req->attempt == 0) return AS_INVAL;
   const char *session = req->session_id ? req->session_id : "";
-  unsigned run = 1;
-  int rrc = run_of(st, session, req, &run);
-  if (rrc != AS_OK) return rrc;
-  const stub_entry *e = stub_find_call(st->s, req->agent, req->call, req->attempt, run);
+  const stub_entry *e = stub_find_call(st->s, req->agent, req->call, req->attempt, req->retry);
   if (!e) {
     err->kind = AS_LLM_ERR_SERVER;
     as_appendf(err->message, sizeof err->message, 0, "the script has no answer for %s call %u",
                req->agent, req->call);
     return AS_IO;
   }
-  /* A later run chooses afresh (the first as it always did). */
+  /* A retry's run chooses afresh (the first run as it always did). */
   const stub_answer *a = stub_pick(e, st->seed, STUB_DOMAIN_CALL, session, req->agent, req->call,
-                                   req->attempt | ((run - 1) << 16));
+                                   req->attempt ^ (req->retry << 16));
   uint64_t delay = a->delay_ns;
   if (a->error == AS_LLM_ERR_TIMEOUT && !a->has_delay)
     delay = req->timeout_ns ? req->timeout_ns : AS_STUB_TIMEOUT_DEFAULT_NS;
@@ -262,12 +217,7 @@ static AS_WUR int stub_complete(void *self, const as_llm_request *req, as_llm_re
   return answer_message(a, req, out);
 }
 
-static void stub_destroy(void *self) {
-  stub_llm *st = self;
-  as_mutex_free(st->mu);
-  as_free(st->keys);
-  as_free(st);
-}
+static void stub_destroy(void *self) { as_free(self); }
 
 static const as_llm_vtable stub_vt = {"stub", stub_complete, stub_destroy};
 
@@ -277,12 +227,6 @@ int as_stub_llm_new(as_llm *out, const as_stub_script *s, uint64_t seed) {
   if (!s) return AS_INVAL;
   stub_llm *st = as_malloc(sizeof *st);
   if (!st) return AS_NOMEM;
-  memset(st, 0, sizeof *st);
-  int rc = as_mutex_new(&st->mu);
-  if (rc != AS_OK) {
-    as_free(st);
-    return rc;
-  }
   st->s = s;
   st->seed = seed;
   out->vt = &stub_vt;
