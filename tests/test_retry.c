@@ -84,7 +84,8 @@ typedef enum fp_kind {
   FP_TIMEOUT,   /* AS_LLM_ERR_TIMEOUT */
   FP_RATE,      /* AS_LLM_ERR_RATE_LIMITED, retry after 1 s */
   FP_REFUSAL,   /* AS_LLM_ERR_REFUSAL */
-  FP_LOOP       /* srv:low, every call: a model that never concludes */
+  FP_LOOP,      /* srv:low, every call: a model that never concludes */
+  FP_MALFORMED  /* AS_LLM_ERR_MALFORMED */
 } fp_kind;
 
 #define FP_MAX 16
@@ -154,6 +155,10 @@ static int fp_complete(void *self, const as_llm_request *req, as_llm_response *o
     err->http_status = 429;
     snprintf(err->message, sizeof err->message, "slow down");
     return AS_BUSY;
+  case FP_MALFORMED:
+    err->kind = AS_LLM_ERR_MALFORMED;
+    snprintf(err->message, sizeof err->message, "{\"content\": \"cut");
+    return AS_PARSE;
   case FP_REFUSAL:
     err->kind = AS_LLM_ERR_REFUSAL;
     snprintf(err->message, sizeof err->message, "no");
@@ -546,6 +551,30 @@ static void test_failure_recorded(void **state) {
   start("f6", NULL);
   res = run("f6", AS_RUN_FAILED);
   assert_int_equal(res.kind, AS_ERR_LLM_RATE_LIMITED);
+  plan(1, FP_MALFORMED);
+  start("f6b", NULL);
+  res = run("f6b", AS_RUN_FAILED);
+  assert_int_equal(res.kind, AS_ERR_LLM_MALFORMED);
+  /* as_mark_failed_as: a kind is required; no cause is an empty one. */
+  bool changed = true;
+  assert_int_equal(as_mark_failed_as(ST, REG, "f6b", NULL, "x", &changed), AS_INVAL);
+  assert_int_equal(as_mark_failed_as(ST, REG, "f6b", "", "x", &changed), AS_INVAL);
+  start("f6c", NULL);
+  assert_int_equal(as_mark_failed_as(ST, REG, "f6c", "io_error", NULL, NULL), AS_OK);
+  as_session fs = load("f6c");
+  assert_string_equal(fs.error_kind, "io_error");
+  assert_string_equal(fs.error_cause, "");
+  as_session_clear(&fs);
+  /* A cause longer than a session keeps is cut; so is a kind. */
+  char longer[AS_ERROR_CAUSE_MAX + 40];
+  memset(longer, 'c', sizeof longer - 1);
+  longer[sizeof longer - 1] = '\0';
+  start("f6d", NULL);
+  assert_int_equal(as_mark_failed_as(ST, REG, "f6d", longer, longer, NULL), AS_OK);
+  fs = load("f6d");
+  assert_int_equal(strlen(fs.error_kind), AS_ERROR_KIND_MAX - 1);
+  assert_int_equal(strlen(fs.error_cause), AS_ERROR_CAUSE_MAX - 1);
+  as_session_clear(&fs);
   /* The caps: tool calls in one agent run; a tool the agent was not given. */
   plan(1, FP_LOWS);
   start("f7", NULL);
@@ -656,6 +685,20 @@ static void test_retry_paths(void **state) {
   assert_int_equal(as_cancel_session(&r, "r7", NULL), AS_INVAL);
   assert_int_equal(as_cancel_session(NULL, "r7", &ca), AS_INVAL);
   assert_int_equal(as_cancel_session(&r, NULL, &ca), AS_INVAL);
+  char longkey[AS_SESSION_ID_MAX + 8];
+  memset(longkey, 'k', sizeof longkey - 1);
+  longkey[sizeof longkey - 1] = '\0';
+  assert_int_equal(as_cancel_session(&r, longkey, &ca), AS_INVAL);
+  assert_int_equal(as_retry_session(NULL, "r7", false, &a), AS_INVAL);
+  assert_int_equal(as_preview_retry(NULL, "r7", &a), AS_INVAL);
+  assert_int_equal(as_retry_session(&r, NULL, false, &a), AS_INVAL);
+  assert_int_equal(as_preview_retry(&r, NULL, &a), AS_INVAL);
+  /* Extra fields the runtime cannot read (a duplicate key, which SQLite
+  ** accepts): the decision cannot be made. */
+  failed("r8", "llm_timeout", "{\"confidence\": 0.9, \"confidence\": 0.9}");
+  assert_int_equal(as_retry_session(&r, "r8", false, &a), AS_IO);
+  assert_int_equal(as_preview_retry(&r, "r8", &a), AS_IO);
+  assert_false(as_runs_retry_in_flight(RUNS, "r8"));
 }
 
 /* A retry's run pauses for an approval: its conversation lives on its own
@@ -898,6 +941,17 @@ static void test_store_failures(void **state) {
   OTHER = ct_open(&D, "t.db", "wal", 0);
   as_runtime r = rt();
   as_run_result res;
+  /* A writer without the lock settles the session between the retry's
+  ** decision and its save: refused after all, and recorded. */
+  failed("d0", "llm_timeout", NULL);
+  other_left = 1;
+  other_settles = true;
+  arm_other((void *)"d0");
+  as_retry_answer a = retry("d0", AS_RETRY_NOT_ERROR);
+  ct_h.on_wall = NULL;
+  assert_string_equal(a.thread, "");
+  assert_int_equal(events("d0", AS_EVENT_RETRY_REJECTED, NULL, 0), 1);
+  session_is("d0", AS_SESS_RESOLVED, "llm_timeout", 0);
   static const struct {
     const char *id;
     int wins;
@@ -939,14 +993,14 @@ static void test_store_failures(void **state) {
 
 /* --- every allocation and SQLite call failing in turn ---------------------------------- */
 
-static void arm_fault(bool sql, unsigned long n) {
+static void arm_fault(int sql, unsigned long n) {
   if (sql)
-    sw_countdown(SW_COUNTDOWN, n, SQLITE_IOERR, 0);
+    sw_countdown(SW_COUNTDOWN, n, sql == 2 ? SQLITE_FULL : SQLITE_IOERR, 0);
   else
     fw_countdown(FW_ALLOC, n, ENOMEM, 0);
 }
 
-static bool disarm_fault(bool sql) {
+static bool disarm_fault(int sql) {
   bool fired = sql ? sw_fired() : fw_fired();
   if (sql)
     sw_disarm();
@@ -956,7 +1010,7 @@ static bool disarm_fault(bool sql) {
 }
 
 static bool allowed(int rc) {
-  return rc == AS_OK || rc == AS_NOMEM || rc == AS_IO || rc == AS_INTERNAL;
+  return rc == AS_OK || rc == AS_NOMEM || rc == AS_IO || rc == AS_FULL || rc == AS_INTERNAL;
 }
 
 /* Retry, preview and cancel of a failed session, each failure in turn:
@@ -965,12 +1019,14 @@ static bool allowed(int rc) {
 static void test_countdowns(void **state) {
   (void)state;
   as_runtime r = rt();
-  for (int sql = 0; sql < 2; sql++) {
+  for (int pass = 0; pass < 6; pass++) {
+    int sql = pass % 3;
+    bool denied = pass >= 3; /* a permanent kind: the refusal is recorded */
     unsigned long n;
     for (n = 1;; n++) {
       char id[32];
-      snprintf(id, sizeof id, "n%d-%lu", sql, n);
-      failed(id, "llm_timeout", NULL);
+      snprintf(id, sizeof id, "n%d-%lu", pass, n);
+      failed(id, denied ? "llm_refusal" : "llm_timeout", NULL);
       plan(1, FP_RESOLVE);
       as_retry_answer a, pv;
       arm_fault(sql, n);
@@ -990,12 +1046,13 @@ static void test_countdowns(void **state) {
       as_session_clear(&s);
       if (!fired) {
         assert_int_equal(rc, AS_OK);
-        assert_int_equal(a.refusal, AS_RETRY_ACCEPTED);
-        assert_int_equal(a.run.outcome, AS_RUN_ENDED);
+        assert_int_equal(a.refusal, denied ? AS_RETRY_DENIED : AS_RETRY_ACCEPTED);
+        if (!denied) assert_int_equal(a.run.outcome, AS_RUN_ENDED);
         break;
       }
     }
-    print_message("retry countdown: %lu %s\n", n, sql ? "SQLite calls" : "allocations");
+    print_message("retry countdown (%s): %lu %s\n", denied ? "denied" : "accepted", n,
+                  sql == 2 ? "SQLite calls, disk full" : sql ? "SQLite calls" : "allocations");
   }
 }
 
