@@ -651,6 +651,12 @@ void orc__on_exec(orc *o, const orc_exec *ex, orc_task *t) {
   }
   orc_sess *s = orc__session(o, ex->session, false);
   if (!s || !s->exists) return;
+  /* A run that saw its cancel stops there: no tool more. */
+  if (t && t->stopping) {
+    orc__violate(o, ORC_CK_CANCEL, "%s was carried out for %s after its run saw its cancel",
+                 ex->tool, ex->session);
+    return;
+  }
   /* A server's failure fails the run: its kind, by the spec. */
   if (ex->fail != AS_OK && t)
     t->fail_kind = ex->fail == AS_IO || ex->fail == AS_TIMEDOUT || ex->fail == AS_BUSY ? "tool_unavailable"

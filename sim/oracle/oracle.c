@@ -465,6 +465,13 @@ static void on_lock(orc *o, const sim_ev *ev) {
   orc_sess *s = orc__session(o, key, true);
   if (!s) return;
   uint32_t me = ev->task + 1;
+  /* A preview takes no lock (retry.h): it reads, and answers at once. */
+  const orc_task *pt = task_of(o, ev->task);
+  if (pt && pt->active && pt->op.kind == SCN_OP_PREVIEW && (orc_lock_event)ev->extra != ORC_LOCK_RELEASED) {
+    orc__violate(o, ORC_CK_PREVIEW, "preview %s went for the lock of %s (a preview takes no lock)",
+                 orc__str(pt->session), key);
+    return;
+  }
   switch ((orc_lock_event)ev->extra) {
   case ORC_LOCK_ACQUIRED:
     if (s->holder && s->holder != me) {

@@ -106,8 +106,10 @@
     "envelope or an envelope_missing error")                                        \
   X(RETRY_ONCE, "retry-once",                                                      \
     "at most one retry of a session is in flight (the registry's own account: no "  \
-    "second entry before the first leaves); a retry is refused as already in "      \
-    "progress only while another is in flight, and then writes nothing")          \
+    "second entry before the first leaves, and a retry leaves only once it released " \
+    "the lock); a retry or preview is answered already in progress only while "    \
+    "another is in flight, and then writes nothing; a preview during a whole retry " \
+    "is answered so")                                                               \
   X(RETRY_COUNT, "retry-count",                                                    \
     "retry_count rises by exactly one with each accepted retry (its retry_started " \
     "commit, on thread <id>:retry-N) and never otherwise; a run checkpoints the "   \
@@ -119,10 +121,11 @@
     "every retry decision (a retry_started is auto_retry; a retry_rejected's reason; " \
     "the answers of retry and preview) is the oracle's own should_retry on the "    \
     "model's state and the app's retry policy")                                    \
-  X(PREVIEW, "preview-pure", "a preview commits nothing")                          \
+  X(PREVIEW, "preview-pure", "a preview commits nothing, takes no lock and is never busy") \
   X(CANCEL, "cancel",                                                              \
     "a run registers holding its session's lock; a run stops for a cancel only once " \
-    "marked, and then ends error with kind cancelled, holding no lock and no "     \
+    "marked, and then makes no LLM request or tool call more and ends error with "  \
+    "kind cancelled, holding no lock and no "                                       \
     "in-flight retry at its answer; a cancel answers not-running exactly when the " \
     "registry had no run of the session")                                          \
   X(ERROR_KIND, "error-kind",                                                      \

@@ -173,10 +173,12 @@ typedef struct orc_task {
   unsigned answers;   /* retry, preview: the answers (orc__answer_bits) the session's
                       ** states allowed while it ran */
   bool inflight_seen; /* preview: a retry of its session was in flight meanwhile */
+  bool inflight_whole; /* preview: ... and has been since it started, still in flight */
   int cancel_found;   /* cancel: what the registry did (ORC_CANCEL_*) */
   uint32_t run_sess;  /* the session (index + 1) whose run it has registered; 0 none */
   bool marked;        /* a cancel marked that run */
   uint32_t cancelled; /* the session (index + 1) whose run it stopped for a cancel */
+  bool stopping;      /* its registered run saw its cancel: it makes no call more */
   const char *fail_kind; /* a tool's server failed in its run: the kind the spec says */
   unsigned llm_calls; /* LLM calls (first attempts) of its current agent run */
   char llm_agent[64]; /* ... of this agent */

@@ -111,7 +111,7 @@ void orc__note_answers(orc *o, const orc_sess *s) {
 void orc__retry_begin(orc *o, orc_task *t) {
   free(t->errkind);
   t->errkind = NULL;
-  t->refused = t->accepted = t->marked = t->inflight_seen = false;
+  t->refused = t->accepted = t->marked = t->inflight_seen = t->stopping = false;
   t->retry_n = -1;
   t->rejected[0] = '\0';
   t->answers = 0;
@@ -123,9 +123,10 @@ void orc__retry_begin(orc *o, orc_task *t) {
   if (t->op.errkind && !(t->errkind = strdup(t->op.errkind))) orc__harness_error(o, "out of memory");
   t->op.errkind = t->errkind;
   const orc_sess *s = t->session ? orc__session(o, t->session, false) : NULL;
+  t->inflight_whole = false;
   if (retrying(t) && s) {
     t->answers = orc__answer_bits(o, s);
-    t->inflight_seen = s->retry_task != 0;
+    t->inflight_seen = t->inflight_whole = s->retry_task != 0;
   }
 }
 
@@ -253,7 +254,20 @@ void orc__on_runs(orc *o, const sim_ev *ev, orc_task *t) {
                                                            : "none was in flight");
       return;
     }
+    /* Left before the lock went, a second retry would get in and wait for
+    ** the lock instead of being refused at once. */
+    if (s->holder == me) {
+      orc__violate(o, ORC_CK_RETRY_ONCE, "task %" PRIu32 "'s retry of %s left the in-flight set "
+                   "still holding the session's lock (it leaves once the lock is released)",
+                   ev->task, key);
+      return;
+    }
     s->retry_task = 0;
+    for (size_t i = 0; i < o->ntasks; i++) { /* in flight no longer for a whole preview */
+      orc_task *p = &o->tasks[i];
+      if (p->active && p->op.kind == SCN_OP_PREVIEW && p->session && strcmp(p->session, key) == 0)
+        p->inflight_whole = false;
+    }
     return;
   case ORC_RUNS_RUN_BEGAN:
     if (s->holder != me) {
@@ -263,7 +277,7 @@ void orc__on_runs(orc *o, const sim_ev *ev, orc_task *t) {
     }
     s->nruns++;
     t->run_sess = idx;
-    t->marked = false;
+    t->marked = t->stopping = false;
     return;
   case ORC_RUNS_RUN_ENDED:
     if (!s->nruns || t->run_sess != idx) {
@@ -273,6 +287,7 @@ void orc__on_runs(orc *o, const sim_ev *ev, orc_task *t) {
     }
     s->nruns--;
     t->run_sess = 0;
+    t->stopping = false;
     return;
   case ORC_RUNS_CANCEL_MARKED:
     if (!s->nruns) {
@@ -298,6 +313,7 @@ void orc__on_runs(orc *o, const sim_ev *ev, orc_task *t) {
       return;
     }
     t->cancelled = idx;
+    t->stopping = true;
     return;
   }
   orc__harness_error(o, "a runs event of unknown kind %" PRIu64, ev->extra);
@@ -315,6 +331,12 @@ void orc__on_llm(orc *o, const orc_llm *l, orc_task *t) {
   if (!l || !l->agent || !t || !t->active) {
     orc__harness_error(o, "an LLM request %s", !l || !l->agent ? "that names no agent"
                                                                : "outside any operation");
+    return;
+  }
+  /* A run that saw its cancel stops there: no call, no try more. */
+  if (t->stopping) {
+    orc__violate(o, ORC_CK_CANCEL, "%s asked the model (agent %s) after its run of %s saw its "
+                 "cancel", orc__op_name(t->op.kind), l->agent, orc__str(l->session));
     return;
   }
   if (l->attempt != 1) return; /* a call tried again is the same call */
@@ -543,7 +565,17 @@ static void preview_commit(orc *o, orc_task *t, const orc_tx *tx) {
 }
 
 static void preview_ack(orc *o, orc_task *t, const orc_op *ack) {
+  if (ack->rc == AS_BUSY) {
+    orc__violate(o, ORC_CK_PREVIEW, "preview %s answered busy (a preview takes no lock)",
+                 orc__str(t->session));
+    return;
+  }
   if (ack->rc != AS_OK) return;
+  if (t->inflight_whole && ack->answer != ORC_RA_IN_PROGRESS) {
+    orc__violate(o, ORC_CK_RETRY_ONCE, "preview %s did not answer '%s', though a retry of it was "
+                 "in flight from its start to its answer", t->session, REASON_IN_PROGRESS);
+    return;
+  }
   if (ack->answer == ORC_RA_IN_PROGRESS) {
     if (!t->inflight_seen)
       orc__violate(o, ORC_CK_RETRY_ONCE, "preview %s answered '%s', but no retry of it was in "
