@@ -617,6 +617,75 @@ static void test_runs_evict(void **state) {
   expect_violation(ORC_CK_RUNS_EVICT, "the runs registry keeps 2 entries");
 }
 
+/* --- the reviewer's rules: a preview's lock, a whole retry, leaving under the lock, a
+** stopped run's calls ------------------------------------------------------------------ */
+
+static void test_more_rules(void **state) {
+  (void)state;
+  errored();
+  /* A preview that goes for the lock. */
+  orc_op *p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  lock(T2, "s0", ORC_LOCK_TRY_REFUSED);
+  expect_violation(ORC_CK_PREVIEW, "preview s0 went for the lock of s0");
+  /* ... or answers busy. */
+  fresh();
+  errored();
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  answer(T2, p, AS_BUSY);
+  expect_violation(ORC_CK_PREVIEW, "preview s0 answered busy");
+  /* A retry in flight from the preview's start to its answer: in progress. */
+  fresh();
+  errored();
+  retry_begin(T1);
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  p->answer = ORC_RA_ACCEPTED;
+  p->reason = "auto_retry";
+  answer(T2, p, AS_OK);
+  expect_violation(ORC_CK_RETRY_ONCE, "though a retry of it was in flight from its start to its answer");
+  /* ... but one that left meanwhile allows the policy's answer. */
+  fresh();
+  errored();
+  retry_begin(T1);
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  runs(T1, "s0", ORC_RUNS_RETRY_LEFT);
+  p->answer = ORC_RA_ACCEPTED;
+  p->reason = "auto_retry";
+  answer(T2, p, AS_OK);
+  expect_ok();
+  /* A retry leaving the in-flight set with the lock still held. */
+  fresh();
+  errored();
+  retry_begin(T1);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RETRY_LEFT);
+  expect_violation(ORC_CK_RETRY_ONCE, "left the in-flight set still holding the session's lock");
+  /* A run that saw its cancel asks the model again, or carries out a tool. */
+  for (int k = 0; k < 2; k++) {
+    fresh();
+    create("s0");
+    orc_op *r = op(T1, SCN_OP_RUN, "s0");
+    begin(T1, r);
+    lock(T1, "s0", ORC_LOCK_ACQUIRED);
+    runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+    runs(T2, "s0", ORC_RUNS_CANCEL_MARKED);
+    llm(T1, "intake", 1, 1);
+    expect_ok();
+    runs(T1, "s0", ORC_RUNS_CANCEL_SEEN);
+    if (k == 0) {
+      llm(T1, "intake", 2, 1);
+      expect_violation(ORC_CK_CANCEL, "asked the model (agent intake) after its run of s0 saw its cancel");
+    } else {
+      orc_exec x = {.session = "s0", .tool = "srv:low", .args = "{}"};
+      feed(ORC_EV_EXEC, T1, 0, 0, "t", &x);
+      expect_violation(ORC_CK_CANCEL, "srv:low was carried out for s0 after its run saw its cancel");
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_policy),
@@ -630,6 +699,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_error_kind, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_turn_cap, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_runs_evict, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_more_rules, setup_app, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
