@@ -221,6 +221,7 @@ static inline void power_loss(void) { feed(SIM_EV_DISK_CRASH, 9, 1, 1, NULL, NUL
 #define MAIN 0u
 #define T1 1u
 #define T2 2u
+#define T3 3u
 
 static inline void create(const char *id) {
   static uint32_t opened;

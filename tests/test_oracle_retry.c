@@ -686,6 +686,83 @@ static void test_more_rules(void **state) {
   }
 }
 
+/* --- the registry's account, every way it can be wrong ---------------------------------- */
+
+static void test_registry_account(void **state) {
+  (void)state;
+  errored();
+  /* Refused while its own retry is the one in flight. */
+  retry_begin(T2);
+  runs(T2, "s0", ORC_RUNS_RETRY_REFUSED);
+  expect_violation(ORC_CK_RETRY_ONCE, "refused as already in progress, but the one in flight is its own");
+  /* Leaving while another's is in flight. */
+  fresh();
+  errored();
+  retry_begin(T1);
+  begin(T2, op(T2, SCN_OP_RETRY, "s0"));
+  runs(T2, "s0", ORC_RUNS_RETRY_LEFT);
+  expect_violation(ORC_CK_RETRY_ONCE, "left the in-flight set, but another task's is the one in flight");
+  /* A run ended that was never registered. */
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  runs(T1, "s0", ORC_RUNS_RUN_ENDED);
+  expect_violation(ORC_CK_CANCEL, "ended a run of s0 it had not registered");
+  /* A cancel that finds nothing though runs are registered (one, two). */
+  for (int n = 1; n <= 2; n++) {
+    fresh();
+    create("s0");
+    for (int k = 0; k < n; k++) {
+      uint32_t t = k ? T2 : T1;
+      begin(t, op(t, SCN_OP_RUN, "s0"));
+      lock(t, "s0", ORC_LOCK_ACQUIRED);
+      runs(t, "s0", ORC_RUNS_RUN_BEGAN);
+      if (n == 2 && k == 0) lock(t, "s0", ORC_LOCK_RELEASED); /* the next one holds it */
+    }
+    begin(T3, op(T3, SCN_OP_CANCEL, "s0"));
+    runs(T3, "s0", ORC_RUNS_CANCEL_IDLE);
+    expect_violation(ORC_CK_CANCEL, n == 1 ? "but 1 is registered" : "but 2 are registered");
+  }
+  /* A cancel that marks a run nobody registered; a run that stops unmarked. */
+  fresh();
+  create("s0");
+  begin(T3, op(T3, SCN_OP_CANCEL, "s0"));
+  runs(T3, "s0", ORC_RUNS_CANCEL_MARKED);
+  expect_violation(ORC_CK_CANCEL, "a cancel marked a run of s0, but none is registered");
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  runs(T1, "s0", ORC_RUNS_CANCEL_SEEN);
+  expect_violation(ORC_CK_CANCEL, "stopped for a cancel, but no cancel marked it");
+  /* Registered without the lock. */
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  expect_violation(ORC_CK_CANCEL, "registered a run of s0 without holding its lock");
+  /* One entry left at the end. */
+  fresh();
+  orc_runs_idle(O, 1);
+  expect_violation(ORC_CK_RUNS_EVICT, "keeps 1 entry ");
+  /* An LLM request that names no agent. */
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  orc_llm l = {.session = "s0", .agent = NULL, .call = 1, .attempt = 1};
+  feed(ORC_EV_LLM, T1, 0, 0, NULL, &l);
+  expect_harness("an LLM request that names no agent");
+  /* A save that keeps error but changes the kind. */
+  fresh();
+  errored();
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  begin(T1, op(T1, SCN_OP_WRITE, "s0"));
+  srow(T1, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "error", 0, "io_error", "other", "{}");
+  commit(T1, 1);
+  expect_violation(ORC_CK_ERROR_KIND, "(still error) changed its error");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_policy),
@@ -700,6 +777,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_turn_cap, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_runs_evict, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_more_rules, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_registry_account, setup_app, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
