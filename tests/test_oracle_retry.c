@@ -763,6 +763,76 @@ static void test_registry_account(void **state) {
   expect_violation(ORC_CK_ERROR_KIND, "(still error) changed its error");
 }
 
+/* --- a retry's commits and answers, every way they can be wrong -------------------------- */
+
+static void test_retry_answers(void **state) {
+  (void)state;
+  ERR_KIND = "llm_refusal";
+  errored();
+  /* A refusal committed with a row change. */
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  srow(T2, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "error", 0, ERR_KIND, ERR_CAUSE, "{}");
+  event_row(T2, 1, ORC_INSERT, "s0", 3, "retry_rejected", "{\"reason\":\"permanent_error\",\"retry_count\":0}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "committed its refusal with other changes");
+  /* Refused for auto_retry, for a reason no policy gives, twice. */
+  static const char *const reasons[] = {"auto_retry", "bored"};
+  for (int k = 0; k < 2; k++) {
+    fresh();
+    ERR_KIND = "llm_refusal";
+    errored();
+    retry_begin(T2);
+    rejected(T2, reasons[k], 0, 3);
+    expect_violation(ORC_CK_RETRY_DECISION, "was refused for");
+  }
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  rejected(T2, "permanent_error", 0, 3);
+  rejected(T2, "permanent_error", 0, 4);
+  expect_violation(ORC_CK_OP_SCOPE, "or more than once");
+  /* A commit to another session. */
+  fresh();
+  errored();
+  create("s1");
+  retry_begin(T2);
+  lock(T2, "s1", ORC_LOCK_ACQUIRED);
+  event_row(T2, 1, ORC_INSERT, "s1", 1, "note", "{}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "retry s0 committed a change to s1");
+  /* Denied, but the answer's count is not the recorded one. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  rejected(T2, "permanent_error", 0, 3);
+  retry_end(T2, ORC_RA_DENIED, "permanent_error", 5, NULL);
+  expect_violation(ORC_CK_OUTCOME, "answered retry_count 5, but recorded 0");
+  /* Refused by the registry, answered otherwise. */
+  fresh();
+  errored();
+  retry_begin(T1);
+  RET = (orc_op){.kind = SCN_OP_RETRY, .line = 1, .session = "s0", .changed = -1, .removed = -1};
+  begin(T2, &RET);
+  runs(T2, "s0", ORC_RUNS_RETRY_REFUSED);
+  RET.answer = ORC_RA_NOT_ERROR;
+  RET.reason = "not in error state";
+  answer(T2, &RET, AS_OK);
+  expect_violation(ORC_CK_RETRY_ONCE, "was refused as in progress by the registry, but answered otherwise");
+  /* A preview and a cancel that fail say nothing more. */
+  fresh();
+  errored();
+  orc_op *p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  answer(T2, p, AS_IO);
+  orc_op *c = op(T3, SCN_OP_CANCEL, "s0");
+  begin(T3, c);
+  answer(T3, c, AS_NOMEM);
+  expect_ok();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_policy),
@@ -778,6 +848,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_runs_evict, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_more_rules, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_registry_account, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_answers, setup_app, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
