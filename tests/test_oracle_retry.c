@@ -821,6 +821,33 @@ static void test_retry_answers(void **state) {
   RET.reason = "not in error state";
   answer(T2, &RET, AS_OK);
   expect_violation(ORC_CK_RETRY_ONCE, "was refused as in progress by the registry, but answered otherwise");
+  /* Denied without recording it. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  retry_end(T2, ORC_RA_DENIED, "permanent_error", 0, NULL);
+  expect_violation(ORC_CK_OUTCOME, "answered 'permanent_error' but recorded no refusal");
+  /* A preview's count that is not the session's. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  orc_op *pv = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, pv);
+  pv->answer = ORC_RA_DENIED;
+  pv->reason = "permanent_error";
+  pv->retry_count = 7;
+  answer(T2, pv, AS_OK);
+  expect_violation(ORC_CK_OUTCOME, "preview s0 answered retry_count 7; it is 0");
+  /* A cancel answered though the registry heard of none. */
+  fresh();
+  errored();
+  orc_op *cc = op(T3, SCN_OP_CANCEL, "s0");
+  begin(T3, cc);
+  cc->answer = ORC_CANCEL_NOT_RUNNING;
+  answer(T3, cc, AS_OK);
+  expect_violation(ORC_CK_CANCEL, "cancel s0 answered not running, but the registry heard of no cancel");
   /* A preview and a cancel that fail say nothing more. */
   fresh();
   errored();
