@@ -848,6 +848,19 @@ static void test_retry_answers(void **state) {
   cc->answer = ORC_CANCEL_NOT_RUNNING;
   answer(T3, cc, AS_OK);
   expect_violation(ORC_CK_CANCEL, "cancel s0 answered not running, but the registry heard of no cancel");
+  /* Previews answered not in error, with no answer at all, with a reason no policy has. */
+  for (int k = 0; k < 3; k++) {
+    fresh();
+    ERR_KIND = "llm_refusal";
+    errored();
+    orc_op *q = op(T2, SCN_OP_PREVIEW, "s0");
+    begin(T2, q);
+    q->answer = k == 0 ? ORC_RA_NOT_ERROR : k == 1 ? 99 : ORC_RA_DENIED;
+    q->reason = k == 0 ? "not in error state" : k == 1 ? NULL : "bored";
+    answer(T2, q, AS_OK);
+    expect_violation(ORC_CK_RETRY_DECISION, k == 0 ? "answered not in error ('not in error state')"
+                                            : k == 1 ? "answered ? ('(none)')" : "answered denied ('bored')");
+  }
   /* A preview and a cancel that fail say nothing more. */
   fresh();
   errored();
