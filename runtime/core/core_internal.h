@@ -58,6 +58,12 @@ AS_WUR int as__tx_begin(as_store *st, bool write);
 ** Returns the transaction's status. */
 AS_WUR int as__tx_end(as_store *st, int rc);
 
+/* --- JSON texts (json.c) ------------------------------------------------- */
+
+/* Give jansson back a text it made (json_dumps), through whatever allocator
+** the process installed (json_set_alloc_funcs). NULL is a no-op. */
+void as__json_free(void *p);
+
 /* --- text (session.c) ---------------------------------------------------- */
 
 /* Copy src (1 .. cap-1 bytes) into dst: AS_INVAL for NULL or "", AS_TOOBIG

@@ -118,13 +118,6 @@ static char *error_payload(const as_session *s, const fail_info *f) {
   return text;
 }
 
-static void json_free_text(char *p) {
-  json_malloc_t m;
-  json_free_t f;
-  json_get_alloc_funcs(&m, &f);
-  if (p) f(p);
-}
-
 /* Store s with status `to` and the matching reason (and, to error, f's
 ** kind and cause), with its status_changed event, in one transaction. */
 static AS_WUR int settle(as_store *st, as_session *s, as_session_status to, const fail_info *f) {
@@ -146,7 +139,7 @@ static AS_WUR int settle(as_store *st, as_session *s, as_session_status to, cons
   memcpy(s->needs_review_reason, why, strlen(why) + 1);
   s->status = to;
   int rc = as_session_save_with_event(st, s, AS_EVENT_STATUS_CHANGED, text ? text : payload, NULL);
-  json_free_text(text);
+  as__json_free(text);
   return rc;
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "agentsim/json.h"
+#include "core_internal.h"
 #include "json_internal.h"
 
 /* --- positions and reasons ---------------------------------------------------- */
@@ -506,4 +507,11 @@ int as_json_parse(const char *text, size_t len, json_t **out, as_json_error *err
   if (!v) return as__json_from_jansson(text, len, &je, err);
   *out = v;
   return AS_OK;
+}
+
+void as__json_free(void *p) {
+  json_malloc_t m;
+  json_free_t f;
+  json_get_alloc_funcs(&m, &f);
+  if (p) f(p);
 }

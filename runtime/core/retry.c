@@ -190,11 +190,11 @@ int as__runs_retry_enter(as_runs *r, const char *key) {
 
 void as__runs_retry_leave(as_runs *r, const char *key) {
   as_mutex_lock(r->mu);
-  /* The caller's own entry: with the mutant above, several may exist. */
+  /* The caller's own entry (with the mutant above, several may exist),
+  ** never another task's. */
   struct as__run_entry *mine = NULL;
   for (struct as__run_entry *e = r->head; e && !mine; e = e->next)
     if (e->kind == E_RETRY && e->task == as_task_id() && strcmp(e->key, key) == 0) mine = e;
-  if (!mine) mine = find(r, E_RETRY, key);
   if (mine) {
     tell(r, key, AS_RUNS_RETRY_LEFT);
     entry_drop(r, mine);

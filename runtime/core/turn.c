@@ -25,6 +25,7 @@
 #include "agentsim/mutant.h"
 #include "agentsim/seam.h"
 #include "agentsim/turn.h"
+#include "core_internal.h"
 #include "retry_internal.h"
 
 #define STEP_ATTEMPTS 8 /* saves in a row a step may lose to other writers */
@@ -103,14 +104,8 @@ static AS_WUR int jappend(json_t *arr, json_t *v) {
 /* A JSON text of v, owned by jansson's allocator: release it with jfree. */
 static char *jdump(const json_t *v) { return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY); }
 
-/* Give jansson back what jdump made, through whatever allocator the
-** process installed (json_set_alloc_funcs). */
-static void jfree(void *p) {
-  json_malloc_t m;
-  json_free_t f;
-  json_get_alloc_funcs(&m, &f);
-  if (p) f(p);
-}
+/* Give jansson back what jdump made. */
+static void jfree(void *p) { as__json_free(p); }
 
 static AS_WUR int state_write(const run *r) {
   json_t *o = json_object();
@@ -497,14 +492,14 @@ static bool llm_transient(as_llm_error_kind k) {
 /* The error kind of a failed LLM call: its typed error's, else (a status
 ** as_llm_complete gave without one: an answer past a cap, a provider that
 ** broke the contract) a bad answer. */
-static as_error_kind llm_kind(as_llm_error_kind k, int lrc) {
+static as_error_kind llm_kind(as_llm_error_kind k) {
   switch (k) {
   case AS_LLM_ERR_TIMEOUT: return AS_ERR_LLM_TIMEOUT;
   case AS_LLM_ERR_RATE_LIMITED: return AS_ERR_LLM_RATE_LIMITED;
   case AS_LLM_ERR_SERVER: return AS_ERR_LLM_SERVER_ERROR;
   case AS_LLM_ERR_MALFORMED: return AS_ERR_LLM_MALFORMED;
   case AS_LLM_ERR_REFUSAL: return AS_ERR_LLM_REFUSAL;
-  default: (void)lrc; return AS_ERR_LLM_BAD_ANSWER; /* as_llm_complete: a typed status has its kind */
+  default: return AS_ERR_LLM_BAD_ANSWER; /* as_llm_complete: a typed status has its kind */
   }
 }
 
@@ -540,7 +535,7 @@ static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
   if (rc != AS_OK) return rc;
   if (lrc == AS_NOMEM) return lrc;
   if (lrc != AS_OK) {
-    result_fail(r->res, llm_kind(err.kind, lrc), "agent %s, LLM call %u: %s", agent_of(r)->name,
+    result_fail(r->res, llm_kind(err.kind), "agent %s, LLM call %u: %s", agent_of(r)->name,
                 r->calls, err.message[0] ? err.message : as_status_msg(lrc));
     *failed = true;
   }
