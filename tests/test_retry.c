@@ -187,7 +187,7 @@ static int fp_complete(void *self, const as_llm_request *req, as_llm_response *o
 static void fp_destroy(void *self) { (void)self; }
 
 static const as_llm_vtable FP_VT = {"fp", fp_complete, fp_destroy};
-static as_llm LLM = {&FP_VT, NULL, 0};
+static as_llm LLM = {&FP_VT, NULL, 0, NULL};
 
 static void hook_at(unsigned call, void (*hook)(void *), void *arg) {
   FP.hook = hook;

@@ -127,9 +127,8 @@ static void test_text(void **state) {
   assert_int_equal(err.kind, AS_LLM_ERR_NONE);
   /* Derived usage: a token per four bytes, rounded up. In: 16 + 9 + 6 + 17. */
   assert_int_equal(out.usage.input_tokens, (16 + 9 + 6 + 17 + 3) / 4);
-  assert_int_equal(out.usage.cached_tokens, 0);
+  assert_int_equal(out.usage.cache_read_tokens, 0);
   assert_int_equal(out.usage.output_tokens, (strlen(out.text) + 3) / 4);
-  assert_int_equal(out.usage.reasoning_tokens, 0);
   as_llm_response_clear(&out);
   as_llm_response_clear(&out); /* a cleared response clears again */
   as_llm_response_clear(NULL);
@@ -318,22 +317,20 @@ static void test_usage(void **state) {
   as_llm_error err;
   assert_int_equal(ask(s, 1, &req, &out, &err), AS_OK);
   assert_int_equal(out.usage.input_tokens, 100);
-  assert_int_equal(out.usage.cached_tokens, 30);
-  assert_int_equal(out.usage.output_tokens, 7);
-  assert_int_equal(out.usage.reasoning_tokens, 2);
+  assert_int_equal(out.usage.cache_read_tokens, 30);
+  assert_int_equal(out.usage.output_tokens, 9);
   as_llm_response_clear(&out);
   /* Derived buckets stay exclusive of the given ones. */
   req.call = 2;
   assert_int_equal(ask(s, 1, &req, &out, &err), AS_OK);
   assert_int_equal(out.usage.input_tokens, 7);
-  assert_int_equal(out.usage.cached_tokens, 1);
-  assert_int_equal(out.usage.output_tokens, 3);
-  assert_int_equal(out.usage.reasoning_tokens, 2);
+  assert_int_equal(out.usage.cache_read_tokens, 1);
+  assert_int_equal(out.usage.output_tokens, 5);
   as_llm_response_clear(&out);
   req.call = 3;
   assert_int_equal(ask(s, 1, &req, &out, &err), AS_OK);
   assert_int_equal(out.usage.input_tokens, 0);
-  assert_int_equal(out.usage.output_tokens, 0);
+  assert_int_equal(out.usage.output_tokens, 1000); /* reasoning is billed as output */
   as_llm_response_clear(&out);
   as_stub_script_free(s);
 }
@@ -897,7 +894,7 @@ static void test_llm_contract(void **state) {
       {23, AS_INTERNAL, "provider fake failed with AS_IO without keeping the error contract"},
       {99, AS_INTERNAL, "provider fake failed with AS_NOTFOUND without keeping the error contract"},
   };
-  as_llm llm = {&vt, NULL, 0};
+  as_llm llm = {&vt, NULL, 0, NULL};
   as_llm_request req = req_of("s", "a", 1, 1);
   as_llm_response out;
   as_llm_error err;
@@ -924,7 +921,7 @@ static void test_llm_contract(void **state) {
   assert_int_equal(err.kind, AS_LLM_ERR_RATE_LIMITED);
   assert_true(err.retry_after_ns == 5);
   fake_mode = 8;
-  as_llm anon = {&unnamed, NULL, 0};
+  as_llm anon = {&unnamed, NULL, 0, NULL};
   assert_int_equal(as_llm_complete(&anon, &req, &out, &err), AS_INTERNAL);
   assert_string_equal(err.message, "provider ? failed with AS_BUSY without keeping the error contract");
   fake_mode = 7;
@@ -936,10 +933,10 @@ static void test_llm_contract(void **state) {
   assert_int_equal(as_llm_complete(&llm, NULL, &out, &err), AS_INVAL);
   assert_int_equal(as_llm_complete(&llm, &req, NULL, &err), AS_INVAL);
   assert_int_equal(as_llm_complete(&llm, &req, &out, NULL), AS_INVAL);
-  as_llm none = {NULL, NULL, 0};
+  as_llm none = {NULL, NULL, 0, NULL};
   assert_int_equal(as_llm_complete(&none, &req, &out, &err), AS_INVAL);
   static const as_llm_vtable nocall = {"nocall", NULL, NULL};
-  as_llm nc = {&nocall, NULL, 0};
+  as_llm nc = {&nocall, NULL, 0, NULL};
   assert_int_equal(as_llm_complete(&nc, &req, &out, &err), AS_INVAL);
   req.nmsgs = AS_LLM_MESSAGES_MAX + 1;
   assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_TOOBIG);

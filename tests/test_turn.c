@@ -200,7 +200,7 @@ static int hl_complete(void *self, const as_llm_request *req, as_llm_response *o
 }
 
 static const as_llm_vtable HL_VT = {"hooked", hl_complete, NULL};
-static as_llm HLLM = {&HL_VT, NULL, 0};
+static as_llm HLLM = {&HL_VT, NULL, 0, NULL};
 
 /* Whether the model was told something containing what. */
 static bool told(const char *what) {
@@ -898,7 +898,7 @@ static const as_llm_message FP_MSG = {.role = AS_LLM_USER, .text = "hi"};
 ** failure always leaves the response empty. */
 static int fp_call(const as_llm_vtable *vt, int rc, as_llm_error_kind kind, int shape,
                    as_llm_error *err) {
-  as_llm llm = {vt, NULL, 0};
+  as_llm llm = {vt, NULL, 0, NULL};
   as_llm_request req = {.session_id = "s", .agent = "a", .call = 1, .attempt = 1,
                         .msgs = &FP_MSG, .nmsgs = 1};
   as_llm_response out;
@@ -973,7 +973,7 @@ static void test_llm_contract(void **state) {
   assert_non_null(strstr(err.message, "provider ?"));
   /* Refused before the provider is asked. */
   FP.called = 0;
-  as_llm llm = {&FP_VT, NULL, 0}, novt = {NULL, NULL, 0}, nofn = {&FP_NONE, NULL, 0};
+  as_llm llm = {&FP_VT, NULL, 0, NULL}, novt = {NULL, NULL, 0, NULL}, nofn = {&FP_NONE, NULL, 0, NULL};
   as_llm_request req = {.session_id = "s", .agent = "a", .msgs = &FP_MSG, .nmsgs = 1};
   as_llm_response out;
   assert_int_equal(as_llm_complete(NULL, &req, &out, &err), AS_INVAL);
@@ -1009,7 +1009,7 @@ static void test_llm_contract(void **state) {
   as_llm_response_clear(NULL);
   as_llm_destroy(NULL);
   as_llm_destroy(&novt);
-  as_llm anon = {&FP_ANON, NULL, 0};
+  as_llm anon = {&FP_ANON, NULL, 0, NULL};
   as_llm_destroy(&anon);
   assert_null(anon.vt);
   FP.destroyed = 0;

@@ -55,7 +55,43 @@ static const char *const migration_v2[] = {
     "PRAGMA user_version = 2",
     NULL};
 
-static const char *const *const migrations[] = {migration_v1, migration_v2};
+/* v3: the cost ledger and the daily budget's reservations (budget.h). */
+static const char *const migration_v3[] = {
+    "CREATE TABLE cost_records ("
+    " day TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " op_id TEXT NOT NULL,"
+    " leaf TEXT NOT NULL CHECK (leaf IN ('llm_call', 'tool_call')),"
+    " session_id TEXT NOT NULL,"
+    " agent TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " input_tokens INTEGER NOT NULL CHECK (input_tokens >= 0),"
+    " cache_read_tokens INTEGER NOT NULL CHECK (cache_read_tokens >= 0),"
+    " cache_write_tokens INTEGER NOT NULL CHECK (cache_write_tokens >= 0),"
+    " output_tokens INTEGER NOT NULL CHECK (output_tokens >= 0),"
+    " usage_estimated INTEGER NOT NULL,"
+    " price_version TEXT NOT NULL,"
+    " cost_micros INTEGER NOT NULL CHECK (cost_micros >= 0),"
+    " duration_ns INTEGER NOT NULL,"
+    " at_ns INTEGER NOT NULL,"
+    " PRIMARY KEY (day, seq)) WITHOUT ROWID",
+    "CREATE INDEX cost_records_op ON cost_records(op_id)",
+    "CREATE TABLE budget_reservations ("
+    " op_id TEXT PRIMARY KEY,"
+    " session_id TEXT NOT NULL,"
+    " day TEXT NOT NULL,"
+    " estimate_micros INTEGER NOT NULL CHECK (estimate_micros > 0),"
+    " state TEXT NOT NULL CHECK (state IN ('open', 'settled', 'released')),"
+    " outcome TEXT NOT NULL,"
+    " settled_micros INTEGER NOT NULL,"
+    " opened_ns INTEGER NOT NULL,"
+    " closed_ns INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX budget_reservations_open ON budget_reservations(state, day)",
+    "CREATE INDEX budget_reservations_session ON budget_reservations(session_id, state)",
+    "PRAGMA user_version = 3",
+    NULL};
+
+static const char *const *const migrations[] = {migration_v1, migration_v2, migration_v3};
 _Static_assert(sizeof migrations / sizeof migrations[0] == AS_STORE_SCHEMA_VERSION,
                "one migration per schema version");
 

@@ -127,9 +127,9 @@ static void usage_of(const stub_answer *a, const as_llm_request *req, const as_l
     v[STUB_U_OUTPUT] = o > v[STUB_U_REASONING] ? o - v[STUB_U_REASONING] : 0;
   }
   u->input_tokens = v[STUB_U_INPUT];
-  u->cached_tokens = v[STUB_U_CACHED];
-  u->output_tokens = v[STUB_U_OUTPUT];
-  u->reasoning_tokens = v[STUB_U_REASONING];
+  u->cache_read_tokens = v[STUB_U_CACHED];
+  u->cache_write_tokens = 0;
+  u->output_tokens = v[STUB_U_OUTPUT] + v[STUB_U_REASONING];
 }
 
 static AS_WUR int answer_message(const stub_answer *a, const as_llm_request *req,
@@ -150,6 +150,7 @@ static AS_WUR int answer_message(const stub_answer *a, const as_llm_request *req
   }
   out->finish = a->out_finish;
   usage_of(a, req, out, &out->usage);
+  out->usage_known = true;
   return AS_OK;
 nomem:
   response_free(out);

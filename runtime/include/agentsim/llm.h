@@ -11,9 +11,9 @@
 ** sleeps on the seam (as_sleep_until), so other tasks run meanwhile and
 ** timers (the approval watchdog) fire inside the call.
 **
-** Usage is reported in exclusive buckets: input_tokens excludes the cached
-** ones, output_tokens excludes the reasoning ones, so the four add up to
-** what the provider billed and none is counted twice.
+** Usage is reported in exclusive buckets: input_tokens excludes cache reads
+** and writes, output_tokens includes reasoning, so the four add up to what
+** the provider billed and none is counted twice.
 **
 ** Ownership: a response owns its texts and calls; as_llm_response_clear
 ** frees them (with as_free). A request borrows everything it points to.
@@ -82,11 +82,13 @@ typedef struct as_llm_request {
                            ** provider's own default */
 } as_llm_request;
 
+/* Exclusive buckets (budget.h converts a provider's inclusive counts once,
+** at the edge: as_llm_usage_from_inclusive). */
 typedef struct as_llm_usage {
-  int64_t input_tokens;     /* not counting cached ones */
-  int64_t cached_tokens;
-  int64_t output_tokens;    /* not counting reasoning ones */
-  int64_t reasoning_tokens;
+  int64_t input_tokens;       /* not counting cache reads or writes */
+  int64_t cache_read_tokens;
+  int64_t cache_write_tokens;
+  int64_t output_tokens;      /* reasoning included: billed as output */
 } as_llm_usage;
 
 /* X(NAME, name): why the model stopped. */
@@ -109,6 +111,9 @@ typedef struct as_llm_response {
   size_t ncalls;
   char *structured;         /* owned JSON text of structured output, or NULL */
   as_llm_usage usage;
+  bool usage_known;         /* false: the provider gave none (a stream that ended
+                            ** without it): the ledger estimates, a token per four
+                            ** bytes of request and of answer (usage_estimated) */
   as_llm_finish finish;
 } as_llm_response;
 
@@ -151,6 +156,7 @@ typedef struct as_llm {
   const as_llm_vtable *vt;
   void *self;
   uint64_t timeout_ns; /* this provider's request timeout; 0: AS_LLM_TIMEOUT_DEFAULT_NS */
+  const char *model;   /* the model's name, priced by it (budget.h); NULL: "unknown" */
 } as_llm;
 
 /* llm->vt->complete, with *out and *err zeroed first and the result

@@ -99,7 +99,23 @@
   X(RETRY_FROM_NON_ERROR, retry_from_non_error,                               \
     "retry does not check that the session is in error")                      \
   X(INFLIGHT_NOT_CLEARED_ON_CANCEL, inflight_not_cleared_on_cancel,           \
-    "a cancelled retry never leaves the in-flight set: the session can never be retried again")
+    "a cancelled retry never leaves the in-flight set: the session can never be retried again") \
+  X(BUDGET_CHECK_THEN_RECORD, budget_check_then_record,                       \
+    "a trigger checks the budget in one transaction and reserves in another: concurrent " \
+    "triggers overspend")                                                     \
+  X(BUDGET_RMW_OUTSIDE_TX, budget_rmw_outside_tx,                             \
+    "a ledger record reads the day's next seq outside its transaction and replaces on " \
+    "conflict: concurrent records lose spend")                                \
+  X(COST_COUNTED_TWICE, cost_counted_twice,                                   \
+    "the spend metric adds the settled reservations to the ledger total")     \
+  X(RESERVATION_NOT_RELEASED_ON_ERROR, reservation_not_released_on_error,     \
+    "a failed run leaves its cycle's reservation open")                       \
+  X(SETTLE_NOT_IDEMPOTENT, settle_not_idempotent,                             \
+    "settling a settled reservation adds the cycle's cost to it again")       \
+  X(PARENT_SPAN_USAGE, parent_span_usage,                                     \
+    "the agent's span carries its LLM calls' usage too")                      \
+  X(CACHED_TOKENS_BILLED_AS_INPUT, cached_tokens_billed_as_input,             \
+    "the edge bills cache reads as uncached input as well")
 
 typedef enum as_mutant_id {
   AS_MUT_NONE = 0,

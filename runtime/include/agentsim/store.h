@@ -69,7 +69,7 @@
 #include "agentsim/status.h"
 
 /* The schema version this build writes. */
-#define AS_STORE_SCHEMA_VERSION 2
+#define AS_STORE_SCHEMA_VERSION 3
 /* Longest busy timeout accepted (10 minutes). */
 #define AS_STORE_BUSY_MAX_MS 600000
 /* Most sessions one as_store_list call returns. */

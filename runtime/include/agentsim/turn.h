@@ -92,12 +92,14 @@
 #include <stdint.h>
 
 #include "agentsim/app.h"
+#include "agentsim/budget.h"
 #include "agentsim/llm.h"
 #include "agentsim/locks.h"
 #include "agentsim/retry.h"
 #include "agentsim/session.h"
 #include "agentsim/status.h"
 #include "agentsim/store.h"
+#include "agentsim/trace.h"
 
 #define AS_EVENT_AGENT_STARTED "agent_started"
 #define AS_EVENT_AGENT_FINISHED "agent_finished"
@@ -132,6 +134,10 @@ typedef struct as_runtime {
                            ** (retry.h); NULL: runs cannot be cancelled, and
                            ** as_retry_session, as_preview_retry and
                            ** as_cancel_session answer AS_INVAL */
+  const as_budget_cfg *budget; /* the daily budget and the price table (budget.h);
+                           ** NULL: as_trigger answers AS_INVAL and LLM calls are
+                           ** recorded unpriced (price_version "", cost 0) */
+  const as_tracer *tracer; /* spans (trace.h); NULL: none */
 } as_runtime;
 
 #define AS_RUN_OUTCOME_MAP(X)                                                 \
@@ -220,6 +226,14 @@ AS_WUR int as_preview_retry(const as_runtime *rt, const char *id, as_retry_answe
 /* Stop id's running run at its next scheduling point (retry.h). AS_OK with
 ** *ans; AS_INVAL without rt->runs. Takes no session lock. */
 AS_WUR int as_cancel_session(const as_runtime *rt, const char *id, as_cancel_answer *ans);
+
+/* A cycle (budget.h): reserve estimate (0: the budget's default) for id in
+** the transaction that checks the day's budget, then run id as as_run does
+** (its ending settles or releases the reservation). *ans says whether it
+** was triggered; *res how the run went (zeroed when refused). AS_INVAL
+** without rt->budget; otherwise statuses as as_budget_reserve and as_run. */
+AS_WUR int as_trigger(const as_runtime *rt, const char *id, int64_t estimate, bool try,
+                      as_trigger_answer *ans, as_run_result *res);
 
 const char *as_run_outcome_name(as_run_outcome o);
 
