@@ -335,6 +335,90 @@ static void test_usage(void **state) {
   as_stub_script_free(s);
 }
 
+/* What a provider reports, inclusively, converted at the edge. */
+static int64_t edge_calls;
+static int counting_edge(int64_t prompt, int64_t cache_read, int64_t cache_write,
+                         int64_t completion, as_llm_usage *out) {
+  edge_calls++;
+  if (prompt > 1000000) return AS_PARSE; /* refuses what it cannot convert */
+  out->input_tokens = prompt - cache_read - cache_write;
+  out->cache_read_tokens = cache_read;
+  out->cache_write_tokens = cache_write;
+  out->output_tokens = completion;
+  return AS_OK;
+}
+
+static void test_usage_inclusive(void **state) {
+  (void)state;
+  as_stub_script *s = parse_ok("model m-1\n"
+                               "agent a\n"
+                               "    call 1\n"
+                               "        text \"0123456789abcdef0123\"\n"
+                               "        usage prompt=100 cache_read=30 cache_write=20 completion=9\n"
+                               "    call 2\n"
+                               "        text \"0123456789abcdef0123\"\n"
+                               "        usage cache_read=1\n"
+                               "    call 3\n"
+                               "        text \"0123456789abcdef0123\"\n"
+                               "        usage cache_read=40 cache_write=1\n"
+                               "    call 4\n"
+                               "        text \"x\"\n"
+                               "        usage none\n"
+                               "    call 5\n"
+                               "        text \"x\"\n"
+                               "        usage prompt=2000000\n");
+  as_llm llm;
+  assert_int_equal(as_stub_llm_new(&llm, s, 1), AS_OK);
+  assert_string_equal(llm.model, "m-1");
+  as_llm_request req = req_of("s", "a", 1, 1);
+  as_llm_message m = {AS_LLM_SYSTEM, "0123456789abcdef0123456789abcdef", NULL, 0, NULL};
+  req.msgs = &m;
+  req.nmsgs = 1; /* 32 bytes: 8 tokens */
+  as_llm_response out;
+  as_llm_error err;
+  /* The stub's own edge. */
+  assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_OK);
+  assert_true(out.usage_known);
+  assert_int_equal(out.usage.input_tokens, 50);
+  assert_int_equal(out.usage.cache_read_tokens, 30);
+  assert_int_equal(out.usage.cache_write_tokens, 20);
+  assert_int_equal(out.usage.output_tokens, 9);
+  as_llm_response_clear(&out);
+  /* The edge handed in. */
+  as_stub_llm_set_edge(&llm, counting_edge);
+  edge_calls = 0;
+  req.call = 2; /* a derived prompt (8 tokens) holds the cache read; completion 5 */
+  assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_OK);
+  assert_int_equal(edge_calls, 1);
+  assert_int_equal(out.usage.input_tokens, 7);
+  assert_int_equal(out.usage.cache_read_tokens, 1);
+  assert_int_equal(out.usage.output_tokens, 5);
+  as_llm_response_clear(&out);
+  req.call = 3; /* a derived prompt is never below what is cached */
+  assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_OK);
+  assert_int_equal(out.usage.input_tokens, 0);
+  assert_int_equal(out.usage.cache_read_tokens, 40);
+  assert_int_equal(out.usage.cache_write_tokens, 1);
+  as_llm_response_clear(&out);
+  req.call = 4; /* a stream that ended without usage */
+  assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_OK);
+  assert_false(out.usage_known);
+  assert_int_equal(out.usage.input_tokens + out.usage.output_tokens, 0);
+  assert_int_equal(edge_calls, 2);
+  as_llm_response_clear(&out);
+  req.call = 5; /* the edge refuses: malformed */
+  assert_int_equal(as_llm_complete(&llm, &req, &out, &err), AS_PARSE);
+  assert_int_equal(err.kind, AS_LLM_ERR_MALFORMED);
+  assert_non_null(strstr(err.message, "prompt 2000000"));
+  as_llm_destroy(&llm);
+  as_stub_llm_set_edge(NULL, counting_edge); /* a no-op */
+  as_stub_script_free(s);
+  s = parse_ok("default\n  text \"x\"\n");
+  assert_string_equal(as_stub_script_model(s), AS_STUB_MODEL_DEFAULT);
+  assert_string_equal(as_stub_script_model(NULL), AS_STUB_MODEL_DEFAULT);
+  as_stub_script_free(s);
+}
+
 static void expect_error(const as_stub_script *s, unsigned call, int rc, as_llm_error_kind kind,
                          int http, uint64_t retry, const char *msg) {
   as_llm_request req = req_of("s", "a", call, 1);
@@ -1007,7 +1091,7 @@ static void test_parse_errors(void **state) {
       {"agent a\n    call 1\n        text \"x\"\n      text \"y\"\n", AS_PARSE, 4, 7,
        "the indentation of the lines above it under call (8 spaces)"},
       {"agent a\n\tcall 1\n", AS_PARSE, 2, 1, "only spaces to indent (found byte 0x09)"},
-      {"agnet a\n", AS_PARSE, 1, 1, "agent, default or result, found 'agnet'"},
+      {"agnet a\n", AS_PARSE, 1, 1, "agent, default, result or model, found 'agnet'"},
       {"text \"x\"\n", AS_PARSE, 1, 1, "('text' goes indented under a block)"},
       {"agent a\n  call 0\n    text \"x\"\n", AS_PARSE, 2, 8, "a call number or *: a number from 1"},
       {"agent a\n  call 1\n    alt weight=1001\n      text \"x\"\n", AS_PARSE, 3, 16,
@@ -1064,7 +1148,16 @@ static void test_parse_errors(void **state) {
       {"agent a x=1\n", AS_PARSE, 1, 9, "no KEY=VALUE on this line (agent NAME)"},
       {"default\n  text \"x\"\n  truncated\n  finish stop\n", AS_PARSE, 4, 3, "one of truncated and finish"},
       {"default\n  text \"x\"\n  finish done\n", AS_PARSE, 3, 10, "a finish reason: stop, tool_calls"},
-      {"default\n  text \"x\"\n  usage\n", AS_PARSE, 3, 3, "usage [input=N]"},
+      {"default\n  text \"x\"\n  usage\n", AS_PARSE, 3, 3, "usage [prompt=N]"},
+      {"default\n  text \"x\"\n  usage some\n", AS_PARSE, 3, 9, "or usage none"},
+      {"default\n  text \"x\"\n  usage none prompt=1\n", AS_PARSE, 3, 9, "or usage none"},
+      {"default\n  text \"x\"\n  usage none\n  usage none\n", AS_PARSE, 4, 3, "one usage line"},
+      {"default\n  text \"x\"\n  usage input=1 prompt=2\n", AS_PARSE, 3, 17, "one form of usage"},
+      {"default\n  text \"x\"\n  usage prompt=2 cache_read=2 cache_write=1\n", AS_PARSE, 3, 9,
+       "prompt= at least cache_read= + cache_write="},
+      {"model a\nmodel b\n", AS_PARSE, 2, 1, "one model line"},
+      {"model\n", AS_PARSE, 1, 7, "model NAME"},
+      {"model a!b\n", AS_PARSE, 1, 8, "a model name made of"},
       {"default\n  text \"x\"\n  usage input=1\n  usage output=1\n", AS_PARSE, 4, 3, "one usage line"},
       {"default\n  text \"x\"\n  usage input=-1\n", AS_PARSE, 3, 15, "input: a number from 0"},
       {"default\n  tool a:b {} extra\n", AS_PARSE, 2, 15, "tool SERVER:TOOL {ARGS}, found 'extra'"},
@@ -1077,7 +1170,7 @@ static void test_parse_errors(void **state) {
       {"default\n  text x=\n", AS_PARSE, 2, 10, "a value after 'x='"},
       {"default\n  \"x\"\n", AS_PARSE, 2, 3, "a keyword first on a line, found '\"x\"'"},
       {"default\n  text \"x\" \"y\"\n", AS_PARSE, 2, 12, "text \"STRING\", found '\"y\"'"},
-      {"default\n  usage\n", AS_PARSE, 2, 3, "usage [input=N]"},
+      {"default\n  usage\n", AS_PARSE, 2, 3, "usage [prompt=N]"},
       {"default\n  usage input=1\n", AS_PARSE, 1, 1, "an answer under default: text, tool or envelope"},
       {"agent a\n  call 1\n    alt\n      finish stop\n", AS_PARSE, 3, 5, "an answer under alt"},
       {"agent a\n  call 1\n    alt\n      call 2\n", AS_PARSE, 4, 7, "an answer line (text, tool"},
@@ -1144,6 +1237,7 @@ static void test_parse_errors(void **state) {
 
 static const char every_line[] =
     "# every line the format has\n"
+    "model gpt-4o-mini.v2\n"
     "agent first.agent:v2\n"
     "    call 1 attempt=2 delay=1500ms\n"
     "        text \"a \\\"quoted\\\" line\\twith\\u0001control \\u007f and \\u00e9\"\n"
@@ -1182,6 +1276,12 @@ static const char every_line[] =
     "    rate_limited\n"
     "  call 8\n"
     "    envelope in=structured {\"a\": \"#\"}   # a comment after JSON\n"
+    "  call 9\n"
+    "    text \"p\"\n"
+    "    usage prompt=10 cache_read=3 cache_write=2 completion=4\n"
+    "  call 10\n"
+    "    text \"n\"\n"
+    "    usage none\n"
     "default\n"
     "    alt\n"
     "        server_error\n"
@@ -1283,11 +1383,19 @@ static void test_equal(void **state) {
       "agent a\n  call 1 delay=1s\n    refusal\n",
       "agent a\n  call 1 delay=1s\n    text \"x\"\n    usage input=1\nresult a:b {}\n",
       "default delay=1s\n  text \"x\"\n  usage input=1\n",
+      "model m\nagent a\n  call 1 delay=1s\n    text \"x\"\n    usage input=1\n",
+      "agent a\n  call 1 delay=1s\n    text \"x\"\n    usage none\n",
+      "agent a\n  call 1 delay=1s\n    text \"x\"\n    usage prompt=1\n",
   };
   as_stub_script *a = parse_ok(base);
   assert_true(as_stub_script_equal(a, a));
   assert_false(as_stub_script_equal(a, NULL));
   assert_true(as_stub_script_equal(NULL, NULL));
+  as_stub_script *m1 = parse_ok("model m\ndefault\n  text \"x\"\n");
+  as_stub_script *m2 = parse_ok("model n\ndefault\n  text \"x\"\n");
+  assert_false(as_stub_script_equal(m1, m2)); /* the same blocks, another model */
+  as_stub_script_free(m1);
+  as_stub_script_free(m2);
   for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
     as_stub_script *b = parse_ok(variants[i]);
     if (as_stub_script_equal(a, b)) fail_msg("equal to the base: %s", variants[i]);
@@ -1610,6 +1718,7 @@ int main(void) {
       cmocka_unit_test(test_envelopes),
       cmocka_unit_test(test_truncated_and_finish),
       cmocka_unit_test(test_usage),
+      cmocka_unit_test(test_usage_inclusive),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_fallback),
       cmocka_unit_test(test_alternatives_distribution),

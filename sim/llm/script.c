@@ -35,7 +35,9 @@ const int stub_fail_status[STUB__FAIL_COUNT] = {
     STUB_FAIL_MAP(STUB__FS)
 #undef STUB__FS
 };
-const char *const stub_usage_names[STUB_NUSAGE] = {"input", "cached", "output", "reasoning"};
+const char *const stub_usage_names[STUB_NUSAGE] = {"input",      "cached",     "output",
+                                                   "reasoning",  "prompt",     "cache_read",
+                                                   "cache_write", "completion"};
 const char *const stub_finish_names[AS__LLM_FINISH_COUNT] = {
 #define STUB__FIN(NAME, name) #name,
     AS_LLM_FINISH_MAP(STUB__FIN)
@@ -281,7 +283,7 @@ static AS_WUR int tokenize(pstate *p, const char *line, size_t len, size_t i, to
 
 /* --- a line's arguments, by keyword ------------------------------------------------ */
 
-#define MAX_KEYS 4
+#define MAX_KEYS 8
 
 /* What a keyword takes: an optional or required positional word (right
 ** after it), KEY=VALUE pairs from keys, a string, a JSON value. */
@@ -669,8 +671,13 @@ static const kwdef kw_envelope = {"envelope", "envelope [in=structured|message|f
 static const kwdef kw_truncated = {"truncated", "truncated [at=N]", 0, 0, 0, {"at"}};
 static const kwdef kw_finish = {"finish", "finish stop|tool_calls|length|content_filter", 2, 0, 0,
                                 {NULL}};
-static const kwdef kw_usage = {"usage", "usage [input=N] [cached=N] [output=N] [reasoning=N]", 0, 0,
-                               0, {"input", "cached", "output", "reasoning"}};
+static const kwdef kw_usage = {
+    "usage",
+    "usage [prompt=N] [cache_read=N] [cache_write=N] [completion=N], usage [input=N] "
+    "[cached=N] [output=N] [reasoning=N], or usage none",
+    1, 0, 0,
+    {"input", "cached", "output", "reasoning", "prompt", "cache_read", "cache_write", "completion"}};
+static const kwdef kw_model = {"model", "model NAME", 2, 0, 0, {NULL}};
 static const kwdef kw_refusal = {"refusal", "refusal [\"MESSAGE\"]", 0, 1, 0, {NULL}};
 static const kwdef kw_timeout = {"timeout", "timeout [\"MESSAGE\"]", 0, 1, 0, {NULL}};
 static const kwdef kw_rate = {"rate_limited", "rate_limited [retry_after=DUR] [\"MESSAGE\"]", 0, 1,
@@ -760,6 +767,22 @@ static AS_WUR int take_result(pstate *p, const args *a, const tok *fail, unsigne
 static unsigned line_end(const tok *t, unsigned n) {
   const tok *last = &t[n - 1];
   return last->col + (unsigned)last->len + (last->val ? (unsigned)last->vlen + 1 : 0) + 1;
+}
+
+/* model NAME: the model the provider says it is (once, at the top). */
+static AS_WUR int do_model(pstate *p, const tok *t, unsigned n) {
+  args a;
+  int rc = take(p, &kw_model, t, n, &a);
+  if (rc == AS_OK && p->s->has_model) rc = perr(p, t[0].col, "one model line in a script");
+  if (rc == AS_OK && (a.word->len == 0 || a.word->len >= AS_LLM_NAME_MAX))
+    rc = perr(p, a.word->col, "a model name of 1 to %d characters", AS_LLM_NAME_MAX - 1);
+  if (rc == AS_OK) rc = name_chars(p, a.word, true, "a model name");
+  if (rc == AS_OK) {
+    memcpy(p->s->model, a.word->s, a.word->len);
+    p->s->model[a.word->len] = '\0';
+    p->s->has_model = true;
+  }
+  return rc;
 }
 
 static AS_WUR int do_result(pstate *p, const tok *t, unsigned n, unsigned indent) {
@@ -865,8 +888,28 @@ static AS_WUR int add_tool(pstate *p, stub_answer *ans, const tok *t, const args
   return rc;
 }
 
+/* usage KEY=N... in one form (exclusive or inclusive), or usage none. */
 static AS_WUR int add_usage(pstate *p, stub_answer *ans, const tok *t, const args *a) {
-  if (ans->usage_given) return perr(p, t[0].col, "one usage line in an answer");
+  if (ans->usage_given || ans->usage_none) return perr(p, t[0].col, "one usage line in an answer");
+  if (a->word) {
+    bool keys = false;
+    for (unsigned k = 0; k < STUB_NUSAGE; k++) keys |= a->kv[k] != NULL;
+    if (!word_is(a->word, "none") || keys)
+      return perr(p, a->word->col, "%s", kw_usage.syntax);
+    ans->usage_none = true;
+    return AS_OK;
+  }
+  unsigned mask = 0;
+  for (unsigned k = 0; k < STUB_NUSAGE; k++)
+    if (a->kv[k]) mask |= 1u << k;
+  if ((mask & STUB_U_EXCLUSIVE) && (mask & ~STUB_U_EXCLUSIVE)) {
+    const tok *last = NULL; /* the clash is named where the line goes wrong: its last key */
+    for (unsigned k = 0; k < STUB_NUSAGE; k++)
+      if (a->kv[k] && (!last || a->kv[k]->col > last->col)) last = a->kv[k];
+    return perr(p, last->col, "one form of usage on a line: prompt, cache_read, cache_write, "
+                              "completion (what a provider reports) or input, cached, output, "
+                              "reasoning (exclusive buckets)");
+  }
   for (unsigned k = 0; k < STUB_NUSAGE; k++) {
     if (!a->kv[k]) continue;
     uint64_t v = 0;
@@ -876,6 +919,13 @@ static AS_WUR int add_usage(pstate *p, stub_answer *ans, const tok *t, const arg
     ans->usage_given |= 1u << k;
   }
   if (!ans->usage_given) return perr(p, t[0].col, "%s", kw_usage.syntax);
+  unsigned g = ans->usage_given;
+  const int64_t *u = ans->usage;
+  if ((g & (1u << STUB_U_PROMPT)) &&
+      u[STUB_U_CACHE_READ] + u[STUB_U_CACHE_WRITE] > u[STUB_U_PROMPT])
+    return perr(p, a->kv[STUB_U_PROMPT]->col, "prompt= at least cache_read= + cache_write= (the "
+                                               "prompt holds what was read from and written to "
+                                               "the cache)");
   return AS_OK;
 }
 
@@ -983,10 +1033,11 @@ static AS_WUR int dispatch(pstate *p, const tok *t, unsigned n, unsigned indent)
     if (word_is(&t[0], "agent")) return do_agent(p, t, n, indent);
     if (word_is(&t[0], "default")) return do_block(p, t, n, indent, NULL);
     if (word_is(&t[0], "result")) return do_result(p, t, n, indent);
+    if (word_is(&t[0], "model")) return do_model(p, t, n);
     if (answer_kw(&t[0]) || word_is(&t[0], "call") || word_is(&t[0], "alt"))
       return perr(p, t[0].col, "agent, default or result at the top level ('%s' goes indented "
                                "under a block)", found);
-    return perr(p, t[0].col, "agent, default or result, found '%s'", found);
+    return perr(p, t[0].col, "agent, default, result or model, found '%s'", found);
   case F_AGENT:
     if (word_is(&t[0], "call") || word_is(&t[0], "default"))
       return do_block(p, t, n, indent, parent);

@@ -36,8 +36,12 @@ extern const char *const stub_env_in_names[STUB__IN_COUNT];
 /* The finish reasons' names (llm.h's map; the stub does not link the core). */
 extern const char *const stub_finish_names[AS__LLM_FINISH_COUNT];
 
-/* The usage buckets a `usage` line may set, in as_llm_usage's order. */
-enum { STUB_U_INPUT, STUB_U_CACHED, STUB_U_OUTPUT, STUB_U_REASONING, STUB_NUSAGE };
+/* The counts a `usage` line may set: the exclusive form (input, cached,
+** output, reasoning) or a provider's inclusive report (prompt, which holds
+** cache_read and cache_write; completion); one form per line. */
+enum { STUB_U_INPUT, STUB_U_CACHED, STUB_U_OUTPUT, STUB_U_REASONING, STUB_U_PROMPT,
+       STUB_U_CACHE_READ, STUB_U_CACHE_WRITE, STUB_U_COMPLETION, STUB_NUSAGE };
+#define STUB_U_EXCLUSIVE 0x0fu /* the bits of the exclusive form */
 extern const char *const stub_usage_names[STUB_NUSAGE];
 
 /* Prose an envelope in a fence or in prose gets when the answer has no
@@ -111,6 +115,7 @@ typedef struct stub_answer {
   bool has_finish;
   as_llm_finish finish;
   unsigned usage_given;     /* bit per STUB_U_* */
+  bool usage_none;          /* `usage none`: the provider reported no usage */
   int64_t usage[STUB_NUSAGE];
   /* A tool result (result entries only): the JSON bytes, or (tool_fail
   ** not STUB_FAIL_NONE) the failure the tool's server reports instead. */
@@ -146,6 +151,8 @@ typedef struct stub_entry {
 struct as_stub_script {
   stub_entry *entries;
   size_t n, cap;
+  char model[AS_LLM_NAME_MAX]; /* the `model` line's, or AS_STUB_MODEL_DEFAULT */
+  bool has_model;              /* a `model` line was written */
 };
 
 /* The entry answering (agent, call, attempt) in the run of the session's

@@ -168,6 +168,10 @@ static void w_answer(wbuf *w, const stub_answer *a, unsigned level) {
     w_indent(w, level);
     w_printf(w, "finish %s\n", stub_finish_names[a->finish]);
   }
+  if (a->usage_none) {
+    w_indent(w, level);
+    w_puts(w, "usage none\n");
+  }
   if (a->usage_given) {
     w_indent(w, level);
     w_puts(w, "usage");
@@ -241,6 +245,7 @@ int as_stub_script_write(const as_stub_script *s, char **out) {
   *out = NULL;
   if (!s) return AS_INVAL;
   w_put(&w, "", 0);
+  if (s->has_model) w_printf(&w, "model %s\n", s->model);
   const char *agent = NULL; /* the agent line the entries are under */
   for (size_t i = 0; i < s->n && w.rc == AS_OK; i++) {
     const stub_entry *e = &s->entries[i];
@@ -287,7 +292,7 @@ static bool same_answer(const stub_answer *x, const stub_answer *y) {
       x->truncated != y->truncated || x->has_cut != y->has_cut ||
       (x->has_cut && x->cut != y->cut) || x->has_finish != y->has_finish ||
       (x->has_finish && x->finish != y->finish) || x->usage_given != y->usage_given ||
-      !same_bytes(x->result, x->rlen, y->result, y->rlen) || x->tool_fail != y->tool_fail)
+      x->usage_none != y->usage_none || !same_bytes(x->result, x->rlen, y->result, y->rlen) || x->tool_fail != y->tool_fail)
     return false;
   for (size_t i = 0; i < x->ntexts; i++)
     if (strcmp(x->texts[i], y->texts[i]) != 0) return false;
@@ -302,7 +307,7 @@ static bool same_answer(const stub_answer *x, const stub_answer *y) {
 
 bool as_stub_script_equal(const as_stub_script *a, const as_stub_script *b) {
   if (!a || !b) return a == b;
-  if (a->n != b->n) return false;
+  if (a->n != b->n || a->has_model != b->has_model || strcmp(a->model, b->model) != 0) return false;
   for (size_t i = 0; i < a->n; i++) {
     const stub_entry *x = &a->entries[i], *y = &b->entries[i];
     if (x->kind != y->kind || strcmp(x->name, y->name) != 0 || x->call != y->call ||

@@ -20,6 +20,7 @@
 typedef struct stub_llm {
   const as_stub_script *s;
   uint64_t seed;
+  as_stub_edge_fn edge; /* NULL: own_edge */
 } stub_llm;
 
 /* --- lookup and choice ------------------------------------------------------- */
@@ -109,31 +110,53 @@ static size_t request_bytes(const as_llm_request *req) {
   return n;
 }
 
-/* The scripted usage, and where the script gives none, a deterministic
-** guess: a token per four bytes, in and out, the buckets exclusive. */
-static void usage_of(const stub_answer *a, const as_llm_request *req, const as_llm_response *r,
-                     as_llm_usage *u) {
+/* The stub's own edge: exclusive buckets from inclusive counts. */
+static int own_edge(int64_t prompt, int64_t cache_read, int64_t cache_write, int64_t completion,
+                    as_llm_usage *out) {
+  if (prompt < 0 || cache_read < 0 || cache_write < 0 || completion < 0 ||
+      cache_read > prompt - cache_write)
+    return AS_PARSE;
+  out->input_tokens = prompt - cache_read - cache_write;
+  out->cache_read_tokens = cache_read;
+  out->cache_write_tokens = cache_write;
+  out->output_tokens = completion;
+  return AS_OK;
+}
+
+/* What the provider reports for an answer, inclusively: the scripted
+** counts, and where the script gives none, a deterministic guess (a token
+** per four bytes, in and out). The exclusive form (input, cached, output,
+** reasoning) is what such a report would have been: prompt = input +
+** cached, completion = output + reasoning. */
+static void inclusive_of(const stub_answer *a, const as_llm_request *req, const as_llm_response *r,
+                         int64_t v[4]) {
   size_t out = r->text ? strlen(r->text) : 0;
   for (size_t i = 0; i < r->ncalls; i++) out += strlen(r->calls[i].name) + strlen(r->calls[i].args);
   out += r->structured ? strlen(r->structured) : 0;
-  int64_t v[STUB_NUSAGE];
-  for (unsigned k = 0; k < STUB_NUSAGE; k++) v[k] = a->usage_given & (1u << k) ? a->usage[k] : 0;
-  if (!(a->usage_given & (1u << STUB_U_INPUT))) {
-    int64_t in = tokens_of(request_bytes(req));
-    v[STUB_U_INPUT] = in > v[STUB_U_CACHED] ? in - v[STUB_U_CACHED] : 0;
+  int64_t in = tokens_of(request_bytes(req)), o = tokens_of(out);
+  unsigned g = a->usage_given;
+  const int64_t *u = a->usage;
+  if (!g || (g & STUB_U_EXCLUSIVE)) {
+    int64_t cached = g & (1u << STUB_U_CACHED) ? u[STUB_U_CACHED] : 0;
+    int64_t reasoning = g & (1u << STUB_U_REASONING) ? u[STUB_U_REASONING] : 0;
+    int64_t input = g & (1u << STUB_U_INPUT) ? u[STUB_U_INPUT] : (in > cached ? in - cached : 0);
+    int64_t output = g & (1u << STUB_U_OUTPUT) ? u[STUB_U_OUTPUT] : (o > reasoning ? o - reasoning : 0);
+    v[0] = input + cached;
+    v[1] = cached;
+    v[2] = 0;
+    v[3] = output + reasoning;
+    return;
   }
-  if (!(a->usage_given & (1u << STUB_U_OUTPUT))) {
-    int64_t o = tokens_of(out);
-    v[STUB_U_OUTPUT] = o > v[STUB_U_REASONING] ? o - v[STUB_U_REASONING] : 0;
-  }
-  u->input_tokens = v[STUB_U_INPUT];
-  u->cache_read_tokens = v[STUB_U_CACHED];
-  u->cache_write_tokens = 0;
-  u->output_tokens = v[STUB_U_OUTPUT] + v[STUB_U_REASONING];
+  v[1] = g & (1u << STUB_U_CACHE_READ) ? u[STUB_U_CACHE_READ] : 0;
+  v[2] = g & (1u << STUB_U_CACHE_WRITE) ? u[STUB_U_CACHE_WRITE] : 0;
+  /* A derived prompt holds at least what is cached (the parser checked a given one). */
+  v[0] = g & (1u << STUB_U_PROMPT) ? u[STUB_U_PROMPT] : in > v[1] + v[2] ? in : v[1] + v[2];
+  v[3] = g & (1u << STUB_U_COMPLETION) ? u[STUB_U_COMPLETION] : o;
 }
 
-static AS_WUR int answer_message(const stub_answer *a, const as_llm_request *req,
-                                 as_llm_response *out) {
+static AS_WUR int answer_message(const stub_llm *st, const stub_answer *a,
+                                 const as_llm_request *req, as_llm_response *out,
+                                 as_llm_error *err) {
   if (a->out_has_text && !(out->text = copy_n(a->out_text, a->out_len))) goto nomem;
   if (a->env_in == STUB_IN_STRUCTURED && !(out->structured = copy_n(a->env, a->envlen))) goto nomem;
   if (a->ntools) {
@@ -149,7 +172,18 @@ static AS_WUR int answer_message(const stub_answer *a, const as_llm_request *req
     }
   }
   out->finish = a->out_finish;
-  usage_of(a, req, out, &out->usage);
+  if (a->usage_none) return AS_OK; /* a stream that ended without usage: usage_known false */
+  int64_t v[4];
+  inclusive_of(a, req, out, v);
+  int rc = (st->edge ? st->edge : own_edge)(v[0], v[1], v[2], v[3], &out->usage);
+  if (rc != AS_OK) {
+    response_free(out);
+    err->kind = AS_LLM_ERR_MALFORMED;
+    as_appendf(err->message, sizeof err->message, 0, "usage the edge refused: prompt %lld, "
+               "cache_read %lld, cache_write %lld, completion %lld", (long long)v[0],
+               (long long)v[1], (long long)v[2], (long long)v[3]);
+    return AS_PARSE;
+  }
   out->usage_known = true;
   return AS_OK;
 nomem:
@@ -215,7 +249,7 @@ static AS_WUR int stub_complete(void *self, const as_llm_request *req, as_llm_re
   }
   as_sleep_until(deadline_after(start, delay));
   if (a->error != AS_LLM_ERR_NONE) return answer_error(a, err);
-  return answer_message(a, req, out);
+  return answer_message(st, a, req, out, err);
 }
 
 static void stub_destroy(void *self) { as_free(self); }
@@ -230,9 +264,19 @@ int as_stub_llm_new(as_llm *out, const as_stub_script *s, uint64_t seed) {
   if (!st) return AS_NOMEM;
   st->s = s;
   st->seed = seed;
+  st->edge = NULL;
   out->vt = &stub_vt;
   out->self = st;
+  out->model = as_stub_script_model(s);
   return AS_OK;
+}
+
+void as_stub_llm_set_edge(as_llm *llm, as_stub_edge_fn edge) {
+  if (llm && llm->vt == &stub_vt && llm->self) ((stub_llm *)llm->self)->edge = edge;
+}
+
+const char *as_stub_script_model(const as_stub_script *s) {
+  return s && s->has_model ? s->model : AS_STUB_MODEL_DEFAULT;
 }
 
 int as_stub_tool_result(const as_stub_script *s, uint64_t seed, const char *session_id,

@@ -49,6 +49,16 @@
 /* How long a `timeout` answer with no delay= waits when the request gives
 ** no timeout of its own. */
 #define AS_STUB_TIMEOUT_DEFAULT_NS (60ull * 1000000000ull)
+/* The model's name when the script has no `model` line. */
+#define AS_STUB_MODEL_DEFAULT "stub-1"
+
+/* The edge: a provider's inclusive counts (prompt holds cache reads and
+** writes; completion holds reasoning) into exclusive buckets, as budget.h's
+** as_llm_usage_from_inclusive does (the stub does not link the core, so
+** whoever makes the provider hands it in). Not AS_OK: the answer fails,
+** malformed. */
+typedef int (*as_stub_edge_fn)(int64_t prompt, int64_t cache_read, int64_t cache_write,
+                               int64_t completion, as_llm_usage *out);
 
 typedef struct as_stub_script as_stub_script;
 
@@ -82,8 +92,17 @@ AS_WUR int as_stub_script_write(const as_stub_script *s, char **out);
 /* A provider answering from s (borrowed: it must outlive the provider),
 ** alternatives chosen by seed. Tool call ids are "call_C_I": C the call
 ** number, I the call's place in the answer (unique within an agent run).
-** AS_INVAL for a NULL argument (then *out is zeroed), AS_NOMEM. */
+** AS_INVAL for a NULL argument (then *out is zeroed), AS_NOMEM.
+** The provider's model (out->model) is the script's `model` line, else
+** AS_STUB_MODEL_DEFAULT (borrowed from the script). Usage goes through the
+** stub's own conversion until as_stub_llm_set_edge names the runtime's. */
 AS_WUR int as_stub_llm_new(as_llm *out, const as_stub_script *s, uint64_t seed);
+/* The edge function the provider converts each answer's inclusive counts
+** with (NULL: the stub's own: input = prompt - cache_read - cache_write,
+** output = completion). */
+void as_stub_llm_set_edge(as_llm *llm, as_stub_edge_fn edge);
+/* The script's model name (AS_STUB_MODEL_DEFAULT without a `model` line). */
+const char *as_stub_script_model(const as_stub_script *s);
 
 /* The result the script gives app tool `qname` called by session_id (the
 ** n-th call of that tool in that session: alternatives are chosen like

@@ -387,6 +387,10 @@ static AS_WUR int set_key(pstate *p, const scenario *sc, scn_op *op, const scn_k
     rc = num_in(p, t->val, t->vlen, t->vcol, k->lo, k->hi, k->name, &v);
     if (rc == AS_OK) *count_slot(op, k->slot) = v;
     return rc;
+  case SCN_KT_MONEY:
+    if (scn_money_parse(t->val, t->vlen, &op->money) != AS_OK || op->money <= 0)
+      return perr(p, t->vcol, "%s: dollars above 0, such as 0.15 (at most six decimals)", k->name);
+    return AS_OK;
   case SCN_KT_WHEN:
     for (unsigned i = 0; i < SCN_NWHEN; i++)
       if (text_is(t->val, t->vlen, scn_whens[i])) {
@@ -493,7 +497,7 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
 /* Directives that may appear once: a second one would silently win. */
 static const char *const once[] = {"describe", "sessions", "journal", "synchronous", "limits",
                                    "faults", "latency", "legacy_escalate", "swarm", "app",
-                                   "script", "fields", "approval_timeout"};
+                                   "script", "fields", "approval_timeout", "budget", "prices"};
 #define NONCE (sizeof once / sizeof once[0])
 
 static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n) {
@@ -535,6 +539,61 @@ static AS_WUR int parse_fields(pstate *p, scenario *sc, const tok *t, unsigned n
     if (rc == AS_OK) sc->nfields++;
   }
   return rc;
+}
+
+/* budget limit=MONEY [estimate=MONEY] */
+static AS_WUR int parse_budget(pstate *p, scenario *sc, const tok *t, unsigned n) {
+  int rc = parse_kv_only(p, t, n, 1);
+  unsigned seen = 0;
+  for (unsigned i = 1; rc == AS_OK && i < n; i++) {
+    int est = tok_is(&t[i], "estimate");
+    if (!est && !tok_is(&t[i], "limit"))
+      return perr(p, t[i].col, "budget limit=MONEY [estimate=MONEY]");
+    if (seen & (1u << est)) return perr(p, t[i].col, "one %s=", est ? "estimate" : "limit");
+    seen |= 1u << est;
+    int64_t *dst = est ? &sc->cycle_estimate_micros : &sc->daily_limit_micros;
+    if (scn_money_parse(t[i].val, t[i].vlen, dst) != AS_OK || (est && *dst == 0))
+      return perr(p, t[i].vcol, "%s: dollars%s, such as 0.15 (at most six decimals)",
+                  est ? "estimate" : "limit", est ? " above 0" : "");
+  }
+  if (rc == AS_OK && !(seen & 1u)) return perr(p, t[0].col, "budget limit=MONEY [estimate=MONEY]");
+  if (rc == AS_OK) sc->budget = 1;
+  return rc;
+}
+
+int scn_money_parse(const char *s, size_t len, int64_t *micros) {
+  int64_t whole = 0, frac = 0;
+  size_t i = 0, digits = 0, decimals = 0;
+  *micros = 0;
+  if (!s) return AS_PARSE;
+  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+    if (whole > SCN_MONEY_MAX / 1000000) return AS_PARSE;
+    whole = whole * 10 + (s[i] - '0');
+  }
+  if (i < len && s[i] == '.') {
+    for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, decimals++) {
+      if (decimals == 6) return AS_PARSE;
+      frac = frac * 10 + (s[i] - '0');
+    }
+    if (!decimals) return AS_PARSE;
+  }
+  if (i != len || !digits) return AS_PARSE;
+  for (size_t k = decimals; k < 6; k++) frac *= 10;
+  if (whole > SCN_MONEY_MAX / 1000000 || whole * 1000000 > SCN_MONEY_MAX - frac) return AS_PARSE;
+  *micros = whole * 1000000 + frac;
+  return AS_OK;
+}
+
+void scn_money_text(char *buf, size_t cap, int64_t micros) {
+  int64_t frac = micros % 1000000;
+  size_t n = as_appendf(buf, cap, 0, "%lld", (long long)(micros / 1000000));
+  if (!frac) return;
+  char f[8];
+  (void)snprintf(f, sizeof f, "%06lld", (long long)frac); /* ignore: six digits fit */
+  size_t k = 6;
+  while (k > 1 && f[k - 1] == '0') k--;
+  f[k] = '\0';
+  (void)as_appendf(buf, cap, n, ".%s", f); /* ignore: the caller's buffer is sized */
 }
 
 /* The operation a name in ops= is, or SCN__OP_COUNT. */
@@ -686,10 +745,12 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
     if (rc == AS_OK && sc->approval_timeout_ns == 0) rc = perr(p, t[1].col, "a timeout above 0");
     return rc;
   }
+  if (tok_is(&t[0], "budget")) return parse_budget(p, sc, t, n);
+  if (tok_is(&t[0], "prices")) return parse_path(p, t, n, sc->prices, "prices");
   if (tok_is(&t[0], "actor")) return parse_actor(p, sc, t, n);
   return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, synchronous, "
                            "limits, faults, latency, legacy_escalate, swarm, app, script, "
-                           "fields, approval_timeout, actor), found '%s'",
+                           "fields, approval_timeout, budget, prices, actor), found '%s'",
               shown(&t[0], b, sizeof b));
 }
 
@@ -755,9 +816,24 @@ static AS_WUR int check_app(pstate *p, const scenario *sc) {
     for (size_t j = 0; j < sc->actors[i].nops; j++) {
       scn_op_kind k = sc->actors[i].ops[j].kind;
       if (k == SCN_OP_RUN || k == SCN_OP_APPROVE || k == SCN_OP_REJECT || k == SCN_OP_WATCHDOG ||
-          k == SCN_OP_RETRY || k == SCN_OP_PREVIEW || k == SCN_OP_CANCEL) {
+          k == SCN_OP_RETRY || k == SCN_OP_PREVIEW || k == SCN_OP_CANCEL ||
+          k == SCN_OP_TRIGGER || k == SCN_OP_FLUSH) {
         p->line = sc->actors[i].ops[j].line;
         return perr(p, 1, "an 'app PATH' line: %s runs the app's agents", scn_ops[k].keyword);
+      }
+    }
+  if (sc->prices[0] && !sc->budget) {
+    p->line = 1;
+    return perr(p, 1, "a 'budget limit=MONEY' line (the prices are the budget's)");
+  }
+  for (size_t i = 0; !sc->budget && i < sc->nactors; i++)
+    for (size_t j = 0; j < sc->actors[i].nops; j++) {
+      scn_op_kind k = sc->actors[i].ops[j].kind;
+      if (k == SCN_OP_TRIGGER || k == SCN_OP_SETTLE || k == SCN_OP_RECOVER ||
+          k == SCN_OP_SCRAPE || k == SCN_OP_FLUSH) {
+        p->line = sc->actors[i].ops[j].line;
+        return perr(p, 1, "a 'budget limit=MONEY' line: %s works on the daily budget",
+                    scn_ops[k].keyword);
       }
     }
   return AS_OK;
@@ -867,7 +943,7 @@ static int same_op(const scn_op *x, const scn_op *y) {
   return x->kind == y->kind && x->repeat == y->repeat && x->weight == y->weight &&
          x->session == y->session &&
          x->duration == y->duration && x->retry == y->retry && x->state == y->state &&
-         x->when == y->when && x->ios == y->ios && x->api == y->api && x->ticks == y->ticks &&
+         x->when == y->when && x->ios == y->ios && x->api == y->api && x->ticks == y->ticks && x->money == y->money &&
          strcmp(x->name, y->name) == 0;
 }
 
@@ -889,7 +965,9 @@ int scn_equal(const scenario *a, const scenario *b) {
       memcmp(&a->swarm, &b->swarm, sizeof a->swarm) != 0 || a->nlegacy != b->nlegacy ||
       a->nactors != b->nactors || !same_latency(&a->latency, &b->latency) ||
       strcmp(a->app, b->app) != 0 || strcmp(a->script, b->script) != 0 ||
-      a->nfields != b->nfields || a->approval_timeout_ns != b->approval_timeout_ns)
+      a->nfields != b->nfields || a->approval_timeout_ns != b->approval_timeout_ns ||
+      a->budget != b->budget || a->daily_limit_micros != b->daily_limit_micros ||
+      a->cycle_estimate_micros != b->cycle_estimate_micros || strcmp(a->prices, b->prices) != 0)
     return 0;
   for (size_t i = 0; i < a->nfields; i++)
     if (strcmp(a->fields[i].key, b->fields[i].key) != 0 ||
@@ -941,6 +1019,13 @@ static size_t format_op(const scn_op *op, int drawn, char *buf, size_t cap, size
       break;
     case SCN_KT_STATE:
       if (op->state) n = as_appendf(buf, cap, n, " %s=%s", k->name, scn_tool_states[op->state]);
+      break;
+    case SCN_KT_MONEY:
+      if (op->money) {
+        char m[32];
+        scn_money_text(m, sizeof m, op->money);
+        n = as_appendf(buf, cap, n, " %s=%s", k->name, m);
+      }
       break;
     }
   }
@@ -1006,6 +1091,17 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
   }
   if (sc->approval_timeout_ns)
     n = as_appendf(buf, cap, n, "approval_timeout %lluns\n", (unsigned long long)sc->approval_timeout_ns);
+  if (sc->budget) {
+    char m[32];
+    scn_money_text(m, sizeof m, sc->daily_limit_micros);
+    n = as_appendf(buf, cap, n, "budget limit=%s", m);
+    if (sc->cycle_estimate_micros) {
+      scn_money_text(m, sizeof m, sc->cycle_estimate_micros);
+      n = as_appendf(buf, cap, n, " estimate=%s", m);
+    }
+    n = as_appendf(buf, cap, n, "\n");
+  }
+  if (sc->prices[0]) n = as_appendf(buf, cap, n, "prices \"%s\"\n", sc->prices);
   if (sc->nlegacy) {
     n = as_appendf(buf, cap, n, "legacy_escalate");
     for (size_t i = 0; i < sc->nlegacy; i++) n = as_appendf(buf, cap, n, " %s", sc->legacy[i]);
@@ -1098,6 +1194,13 @@ static const struct {
                             "app's fields and rosters)"},
     {"approval_timeout DUR", "how long a pending approval waits before the watchdog times it out "
                              "(default: the app's)"},
+    {"budget limit=MONEY [estimate=MONEY]",
+     "the daily budget the runtime enforces (dollars, at most six decimals) and a cycle's "
+     "default estimate (default 0.15); needed by trigger, settle, recover, scrape and flush. "
+     "The world's wall clock starts at 2026-01-01T00:00:00Z: sleep to near a midnight to "
+     "cross it mid-cycle"},
+    {"prices PATH", "the price table (budget.h's format), relative to the scenario file "
+                    "(default " SCN_PRICES_DEFAULT ")"},
     {"actor NAME [count=N] [draws=N]",
      "1..64 tasks running the operations indented below (at most 32 actors, 128 operations "
      "each); with draws, each task instead runs N operations drawn from them by weight (a "
@@ -1106,7 +1209,7 @@ static const struct {
 
 /* "s=SESSION name=TOOL [state=STATE]" for an operation's keys. */
 static void key_syntax(const scn_key *keys, char *buf, size_t cap) {
-  static const char *const ph[] = {"S", "TOOL", "DUR", "N", "STATE", "NAME", "WHEN"};
+  static const char *const ph[] = {"S", "TOOL", "DUR", "N", "STATE", "NAME", "WHEN", "MONEY"};
   size_t n = 0;
   buf[0] = '\0';
   for (const scn_key *k = keys; k->name; k++)

@@ -26,6 +26,10 @@
 **   script PATH                        the stub LLM's script (relative to the file)
 **   fields KEY=VALUE...                the sessions' fields when they are made
 **   approval_timeout DUR               the watchdog's timeout (default: the app's)
+**   budget limit=MONEY [estimate=MONEY] the daily budget and a cycle's default
+**                                      estimate (dollars, at most six decimals)
+**   prices PATH                        the price table (default
+**                                      ../prices/default.json, relative to the file)
 **   actor NAME [count=N]               N concurrent tasks running the ops below
 **       [repeat=N] OP [KEY=VALUE]...   an operation, N times (default 1)
 **
@@ -72,6 +76,9 @@
 #define SCN_MAX_PATH 256u
 #define SCN_MAX_FIELDS 16u
 #define SCN_MAX_TICKS 100000u  /* watchdog ticks=N */
+#define SCN_MONEY_MAX (1000000000ll * 1000000ll) /* $1e9, as budget.h's AS_MONEY_MAX */
+#define SCN_ESTIMATE_DEFAULT 150000ll /* $0.15, as budget.h's default */
+#define SCN_PRICES_DEFAULT "../prices/default.json" /* relative to the scenario file */
 
 /* --- keys: KEY=VALUE settings of an operation ------------------------------- */
 
@@ -83,7 +90,8 @@ typedef enum scn_key_type {
   SCN_KT_STATE,    /* a tool call's state: executed (default), pending_approval,
                    ** rejected, timed_out */
   SCN_KT_THREAD,   /* a thread id: letters, digits, _ - . : */
-  SCN_KT_WHEN      /* when a crash happens: now (default) or random-io */
+  SCN_KT_WHEN,     /* when a crash happens: now (default) or random-io */
+  SCN_KT_MONEY     /* dollars: "0.15", at most six decimals (micro-dollars) */
 } scn_key_type;
 
 /* scn_key.required: 0 optional, 1 required, SCN_ONE_OF: at least one of the
@@ -100,7 +108,8 @@ typedef enum scn_slot {
   SCN_SLOT_WHEN,
   SCN_SLOT_IOS,
   SCN_SLOT_API,
-  SCN_SLOT_TICKS
+  SCN_SLOT_TICKS,
+  SCN_SLOT_MONEY
 } scn_slot;
 
 typedef struct scn_key {
@@ -126,6 +135,7 @@ typedef struct scn_key {
 #define SCN_K_TICKS {"ticks", SCN_KT_COUNT, SCN_SLOT_TICKS, 1, SCN_MAX_TICKS, 0, "how many watchdog ticks (1 to 100000; default 1)"},
 #define SCN_K_EVERY {"every", SCN_KT_DURATION, SCN_SLOT_DURATION, 0, 0, 0, "the virtual time between two ticks (default 1s)"},
 #define SCN_K_KIND {"kind", SCN_KT_NAME, SCN_SLOT_NAME, 0, 0, 0, "the error kind it stores (default unknown): any name, one the runtime does not know included"},
+#define SCN_K_ESTIMATE {"estimate", SCN_KT_MONEY, SCN_SLOT_MONEY, 0, 0, 0, "the cycle's estimated cost in dollars, such as 0.15 (default: the budget's estimate)"},
 #define SCN_K_THREAD {"thread", SCN_KT_THREAD, SCN_SLOT_NAME, 0, 0, SCN_ONE_OF, "a thread id of its own instead of S's (one of no session, which a GC must remove)"},
 
 /* --- the operation table ----------------------------------------------------- */
@@ -193,7 +203,24 @@ typedef struct scn_key {
   X(CRASH, "crash", SCN_K_AT SCN_K_IOS, exec_crash, orc_model_crash,               \
     "power loss, now or at a random upcoming I/O call: what was not synced is lost "\
     "(data, and names and unlinks without a directory sync) unless torn in, a call " \
-    "in flight never happens; the database is reopened and recovered")
+    "in flight never happens; the database is reopened and recovered")             \
+  X(TRIGGER, "trigger", SCN_K_S SCN_K_ESTIMATE SCN_K_API, exec_trigger, orc_model_trigger, \
+    "a budget cycle (needs `budget`): reserve the estimate in the transaction that "   \
+    "checks the day's budget, then run the session's agents; refused with "          \
+    "budget_exhausted when the day cannot afford it, cycle_in_progress while the "    \
+    "session's last cycle is open")                                                  \
+  X(SETTLE, "settle", SCN_K_S, exec_settle, orc_model_settle,                        \
+    "settle the session's latest cycle again, as a caller retrying a settle after a " \
+    "timeout does: a closed cycle answers unchanged and nothing is written")         \
+  X(RECOVER, "recover", , exec_recover, orc_model_recover,                           \
+    "restart recovery: release every open reservation whose session is not "          \
+    "awaiting_input (outcome recovered), as startup after a crash does")             \
+  X(SCRAPE, "scrape", , exec_scrape, orc_model_scrape,                               \
+    "read the budget's status (today's spend, held, remaining, records) as a "        \
+    "scrape does; the oracle compares it with its ledger")                           \
+  X(FLUSH, "flush", , exec_flush, orc_model_flush,                                   \
+    "hand the spans collected so far to the oracle: the ledger must equal the "       \
+    "leaf spans' usage priced by each record's price version")
 
 typedef enum scn_op_kind {
 #define SCN__OP(NAME, kw, keys, exec, model, help) SCN_OP_##NAME,
@@ -229,6 +256,7 @@ typedef struct scn_op {
   uint64_t ios;       /* crash ios=; 0: SCN_CRASH_IOS_DEFAULT */
   uint64_t api;       /* api=1: try-acquire */
   uint64_t ticks;     /* watchdog ticks=; 0: 1 */
+  int64_t money;      /* trigger estimate=, micro-dollars; 0: the budget's */
   char name[SCN_MAX_NAME];
 } scn_op;
 
@@ -324,6 +352,10 @@ typedef struct scenario {
   scn_field fields[SCN_MAX_FIELDS];
   size_t nfields;
   uint64_t approval_timeout_ns; /* 0: the app's */
+  int budget;                   /* a `budget` line was given */
+  int64_t daily_limit_micros;   /* its limit= */
+  int64_t cycle_estimate_micros; /* its estimate= (0: SCN_ESTIMATE_DEFAULT) */
+  char prices[SCN_MAX_PATH];    /* as written; "": SCN_PRICES_DEFAULT */
   char (*legacy)[SCN_MAX_NAME]; /* owned */
   size_t nlegacy, caplegacy;
   scn_actor *actors;            /* owned */
@@ -355,6 +387,13 @@ AS_WUR int scn_copy(scenario *dst, const scenario *src);
 AS_WUR int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len);
 /* Whether two scenarios say the same thing (line numbers aside). */
 int scn_equal(const scenario *a, const scenario *b);
+
+/* Dollars ("12.5", "0.000001", "5") into micro-dollars, exactly: digits, an
+** optional point and at most six decimals, at most SCN_MONEY_MAX. AS_PARSE
+** otherwise. (The harness's own reading; the oracle uses it too.) */
+AS_WUR int scn_money_parse(const char *s, size_t len, int64_t *micros);
+/* micros as the shortest exact dollar text ("0.15", "5"), into buf. */
+void scn_money_text(char *buf, size_t cap, int64_t micros);
 
 /* Read and parse a file (capped at SCN_MAX_BYTES); AS_IO when it cannot be
 ** read, with err naming the file and the reason. */
