@@ -28,14 +28,19 @@
 #include "oracle.h"
 #include "simdb.h"
 
-static const char *const table_names[ORC__T_COUNT] = {"sessions", "tool_calls", "events",
-                                                      "checkpoints"};
+static const char *const table_names[ORC__T_COUNT] = {
+    "sessions", "tool_calls", "events", "checkpoints", "cost_records", "budget_reservations"};
 static const char *const column_names[ORC__T_COUNT][ORC_MAX_COLS] = {
     {"id", "status", "version", "retry_count", "needs_review_reason", "extra", "created_ns",
      "updated_ns", "error_kind", "error_cause"},
-    {"session_id", "idx", "tool", "args", "result", "state", NULL, NULL, NULL, NULL},
-    {"session_id", "seq", "kind", "payload", "at_ns", NULL, NULL, NULL, NULL, NULL},
-    {"thread_id", "data", "updated_ns", NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {"session_id", "idx", "tool", "args", "result", "state"},
+    {"session_id", "seq", "kind", "payload", "at_ns"},
+    {"thread_id", "data", "updated_ns"},
+    {"day", "seq", "op_id", "leaf", "session_id", "agent", "name", "input_tokens",
+     "cache_read_tokens", "cache_write_tokens", "output_tokens", "usage_estimated",
+     "price_version", "cost_micros", "duration_ns", "at_ns"},
+    {"op_id", "session_id", "day", "estimate_micros", "state", "outcome", "settled_micros",
+     "opened_ns", "closed_ns"},
 };
 
 static struct {

@@ -263,6 +263,7 @@ static void conn_drop_rows(orc_conn *c) {
 
 void orc_free(orc *o) {
   if (!o) return;
+  orc__budget_free(o);
   free(o->pend);
   for (size_t i = 0; i < o->nlegacy; i++) free(o->legacy[i]);
   free(o->legacy);
@@ -364,6 +365,7 @@ static void on_row(orc *o, const sim_ev *ev) {
   /* A new transaction on this connection: the last commit went through (a
   ** failed one rolls back before the connection can do anything else). */
   if (c->unsettled) orc__settle(o, c, true, true);
+  orc__budget_settle(o, c, true);
   if (sim_grow(&c->rows, &c->caprows, c->nrows + 1, sizeof *c->rows, ORC_MAX_ROWS) != AS_OK) {
     orc__harness_error(o, "a transaction of more than %u rows, or out of memory", ORC_MAX_ROWS);
     return;
@@ -415,12 +417,17 @@ static void on_committing(orc *o, const sim_ev *ev) {
   if (c->unsettled) orc__settle(o, c, true, true);
   c->task = ev->task;
   check_lock_scope(o, c, ev->task);
-  if (!o->violated) orc__apply(o, c);
+  /* The ledger's rows go to the budget model; the rest to the sessions'. A
+  ** transaction of ledger rows alone is not the sessions' business. */
+  size_t rows = c->nrows;
+  if (!o->violated) orc__budget_commit(o, c);
+  if (!o->violated && (c->nrows || rows == 0)) orc__apply(o, c);
 }
 
 static void on_committed(orc *o, const sim_ev *ev) {
   orc_conn *c = conn_of(o, ev->object, false);
   if (c && conn_live(o, c) && c->unsettled) orc__settle(o, c, true, true);
+  if (c && conn_live(o, c)) orc__budget_settle(o, c, true);
 }
 
 /* A rollback before the commit hook: nothing happened. After it: the
@@ -433,6 +440,7 @@ static void on_rollback(orc *o, const sim_ev *ev) {
   if (!c || !conn_live(o, c)) return;
   conn_drop_rows(c);
   if (c->unsettled) orc__orphan(o, c);
+  orc__budget_settle(o, c, false);
 }
 
 /* Power loss: every live connection dies; a commit still unsettled may or
@@ -442,6 +450,7 @@ static void on_crash(orc *o) {
     orc_conn *c = &o->conns[i];
     if (!conn_live(o, c)) continue;
     if (c->unsettled) orc__orphan(o, c);
+    orc__budget_settle(o, c, false);
     conn_drop_rows(c);
   }
   orc__power_loss(o);
@@ -557,6 +566,7 @@ static void on_op(orc *o, const sim_ev *ev) {
   t->resumed = 0;
   t->open_agent = 0;
   orc__retry_begin(o, t);
+  orc__budget_begin(o, t);
 }
 
 /* What any operation may answer: success, or what the world makes
@@ -603,6 +613,9 @@ static void on_ack(orc *o, const sim_ev *ev) {
     else
       orc__orphan(o, c); /* an error without a rollback: no telling */
   }
+  for (size_t i = 0; i < o->nconns; i++)
+    if (o->conns[i].task == ev->task && conn_live(o, &o->conns[i]))
+      orc__budget_settle(o, &o->conns[i], ack->rc == AS_OK);
   /* A logical answer (not a fault the world made) comes with every
   ** transaction of the operation ended; after a fault a failed rollback is
   ** left for the next transaction to finish, by design. */
@@ -620,6 +633,7 @@ static void on_ack(orc *o, const sim_ev *ev) {
   if (answer_allowed(o, t, ack)) {
     const orc_model *m = orc__model(t->op.kind);
     if (m && m->ack) m->ack(o, t, ack);
+    if (!o->violated) orc__budget_ack(o, t, ack);
   }
   task_forget(t);
 }
@@ -657,7 +671,12 @@ void orc_sink(void *ctx, const sim_ev *ev) {
   case ORC_EV_LOCK: on_lock(o, ev); return;
   case ORC_EV_OP: on_op(o, ev); return;
   case ORC_EV_ACK: on_ack(o, ev); return;
-  case ORC_EV_EXEC: orc__on_exec(o, ev->ref, task_of(o, ev->task)); return;
+  case ORC_EV_EXEC:
+    orc__on_exec(o, ev->ref, task_of(o, ev->task));
+    if (!o->violated) orc__budget_on_exec(o, ev->ref, task_of(o, ev->task));
+    return;
+  case ORC_EV_LLM_ANSWER: orc__budget_on_answer(o, ev->ref, task_of(o, ev->task)); return;
+  case ORC_EV_SPAN: orc__budget_on_span(o, ev->ref, task_of(o, ev->task)); return;
   case ORC_EV_RUNS: orc__on_runs(o, ev, task_of(o, ev->task)); return;
   case ORC_EV_LLM: orc__on_llm(o, ev->ref, task_of(o, ev->task)); return;
   case SIM_EV_DISK_CRASH: on_crash(o); return;

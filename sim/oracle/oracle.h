@@ -134,7 +134,56 @@
     "status_changed event says; other rows carry neither")                         \
   X(TURN_CAP, "turn-cap", "no agent run makes more LLM calls than its agent's max_calls") \
   X(RUNS_EVICT, "runs-evict",                                                      \
-    "at quiescence the runs registry (in-flight retries, running runs) keeps no entry")
+    "at quiescence the runs registry (in-flight retries, running runs) keeps no entry") \
+  X(BUDGET_LIMIT, "budget-limit",                                                  \
+    "at every reservation's commit the day's ledger spend plus what its open "        \
+    "reservations hold (each its estimate less its cycle's ledger cost, at least 0) " \
+    "plus the new estimate stays within the daily limit; a reservation is made by a " \
+    "trigger, for a session with none open, as <session>:cycle-<k>, on the day of "   \
+    "the wall clock")                                                              \
+  X(BUDGET_CLOSE, "budget-close",                                                  \
+    "every run ending closes the session's open reservation: an ended run settles it " \
+    "(completed), a failed run releases it (failed or cancelled), an idle run "      \
+    "releases it (idle), a paused run keeps it; recovery releases exactly those of "  \
+    "sessions not awaiting_input (recovered)")                                      \
+  X(BUDGET_QUIESCE, "budget-quiesce",                                              \
+    "at quiescence every reservation is settled or released, but those of sessions " \
+    "awaiting_input")                                                              \
+  X(SETTLE_ONCE, "settle-once",                                                    \
+    "a closed reservation never changes: a repeated settle or release writes nothing " \
+    "and answers unchanged")                                                        \
+  X(SPEND_DURABLE, "spend-durable",                                                \
+    "ledger records are never changed, replaced or removed (crash and restart "      \
+    "included); a day's records are numbered 1, 2, ...; at quiescence the database " \
+    "holds every committed record and reservation exactly")                        \
+  X(LEDGER_MATCH, "ledger-match",                                                  \
+    "a closed reservation's settled amount is its cycle's ledger cost then; a "       \
+    "scrape's spend, held, remaining, affordable cycles and records are the "        \
+    "ledger's; the flushed leaf spans' usage, priced by each span's price version, " \
+    "equals the ledger's LLM cost")                                                \
+  X(LEDGER_LEAF, "ledger-leaf",                                                    \
+    "one record per leaf operation and none else: an llm_call record for each LLM "   \
+    "answer the stub gave (its session, agent and model), a tool_call record for each " \
+    "app tool the world carried out")                                              \
+  X(COST_EXACT, "cost-exact",                                                      \
+    "each record's cost is its buckets times its model's prices in the price table "  \
+    "of its version (ceil of the sum over 1e6), a tool call the table's tool price")  \
+  X(USAGE_EXACT, "usage-exact",                                                    \
+    "each llm_call record's buckets are the stub's reported usage converted by the "  \
+    "oracle's reading of the spec (input = prompt - cache reads - cache writes), "   \
+    "estimated exactly when the stub reported none")                               \
+  X(BUDGET_DAY, "budget-day",                                                      \
+    "a record made while its session holds an open reservation is billed to that "   \
+    "reservation's day and carries its op_id; any other carries op_id \"\" and the "  \
+    "day of its own time")                                                         \
+  X(TRIGGER_ANSWER, "trigger-answer",                                              \
+    "a trigger's answer agrees with the model: accepted with the op_id it reserved, " \
+    "the remaining before it and its estimate; budget_exhausted exactly when the "   \
+    "day could not afford it (its budget_rejected event saying so); "                \
+    "cycle_in_progress only while the session had an open reservation")            \
+  X(SPAN_USAGE, "span-usage",                                                      \
+    "usage sits only on the leaf LLM spans (chat <model>), whose cost attribute is "  \
+    "their usage priced by their price version")
 
 typedef enum orc_check {
 #define ORC__CK(NAME, name, what) ORC_CK_##NAME,
@@ -166,7 +215,9 @@ void orc_write_checks(FILE *f, int markdown);
   X(EXEC, "tool-exec")        /* the world carried out an app tool: ref orc_exec */ \
   X(RUNS, "runs")             /* label key, extra orc_runs_event: the runs       \
                               ** registry's account */                          \
-  X(LLM, "llm-call")          /* a run asked the model: ref orc_llm */
+  X(LLM, "llm-call")          /* a run asked the model: ref orc_llm */           \
+  X(LLM_ANSWER, "llm-answer") /* ... and the stub answered: ref orc_llm_answer */ \
+  X(SPAN, "span")             /* a run's span ended: ref orc_span */
 
 enum {
   ORC_EV_BASE = SIM_EV_PROGRAM,
@@ -203,14 +254,44 @@ typedef struct orc_llm {
   unsigned call, attempt;
 } orc_llm;
 
+/* What the stub answered an LLM request: what a provider reports,
+** inclusively (prompt holds the cache reads and writes). */
+typedef struct orc_llm_answer {
+  const char *session, *agent, *model;
+  unsigned call, attempt;
+  int rc;            /* the provider's status: AS_OK an answer */
+  int usage_known;   /* 0: the stub reported no usage */
+  int64_t prompt, cache_read, cache_write, completion;
+} orc_llm_answer;
+
+/* A span a run ended (the runner copies trace.h's as_span into this, so the
+** oracle needs no runtime header). Strings borrowed for the event. */
+typedef struct orc_span_attr {
+  const char *key;
+  const char *s; /* a string value, or NULL: the integer i */
+  int64_t i;
+} orc_span_attr;
+
+typedef struct orc_span {
+  const char *name;
+  const orc_span_attr *attrs;
+  size_t nattrs;
+} orc_span;
+
 /* The audited tables and their columns, in the oracle's order. */
-typedef enum orc_table { ORC_T_SESSIONS, ORC_T_CALLS, ORC_T_EVENTS, ORC_T_CHECKPOINTS, ORC__T_COUNT } orc_table;
+typedef enum orc_table { ORC_T_SESSIONS, ORC_T_CALLS, ORC_T_EVENTS, ORC_T_CHECKPOINTS, ORC_T_COSTS,
+                         ORC_T_RESERVATIONS, ORC__T_COUNT } orc_table;
 enum { ORC_SC_ID, ORC_SC_STATUS, ORC_SC_VERSION, ORC_SC_RETRY, ORC_SC_REASON, ORC_SC_EXTRA,
        ORC_SC_CREATED, ORC_SC_UPDATED, ORC_SC_KIND, ORC_SC_CAUSE };
 enum { ORC_TC_SESSION, ORC_TC_IDX, ORC_TC_TOOL, ORC_TC_ARGS, ORC_TC_RESULT, ORC_TC_STATE };
 enum { ORC_EC_SESSION, ORC_EC_SEQ, ORC_EC_KIND, ORC_EC_PAYLOAD, ORC_EC_AT };
 enum { ORC_CC_THREAD, ORC_CC_DATA, ORC_CC_UPDATED };
-#define ORC_MAX_COLS 10
+enum { ORC_KC_DAY, ORC_KC_SEQ, ORC_KC_OP, ORC_KC_LEAF, ORC_KC_SESSION, ORC_KC_AGENT, ORC_KC_NAME,
+       ORC_KC_INPUT, ORC_KC_CACHE_READ, ORC_KC_CACHE_WRITE, ORC_KC_OUTPUT, ORC_KC_ESTIMATED,
+       ORC_KC_PRICE_VERSION, ORC_KC_COST, ORC_KC_DURATION, ORC_KC_AT, ORC__KC_COUNT };
+enum { ORC_BC_OP, ORC_BC_SESSION, ORC_BC_DAY, ORC_BC_ESTIMATE, ORC_BC_STATE, ORC_BC_OUTCOME,
+       ORC_BC_SETTLED, ORC_BC_OPENED, ORC_BC_CLOSED, ORC__BC_COUNT };
+#define ORC_MAX_COLS 16
 
 typedef enum orc_row_op { ORC_INSERT, ORC_UPDATE, ORC_DELETE } orc_row_op;
 
@@ -341,7 +422,22 @@ typedef struct orc_op {
   int answer;             /* ACK of retry, preview: ORC_RA_*; cancel: ORC_CANCEL_* */
   const char *reason;     /* ACK of retry, preview: the answer's reason */
   int64_t retry_count;    /* ACK of retry, preview: the count it reports */
+  /* trigger: the estimate asked for (OP; 0 the budget's); ACK: answer is
+  ** ORC_TA_*, reason its reason, with these: */
+  int64_t estimate;
+  const char *op_id;      /* ACK of trigger: the cycle's op_id (accepted) */
+  const char *message;    /* ACK of trigger: its message */
+  int64_t remaining, need; /* ACK of trigger: remaining before it, the estimate */
+  /* ACK of scrape: the status read (status.h's fields), and the metric's spend
+  ** (has_metric: the scrape rendered metrics). */
+  const char *date;
+  int64_t limit, spent, reserved, cycles, spend_events, open_reservations;
+  int has_metric;
+  int64_t metric_spend;
 } orc_op;
+
+/* How a trigger answered. */
+enum { ORC_TA_NONE, ORC_TA_ACCEPTED, ORC_TA_BUDGET, ORC_TA_ACTIVE };
 
 /* How a retry (or its preview) answered. */
 enum { ORC_RA_NONE, ORC_RA_ACCEPTED, ORC_RA_IN_PROGRESS, ORC_RA_NOT_ERROR, ORC_RA_DENIED };
@@ -359,6 +455,15 @@ void orc_free(orc *o);
 /* The scenario's app (borrowed: it must outlive o). Before the run starts. */
 AS_WUR int orc_set_app(orc *o, const orc_app *app);
 void orc_app_free(orc_app *app);
+/* The scenario's budget: the daily limit and a cycle's default estimate
+** (micro-dollars), and the price table the oracle reads itself (its own
+** reading of budget.h's format). AS_PARSE (or AS_IO, AS_NOMEM) with err
+** naming the file and what is wrong. Before the run starts. */
+AS_WUR int orc_set_budget(orc *o, int64_t limit, int64_t estimate, const char *prices_path,
+                          char *err, size_t cap);
+/* The same from the table's text (file names it in errors). */
+AS_WUR int orc_set_budget_text(orc *o, int64_t limit, int64_t estimate, const char *text,
+                               size_t len, const char *file, char *err, size_t cap);
 /* The sink to register for the run (sim_sink_add(orc_sink, o)). */
 void orc_sink(void *ctx, const sim_ev *ev);
 /* The first violation ("CHECK: ...") or NULL; which check it was. */

@@ -249,6 +249,7 @@ struct orc {
   uint64_t step;
   uint64_t now_ns; /* its virtual time */
   uint32_t task;
+  struct orc_budget *bud; /* the ledger and the daily budget (budget.c) */
   bool violated;
   bool harness; /* the oracle could not follow (out of memory, a cap) */
   orc_check which;
@@ -316,6 +317,26 @@ void orc__agents_ack(orc *o, orc_task *t, const orc_op *ack);
 /* Answer codes: 0 "not in error state", 1 + orc_decision otherwise. */
 #define ORC_ANS_NOT_ERROR 0u
 #define ORC_ANS_DECISION(d) (1u + (unsigned)(d))
+
+/* budget.c: the ledger and the daily budget. */
+/* A transaction is committing on conn: judge and apply its rows of the
+** ledger's tables (cost_records, budget_reservations) and take them out of
+** conn->rows, leaving the rest to orc__apply. */
+void orc__budget_commit(orc *o, orc_conn *conn);
+/* conn's budget changes went through (ok), or are in doubt (!ok: rolled
+** back after the commit hook, cut by power loss, answered with an error). */
+void orc__budget_settle(orc *o, const orc_conn *conn, bool ok);
+void orc__budget_on_answer(orc *o, const orc_llm_answer *a, orc_task *t);
+void orc__budget_on_exec(orc *o, const orc_exec *ex, orc_task *t);
+void orc__budget_on_span(orc *o, const orc_span *span, orc_task *t);
+void orc__budget_begin(orc *o, orc_task *t);
+/* A run-like operation answered: its session's reservation closed as its
+** ending says, and every leaf it did recorded. */
+void orc__budget_ack(orc *o, orc_task *t, const orc_op *ack);
+void orc__budget_free(orc *o);
+/* At quiescence: the ledger's tables read back against the model, the open
+** reservations' sessions, the spans. 0, SIM_INVARIANT or SIM_HARNESS. */
+int orc__budget_quiescence(orc *o, sqlite3 *db, char *msg, size_t cap);
 
 /* steps.c: the model steps, named by the operation table. */
 /* agents.c: the world carried out an app tool, in task t's operation. */

@@ -283,6 +283,7 @@ int orc_quiescence(orc *o, sqlite3 *db, char *msg, size_t cap) {
              compare_sessions(&r) == 0) {
     compare_checkpoints(&r); /* it sets the verdict itself */
   }
+  if (r.verdict == 0) r.verdict = orc__budget_quiescence(o, db, msg, cap);
   for (size_t i = 0; r.got && i < o->nsess; i++) orc__sstate_clear(&r.got[i]);
   free(r.got);
   free(r.seen);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <xxhash.h>
 
+#include "agentsim/budget.h"
 #include "agentsim/checkpoints.h"
 #include "agentsim/events.h"
 #include "agentsim/fmt.h"
@@ -28,6 +29,7 @@
 #include "agentsim/locks.h"
 #include "agentsim/retry.h"
 #include "agentsim/store.h"
+#include "agentsim/trace.h"
 #include "agentsim/turn.h"
 #include "oracle/oracle.h"
 #include "simdb.h"
@@ -47,6 +49,9 @@ struct scn_runner {
   as_app *app;            /* the scenario's app, or NULL */
   as_stub_script *script; /* its stub LLM's script */
   orc_app *oapp;          /* what the oracle knows of the app (its own copy) */
+  as_prices *prices;      /* the budget's price table (the runtime's reading), or NULL */
+  as_budget_cfg bcfg;     /* the scenario's budget (prices above) */
+  char prices_path[2 * SCN_MAX_PATH + 16]; /* which the oracle reads for itself */
   char fields[SCN_MAX_FIELDS * (2 * SCN_MAX_NAME + 8) + 4]; /* the sessions' fields, JSON */
 };
 
@@ -87,6 +92,9 @@ typedef struct run {
   as_llm stub;        /* the stub, when there is an app */
   as_llm llm;         /* what the runtime calls: the stub, each request told the oracle */
   as_runs *runs;      /* in-flight retries and running runs, shared like the locks */
+  const as_budget_cfg *budget; /* the scenario's budget, or NULL */
+  as_tracer tracer;   /* spans into the stream (with a budget) */
+  char (*last_op)[AS_OP_ID_MAX]; /* each session's latest cycle, as its trigger answered */
   uint32_t *tool_calls; /* calls so far of app tool k by session i: [i * ntools + k] */
   worker aux;      /* main's own: creating sessions */
   as_task **tasks; /* the actors' handles (run state: main may be abandoned) */
@@ -140,13 +148,52 @@ static void observe_runs(void *ctx, const char *key, uint64_t task, as_runs_even
 
 /* --- the model: the stub, each request told the oracle ------------------------------ */
 
+/* What the stub reported at the edge, for the answer's event (a run's
+** tasks share one OS thread; sweeps may run runs on several). */
+static _Thread_local struct {
+  int seen;
+  int64_t v[4];
+} edge_seen;
+
+/* The stub's edge: the runtime's own conversion (as_llm_usage_from_inclusive),
+** noting what the provider reported for the oracle. */
+static int edge(int64_t prompt, int64_t cache_read, int64_t cache_write, int64_t completion,
+                as_llm_usage *out) {
+  edge_seen.seen = 1;
+  edge_seen.v[0] = prompt;
+  edge_seen.v[1] = cache_read;
+  edge_seen.v[2] = cache_write;
+  edge_seen.v[3] = completion;
+  return as_llm_usage_from_inclusive(prompt, cache_read, cache_write, completion, out);
+}
+
 static int llm_complete(void *self, const as_llm_request *req, as_llm_response *out,
                         as_llm_error *err) {
   run *r = self;
   orc_llm l = {.session = req->session_id, .agent = req->agent, .call = req->call,
                .attempt = req->attempt};
   sim_publish(&(sim_ev){.kind = ORC_EV_LLM, .ref = &l});
-  return r->stub.vt->complete(r->stub.self, req, out, err);
+  edge_seen.seen = 0;
+  int rc = r->stub.vt->complete(r->stub.self, req, out, err);
+  orc_llm_answer a = {.session = req->session_id, .agent = req->agent, .model = r->stub.model,
+                      .call = req->call, .attempt = req->attempt, .rc = rc,
+                      .usage_known = rc == AS_OK && out->usage_known && edge_seen.seen,
+                      .prompt = edge_seen.v[0], .cache_read = edge_seen.v[1],
+                      .cache_write = edge_seen.v[2], .completion = edge_seen.v[3]};
+  sim_publish(&(sim_ev){.kind = ORC_EV_LLM_ANSWER, .ref = &a});
+  return rc;
+}
+
+/* The runs' spans, each into the stream as it ends (the oracle prices their
+** usage itself). */
+static void span_emit(void *self, const as_span *sp) {
+  (void)self;
+  orc_span_attr attrs[AS_SPAN_ATTRS_MAX];
+  size_t n = sp->nattrs < AS_SPAN_ATTRS_MAX ? sp->nattrs : AS_SPAN_ATTRS_MAX;
+  for (size_t i = 0; i < n; i++)
+    attrs[i] = (orc_span_attr){.key = sp->attrs[i].key, .s = sp->attrs[i].s, .i = sp->attrs[i].i};
+  orc_span os = {.name = sp->name, .attrs = attrs, .nattrs = n};
+  sim_publish(&(sim_ev){.kind = ORC_EV_SPAN, .ref = &os});
 }
 
 static void llm_destroy(void *self) { (void)self; /* the stub is destroyed on its own */ }
@@ -523,7 +570,8 @@ static int tool_exec(void *ctx, const char *session_id, const as_app_tool *t, co
 static as_runtime runtime_of(worker *w) {
   run *r = w->r;
   return (as_runtime){.st = w->st, .locks = r->locks, .app = r->app, .llm = &r->llm,
-                      .exec = tool_exec, .exec_ctx = w, .runs = r->runs};
+                      .exec = tool_exec, .exec_ctx = w, .runs = r->runs, .budget = r->budget,
+                      .tracer = r->budget ? &r->tracer : NULL};
 }
 
 static int outcome_of(const as_run_result *res) {
@@ -721,6 +769,102 @@ static AS_WUR int exec_crash(worker *w, const scn_op *sop, uint32_t i) {
   return AS_OK;
 }
 
+/* --- the budget ------------------------------------------------------------------------- */
+
+static int trigger_answer(const as_trigger_answer *a) {
+  if (a->triggered) return ORC_TA_ACCEPTED;
+  return a->refusal == AS_TRIGGER_BUDGET ? ORC_TA_BUDGET : ORC_TA_ACTIVE;
+}
+
+static AS_WUR int exec_trigger(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  orc_op op = op_for(sop, id);
+  op.api = (int)sop->api;
+  op.estimate = sop->money;
+  publish_op(w, ORC_EV_OP, &op);
+  as_runtime rt = runtime_of(w);
+  as_trigger_answer ans;
+  as_run_result res;
+  memset(&ans, 0, sizeof ans);
+  memset(&res, 0, sizeof res);
+  int rc = as_trigger(&rt, id, sop->money, sop->api != 0, &ans, &res);
+  if (rc == AS_OK) {
+    op.answer = trigger_answer(&ans);
+    op.reason = ans.reason;
+    op.message = ans.message;
+    op.op_id = ans.op_id;
+    op.remaining = ans.remaining_micros;
+    op.need = ans.need_micros;
+    if (ans.triggered) {
+      op.outcome = outcome_of(&res);
+      op.status = as_session_status_name(res.status);
+      (void)snprintf(w->r->last_op[i], AS_OP_ID_MAX, "%s", ans.op_id); /* ignore: same cap */
+    }
+  }
+  ack(w, &op, rc);
+  return api_answer(sop, rc);
+}
+
+/* The session's latest cycle settled again: a caller retrying a settle
+** whose answer it never heard. A session never triggered has none. */
+static AS_WUR int exec_settle(worker *w, const scn_op *sop, uint32_t i) {
+  char id[32];
+  sid(id, sizeof id, i);
+  const char *cycle = w->r->last_op[i];
+  if (!cycle[0]) return AS_OK;
+  orc_op op = op_for(sop, id);
+  op.op_id = cycle;
+  publish_op(w, ORC_EV_OP, &op);
+  bool changed = false;
+  int rc = as_budget_settle(w->st, cycle, &changed);
+  if (rc == AS_OK) op.changed = changed;
+  ack(w, &op, rc);
+  return rc;
+}
+
+static AS_WUR int exec_recover(worker *w, const scn_op *sop, uint32_t i) {
+  (void)i;
+  orc_op op = op_for(sop, NULL);
+  publish_op(w, ORC_EV_OP, &op);
+  size_t released = 0;
+  int rc = as_budget_recover(w->st, &released);
+  if (rc == AS_OK) op.removed = (int64_t)released;
+  ack(w, &op, rc);
+  return rc;
+}
+
+static AS_WUR int exec_scrape(worker *w, const scn_op *sop, uint32_t i) {
+  (void)i;
+  orc_op op = op_for(sop, NULL);
+  publish_op(w, ORC_EV_OP, &op);
+  as_budget_status st;
+  memset(&st, 0, sizeof st);
+  int rc = as_budget_status_get(w->st, w->r->budget, &st);
+  if (rc == AS_OK) {
+    op.date = st.date;
+    op.limit = st.daily_limit_micros;
+    op.spent = st.spent_micros;
+    op.reserved = st.reserved_micros;
+    op.remaining = st.remaining_micros;
+    op.cycles = st.cycles_affordable;
+    op.spend_events = st.spend_events;
+    op.open_reservations = st.open_reservations;
+  }
+  ack(w, &op, rc);
+  return rc;
+}
+
+/* The spans went into the stream as they ended: the flush is where the
+** oracle compares them with the ledger. */
+static AS_WUR int exec_flush(worker *w, const scn_op *sop, uint32_t i) {
+  (void)i;
+  orc_op op = op_for(sop, NULL);
+  publish_op(w, ORC_EV_OP, &op);
+  ack(w, &op, AS_OK);
+  return AS_OK;
+}
+
 static const exec_fn execs[SCN__OP_COUNT] = {
 #define RUN__ROW(NAME, kw, keys, exec, model, help) [SCN_OP_##NAME] = exec,
     SCN_OP_MAP(RUN__ROW)
@@ -737,7 +881,8 @@ static int takes_session(scn_op_kind k) {
 /* Which operations need the database (a connection to retry with). */
 static int needs_db(scn_op_kind k) {
   return k != SCN_OP_SLEEP && k != SCN_OP_CRASH && k != SCN_OP_HOLD && k != SCN_OP_TRY &&
-         k != SCN_OP_CANCEL && k != SCN_OP_WATCHDOG; /* which connects for each tick */
+         k != SCN_OP_CANCEL && k != SCN_OP_WATCHDOG /* which connects for each tick */ &&
+         k != SCN_OP_FLUSH;
 }
 
 /* Run one operation on session i, retrying what is transient. */
@@ -1051,9 +1196,23 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
     r->llm_seed = sim_stream_seed_of(SIM_STREAM_LLM);
     r->fields = rn->fields;
     rc = as_stub_llm_new(&r->stub, rn->script, r->llm_seed);
-    r->llm = (as_llm){.vt = &llm_told, .self = r, .timeout_ns = 0};
+    as_stub_llm_set_edge(&r->stub, edge);
+    r->llm = (as_llm){.vt = &llm_told, .self = r, .timeout_ns = 0, .model = r->stub.model};
     r->tool_calls = calloc((size_t)sc->sessions * rn->app->ntools + 1, sizeof *r->tool_calls);
     if (rc == AS_OK && !r->tool_calls) rc = AS_NOMEM;
+  }
+  if (rc == AS_OK && sc->budget) {
+    char why[512];
+    r->budget = &rn->bcfg;
+    r->tracer = (as_tracer){.emit = span_emit, .self = r};
+    r->last_op = calloc(sc->sessions ? sc->sessions : 1, sizeof *r->last_op);
+    rc = r->last_op ? orc_set_budget(r->oracle, sc->daily_limit_micros, rn->bcfg.cycle_estimate_micros,
+                                     rn->prices_path, why, sizeof why)
+                    : AS_NOMEM;
+    if (rc != AS_OK && rc != AS_NOMEM) {
+      snprintf(r->harness, sizeof r->harness, "the oracle cannot read the prices: %.400s", why);
+      return rc;
+    }
   }
   if (rc == AS_OK) rc = sim_sink_add(orc_sink, r->oracle);
   if (rc == AS_OK) rc = orc_audit_begin();
@@ -1118,6 +1277,7 @@ static void teardown(void *state) {
   as_runs_free(r->runs);
   if (r->app) as_llm_destroy(&r->stub);
   free(r->tool_calls);
+  free(r->last_op);
   orc_free(r->oracle);
   free(r->workers);
   free(r->tasks);
@@ -1292,6 +1452,25 @@ static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp
   return AS_OK;
 }
 
+/* The budget's price table, as the runtime reads it (the oracle reads the
+** same file itself); *fp takes in its bytes. */
+static AS_WUR int load_prices(scn_runner *r, char *err, size_t cap, uint64_t *fp) {
+  const scenario *sc = &r->sc;
+  join_path(r->prices_path, sizeof r->prices_path, sc->base,
+            sc->prices[0] ? sc->prices : SCN_PRICES_DEFAULT);
+  r->prices = calloc(1, sizeof *r->prices);
+  if (!r->prices) return AS_NOMEM;
+  int rc = as_prices_load(r->prices_path, r->prices, err, cap);
+  if (rc != AS_OK) return rc == AS_NOMEM ? rc : AS_PARSE;
+  r->bcfg = (as_budget_cfg){.daily_limit_micros = sc->daily_limit_micros,
+                            .cycle_estimate_micros = sc->cycle_estimate_micros
+                                                         ? sc->cycle_estimate_micros
+                                                         : SCN_ESTIMATE_DEFAULT,
+                            .prices = r->prices};
+  *fp ^= file_hash(r->prices_path) * 0xc2b2ae3d27d4eb4full;
+  return AS_OK;
+}
+
 int scn_runner_new(scn_runner **out, const scenario *sc, char *err, size_t errcap) {
   scn_runner *r = calloc(1, sizeof *r);
   if (!r) return AS_NOMEM;
@@ -1306,6 +1485,13 @@ int scn_runner_new(scn_runner **out, const scenario *sc, char *err, size_t errca
   if (lrc != AS_OK) {
     scn_runner_free(r);
     return lrc;
+  }
+  if (r->sc.budget) {
+    lrc = load_prices(r, err ? err : scratch, err ? errcap : sizeof scratch, &agents_fp);
+    if (lrc != AS_OK) {
+      scn_runner_free(r);
+      return lrc;
+    }
   }
   for (size_t k = 0; k < r->sc.nlegacy; k++) r->legacy[k] = r->sc.legacy[k];
   r->prog = (sim_program){
@@ -1344,6 +1530,7 @@ void scn_runner_free(scn_runner *r) {
   as_app_free(r->app);
   as_stub_script_free(r->script);
   orc_app_free(r->oapp);
+  free(r->prices);
   scn_clear(&r->sc);
   free(r);
 }
