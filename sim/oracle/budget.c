@@ -363,7 +363,8 @@ static void push(orc *o, orc_task *t, const bpend *p) {
 }
 
 void orc__budget_on_answer(orc *o, const orc_llm_answer *a, orc_task *t) {
-  if (!a || !t || !t->active || a->rc != AS_OK) return; /* an error costs nothing */
+  /* An error costs nothing; without a budget the runtime records nothing. */
+  if (!a || !t || !t->active || a->rc != AS_OK || !o->bud || !o->bud->on) return;
   bpend p = {.llm = true, .ok = true, .known = a->usage_known != 0,
              .incl = {a->prompt, a->cache_read, a->cache_write, a->completion}};
   copy(p.session, sizeof p.session, a->session);
@@ -373,8 +374,9 @@ void orc__budget_on_answer(orc *o, const orc_llm_answer *a, orc_task *t) {
 }
 
 void orc__budget_on_exec(orc *o, const orc_exec *ex, orc_task *t) {
-  if (!ex || !t || !t->active) return;
-  bpend p = {.llm = false, .ok = ex->fail == AS_OK};
+  /* A tool whose server failed is not recorded (the run fails with it). */
+  if (!ex || !t || !t->active || ex->fail != AS_OK || !o->bud || !o->bud->on) return;
+  bpend p = {.llm = false, .ok = true};
   copy(p.session, sizeof p.session, ex->session);
   copy(p.name, sizeof p.name, ex->tool);
   push(o, t, &p);
@@ -828,7 +830,9 @@ static void close_ack(orc *o, orc_task *t, btask *bt, const orc_op *ack) {
   const orc_sess *s = orc__session(o, r->session, false);
   if (s && (s->survivor || s->has_alt || s->row_doubt)) return; /* the store failed under it */
   bool mine = bt->nclosed && strcmp(bt->closed, op) == 0;
-  if (ack->outcome == ORC_RUN_PAUSED) {
+  /* Idle while the session still waits for its approval: the cycle goes on. */
+  bool waiting = ack->outcome == ORC_RUN_IDLE && s && s->exists && s->cur.status == ORC_ST_AWAITING_INPUT;
+  if (ack->outcome == ORC_RUN_PAUSED || waiting) {
     if (mine)
       orc__violate(o, ORC_CK_BUDGET_CLOSE, "%s %s paused, but closed its cycle %s (%s): a paused "
                    "run keeps it open", orc__op_name(t->op.kind), t->session, op, bt->closed_outcome);
@@ -943,7 +947,9 @@ static void scrape_ack(orc *o, btask *bt, const orc_op *ack) {
 /* The flushed spans' priced usage against the ledger's LLM cost. */
 static void spans_match(orc *o) {
   struct orc_budget *b = o->bud;
-  if (!b || !b->nspans) return;
+  /* After power loss a call's span may stand for a record the crash cut:
+  ** the spans and the ledger part ways by design. */
+  if (!b || !b->nspans || o->epoch) return;
   int64_t led = 0;
   for (size_t i = 0; i < b->nrecs; i++) {
     if (b->recs[i].doubt) return;
@@ -1033,6 +1039,7 @@ const orc_model orc_model_trigger = {trigger_commit, trigger_ack_step};
 
 /* settle, recover, scrape, flush write nothing but reservations (judged above). */
 static void budget_only_commit(orc *o, orc_task *t, const orc_tx *tx) {
+  if (!tx->nch && !tx->nput && !tx->ndel) return; /* a write transaction that found nothing to do */
   orc__violate(o, ORC_CK_OP_SCOPE, "%s committed a change to %zu sessions and %zu checkpoints "
                "(it only closes reservations)", orc__op_name(t->op.kind), tx->nch,
                tx->nput + tx->ndel);
