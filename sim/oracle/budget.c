@@ -1147,7 +1147,7 @@ static int read_reservations(orc *o, sqlite3 *db, char *msg, size_t cap) {
 
 int orc__budget_quiescence(orc *o, sqlite3 *db, char *msg, size_t cap) {
   struct orc_budget *b = o->bud;
-  if (!b) return 0;
+  if (!b || (!b->on && !b->nrecs && !b->nresv)) return 0; /* no budget, nothing recorded */
   o->task = UINT32_MAX;
   int v = read_records(o, db, msg, cap);
   if (!v) v = read_reservations(o, db, msg, cap);
