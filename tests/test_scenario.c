@@ -728,6 +728,41 @@ static void test_agents(void **state) {
   expect(HEAD "approval_timeout 5s\n" ACT, "t.scn:1:1: expected an 'app PATH' line (fields and "
                                           "approval_timeout are the app's)");
   expect(HEAD "approval_timeout\n" ACT, "t.scn:2:1: expected approval_timeout DUR");
+  /* The budget's lines. */
+  expect(HEAD "budget\n" ACT, "t.scn:2:1: expected budget limit=MONEY [estimate=MONEY]");
+  expect(HEAD "budget estimate=1\n" ACT, "t.scn:2:1: expected budget limit=MONEY [estimate=MONEY]");
+  expect(HEAD "budget cap=1\n" ACT, "t.scn:2:8: expected budget limit=MONEY");
+  expect(HEAD "budget limit=1 limit=2\n" ACT, "t.scn:2:16: expected one limit=");
+  expect(HEAD "budget limit=1.1234567\n" ACT, "t.scn:2:14: expected limit: dollars");
+  expect(HEAD "budget limit=1 estimate=0\n" ACT, "t.scn:2:25: expected estimate: dollars above 0");
+  expect(HEAD "budget limit=x\n" ACT, "t.scn:2:14: expected limit: dollars");
+  expect(HEAD "budget limit=1.\n" ACT, "t.scn:2:14: expected limit: dollars");
+  expect(HEAD "budget limit=99999999999\n" ACT, "t.scn:2:14: expected limit: dollars");
+  expect(HEAD "budget limit=1\nbudget limit=2\n" ACT, "t.scn:3:1: expected one 'budget' line");
+  expect(HEAD "prices p.json\n" ACT, "t.scn:1:1: expected a 'budget limit=MONEY' line");
+  expect(HEAD "actor a\n    recover\n", "t.scn:3:1: expected a 'budget limit=MONEY' line: recover");
+  expect(HEAD "actor a\n    trigger s=0\n", "t.scn:3:1: expected an 'app PATH' line: trigger");
+  expect(HEAD "app a\nscript s\nbudget limit=1\nactor a\n    trigger s=0 estimate=0\n",
+         "t.scn:6:26: expected estimate: dollars above 0");
+  {
+    static const char b[] = HEAD "app a\nscript s\nbudget limit=2.5 estimate=0.000001\n"
+                                 "prices p.json\nactor a\n    trigger s=0 estimate=0.15\n"
+                                 "    settle s=0\n    recover\n    scrape\n    flush\n";
+    if (scn_parse("b.scn", b, sizeof b - 1, A, err, sizeof err) != AS_OK) fail_msg("%s", err);
+    assert_int_equal(A->daily_limit_micros, 2500000);
+    assert_int_equal(A->cycle_estimate_micros, 1);
+    assert_int_equal(A->actors[0].ops[0].money, 150000);
+    roundtrip(A);
+    scn_clear(A);
+    char m[32];
+    scn_money_text(m, sizeof m, 5000000);
+    assert_string_equal(m, "5");
+    scn_money_text(m, sizeof m, 120000);
+    assert_string_equal(m, "0.12");
+    int64_t v = 0;
+    assert_int_equal(scn_money_parse(NULL, 0, &v), AS_PARSE);
+    assert_int_equal(scn_money_parse("", 0, &v), AS_PARSE);
+  }
   expect(HEAD "approval_timeout d=5s\n" ACT, "t.scn:2:1: expected approval_timeout DUR");
   expect(HEAD "app d=x\n" ACT, "t.scn:2:1: expected app PATH");
   expect(HEAD "script \"\"\n" ACT, "t.scn:2:8: expected a path of 1 to 255 characters");
