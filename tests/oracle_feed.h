@@ -412,7 +412,15 @@ static inline void db_exec(const char *sql) {
   " state TEXT, PRIMARY KEY (session_id, idx)) WITHOUT ROWID;"                                     \
   "CREATE TABLE events (session_id TEXT, seq INTEGER, kind TEXT, payload TEXT, at_ns INTEGER,"     \
   " PRIMARY KEY (session_id, seq)) WITHOUT ROWID;"                                                 \
-  "CREATE TABLE checkpoints (thread_id TEXT PRIMARY KEY, data BLOB, updated_ns INTEGER);"
+  "CREATE TABLE checkpoints (thread_id TEXT PRIMARY KEY, data BLOB, updated_ns INTEGER);"        \
+  "CREATE TABLE cost_records (day TEXT, seq INTEGER, op_id TEXT, leaf TEXT, session_id TEXT,"     \
+  " agent TEXT, name TEXT, input_tokens INTEGER, cache_read_tokens INTEGER,"                      \
+  " cache_write_tokens INTEGER, output_tokens INTEGER, usage_estimated INTEGER,"                  \
+  " price_version TEXT, cost_micros INTEGER, duration_ns INTEGER, at_ns INTEGER,"                 \
+  " PRIMARY KEY (day, seq)) WITHOUT ROWID;"                                                        \
+  "CREATE TABLE budget_reservations (op_id TEXT PRIMARY KEY, session_id TEXT, day TEXT,"          \
+  " estimate_micros INTEGER, state TEXT, outcome TEXT, settled_micros INTEGER, opened_ns INTEGER," \
+  " closed_ns INTEGER) WITHOUT ROWID;"
 
 static inline void make_db(void) {
   assert_int_equal(sqlite3_open(":memory:", &DB), SQLITE_OK);

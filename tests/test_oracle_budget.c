@@ -185,11 +185,12 @@ static void test_cycle(void **state) {
   answer(T3, st, AS_OK);
   expect_ok();
   make_db();
-  db_exec("CREATE TABLE cost_records (day, seq, op_id, leaf, session_id, agent, name, cost_micros);"
-          "CREATE TABLE budget_reservations (op_id, state, outcome, settled_micros);"
-          "INSERT INTO cost_records VALUES ('" DAY "', 1, 's0:cycle-1', 'llm_call', 's0', 'a', 'stub-1', 2115);"
-          "INSERT INTO cost_records VALUES ('" DAY "', 2, 's0:cycle-1', 'tool_call', 's0', 'a', 'repo:get', 100);"
-          "INSERT INTO budget_reservations VALUES ('s0:cycle-1', 'settled', 'completed', 2215);");
+  db_exec("INSERT INTO cost_records (day, seq, op_id, leaf, session_id, agent, name, cost_micros)"
+          " VALUES ('" DAY "', 1, 's0:cycle-1', 'llm_call', 's0', 'a', 'stub-1', 2115);"
+          "INSERT INTO cost_records (day, seq, op_id, leaf, session_id, agent, name, cost_micros)"
+          " VALUES ('" DAY "', 2, 's0:cycle-1', 'tool_call', 's0', 'a', 'repo:get', 100);"
+          "INSERT INTO budget_reservations (op_id, state, outcome, settled_micros)"
+          " VALUES ('s0:cycle-1', 'settled', 'completed', 2215);");
   char msg[512];
   assert_int_equal(orc__budget_quiescence(O, DB, msg, sizeof msg), 0);
   (void)sqlite3_close(DB);
@@ -381,9 +382,8 @@ static void test_closing(void **state) {
   conn(1);
   (void)trigger_reserves(T1, "s0", "s0:cycle-1", 100000);
   make_db();
-  db_exec("CREATE TABLE cost_records (day, seq, op_id, leaf, session_id, agent, name, cost_micros);"
-          "CREATE TABLE budget_reservations (op_id, state, outcome, settled_micros);"
-          "INSERT INTO budget_reservations VALUES ('s0:cycle-1', 'open', '', 0);");
+  db_exec("INSERT INTO budget_reservations (op_id, state, outcome, settled_micros)"
+          " VALUES ('s0:cycle-1', 'open', '', 0);");
   char msg[512];
   assert_int_equal(orc__budget_quiescence(O, DB, msg, sizeof msg), SIM_INVARIANT);
   assert_non_null(strstr(msg, "budget-quiesce"));

@@ -111,7 +111,7 @@ static size_t request_bytes(const as_llm_request *req) {
 }
 
 /* The stub's own edge: exclusive buckets from inclusive counts. */
-static int own_edge(int64_t prompt, int64_t cache_read, int64_t cache_write, int64_t completion,
+static AS_WUR int own_edge(int64_t prompt, int64_t cache_read, int64_t cache_write, int64_t completion,
                     as_llm_usage *out) {
   if (prompt < 0 || cache_read < 0 || cache_write < 0 || completion < 0 ||
       cache_read > prompt - cache_write)

@@ -157,7 +157,7 @@ static _Thread_local struct {
 
 /* The stub's edge: the runtime's own conversion (as_llm_usage_from_inclusive),
 ** noting what the provider reported for the oracle. */
-static int edge(int64_t prompt, int64_t cache_read, int64_t cache_write, int64_t completion,
+static AS_WUR int edge(int64_t prompt, int64_t cache_read, int64_t cache_write, int64_t completion,
                 as_llm_usage *out) {
   edge_seen.seen = 1;
   edge_seen.v[0] = prompt;
@@ -167,7 +167,7 @@ static int edge(int64_t prompt, int64_t cache_read, int64_t cache_write, int64_t
   return as_llm_usage_from_inclusive(prompt, cache_read, cache_write, completion, out);
 }
 
-static int llm_complete(void *self, const as_llm_request *req, as_llm_response *out,
+static AS_WUR int llm_complete(void *self, const as_llm_request *req, as_llm_response *out,
                         as_llm_error *err) {
   run *r = self;
   orc_llm l = {.session = req->session_id, .agent = req->agent, .call = req->call,
