@@ -52,7 +52,7 @@ static void note(as_otlp_exporter *e, bool ok, size_t n, long http, CURLcode cc)
   }
   atomic_fetch_add(&e->failed, n);
   if (!e->failing) {
-    /* Once per outage: a collector that is down must not flood the log. */
+    /* Once per run of failures: a collector that is down must not flood the log. */
     if (cc != CURLE_OK)
       as_log(AS_LOG_WARN, "otlp export: %zu spans not sent: %s", n, curl_easy_strerror(cc));
     else
