@@ -79,7 +79,9 @@ static void test_list_and_switch(void **state) {
       "patch_accepts_status",  "terminal_not_locked",    "injected_arg_llm_wins",
       "approval_double_resolve", "concurrent_retry_not_rejected", "retry_count_not_incremented",
       "unknown_error_transient", "preview_mutates", "retry_from_non_error",
-      "inflight_not_cleared_on_cancel"};
+      "inflight_not_cleared_on_cancel", "budget_check_then_record", "budget_rmw_outside_tx",
+      "cost_counted_twice", "reservation_not_released_on_error", "settle_not_idempotent",
+      "parent_span_usage", "cached_tokens_billed_as_input"};
   size_t n = 0;
   const as_mutant_info *m = as_mutant_list(&n);
   assert_int_equal(n, sizeof want / sizeof want[0]);

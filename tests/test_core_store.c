@@ -197,7 +197,7 @@ static void test_open_modes_and_reopen(void **state) {
                    SQLITE_OK);
   assert_int_equal(sqlite3_step(q), SQLITE_ROW);
   assert_string_equal((const char *)sqlite3_column_text(q, 0),
-                      "checkpoints,events,sessions,tool_calls");
+                      "budget_reservations,checkpoints,cost_records,events,sessions,tool_calls");
   assert_int_equal(sqlite3_finalize(q), SQLITE_OK);
   ct_raw_close(raw);
 

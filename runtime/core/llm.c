@@ -53,6 +53,30 @@ void as_llm_response_clear(as_llm_response *r) {
   memset(r, 0, sizeof *r);
 }
 
+static size_t slen(const char *s) { return s ? strlen(s) : 0; }
+static int64_t tokens_of(size_t bytes) { return (int64_t)((bytes + 3) / 4); }
+
+void as_llm_usage_estimate(const as_llm_request *req, const as_llm_response *resp,
+                           as_llm_usage *out) {
+  size_t in = 0, o = 0;
+  for (size_t i = 0; req && i < req->nmsgs; i++) {
+    const as_llm_message *m = &req->msgs[i];
+    in += slen(m->text) + slen(m->call_id);
+    for (size_t j = 0; m->calls && j < m->ncalls; j++)
+      in += slen(m->calls[j].name) + slen(m->calls[j].args);
+  }
+  for (size_t i = 0; req && i < req->ntools; i++)
+    in += slen(req->tools[i].name) + slen(req->tools[i].description) + slen(req->tools[i].schema);
+  if (resp) {
+    o = slen(resp->text) + slen(resp->structured);
+    for (size_t i = 0; resp->calls && i < resp->ncalls; i++)
+      o += slen(resp->calls[i].name) + slen(resp->calls[i].args);
+  }
+  memset(out, 0, sizeof *out);
+  out->input_tokens = tokens_of(in);
+  out->output_tokens = tokens_of(o);
+}
+
 void as_llm_destroy(as_llm *llm) {
   if (!llm) return;
   if (llm->vt && llm->vt->destroy) llm->vt->destroy(llm->self);

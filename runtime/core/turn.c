@@ -43,8 +43,24 @@ const char *as_run_outcome_name(as_run_outcome o) {
 
 /* --- a run's state ----------------------------------------------------------------- */
 
+/* A run's cost and span context: the cycle it belongs to, the trace, the
+** open agent span (budget.h, trace.h). */
+typedef struct tele {
+  char op[AS_OP_ID_MAX];       /* the cycle's op_id, or the session's id outside one */
+  uint8_t trace[16];
+  uint8_t root[8];             /* the invoke_agent span of this run */
+  int64_t start_ns;
+  unsigned nspans;             /* spans made: each one's id hashes its number */
+  bool agent_open;
+  uint8_t agent_span[8];
+  int64_t agent_start_ns;
+  char agent[AS_LLM_NAME_MAX];
+  as_llm_usage agent_usage;    /* what its chat spans carried (the mutant's) */
+} tele;
+
 typedef struct run {
   const as_runtime *rt;
+  tele *tel;          /* never NULL */
   const char *id;
   char thread[AS_THREAD_ID_MAX]; /* its checkpoint's: id, or "<id>:retry-N" */
   int64_t retry;      /* the session's retry count: N on thread "<id>:retry-N" */
@@ -71,6 +87,8 @@ static void run_free(run *r) {
 }
 
 static const as_app_agent *agent_of(const run *r) { return &r->rt->app->agents[r->agent]; }
+static void agent_span_open(run *r);
+static void agent_span_close(const as_runtime *rt, tele *t, bool error, const char *message);
 
 static void result_set(as_run_result *res, as_run_outcome o, as_session_status st) {
   res->outcome = o;
@@ -406,7 +424,9 @@ static AS_WUR int agent_begin(run *r, const char *handoff) {
   as_session_clear(&s);
   if (rc != AS_OK) return rc;
   json_t *p = json_pack("{s:s,s:I}", "agent", agent_of(r)->name, "run", (json_int_t)r->runs);
-  return emit(r, AS_EVENT_AGENT_STARTED, p);
+  rc = emit(r, AS_EVENT_AGENT_STARTED, p);
+  if (rc == AS_OK) agent_span_open(r);
+  return rc;
 }
 
 /* The request's messages and tools, pointing into r->msgs and *schemas. */
@@ -506,6 +526,9 @@ static as_error_kind llm_kind(as_llm_error_kind k) {
 /* One LLM call, tried again on a transient error. AS_OK with *resp, or a
 ** failure recorded in r->res (return AS_OK too: the run fails, the call did
 ** what it could) with *failed set. */
+static AS_WUR int llm_done(run *r, const as_llm_request *req, const as_llm_response *resp,
+                           int64_t start, int64_t dur, bool *failed);
+
 static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
   request_buf *b = as_calloc(1, sizeof *b);
   if (!b) return AS_NOMEM;
@@ -517,8 +540,16 @@ static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
   int lrc = AS_OK;
   for (unsigned a = 1; rc == AS_OK && a <= attempts; a++) {
     req.attempt = a;
+    bool tel = r->rt->tracer || r->rt->budget;
+    int64_t start = tel ? as_now_wall_ns() : 0;
+    uint64_t t0 = tel ? as_now_mono_ns() : 0;
     lrc = as_llm_complete(r->rt->llm, &req, resp, &err);
-    if (lrc == AS_OK || lrc == AS_NOMEM || !llm_transient(err.kind)) break;
+    if (lrc == AS_OK) {
+      int64_t dur = tel ? (int64_t)(as_now_mono_ns() - t0) : 0;
+      rc = llm_done(r, &req, resp, start, dur, failed);
+      break;
+    }
+    if (lrc == AS_NOMEM || !llm_transient(err.kind)) break;
     as_log(AS_LOG_INFO, "session %s: agent %s call %u attempt %u: %s (%s)", r->id,
            agent_of(r)->name, r->calls, a, as_llm_error_name(err.kind), err.message);
     /* A 429 says when to come back. */
@@ -532,7 +563,10 @@ static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
   }
   request_buf_free(b);
   as_free(b);
-  if (rc != AS_OK) return rc;
+  if (rc != AS_OK || *failed) { /* an answer nobody may act on */
+    as_llm_response_clear(resp);
+    return rc;
+  }
   if (lrc == AS_NOMEM) return lrc;
   if (lrc != AS_OK) {
     result_fail(r->res, llm_kind(err.kind), "agent %s, LLM call %u: %s", agent_of(r)->name,
@@ -540,6 +574,276 @@ static AS_WUR int llm_call(run *r, as_llm_response *resp, bool *failed) {
     *failed = true;
   }
   return AS_OK;
+}
+
+/* --- cost records and spans (budget.h, trace.h) --------------------------------------- */
+
+static uint64_t fnv64(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static void put64(uint8_t *out, uint64_t v) {
+  for (int i = 0; i < 8; i++) out[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* A fresh span id: the trace, the run's start and the span's number. */
+static void span_id(tele *t, uint8_t out[8]) {
+  uint64_t h = fnv64(0xcbf29ce484222325ull, t->trace, sizeof t->trace);
+  h = fnv64(h, &t->start_ns, sizeof t->start_ns);
+  unsigned n = ++t->nspans;
+  h = fnv64(h, &n, sizeof n);
+  put64(out, h ? h : 1);
+}
+
+static void tele_init(const as_runtime *rt, const char *id, tele *t) {
+  memset(t, 0, sizeof *t);
+  (void)snprintf(t->op, sizeof t->op, "%s", id); /* ignore: id fits (AS_SESSION_ID_MAX) */
+  if (rt->budget && as_budget_open_of(rt->st, id, t->op, sizeof t->op) != AS_OK)
+    (void)snprintf(t->op, sizeof t->op, "%s", id); /* ignore: the spans name the session then */
+  if (!t->op[0]) (void)snprintf(t->op, sizeof t->op, "%s", id); /* ignore: as above */
+  size_t n = strlen(t->op);
+  put64(t->trace, fnv64(0xcbf29ce484222325ull, t->op, n));
+  put64(t->trace + 8, fnv64(0x84222325cbf29ce4ull, t->op, n));
+  t->start_ns = rt->tracer ? as_now_wall_ns() : 0;
+  span_id(t, t->root);
+}
+
+typedef struct span_in {
+  const uint8_t *id, *parent;
+  const char *name;
+  as_span_kind kind;
+  int64_t start_ns;
+  bool error;
+  const char *message;
+} span_in;
+
+static void attr_s(as_span *sp, const char *k, const char *v) {
+  if (sp->nattrs < AS_SPAN_ATTRS_MAX) sp->attrs[sp->nattrs++] = (as_span_attr){k, v ? v : "", 0};
+}
+static void attr_i(as_span *sp, const char *k, int64_t v) {
+  if (sp->nattrs < AS_SPAN_ATTRS_MAX) sp->attrs[sp->nattrs++] = (as_span_attr){k, NULL, v};
+}
+
+/* Only with a tracer (span_emit): without one, no clock is read for spans. */
+static void span_begin(const tele *t, const span_in *in, as_span *sp) {
+  memset(sp, 0, sizeof *sp);
+  memcpy(sp->trace_id, t->trace, sizeof sp->trace_id);
+  memcpy(sp->span_id, in->id, sizeof sp->span_id);
+  if (in->parent) memcpy(sp->parent_id, in->parent, sizeof sp->parent_id);
+  (void)snprintf(sp->name, sizeof sp->name, "%s", in->name); /* ignore: a long name is cut */
+  sp->kind = in->kind;
+  sp->start_ns = in->start_ns;
+  sp->end_ns = as_now_wall_ns();
+  sp->error = in->error;
+  sp->message = in->message;
+  attr_s(sp, "operation.id", t->op);
+}
+
+static void span_emit(const as_runtime *rt, const as_span *sp) {
+  if (rt->tracer && rt->tracer->emit) rt->tracer->emit(rt->tracer->self, sp);
+}
+
+static void usage_attrs(as_span *sp, const as_llm_usage *u) {
+  attr_i(sp, "gen_ai.usage.input_tokens",
+         u->input_tokens + u->cache_read_tokens + u->cache_write_tokens);
+  attr_i(sp, "gen_ai.usage.output_tokens", u->output_tokens);
+  attr_i(sp, "gen_ai.usage.cache_read.input_tokens", u->cache_read_tokens);
+  attr_i(sp, "gen_ai.usage.cache_creation.input_tokens", u->cache_write_tokens);
+}
+
+static void agent_span_open(run *r) {
+  tele *t = r->tel;
+  if (t->agent_open || !r->rt->tracer) return;
+  t->agent_open = true;
+  span_id(t, t->agent_span);
+  t->agent_start_ns = as_now_wall_ns();
+  (void)snprintf(t->agent, sizeof t->agent, "%s", /* ignore: agent names fit */
+                 r->agent >= 0 ? agent_of(r)->name : "");
+  memset(&t->agent_usage, 0, sizeof t->agent_usage);
+}
+
+static void agent_span_close(const as_runtime *rt, tele *t, bool error, const char *message) {
+  if (!t->agent_open) return;
+  t->agent_open = false;
+  char name[AS_SPAN_NAME_MAX];
+  (void)snprintf(name, sizeof name, "invoke_agent %s", t->agent); /* ignore: cut */
+  span_in in = {t->agent_span, t->root, name, AS_SPAN_INTERNAL, t->agent_start_ns, error, message};
+  as_span sp;
+  span_begin(t, &in, &sp);
+  attr_s(&sp, "gen_ai.operation.name", "invoke_agent");
+  attr_s(&sp, "gen_ai.agent.name", t->agent);
+  if (AS_MUTANT(PARENT_SPAN_USAGE)) usage_attrs(&sp, &t->agent_usage);
+  span_emit(rt, &sp);
+}
+
+/* The record of one leaf operation of r, priced: its day and cycle come
+** from the ledger (as_ledger_record). *unpriced when no price matches. */
+static AS_WUR int leaf_record(run *r, const char *leaf, const char *name, const as_llm_usage *u,
+                              bool estimated, int64_t dur, int64_t *cost, const char **version,
+                              bool *unpriced) {
+  const as_budget_cfg *b = r->rt->budget;
+  *cost = 0;
+  *version = "";
+  *unpriced = false;
+  if (!b) return AS_OK;
+  as_cost_record rec;
+  memset(&rec, 0, sizeof rec);
+  (void)snprintf(rec.leaf, sizeof rec.leaf, "%s", leaf);              /* ignore: short */
+  (void)snprintf(rec.session_id, sizeof rec.session_id, "%s", r->id); /* ignore: fits */
+  (void)snprintf(rec.agent, sizeof rec.agent, "%s", /* ignore: fits */
+                 r->agent >= 0 ? agent_of(r)->name : "");
+  (void)snprintf(rec.name, sizeof rec.name, "%s", name); /* ignore: a long name is cut */
+  rec.usage = (as_cost_usage){u->input_tokens, u->cache_read_tokens, u->cache_write_tokens,
+                              u->output_tokens};
+  rec.usage_estimated = estimated;
+  rec.duration_ns = dur;
+  rec.at_ns = as_now_wall_ns();
+  if (strcmp(leaf, AS_LEAF_LLM) == 0) {
+    const as_price *p = as_prices_find(b->prices, name);
+    if (!p) {
+      *unpriced = true;
+      return AS_OK;
+    }
+    if (as_cost_micros(p, &rec.usage, &rec.cost_micros) != AS_OK) {
+      *unpriced = true; /* a bucket past AS_TOKENS_MAX */
+      return AS_OK;
+    }
+  } else {
+    rec.cost_micros = b->prices ? b->prices->tool_call_micros : 0;
+  }
+  if (b->prices)
+    (void)snprintf(rec.price_version, sizeof rec.price_version, "%s", /* ignore: fits */
+                   b->prices->version);
+  int rc = as_ledger_record(r->rt->st, &rec);
+  *cost = rec.cost_micros;
+  *version = b->prices ? b->prices->version : "";
+  return rc;
+}
+
+static const char *model_of(const as_runtime *rt) {
+  return rt->llm->model && rt->llm->model[0] ? rt->llm->model : "unknown";
+}
+
+/* An LLM call answered (*resp, request req) after dur ns, begun at start:
+** its record and its chat span. A model the price table lacks fails the
+** run (*failed). */
+static AS_WUR int llm_done(run *r, const as_llm_request *req, const as_llm_response *resp,
+                           int64_t start, int64_t dur, bool *failed) {
+  as_llm_usage u = resp->usage;
+  bool estimated = !resp->usage_known;
+  if (estimated) as_llm_usage_estimate(req, resp, &u);
+  const char *model = model_of(r->rt);
+  int64_t cost = 0;
+  const char *version = "";
+  bool unpriced = false;
+  int rc = leaf_record(r, AS_LEAF_LLM, model, &u, estimated, dur, &cost, &version, &unpriced);
+  tele *t = r->tel;
+  if (!r->rt->tracer) goto out;
+  agent_span_open(r);
+  t->agent_usage.input_tokens += u.input_tokens;
+  t->agent_usage.cache_read_tokens += u.cache_read_tokens;
+  t->agent_usage.cache_write_tokens += u.cache_write_tokens;
+  t->agent_usage.output_tokens += u.output_tokens;
+  uint8_t id[8];
+  span_id(t, id);
+  char name[AS_SPAN_NAME_MAX];
+  (void)snprintf(name, sizeof name, "chat %s", model); /* ignore: cut */
+  span_in in = {id, t->agent_span, name, AS_SPAN_CLIENT, start, unpriced, NULL};
+  as_span sp;
+  span_begin(t, &in, &sp);
+  attr_s(&sp, "gen_ai.operation.name", "chat");
+  attr_s(&sp, "gen_ai.request.model", model);
+  usage_attrs(&sp, &u);
+  if (r->rt->budget && !unpriced) {
+    attr_i(&sp, "agentsim.cost_micros", cost);
+    attr_s(&sp, "agentsim.price_version", version);
+  }
+  span_emit(r->rt, &sp);
+out:
+  if (rc == AS_OK && unpriced) {
+    result_fail(r->res, AS_ERR_INTERNAL, "agent %s: no price for model %s in price table %s",
+                agent_of(r)->name, model,
+                r->rt->budget->prices ? r->rt->budget->prices->version : "(none)");
+    *failed = true;
+  }
+  return rc;
+}
+
+/* An app tool call of r ran (begun at start, dur ns): its record and span. */
+static AS_WUR int tool_done(run *r, const char *tool, int64_t start, int64_t dur, int xrc) {
+  int rc = AS_OK;
+  if (xrc == AS_OK) {
+    as_llm_usage none = {0};
+    int64_t cost = 0;
+    const char *version = "";
+    bool unpriced = false;
+    rc = leaf_record(r, AS_LEAF_TOOL, tool, &none, false, dur, &cost, &version, &unpriced);
+  }
+  tele *t = r->tel;
+  if (!r->rt->tracer) return rc;
+  if (r->agent >= 0) agent_span_open(r);
+  uint8_t id[8];
+  span_id(t, id);
+  char name[AS_SPAN_NAME_MAX];
+  (void)snprintf(name, sizeof name, "execute_tool %s", tool); /* ignore: cut */
+  span_in in = {id, t->agent_open ? t->agent_span : t->root, name, AS_SPAN_INTERNAL, start,
+                xrc != AS_OK, xrc != AS_OK ? as_status_msg(xrc) : NULL};
+  as_span sp;
+  span_begin(t, &in, &sp);
+  attr_s(&sp, "gen_ai.operation.name", "execute_tool");
+  attr_s(&sp, "gen_ai.tool.name", tool);
+  span_emit(r->rt, &sp);
+  return rc;
+}
+
+/* The run of this cycle ended (res): its invoke_agent span. */
+static void root_span(const as_runtime *rt, const char *id, tele *t, const as_run_result *res,
+                      int rc) {
+  if (!rt->tracer) return;
+  bool error = rc != AS_OK || res->outcome == AS_RUN_FAILED;
+  const char *msg = rc != AS_OK ? as_status_msg(rc) : res->outcome == AS_RUN_FAILED ? res->error
+                                                                                    : NULL;
+  agent_span_close(rt, t, error, msg);
+  span_in in = {t->root, NULL, "invoke_agent", AS_SPAN_INTERNAL, t->start_ns, error, msg};
+  as_span sp;
+  span_begin(t, &in, &sp);
+  attr_s(&sp, "gen_ai.operation.name", "invoke_agent");
+  attr_s(&sp, "gen_ai.agent.name", rt->app->name);
+  attr_s(&sp, "session.id", id);
+  attr_s(&sp, "outcome", rc != AS_OK ? "aborted" : as_run_outcome_name(res->outcome));
+  span_emit(rt, &sp);
+}
+
+/* The run ended (res; rc its status): close its cycle's reservation as
+** budget.h says: settle on an end, release on a failure or an idle run,
+** keep it while the session waits for an approval. */
+static AS_WUR int cycle_close(const as_runtime *rt, const char *id, const as_run_result *res,
+                              int rc) {
+  if (!rt->budget) return rc;
+  char op[AS_OP_ID_MAX];
+  int crc = as_budget_open_of(rt->st, id, op, sizeof op);
+  if (crc != AS_OK || !op[0]) return rc != AS_OK ? rc : crc;
+  bool changed = false;
+  if (rc != AS_OK) {
+    /* The run could not be carried out: its cycle is over. A failure here
+    ** leaves the reservation to as_budget_recover; rc is the one to report. */
+    crc = as_budget_release(rt->st, op, "failed", &changed);
+    if (crc != AS_OK) as_log(AS_LOG_WARN, "session %s: releasing %s: %s", id, op, as_status_msg(crc));
+    return rc;
+  }
+  switch (res->outcome) {
+  case AS_RUN_ENDED: return as_budget_settle(rt->st, op, &changed);
+  case AS_RUN_FAILED:
+    if (AS_MUTANT(RESERVATION_NOT_RELEASED_ON_ERROR)) return AS_OK;
+    return as_budget_release(rt->st, op, res->kind == AS_ERR_CANCELLED ? "cancelled" : "failed",
+                             &changed);
+  case AS_RUN_IDLE:
+    if (res->status == AS_SESS_AWAITING_INPUT) return AS_OK; /* still waiting: goes on */
+    return as_budget_release(rt->st, op, "idle", &changed);
+  default: return AS_OK; /* paused: the cycle goes on at its approval */
+  }
 }
 
 /* --- the gateway -------------------------------------------------------------------- */
@@ -795,12 +1099,21 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
   }
   char *args_text = rc == AS_OK ? jdump(args) : NULL;
   if (rc == AS_OK && !args_text) rc = AS_NOMEM;
+  int64_t xstart = 0;
+  uint64_t xt0 = 0;
+  int64_t xdur = 0;
   if (rc == AS_OK && t->kind == AS_TOOLK_APP) {
+    bool tel = rt->tracer || rt->budget;
+    xstart = tel ? as_now_wall_ns() : 0;
+    xt0 = tel ? as_now_mono_ns() : 0;
     int xrc = rt->exec ? rt->exec(rt->exec_ctx, r->id, t, args_text, &result) : AS_OK;
+    xdur = tel ? (int64_t)(as_now_mono_ns() - xt0) : 0;
     if (xrc != AS_OK) {
       as_free(result);
       jfree(args_text);
       if (xrc == AS_NOMEM) return xrc;
+      rc = tool_done(r, t->qname, xstart, xdur, xrc);
+      if (rc != AS_OK) return rc;
       result_fail(r->res, tool_kind(xrc), "agent %s: %s failed: %s", agent_of(r)->name, t->qname,
                   as_status_msg(xrc));
       r->failed = true;
@@ -815,6 +1128,7 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
                  .status = status,
                  .answer = r->answer};
   if (rc == AS_OK) rc = step(rt, r->id, call_fn, &cc);
+  if (rc == AS_OK && t->kind == AS_TOOLK_APP) rc = tool_done(r, t->qname, xstart, xdur, AS_OK);
   if (rc == AS_OK) rc = tell(r, c, cc.result);
   if (rc == AS_OK && t->kind != AS_TOOLK_APP && t->kind != AS_TOOLK_PATCH) {
     r->answer_terminal = true;
@@ -1090,6 +1404,7 @@ static AS_WUR int drive(run *r) {
       result_fail(r->res, AS_ERR_AGENT_RUN_CAP, "%u agent runs without reaching an end", r->runs);
       return fail_run(r);
     }
+    agent_span_close(r->rt, r->tel, false, NULL);
     r->agent = next;
     rc = agent_begin(r, handoff);
     as_free(handoff);
@@ -1140,7 +1455,7 @@ static AS_WUR int store_failed(const as_runtime *rt, const char *id, as_run_resu
 
 /* Lock held: start or resume id's run. */
 static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *res,
-                           as__run_entry *entry, bool *began) {
+                           as__run_entry *entry, tele *tel, bool *began) {
   as_session s = {0};
   int rc = as_session_load(rt->st, id, &s);
   if (rc != AS_OK) return rc;
@@ -1154,7 +1469,7 @@ static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *
     result_set(res, AS_RUN_IDLE, st);
     return AS_OK;
   }
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .retry = retries};
+  run r = {.rt = rt, .tel = tel, .id = id, .res = res, .entry = entry, .retry = retries};
   thread_of(r.thread, sizeof r.thread, id, retries);
   bool resume = st != AS_SESS_NEW;
   if (resume) {
@@ -1182,7 +1497,7 @@ static AS_WUR int run_body(const as_runtime *rt, const char *id, as_run_result *
 
 /* A run's body; *began once it has put the session in progress. */
 typedef AS_WUR int (*body_fn)(const as_runtime *rt, const char *id, void *ctx,
-                              as_run_result *res, as__run_entry *entry, bool *began);
+                              as_run_result *res, as__run_entry *entry, tele *tel, bool *began);
 
 /* Lock held: body, registered as a run of id (a cancel can stop it), and a
 ** failure of the database recorded if it can be. */
@@ -1192,16 +1507,20 @@ static AS_WUR int registered(const as_runtime *rt, const char *id, body_fn body,
   bool began = false;
   int rc = as__runs_run_begin(rt->runs, id, &e);
   if (rc != AS_OK) return rc;
-  rc = body(rt, id, ctx, res, e, &began);
+  tele tel;
+  tele_init(rt, id, &tel);
+  rc = body(rt, id, ctx, res, e, &tel, &began);
   if (began) rc = store_failed(rt, id, res, rc);
+  rc = cycle_close(rt, id, res, rc);
+  root_span(rt, id, &tel, res, rc);
   as__runs_run_end(rt->runs, e);
   return rc;
 }
 
 static AS_WUR int run_fn(const as_runtime *rt, const char *id, void *ctx, as_run_result *res,
-                         as__run_entry *entry, bool *began) {
+                         as__run_entry *entry, tele *tel, bool *began) {
   (void)ctx;
-  return run_body(rt, id, res, entry, began);
+  return run_body(rt, id, res, entry, tel, began);
 }
 
 static AS_WUR int run_locked(const as_runtime *rt, const char *id, as_run_result *res) {
@@ -1252,7 +1571,7 @@ typedef struct resolve_args {
 
 /* Lock held: resolve call idx of id, then resume. */
 static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
-                               as_run_result *res, as__run_entry *entry, bool *began) {
+                               as_run_result *res, as__run_entry *entry, tele *tel, bool *began) {
   const resolve_args *ra = ctx;
   size_t idx = ra->idx;
   as_approval_decision d = ra->d;
@@ -1296,7 +1615,11 @@ static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
   ** result in the save that resolves it. */
   char *result = NULL;
   int xrc = AS_OK;
-  if (d == AS_APPROVE && t->kind == AS_TOOLK_APP && rt->exec) {
+  bool ran = d == AS_APPROVE && t->kind == AS_TOOLK_APP;
+  bool timed = rt->tracer || rt->budget;
+  int64_t xstart = timed ? as_now_wall_ns() : 0;
+  uint64_t xt0 = timed ? as_now_mono_ns() : 0;
+  if (ran && rt->exec) {
     xrc = rt->exec(rt->exec_ctx, id, t, args, &result);
     if (xrc != AS_OK) {
       as_free(result);
@@ -1319,17 +1642,22 @@ static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
   rc = step(rt, id, resolve_fn, &rc_ctx);
   if (rc == AS_OK && !rc_ctx.found) rc = AS_EXISTS; /* resolved meanwhile */
   *began = rc == AS_OK;
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .retry = retries};
+  run r = {.rt = rt, .tel = tel, .id = id, .res = res, .entry = entry, .retry = retries,
+           .agent = -1};
   thread_of(r.thread, sizeof r.thread, id, retries);
+  int64_t xdur = timed ? (int64_t)(as_now_mono_ns() - xt0) : 0;
   if (rc == AS_OK && xrc != AS_OK) {
     as_free(result);
     as_free(args);
     r.agent = -1;
+    rc = tool_done(&r, t->qname, xstart, xdur, xrc);
+    if (rc != AS_OK) return rc;
     result_fail(res, tool_kind(xrc), "approved %s failed: %s", t->qname, as_status_msg(xrc));
     rc = fail_run(&r);
     return rc;
   }
   if (rc == AS_OK) rc = state_read(&r);
+  if (rc == AS_OK && ran) rc = tool_done(&r, t->qname, xstart, xdur, AS_OK);
   /* The model hears the outcome as the pending call's answer. */
   json_t *head = json_array_get(r.queue, 0);
   if (rc == AS_OK && (!head || json_integer_value(json_object_get(head, "idx")) != (json_int_t)idx))
@@ -1581,7 +1909,7 @@ static AS_WUR int retry_begin_fn(as_session *s, void *ctx, as_event_in *evs, siz
 
 /* Lock held, in flight: decide, record, and run the retry. */
 static AS_WUR int retry_body(const as_runtime *rt, const char *id, void *ctx,
-                             as_run_result *res, as__run_entry *entry, bool *began) {
+                             as_run_result *res, as__run_entry *entry, tele *tel, bool *began) {
   as_retry_answer *ans = ctx;
   as_session s = {0};
   int rc = retry_answer(rt, id, &s, ans);
@@ -1601,7 +1929,8 @@ static AS_WUR int retry_body(const as_runtime *rt, const char *id, void *ctx,
   memcpy(ans->thread, c.thread, sizeof ans->thread);
   as_log(AS_LOG_INFO, "session %s: retry %lld on thread %s", id, (long long)c.n, c.thread);
   /* The entry agent, afresh, on the retry's own thread. */
-  run r = {.rt = rt, .id = id, .res = res, .entry = entry, .agent = rt->app->entry, .retry = c.n};
+  run r = {.rt = rt, .tel = tel, .id = id, .res = res, .entry = entry, .agent = rt->app->entry,
+           .retry = c.n};
   memcpy(r.thread, c.thread, sizeof r.thread);
   rc = agent_begin(&r, NULL);
   if (rc == AS_OK) rc = drive(&r);
@@ -1658,4 +1987,27 @@ int as_cancel_session(const as_runtime *rt, const char *id, as_cancel_answer *an
   as_log(AS_LOG_INFO, "session %s: cancel: %s", id,
          marked ? "the run stops at its next scheduling point" : "not running");
   return AS_OK;
+}
+
+/* --- triggers (budget.h) ---------------------------------------------------------------- */
+
+int as_trigger(const as_runtime *rt, const char *id, int64_t estimate, bool try,
+               as_trigger_answer *ans, as_run_result *res) {
+  if (!runtime_ok(rt, id, res) || !ans || !rt->budget) return AS_INVAL;
+  memset(res, 0, sizeof *res);
+  int rc = as_budget_reserve(rt->st, rt->budget, id, estimate, ans);
+  if (rc != AS_OK || !ans->triggered) return rc;
+  as_log(AS_LOG_INFO, "session %s: cycle %s reserved %lld micro-dollars on %s", id, ans->op_id,
+         (long long)ans->need_micros, ans->day);
+  rc = as_run(rt, id, try, res);
+  if (rc != AS_OK) {
+    /* Refused before it ran (a held lock: AS_BUSY): the cycle never began.
+    ** A failure to release is left to as_budget_recover; rc is the one to
+    ** report. */
+    bool changed = false;
+    int crc = as_budget_release(rt->st, ans->op_id, rc == AS_BUSY ? "idle" : "failed", &changed);
+    if (crc != AS_OK)
+      as_log(AS_LOG_WARN, "session %s: releasing %s: %s", id, ans->op_id, as_status_msg(crc));
+  }
+  return rc;
 }

@@ -175,6 +175,13 @@ AS_WUR int as_llm_complete(as_llm *llm, const as_llm_request *req, as_llm_respon
 void as_llm_destroy(as_llm *llm);
 /* Release what *r owns and zero it. NULL is a no-op. */
 void as_llm_response_clear(as_llm_response *r);
+/* The usage of an answer its provider gave none for (usage_known false):
+** a token per four bytes, rounded up, of the request (every message's
+** text, call_id, and calls' names and arguments; every tool's name,
+** description and schema) as input, and of the answer (its text, calls'
+** names and arguments, structured output) as output; no cache buckets. */
+void as_llm_usage_estimate(const as_llm_request *req, const as_llm_response *resp,
+                           as_llm_usage *out);
 /* "rate_limited"-style name; "none"; "?" out of range. */
 const char *as_llm_error_name(as_llm_error_kind k);
 /* The finish reason's name; "?" out of range. */
