@@ -24,6 +24,12 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# node and npm: the OTLP schema test (tests/otlp) runs protobufjs. A machine
+# image may bring its own nodejs (with npm inside it), so ask for the
+# commands, not for Debian's package names.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup-deps: all ${#PKGS[@]} packages present"
   exit 0
