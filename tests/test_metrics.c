@@ -106,7 +106,7 @@ static void check_histograms(const char *text) {
     if (line[0] == '#') continue;
     char *sp = strrchr(line, ' ');
     assert_non_null(sp);
-    long long v = atoll(sp + 1);
+    long long v = strtoll(sp + 1, NULL, 10);
     *sp = '\0';
     char key[512];
     char *b = strstr(line, "_bucket");
