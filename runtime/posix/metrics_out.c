@@ -104,8 +104,7 @@ int as_metrics_write_textfile(const char *path, const char *text, char *err, siz
     rc = AS_IO;
   }
   if (rc != AS_OK) {
-    if (unlink(tmp) != 0) { /* ignore: the error above is the one to report */
-    }
+    (void)unlink(tmp); /* ignore: the error above is the one to report */
     return rc;
   }
   return sync_dir(path, err, cap);

@@ -44,7 +44,7 @@ const cli_command_info cli_commands[] = {
      "signal and where it was found. A refusal prints FILE:LINE:COL: (offset N) REASON. "
      "Exit 0 accepted, 1 refused, 2 bad usage or a file that cannot be read."},
     {"metrics", CMD_METRICS, "--db PATH",
-     "the Prometheus metrics of a runtime's database, derived from its ledger",
+     "Prometheus metrics, derived from a runtime database's ledger",
      "Prints the text exposition (format 0.0.4) of the database's cost ledger, budget "
      "reservations and event log, read in one transaction: agent_cycles_total, "
      "agent_cycle_duration_seconds, agent_phase_duration_seconds, agent_gate_results_total, "
