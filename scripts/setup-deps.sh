@@ -16,6 +16,7 @@ PKGS=(
   afl++                              # AFL++ fuzzing
   python3 clang-tidy git             # the ratchets (clang-tidy for unchecked results)
   python3-yaml                       # the fixtures lint reads app.yaml
+  prometheus prometheus-pushgateway  # promtool, a Prometheus server and a Pushgateway: the metrics tests
 )
 
 missing=()

@@ -61,6 +61,10 @@ int cmd_check(const cli_opts *o);
 /* `parse envelope|json FILE|-`: 0 accepted, 1 refused, 2 a file that
 ** cannot be read, 3 out of memory. */
 int cmd_parse(const cli_opts *o, const char *argv0);
+/* `metrics --db PATH [--out FILE | --push URL [--job NAME]] [--budget DOLLARS]`
+** (cmd_metrics.c): 0 written, 2 bad usage or a database that cannot be
+** read, 3 the output could not be written or pushed. */
+int cmd_metrics(const cli_opts *o);
 /* The help text: everything, one command's, or a topic's (o NULL: everything). */
 void cli_help(FILE *f, const cli_opts *o);
 
