@@ -438,49 +438,12 @@ static AS_WUR int spend(mbuf *b, as_store *st, int rc) {
   return b->rc;
 }
 
-/* The UTC day of wall ns (budget.h's as_utc_day: days from the epoch to
-** the proleptic Gregorian date, H. Hinnant's civil_from_days). */
-static void utc_day(int64_t wall_ns, char out[AS_DAY_LEN + 1]) {
-  int64_t days = wall_ns / (86400 * S);
-  if (wall_ns % (86400 * S) < 0) days--;
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) y++;
-  if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999; /* keeps the text 10 bytes */
-  const int64_t parts[3] = {y, m, d};
-  const int widths[3] = {4, 2, 2};
-  size_t k = 0;
-  for (int i = 0; i < 3; i++) {
-    if (i) out[k++] = '-';
-    int64_t v = parts[i];
-    for (int w = widths[i] - 1; w >= 0; w--) {
-      out[k + (size_t)w] = (char)('0' + v % 10);
-      v /= 10;
-    }
-    k += (size_t)widths[i];
-  }
-  out[k] = '\0';
-}
-
 static AS_WUR int remaining(mbuf *b, as_store *st, const as_budget_cfg *cfg, int rc) {
   if (!cfg) return rc;
   char day[AS_DAY_LEN + 1];
-  utc_day(as_now_wall_ns(), day);
+  as_utc_day(as_now_wall_ns(), day);
   int64_t spent = 0, held = 0;
-  rc = scalar(st, "SELECT COALESCE(SUM(cost_micros), 0) FROM cost_records WHERE day = ?1", day,
-              &spent, rc);
-  rc = scalar(st,
-              "SELECT COALESCE(SUM(MAX(r.estimate_micros - (SELECT COALESCE(SUM(c.cost_micros), 0)"
-              " FROM cost_records c WHERE c.op_id = r.op_id), 0)), 0)"
-              " FROM budget_reservations r WHERE r.state = 'open' AND r.day = ?1",
-              day, &held, rc);
+  rc = as__budget_day_totals(st, day, &spent, &held, rc); /* budget.c's own formula */
   if (rc != AS_OK) return rc;
   int64_t left = cfg->daily_limit_micros;
   left = spent < 0 || spent >= left ? 0 : left - spent;

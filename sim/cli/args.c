@@ -55,6 +55,17 @@ const cli_command_info cli_commands[] = {
      "Pushgateway as URL/metrics/job/NAME, within 10 s, and requires an HTTP 2xx. Exit 0, 2 "
      "for bad usage or a database that cannot be read, 3 when the output cannot be written or "
      "pushed."},
+    {"budget", CMD_BUDGET, "--db PATH",
+     "the daily budget's status, from a runtime database's ledger",
+     "Prints today's (UTC) status as the seed's CLI does: date, daily limit, today's spend "
+     "(the ledger's records billed to today), reserved (what open cycles still hold of their "
+     "estimates), remaining, cycles affordable at the cycle estimate, and spend events "
+     "(today's records); with --json one object with the same figures in dollars and in "
+     "micro-dollars (docs/budget.md). The daily limit is --budget, else AGENT_DAILY_BUDGET, "
+     "else --app's budget.daily_limit, else $5; the cycle estimate is --app's "
+     "budget.cycle_estimate, else $0.15. It writes nothing (an older database gets the "
+     "schema migration any runtime would give it). Exit 0, "
+     "or 2 for bad usage or a database that cannot be read."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
     {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
@@ -79,7 +90,7 @@ const char *cli_cmd_name(cli_cmd c) {
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_HELP
+  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
@@ -107,7 +118,7 @@ const cli_option_info cli_options[] = {
      "run only shard I of N (1-based) of the seed range"},
     {"--junit", O_JUNIT, 1, ON(CMD_SWEEP), "FILE",
      "write a JUnit XML report of the sweep (atomically)"},
-    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE), NULL,
+    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE) | ON(CMD_BUDGET), NULL,
      "end stdout with one JSON object on its last line (the text goes to stderr)"},
     {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY), NULL,
      "print every event of the run: the interleaving"},
@@ -135,15 +146,19 @@ const cli_option_info cli_options[] = {
      "carries its own)"},
     {"--structured", O_STRUCTURED, 1, ON(CMD_PARSE), "FILE",
      "parse envelope: the provider's structured output too (strict JSON), tried first"},
-    {"--db", O_DB, 1, ON(CMD_METRICS), "PATH", "metrics: the runtime's SQLite database (it must exist)"},
+    {"--db", O_DB, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "PATH",
+     "metrics, budget: the runtime's SQLite database (it must exist)"},
     {"--out", O_OUT, 1, ON(CMD_METRICS), "FILE",
      "metrics: replace FILE atomically (FILE.tmp.PID, fsync, rename) instead of printing"},
     {"--push", O_PUSH, 1, ON(CMD_METRICS), "URL",
      "metrics: PUT to the Pushgateway at URL (http://HOST:PORT) instead of printing"},
     {"--job", O_JOB, 1, ON(CMD_METRICS), "NAME",
      "metrics --push: the job's name, A-Z a-z 0-9 _ . - (default agentsim)"},
-    {"--budget", O_BUDGET, 1, ON(CMD_METRICS), "DOLLARS",
-     "metrics: the daily limit, e.g. 5 or 0.25 (default: AGENT_DAILY_BUDGET, else 5)"},
+    {"--budget", O_BUDGET, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "DOLLARS",
+     "metrics, budget: the daily limit, e.g. 5 or 0.25 (default: AGENT_DAILY_BUDGET, else "
+     "--app's, else 5)"},
+    {"--app", O_APP, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "DIR",
+     "metrics, budget: the app whose budget.daily_limit and budget.cycle_estimate apply"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -342,7 +357,9 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
   case O_PUSH:
   case O_JOB:
   case O_BUDGET:
+  case O_APP:
     if (!*val) return fail(err, cap, "%s: expected a value", name);
+    if (id == O_APP) o->app = val;
     if (id == O_DB) o->db = val;
     if (id == O_OUT) o->out = val;
     if (id == O_PUSH) o->push = val;
@@ -517,6 +534,9 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     if (!o->db) return fail(err, cap, "metrics: expected --db PATH");
     if (o->out && o->push) return fail(err, cap, "metrics: --out and --push exclude each other");
     if (o->job && !o->push) return fail(err, cap, "metrics: --job goes with --push");
+    break;
+  case CMD_BUDGET:
+    if (!o->db) return fail(err, cap, "budget: expected --db PATH");
     break;
   default:
     break;
