@@ -16,6 +16,7 @@ PKGS=(
   afl++                              # AFL++ fuzzing
   python3 clang-tidy git             # the ratchets (clang-tidy for unchecked results)
   python3-yaml                       # the fixtures lint reads app.yaml
+  prometheus prometheus-pushgateway  # promtool, a Prometheus server and a Pushgateway: the metrics tests
 )
 
 missing=()
@@ -24,6 +25,12 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# node and npm: the OTLP schema test (tests/otlp) runs protobufjs. A machine
+# image may bring its own nodejs (with npm inside it), so ask for the
+# commands, not for Debian's package names.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup-deps: all ${#PKGS[@]} packages present"
   exit 0

@@ -391,6 +391,8 @@ static void test_defaults(void **state) {
   assert_int_equal(a->ntools, AS_APP_BUILTIN_TOOLS);
   assert_int_equal(arg(tool(a, "mark_escalated"), "team")->roster, -1);
   assert_string_equal(a->dir, "/nonexistent");
+  assert_int_equal(a->daily_limit_micros, 5000000);
+  assert_int_equal(a->cycle_estimate_micros, 150000);
   as_app_free(a);
 }
 
@@ -460,7 +462,17 @@ typedef struct refusal {
 static const refusal refusals[] = {
     {"unknown top-level key", HEAD "colour: blue\n" AGENT_A, 3, 1,
      "unknown key 'colour' (expected: name, entry, approval_timeout, max_agent_runs, max_tool_calls, "
-     "rosters, fields, servers, inject, gate, retry, escalation, agents)"},
+     "rosters, fields, servers, inject, gate, retry, escalation, agents, budget)"},
+    {"budget: a negative limit", HEAD "budget: {daily_limit: -1}\n" AGENT_A, 3, 23,
+     "budget.daily_limit: expected a dollar amount like 5.00 (at most six decimals, at most "
+     "1000000000), found '-1'"},
+    {"budget: a zero estimate", HEAD "budget: {cycle_estimate: 0}\n" AGENT_A, 3, 26,
+     "budget.cycle_estimate: expected a dollar amount like 5.00 (at most six decimals, at most "
+     "1000000000), above 0, found '0'"},
+    {"budget: finer than a micro-dollar", HEAD "budget: {daily_limit: 0.0000001}\n" AGENT_A, 3,
+     23, "budget.daily_limit: expected a dollar amount"},
+    {"budget: an unknown key", HEAD "budget: {limit: 5}\n" AGENT_A, 3, 10,
+     "budget: unknown key 'limit' (expected: daily_limit, cycle_estimate)"},
     {"unknown agent key", HEAD "agents:\n  a:\n    prompt: a.md\n    tool: [x]\n"
                           "    routes: {default: end}\n",
      6, 5, "agents.a: unknown key 'tool' (expected: prompt, tools, routes, gate, max_calls)"},
@@ -1054,6 +1066,7 @@ static void test_accepts(void **state) {
       "entry: a\n"
       "approval_timeout: 500ms\n"
       "max_agent_runs: 256\n"
+      "budget: {daily_limit: 0.000001, cycle_estimate: 1000000000}\n"
       "rosters: {r: ['q\"uote', 'back\\slash', \"tab\\there\"], envs: [dev, prod]}\n"
       "fields:\n"
       "  num: {type: number, default: 1.5}\n"

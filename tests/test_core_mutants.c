@@ -96,7 +96,7 @@ static void test_list_and_switch(void **state) {
   }
   /* An unknown name changes nothing; NULL, "" and "none" switch off. */
   assert_int_equal(as_mutant_set("lock_noop_"), AS_NOTFOUND);
-  assert_string_equal(as_mutant_active(), "inflight_not_cleared_on_cancel");
+  assert_string_equal(as_mutant_active(), "cached_tokens_billed_as_input");
   assert_int_equal(as_mutant_set(""), AS_OK);
   assert_null(as_mutant_active());
   assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);

@@ -29,11 +29,13 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agentsim/app.h"
+#include "agentsim/budget.h"
 #include "agentsim/events.h"
 #include "agentsim/finalize.h"
 #include "agentsim/retry.h"
@@ -489,6 +491,172 @@ static void test_retries_on_threads(void **state) {
   as_mutex_free(W.mu);
 }
 
+/* --- triggers racing for one day's budget on real threads -------------------------------- */
+
+#define TRIGGERS 64
+
+/* A model of the test's own: one envelope per call, after 2 ms, reporting
+** 1000 tokens in (400 of them cache reads) and 1000 out: priced below at
+** $0.0282 a call; each trigger reserves $0.05. */
+static const char PRICES_JSON[] =
+    "{\"version\": \"threads-1\", \"models\": [{\"model\": \"m\", \"input\": \"10\","
+    " \"cache_read\": \"3\", \"cache_write\": \"0\", \"output\": \"21\"}]}";
+#define CALL_COST 28200 /* 600*10 + 400*3 + 1000*21 = 28200 per million: 0.028200 */
+
+static struct {
+  int go;
+  unsigned calls;   /* under W.mu: the model's answers */
+  int accepted, refused;
+  as_budget_cfg cfg;
+  as_prices prices;
+} B;
+
+static int tp_complete(void *self, const as_llm_request *req, as_llm_response *out,
+                       as_llm_error *err) {
+  (void)self;
+  (void)req;
+  (void)err;
+  as_sleep_until(as_now_mono_ns() + 2 * MS);
+  static const char env[] = "{\"content\": \"done\", \"confidence\": 0.9, \"rationale\": \"r\"}";
+  out->structured = as_malloc(sizeof env);
+  if (!out->structured) return AS_NOMEM;
+  memcpy(out->structured, env, sizeof env);
+  out->finish = AS_LLM_FINISH_STOP;
+  out->usage_known = true;
+  int rc = as_llm_usage_from_inclusive(1000, 400, 0, 1000, &out->usage);
+  as_mutex_lock(W.mu);
+  B.calls++;
+  as_mutex_unlock(W.mu);
+  return rc;
+}
+
+static void tp_destroy(void *self) { (void)self; }
+static const as_llm_vtable TP_VT = {"threads", tp_complete, tp_destroy};
+
+static void trigger_task(void *arg) {
+  int i = (int)(intptr_t)arg;
+  as_store *st = open_own();
+  if (!st) return;
+  for (;;) { /* the start line */
+    as_mutex_lock(W.mu);
+    int go = B.go;
+    as_mutex_unlock(W.mu);
+    if (go) break;
+    as_sleep_until(as_now_mono_ns() + 100000);
+  }
+  char id[16];
+  sid(id, sizeof id, i);
+  as_runtime rt = rt_for(st);
+  rt.budget = &B.cfg;
+  as_trigger_answer a;
+  as_run_result res;
+  int rc = as_trigger(&rt, id, 50000, false, &a, &res);
+  if (rc != AS_OK) fail_task(rc, "trigger %s: %s", id, as_status_name(rc));
+  else if (a.triggered && res.outcome != AS_RUN_ENDED)
+    fail_task(AS_INTERNAL, "trigger %s ran and %s (%s)", id, as_run_outcome_name(res.outcome),
+              res.error);
+  else if (!a.triggered && a.refusal != AS_TRIGGER_BUDGET)
+    fail_task(AS_INTERNAL, "trigger %s refused: %s", id, a.reason);
+  as_mutex_lock(W.mu);
+  if (rc == AS_OK) *(a.triggered ? &B.accepted : &B.refused) += 1;
+  as_mutex_unlock(W.mu);
+  as_store_close(st);
+}
+
+static int64_t one(as_store *st, const char *sql) {
+  (void)st;
+  char p[256];
+  ct_path(p, sizeof p, &D, "agents.db");
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return v;
+}
+
+/* 64 threads trigger 64 sessions at once against one day's budget of $1
+** on an on-disk WAL database: never over the limit, nothing lost. */
+static void test_triggers_on_threads(void **state) {
+  (void)state;
+  as_app_diag *diag = calloc(1, sizeof *diag);
+  assert_non_null(diag);
+  int rc = as_app_load_text(RETRY_APP, sizeof RETRY_APP - 1, "app.yaml", D.path, AS_APP_NO_PROMPTS,
+                            &W.app, diag);
+  if (rc != AS_OK) fail_msg("app: %s", diag->items[0].message);
+  free(diag);
+  char err[256];
+  rc = as_prices_parse(PRICES_JSON, sizeof PRICES_JSON - 1, "prices", &B.prices, err, sizeof err);
+  if (rc != AS_OK) fail_msg("%s", err);
+  B.cfg = (as_budget_cfg){.daily_limit_micros = 1000000, .cycle_estimate_micros = 50000,
+                          .prices = &B.prices};
+  W.llm = (as_llm){&TP_VT, NULL, 0, "m"};
+  assert_int_equal(as_locks_new(&W.reg, 0), AS_OK);
+  assert_int_equal(as_mutex_new(&W.mu), AS_OK);
+  W.rc = AS_OK;
+  B.go = 0;
+  B.calls = 0;
+  B.accepted = B.refused = 0;
+  as_store *st = open_own();
+  assert_non_null(st);
+  as_runtime rt = rt_for(st);
+  for (int i = 0; i < TRIGGERS; i++) {
+    char id[16];
+    sid(id, sizeof id, i);
+    assert_int_equal(as_session_start(&rt, id, NULL), AS_OK);
+  }
+  as_task *t[TRIGGERS];
+  for (size_t k = 0; k < TRIGGERS; k++)
+    assert_int_equal(as_task_spawn(&t[k], "trigger", trigger_task, (void *)(intptr_t)k), AS_OK);
+  as_sleep_until(as_now_mono_ns() + 5 * MS);
+  as_mutex_lock(W.mu);
+  B.go = 1;
+  as_mutex_unlock(W.mu);
+  for (size_t k = 0; k < TRIGGERS; k++) assert_int_equal(as_task_join(t[k]), AS_OK);
+  if (W.rc != AS_OK) fail_msg("%s", W.what);
+  assert_int_equal(B.accepted + B.refused, TRIGGERS);
+  /* Every cycle cost less than it reserved, so spend never passes the limit;
+  ** with the reservations and the check in one transaction, some must have
+  ** been refused: 64 x $0.05 is more than $1. */
+  int64_t spent = one(st, "SELECT COALESCE(SUM(cost_micros), 0) FROM cost_records");
+  assert_true(spent <= 1000000);
+  assert_true(B.refused > 0);
+  assert_true(B.accepted >= 20);
+  /* Nothing lost: a record per answer, each exactly priced; a reservation per
+  ** accepted trigger, settled at its records' sum; an event per refusal. */
+  assert_int_equal(one(st, "SELECT COUNT(*) FROM cost_records"), B.calls);
+  assert_int_equal(B.calls, (unsigned)B.accepted); /* one call per cycle */
+  assert_int_equal(spent, (int64_t)B.accepted * CALL_COST);
+  assert_int_equal(one(st, "SELECT COUNT(DISTINCT seq) FROM cost_records"), B.calls);
+  assert_int_equal(one(st, "SELECT COUNT(*) FROM budget_reservations WHERE state = 'settled'"
+                           " AND outcome = 'completed'"),
+                   B.accepted);
+  assert_int_equal(one(st, "SELECT COUNT(*) FROM budget_reservations"), B.accepted);
+  assert_int_equal(one(st, "SELECT COUNT(*) FROM budget_reservations r WHERE settled_micros !="
+                           " (SELECT SUM(cost_micros) FROM cost_records c WHERE c.op_id = r.op_id)"),
+                   0);
+  assert_int_equal(one(st, "SELECT COUNT(*) FROM events WHERE kind = 'budget_rejected'"),
+                   B.refused);
+  assert_int_equal(one(st, "SELECT COUNT(*) FROM sessions WHERE status = 'needs_review'"),
+                   B.accepted);
+  as_budget_status bs;
+  assert_int_equal(as_budget_status_get(st, &B.cfg, &bs), AS_OK);
+  assert_int_equal(bs.spent_micros, spent);
+  assert_int_equal(bs.reserved_micros, 0);
+  assert_int_equal(bs.open_reservations, 0);
+  assert_int_equal(as_locks_size(W.reg), 0);
+  print_message("triggers on threads: %d accepted, %d refused, spent %lld micro-dollars of "
+                "1000000\n",
+                B.accepted, B.refused, (long long)spent);
+  as_store_close(st);
+  as_locks_free(W.reg);
+  W.app = (as_app_free(W.app), NULL);
+  as_mutex_free(W.mu);
+}
+
 static int setup(void **state) {
   (void)state;
   ct_dir_make(&D);
@@ -505,6 +673,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_agents_on_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retries_on_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_triggers_on_threads, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agentsim/app.h"
+#include "agentsim/budget.h"
 #include "agentsim/fmt.h"
 #include "agentsim/seam.h"
 #include "app_internal.h"
@@ -88,7 +89,7 @@ out:
 static const char *const top_keys[] = {"name",    "entry",  "approval_timeout", "max_agent_runs",
                                        "max_tool_calls", "rosters", "fields", "servers",
                                        "inject",  "gate",   "retry",  "escalation",
-                                       "agents",  NULL};
+                                       "agents",  "budget", NULL};
 
 #define APP_TIMEOUT_MAX_NS (30ull * 86400ull * 1000000000ull)
 
@@ -105,6 +106,8 @@ static void defaults(as_app *a) {
   a->approval_timeout_ns = 30ull * 60ull * 1000000000ull;
   a->max_agent_runs = 8;
   a->max_tool_calls = 32;
+  a->daily_limit_micros = 5000000;                       /* the seed's $5.00 */
+  a->cycle_estimate_micros = AS_CYCLE_ESTIMATE_DEFAULT; /* and its $0.15 */
 }
 
 static void load_top(app_loader *L, int root) {
@@ -155,6 +158,7 @@ static void load_all(app_loader *L, const char *dir) {
   app_load_inject(L, root);
   app_load_gate(L, root);
   app_load_retry(L, root);
+  app_load_budget(L, root);
   app_load_agents(L, root, dir);
   load_entry(L, root);
 }

@@ -127,6 +127,8 @@ bool app_textv(app_loader *L, int i, const char *path, char *dst, size_t cap);
 bool app_number(app_loader *L, int i, const char *path, double lo, double hi, double *out);
 bool app_uint(app_loader *L, int i, const char *path, unsigned lo, unsigned hi, unsigned *out);
 bool app_bool(app_loader *L, int i, const char *path, bool *out);
+/* A dollar amount (budget.h, as_money_parse) of at least lo micro-dollars. */
+bool app_money(app_loader *L, int i, const char *path, int64_t lo, int64_t *out);
 /* "30m", "90s", "2h", "500ms", "1d": a positive whole number and a unit. */
 bool app_duration(app_loader *L, int i, const char *path, uint64_t max_ns, uint64_t *out);
 /* The roster called name: its index, or -1 after reporting at node i. */
@@ -151,6 +153,7 @@ void app_load_legacy(app_loader *L, int root);
 void app_load_inject(app_loader *L, int root);
 void app_load_gate(app_loader *L, int root);
 void app_load_retry(app_loader *L, int root);
+void app_load_budget(app_loader *L, int root);
 void app_load_agents(app_loader *L, int root, const char *dir);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentsim/budget.h"
 #include "agentsim/fmt.h"
 #include "app_internal.h"
 
@@ -241,6 +242,19 @@ bool app_uint(app_loader *L, int i, const char *path, unsigned lo, unsigned hi, 
     return false;
   }
   *out = (unsigned)v;
+  return true;
+}
+
+bool app_money(app_loader *L, int i, const char *path, int64_t lo, int64_t *out) {
+  static const char exp[] = "a dollar amount like 5.00 (at most six decimals, at most 1000000000)";
+  if (!plain(L, i, path, exp)) return false;
+  const char *s = ay_text(L->d, i);
+  int64_t v = 0;
+  if (as_money_parse(s, &v) != AS_OK || v < lo) {
+    app_node_err(L, i, path, "expected %s%s, found '%.48s'", exp, lo > 0 ? ", above 0" : "", s);
+    return false;
+  }
+  *out = v;
   return true;
 }
 
@@ -631,6 +645,17 @@ void app_load_servers(app_loader *L, int root) {
 }
 
 /* --- retry and the run's limits ------------------------------------------------------------- */
+
+void app_load_budget(app_loader *L, int root) {
+  static const char *const keys[] = {"daily_limit", "cycle_estimate", NULL};
+  as_app *a = L->app;
+  int m = app_get(L, root, "budget");
+  if (m < 0 || !app_check_map(L, m, "budget", keys, "key", 8)) return;
+  int v = app_get(L, m, "daily_limit");
+  if (v >= 0) app_money(L, v, "budget.daily_limit", 0, &a->daily_limit_micros);
+  v = app_get(L, m, "cycle_estimate");
+  if (v >= 0) app_money(L, v, "budget.cycle_estimate", 1, &a->cycle_estimate_micros);
+}
 
 void app_load_retry(app_loader *L, int root) {
   static const char *const keys[] = {"max_retries", "min_confidence", "transient", NULL};

@@ -275,8 +275,7 @@ static const char SQL_HELD[] =
     " FROM cost_records c WHERE c.op_id = r.op_id), 0)), 0)"
     " FROM budget_reservations r WHERE r.state = 'open' AND r.day = ?1";
 
-static AS_WUR int day_totals(as_store *st, const char *day, int64_t *spent, int64_t *held,
-                             int rc) {
+int as__budget_day_totals(as_store *st, const char *day, int64_t *spent, int64_t *held, int rc) {
   rc = query_i64(st, SQL_SPENT, day, NULL, spent, rc);
   return query_i64(st, SQL_HELD, day, NULL, held, rc);
 }
@@ -341,7 +340,7 @@ static AS_WUR int check(as_store *st, const as_budget_cfg *cfg, const char *id, 
     return rc;
   }
   as_utc_day(now, ans->day);
-  rc = day_totals(st, ans->day, &spent, &held, rc);
+  rc = as__budget_day_totals(st, ans->day, &spent, &held, rc);
   ans->remaining_micros = remaining_of(cfg->daily_limit_micros, spent, held);
   *ok = rc == AS_OK && spent + held + ans->need_micros <= cfg->daily_limit_micros;
   return rc;
@@ -515,7 +514,7 @@ int as_budget_status_get(as_store *st, const as_budget_cfg *cfg, as_budget_statu
   as_utc_day(as_now_wall_ns(), s.date);
   s.daily_limit_micros = cfg->daily_limit_micros;
   int rc = as__tx_begin(st, false);
-  rc = day_totals(st, s.date, &s.spent_micros, &s.reserved_micros, rc);
+  rc = as__budget_day_totals(st, s.date, &s.spent_micros, &s.reserved_micros, rc);
   rc = query_i64(st, "SELECT COUNT(*) FROM cost_records WHERE day = ?1", s.date, NULL,
                  &s.spend_events, rc);
   rc = query_i64(st, "SELECT COUNT(*) FROM budget_reservations WHERE state = 'open'", NULL, NULL,

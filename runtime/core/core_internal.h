@@ -82,6 +82,13 @@ AS_WUR int as__event_check(const char *kind, const char *payload);
 AS_WUR int as__event_insert(as_store *st, const char *session_id, const char *kind,
                             const char *payload, int64_t now, int64_t *seq, int rc);
 
+/* --- the budget (budget.c) ------------------------------------------------ */
+
+/* spent(day) and held(day) as budget.h defines them, inside the caller's
+** transaction (sticky rc). */
+AS_WUR int as__budget_day_totals(as_store *st, const char *day, int64_t *spent, int64_t *held,
+                                 int rc);
+
 /* --- checkpoints (checkpoints.c) ------------------------------------------ */
 
 /* Register the SQL function the GC uses on a new connection. */

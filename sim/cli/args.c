@@ -43,6 +43,29 @@ const cli_command_info cli_commands[] = {
      "(docs/envelope.md); prints content, confidence, rationale, "
      "signal and where it was found. A refusal prints FILE:LINE:COL: (offset N) REASON. "
      "Exit 0 accepted, 1 refused, 2 bad usage or a file that cannot be read."},
+    {"metrics", CMD_METRICS, "--db PATH",
+     "Prometheus metrics, derived from a runtime database's ledger",
+     "Prints the text exposition (format 0.0.4) of the database's cost ledger, budget "
+     "reservations and event log, read in one transaction: agent_cycles_total, "
+     "agent_cycle_duration_seconds, agent_phase_duration_seconds, agent_gate_results_total, "
+     "agent_tokens_total, agent_budget_spend_dollars_total, agent_budget_remaining_dollars and "
+     "the OpenTelemetry GenAI client histograms (runtime/include/agentsim/metrics.h). The daily "
+     "limit is --budget, else AGENT_DAILY_BUDGET, else $5. With --out it replaces FILE "
+     "atomically instead (a textfile collector's file); with --push it PUTs them to a "
+     "Pushgateway as URL/metrics/job/NAME, within 10 s, and requires an HTTP 2xx. Exit 0, 2 "
+     "for bad usage or a database that cannot be read, 3 when the output cannot be written or "
+     "pushed."},
+    {"budget", CMD_BUDGET, "--db PATH",
+     "the daily budget's status, from a runtime database's ledger",
+     "Prints today's (UTC) status as the seed's CLI does: date, daily limit, today's spend "
+     "(the ledger's records billed to today), reserved (what open cycles still hold of their "
+     "estimates), remaining, cycles affordable at the cycle estimate, and spend events "
+     "(today's records); with --json one object with the same figures in dollars and in "
+     "micro-dollars (docs/budget.md). The daily limit is --budget, else AGENT_DAILY_BUDGET, "
+     "else --app's budget.daily_limit, else $5; the cycle estimate is --app's "
+     "budget.cycle_estimate, else $0.15. It writes nothing (an older database gets the "
+     "schema migration any runtime would give it). Exit 0, "
+     "or 2 for bad usage or a database that cannot be read."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
     {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
@@ -67,7 +90,7 @@ const char *cli_cmd_name(cli_cmd c) {
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_HELP
+  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
@@ -95,7 +118,7 @@ const cli_option_info cli_options[] = {
      "run only shard I of N (1-based) of the seed range"},
     {"--junit", O_JUNIT, 1, ON(CMD_SWEEP), "FILE",
      "write a JUnit XML report of the sweep (atomically)"},
-    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE), NULL,
+    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE) | ON(CMD_BUDGET), NULL,
      "end stdout with one JSON object on its last line (the text goes to stderr)"},
     {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY), NULL,
      "print every event of the run: the interleaving"},
@@ -123,6 +146,19 @@ const cli_option_info cli_options[] = {
      "carries its own)"},
     {"--structured", O_STRUCTURED, 1, ON(CMD_PARSE), "FILE",
      "parse envelope: the provider's structured output too (strict JSON), tried first"},
+    {"--db", O_DB, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "PATH",
+     "metrics, budget: the runtime's SQLite database (it must exist)"},
+    {"--out", O_OUT, 1, ON(CMD_METRICS), "FILE",
+     "metrics: replace FILE atomically (FILE.tmp.PID, fsync, rename) instead of printing"},
+    {"--push", O_PUSH, 1, ON(CMD_METRICS), "URL",
+     "metrics: PUT to the Pushgateway at URL (http://HOST:PORT) instead of printing"},
+    {"--job", O_JOB, 1, ON(CMD_METRICS), "NAME",
+     "metrics --push: the job's name, A-Z a-z 0-9 _ . - (default agentsim)"},
+    {"--budget", O_BUDGET, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "DOLLARS",
+     "metrics, budget: the daily limit, e.g. 5 or 0.25 (default: AGENT_DAILY_BUDGET, else "
+     "--app's, else 5)"},
+    {"--app", O_APP, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "DIR",
+     "metrics, budget: the app whose budget.daily_limit and budget.cycle_estimate apply"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -316,6 +352,20 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
     if (!*val) return fail(err, cap, "%s: expected a file name (or - for stdin)", name);
     o->structured = val;
     return AS_OK;
+  case O_DB:
+  case O_OUT:
+  case O_PUSH:
+  case O_JOB:
+  case O_BUDGET:
+  case O_APP:
+    if (!*val) return fail(err, cap, "%s: expected a value", name);
+    if (id == O_APP) o->app = val;
+    if (id == O_DB) o->db = val;
+    if (id == O_OUT) o->out = val;
+    if (id == O_PUSH) o->push = val;
+    if (id == O_JOB) o->job = val;
+    if (id == O_BUDGET) o->budget = val;
+    return AS_OK;
   case O_HELP:
     o->help_for = o->cmd;
     o->cmd = CMD_HELP;
@@ -479,6 +529,14 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       return fail(err, cap, "parse json does not take --structured (parse envelope does)");
     if (o->structured && strcmp(o->structured, "-") == 0 && strcmp(o->parse_file, "-") == 0)
       return fail(err, cap, "parse envelope: FILE and --structured cannot both be - (stdin)");
+    break;
+  case CMD_METRICS:
+    if (!o->db) return fail(err, cap, "metrics: expected --db PATH");
+    if (o->out && o->push) return fail(err, cap, "metrics: --out and --push exclude each other");
+    if (o->job && !o->push) return fail(err, cap, "metrics: --job goes with --push");
+    break;
+  case CMD_BUDGET:
+    if (!o->db) return fail(err, cap, "budget: expected --db PATH");
     break;
   default:
     break;

@@ -23,7 +23,9 @@ typedef enum cli_cmd {
   CMD_BENCH,
   CMD_MUTANTS,
   CMD_CHECK,
-  CMD_PARSE
+  CMD_PARSE,
+  CMD_METRICS,
+  CMD_BUDGET
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
@@ -74,6 +76,12 @@ typedef struct cli_opts {
   const char *parse_kind;   /* parse: "envelope" or "json" */
   const char *parse_file;   /* parse: a path, or "-" for stdin */
   const char *structured;   /* parse envelope --structured: a path, or "-" */
+  const char *db;           /* metrics --db: the database's path */
+  const char *out;          /* metrics --out: the textfile to write */
+  const char *push;         /* metrics --push: the Pushgateway's base URL */
+  const char *job;          /* metrics --job: the Pushgateway job (with --push) */
+  const char *budget;       /* metrics, budget --budget: the daily limit in dollars, as given */
+  const char *app;          /* metrics, budget --app: the app whose budget settings apply */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and

@@ -10,7 +10,9 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "agentsim/budget.h"
 #include "agentsim/fmt.h"
+#include "agentsim/store.h"
 #include "args.h"
 #include "sim.h"
 
@@ -61,6 +63,20 @@ int cmd_check(const cli_opts *o);
 /* `parse envelope|json FILE|-`: 0 accepted, 1 refused, 2 a file that
 ** cannot be read, 3 out of memory. */
 int cmd_parse(const cli_opts *o, const char *argv0);
+/* `metrics --db PATH [--out FILE | --push URL [--job NAME]] [--budget DOLLARS]`
+** (cmd_metrics.c): 0 written, 2 bad usage or a database that cannot be
+** read, 3 the output could not be written or pushed. */
+int cmd_metrics(const cli_opts *o);
+/* `budget --db PATH [--json] [--budget DOLLARS] [--app DIR]` (cmd_budget.c):
+** 0 printed, 2 bad usage or a database that cannot be read. */
+int cmd_budget(const cli_opts *o);
+/* The budget the options name (--budget, AGENT_DAILY_BUDGET, --app, $5;
+** the estimate from --app, else $0.15), errors reported as `cmd: ...`:
+** AS_OK, or AS_PARSE/AS_NOTFOUND/AS_IO (bad usage), AS_NOMEM. */
+AS_WUR int cli_budget_cfg(const cli_opts *o, const char *cmd, as_budget_cfg *cfg);
+/* Open the existing database at o->db for cmd (reported): NULL on failure,
+** with *ex the exit status. */
+as_store *cli_open_db(const cli_opts *o, const char *cmd, int *ex);
 /* The help text: everything, one command's, or a topic's (o NULL: everything). */
 void cli_help(FILE *f, const cli_opts *o);
 

@@ -20,6 +20,8 @@ static int dispatch(const cli_opts *o, const char *argv0) {
   case CMD_MUTANTS: return cmd_mutants(o, argv0);
   case CMD_CHECK: return cmd_check(o);
   case CMD_PARSE: return cmd_parse(o, argv0);
+  case CMD_METRICS: return cmd_metrics(o);
+  case CMD_BUDGET: return cmd_budget(o);
   default: break;
   }
   cli_error("no command given (try 'agentsim help')");

@@ -222,6 +222,9 @@ typedef struct as_app {
   uint64_t approval_timeout_ns;   /* the watchdog's timeout */
   unsigned max_agent_runs;        /* agent runs in one session run */
   unsigned max_tool_calls;        /* tool calls in one agent run (default 32) */
+  int64_t daily_limit_micros;     /* budget.daily_limit (default $5.00): the CLI's
+                                  ** AGENT_DAILY_BUDGET overrides it (budget.h) */
+  int64_t cycle_estimate_micros;  /* budget.cycle_estimate (default $0.15) */
 } as_app;
 
 typedef struct as_app_diag_item {
