@@ -929,19 +929,23 @@ static void scrape_ack(orc *o, btask *bt, const orc_op *ack) {
   rem = rem > 0 ? rem : 0;
   for (size_t i = 0; i < b->nrecs; i++)
     if (b->recs[i].doubt) return; /* either way */
+  int64_t total = 0; /* the spend metric counts every day's records */
+  for (size_t i = 0; i < b->nrecs; i++) total += b->recs[i].cost;
   bool ok = ack->date && strcmp(ack->date, today) == 0 && ack->limit == b->limit &&
             ack->spent == spent && ack->reserved == held && ack->remaining == rem &&
             ack->cycles == rem / b->estimate && ack->spend_events == n &&
-            (!ack->has_metric || ack->metric_spend == spent);
+            (!ack->has_metric || (ack->metric_spend == total && ack->metric_remaining == rem));
   if (!ok)
     orc__violate(o, ORC_CK_LEDGER_MATCH, "a scrape read %s: limit %lld, spent %lld, reserved %lld, "
-                 "remaining %lld, %lld cycles, %lld records%s%lld; the ledger says %s: %lld, %lld, "
-                 "%lld, %lld, %lld, %lld", orc__str(ack->date), (long long)ack->limit,
+                 "remaining %lld, %lld cycles, %lld records%s%lld (remaining %lld); the ledger says "
+                 "%s: %lld, %lld, %lld, %lld, %lld, %lld, all days' spend %lld",
+                 orc__str(ack->date), (long long)ack->limit,
                  (long long)ack->spent, (long long)ack->reserved, (long long)ack->remaining,
                  (long long)ack->cycles, (long long)ack->spend_events,
                  ack->has_metric ? ", the spend metric " : ", no metric ",
-                 (long long)ack->metric_spend, today, (long long)b->limit, (long long)spent,
-                 (long long)held, (long long)rem, (long long)(rem / b->estimate), (long long)n);
+                 (long long)ack->metric_spend, (long long)ack->metric_remaining, today,
+                 (long long)b->limit, (long long)spent, (long long)held, (long long)rem,
+                 (long long)(rem / b->estimate), (long long)n, (long long)total);
 }
 
 /* The flushed spans' priced usage against the ledger's LLM cost. */

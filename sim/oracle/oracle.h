@@ -433,7 +433,8 @@ typedef struct orc_op {
   const char *date;
   int64_t limit, spent, reserved, cycles, spend_events, open_reservations;
   int has_metric;
-  int64_t metric_spend;
+  int64_t metric_spend;     /* agent_budget_spend_dollars_total, micro-dollars */
+  int64_t metric_remaining; /* agent_budget_remaining_dollars */
 } orc_op;
 
 /* How a trigger answered. */

@@ -27,6 +27,7 @@
 #include "agentsim/fmt.h"
 #include "agentsim/finalize.h"
 #include "agentsim/locks.h"
+#include "agentsim/metrics.h"
 #include "agentsim/retry.h"
 #include "agentsim/store.h"
 #include "agentsim/trace.h"
@@ -834,6 +835,20 @@ static AS_WUR int exec_recover(worker *w, const scn_op *sop, uint32_t i) {
   return rc;
 }
 
+/* The value of the exposition's sample `name` (no labels) in micro-dollars;
+** false when it has none or it is not exact dollars. */
+static bool sample(const char *text, const char *name, int64_t *out) {
+  size_t n = strlen(name);
+  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    if (strncmp(p, name, n) != 0 || p[n] != ' ') continue;
+    const char *v = p + n + 1, *end = strchr(v, '\n');
+    return scn_money_parse(v, end ? (size_t)(end - v) : strlen(v), out) == AS_OK;
+  }
+  return false;
+}
+
+/* A scrape: the budget's status and the metrics exposition, as a scraper
+** reads them one after the other. */
 static AS_WUR int exec_scrape(worker *w, const scn_op *sop, uint32_t i) {
   (void)i;
   orc_op op = op_for(sop, NULL);
@@ -851,6 +866,14 @@ static AS_WUR int exec_scrape(worker *w, const scn_op *sop, uint32_t i) {
     op.spend_events = st.spend_events;
     op.open_reservations = st.open_reservations;
   }
+  char *text = NULL;
+  if (rc == AS_OK) rc = as_metrics_render(w->st, w->r->budget, &text);
+  if (rc == AS_OK) {
+    op.has_metric = sample(text, "agent_budget_spend_dollars_total", &op.metric_spend) &&
+                    sample(text, "agent_budget_remaining_dollars", &op.metric_remaining);
+    if (!op.has_metric) rc = AS_PARSE; /* an exposition without them: the oracle hears it */
+  }
+  as_free(text);
   ack(w, &op, rc);
   return rc;
 }
