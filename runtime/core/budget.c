@@ -397,10 +397,13 @@ int as_budget_reserve(as_store *st, const as_budget_cfg *cfg, const char *id, in
     int rc = as__tx_begin(st, false);
     rc = check(st, cfg, id, now, ans, &ok, rc);
     rc = as__tx_end(st, rc);
-    if (rc != AS_OK || !ok) {
-      if (rc == AS_OK && ans->refusal == AS_TRIGGER_ACCEPTED) answer_refuse(ans, AS_TRIGGER_BUDGET);
-      return rc;
+    if (rc == AS_OK && !ok && ans->refusal == AS_TRIGGER_ACCEPTED) {
+      answer_refuse(ans, AS_TRIGGER_BUDGET);
+      rc = as__tx_begin(st, true); /* the refusal is recorded as ever */
+      rc = rejected_event(st, id, ans, now, rc);
+      return as__tx_end(st, rc);
     }
+    if (rc != AS_OK || !ok) return rc;
     as_sleep_until(as_now_mono_ns()); /* the await between them */
     rc = as__tx_begin(st, true);
     rc = reserve_insert(st, id, ans, now, rc);
