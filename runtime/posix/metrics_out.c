@@ -179,7 +179,11 @@ int as_metrics_push(const char *url, const char *job, const char *text, long tim
   }
   while (url[ulen - 1] == '/') ulen--; /* stops at "http:" at the latest */
   char full[AS_METRICS_URL_MAX + AS_METRICS_JOB_MAX + 32];
-  (void)snprintf(full, sizeof full, "%.*s/metrics/job/%s", (int)ulen, url, job); /* sized above */
+  static const char mid[] = "/metrics/job/";
+  size_t jlen = strlen(job); /* ulen + jlen + sizeof mid <= sizeof full: checked above */
+  memcpy(full, url, ulen);
+  memcpy(full + ulen, mid, sizeof mid - 1);
+  memcpy(full + ulen + sizeof mid - 1, job, jlen + 1);
 
   int rc = AS_OK;
   reply r = {{0}, 0};
