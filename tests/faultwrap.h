@@ -89,6 +89,7 @@ unsigned long fw_counted(void);
 
 /* The next `times` calls of fn fail with err. For poll, err 0 means "return
 ** 0" (a timeout); for read/write, err 0 means "move only half the bytes";
+** for write, err -1 means "return 0" (nothing moved, no errno);
 ** for clock_gettime, err 0 means "report a wall clock before 1970"; for
 ** pthread_cond_timedwait, ETIMEDOUT returns early, before the deadline. */
 void fw_inject(fw_fn fn, int err, unsigned times);

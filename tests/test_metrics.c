@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include "agentsim/seam.h"
 #include "core_internal.h"
 #include "coretest.h"
+#include "faultwrap.h"
+#include "sqlwrap.h"
 
 static ct_dir D;
 static as_platform P;
@@ -379,6 +382,127 @@ static void test_cap(void **state) {
   as_store_close(st);
 }
 
+
+/* Label values byte by byte: a tab passes as is; every UTF-8 corner
+** (the first and last valid lead bytes, overlongs, surrogates, past
+** U+10FFFF, a bad continuation, a sequence cut by the end) either passes
+** whole or becomes one U+FFFD per invalid byte. */
+static void test_utf8_corners(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+      {"a\tb", "a\tb"},
+      {"\xc2\x80", "\xc2\x80"},                  /* U+0080 */
+      {"\xc1\xbf", "\xef\xbf\xbd\xef\xbf\xbd"},  /* overlong 2-byte lead */
+      {"\xe0\xa0\x80", "\xe0\xa0\x80"},          /* U+0800 */
+      {"\xe0\x9f\xbf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong */
+      {"\xed\x9f\xbf", "\xed\x9f\xbf"},          /* U+D7FF */
+      {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* a surrogate */
+      {"\xe2\x82\x41", "\xef\xbf\xbd\xef\xbf\xbd" "A"},  /* bad third byte */
+      {"\xe2\x82\xc0", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* third byte too high */
+      {"\xf0\x90\x80\x80", "\xf0\x90\x80\x80"},  /* U+10000 */
+      {"\xf0\x8f\xbf\xbf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong */
+      {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"},  /* U+10FFFF */
+      {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* past it */
+      {"\xf5\x80", "\xef\xbf\xbd\xef\xbf\xbd"},  /* no such lead */
+      {"\xf0\x90\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* cut by the end */
+      {"x\xc3", "x\xef\xbf\xbd"},                /* cut after one byte */
+  };
+  as_store *st = ct_open(&D, "utf8.db", "wal", 0);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    exec(st, "DELETE FROM cost_records");
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(st->db,
+                                        "INSERT INTO cost_records VALUES ('" TODAY "', 1, '',"
+                                        " 'llm_call', 's', 'x', ?1, 1, 0, 0, 1, 0, 'v1', 1, 1, 0)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(q, 1, cases[i].in, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    assert_int_equal(sqlite3_finalize(q), SQLITE_OK);
+    char *t = render(st, NULL, "utf8");
+    char line[256];
+    snprintf(line, sizeof line,
+             "gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\","
+             "gen_ai_request_model=\"%s\"} 1", cases[i].out);
+    has_line(t, line);
+    as_free(t);
+  }
+  as_store_close(st);
+}
+
+/* The refusals: no store, and *out NULL after each. */
+static void test_refusals(void **state) {
+  (void)state;
+  char *u = (char *)1;
+  assert_int_equal(as_metrics_render(NULL, &CFG, &u), AS_INVAL);
+  assert_null(u);
+  u = (char *)1;
+  assert_int_equal(as_metrics_render_capped(NULL, NULL, 100, &u), AS_INVAL);
+  assert_null(u);
+}
+
+/* Every allocation, every SQLite call and every vsnprintf of a render
+** failing in turn (STYLE.md rule 7): each failing render returns an error,
+** hands out nothing and leaks nothing, the store stays usable (the read
+** transaction ended: the next render is the unfaulted text), and once the
+** countdown no longer fires the render is the unfaulted one byte for byte. */
+static void test_faults(void **state) {
+  (void)state;
+  as_store *st = ct_open(&D, "faults.db", "wal", 0);
+  fill(st);
+  char *want = render(st, &CFG, "faults");
+  static const char *const kinds[] = {"allocation", "SQLite call", "vsnprintf"};
+  for (int kind = 0; kind < 3; kind++) {
+    unsigned long fails = 0;
+    for (unsigned long n = 1;; n++) {
+      assert_true(n < 100000);
+      size_t blocks = fw_live_blocks();
+      char *u = (char *)1;
+      if (kind == 0) fw_countdown(FW_ALLOC, n, ENOMEM, 0);
+      if (kind == 1) sw_countdown(SW_COUNTDOWN, n, n % 2 ? SQLITE_IOERR : SQLITE_NOMEM, 0);
+      if (kind == 2) fw_countdown(FW_BIT(VSNPRINTF), n, EOVERFLOW, 0);
+      int rc = as_metrics_render(st, &CFG, &u);
+      bool fired = kind == 1 ? sw_fired() : fw_fired();
+      fw_disarm();
+      sw_disarm();
+      if (!fired) {
+        if (rc != AS_OK) fail_msg("%s: unfaulted render: %s", kinds[kind], as_status_name(rc));
+        assert_string_equal(u, want);
+        as_free(u);
+        assert_int_equal(fw_live_blocks(), blocks);
+        break;
+      }
+      fails++;
+      if (rc == AS_OK) fail_msg("%s %lu failed, yet the render succeeded", kinds[kind], n);
+      if (rc != AS_NOMEM && rc != AS_IO && rc != AS_INTERNAL)
+        fail_msg("%s %lu: %s", kinds[kind], n, as_status_name(rc));
+      if (u != NULL) fail_msg("%s %lu: *out not NULL after %s", kinds[kind], n,
+                              as_status_name(rc));
+      assert_int_equal(fw_live_blocks(), blocks);
+      char *again = NULL; /* not render(): hundreds of copies of want for promtool */
+      assert_int_equal(as_metrics_render(st, &CFG, &again), AS_OK);
+      assert_string_equal(again, want);
+      as_free(again);
+    }
+    assert_true(fails > 0); /* each kind reached the render */
+  }
+  /* Two failures at once: the first one's status is the one returned. */
+  char *u = (char *)1;
+  sw_countdown(SW_COUNTDOWN, 1, SQLITE_IOERR, 0);
+  fw_countdown(FW_BIT(VSNPRINTF), 1, EOVERFLOW, 1);
+  int rc = as_metrics_render(st, &CFG, &u);
+  assert_true(sw_fired());
+  assert_true(fw_fired());
+  fw_disarm();
+  sw_disarm();
+  assert_int_equal(rc, AS_IO);
+  assert_null(u);
+  as_free(want);
+  as_store_close(st);
+}
+
 /* The sim build only: the classic "ledger + metric" double count. */
 #ifdef AS_WITH_MUTANTS
 static void test_mutant_counted_twice(void **state) {
@@ -394,6 +518,13 @@ static void test_mutant_counted_twice(void **state) {
   has_line(t, "agent_budget_spend_dollars_total 0.350000");
   has_line(t, "agent_budget_remaining_dollars 0.180000"); /* only the metric is wrong */
   as_free(t);
+  /* A settlement below zero (no CHECK on settled_micros) drives the wrong
+  ** metric negative: printed exactly, sign and all. */
+  exec(st, "INSERT INTO budget_reservations VALUES ('sess-secret-1:cycle-9', 'sess-secret-1',"
+           " '" YESTERDAY "', 1, 'released', 'failed', -900000, 0, 0)");
+  t = render(st, &CFG, "mutant-negative");
+  has_line(t, "agent_budget_spend_dollars_total -0.550000");
+  as_free(t);
   assert_int_equal(as_mutant_set(NULL), AS_OK);
   as_store_close(st);
 }
@@ -405,6 +536,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_utf8_corners, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 #ifdef AS_WITH_MUTANTS /* the production objects hold no mutant */
       cmocka_unit_test_setup_teardown(test_mutant_counted_twice, setup, teardown),
 #endif

@@ -78,7 +78,7 @@ int as_metrics_write_textfile(const char *path, const char *text, char *err, siz
   }
   char tmp[4096];
   int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  if (n < 0 || (size_t)n >= sizeof tmp) {
+  if ((size_t)n >= sizeof tmp) { /* snprintf cannot fail here: n >= 0 */
     say(err, cap, "%.200s...: the path is too long", path);
     return AS_INVAL;
   }
@@ -177,10 +177,13 @@ int as_metrics_push(const char *url, const char *job, const char *text, long tim
         AS_METRICS_TIMEOUT_MAX_MS);
     return AS_INVAL;
   }
-  while (ulen > 0 && url[ulen - 1] == '/') ulen--;
+  while (url[ulen - 1] == '/') ulen--; /* stops at "http:" at the latest */
   char full[AS_METRICS_URL_MAX + AS_METRICS_JOB_MAX + 32];
-  int fn = snprintf(full, sizeof full, "%.*s/metrics/job/%s", (int)ulen, url, job);
-  if (fn < 0 || (size_t)fn >= sizeof full) return AS_INTERNAL; /* sized above */
+  static const char mid[] = "/metrics/job/";
+  size_t jlen = strlen(job); /* ulen + jlen + sizeof mid <= sizeof full: checked above */
+  memcpy(full, url, ulen);
+  memcpy(full + ulen, mid, sizeof mid - 1);
+  memcpy(full + ulen + sizeof mid - 1, job, jlen + 1);
 
   int rc = AS_OK;
   reply r = {{0}, 0};
@@ -202,7 +205,7 @@ int as_metrics_push(const char *url, const char *job, const char *text, long tim
     rc = AS_NOMEM;
     goto out;
   }
-  SETOPT(h, CURLOPT_URL, full);
+  cc = curl_easy_setopt(h, CURLOPT_URL, full);
   SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT(h, CURLOPT_CUSTOMREQUEST, "PUT");
   SETOPT(h, CURLOPT_POSTFIELDS, text);
@@ -232,7 +235,7 @@ int as_metrics_push(const char *url, const char *job, const char *text, long tim
   if (cc != CURLE_OK) {
     say(err, cap, "metrics push %s: no HTTP status: %s", full, curl_easy_strerror(cc));
     rc = AS_IO;
-  } else if (status < 200 || status > 299) {
+  } else if (status / 100 != 2) { /* not 2xx */
     flatten(r.text);
     say(err, cap, "metrics push %s: HTTP %ld%s%.200s", full, status, r.n ? ": " : "", r.text);
     rc = AS_IO;
