@@ -8,9 +8,7 @@
 ** canonical mapping). jansson keeps an object's keys in insertion order, so
 ** the same spans give the same bytes.
 */
-#include <inttypes.h>
 #include <jansson.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "agentsim/seam.h"
@@ -68,17 +66,27 @@ static bool all_zero(const uint8_t *b, size_t n) {
   return true;
 }
 
-/* A fixed64 nanosecond time; before the epoch is 0. */
-static json_t *unix_nano(int64_t ns) {
-  char buf[24];
-  int len = snprintf(buf, sizeof buf, "%" PRIu64, ns < 0 ? (uint64_t)0 : (uint64_t)ns);
-  return len > 0 && (size_t)len < sizeof buf ? json_stringn(buf, (size_t)len) : NULL;
+/* mag in decimal, '-' first when neg, as a JSON string. Written by hand:
+** snprintf's failure and truncation returns could never happen here, and
+** branches for them could only be dead. */
+static json_t *decimal(uint64_t mag, bool neg) {
+  char buf[21]; /* '-' and UINT64_MAX's 20 digits; the int64 range needs 20 */
+  size_t i = sizeof buf;
+  do {
+    buf[--i] = (char)('0' + mag % 10);
+    mag /= 10;
+  } while (mag);
+  if (neg) buf[--i] = '-';
+  return json_stringn(buf + i, sizeof buf - i);
 }
 
+/* A fixed64 nanosecond time; before the epoch is 0. */
+static json_t *unix_nano(int64_t ns) { return decimal(ns < 0 ? 0 : (uint64_t)ns, false); }
+
+/* An int64 (as the canonical mapping writes 64-bit integers: a string);
+** 0 - (uint64_t)v is |v| for every v < 0, INT64_MIN included. */
 static json_t *int_value(int64_t v) {
-  char buf[24];
-  int len = snprintf(buf, sizeof buf, "%" PRId64, v);
-  return len > 0 && (size_t)len < sizeof buf ? json_stringn(buf, (size_t)len) : NULL;
+  return v < 0 ? decimal(0 - (uint64_t)v, true) : decimal((uint64_t)v, false);
 }
 
 /* {"key": key, "value": {"stringValue": s} or {"intValue": "i"}} */
