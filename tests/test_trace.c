@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +26,41 @@
 
 /* --- a posix platform whose heap counts its blocks ------------------------ */
 
-static atomic_long live_blocks;
+/* It also fails on demand (STYLE.md rule 7): armed with fail_arm(n), the
+** n-th fallible call -- a runtime allocation, a mutex or condition
+** variable's creation, or one of jansson's allocations (main installs
+** j_malloc) -- fails, and fail_disarm() says whether one did. Counted with
+** atomics: the real-thread tests go through it too. */
+static atomic_long live_blocks, jansson_blocks;
+static atomic_long fail_at, fail_calls; /* fail_at 0: off */
+static atomic_int fail_fired;
+static atomic_int timedwaits; /* cond_timedwait calls (a waiter parked) */
 static as_platform counted;
 
+static bool should_fail(void) {
+  long at = atomic_load(&fail_at);
+  if (at == 0 || atomic_fetch_add(&fail_calls, 1) + 1 != at) return false;
+  atomic_store(&fail_fired, 1);
+  return true;
+}
+static void fail_arm(long n) {
+  atomic_store(&fail_calls, 0);
+  atomic_store(&fail_fired, 0);
+  atomic_store(&fail_at, n);
+}
+static bool fail_disarm(void) {
+  atomic_store(&fail_at, 0);
+  return atomic_load(&fail_fired) != 0;
+}
+
 static void *c_alloc(size_t n) {
+  if (should_fail()) return NULL;
   void *p = as_platform_posix.mem_alloc(n);
   if (p) atomic_fetch_add(&live_blocks, 1);
   return p;
 }
 static void *c_realloc(void *p, size_t n) {
+  if (should_fail()) return NULL;
   void *q = as_platform_posix.mem_realloc(p, n);
   if (q && !p) atomic_fetch_add(&live_blocks, 1);
   return q;
@@ -41,6 +68,36 @@ static void *c_realloc(void *p, size_t n) {
 static void c_free(void *p) {
   if (p) atomic_fetch_sub(&live_blocks, 1);
   as_platform_posix.mem_free(p);
+}
+/* A failed creation answers AS_SYS, so a test can tell it from AS_NOMEM. */
+static int c_mutex_new(as_mutex **out) {
+  if (should_fail()) {
+    *out = NULL;
+    return AS_SYS;
+  }
+  return as_platform_posix.mutex_new(out);
+}
+static int c_cond_new(as_cond **out) {
+  if (should_fail()) {
+    *out = NULL;
+    return AS_SYS;
+  }
+  return as_platform_posix.cond_new(out);
+}
+static int c_cond_timedwait(as_cond *c, as_mutex *m, uint64_t deadline_ns) {
+  atomic_fetch_add(&timedwaits, 1); /* m is held: the waiter counts already */
+  return as_platform_posix.cond_timedwait(c, m, deadline_ns);
+}
+
+static void *j_malloc(size_t n) {
+  if (should_fail()) return NULL;
+  void *p = malloc(n);
+  if (p) atomic_fetch_add(&jansson_blocks, 1);
+  return p;
+}
+static void j_free(void *p) {
+  if (p) atomic_fetch_sub(&jansson_blocks, 1);
+  free(p);
 }
 
 static int setup(void **state) {
@@ -50,14 +107,21 @@ static int setup(void **state) {
   counted.mem_alloc = c_alloc;
   counted.mem_realloc = c_realloc;
   counted.mem_free = c_free;
+  counted.mutex_new = c_mutex_new;
+  counted.cond_new = c_cond_new;
+  counted.cond_timedwait = c_cond_timedwait;
   atomic_store(&live_blocks, 0);
+  atomic_store(&jansson_blocks, 0);
+  (void)fail_disarm(); /* ignore: nothing was armed */
   as_platform_set(&counted);
   return 0;
 }
 static int teardown(void **state) {
   (void)state;
   as_platform_set(NULL);
-  assert_int_equal(atomic_load(&live_blocks), 0); /* nothing leaked */
+  assert_int_equal(atomic_load(&fail_at), 0);        /* no countdown left armed */
+  assert_int_equal(atomic_load(&live_blocks), 0);    /* nothing leaked */
+  assert_int_equal(atomic_load(&jansson_blocks), 0); /* nor by jansson */
   return 0;
 }
 
@@ -101,6 +165,53 @@ static void test_attr_lookup(void **state) {
   assert_null(as_span_str(&sp, "absent"));
   sp.nattrs = 1;
   assert_null(as_span_str(&sp, "gen_ai.request.model")); /* past nattrs */
+  assert_true(as_span_int(&sp, "gen_ai.usage.input_tokens", NULL)); /* out may be NULL */
+  assert_null(as_span_str(&sp, NULL));
+  assert_false(as_span_int(&sp, NULL, &v));
+  /* An attribute without a key is passed over, not matched. */
+  sp.attrs[0].key = NULL;
+  sp.nattrs = 3;
+  assert_true(as_span_int(&sp, "gen_ai.usage.input_tokens", &v));
+  assert_int_equal(v, 7);
+}
+
+/* Every form the validator tells apart: each lead byte's range of second
+** bytes (overlongs, surrogates, past U+10FFFF), continuation bytes, bytes
+** that start nothing, a sequence the end cuts, a NUL. */
+static void test_utf8_forms(void **state) {
+  (void)state;
+  static const struct {
+    const char *s;
+    size_t n;
+    bool ok;
+  } cases[] = {
+      {"", 0, true},
+      {"\xc2\x80", 2, true},
+      {"\xdf\xbf", 2, true},
+      {"\xc1\xbf", 2, false}, /* overlong two-byte */
+      {"\xc3\x41", 2, false}, /* second byte below the range */
+      {"\xc3\xc0", 2, false}, /* and above it */
+      {"\xe0\xa0\x80", 3, true},
+      {"\xe0\x9f\xbf", 3, false}, /* overlong */
+      {"\xed\x9f\xbf", 3, true},
+      {"\xed\xa0\x80", 3, false}, /* a surrogate */
+      {"\xee\x80\x80", 3, true},
+      {"\xe2\x82\x41", 3, false}, /* third byte no continuation */
+      {"\xe2\x82", 2, false},      /* cut by the end */
+      {"\xf0\x90\x80\x80", 4, true},
+      {"\xf0\x8f\xbf\xbf", 4, false}, /* overlong */
+      {"\xf1\x80\x80\x80", 4, true},
+      {"\xf1\x80\x80\x41", 4, false}, /* fourth byte no continuation */
+      {"\xf4\x8f\xbf\xbf", 4, true},   /* U+10FFFF */
+      {"\xf4\x90\x80\x80", 4, false}, /* past it */
+      {"\xf5\x80\x80\x80", 4, false},
+      {"\x80", 1, false},
+      {"\xff", 1, false},
+      {"a\0b", 3, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    if (as__utf8_valid(cases[i].s, cases[i].n) != cases[i].ok)
+      fail_msg("case %zu: expected %s", i, cases[i].ok ? "valid" : "invalid");
 }
 
 static void test_rec_deep_copy(void **state) {
@@ -129,6 +240,14 @@ static void test_rec_deep_copy(void **state) {
   assert_null(r.text);
   as_span_rec_free(&r); /* twice is fine */
   as_span_rec_free(NULL);
+  /* A span with no texts but its name needs no block. */
+  as_span bare = {0};
+  snprintf(bare.name, sizeof bare.name, "bare");
+  assert_int_equal(as_span_rec_copy(&r, &bare), AS_OK);
+  assert_null(r.text);
+  assert_string_equal(r.span.name, "bare");
+  assert_int_equal(atomic_load(&live_blocks), 0);
+  as_span_rec_free(&r);
 }
 
 static void test_rec_caps_and_utf8(void **state) {
@@ -171,6 +290,99 @@ static void test_rec_caps_and_utf8(void **state) {
   assert_true(as__utf8_valid("caf\xc3\xa9", 5));
   assert_false(as__utf8_valid("a\0b", 3));
   assert_false(as__utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+}
+
+/* A value of AS_SPAN_VALUE_MAX bytes ending in end, then past (beyond the
+** cap): the record keeps the a's and then exactly kept. */
+static void expect_cut(const char *end, const char *past, const char *kept) {
+  static char v[AS_SPAN_VALUE_MAX + 8];
+  size_t e = strlen(end), a = AS_SPAN_VALUE_MAX - e;
+  assert_true(strlen(past) > 0 && strlen(past) < 8);
+  memset(v, 'a', a);
+  memcpy(v + a, end, e);
+  memcpy(v + AS_SPAN_VALUE_MAX, past, strlen(past) + 1);
+  as_span sp = {0};
+  sp.attrs[0] = (as_span_attr){.key = "v", .s = v};
+  sp.nattrs = 1;
+  as_span_rec r;
+  assert_int_equal(as_span_rec_copy(&r, &sp), AS_OK);
+  const char *got = as_span_str(&r.span, "v");
+  assert_non_null(got);
+  assert_int_equal(strlen(got), a + strlen(kept));
+  assert_memory_equal(got, v, a);
+  assert_string_equal(got + a, kept);
+  as_span_rec_free(&r);
+}
+
+/* At the cap: a character the cap splits is left out whole, whatever its
+** length and wherever the split; bytes that could never start one become
+** '?' as anywhere else; a whole character just before the cap stays. The
+** name (cut at AS_SPAN_NAME_MAX - 1), keys and the message have their own
+** caps. */
+static void test_rec_cut_at_caps(void **state) {
+  (void)state;
+  expect_cut("\xf0\x9f\x98", "\x80", "");   /* 4 bytes, 3 before the cap */
+  expect_cut("\xf0\x9f", "\x98\x80", "");   /* 2 before it */
+  expect_cut("\xe2\x82", "\xac", "");       /* 3 bytes, 2 before */
+  expect_cut("\xe2", "\x82\xac", "");       /* 1 before */
+  expect_cut("\xc3\xa9", "b", "\xc3\xa9");  /* whole: kept */
+  expect_cut("\xe2" "A", "b", "?A");        /* a lead whose next byte is none */
+  expect_cut("\x80", "b", "?");             /* a lone continuation */
+  expect_cut("\xff", "b", "?");             /* never UTF-8 */
+  expect_cut("\xc3" "abc", "d", "?abc");    /* a bad lead well before the cap */
+
+  as_span sp = {0};
+  char key[AS_SPAN_KEY_MAX + 3], msg[AS_SPAN_MESSAGE_MAX + 3];
+  memset(key, 'k', sizeof key - 1);
+  key[sizeof key - 1] = '\0';
+  memset(msg, 'm', sizeof msg - 1);
+  msg[sizeof msg - 1] = '\0';
+  sp.attrs[0] = (as_span_attr){.key = key, .i = 5};
+  sp.nattrs = 1;
+  sp.message = msg;
+  /* A name of AS_SPAN_NAME_MAX - 1 bytes and its NUL is whole: not cut. */
+  memset(sp.name, 'n', AS_SPAN_NAME_MAX - 1);
+  sp.name[AS_SPAN_NAME_MAX - 2] = (char)0xC3; /* ends in a lone lead: '?' */
+  as_span_rec r;
+  assert_int_equal(as_span_rec_copy(&r, &sp), AS_OK);
+  assert_int_equal(strlen(r.span.name), AS_SPAN_NAME_MAX - 1);
+  assert_int_equal(r.span.name[AS_SPAN_NAME_MAX - 2], '?');
+  assert_int_equal(strlen(r.span.attrs[0].key), AS_SPAN_KEY_MAX);
+  assert_int_equal(strspn(r.span.attrs[0].key, "k"), AS_SPAN_KEY_MAX);
+  assert_int_equal(r.span.attrs[0].i, 5);
+  assert_int_equal(strlen(r.span.message), AS_SPAN_MESSAGE_MAX);
+  as_span_rec_free(&r);
+  /* The same lead with its continuation where the NUL was: the name goes on
+  ** past its cap, so the split character is left out. */
+  sp.name[AS_SPAN_NAME_MAX - 1] = (char)0xA9;
+  assert_int_equal(as_span_rec_copy(&r, &sp), AS_OK);
+  assert_int_equal(strlen(r.span.name), AS_SPAN_NAME_MAX - 2);
+  assert_int_equal(strspn(r.span.name, "n"), AS_SPAN_NAME_MAX - 2);
+  as_span_rec_free(&r);
+}
+
+/* The record's one allocation failing: AS_NOMEM, a zeroed record. */
+static void test_rec_alloc_failure(void **state) {
+  (void)state;
+  as_span sp = make_span("s", 4);
+  sp.message = "m";
+  as_span_rec r;
+  long n;
+  for (n = 1;; n++) {
+    fail_arm(n);
+    int rc = as_span_rec_copy(&r, &sp);
+    if (!fail_disarm()) {
+      assert_int_equal(rc, AS_OK);
+      assert_string_equal(r.span.message, "m");
+      as_span_rec_free(&r);
+      break;
+    }
+    assert_int_equal(rc, AS_NOMEM);
+    assert_null(r.text);
+    assert_int_equal(r.span.nattrs, 0);
+    assert_int_equal(atomic_load(&live_blocks), 0);
+  }
+  assert_int_equal(n, 2);
 }
 
 /* --- the queue ------------------------------------------------------------ */
@@ -240,6 +452,162 @@ static void test_queue_bound_and_drops(void **state) {
   as_span_queue_push(q, &sp);
   as_span_queue_free(q);
   as_span_queue_free(NULL);
+}
+
+/* Creation failing at each step (the queue, its ring, its mutex, its
+** condition variable): that step's status, nothing left behind. */
+static void test_queue_new_failures(void **state) {
+  (void)state;
+  assert_int_equal(as_span_queue_new(NULL, 4), AS_INVAL);
+  static const int want[] = {AS_NOMEM, AS_NOMEM, AS_SYS, AS_SYS};
+  as_span_queue *q;
+  long n;
+  for (n = 1;; n++) {
+    q = (as_span_queue *)&q;
+    fail_arm(n);
+    int rc = as_span_queue_new(&q, 4);
+    if (!fail_disarm()) {
+      assert_int_equal(rc, AS_OK);
+      break;
+    }
+    assert_true(n <= 4);
+    assert_int_equal(rc, want[n - 1]);
+    assert_null(q);
+    assert_int_equal(atomic_load(&live_blocks), 0);
+  }
+  assert_int_equal(n, 5);
+  /* A push whose copy runs out of memory is dropped and counted as such. */
+  as_span sp = make_span("s", 1);
+  fail_arm(1);
+  as_span_queue_push(q, &sp);
+  assert_true(fail_disarm());
+  as_span_queue_stats st;
+  as_span_queue_stats_get(q, &st);
+  assert_int_equal(st.len, 0);
+  assert_int_equal(st.accepted, 0);
+  assert_int_equal(st.dropped_copy, 1);
+  assert_int_equal(st.dropped_full, 0);
+  as_span_queue_free(q);
+}
+
+/* NULL queues, outputs and counts: no-ops that report nothing. */
+static void test_queue_null_args(void **state) {
+  (void)state;
+  as_span_queue *q;
+  assert_int_equal(as_span_queue_new(&q, 4), AS_OK);
+  as_span sp = make_span("s", 1);
+  as_span_queue_push(NULL, &sp);
+  as_span_rec out[4];
+  size_t k = 99;
+  as_span_queue_pop(NULL, out, 4, &k);
+  assert_int_equal(k, 0);
+  as_span_queue_push(q, &sp);
+  sp = make_span("s", 2);
+  as_span_queue_push(q, &sp);
+  k = 99;
+  as_span_queue_pop(q, NULL, 4, &k); /* nowhere to put them: none moved */
+  assert_int_equal(k, 0);
+  as_span_queue_stats st;
+  as_span_queue_stats_get(q, &st);
+  assert_int_equal(st.len, 2);
+  as_span_queue_pop(q, out, 1, NULL); /* moved, just not counted for us */
+  int64_t v;
+  assert_true(as_span_int(&out[0].span, "seq", &v));
+  assert_int_equal(v, 1);
+  as_span_rec_free(&out[0]);
+  assert_false(as_span_queue_wait(NULL, 1, AS_DEADLINE_NEVER));
+  as_span_queue_close(NULL);
+  as_span_queue_stats_get(q, NULL);
+  memset(&st, 0xff, sizeof st);
+  as_span_queue_stats_get(NULL, &st);
+  assert_int_equal(st.capacity, 0);
+  assert_int_equal(st.len, 0);
+  assert_int_equal(st.accepted, 0);
+  assert_int_equal(st.dropped_full + st.dropped_copy, 0);
+  k = 99;
+  as_span_queue_discard(NULL, &k);
+  assert_int_equal(k, 0);
+  as_span_queue_discard(q, NULL); /* the last one goes, uncounted */
+  as_span_queue_stats_get(q, &st);
+  assert_int_equal(st.len, 0);
+  assert_int_equal(st.accepted, 2);
+  as_span_queue_free(q);
+}
+
+typedef struct waiter_arg {
+  as_span_queue *q;
+  size_t min;
+  bool ready;
+} waiter_arg;
+
+#define WAITER_DEADLINE_NS 20000000000ull /* a waiter gives up after 20 s */
+#define WAKE_WITHIN_NS 10000000000ull     /* one not woken takes that long */
+
+static void *waiter(void *arg) {
+  waiter_arg *a = arg;
+  a->ready = as_span_queue_wait(a->q, a->min, as_now_mono_ns() + WAITER_DEADLINE_NS);
+  return NULL;
+}
+
+/* Start a thread waiting for min records; back once it has parked (it
+** counts itself a waiter before its cond_timedwait, under the queue's lock,
+** so whoever takes the lock next sees it). */
+static void start_waiter(pthread_t *th, waiter_arg *a, int parked_before) {
+  assert_int_equal(pthread_create(th, NULL, waiter, a), 0);
+  while (atomic_load(&timedwaits) <= parked_before) sched_yield();
+}
+
+static void push_seq(as_span_queue *q, int from, int to) {
+  for (int i = from; i < to; i++) {
+    as_span sp = make_span("w", i);
+    as_span_queue_push(q, &sp);
+  }
+}
+
+/* Join th, which must come back ready well before its deadline: it was
+** woken, not timed out. */
+static void join_woken(pthread_t th, const waiter_arg *a, uint64_t since) {
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_true(a->ready);
+  assert_true(as_now_mono_ns() - since < WAKE_WITHIN_NS);
+}
+
+/* Waiters with different minimums share one wake-up threshold, the
+** smallest any of them wants: a later waiter wanting more must not raise
+** it (the eager one would sleep through the push it waits for), one
+** wanting fewer must lower it (or it would). */
+static void test_queue_two_waiters(void **state) {
+  (void)state;
+  as_span_queue *q;
+  assert_int_equal(as_span_queue_new(&q, 8), AS_OK);
+  pthread_t ta, tb;
+  /* One waits for 1; another wanting 3 comes and goes; one push wakes the
+  ** first. */
+  atomic_store(&timedwaits, 0);
+  waiter_arg a = {q, 1, false};
+  start_waiter(&ta, &a, 0);
+  assert_false(as_span_queue_wait(q, 3, as_now_mono_ns() + 2000000)); /* times out */
+  uint64_t t0 = as_now_mono_ns();
+  push_seq(q, 0, 1);
+  join_woken(ta, &a, t0);
+  size_t gone;
+  as_span_queue_discard(q, &gone);
+  assert_int_equal(gone, 1);
+  /* One waits for 3, then another for 1: one push wakes the second, the
+  ** first waits on through it until three are there. */
+  atomic_store(&timedwaits, 0);
+  a = (waiter_arg){q, 3, false};
+  waiter_arg b = {q, 1, false};
+  start_waiter(&ta, &a, 0);
+  start_waiter(&tb, &b, 1);
+  t0 = as_now_mono_ns();
+  push_seq(q, 0, 1);
+  join_woken(tb, &b, t0);
+  push_seq(q, 1, 3);
+  join_woken(ta, &a, t0);
+  as_span_queue_discard(q, &gone);
+  assert_int_equal(gone, 3);
+  as_span_queue_free(q);
 }
 
 #define PRODUCERS 4
@@ -343,6 +711,57 @@ static void test_sink(void **state) {
   as_span_sink_free(NULL);
 }
 
+/* Creation failing (the sink, its mutex), records refused (none, malformed,
+** the copy or the growth out of memory): each drop counted, nothing
+** leaked; and the NULL sink answers nothing. */
+static void test_sink_failures(void **state) {
+  (void)state;
+  assert_int_equal(as_span_sink_new(NULL, 4, false), AS_INVAL);
+  static const int want[] = {AS_NOMEM, AS_SYS};
+  as_span_sink *s;
+  long n;
+  for (n = 1;; n++) {
+    s = (as_span_sink *)&s;
+    fail_arm(n);
+    int rc = as_span_sink_new(&s, 4, true);
+    if (!fail_disarm()) {
+      assert_int_equal(rc, AS_OK);
+      break;
+    }
+    assert_true(n <= 2);
+    assert_int_equal(rc, want[n - 1]);
+    assert_null(s);
+    assert_int_equal(atomic_load(&live_blocks), 0);
+  }
+  assert_int_equal(n, 3);
+  as_span_sink_record(NULL, NULL);
+  as_span bad = make_span("bad", 1);
+  bad.nattrs = AS_SPAN_ATTRS_MAX + 1;
+  as_span_sink_record(s, &bad);
+  assert_int_equal(as_span_sink_dropped(s), 1);
+  as_span sp = make_span("s", 2);
+  fail_arm(1); /* the record's copy */
+  as_span_sink_record(s, &sp);
+  assert_true(fail_disarm());
+  assert_int_equal(as_span_sink_dropped(s), 2);
+  fail_arm(2); /* the sink's first growth, after the copy */
+  as_span_sink_record(s, &sp);
+  assert_true(fail_disarm());
+  assert_int_equal(as_span_sink_dropped(s), 3);
+  assert_int_equal(as_span_sink_count(s), 0);
+  assert_int_equal(atomic_load(&live_blocks), 1); /* the sink alone */
+  as_span_sink_record(s, &sp);
+  assert_int_equal(as_span_sink_count(s), 1);
+  int64_t v;
+  assert_true(as_span_int(&as_span_sink_get(s, 0)->span, "seq", &v));
+  assert_int_equal(v, 2);
+  as_span_sink_clear(NULL);
+  assert_int_equal(as_span_sink_count(NULL), 0);
+  assert_null(as_span_sink_get(NULL, 0));
+  assert_int_equal(as_span_sink_dropped(NULL), 0);
+  as_span_sink_free(s);
+}
+
 /* --- OTLP JSON ------------------------------------------------------------ */
 
 static void test_encode_exact(void **state) {
@@ -428,7 +847,103 @@ static void test_encode_refusals(void **state) {
   hand.span.attrs[0] = (as_span_attr){.key = "k", .s = "ok"};
   hand.span.kind = (as_span_kind)7;
   assert_int_equal(as_otlp_encode(&hand, 1, "svc", &json), AS_INVAL);
+  hand.span.kind = AS_SPAN_INTERNAL;
+  /* Each of the other malformations alone, after a record that is fine. */
+  as_span_rec two[2] = {r, hand};
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_OK); /* the control */
+  as_free(json);
+  two[1].span.attrs[0].key = NULL;
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_INVAL);
+  two[1].span.attrs[0].key = "";
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_INVAL);
+  two[1].span.attrs[0].key = "k\xc3";
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_INVAL);
+  two[1] = hand;
+  two[1].span.nattrs = AS_SPAN_ATTRS_MAX + 1;
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_INVAL);
+  two[1] = hand;
+  two[1].span.message = "\xed\xa0\x80"; /* a surrogate */
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_INVAL);
+  two[1] = hand;
+  memset(two[1].span.name, 'n', sizeof two[1].span.name); /* no NUL */
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_INVAL);
+  snprintf(two[1].span.name, sizeof two[1].span.name, "bad\x80");
+  assert_int_equal(as_otlp_encode(two, 2, "svc", &json), AS_INVAL);
+  assert_null(json);
   as_span_rec_free(&r);
+}
+
+/* An error without a message is code 2 alone; zero ids and times. */
+static void test_encode_error_without_message(void **state) {
+  (void)state;
+  as_span_rec r = {0};
+  snprintf(r.span.name, sizeof r.span.name, "e");
+  r.span.error = true;
+  char *json = NULL;
+  assert_int_equal(as_otlp_encode(&r, 1, "svc", &json), AS_OK);
+  const char *want =
+      "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+      "\"value\":{\"stringValue\":\"svc\"}}]},\"scopeSpans\":[{\"scope\":"
+      "{\"name\":\"agentsim\"},\"spans\":["
+      "{\"traceId\":\"00000000000000000000000000000000\",\"spanId\":\"0000000000000000\","
+      "\"name\":\"e\",\"kind\":1,\"startTimeUnixNano\":\"0\",\"endTimeUnixNano\":\"0\","
+      "\"attributes\":[],\"status\":{\"code\":2}}]}]}]}";
+  assert_string_equal(json, want);
+  as_free(json);
+}
+
+/* Every allocation of an encoding failing in turn -- jansson's, for each
+** object, array, string and integer and inside json_dumpb (the first time,
+** sizing, and the second, writing), and the runtime's for the body: always
+** AS_NOMEM, *json NULL, nothing left allocated; and once none fails, the
+** very bytes of an encoding that never failed. */
+static void test_encode_alloc_countdown(void **state) {
+  (void)state;
+  as_span_rec recs[3];
+  as_span root = make_span("invoke_agent", 1);
+  root.attrs[1] = (as_span_attr){.key = "operation.id", .s = "op-1"};
+  /* More attributes than a jansson array starts with room for (8): its
+  ** growth fails too. */
+  static const char *const more[] = {"a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "a10"};
+  for (size_t i = 0; i < 9; i++)
+    root.attrs[2 + i] = (as_span_attr){.key = more[i], .i = (int64_t)i};
+  root.nattrs = 11;
+  as_span chat = make_span("chat m", 2);
+  memcpy(chat.parent_id, root.span_id, 8);
+  chat.kind = AS_SPAN_CLIENT;
+  chat.attrs[1] = (as_span_attr){.key = "gen_ai.usage.input_tokens", .i = -12};
+  chat.nattrs = 2;
+  chat.error = true;
+  chat.message = "rate limited";
+  as_span tool = make_span("execute_tool t", 3);
+  tool.error = true;
+  assert_int_equal(as_span_rec_copy(&recs[0], &root), AS_OK);
+  assert_int_equal(as_span_rec_copy(&recs[1], &chat), AS_OK);
+  assert_int_equal(as_span_rec_copy(&recs[2], &tool), AS_OK);
+  char *want = NULL;
+  assert_int_equal(as_otlp_encode(recs, 3, "svc", &want), AS_OK);
+  assert_non_null(strstr(want, "{\"intValue\":\"-12\"}"));
+  const long base = atomic_load(&live_blocks); /* the records' and want */
+  long n;
+  for (n = 1;; n++) {
+    char *json = (char *)&json;
+    fail_arm(n);
+    int rc = as_otlp_encode(recs, 3, "svc", &json);
+    if (!fail_disarm()) {
+      assert_int_equal(rc, AS_OK);
+      assert_string_equal(json, want);
+      as_free(json);
+      break;
+    }
+    if (rc != AS_NOMEM) fail_msg("allocation %ld failing gave %s", n, as_status_name(rc));
+    assert_null(json);
+    assert_int_equal(atomic_load(&live_blocks), base);
+    assert_int_equal(atomic_load(&jansson_blocks), 0);
+  }
+  print_message("encode countdown: %ld allocations\n", n - 1);
+  assert_true(n > 60); /* 3 spans' objects, twice dumped: many steps */
+  as_free(want);
+  for (int i = 0; i < 3; i++) as_span_rec_free(&recs[i]);
 }
 
 /* Past AS_OTLP_BODY_MAX the encoder refuses (the exporter then halves). */
@@ -457,15 +972,25 @@ static void test_encode_size_cap(void **state) {
 }
 
 int main(void) {
+  json_set_alloc_funcs(j_malloc, j_free); /* before jansson allocates anything */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_attr_lookup, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rec_deep_copy, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_utf8_forms, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rec_caps_and_utf8, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rec_cut_at_caps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rec_alloc_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_bound_and_drops, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_queue_new_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_queue_null_args, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_queue_two_waiters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sink, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sink_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_encode_exact, setup, teardown),
       cmocka_unit_test_setup_teardown(test_encode_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_encode_error_without_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_encode_alloc_countdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_encode_size_cap, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
