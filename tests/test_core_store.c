@@ -427,6 +427,18 @@ static void test_write_refusals(void **state) {
   assert_int_equal(t.version, 1);
   assert_int_equal(t.ncalls, 2);
 
+  /* Events with a save: none where some are counted, or too many. */
+  as_event_in evs[AS_SAVE_EVENTS_MAX + 1];
+  for (size_t i = 0; i < AS_SAVE_EVENTS_MAX + 1; i++)
+    evs[i] = (as_event_in){.kind = "session_created"};
+  int64_t first = -1;
+  assert_int_equal(as_session_save_with_events(NULL, &s, evs, 1, &first), AS_INVAL);
+  assert_int_equal(as_session_save_with_events(st, &s, NULL, 1, &first), AS_INVAL);
+  assert_int_equal(as_session_save_with_events(st, &s, evs, AS_SAVE_EVENTS_MAX + 1, &first),
+                   AS_INVAL);
+  assert_int_equal(first, -1);
+  assert_int_equal(s.version, 1); /* nothing saved */
+
   as_session_clear(&t);
   assert_int_equal(as_session_load(NULL, "r", &t), AS_INVAL);
   assert_int_equal(as_session_load(st, "r", NULL), AS_INVAL);

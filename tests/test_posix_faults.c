@@ -379,6 +379,8 @@ static void sleep_error(void) {
   as_sleep_until(0);
 }
 static void assert_false_expr(void) { AS_ASSERT(2 + 2 == 5); }
+/* The entry itself, given no expression and no file: "?" for each. */
+static void assert_nulls(void) { as_platform_posix.assert_fail(NULL, 7, NULL); }
 
 static void test_misuse_aborts(void **state) {
   (void)state;
@@ -395,6 +397,7 @@ static void test_misuse_aborts(void **state) {
   expect_abort(clock_wall_error, "clock_gettime(CLOCK_REALTIME)");
   expect_abort(sleep_error, "clock_nanosleep");
   expect_abort(assert_false_expr, "2 + 2 == 5");
+  expect_abort(assert_nulls, "agentsim: assertion failed: ? (?:7)\n");
 }
 
 int main(void) {

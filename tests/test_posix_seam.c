@@ -609,6 +609,30 @@ static void test_log_format_and_cut(void **state) {
   free(out);
 }
 
+/* A carriage return is escaped as a newline is; a NULL message (only the
+** platform's entry can be handed one) prints as "(null)". */
+static void test_log_escapes_and_null(void **state) {
+  (void)state;
+  uint64_t me = as_task_id();
+  struct capture cap;
+  capture_begin(&cap);
+  as_log(AS_LOG_WARN, "a\rb\r\nc\td\x01" "e\x7f");
+  as_platform_posix.log(AS_LOG_ERROR, NULL);
+  size_t len = 0;
+  char *out = capture_end(&cap, &len);
+  char *nl = strchr(out, '\n');
+  assert_non_null(nl);
+  *nl = '\0';
+  assert_string_equal(check_log_head(out, "warn", me), "a\\rb\\r\\nc\td?e?");
+  char *second = nl + 1;
+  nl = strchr(second, '\n');
+  assert_non_null(nl);
+  *nl = '\0';
+  assert_string_equal(check_log_head(second, "error", me), "(null)");
+  assert_string_equal(nl + 1, "");
+  free(out);
+}
+
 #define LOG_TASKS 4
 #define LOG_LINES 50
 #define LOG_PAD 200
@@ -834,6 +858,26 @@ static void test_misuse_aborts(void **state) {
   free(err);
 }
 
+/* --- the heap's edges (seam.h) ---------------------------------------------- */
+
+static void test_alloc_edges(void **state) {
+  (void)state;
+  assert_null(as_malloc(0));             /* n == 0: NULL, nothing allocated */
+  assert_null(as_calloc(0, 8));          /* no elements */
+  assert_null(as_calloc(8, 0));          /* no bytes each */
+  /* k * n would wrap: refused, not a short block. */
+  volatile size_t k = SIZE_MAX / 2 + 1;
+  assert_null(as_calloc(k, 2));
+  assert_null(as_calloc(2, k));
+  unsigned char *p = as_calloc(3, 5);
+  assert_non_null(p);
+  for (int i = 0; i < 15; i++) assert_int_equal(p[i], 0);
+  as_free(p);
+  as_free(NULL); /* a no-op */
+  as_mutex_free(NULL);
+  as_cond_free(NULL);
+}
+
 int main(void) {
   /* Backstop for a platform that deadlocks where the bounded waits above
   ** cannot reach (a mutex that never unlocks): die of SIGALRM, not hang. */
@@ -853,7 +897,9 @@ int main(void) {
       cmocka_unit_test(test_random_bytes),
       cmocka_unit_test(test_fault_never_fires),
       cmocka_unit_test(test_log_format_and_cut),
+      cmocka_unit_test(test_log_escapes_and_null),
       cmocka_unit_test(test_log_lines_do_not_interleave),
+      cmocka_unit_test(test_alloc_edges),
       cmocka_unit_test(test_status_names),
       cmocka_unit_test(test_misuse_aborts),
   };

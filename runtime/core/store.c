@@ -163,24 +163,24 @@ static const char *const sync_sql[] = {"PRAGMA synchronous = OFF", "PRAGMA synch
                                        "PRAGMA synchronous = FULL", "PRAGMA synchronous = EXTRA"};
 
 /* The level a store with no synchronous option gets: the journal mode's
-** durable one. */
-static int default_sync(int journal) {
+** durable one, `level` (as_store_durable's answer for no option). */
+static int default_sync(int journal, const char *level) {
   if (AS_MUTANT(DELETE_SYNC_FULL) && journal == J_DELETE) return S_FULL; /* SQLite's default */
-  const char *level = NULL;
-  if (as_store_durable(journals[journal], NULL, &level, NULL) != AS_OK) return -1;
   return pick(level, syncs);
 }
 
-/* The synchronous level opts ask for, or -1 with the reason logged. */
+/* The synchronous level opts ask for, or -1 with the reason logged; journal
+** is a mode pick() found. Only a synchronous option can be refused: with
+** none, every journal mode has its durable level (as_store_durable). */
 static int choose_sync(const as_store_opts *opts, int journal) {
-  const char *why = NULL;
-  if (as_store_durable(opts->journal_mode, opts->synchronous, NULL, &why) != AS_OK) {
-    int k = opts->synchronous ? pick(opts->synchronous, syncs) : -1;
+  const char *level = NULL, *why = NULL;
+  if (as_store_durable(opts->journal_mode, opts->synchronous, &level, &why) != AS_OK) {
+    int k = pick(opts->synchronous, syncs);
     if (opts->not_durable && k >= 0) return k; /* asked for knowingly */
     as_log(AS_LOG_ERROR, "store: %s", why);
     return -1;
   }
-  return opts->synchronous ? pick(opts->synchronous, syncs) : default_sync(journal);
+  return opts->synchronous ? pick(opts->synchronous, syncs) : default_sync(journal, level);
 }
 
 /* Set journal mode journals[j] and check that it took: SQLite answers with

@@ -128,10 +128,11 @@ static void *run(void *arg) {
   as_otlp_exporter *e = arg;
   uint64_t next = as_now_mono_ns() + e->interval_ns;
   while (!atomic_load(&e->stopping)) {
-    /* A full batch goes at once; a partial one when the interval is up. */
-    bool full = as_span_queue_wait(e->q, e->batch_max, next);
+    /* A full batch goes at once; a partial one when the interval is up.
+    ** Either way a batch goes when the wait returns: one that returns unmet
+    ** is past its deadline (the seam's timed wait never ends early). */
+    as_span_queue_wait(e->q, e->batch_max, next);
     if (atomic_load(&e->stopping)) break;
-    if (!full && as_now_mono_ns() < next) continue; /* spurious: keep waiting */
     while (one_batch(e, AS_DEADLINE_NEVER) && !atomic_load(&e->stopping)) {
       as_span_queue_stats st;
       as_span_queue_stats_get(e->q, &st);
@@ -148,7 +149,6 @@ static void *run(void *arg) {
 /* --- start and stop ---------------------------------------------------------- */
 
 static void exporter_free(as_otlp_exporter *e) {
-  if (!e) return;
   if (e->h) curl_easy_cleanup(e->h);
   curl_slist_free_all(e->headers);
   as_span_queue_free(e->q);

@@ -71,8 +71,10 @@ void as_otlp_exporter_stats(as_otlp_exporter *e, as_otlp_stats *out);
 ** then is dropped and counted), join the thread and free everything. The
 ** final counters go to *final (may be NULL). AS_OK when every span accepted
 ** was sent; AS_IO when some failed or were dropped at the end (the counters
-** say which); the exporter is freed either way. NULL is AS_INVAL. Emitting
-** through its tracer after stop has begun is a programming error. */
+** say which); the exporter is freed either way. AS_SYS when the thread
+** could not be joined: then nothing is freed (the thread may still use it)
+** and stop may be called again. NULL is AS_INVAL. Emitting through its
+** tracer after stop has begun is a programming error. */
 AS_WUR int as_otlp_exporter_stop(as_otlp_exporter *e, uint32_t drain_ms, as_otlp_stats *final);
 
 #endif /* AGENTSIM_OTLP_H */
