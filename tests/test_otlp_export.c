@@ -405,7 +405,7 @@ static void test_start_curl_failures(void **state) {
   static const struct {
     int fn, nth, rc;
   } cases[] = {
-      {C_GLOBAL_INIT, 1, AS_SYS}, {C_URL, 1, AS_INVAL}, {C_URL_GET, 1, AS_INVAL},
+      {C_GLOBAL_INIT, 1, AS_SYS}, {C_URL, 1, AS_NOMEM}, {C_URL_GET, 1, AS_NOMEM},
       {C_EASY_INIT, 1, AS_SYS},   {C_SLIST, 1, AS_NOMEM}, {C_SLIST, 2, AS_NOMEM},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

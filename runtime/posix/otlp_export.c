@@ -158,20 +158,23 @@ static void exporter_free(as_otlp_exporter *e) {
   curl_global_cleanup();
 }
 
-static bool endpoint_ok(const char *endpoint) {
+static AS_WUR int endpoint_check(const char *endpoint) {
   size_t n = strnlen(endpoint, AS_OTLP_URL_MAX + 1);
-  if (n == 0 || n > AS_OTLP_URL_MAX) return false;
+  if (n == 0 || n > AS_OTLP_URL_MAX) return AS_INVAL;
   for (size_t i = 0; i < n; i++)
-    if ((unsigned char)endpoint[i] <= 0x20 || endpoint[i] == 0x7f) return false;
+    if ((unsigned char)endpoint[i] <= 0x20 || endpoint[i] == 0x7f) return AS_INVAL;
   CURLU *u = curl_url();
-  if (!u) return false;
+  if (!u) return AS_NOMEM;
   char *scheme = NULL;
-  bool ok = curl_url_set(u, CURLUPART_URL, endpoint, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-            (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0);
+  CURLUcode c = curl_url_set(u, CURLUPART_URL, endpoint, 0);
+  if (c == CURLUE_OK) c = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  int rc = c == CURLUE_OUT_OF_MEMORY ? AS_NOMEM
+           : c != CURLUE_OK          ? AS_INVAL
+           : strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0 ? AS_OK
+                                                                          : AS_INVAL;
   curl_free(scheme);
   curl_url_cleanup(u);
-  return ok;
+  return rc;
 }
 
 /* The easy handle's fixed options. */
@@ -210,16 +213,15 @@ int as_otlp_exporter_start(as_otlp_exporter **out, const char *endpoint, const c
   size_t sl = strnlen(service, AS_OTLP_SERVICE_MAX + 1);
   if (sl > AS_OTLP_SERVICE_MAX) return AS_INVAL;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return AS_SYS;
-  int rc = AS_NOMEM;
+  int rc;
   as_otlp_exporter *e = as_calloc(1, sizeof *e);
   if (!e) {
     curl_global_cleanup();
     return AS_NOMEM;
   }
-  if (!endpoint_ok(endpoint)) {
-    rc = AS_INVAL;
-    goto fail;
-  }
+  rc = endpoint_check(endpoint);
+  if (rc != AS_OK) goto fail;
+  rc = AS_NOMEM;
   e->service = as_malloc(sl + 1);
   e->batch = as_calloc(batch_max, sizeof *e->batch);
   if (!e->service || !e->batch) goto fail;
