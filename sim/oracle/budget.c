@@ -83,8 +83,7 @@ typedef struct bresv {
 } bresv;
 
 typedef struct bpend {
-  bool llm;
-  bool ok;           /* tools: the world carried it out (no failure) */
+  bool llm;          /* else an app tool the world carried out (a failed one is not waited for) */
   char session[B_NAME], agent[B_NAME], name[B_NAME];
   bool known;
   int64_t incl[4];   /* prompt, cache_read, cache_write, completion */
@@ -130,13 +129,15 @@ struct orc_budget {
 /* --- the calendar and money ------------------------------------------------------- */
 
 /* The UTC day of wall-clock ns, "YYYY-MM-DD" (days from civil, inverted:
-** the proleptic Gregorian calendar in 400-year eras). */
+** the proleptic Gregorian calendar in 400-year eras). An int64_t of ns
+** spans the years 1677 to 2262, so the day count from 0000-03-01 (z) and
+** the year are always positive: no negative era to round. */
 static void utc_day(int64_t wall_ns, char out[B_DAY]) {
   int64_t secs = wall_ns / 1000000000;
   if (wall_ns % 1000000000 < 0) secs--;
   int64_t z = secs / 86400 - (secs % 86400 < 0 ? 1 : 0);
   z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t era = z / 146097;
   int64_t doe = z - era * 146097;
   int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   int64_t y = yoe + era * 400;
@@ -145,7 +146,7 @@ static void utc_day(int64_t wall_ns, char out[B_DAY]) {
   int64_t d = doy - (153 * mp + 2) / 5 + 1;
   int64_t m = mp < 10 ? mp + 3 : mp - 9;
   if (m <= 2) y++;
-  unsigned yy = (unsigned)(y < 0 ? 0 : y % 10000), mm = (unsigned)m % 13u, dd = (unsigned)d % 32u;
+  unsigned yy = (unsigned)y, mm = (unsigned)m, dd = (unsigned)d;
   char buf[32];
   (void)snprintf(buf, sizeof buf, "%04u-%02u-%02u", yy, mm, dd); /* ignore: ten characters */
   memcpy(out, buf, B_DAY - 1);
@@ -158,9 +159,10 @@ static void cents(char *buf, size_t cap, int64_t micros, bool up) {
   (void)snprintf(buf, cap, "$%lld.%02lld", (long long)(c / 100), (long long)(c % 100)); /* ignore: sized */
 }
 
+/* pattern: a model name of the table, never "" (read_model). */
 static bool name_matches(const char *pattern, const char *model) {
   size_t n = strlen(pattern);
-  if (n && pattern[n - 1] == '*') return strncmp(pattern, model, n - 1) == 0;
+  if (pattern[n - 1] == '*') return strncmp(pattern, model, n - 1) == 0;
   return strcmp(pattern, model) == 0;
 }
 
@@ -286,11 +288,13 @@ void orc__budget_free(orc *o) {
 
 /* --- the model's sums ------------------------------------------------------------ */
 
-/* The ledger cost of op (records carrying it); sure: only records not in doubt. */
-static int64_t ledger_of(const struct orc_budget *b, const char *op, bool sure) {
+/* The ledger cost of reservation op (records carrying it, in doubt too: a
+** close settles what its cycle's records say then, and a hold is what they
+** have not yet spent). op is a reservation's, never "". */
+static int64_t ledger_of(const struct orc_budget *b, const char *op) {
   int64_t sum = 0;
-  for (size_t i = 0; op[0] && i < b->nrecs; i++)
-    if (strcmp(b->recs[i].op, op) == 0 && !(sure && b->recs[i].doubt)) sum += b->recs[i].cost;
+  for (size_t i = 0; i < b->nrecs; i++)
+    if (strcmp(b->recs[i].op, op) == 0) sum += b->recs[i].cost;
   return sum;
 }
 
@@ -312,7 +316,7 @@ static int64_t held_of(const struct orc_budget *b, const char *day, bool sure) {
   for (size_t i = 0; i < b->nresv; i++) {
     const bresv *r = &b->resv[i];
     if (r->state != RS_OPEN || strcmp(r->day, day) != 0 || (sure && r->doubt_new)) continue;
-    int64_t h = r->est - ledger_of(b, r->op, false);
+    int64_t h = r->est - ledger_of(b, r->op);
     sum += h > 0 ? h : 0;
   }
   return sum;
@@ -330,19 +334,12 @@ static bresv *open_of(struct orc_budget *b, const char *session) {
   return NULL;
 }
 
+/* The budget's part of active task t. Its operation's beginning made it
+** (orc__budget_begin, the only place that allocates one; a failure there is
+** a harness error, after which the oracle hears nothing more), and every
+** caller's task is in an operation. */
 static btask *btask_of(orc *o, const orc_task *t) {
-  struct orc_budget *b = budget_of(o);
-  if (!b || !t) return NULL;
-  size_t id = (size_t)(t - o->tasks);
-  if (id >= b->ntasks) {
-    if (sim_grow(&b->tasks, &b->captasks, id + 1, sizeof *b->tasks, ORC_MAX_TASKS) != AS_OK) {
-      orc__harness_error(o, "out of memory");
-      return NULL;
-    }
-    memset(&b->tasks[b->ntasks], 0, (id + 1 - b->ntasks) * sizeof *b->tasks);
-    b->ntasks = id + 1;
-  }
-  return &b->tasks[id];
+  return &o->bud->tasks[t - o->tasks];
 }
 
 /* --- the stream's evidence ----------------------------------------------------------- */
@@ -353,7 +350,6 @@ static void copy(char *dst, size_t cap, const char *s) {
 
 static void push(orc *o, orc_task *t, const bpend *p) {
   btask *bt = btask_of(o, t);
-  if (!bt) return;
   if (bt->npend == B_PENDING) {
     orc__harness_error(o, "more than %u leaf operations of one task wait for their record",
                        B_PENDING);
@@ -363,9 +359,10 @@ static void push(orc *o, orc_task *t, const bpend *p) {
 }
 
 void orc__budget_on_answer(orc *o, const orc_llm_answer *a, orc_task *t) {
-  /* An error costs nothing; without a budget the runtime records nothing. */
-  if (!a || !t || !t->active || a->rc != AS_OK || !o->bud || !o->bud->on) return;
-  bpend p = {.llm = true, .ok = true, .known = a->usage_known != 0,
+  /* An error costs nothing; without a budget the runtime records nothing.
+  ** (An active task began, and its beginning made o->bud.) */
+  if (!a || !t || !t->active || a->rc != AS_OK || !o->bud->on) return;
+  bpend p = {.llm = true, .known = a->usage_known != 0,
              .incl = {a->prompt, a->cache_read, a->cache_write, a->completion}};
   copy(p.session, sizeof p.session, a->session);
   copy(p.agent, sizeof p.agent, a->agent);
@@ -374,9 +371,11 @@ void orc__budget_on_answer(orc *o, const orc_llm_answer *a, orc_task *t) {
 }
 
 void orc__budget_on_exec(orc *o, const orc_exec *ex, orc_task *t) {
-  /* A tool whose server failed is not recorded (the run fails with it). */
-  if (!ex || !t || !t->active || ex->fail != AS_OK || !o->bud || !o->bud->on) return;
-  bpend p = {.llm = false, .ok = true};
+  /* A tool whose server failed is not recorded (the run fails with it).
+  ** The sink passes on only an event orc__on_exec accepted (ex names a
+  ** session and a tool); an active task began, which made o->bud. */
+  if (!t || !t->active || ex->fail != AS_OK || !o->bud->on) return;
+  bpend p = {.llm = false};
   copy(p.session, sizeof p.session, ex->session);
   copy(p.name, sizeof p.name, ex->tool);
   push(o, t, &p);
@@ -440,7 +439,7 @@ static bool runs_agents(unsigned k) {
 
 /* The oldest leaf of the kind waiting in bt (tools: by name); -1 none. */
 static int take_pending(btask *bt, bool llm, const char *name) {
-  for (size_t i = 0; bt && i < bt->npend; i++)
+  for (size_t i = 0; i < bt->npend; i++)
     if (bt->pend[i].llm == llm && (llm || strcmp(bt->pend[i].name, name) == 0)) return (int)i;
   return -1;
 }
@@ -506,9 +505,9 @@ static void judge_cost(orc *o, const orc_crow *r) {
   int64_t got = nw[ORC_KC_COST].i, want = 0;
   bool tool = strcmp(ctext(&nw[ORC_KC_LEAF]), "tool_call") == 0;
   const char *why = NULL;
-  if (!b->on) {
-    if (pv[0]) why = "unpriced (no budget), with price version \"\"";
-  } else if (strcmp(pv, b->version) != 0) {
+  /* (A budget is on: without one no leaf waits for a record, and judge_leaf
+  ** has already refused it.) */
+  if (strcmp(pv, b->version) != 0) {
     why = "priced by the table's version";
   } else if (tool) {
     want = b->tool_micros;
@@ -520,7 +519,7 @@ static void judge_cost(orc *o, const orc_crow *r) {
   if (why)
     orc__violate(o, ORC_CK_COST_EXACT, "record %s #%lld (%s %s) has price version '%s': it "
                  "must be %s ('%s')", ctext(&nw[ORC_KC_DAY]), (long long)nw[ORC_KC_SEQ].i,
-                 tool ? "tool" : "model", name, pv, why, b->on ? b->version : "");
+                 tool ? "tool" : "model", name, pv, why, b->version);
   else if (got != want)
     orc__violate(o, ORC_CK_COST_EXACT, "record %s #%lld (%s %s: input %lld, cache read %lld, "
                  "cache write %lld, output %lld) costs %lld micro-dollars; the table (%s) makes "
@@ -544,7 +543,7 @@ static void record_insert(orc *o, orc_task *t, uint32_t conn, const orc_crow *r)
                    (long long)nw[ORC_KC_COST].i, session, ctext(&nw[ORC_KC_NAME]));
       return;
     }
-    if (b->recs[i].seq > last) last = b->recs[i].seq;
+    last = b->recs[i].seq; /* appended as numbered: the day's last is its greatest */
   }
   if (seq != last + 1) {
     orc__violate(o, ORC_CK_SPEND_DURABLE, "a record numbered %s #%lld; the day's last is #%lld "
@@ -597,7 +596,7 @@ static void resv_insert(orc *o, orc_task *t, uint32_t conn, const orc_crow *r) {
   char want[B_NAME + 32], d0[B_DAY], d1[B_DAY];
   (void)snprintf(want, sizeof want, "%s:cycle-%u", sid, k); /* ignore: sized */
   btask *bt = btask_of(o, t);
-  utc_day(bt ? bt->start_wall : ORC_WALL(o->now_ns), d0);
+  utc_day(bt->start_wall, d0);
   utc_day(ORC_WALL(o->now_ns), d1);
   int64_t want_est = t->op.estimate ? t->op.estimate : b->estimate;
   const bresv *open = open_of(b, sid);
@@ -606,7 +605,7 @@ static void resv_insert(orc *o, orc_task *t, uint32_t conn, const orc_crow *r) {
                  op, sid, open->op);
     return;
   }
-  if (strcmp(op, want) != 0 || (t->session && strcmp(sid, t->session) != 0) ||
+  if (strcmp(op, want) != 0 || strcmp(sid, orc__str(t->session)) != 0 ||
       (strcmp(day, d0) != 0 && strcmp(day, d1) != 0) || est != want_est ||
       strcmp(ctext(&nw[ORC_BC_STATE]), "open") != 0 || nw[ORC_BC_SETTLED].i != 0) {
     orc__violate(o, ORC_CK_BUDGET_LIMIT, "trigger %s reserved %s for %s on %s, %lld micro-dollars, "
@@ -635,12 +634,10 @@ static void resv_insert(orc *o, orc_task *t, uint32_t conn, const orc_crow *r) {
   d->state = RS_OPEN;
   d->unsettled = d->unsettled_new = true;
   d->conn = conn;
-  if (bt) {
-    copy(bt->opened, sizeof bt->opened, op);
-    int64_t rem = b->limit - spent - held;
-    bt->opened_remaining = rem > 0 ? rem : 0;
-    bt->opened_est = est;
-  }
+  copy(bt->opened, sizeof bt->opened, op);
+  int64_t rem = b->limit - spent - held;
+  bt->opened_remaining = rem > 0 ? rem : 0;
+  bt->opened_est = est;
 }
 
 static int state_of(const char *s) {
@@ -699,7 +696,7 @@ static void resv_update(orc *o, orc_task *t, uint32_t conn, const orc_crow *r) {
                  orc__op_name(t->op.kind), op, state_names[now], outcome);
     return;
   }
-  int64_t led = ledger_of(b, op, false);
+  int64_t led = ledger_of(b, op);
   if (r->nw[ORC_BC_SETTLED].i != led) {
     orc__violate(o, ORC_CK_LEDGER_MATCH, "%s closed reservation %s (%s) with %lld micro-dollars "
                  "settled; its cycle's ledger cost is %lld", orc__op_name(t->op.kind), op,
@@ -726,13 +723,11 @@ static void resv_update(orc *o, orc_task *t, uint32_t conn, const orc_crow *r) {
   copy(m->outcome, sizeof m->outcome, outcome);
   m->settled = led;
   btask *bt = btask_of(o, t);
-  if (bt) {
-    copy(bt->closed, sizeof bt->closed, op);
-    bt->closed_state = now;
-    copy(bt->closed_outcome, sizeof bt->closed_outcome, outcome);
-    bt->nclosed++;
-    bt->released += now == RS_RELEASED;
-  }
+  copy(bt->closed, sizeof bt->closed, op);
+  bt->closed_state = now;
+  copy(bt->closed_outcome, sizeof bt->closed_outcome, outcome);
+  bt->nclosed++;
+  bt->released += now == RS_RELEASED;
 }
 
 static void budget_row(orc *o, orc_task *t, uint32_t conn, const orc_crow *r) {
@@ -813,8 +808,18 @@ void orc__budget_settle(orc *o, const orc_conn *conn, bool ok) {
 /* --- operations ----------------------------------------------------------------- */
 
 void orc__budget_begin(orc *o, orc_task *t) {
-  btask *bt = btask_of(o, t);
-  if (!bt) return;
+  struct orc_budget *b = budget_of(o);
+  if (!b) return;
+  size_t id = (size_t)(t - o->tasks);
+  if (id >= b->ntasks) {
+    if (sim_grow(&b->tasks, &b->captasks, id + 1, sizeof *b->tasks, ORC_MAX_TASKS) != AS_OK) {
+      orc__harness_error(o, "out of memory");
+      return;
+    }
+    memset(&b->tasks[b->ntasks], 0, (id + 1 - b->ntasks) * sizeof *b->tasks);
+    b->ntasks = id + 1;
+  }
+  btask *bt = &b->tasks[id];
   memset(bt, 0, sizeof *bt);
   bt->start_wall = ORC_WALL(o->now_ns);
   bt->gen0 = o->bud->gen;
@@ -862,14 +867,11 @@ static void close_ack(orc *o, orc_task *t, btask *bt, const orc_op *ack) {
 
 static void leaves_ack(orc *o, orc_task *t, btask *bt, const orc_op *ack) {
   if (ack->rc != AS_OK || (ack->outcome != ORC_RUN_ENDED && ack->outcome != ORC_RUN_PAUSED)) return;
-  for (size_t i = 0; i < bt->npend; i++) {
-    const bpend *p = &bt->pend[i];
-    if (!p->ok) continue; /* a tool whose server failed: the run failed with it */
-    orc__violate(o, ORC_CK_LEDGER_LEAF, "%s %s answered with no record of %s %s (%s)",
-                 orc__op_name(t->op.kind), orc__str(t->session), p->llm ? "the LLM answer to" : "tool",
-                 p->llm ? p->agent : p->name, p->session);
-    return;
-  }
+  if (!bt->npend) return;
+  const bpend *p = &bt->pend[0];
+  orc__violate(o, ORC_CK_LEDGER_LEAF, "%s %s answered with no record of %s %s (%s)",
+               orc__op_name(t->op.kind), orc__str(t->session), p->llm ? "the LLM answer to" : "tool",
+               p->llm ? p->agent : p->name, p->session);
 }
 
 static void trigger_ack(orc *o, orc_task *t, btask *bt, const orc_op *ack) {
@@ -953,7 +955,7 @@ static void spans_match(orc *o) {
   struct orc_budget *b = o->bud;
   /* After power loss a call's span may stand for a record the crash cut:
   ** the spans and the ledger part ways by design. */
-  if (!b || !b->nspans || o->epoch) return;
+  if (!b->nspans || o->epoch) return;
   int64_t led = 0;
   for (size_t i = 0; i < b->nrecs; i++) {
     if (b->recs[i].doubt) return;
@@ -966,8 +968,7 @@ static void spans_match(orc *o) {
 }
 
 void orc__budget_ack(orc *o, orc_task *t, const orc_op *ack) {
-  btask *bt = btask_of(o, t);
-  if (!bt || o->violated) return;
+  btask *bt = btask_of(o, t); /* (called for an active task, when nothing is violated yet) */
   unsigned k = t->op.kind;
   if (k == SCN_OP_TRIGGER && ack->rc == AS_OK) trigger_ack(o, t, bt, ack);
   bool runs = runs_agents(k) && k != SCN_OP_WATCHDOG &&
@@ -1007,7 +1008,6 @@ static void trigger_commit(orc *o, orc_task *t, const orc_tx *tx) {
     return;
   }
   btask *bt = btask_of(o, t);
-  if (!bt) return;
   if (ch->updated || ch->created || tx->nput || tx->ndel || bt->rejected || bt->opened[0] ||
       !t->session || strcmp(ch->s->id, t->session) != 0) {
     orc__violate(o, ORC_CK_OP_SCOPE, "trigger %s committed its refusal with other changes, or "
@@ -1028,9 +1028,9 @@ static void trigger_commit(orc *o, orc_task *t, const orc_tx *tx) {
   bt->rej_affordable = spent + held + est <= b->limit;
   for (size_t i = 0; i < b->nrecs; i++) /* a record in doubt: either may hold */
     if (b->recs[i].doubt) bt->rej_affordable = false;
-  if (!ok || !strstr(e->payload, "\"budget_exhausted\""))
+  if (!ok || !strstr(e->payload, "\"budget_exhausted\"")) /* (ok: payload_int parsed it) */
     orc__violate(o, ORC_CK_TRIGGER_ANSWER, "trigger %s's budget_rejected event %s lacks its reason, "
-                 "remaining_micros or need_micros", t->session, e->payload);
+                 "remaining_micros or need_micros", t->session, orc__str(e->payload));
 }
 
 void orc__run_ack(orc *o, orc_task *t, const orc_op *ack); /* retry.c */
@@ -1062,9 +1062,12 @@ const orc_model orc_model_flush = {budget_only_commit, no_budget_ack};
 
 /* --- at quiescence ------------------------------------------------------------------ */
 
+/* A check's violation at quiescence. (orc_quiescence reads only an oracle
+** that has not lost track, and nothing here can lose it: a harness error
+** here is q_harness's.) */
 static int q_fail(orc *o, char *msg, size_t cap) {
   snprintf(msg, cap, "%s", o->msg);
-  return o->harness ? SIM_HARNESS : SIM_INVARIANT;
+  return SIM_INVARIANT;
 }
 
 static int q_harness(sqlite3 *db, const char *what, char *msg, size_t cap) {
@@ -1151,7 +1154,8 @@ static int read_reservations(orc *o, sqlite3 *db, char *msg, size_t cap) {
 
 int orc__budget_quiescence(orc *o, sqlite3 *db, char *msg, size_t cap) {
   struct orc_budget *b = o->bud;
-  if (!b || (!b->on && !b->nrecs && !b->nresv)) return 0; /* no budget, nothing recorded */
+  /* No budget, nothing reserved (and without one nothing is recorded: no leaf waits). */
+  if (!b || (!b->on && !b->nresv)) return 0;
   o->task = UINT32_MAX;
   int v = read_records(o, db, msg, cap);
   if (!v) v = read_reservations(o, db, msg, cap);
