@@ -873,6 +873,558 @@ static void test_retry_answers(void **state) {
   expect_ok();
 }
 
+
+/* --- corners: payloads, commits and answers the checks above do not reach ---------------- */
+
+/* A retry_started commit of s0 (error v3, retry 0 -> 1) whose event says payload. */
+static void started_saying(uint32_t t, const char *payload) {
+  lock(t, "s0", ORC_LOCK_ACQUIRED);
+  srow(t, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "in_progress", 1, "", "", "{}");
+  event_row(t, 1, ORC_INSERT, "s0", 3, "status_changed",
+            "{\"from\":\"error\",\"to\":\"in_progress\",\"reason\":\"\"}");
+  event_row(t, 1, ORC_INSERT, "s0", 4, "retry_started", payload);
+  commit(t, 1);
+}
+
+static void test_started_payloads(void **state) {
+  (void)state;
+  /* No payload, no count, another count, no thread, another thread. */
+  static const char *const bad[] = {NULL, "{\"thread\":\"s0:retry-1\"}",
+                                    "{\"retry\":2,\"thread\":\"s0:retry-1\"}", "{\"retry\":1}",
+                                    "{\"retry\":1,\"thread\":\"s0:retry-9\"}"};
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    fresh();
+    errored();
+    retry_begin(T2);
+    started_saying(T2, bad[k]);
+    expect_violation(ORC_CK_RETRY_COUNT, "s0: retry_started ");
+    assert_non_null(strstr(orc_violation(O), "(its thread is s0:retry-1)"));
+  }
+  fresh();
+  errored();
+  retry_begin(T2);
+  started_saying(T2, "{\"retry\":1,\"thread\":\"s0:retry-1\"}");
+  expect_ok();
+  /* Two retry_started events for one raise; none for a raise. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  srow(T2, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "in_progress", 1, "", "", "{}");
+  event_row(T2, 1, ORC_INSERT, "s0", 3, "retry_started", "{\"retry\":1,\"thread\":\"s0:retry-1\"}");
+  event_row(T2, 1, ORC_INSERT, "s0", 4, "retry_started", "{\"retry\":1,\"thread\":\"s0:retry-1\"}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_RETRY_COUNT, "s0: 2 retry_started events in a commit that raises retry_count (0 -> 1)");
+  fresh();
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  srow(T2, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "in_progress", 1, "", "", "{}");
+  status_event(T2, 1, "s0", 3, "error", "in_progress");
+  commit(T2, 1);
+  expect_violation(ORC_CK_RETRY_COUNT, "s0: 0 retry_started events in a commit that raises");
+  /* From error, but not to in_progress. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  srow(T2, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "resolved", 1, "", "", "{}");
+  event_row(T2, 1, ORC_INSERT, "s0", 3, "retry_started", "{\"retry\":1,\"thread\":\"s0:retry-1\"}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_RETRY_START, "s0: a retry started from error, moving it to resolved");
+}
+
+/* The start committed with more than the start, or twice, or after a refusal. */
+static void test_started_scope(void **state) {
+  (void)state;
+  for (int k = 0; k < 6; k++) {
+    fresh();
+    ERR_KIND = "llm_timeout";
+    errored();
+    if (k == 4) create("s1");
+    if (k == 3) put(T1, "s0", ORC_INSERT);
+    retry_begin(T2);
+    if (k == 5) {
+      started(T2, 3, 0, 1, "error", 3);
+      expect_ok();
+      /* its run fails the session, and it starts again */
+      srow(T2, "s0", "in_progress", 4, 1, "", "", "error", 1, ERR_KIND, ERR_CAUSE, "{}");
+      status_event(T2, 1, "s0", 5, "in_progress", "error");
+      commit(T2, 1);
+      expect_ok();
+      started(T2, 5, 1, 1, "error", 6);
+      expect_violation(ORC_CK_OP_SCOPE, "retry s0 committed its start with other changes");
+      continue;
+    }
+    lock(T2, "s0", ORC_LOCK_ACQUIRED);
+    srow(T2, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "in_progress", 1, "", "", "{}");
+    if (k == 1) { /* the same commit writes the session's extra too */
+      orc_row r = {.table = ORC_T_SESSIONS, .op = ORC_UPDATE};
+      r.old[ORC_SC_ID] = r.nw[ORC_SC_ID] = text("s0");
+      r.old[ORC_SC_STATUS] = r.nw[ORC_SC_STATUS] = text("in_progress");
+      r.old[ORC_SC_VERSION] = num(4);
+      r.nw[ORC_SC_VERSION] = num(5);
+      r.old[ORC_SC_RETRY] = r.nw[ORC_SC_RETRY] = num(1);
+      r.old[ORC_SC_REASON] = r.nw[ORC_SC_REASON] = text("");
+      r.old[ORC_SC_EXTRA] = text("{}");
+      r.nw[ORC_SC_EXTRA] = text("{\"a\":1}");
+      r.old[ORC_SC_CREATED] = r.old[ORC_SC_UPDATED] = r.nw[ORC_SC_CREATED] = r.nw[ORC_SC_UPDATED] = num(NOW);
+      r.old[ORC_SC_KIND] = r.old[ORC_SC_CAUSE] = r.nw[ORC_SC_KIND] = r.nw[ORC_SC_CAUSE] = text("");
+      row(T2, 1, &r);
+    }
+    event_row(T2, 1, ORC_INSERT, "s0", 3, "status_changed",
+              "{\"from\":\"error\",\"to\":\"in_progress\",\"reason\":\"\"}");
+    event_row(T2, 1, ORC_INSERT, "s0", 4, "retry_started", "{\"retry\":1,\"thread\":\"s0:retry-1\"}");
+    if (k == 0) ckpt_row(T2, 1, ORC_INSERT, "s0:retry-1");
+    if (k == 2) event_row(T2, 1, ORC_INSERT, "s0", 5, "note", "{}");
+    if (k == 3) ckpt_row(T2, 1, ORC_DELETE, "s0");
+    if (k == 4) event_row(T2, 1, ORC_INSERT, "s1", 1, "note", "{}");
+    commit(T2, 1);
+    expect_violation(ORC_CK_OP_SCOPE, "retry s0 committed its start with other changes");
+  }
+  /* A run's commit before the retry was accepted. */
+  fresh();
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  ckpt_row(T2, 1, ORC_INSERT, "s0:retry-1");
+  commit(T2, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "retry s0 committed before its retry_started");
+  /* A retry of no session that commits. */
+  fresh();
+  errored();
+  RET = (orc_op){.kind = SCN_OP_RETRY, .line = 1, .session = NULL, .changed = -1, .removed = -1};
+  begin(T2, &RET);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  event_row(T2, 1, ORC_INSERT, "s0", 3, "note", "{}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "retry (none) committed a change to s0");
+}
+
+/* Refusals: with a row deleted or a second event, after the start, without a reason,
+** without a count. */
+static void test_rejected_corners(void **state) {
+  (void)state;
+  for (int k = 0; k < 3; k++) {
+    fresh();
+    ERR_KIND = "llm_refusal";
+    errored();
+    retry_begin(T2);
+    lock(T2, "s0", ORC_LOCK_ACQUIRED);
+    if (k == 0) ckpt_row(T2, 1, ORC_INSERT, "s0");
+    if (k == 1) event_row(T2, 1, ORC_INSERT, "s0", 3, "note", "{}");
+    if (k == 2) ckpt_row(T2, 1, ORC_DELETE, "s0");
+    event_row(T2, 1, ORC_INSERT, "s0", k == 1 ? 4 : 3, "retry_rejected",
+              "{\"reason\":\"permanent_error\",\"retry_count\":0}");
+    commit(T2, 1);
+    if (k == 2) {
+      /* a checkpoint that never was: the checkpoint rules may speak first */
+      assert_non_null(orc_violation(O));
+      continue;
+    }
+    expect_violation(ORC_CK_OP_SCOPE, "retry s0 committed its refusal with other changes");
+  }
+  fresh();
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  expect_ok();
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  event_row(T2, 1, ORC_INSERT, "s0", 5, "retry_rejected", "{\"reason\":\"permanent_error\",\"retry_count\":1}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "retry s0 committed its refusal with other changes, or more than once");
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  event_row(T2, 1, ORC_INSERT, "s0", 3, "retry_rejected", "{\"retry_count\":0}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_RETRY_DECISION, "retry s0 was refused for '?'");
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  event_row(T2, 1, ORC_INSERT, "s0", 3, "retry_rejected", "{\"reason\":\"permanent_error\"}");
+  commit(T2, 1);
+  expect_violation(ORC_CK_RETRY_DECISION, "recorded its refusal with retry_count -1, but the session's is 0");
+  /* Recorded not in error, answered not in error under another reason. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  retry_begin(T2);
+  rejected(T2, "not in error state", 0, 2);
+  retry_end(T2, ORC_RA_NOT_ERROR, "permanent_error", 0, "");
+  expect_violation(ORC_CK_OUTCOME, "retry s0 answered 'permanent_error' but recorded 'not in error state'");
+}
+
+/* A retry's answers: accepted without a start, on no thread, with another count;
+** in progress after a commit. */
+static void test_retry_answer_corners(void **state) {
+  (void)state;
+  errored();
+  retry_begin(T2);
+  lock(T2, "s0", ORC_LOCK_ACQUIRED);
+  retry_end(T2, ORC_RA_ACCEPTED, "auto_retry", 1, "s0:retry-1");
+  expect_violation(ORC_CK_OUTCOME, "retry s0 answered accepted without committing its start");
+  fresh();
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  retry_end(T2, ORC_RA_ACCEPTED, "auto_retry", 1, NULL);
+  expect_violation(ORC_CK_OUTCOME, "answered retry 1 on thread (none); it committed retry 1 (thread s0:retry-1)");
+  fresh();
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  retry_end(T2, ORC_RA_ACCEPTED, "auto_retry", 2, "s0:retry-1");
+  expect_violation(ORC_CK_OUTCOME, "answered retry 2 on thread s0:retry-1");
+  /* Refused by the registry, yet it committed. */
+  fresh();
+  ERR_KIND = "llm_refusal";
+  errored();
+  retry_begin(T1);
+  RET = (orc_op){.kind = SCN_OP_RETRY, .line = 1, .session = "s0", .changed = -1, .removed = -1};
+  begin(T2, &RET);
+  runs(T2, "s0", ORC_RUNS_RETRY_REFUSED);
+  rejected(T2, "permanent_error", 0, 3);
+  lock(T2, "s0", ORC_LOCK_RELEASED);
+  RET.answer = ORC_RA_IN_PROGRESS;
+  RET.reason = "retry already in progress";
+  answer(T2, &RET, AS_OK);
+  expect_violation(ORC_CK_RETRY_ONCE, "retry s0 answered 'retry already in progress' and committed");
+  /* No app: the policy's defaults allow no retry at all. */
+  reset();
+  ERR_KIND = "llm_timeout";
+  errored();
+  retry_begin(T2);
+  started(T2, 3, 0, 1, "error", 3);
+  expect_violation(ORC_CK_RETRY_DECISION, "retry s0 started retry 1, but the policy says max_retries_exceeded");
+}
+
+/* The session's confidence decides: a number below the floor, an integer above it. */
+static void test_confidence(void **state) {
+  (void)state;
+  static const char *const extra[] = {"{\"confidence\":0.1}", "{\"confidence\":1}", "{\"confidence\":\"low\"}"};
+  for (int k = 0; k < 3; k++) {
+    fresh();
+    create("s0");
+    conn(1);
+    start(T1, 1, "s0");
+    orc_op *w = write_rows(T1, 1, "s0", "in_progress", 2, "{}", extra[k]);
+    commit(T1, 1);
+    w->version = 3;
+    answer(T1, w, AS_OK);
+    expect_ok();
+    lock(T1, "s0", ORC_LOCK_ACQUIRED);
+    orc_op *f = op(T1, SCN_OP_FAIL, "s0");
+    f->errkind = ERR_KIND;
+    begin(T1, f);
+    srow(T1, "s0", "in_progress", 3, 0, "", "", "error", 0, ERR_KIND, ERR_CAUSE, extra[k]);
+    status_event(T1, 1, "s0", 2, "in_progress", "error");
+    commit(T1, 1);
+    lock(T1, "s0", ORC_LOCK_RELEASED);
+    answer(T1, f, AS_OK);
+    expect_ok();
+    orc_op *p = op(T2, SCN_OP_PREVIEW, "s0");
+    begin(T2, p);
+    p->answer = k == 0 ? ORC_RA_DENIED : ORC_RA_ACCEPTED;
+    p->reason = k == 0 ? "low_confidence_no_retry" : "auto_retry";
+    answer(T2, p, AS_OK);
+    expect_ok();
+    /* ... and the other answer is wrong */
+    p = op(T2, SCN_OP_PREVIEW, "s0");
+    begin(T2, p);
+    p->answer = k == 0 ? ORC_RA_ACCEPTED : ORC_RA_DENIED;
+    p->reason = k == 0 ? "auto_retry" : "low_confidence_no_retry";
+    answer(T2, p, AS_OK);
+    expect_violation(ORC_CK_RETRY_DECISION, k == 0 ? "meanwhile says low_confidence_no_retry" : "meanwhile says auto_retry");
+  }
+}
+
+/* Previews: of a session nobody has, while the state moves, of one session while
+** another moves or is retried, with a decision named for the wrong answer. */
+static void test_preview_corners(void **state) {
+  (void)state;
+  create("s0");
+  orc_op *p = op(T2, SCN_OP_PREVIEW, "s9");
+  begin(T2, p);
+  p->answer = ORC_RA_DENIED;
+  p->reason = "permanent_error";
+  answer(T2, p, AS_OK);
+  expect_violation(ORC_CK_RETRY_DECISION, "preview s9 answered denied ('permanent_error'), but the "
+                                          "oracle's policy on the session's states meanwhile says none");
+  /* Two states meanwhile: either answer, not a third. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  orc_op *f = fail_rows(T1, ERR_KIND, 2, 2);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  answer(T1, f, AS_OK);
+  p->answer = ORC_RA_DENIED;
+  p->reason = "permanent_error";
+  answer(T2, p, AS_OK);
+  expect_violation(ORC_CK_RETRY_DECISION, "meanwhile says not in error state, auto_retry");
+  /* A preview of s1 hears nothing of s0's moves and retries; its own count stands. */
+  fresh();
+  create("s1");
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  p = op(T2, SCN_OP_PREVIEW, "s1");
+  begin(T2, p);
+  f = fail_rows(T1, ERR_KIND, 2, 2);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  answer(T1, f, AS_OK);
+  retry_begin(T3);
+  runs(T3, "s0", ORC_RUNS_RETRY_LEFT);
+  p->answer = ORC_RA_NOT_ERROR;
+  p->reason = "not in error state";
+  answer(T2, p, AS_OK);
+  expect_ok();
+  /* A denial named auto_retry is no answer the spec has. */
+  fresh();
+  errored();
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  p->answer = ORC_RA_DENIED;
+  p->reason = "auto_retry";
+  answer(T2, p, AS_OK);
+  expect_violation(ORC_CK_RETRY_DECISION, "preview s0 answered denied ('auto_retry')");
+  /* While the state moves, a count off the final state's is no violation. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  f = fail_rows(T1, ERR_KIND, 2, 2);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  answer(T1, f, AS_OK);
+  p->answer = ORC_RA_ACCEPTED;
+  p->reason = "auto_retry";
+  p->retry_count = 3;
+  answer(T2, p, AS_OK);
+  expect_ok();
+  /* A preview that writes a row, or a checkpoint. */
+  fresh();
+  create("s0");
+  conn(1);
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  session_update(T2, 1, "s0", "new", 1, "{}", "new", 2, "{}", "");
+  commit(T2, 1);
+  expect_violation(ORC_CK_PREVIEW, "preview s0 committed a change (1 sessions, 0 checkpoints)");
+  fresh();
+  create("s0");
+  conn(1);
+  p = op(T2, SCN_OP_PREVIEW, "s0");
+  begin(T2, p);
+  ckpt_row(T2, 1, ORC_INSERT, "s0");
+  commit(T2, 1);
+  expect_violation(ORC_CK_PREVIEW, "preview s0 committed a change (0 sessions, 1 checkpoints)");
+}
+
+/* A run stopped for a cancel: cancelled, or the store failing under it, is how it ends;
+** new is not; holding the lock at its answer is not; an answer that failed says nothing. */
+static void cancelled_run(uint32_t t, const char *kind, int how) {
+  create("s0");
+  conn(1);
+  orc_op *r = op(t, SCN_OP_RUN, "s0");
+  begin(t, r);
+  lock(t, "s0", ORC_LOCK_ACQUIRED);
+  runs(t, "s0", ORC_RUNS_RUN_BEGAN);
+  orc_op *c = op(T3, SCN_OP_CANCEL, "s0");
+  begin(T3, c);
+  runs(T3, "s0", ORC_RUNS_CANCEL_MARKED);
+  c->answer = ORC_CANCEL_STOPPING;
+  answer(T3, c, AS_OK);
+  runs(t, "s0", ORC_RUNS_CANCEL_SEEN);
+  if (kind) {
+    ERR_KIND = kind;
+    session_update(t, 1, "s0", "new", 1, "{}", "error", 2, "{}", "");
+    status_event(t, 1, "s0", 1, "new", "error");
+    commit(t, 1);
+  }
+  runs(t, "s0", ORC_RUNS_RUN_ENDED);
+  if (how != 1) lock(t, "s0", ORC_LOCK_RELEASED);
+  r = op(t, SCN_OP_RUN, "s0");
+  r->outcome = ORC_RUN_FAILED;
+  answer(t, r, how == 2 ? AS_IO : AS_OK);
+}
+
+static void test_cancelled_runs(void **state) {
+  (void)state;
+  static const char *const ok[] = {"cancelled", "io_error", "db_busy"};
+  for (int k = 0; k < 3; k++) {
+    fresh();
+    cancelled_run(T1, ok[k], 0);
+    expect_ok();
+  }
+  fresh();
+  cancelled_run(T1, NULL, 0);
+  expect_violation(ORC_CK_CANCEL, "run stopped the run of s0 for a cancel and answered, leaving it new");
+  fresh();
+  cancelled_run(T1, NULL, 2); /* the answer failed: nothing to judge */
+  expect_ok();
+  fresh();
+  cancelled_run(T1, "cancelled", 1);
+  expect_violation(ORC_CK_CANCEL, "run answered holding the lock of s0, whose run it stopped for a cancel");
+  /* A cancel that commits; cancels answered against the registry. */
+  fresh();
+  create("s0");
+  conn(1);
+  orc_op *c = op(T3, SCN_OP_CANCEL, "s0");
+  begin(T3, c);
+  event_row(T3, 1, ORC_INSERT, "s0", 1, "note", "{}");
+  commit(T3, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "cancel s0 committed a change (a cancel only marks a run)");
+  fresh();
+  create("s0");
+  c = op(T3, SCN_OP_CANCEL, "s0");
+  begin(T3, c);
+  c->answer = ORC_CANCEL_STOPPING;
+  answer(T3, c, AS_OK);
+  expect_violation(ORC_CK_CANCEL, "cancel s0 answered stopping, but the registry heard of no cancel");
+  fresh();
+  create("s0");
+  c = op(T3, SCN_OP_CANCEL, "s0");
+  begin(T3, c);
+  runs(T3, "s0", ORC_RUNS_CANCEL_IDLE);
+  c->answer = 99;
+  answer(T3, c, AS_OK);
+  expect_violation(ORC_CK_CANCEL, "cancel s0 answered nothing, but the registry found no run");
+}
+
+/* The registry's account: unknown events, no key, another's run, a cancel seen by
+** a task whose run it did not mark, no task at all. */
+static void test_registry_corners(void **state) {
+  (void)state;
+  errored();
+  retry_begin(T2);
+  feed(ORC_EV_RUNS, T2, 0, 99, "s0", NULL);
+  expect_harness("a runs event of unknown kind 99");
+  fresh();
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  feed(ORC_EV_RUNS, T1, 0, ORC_RUNS_RUN_ENDED, NULL, NULL);
+  expect_violation(ORC_CK_CANCEL, "task 1 ended a run of ? it had not registered");
+  fresh();
+  create("s0");
+  feed(ORC_EV_RUNS, SIM_TASK_NONE, 0, ORC_RUNS_RETRY_ENTERED, "s0", NULL);
+  expect_ok(); /* no task: nothing to account it to */
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  begin(T2, op(T2, SCN_OP_RUN, "s0"));
+  runs(T2, "s0", ORC_RUNS_RUN_ENDED);
+  expect_violation(ORC_CK_CANCEL, "task 2 ended a run of s0 it had not registered");
+  fresh();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  runs(T1, "s0", ORC_RUNS_RUN_BEGAN);
+  runs(T3, "s0", ORC_RUNS_CANCEL_MARKED);
+  begin(T2, op(T2, SCN_OP_RUN, "s0"));
+  runs(T2, "s0", ORC_RUNS_CANCEL_SEEN);
+  expect_violation(ORC_CK_CANCEL, "task 2's run of s0 stopped for a cancel, but no cancel marked it");
+  /* A retry entering and leaving while a preview of another session looks. */
+  fresh();
+  create("s1");
+  errored();
+  orc_op *p = op(T3, SCN_OP_PREVIEW, "s1");
+  begin(T3, p);
+  retry_begin(T2);
+  runs(T2, "s0", ORC_RUNS_RETRY_LEFT);
+  p->answer = ORC_RA_NOT_ERROR;
+  p->reason = "not in error state";
+  answer(T3, p, AS_OK);
+  expect_ok();
+  /* After a violation, the registry at the end says nothing more. */
+  fresh();
+  orc_runs_idle(O, 1);
+  const char *first = orc_violation(O);
+  orc_runs_idle(O, 2);
+  assert_ptr_equal(orc_violation(O), first);
+  expect_violation(ORC_CK_RUNS_EVICT, "keeps 1 entry ");
+}
+
+/* LLM requests: none given, no app, an agent without a cap. */
+static void test_llm_corners(void **state) {
+  (void)state;
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  feed(ORC_EV_LLM, T1, 0, 0, NULL, NULL);
+  expect_harness("an LLM request that names no agent");
+  fresh();
+  create("s0");
+  feed(ORC_EV_LLM, SIM_TASK_NONE, 0, 0, NULL, &(orc_llm){.session = "s0", .agent = "intake", .call = 1, .attempt = 1});
+  expect_harness("an LLM request outside any operation");
+  reset();
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  llm(T1, "intake", 1, 1);
+  expect_violation(ORC_CK_OP_SCOPE, "run asked the model as agent intake, which the app does not have");
+  fresh();
+  APP.agents[0].max_calls = 0; /* no cap */
+  assert_int_equal(orc_set_app(O, &APP), AS_OK);
+  create("s0");
+  begin(T1, op(T1, SCN_OP_RUN, "s0"));
+  for (unsigned c = 1; c <= 10; c++) llm(T1, "intake", c, 1);
+  expect_ok();
+}
+
+/* Error rows: a kind without a cause, a cause without a kind, a save changing the
+** cause only, an event that gives no kind or another cause. */
+static void test_error_corners(void **state) {
+  (void)state;
+  create("s0");
+  conn(1);
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  orc_op *o = op(T1, SCN_OP_START, "s0");
+  begin(T1, o);
+  srow(T1, "s0", "new", 1, 0, "", "", "in_progress", 0, "", "x", "{}");
+  status_event(T1, 1, "s0", 1, "new", "in_progress");
+  commit(T1, 1);
+  expect_violation(ORC_CK_ERROR_KIND, "s0 is in_progress with the error kind '' and cause 'x'");
+  fresh();
+  ERR_CAUSE = "";
+  errored();
+  expect_violation(ORC_CK_ERROR_KIND, "s0 is error with the kind 'llm_timeout' and cause ''");
+  fresh();
+  errored();
+  lock(T1, "s0", ORC_LOCK_ACQUIRED);
+  begin(T1, op(T1, SCN_OP_WRITE, "s0"));
+  srow(T1, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "error", 0, ERR_KIND, "other", "{}");
+  commit(T1, 1);
+  expect_violation(ORC_CK_ERROR_KIND, "(still error) changed its error from llm_timeout");
+  for (int k = 0; k < 2; k++) {
+    fresh();
+    create("s0");
+    conn(1);
+    start(T1, 1, "s0");
+    lock(T1, "s0", ORC_LOCK_ACQUIRED);
+    o = op(T1, SCN_OP_FAIL, "s0");
+    o->errkind = ERR_KIND;
+    begin(T1, o);
+    session_update(T1, 1, "s0", "in_progress", 2, "{}", "error", 3, "{}", "");
+    char p[256];
+    snprintf(p, sizeof p, k == 0 ? "{\"from\":\"in_progress\",\"to\":\"error\",\"reason\":\"\"}"
+                                 : "{\"from\":\"in_progress\",\"to\":\"error\",\"reason\":\"\","
+                                   "\"error_kind\":\"%s\",\"error\":\"another\"}", ERR_KIND);
+    event_row(T1, 1, ORC_INSERT, "s0", 2, "status_changed", p);
+    commit(T1, 1);
+    expect_violation(ORC_CK_ERROR_KIND, k == 0 ? "but its status_changed event says error_kind '(none)', error '(none)'"
+                                               : "says error_kind 'llm_timeout', error 'another'");
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_policy),
@@ -889,6 +1441,16 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_more_rules, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_registry_account, setup_app, teardown),
       cmocka_unit_test_setup_teardown(test_retry_answers, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_started_payloads, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_started_scope, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_rejected_corners, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_answer_corners, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_confidence, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_preview_corners, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_cancelled_runs, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_registry_corners, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_llm_corners, setup_app, teardown),
+      cmocka_unit_test_setup_teardown(test_error_corners, setup_app, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
