@@ -1346,6 +1346,25 @@ static void test_registry_corners(void **state) {
   p->reason = "not in error state";
   answer(T3, p, AS_OK);
   expect_ok();
+  /* A preview of no session hears nothing of s0's retries and moves. */
+  fresh();
+  create("s0");
+  conn(1);
+  start(T1, 1, "s0");
+  p = op(T3, SCN_OP_PREVIEW, NULL);
+  begin(T3, p);
+  orc_op *f = fail_rows(T1, ERR_KIND, 2, 2);
+  lock(T1, "s0", ORC_LOCK_RELEASED);
+  answer(T1, f, AS_OK);
+  retry_begin(T2);
+  runs(T2, "s0", ORC_RUNS_RETRY_LEFT);
+  expect_ok();
+  /* retry_count raised by a commit no operation made. */
+  fresh();
+  errored();
+  srow(SIM_TASK_NONE, "s0", "error", 3, 0, ERR_KIND, ERR_CAUSE, "error", 1, ERR_KIND, ERR_CAUSE, "{}");
+  commit(SIM_TASK_NONE, 1);
+  expect_violation(ORC_CK_RETRY_COUNT, "s0: retry_count 0 -> 1 committed by no operation");
   /* After a violation, the registry at the end says nothing more. */
   fresh();
   orc_runs_idle(O, 1);
