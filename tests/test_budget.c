@@ -932,6 +932,7 @@ static void test_prices_edges(void **state) {
   assert_int_equal(as_prices_load(D.path, &p, e3, sizeof e3), AS_IO);
   assert_non_null(strstr(e3, "cannot read: Is a directory"));
   assert_int_equal(as_prices_load(path, &p, NULL, 0), AS_NOTFOUND);
+  assert_int_equal(as_prices_load(path, &p, e3, 0), AS_NOTFOUND);
   /* Out of memory reading it: named as such. */
   ct_path(path, sizeof path, &D, "p.json");
   f = fopen(path, "w");
@@ -1325,6 +1326,14 @@ static void test_mutants(void **state) {
   assert_int_equal(as_budget_settle(ST, a.op_id, &changed), AS_OK);
   assert_true(changed);
   assert_int_equal(q64("SELECT settled_micros FROM budget_reservations"), 20);
+  start("s0");
+  a = reserve("s0", 0, true);
+  assert_int_equal(as_budget_release(ST, a.op_id, "failed", &changed), AS_OK);
+  assert_int_equal(as_budget_settle(ST, a.op_id, &changed), AS_OK);
+  assert_false(changed); /* a released one is not settled, even by the mutant */
+  assert_int_equal(as_budget_release(ST, a.op_id, "cancelled", &changed), AS_OK);
+  assert_false(changed); /* nor released again */
+  res_state(a.op_id, "released/failed");
   mut("budget_check_then_record");
   start("s2");
   a = reserve("s2", 0, true);
@@ -1334,7 +1343,15 @@ static void test_mutants(void **state) {
   start("s3");
   a = reserve("s3", 2000000, false);
   assert_int_equal(a.refusal, AS_TRIGGER_BUDGET);
+  assert_int_equal(as_budget_reserve(ST, &CFG, "nobody", 0, &a), AS_NOTFOUND);
+  assert_false(a.triggered);
   mut("budget_rmw_outside_tx");
+  int64_t nrec = q64("SELECT COUNT(*) FROM cost_records");
+  sw_countdown(SW_COUNTDOWN, 1, SQLITE_IOERR, 0);
+  assert_int_equal(as_ledger_record(ST, &rec), AS_IO); /* the read fails: nothing written */
+  assert_true(sw_fired());
+  sw_disarm();
+  assert_int_equal(q64("SELECT COUNT(*) FROM cost_records"), nrec);
   rec.seq = 0;
   assert_int_equal(as_ledger_record(ST, &rec), AS_OK);
   assert_int_equal(rec.seq, 2);

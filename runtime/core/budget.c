@@ -117,14 +117,18 @@ static AS_WUR int money_field(const json_t *o, const char *key, const char *wher
   return AS_OK;
 }
 
+static bool known_key(const char *const *keys, const char *k) {
+  for (; *keys; keys++)
+    if (strcmp(*keys, k) == 0) return true;
+  return false;
+}
+
 static AS_WUR int only_keys(const json_t *o, const char *const *keys, const char *where,
                             char *err, size_t cap, const char *file) {
-  const char *k;
-  const json_t *v;
-  json_object_foreach((json_t *)o, k, v) {
-    const char *const *p = keys;
-    while (*p && strcmp(*p, k) != 0) p++;
-    if (!*p) return perr(err, cap, file, "%s: unknown key \"%s\"", where, k);
+  /* Not json_object_foreach: its value-is-NULL test can never fire. */
+  for (void *it = json_object_iter((json_t *)o); it; it = json_object_iter_next((json_t *)o, it)) {
+    const char *k = json_object_iter_key(it);
+    if (!known_key(keys, k)) return perr(err, cap, file, "%s: unknown key \"%s\"", where, k);
   }
   return AS_OK;
 }
