@@ -988,7 +988,6 @@ static void test_args(void **state) {
   assert_int_equal(as_budget_status_get(NULL, &CFG, &s), AS_INVAL);
   assert_int_equal(as_budget_status_get(ST, NULL, &s), AS_INVAL);
   assert_int_equal(as_budget_status_get(ST, &CFG, NULL), AS_INVAL);
-  char *t = (char *)"x";
   assert_int_equal(as_budget_status_text(&s, false, NULL), AS_INVAL);
   as_cost_record rec = {.leaf = AS_LEAF_TOOL, .session_id = "s1", .agent = "a", .name = "t",
                         .price_version = "t-1", .cost_micros = 1, .at_ns = LATE};
@@ -1013,7 +1012,6 @@ static void test_args(void **state) {
   assert_int_equal(as_ledger_list(ST, NULL, 0, &n, &more), AS_OK); /* counting only */
   assert_int_equal(n, 0);
   assert_true(more);
-  (void)t;
 }
 
 static void raw(const char *sql) {
