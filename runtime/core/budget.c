@@ -52,11 +52,14 @@ void as_money_cents(char *buf, size_t cap, int64_t micros, bool up) {
                  (long long)(cents % 100));
 }
 
-/* Howard Hinnant's civil_from_days: days since 1970-01-01 to y-m-d. */
+/* Howard Hinnant's civil_from_days: days since 1970-01-01 to y-m-d. An
+** int64 of ns spans days -106752 .. 106751 (years 1677 .. 2262), so z is
+** never negative (no floor for the era) and the year always has four
+** digits (no clamp). */
 void as_utc_day(int64_t wall_ns, char out[AS_DAY_LEN + 1]) {
   int64_t secs = wall_ns / 1000000000ll - (wall_ns % 1000000000ll < 0);
   int64_t z = secs / 86400 - (secs % 86400 < 0) + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t era = z / 146097;
   int64_t doe = z - era * 146097;
   int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   int64_t y = yoe + era * 400;
@@ -65,8 +68,6 @@ void as_utc_day(int64_t wall_ns, char out[AS_DAY_LEN + 1]) {
   int64_t d = doy - (153 * mp + 2) / 5 + 1;
   int64_t m = mp < 10 ? mp + 3 : mp - 9;
   if (m <= 2) y++;
-  if (y < 0) y = 0;
-  if (y > 9999) y = 9999;
   unsigned yy = (unsigned)y, mm = (unsigned)m, dd = (unsigned)d;
   out[0] = (char)('0' + yy / 1000);
   out[1] = (char)('0' + yy / 100 % 10);
@@ -88,7 +89,7 @@ static AS_WUR int perr(char *err, size_t cap, const char *file, const char *fmt,
 static AS_WUR int perr(char *err, size_t cap, const char *file, const char *fmt, ...) {
   if (err && cap) {
     int n = snprintf(err, cap, "%s: ", file ? file : "prices");
-    if (n < 0 || (size_t)n >= cap) n = 0;
+    if ((size_t)n >= cap) n = 0; /* cut (a negative n, never for %s, casts past cap too) */
     va_list ap;
     va_start(ap, fmt);
     (void)vsnprintf(err + n, cap - (size_t)n, fmt, ap); /* ignore: cut is visible */
@@ -108,7 +109,7 @@ static AS_WUR int money_field(const json_t *o, const char *key, const char *wher
     }
     return perr(err, cap, file, "%s: \"%s\" is missing (a dollar amount as a string)", where, key);
   }
-  if (!json_is_string(f) || as_money_parse(json_string_value(f), v) != AS_OK || *v > max)
+  if (json_typeof(f) != JSON_STRING || as_money_parse(json_string_value(f), v) != AS_OK || *v > max)
     return perr(err, cap, file,
                 "%s: \"%s\" must be a dollar amount as a string, like \"2.50\" (at most six "
                 "decimals, at most %lld.%06lld)",
@@ -116,14 +117,18 @@ static AS_WUR int money_field(const json_t *o, const char *key, const char *wher
   return AS_OK;
 }
 
+static bool known_key(const char *const *keys, const char *k) {
+  for (; *keys; keys++)
+    if (strcmp(*keys, k) == 0) return true;
+  return false;
+}
+
 static AS_WUR int only_keys(const json_t *o, const char *const *keys, const char *where,
                             char *err, size_t cap, const char *file) {
-  const char *k;
-  const json_t *v;
-  json_object_foreach((json_t *)o, k, v) {
-    bool known = false;
-    for (const char *const *p = keys; *p && !known; p++) known = strcmp(*p, k) == 0;
-    if (!known) return perr(err, cap, file, "%s: unknown key \"%s\"", where, k);
+  /* Not json_object_foreach: its value-is-NULL test can never fire. */
+  for (void *it = json_object_iter((json_t *)o); it; it = json_object_iter_next((json_t *)o, it)) {
+    const char *k = json_object_iter_key(it);
+    if (!known_key(keys, k)) return perr(err, cap, file, "%s: unknown key \"%s\"", where, k);
   }
   return AS_OK;
 }
@@ -132,7 +137,9 @@ static AS_WUR int prices_from(const json_t *root, const char *file, as_prices *o
                               size_t cap) {
   static const char *const top[] = {"version", "tool_call", "models", NULL};
   static const char *const row[] = {"model", "input", "cache_read", "cache_write", "output", NULL};
-  if (!json_is_object(root)) return perr(err, cap, file, "the table must be a JSON object");
+  /* root (json_loadb's) and m (an element, i < n) are never NULL. */
+  if (json_typeof(root) != JSON_OBJECT)
+    return perr(err, cap, file, "the table must be a JSON object");
   int rc = only_keys(root, top, "the table", err, cap, file);
   if (rc != AS_OK) return rc;
   const json_t *ver = json_object_get(root, "version");
@@ -152,7 +159,7 @@ static AS_WUR int prices_from(const json_t *root, const char *file, as_prices *o
     const json_t *m = json_array_get(models, i);
     char where[48];
     (void)snprintf(where, sizeof where, "models[%zu]", i); /* ignore: sized */
-    if (!json_is_object(m)) return perr(err, cap, file, "%s must be an object", where);
+    if (json_typeof(m) != JSON_OBJECT) return perr(err, cap, file, "%s must be an object", where);
     rc = only_keys(m, row, where, err, cap, file);
     if (rc != AS_OK) return rc;
     as_price *p = &out->models[i];
@@ -253,15 +260,13 @@ int as_llm_usage_from_inclusive(int64_t prompt, int64_t cache_read, int64_t cach
 
 /* --- reading the budget ---------------------------------------------------------- */
 
-/* One int64 from a one-row query with text parameters a and b (NULL: none). */
-static AS_WUR int query_i64(as_store *st, const char *sql, const char *a, const char *b,
-                            int64_t *out, int rc) {
+/* One int64 from a one-row query with text parameter a (NULL: none). */
+static AS_WUR int query_i64(as_store *st, const char *sql, const char *a, int64_t *out, int rc) {
   sqlite3_stmt *q = NULL;
   int row = 0;
   *out = 0;
   rc = as__sql_prepare(st, sql, &q, rc);
   if (a) rc = as__sql_text(q, 1, a, rc);
-  if (b) rc = as__sql_text(q, 2, b, rc);
   rc = as__sql_step(q, &row, rc);
   if (rc == AS_OK && row) *out = sqlite3_column_int64(q, 0);
   return as__sql_finish(q, rc);
@@ -276,8 +281,8 @@ static const char SQL_HELD[] =
     " FROM budget_reservations r WHERE r.state = 'open' AND r.day = ?1";
 
 int as__budget_day_totals(as_store *st, const char *day, int64_t *spent, int64_t *held, int rc) {
-  rc = query_i64(st, SQL_SPENT, day, NULL, spent, rc);
-  return query_i64(st, SQL_HELD, day, NULL, held, rc);
+  rc = query_i64(st, SQL_SPENT, day, spent, rc);
+  return query_i64(st, SQL_HELD, day, held, rc);
 }
 
 static int64_t remaining_of(int64_t limit, int64_t spent, int64_t held) {
@@ -331,7 +336,7 @@ static void answer_refuse(as_trigger_answer *ans, as_trigger_refusal why) {
 static AS_WUR int check(as_store *st, const as_budget_cfg *cfg, const char *id, int64_t now,
                         as_trigger_answer *ans, bool *ok, int rc) {
   int64_t exists = 0, spent = 0, held = 0;
-  rc = query_i64(st, "SELECT COUNT(*) FROM sessions WHERE id = ?1", id, NULL, &exists, rc);
+  rc = query_i64(st, "SELECT COUNT(*) FROM sessions WHERE id = ?1", id, &exists, rc);
   if (rc == AS_OK && !exists) rc = AS_NOTFOUND;
   rc = open_of(st, id, ans->op_id, sizeof ans->op_id, rc);
   if (rc == AS_OK && ans->op_id[0]) {
@@ -360,10 +365,11 @@ static AS_WUR int reserve_insert(as_store *st, const char *id, as_trigger_answer
                                  int64_t now, int rc) {
   int64_t k = 0;
   rc = query_i64(st, "SELECT COUNT(*) + 1 FROM budget_reservations WHERE session_id = ?1", id,
-                 NULL, &k, rc);
+                 &k, rc);
   if (rc != AS_OK) return rc;
   int n = snprintf(ans->op_id, sizeof ans->op_id, "%s:cycle-%lld", id, (long long)k);
-  if (n < 0 || (size_t)n >= sizeof ans->op_id) return AS_TOOBIG;
+  /* A session id of a damaged row may be longer than any as_session_start takes. */
+  if ((size_t)n >= sizeof ans->op_id) return AS_TOOBIG; /* (a negative n casts past it too) */
   sqlite3_stmt *q = NULL;
   int row = 0;
   rc = as__sql_prepare(st,
@@ -447,7 +453,7 @@ static AS_WUR int close_res(as_store *st, const char *op_id, bool settle, const 
   if (rc == AS_OK && !row) rc = AS_NOTFOUND;
   int64_t cost = 0;
   rc = query_i64(st, "SELECT COALESCE(SUM(cost_micros), 0) FROM cost_records WHERE op_id = ?1",
-                 op_id, NULL, &cost, rc);
+                 op_id, &cost, rc);
   bool open = strcmp(state, "open") == 0;
   if (rc == AS_OK && (open || (AS_MUTANT(SETTLE_NOT_IDEMPOTENT) && settle &&
                                strcmp(state, "settled") == 0))) {
@@ -458,7 +464,7 @@ static AS_WUR int close_res(as_store *st, const char *op_id, bool settle, const 
     if (!open) { /* the mutant: a second settle adds the cycle's cost again */
       int64_t before = 0;
       rc = query_i64(st, "SELECT settled_micros FROM budget_reservations WHERE op_id = ?1", op_id,
-                     NULL, &before, rc);
+                     &before, rc);
       cost += before;
     }
     rc = as__sql_text(q, 1, op_id, rc);
@@ -518,9 +524,9 @@ int as_budget_status_get(as_store *st, const as_budget_cfg *cfg, as_budget_statu
   s.daily_limit_micros = cfg->daily_limit_micros;
   int rc = as__tx_begin(st, false);
   rc = as__budget_day_totals(st, s.date, &s.spent_micros, &s.reserved_micros, rc);
-  rc = query_i64(st, "SELECT COUNT(*) FROM cost_records WHERE day = ?1", s.date, NULL,
+  rc = query_i64(st, "SELECT COUNT(*) FROM cost_records WHERE day = ?1", s.date,
                  &s.spend_events, rc);
-  rc = query_i64(st, "SELECT COUNT(*) FROM budget_reservations WHERE state = 'open'", NULL, NULL,
+  rc = query_i64(st, "SELECT COUNT(*) FROM budget_reservations WHERE state = 'open'", NULL,
                  &s.open_reservations, rc);
   rc = as__tx_end(st, rc);
   if (rc != AS_OK) return rc;
@@ -564,15 +570,15 @@ int as_budget_status_text(const as_budget_status *s, bool json, char **out) {
   as_money_cents(spent, sizeof spent, s->spent_micros, true);
   as_money_cents(res, sizeof res, s->reserved_micros, true);
   as_money_cents(rem, sizeof rem, s->remaining_micros, false);
+  /* At most 10 + 4 * 31 + 2 * 20 bytes of fields and 150 of text: never cut. */
   char buf[512];
-  int n = snprintf(buf, sizeof buf,
-                      "Agent Budget Status\n"
-                      "==============================\n"
-                      "Date: %s\nDaily Limit: %s\nToday's Spend: %s\nReserved: %s\n"
-                      "Remaining: %s\nCycles Affordable: ~%lld\nSpend Events: %lld\n",
-                      s->date, lim, spent, res, rem, (long long)s->cycles_affordable,
-                      (long long)s->spend_events);
-  if (n < 0 || (size_t)n >= sizeof buf) return AS_TOOBIG;
+  (void)snprintf(buf, sizeof buf, /* ignore: sized, see above */
+                 "Agent Budget Status\n"
+                 "==============================\n"
+                 "Date: %.10s\nDaily Limit: %s\nToday's Spend: %s\nReserved: %s\n"
+                 "Remaining: %s\nCycles Affordable: ~%lld\nSpend Events: %lld\n",
+                 s->date, lim, spent, res, rem, (long long)s->cycles_affordable,
+                 (long long)s->spend_events);
   return as__dup_text(buf, sizeof buf, out);
 }
 
@@ -647,7 +653,7 @@ int as_ledger_record(as_store *st, as_cost_record *rec) {
     rc = as__tx_begin(st, false);
     rc = billing(st, rec, rc);
     rc = query_i64(st, "SELECT COALESCE(MAX(seq), 0) + 1 FROM cost_records WHERE day = ?1",
-                   rec->day, NULL, &rec->seq, rc);
+                   rec->day, &rec->seq, rc);
     rc = as__tx_end(st, rc);
     if (rc != AS_OK) return rc;
     as_sleep_until(as_now_mono_ns());
@@ -656,7 +662,7 @@ int as_ledger_record(as_store *st, as_cost_record *rec) {
   if (!rmw) rc = billing(st, rec, rc);
   rc = record_insert(st, rec, rmw, rc);
   if (!rmw)
-    rc = query_i64(st, "SELECT MAX(seq) FROM cost_records WHERE day = ?1", rec->day, NULL,
+    rc = query_i64(st, "SELECT MAX(seq) FROM cost_records WHERE day = ?1", rec->day,
                    &rec->seq, rc);
   return as__tx_end(st, rc);
 }
