@@ -51,6 +51,19 @@ status_is 0 "$A" run selftest:counter --seed 18446744073709551615 --json && \
   tail -n 1 "$T/out" | grep -q '"seed":"18446744073709551615"'
 check "a seed above INT64_MAX is a JSON string" $?
 
+# Shards of a seed count they do not divide: the first shards take one more.
+status_is 0 "$A" sweep selftest:counter --seeds 5 --shard 1/2 --jobs 1 --json && \
+  [ "$("$J" --get runs <"$T/out")" = 3 ] && \
+  status_is 0 "$A" sweep selftest:counter --seeds 5 --shard 2/2 --jobs 1 --json && \
+  [ "$("$J" --get runs <"$T/out")" = 2 ]
+check "--shard 1/2 and 2/2 of 5 seeds run 3 and 2" $?
+
+# A program name over the argument cap: replay commands say agentsim.
+long=$(printf 'a%.0s' $(seq 5000))
+(exec -a "$long" "$A" run selftest:abba --seed 1 >"$T/out" 2>"$T/err")
+[ $? -eq 1 ] && grep -q "^replay: agentsim replay selftest:abba --seed 1" "$T/out"
+check "an overlong argv[0] prints replay commands as agentsim" $?
+
 if [ -w /dev/full ]; then
   "$A" version >/dev/full 2>"$T/err"
   [ $? -eq 3 ] && grep -q "writing the output failed" "$T/err"
