@@ -64,6 +64,15 @@ long=$(printf 'a%.0s' $(seq 5000))
 [ $? -eq 1 ] && grep -q "^replay: agentsim replay selftest:abba --seed 1" "$T/out"
 check "an overlong argv[0] prints replay commands as agentsim" $?
 
+# More errors than a load keeps: the first 64 are shown, and the rest said.
+mkdir "$T/many"
+{ echo "name: x"; echo "entry: a"; echo "fields:"
+  for i in $(seq 30); do echo "  f$i: {type: nope, bogus: 1, other: 2}"; done; } >"$T/many/app.yaml"
+status_is 2 "$A" check app "$T/many" && [ "$(grep -c "app.yaml:" "$T/err")" -eq 64 ] && \
+  grep -q "check app $T/many: more errors than the 64 shown" "$T/err" && \
+  status_is 2 "$A" check app "$T/many" --json && [ "$("$J" --get more_errors <"$T/out")" = true ]
+check "check app with more than 64 errors says so (text and JSON)" $?
+
 if [ -w /dev/full ]; then
   "$A" version >/dev/full 2>"$T/err"
   [ $? -eq 3 ] && grep -q "writing the output failed" "$T/err"
