@@ -276,11 +276,5 @@ done < <(grep '^\$ build/agentsim ' "$SRC/README.md")
 [ "$nex" -ge 2 ]; check "the README has its examples" $?
 check "the README's examples print what the README says" $readme
 
-# An argv[0] too long to paste: replay commands name the tool agentsim.
-long0=$(head -c 5000 /dev/zero | tr '\0' x)
-(exec -a "$long0" "$A" run selftest:abba --seed 1 >"$T/out" 2>"$T/err")
-[ $? -eq 1 ] && grep -q "^replay: agentsim replay selftest:abba --seed 1 " "$T/out"
-check "an argv[0] past the length cap is printed as agentsim" $?
-
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

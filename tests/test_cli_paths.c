@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "clitest.h"
 
 
@@ -343,6 +345,10 @@ static void test_check_countdown(void **state) {
 ** with the fixed error object as the last line, never a cut one. */
 static void test_list_countdown(void **state) {
   (void)state;
+  /* From a directory without fixtures/scenarios: the self-tests alone. */
+  char cwd[1024];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir("/"), 0);
   const char *a[] = {"agentsim", "list", "--json"};
   cli_opts o = parse(ARGC(a), a);
   outcome want = call(list_cmd, &o);
@@ -373,6 +379,7 @@ static void test_list_countdown(void **state) {
   }
   assert_true(n > 10);
   outcome_free(&want);
+  assert_int_equal(chdir(cwd), 0);
 }
 
 /* More failing seeds than a sweep keeps the details of: JUnit still lists
@@ -429,6 +436,7 @@ static int metrics_cmd(const cli_opts *o, const char *argv0) {
 ** a directory for --db is no database. */
 static void test_budget_metrics_countdown(void **state) {
   (void)state;
+  cli_programs_free(); /* SQLite's own VFS, not the simulated disk */
   char db[] = "/tmp/agentsim-db-XXXXXX";
   int fd = mkstemp(db);
   assert_true(fd >= 0);
@@ -479,6 +487,74 @@ static void test_budget_metrics_countdown(void **state) {
   outcome_free(&r);
 }
 
+/* A sweep's PCT calibration, before the workers fork, cannot make its sim. */
+static void test_sweep_calibrate_nomem(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "sweep", "selftest:abba", "--seeds", "4", "--jobs", "2",
+                     "--strategy", "pct"};
+  cli_opts o = parse(ARGC(a), a);
+  capture co, ce;
+  capture_begin(&co, stdout);
+  capture_begin(&ce, stderr);
+  fw_inject(FW_CALLOC, ENOMEM, 1);
+  int ex = cmd_sweep(&o, "agentsim");
+  fw_reset();
+  outcome r = {ex, capture_end(&co), NULL};
+  r.err = capture_end(&ce);
+  assert_int_equal(r.ex, EXIT_INTERNAL);
+  expect_in(r.err, "agentsim: sweep: selftest:abba: cannot make the sim: out of memory", "stderr");
+  expect_in(r.out, "sweep: INCOMPLETE (see the error above): 0 runs before it", "stdout");
+  outcome_free(&r);
+  expect_no_children();
+}
+
+/* A database at the current schema version whose tables are not there:
+** it opens, its status cannot be read (bad input, exit 2, named). */
+static void test_budget_tables_missing(void **state) {
+  (void)state;
+  cli_programs_free(); /* SQLite's own VFS, not the simulated disk */
+  char db[] = "/tmp/agentsim-db-XXXXXX";
+  int fd = mkstemp(db);
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  sqlite3 *h = NULL;
+  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_close(h), SQLITE_OK);
+  const char *a[] = {"agentsim", "budget", "--db", db};
+  cli_opts o = parse(ARGC(a), a);
+  outcome r = call(budget_cmd, &o);
+  assert_int_equal(unlink(db), 0);
+  assert_int_equal(r.ex, EXIT_USAGE);
+  char want[64];
+  snprintf(want, sizeof want, "agentsim: budget: --db %s: ", db);
+  expect_in(r.err, want, "stderr");
+  assert_string_equal(r.out, "");
+  outcome_free(&r);
+}
+
+/* --- JSON helpers ----------------------------------------------------------------- */
+
+static void test_json_helpers(void **state) {
+  (void)state;
+  json_t *arr = json_array();
+  assert_non_null(arr);
+  /* A value that could not be made, or no array: 1, and v is released. */
+  assert_int_equal(cli_jpush(arr, NULL), 1);
+  assert_int_equal(cli_jpush(NULL, json_string("x")), 1);
+  assert_int_equal(cli_jpush(arr, json_string("y")), 0);
+  assert_int_equal(json_array_size(arr), 1);
+  json_decref(arr);
+  sim_result res;
+  memset(&res, 0, sizeof res);
+  res.outcome = SIM_HARNESS;
+  assert_string_equal(cli_result_word(&res), "error");
+  res.outcome = SIM_HANG;
+  assert_string_equal(cli_result_word(&res), "fail");
+  res.outcome = SIM_PASS;
+  assert_string_equal(cli_result_word(&res), "pass");
+}
+
 int main(void) {
   (void)alarm(300); /* ignore: no earlier alarm; a hang dies of SIGALRM */
   const struct CMUnitTest tests[] = {
@@ -494,6 +570,9 @@ int main(void) {
       cmocka_unit_test_teardown(test_list_countdown, reset_faults),
       cmocka_unit_test_teardown(test_sweep_many_failures, reset_faults),
       cmocka_unit_test_teardown(test_budget_metrics_countdown, reset_faults),
+      cmocka_unit_test_teardown(test_sweep_calibrate_nomem, reset_faults),
+      cmocka_unit_test_teardown(test_budget_tables_missing, reset_faults),
+      cmocka_unit_test_teardown(test_json_helpers, reset_faults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
