@@ -78,5 +78,8 @@ check "a file that is no database: exit 2, still a JSON last line" $?
 sed 's/daily_limit: 2.50/daily_limit: lots/' "$T/app/app.yaml" >"$T/y" && mv "$T/y" "$T/app/app.yaml"
 status_is 2 "$A" budget --db "$T/b.db" --app "$T/app" && grep -q "app.yaml:3:.*budget.daily_limit" "$T/err"
 check "a bad app budget names FILE:LINE:COL" $?
+# (cli_edges_test.sh has metrics' other refusals and failed outputs.)
+status_is 2 "$A" metrics --db "$T/b.db" --push "ftp://127.0.0.1:9091" && grep -q "expected the Pushgateway's http://" "$T/err"
+check "metrics --push: a URL that is no Pushgateway's is bad usage, named" $?
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -220,6 +220,160 @@ static void test_durations(void **state) {
   assert_int_equal(cli_parse_duration("", &v), AS_INVAL);
 }
 
+/* Every option's refusal names the option and the value, and what was
+** expected; the edges of the accepted ranges parse. */
+static void test_option_values(void **state) {
+  (void)state;
+  static const struct {
+    const char *opt, *val, *needle;
+  } bad[] = {
+      {"--seeds", "x", "--seeds 'x': expected a positive count"},
+      {"--seed-start", "x", "--seed-start 'x': expected an unsigned 64-bit decimal number"},
+      {"--jobs", "x", "--jobs 'x': expected a count from 1 to 256"},
+      {"--jobs", "0", "--jobs '0': expected a count from 1 to 256"},
+      {"--jobs", "257", "--jobs '257': expected a count from 1 to 256"},
+      {"--max-steps", "x", "--max-steps 'x': expected a count from 1 to 16000000"},
+      {"--max-steps", "0", "--max-steps '0': expected a count from 1 to"},
+      {"--max-steps", "16000001", "--max-steps '16000001': expected a count from 1 to"},
+      {"--max-time", "0s", "--max-time '0s': expected a duration"},
+      {"--max-cpu", "x", "--max-cpu 'x': expected seconds from 1 to 86400"},
+      {"--max-cpu", "0", "--max-cpu '0': expected seconds"},
+      {"--max-cpu", "86401", "--max-cpu '86401': expected seconds"},
+      {"--shard", "2", "--shard '2': expected I/N with 1 <= I <= N"},
+      {"--shard", "/4", "--shard '/4': expected I/N"},
+      {"--shard", "12345678901/2", "expected I/N"},
+      {"--shard", "a/4", "--shard 'a/4': expected I/N"},
+      {"--shard", "1/x", "--shard '1/x': expected I/N"},
+      {"--shard", "1/0", "--shard '1/0': expected I/N"},
+      {"--shard", "0/4", "--shard '0/4': expected I/N"},
+      {"--shard", "1/1000001", "--shard '1/1000001': expected I/N"},
+      {"--junit", "", "--junit: expected a file name"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *a[] = {"agentsim", "sweep", "x", "--seeds", "2000000", bad[i].opt, bad[i].val};
+    expect_bad(ARGC(a), a, bad[i].needle);
+  }
+  const char *ok[] = {"agentsim", "sweep", "x", "--seeds", "1000000", "--shard", "1000000/1000000",
+                      "--jobs", "256", "--max-steps", "16000000", "--max-cpu", "86400",
+                      "--switch", "fcontext", "--swarm", "--seed-start", "18446744073709551615"};
+  assert_int_equal(parse(ARGC(ok), ok), AS_OK);
+  assert_int_equal(O.shard_i, 1000000);
+  assert_int_equal(O.shard_n, 1000000);
+  assert_int_equal(O.jobs, 256);
+  assert_true(O.max_steps == 16000000);
+  assert_int_equal(O.max_cpu_s, 86400);
+  assert_int_equal(O.sw, SIM_SWITCH_FCONTEXT);
+  assert_true(O.swarm);
+  assert_true(O.seed_start == UINT64_MAX);
+  const char *u[] = {"agentsim", "run", "x", "--seed", "1", "--switch=ucontext"};
+  assert_int_equal(parse(ARGC(u), u), AS_OK);
+  assert_int_equal(O.sw, SIM_SWITCH_UCONTEXT);
+  /* An option's value over the length cap, as the next word. */
+  static char longval[CLI_MAX_ARG_LEN + 2];
+  memset(longval, '7', sizeof longval - 1);
+  const char *l[] = {"agentsim", "run", "x", "--seed", longval};
+  expect_bad(ARGC(l), l, "--seed: value longer than 4096 bytes");
+  /* --schedule's may be longer (the schedule decoder caps it). */
+  const char *s[] = {"agentsim", "replay", "x", "--schedule", longval};
+  assert_int_equal(parse(ARGC(s), s), AS_OK);
+  assert_ptr_equal(O.schedule, longval);
+}
+
+static void test_pct_settings(void **state) {
+  (void)state;
+  static const struct {
+    const char *text, *needle;
+  } bad[] = {
+      {"pctx", "--strategy 'pctx': expected random, pct"},
+      {"pct:", "--strategy 'pct:': expected d=K or k=N after 'pct:'"},
+      {"pct:x=1", "--strategy 'pct:x=1': expected d=K or k=N"},
+      {"pct:d1", "--strategy 'pct:d1': expected d=K or k=N"},
+      {"pct:k", "--strategy 'pct:k': expected d=K or k=N"},
+      {"pct:d=", "--strategy 'pct:d=': expected a number after '='"},
+      {"pct:k=12345678901234567890", "expected a number after '='"},
+      {"pct:k=0", "--strategy 'pct:k=0': expected a positive number"},
+      {"pct:k=1,k=2", "--strategy 'pct:k=1,k=2': k= given twice"},
+      {"pct:d=1,d=2", "--strategy 'pct:d=1,d=2': d= given twice"},
+      {"pct:d=1,", "--strategy 'pct:d=1,': trailing ','"},
+      {"pct:d=1;k=2", "--strategy 'pct:d=1;k=2': expected ',' between settings"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *a[] = {"agentsim", "run", "x", "--seed", "1", "--strategy", bad[i].text};
+    expect_bad(ARGC(a), a, bad[i].needle);
+  }
+  /* The largest setting 19 digits hold, and k before d. */
+  const char *a[] = {"agentsim", "run", "x", "--seed", "1", "--strategy",
+                     "pct:k=9999999999999999999,d=64"};
+  assert_int_equal(parse(ARGC(a), a), AS_OK);
+  assert_true(O.pct_steps == 9999999999999999999ull);
+  assert_int_equal(O.pct_depth, 64);
+}
+
+/* Each command's required pieces, and the pairs that exclude each other. */
+static void test_required(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "run", "--seed", "1"};
+  expect_bad(ARGC(a), a, "run: expected a SCENARIO");
+  const char *b[] = {"agentsim", "sweep", "--seeds", "1"};
+  expect_bad(ARGC(b), b, "sweep: expected at least one SCENARIO");
+  const char *c[] = {"agentsim", "sweep", "x"};
+  expect_bad(ARGC(c), c, "sweep: expected --seeds N");
+  const char *d[] = {"agentsim", "replay", "--seed", "1"};
+  expect_bad(ARGC(d), d, "replay: expected a SCENARIO");
+  const char *e[] = {"agentsim", "metrics"};
+  expect_bad(ARGC(e), e, "metrics: expected --db PATH");
+  const char *f[] = {"agentsim", "metrics", "--db", "x.db", "--out", "m.prom", "--push",
+                     "http://127.0.0.1:9091"};
+  expect_bad(ARGC(f), f, "metrics: --out and --push exclude each other");
+  const char *g[] = {"agentsim", "metrics", "--db", "x.db", "--job", "j"};
+  expect_bad(ARGC(g), g, "metrics: --job goes with --push");
+  const char *h[] = {"agentsim", "metrics", "--db", ""};
+  expect_bad(ARGC(h), h, "--db: expected a value");
+  const char *i[] = {"agentsim", "metrics", "--db", "x.db", "--push", "http://h:1", "--job", "j",
+                     "--budget", "2", "--app", "apps/a"};
+  assert_int_equal(parse(ARGC(i), i), AS_OK);
+  assert_string_equal(O.db, "x.db");
+  assert_string_equal(O.push, "http://h:1");
+  assert_string_equal(O.job, "j");
+  assert_string_equal(O.budget, "2");
+  assert_string_equal(O.app, "apps/a");
+  const char *j[] = {"agentsim", "metrics", "--db", "x.db", "--out", "m.prom"};
+  assert_int_equal(parse(ARGC(j), j), AS_OK);
+  assert_string_equal(O.out, "m.prom");
+  /* "-" is a word, not an option: a SCENARIO named "-". */
+  const char *k[] = {"agentsim", "run", "-", "--seed", "1"};
+  assert_int_equal(parse(ARGC(k), k), AS_OK);
+  assert_string_equal(O.scenarios[0], "-");
+  /* The envelope's FILE may be stdin while --structured is a file. */
+  const char *l[] = {"agentsim", "parse", "envelope", "-", "--structured", "s.json"};
+  assert_int_equal(parse(ARGC(l), l), AS_OK);
+  const char *m[] = {"agentsim", "parse", "envelope", "a.txt", "--structured", "-"};
+  assert_int_equal(parse(ARGC(m), m), AS_OK);
+  assert_string_equal(O.structured, "-");
+  assert_string_equal(O.parse_file, "a.txt");
+  const char *n[] = {"agentsim", "help", "run", "sweep"};
+  expect_bad(ARGC(n), n, "help takes one command or topic");
+}
+
+/* No room for a message: the refusal still comes back. */
+static void test_no_err_buffer(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "frobnicate"};
+  assert_int_equal(cli_parse(ARGC(a), (char **)a, &O, NULL, 0), AS_INVAL);
+  char one[1] = {'x'};
+  assert_int_equal(cli_parse(ARGC(a), (char **)a, &O, one, 0), AS_INVAL);
+  assert_int_equal(one[0], 'x'); /* a zero capacity: not written */
+  const char *b[] = {"agentsim", "version"};
+  assert_int_equal(cli_parse(ARGC(b), (char **)b, &O, NULL, 0), AS_OK);
+  assert_int_equal(O.cmd, CMD_VERSION);
+  uint64_t v = 7;
+  assert_int_equal(cli_parse_u64(NULL, &v), AS_INVAL);
+  assert_int_equal(cli_parse_duration(NULL, &v), AS_INVAL);
+  assert_true(v == 7);
+  assert_string_equal(cli_cmd_name(CMD_SWEEP), "sweep");
+  assert_string_equal(cli_cmd_name(CMD_NONE), "agentsim");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run),    cmocka_unit_test(test_sweep),
@@ -227,6 +381,8 @@ int main(void) {
       cmocka_unit_test(test_replay), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_help),   cmocka_unit_test(test_durations),
       cmocka_unit_test(test_check),
+      cmocka_unit_test(test_option_values), cmocka_unit_test(test_pct_settings),
+      cmocka_unit_test(test_required), cmocka_unit_test(test_no_err_buffer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

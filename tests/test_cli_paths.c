@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "clitest.h"
 
 
@@ -339,6 +341,220 @@ static void test_check_countdown(void **state) {
   }
 }
 
+/* list --json with each allocation failing in turn: out of memory is exit 3
+** with the fixed error object as the last line, never a cut one. */
+static void test_list_countdown(void **state) {
+  (void)state;
+  /* From a directory without fixtures/scenarios: the self-tests alone. */
+  char cwd[1024];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir("/"), 0);
+  const char *a[] = {"agentsim", "list", "--json"};
+  cli_opts o = parse(ARGC(a), a);
+  outcome want = call(list_cmd, &o);
+  assert_int_equal(want.ex, EXIT_PASS);
+  unsigned long n;
+  for (n = 1;; n++) {
+    size_t blocks = fw_live_blocks();
+    capture co, ce;
+    capture_begin(&co, stdout);
+    capture_begin(&ce, stderr);
+    fw_countdown(FW_ALLOC, n, ENOMEM, 0);
+    int ex = cmd_list(&o);
+    fw_disarm();
+    int fired = fw_fired();
+    outcome r = {ex, capture_end(&co), NULL};
+    r.err = capture_end(&ce);
+    if (!fired) {
+      assert_int_equal(ex, EXIT_PASS);
+      assert_string_equal(r.out, want.out);
+    } else {
+      if (ex != EXIT_INTERNAL) fail_msg("n=%lu: exit %d", n, ex);
+      assert_string_equal(capture_last_line(r.out),
+                          "{\"result\":\"error\",\"exit\":3,\"error\":\"out of memory building the JSON\"}");
+    }
+    outcome_free(&r);
+    if (fw_live_blocks() != blocks) fail_msg("n=%lu: %zu blocks leaked", n, fw_live_blocks() - blocks);
+    if (!fired) break;
+  }
+  assert_true(n > 10);
+  outcome_free(&want);
+  assert_int_equal(chdir(cwd), 0);
+}
+
+/* More failing seeds than a sweep keeps the details of: JUnit still lists
+** every one (the rest say to replay them), the JSON the first 100, the
+** text the first 5 and how many more. */
+static void test_sweep_many_failures(void **state) {
+  (void)state;
+  char path[] = "/tmp/agentsim-junit-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  /* Three steps fit no program: every seed hangs. */
+  const char *a[] = {"agentsim", "sweep", "selftest:counter", "--seeds", "1003", "--jobs", "2",
+                     "--max-steps", "3", "--junit", path, "--json"};
+  cli_opts o = parse(ARGC(a), a);
+  outcome r = call(cmd_sweep, &o);
+  assert_int_equal(r.ex, EXIT_FOUND);
+  expect_in(r.err, "  ... and 998 more failing seeds\n", "stderr");
+  const char *last = capture_last_line(r.out);
+  expect_in(last, "\"runs\":1003,\"failed\":1003", "JSON");
+  size_t nrep = 0;
+  for (const char *q = last; (q = strstr(q, "\"replay\":")) != NULL; q++) nrep++;
+  assert_int_equal(nrep, 100);
+  outcome_free(&r);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  static char xml[1 << 20];
+  size_t got = fread(xml, 1, sizeof xml - 1, f);
+  xml[got] = '\0';
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(unlink(path), 0);
+  expect_in(xml, "name=\"seed 999\">\n      <failure type=\"hang\" message=\"", "JUnit");
+  expect_in(xml, "name=\"seed 1000\">\n      <failure type=\"failure\" message=\"details are kept "
+                 "for the smallest failing seeds only: replay it\">replay: agentsim replay "
+                 "selftest:counter --seed 1000 ", "JUnit");
+  expect_in(xml, "name=\"seed 1002\">\n      <failure type=\"failure\"", "JUnit");
+  expect_no_children();
+}
+
+/* --- budget and metrics ---------------------------------------------------------- */
+
+static int budget_cmd(const cli_opts *o, const char *argv0) {
+  (void)argv0;
+  return cmd_budget(o);
+}
+
+static int metrics_cmd(const cli_opts *o, const char *argv0) {
+  (void)argv0;
+  return cmd_metrics(o);
+}
+
+/* budget and metrics, with --app, on an empty database, each allocation
+** failing in turn: exit 3 (never bad usage, never a pass), nothing leaked;
+** a directory for --db is no database. */
+static void test_budget_metrics_countdown(void **state) {
+  (void)state;
+  cli_programs_free(); /* SQLite's own VFS, not the simulated disk */
+  char db[] = "/tmp/agentsim-db-XXXXXX";
+  int fd = mkstemp(db);
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  const char *app = AS_SOURCE_DIR "/fixtures/apps/incident";
+  const char *b[] = {"agentsim", "budget", "--db", db, "--app", app, "--json"};
+  const char *m[] = {"agentsim", "metrics", "--db", db, "--app", app};
+  cli_opts ob = parse(ARGC(b), b), om = parse(ARGC(m), m);
+  command cmds[] = {budget_cmd, metrics_cmd};
+  const cli_opts *opts[] = {&ob, &om};
+  for (int k = 0; k < 2; k++) {
+    outcome want = call(cmds[k], opts[k]);
+    assert_int_equal(want.ex, EXIT_PASS);
+    unsigned long n;
+    unsigned internal = 0;
+    for (n = 1;; n++) {
+      size_t blocks = fw_live_blocks();
+      capture co, ce;
+      capture_begin(&co, stdout);
+      capture_begin(&ce, stderr);
+      fw_countdown(FW_ALLOC, n, ENOMEM, 0);
+      int ex = cmds[k](opts[k], "agentsim");
+      fw_disarm();
+      int fired = fw_fired();
+      outcome r = {ex, capture_end(&co), NULL};
+      r.err = capture_end(&ce);
+      if (fired && ex != EXIT_INTERNAL)
+        fail_msg("%s n=%lu: exit %d:\n%s", opts[k]->cmd == CMD_BUDGET ? "budget" : "metrics", n,
+                 ex, r.err);
+      if (!fired) {
+        assert_int_equal(ex, EXIT_PASS);
+        assert_string_equal(r.out, want.out);
+      }
+      internal += ex == EXIT_INTERNAL;
+      outcome_free(&r);
+      if (fw_live_blocks() != blocks) fail_msg("n=%lu: %zu blocks leaked", n, fw_live_blocks() - blocks);
+      if (!fired) break;
+    }
+    assert_true(internal > 3);
+    outcome_free(&want);
+  }
+  assert_int_equal(unlink(db), 0);
+  const char *d[] = {"agentsim", "budget", "--db", "/tmp"};
+  cli_opts od = parse(ARGC(d), d);
+  outcome r = call(budget_cmd, &od);
+  assert_int_equal(r.ex, EXIT_USAGE);
+  expect_in(r.err, "agentsim: budget: --db /tmp: no such database file", "stderr");
+  outcome_free(&r);
+}
+
+/* A sweep's PCT calibration, before the workers fork, cannot make its sim. */
+static void test_sweep_calibrate_nomem(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "sweep", "selftest:abba", "--seeds", "4", "--jobs", "2",
+                     "--strategy", "pct"};
+  cli_opts o = parse(ARGC(a), a);
+  capture co, ce;
+  capture_begin(&co, stdout);
+  capture_begin(&ce, stderr);
+  fw_inject(FW_CALLOC, ENOMEM, 1);
+  int ex = cmd_sweep(&o, "agentsim");
+  fw_reset();
+  outcome r = {ex, capture_end(&co), NULL};
+  r.err = capture_end(&ce);
+  assert_int_equal(r.ex, EXIT_INTERNAL);
+  expect_in(r.err, "agentsim: sweep: selftest:abba: cannot make the sim: out of memory", "stderr");
+  expect_in(r.out, "sweep: INCOMPLETE (see the error above): 0 runs before it", "stdout");
+  outcome_free(&r);
+  expect_no_children();
+}
+
+/* A database at the current schema version whose tables are not there:
+** it opens, its status cannot be read (bad input, exit 2, named). */
+static void test_budget_tables_missing(void **state) {
+  (void)state;
+  cli_programs_free(); /* SQLite's own VFS, not the simulated disk */
+  char db[] = "/tmp/agentsim-db-XXXXXX";
+  int fd = mkstemp(db);
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  sqlite3 *h = NULL;
+  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_close(h), SQLITE_OK);
+  const char *a[] = {"agentsim", "budget", "--db", db};
+  cli_opts o = parse(ARGC(a), a);
+  outcome r = call(budget_cmd, &o);
+  assert_int_equal(unlink(db), 0);
+  assert_int_equal(r.ex, EXIT_USAGE);
+  char want[64];
+  snprintf(want, sizeof want, "agentsim: budget: --db %s: ", db);
+  expect_in(r.err, want, "stderr");
+  assert_string_equal(r.out, "");
+  outcome_free(&r);
+}
+
+/* --- JSON helpers ----------------------------------------------------------------- */
+
+static void test_json_helpers(void **state) {
+  (void)state;
+  json_t *arr = json_array();
+  assert_non_null(arr);
+  /* A value that could not be made, or no array: 1, and v is released. */
+  assert_int_equal(cli_jpush(arr, NULL), 1);
+  assert_int_equal(cli_jpush(NULL, json_string("x")), 1);
+  assert_int_equal(cli_jpush(arr, json_string("y")), 0);
+  assert_int_equal(json_array_size(arr), 1);
+  json_decref(arr);
+  sim_result res;
+  memset(&res, 0, sizeof res);
+  res.outcome = SIM_HARNESS;
+  assert_string_equal(cli_result_word(&res), "error");
+  res.outcome = SIM_HANG;
+  assert_string_equal(cli_result_word(&res), "fail");
+  res.outcome = SIM_PASS;
+  assert_string_equal(cli_result_word(&res), "pass");
+}
+
 int main(void) {
   (void)alarm(300); /* ignore: no earlier alarm; a hang dies of SIGALRM */
   const struct CMUnitTest tests[] = {
@@ -351,6 +567,12 @@ int main(void) {
       cmocka_unit_test_teardown(test_list_json, reset_faults),
       cmocka_unit_test_teardown(test_json_str, reset_faults),
       cmocka_unit_test_teardown(test_check_countdown, reset_faults),
+      cmocka_unit_test_teardown(test_list_countdown, reset_faults),
+      cmocka_unit_test_teardown(test_sweep_many_failures, reset_faults),
+      cmocka_unit_test_teardown(test_budget_metrics_countdown, reset_faults),
+      cmocka_unit_test_teardown(test_sweep_calibrate_nomem, reset_faults),
+      cmocka_unit_test_teardown(test_budget_tables_missing, reset_faults),
+      cmocka_unit_test_teardown(test_json_helpers, reset_faults),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

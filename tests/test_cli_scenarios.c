@@ -186,11 +186,18 @@ static void test_bench_scenarios(void **state) {
   assert_int_equal(chdir(scratch), 0);
   const char *a[] = {"agentsim", "bench", "--quick", "--json"};
   cli_opts o = parse(ARGC(a), a);
+  /* The switch timings (the first four clock readings) see a clock that
+  ** stands still: no rate can be told, so the bars are not met (exit 1). */
+  fw_inject(FW_CLOCK_GETTIME, 0, 4);
   outcome r = call(bench_cmd, &o);
+  fw_reset();
   assert_int_equal(chdir(cwd), 0);
-  if (r.ex != EXIT_PASS && r.ex != EXIT_FOUND) /* say why: the end of what bench said */
+  if (r.ex != EXIT_FOUND) /* say why: the end of what bench said */
     fail_msg("bench exited %d: ...%s", r.ex,
              strlen(r.err) > 600 ? r.err + strlen(r.err) - 600 : r.err);
+  expect_in(r.err, "context switch  fcontext            0 /s", "stderr");
+  expect_in(r.err, "ratio fcontext/ucontext           0.0 x", "stderr");
+  expect_in(r.err, "ucontext: NOT met", "stderr");
   /* The good scenario has its row; the broken one is reported and skipped. */
   expect_in(r.err, "a_good ", "stderr");
   expect_in(r.err, "bench: fixtures/scenarios/b_broken.scn:4:13: expected a session", "stderr");
@@ -198,6 +205,8 @@ static void test_bench_scenarios(void **state) {
   expect_in(last, "\"scenarios\":[", "JSON");
   expect_in(last, "\"a_good\"", "JSON");
   expect_in(last, "\"latency_off\":{\"seeds_per_s\":", "JSON"); /* the same seeds, I/O free */
+  expect_in(last, "\"steps_per_switch\":0.0,", "JSON");
+  expect_in(last, "\"bars_met\":false", "JSON");
   expect_in(r.err, "steps/seed", "stderr"); /* --json: the table goes to stderr */
   assert_null(strstr(last, "b_broken"));
   outcome_free(&r);
@@ -346,6 +355,8 @@ static void test_json_utf8(void **state) {
       {"\xe0\x80\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},   /* overlong 3 bytes */
       {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},   /* a surrogate */
       {"\xed\x9f\xbf", "\"\xed\x9f\xbf\""},            /* the last before them */
+      {"\xe0\xa0\x80", "\"\xe0\xa0\x80\""},            /* U+0800, the first of 3 bytes */
+      {"\xed\x80\x80", "\"\xed\x80\x80\""},            /* U+D000 */
       {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},    /* an emoji */
       {"\xf0\x80\x80\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* overlong 4 bytes */
       {"\xf4\x90\x80\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* past U+10FFFF */
@@ -364,6 +375,160 @@ static void test_json_utf8(void **state) {
   }
 }
 
+/* --- list, with a bundled scenario that does not parse ------------------------------- */
+
+static int list_cmd(const cli_opts *o, const char *argv0) {
+  (void)argv0;
+  return cmd_list(o);
+}
+
+static void test_list_broken(void **state) {
+  (void)state;
+  write_file(good, GOOD_SCN);
+  write_file(broken, "scenario b\nsessions 1\nactor a\n    start s=5\n");
+  char cwd[1024];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(scratch), 0);
+  const char *a[] = {"agentsim", "list"};
+  cli_opts o = parse(ARGC(a), a);
+  outcome r = call(list_cmd, &o);
+  assert_int_equal(chdir(cwd), 0);
+  /* Bad input, named; the good one is still listed. */
+  assert_int_equal(r.ex, EXIT_USAGE);
+  expect_in(r.err, "agentsim: list: fixtures/scenarios/b_broken.scn:4:13: expected a session",
+            "stderr");
+  expect_in(r.out, "  fixtures/scenarios/a_good.scn\n", "stdout");
+  assert_null(strstr(r.out, "b_broken"));
+  outcome_free(&r);
+  cli_programs_free();
+}
+
+/* --- replay commands that paste --------------------------------------------------- */
+
+static void test_replay_quoting(void **state) {
+  (void)state;
+  char odd[300];
+  snprintf(odd, sizeof odd, "%s/it's.scn", scratch);
+  write_file(odd, GOOD_SCN);
+  const char *a[] = {"agentsim", "run", odd, "--seed", "1", "--mutant", "finalize_no_lock",
+                     "--max-cpu", "5"};
+  cli_opts o = parse(ARGC(a), a);
+  capture co, ce;
+  capture_begin(&co, stdout);
+  capture_begin(&ce, stderr);
+  int ex = cmd_run(&o, ""); /* an empty argv0 is a word too: '' */
+  outcome r = {ex, capture_end(&co), NULL};
+  r.err = capture_end(&ce);
+  cli_programs_free();
+  assert_int_equal(as_mutant_set(NULL), AS_OK); /* run leaves it on: the process ends */
+  assert_int_equal(unlink(odd), 0);
+  assert_int_equal(r.ex, EXIT_FOUND);
+  char want[400];
+  snprintf(want, sizeof want, "replay: '' replay '%s/it'\\''s.scn' --seed 1 --strategy random "
+           "--mutant finalize_no_lock --max-cpu 5\n", scratch);
+  expect_in(r.out, want, "stdout");
+  expect_in(r.out, "replay by schedule: '' replay '", "stdout");
+  outcome_free(&r);
+}
+
+/* --- a sweep's names in its reports ---------------------------------------------- */
+
+static void test_sweep_names(void **state) {
+  (void)state;
+  char odd[300], junit[300];
+  /* Longer than the summary's name column, and with a control byte, which
+  ** JUnit's XML cannot carry (a space there) and JSON escapes. */
+  snprintf(odd, sizeof odd, "%s/././././././././././././././././././././././x\001y.scn", scratch);
+  write_file(odd, GOOD_SCN);
+  snprintf(junit, sizeof junit, "%s/j.xml", scratch);
+  const char *a[] = {"agentsim", "sweep", odd, "--seeds", "2", "--jobs", "1",
+                     "--junit", junit, "--json"};
+  cli_opts o = parse(ARGC(a), a);
+  outcome r = call(cmd_sweep, &o);
+  cli_programs_free();
+  assert_int_equal(unlink(odd), 0);
+  if (r.ex != EXIT_PASS) fail_msg("sweep exited %d:\n%s", r.ex, r.err);
+  /* The column is cut at 64 bytes: the figures follow the whole name. */
+  char row[400];
+  snprintf(row, sizeof row, "%s portfolio         2 seeds", odd);
+  expect_in(r.err, row, "stderr");
+  expect_in(capture_last_line(r.out), "x\\u0001y.scn\"", "JSON");
+  FILE *f = fopen(junit, "r");
+  assert_non_null(f);
+  char xml[8192];
+  size_t got = fread(xml, 1, sizeof xml - 1, f);
+  xml[got] = '\0';
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(unlink(junit), 0);
+  expect_in(xml, "/x y.scn\" tests=\"2\" failures=\"0\"", "JUnit");
+  assert_null(strchr(xml, '\001'));
+  outcome_free(&r);
+}
+
+/* --- bench when memory runs out --------------------------------------------------- */
+
+static void test_bench_breaks(void **state) {
+  (void)state;
+  /* Without --json the table is stdout's; the first stack cannot be had. */
+  const char *a[] = {"agentsim", "bench", "--quick"};
+  cli_opts o = parse(ARGC(a), a);
+  fw_inject(FW_MMAP, ENOMEM, 1);
+  outcome r = call(bench_cmd, &o);
+  fw_reset();
+  assert_int_equal(r.ex, EXIT_INTERNAL);
+  expect_in(r.err, "agentsim: bench: out of memory", "stderr");
+  assert_string_equal(r.out, "");
+  outcome_free(&r);
+  /* The switch rates measured, the first self-test's sim cannot be made
+  ** (every allocation fails from the first), then its first run cannot. */
+  static const unsigned long nth[] = {1, 3};
+  for (size_t k = 0; k < 2; k++) {
+    size_t blocks = fw_live_blocks(), maps = fw_live_maps();
+    capture co, ce;
+    capture_begin(&co, stdout);
+    capture_begin(&ce, stderr);
+    fw_countdown(FW_ALLOC, nth[k], ENOMEM, 1);
+    r.ex = cmd_bench(&o);
+    fw_reset();
+    r.err = capture_end(&ce);
+    r.out = capture_end(&co);
+    assert_int_equal(r.ex, EXIT_INTERNAL);
+    expect_in(r.out, "context switch  fcontext ", "stdout");
+    expect_in(r.err, "agentsim: bench: selftest:abba: out of memory", "stderr");
+    outcome_free(&r);
+    if (fw_live_blocks() != blocks || fw_live_maps() != maps)
+      fail_msg("n=%lu: %zu blocks, %zu mappings leaked", nth[k], fw_live_blocks() - blocks,
+               fw_live_maps() - maps);
+  }
+}
+
+/* --- the lock_noop hunt on its own --------------------------------------------------- */
+
+#include "bench_threads.h"
+
+static void test_hunt(void **state) {
+  (void)state;
+  cli_programs_free(); /* SQLite not on the simulated disk: nothing to uninstall first */
+  bench_hunt real, simh;
+  assert_int_equal(bench_threads_vs_sim(NULL, 2, &real, &simh), AS_OK);
+  assert_int_equal(real.runs, 2);
+  assert_true(real.detections <= 2);
+  assert_int_equal(simh.runs, 0); /* no scenario: no sim half */
+  assert_null(as_mutant_active());
+  /* A thread that cannot start: the hunt fails, the started ones joined. */
+  for (unsigned long n = 1; n <= 4; n += 3) {
+    fw_countdown(FW_BIT(PTHREAD_CREATE), n, EAGAIN, 0);
+    int rc = bench_threads_vs_sim(NULL, 2, &real, &simh);
+    int fired = fw_fired();
+    fw_reset();
+    assert_true(fired);
+    assert_int_not_equal(rc, AS_OK);
+    assert_int_equal(real.runs, 1);
+    assert_null(as_mutant_active());
+  }
+  cli_programs_free();
+}
+
 int main(void) {
   (void)alarm(300); /* ignore: no earlier alarm; a hang dies of SIGALRM */
   const struct CMUnitTest tests[] = {
@@ -374,6 +539,11 @@ int main(void) {
       cmocka_unit_test_teardown(test_schedule_files, reset_faults),
       cmocka_unit_test_teardown(test_catalog, reset_faults),
       cmocka_unit_test_teardown(test_json_utf8, reset_faults),
+      cmocka_unit_test_teardown(test_list_broken, reset_faults),
+      cmocka_unit_test_teardown(test_replay_quoting, reset_faults),
+      cmocka_unit_test_teardown(test_sweep_names, reset_faults),
+      cmocka_unit_test_teardown(test_bench_breaks, reset_faults),
+      cmocka_unit_test_teardown(test_hunt, reset_faults),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

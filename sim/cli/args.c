@@ -222,15 +222,13 @@ int cli_parse_strategy(const char *s, cli_opts *o, char *err, size_t cap) {
     if ((key != 'd' && key != 'k') || p[1] != '=')
       return fail(err, cap, "--strategy '%s': expected d=K or k=N after 'pct:'", s);
     p += 2;
-    char num[24];
     size_t n = strspn(p, "0123456789");
     if (n == 0 || n > 19)
       return fail(err, cap, "--strategy '%s': expected a number after '='", s);
-    memcpy(num, p, n);
-    num[n] = '\0';
-    uint64_t v;
-    if (cli_parse_u64(num, &v) != AS_OK || v == 0)
-      return fail(err, cap, "--strategy '%s': expected a positive number", s);
+    /* At most 19 digits: below 10^19, so the value cannot overflow 64 bits. */
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v * 10 + (uint64_t)(p[i] - '0');
+    if (v == 0) return fail(err, cap, "--strategy '%s': expected a positive number", s);
     if ((key == 'd' && seen_d++) || (key == 'k' && seen_k++))
       return fail(err, cap, "--strategy '%s': %c= given twice", s, key);
     if (key == 'd') {
@@ -367,11 +365,13 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
     if (id == O_BUDGET) o->budget = val;
     return AS_OK;
   case O_HELP:
-    o->help_for = o->cmd;
-    o->cmd = CMD_HELP;
-    return AS_OK;
+    break;
   }
-  return AS_INTERNAL;
+  /* O_HELP: every other id returned above (the ids come from cli_options,
+  ** and -Wswitch keeps a case for each). */
+  o->help_for = o->cmd;
+  o->cmd = CMD_HELP;
+  return AS_OK;
 }
 
 /* parse's words: the kind (envelope or json), then one FILE. */
@@ -504,6 +504,7 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
   case CMD_SWEEP:
     if (o->nscenarios == 0) return fail(err, cap, "sweep: expected at least one SCENARIO");
     if (!o->has_seeds) return fail(err, cap, "sweep: expected --seeds N");
+    if (o->shard_n && o->seeds < o->shard_n) return fail(err, cap, "--shard: fewer seeds than shards");
     if (!o->has_strategy) {
       o->strategy = SIM_STRATEGY_PORTFOLIO; /* a sweep's default: every strategy */
       o->strategy_text = "portfolio";
@@ -541,7 +542,5 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
   default:
     break;
   }
-  if (o->shard_n && o->has_seeds && o->seeds < o->shard_n)
-    return fail(err, cap, "--shard: fewer seeds than shards");
   return AS_OK;
 }

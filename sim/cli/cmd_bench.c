@@ -22,7 +22,17 @@
 #define BAR_SWITCHES_PER_S 10e6
 #define BAR_RATIO 5.0
 
+/* The measurements' sizes: in full, and with --quick. */
+static const struct bench_size {
+  uint64_t frounds, urounds; /* fcontext and ucontext round trips */
+  double budget;             /* seconds per program */
+  unsigned hunt_runs;        /* the lock_noop hunt's runs each way */
+} sizes[2] = {{20000000, 2000000, 1.0, 100}, {2000000, 200000, 0.2, 20}};
+
 static sim_ctx bench_main, bench_task;
+
+/* a / b, or 0 when nothing was measured (b is 0). */
+static double per(double a, double b) { return b > 0 ? a / b : 0.0; }
 
 static void bench_entry(void *arg) {
   (void)arg;
@@ -41,7 +51,7 @@ static AS_WUR int switch_rate(sim_switch_kind kind, uint64_t rounds, double *rat
   double t0 = sweep_now();
   for (uint64_t i = 0; i < rounds; i++) sim_ctx_switch(&bench_main, &bench_task);
   double dt = sweep_now() - t0;
-  *rate = dt > 0 ? (double)(2 * rounds) / dt : 0.0;
+  *rate = per((double)(2 * rounds), dt);
 out:
   /* The task is parked inside bench_entry; its stack goes with it. */
   sim_stack_free(&st);
@@ -85,11 +95,11 @@ static AS_WUR int chunk(sim *s, const sim_program *p, uint64_t first, unsigned n
 
 static void rate_of(const tally *t, prog_rate *out) {
   out->seeds = t->seeds;
-  out->seeds_per_s = t->secs > 0 ? (double)t->seeds / t->secs : 0;
-  out->steps_per_s = t->secs > 0 ? (double)t->steps / t->secs : 0;
-  out->compression = t->secs > 0 ? (double)t->vns / 1e9 / t->secs : 0;
-  out->steps_per_seed = t->seeds ? (double)t->steps / (double)t->seeds : 0;
-  out->ns_per_step = t->steps ? t->secs * 1e9 / (double)t->steps : 0;
+  out->seeds_per_s = per((double)t->seeds, t->secs);
+  out->steps_per_s = per((double)t->steps, t->secs);
+  out->compression = per((double)t->vns / 1e9, t->secs);
+  out->steps_per_seed = per((double)t->steps, (double)t->seeds);
+  out->ns_per_step = per(t->secs * 1e9, (double)t->steps);
 }
 
 /* The scenario p as it is and with `latency off`, alternating chunks of the
@@ -163,17 +173,16 @@ static AS_WUR int seeds_rate(const sim_program *p, sim_switch_kind sw, double bu
 
 int cmd_bench(const cli_opts *o) {
   FILE *out = o->json ? stderr : stdout;
-  uint64_t frounds = o->quick ? 2000000 : 20000000;
-  uint64_t urounds = o->quick ? 200000 : 2000000;
-  double budget = o->quick ? 0.2 : 1.0;
+  const struct bench_size *z = &sizes[!!o->quick];
+  double budget = z->budget;
   double frate = 0, urate = 0;
-  int rc = switch_rate(SIM_SWITCH_FCONTEXT, frounds, &frate);
-  if (rc == AS_OK) rc = switch_rate(SIM_SWITCH_UCONTEXT, urounds, &urate);
+  int rc = switch_rate(SIM_SWITCH_FCONTEXT, z->frounds, &frate);
+  if (rc == AS_OK) rc = switch_rate(SIM_SWITCH_UCONTEXT, z->urounds, &urate);
   if (rc != AS_OK) {
     cli_error("bench: %s", as_status_msg(rc));
     return EXIT_INTERNAL;
   }
-  double ratio = urate > 0 ? frate / urate : 0.0;
+  double ratio = per(frate, urate);
   fprintf(out, "context switch  fcontext %12.0f /s\n", frate);
   fprintf(out, "context switch  ucontext %12.0f /s\n", urate);
   fprintf(out, "ratio fcontext/ucontext  %12.1f x\n", ratio);
@@ -199,14 +208,14 @@ int cmd_bench(const cli_opts *o) {
     if (!df) {
       fprintf(out, "lock_noop hunt: skipped (%s)\n", err);
     } else {
-      rc = bench_threads_vs_sim(df, o->quick ? 20 : 100, &real, &simh);
+      rc = bench_threads_vs_sim(df, z->hunt_runs, &real, &simh);
       if (rc != AS_OK) {
         cli_error("bench: the lock_noop hunt failed: %s", as_status_msg(rc));
         return EXIT_INTERNAL;
       }
       have_hunt = 1;
-      double rps = real.detections ? real.seconds / real.detections : 0;
-      double sps = simh.detections ? simh.seconds / simh.detections : 0;
+      double rps = per(real.seconds, real.detections);
+      double sps = per(simh.seconds, simh.detections);
       fprintf(out, "lock_noop, real threads (%d threads, on-disk WAL): %u/%u runs detected it "
                    "in %.3f s", 4, real.detections, real.runs, real.seconds);
       if (real.detections) fprintf(out, ", %.4f s per detection", rps);
@@ -265,7 +274,7 @@ int cmd_bench(const cli_opts *o) {
       bad |= cli_jset(e, "seeds", json_integer((json_int_t)rates[i].seeds));
       bad |= cli_jset(e, "seeds_per_s", json_real(rates[i].seeds_per_s));
       bad |= cli_jset(e, "steps_per_s", json_real(rates[i].steps_per_s));
-      bad |= cli_jset(e, "steps_per_switch", json_real(frate > 0 ? rates[i].steps_per_s / frate : 0));
+      bad |= cli_jset(e, "steps_per_switch", json_real(per(rates[i].steps_per_s, frate)));
       bad |= cli_jset(e, "time_compression", json_real(rates[i].compression));
       if (rates[i].has_off) {
         json_t *f = json_object();

@@ -7,8 +7,11 @@
 
 #include "cli.h"
 
+/* cli_parse succeeds only with a command, so CMD_NONE cannot come here; it
+** would print the overview, as 'agentsim help' does. */
 static int dispatch(const cli_opts *o, const char *argv0) {
   switch (o->cmd) {
+  case CMD_NONE:
   case CMD_HELP: cli_help(stdout, o); return EXIT_PASS;
   case CMD_VERSION: printf("agentsim 0.1.0\n"); return EXIT_PASS;
   case CMD_LIST: return cmd_list(o);
@@ -22,10 +25,8 @@ static int dispatch(const cli_opts *o, const char *argv0) {
   case CMD_PARSE: return cmd_parse(o, argv0);
   case CMD_METRICS: return cmd_metrics(o);
   case CMD_BUDGET: return cmd_budget(o);
-  default: break;
   }
-  cli_error("no command given (try 'agentsim help')");
-  return EXIT_USAGE;
+  return EXIT_INTERNAL; /* not a cli_cmd */
 }
 
 int main(int argc, char **argv) {
