@@ -2568,7 +2568,8 @@ static void test_tele_approval_unpriced(void **state) {
 
 /* An approved call that fails: its span is an error under the root (no
 ** agent made it), it has no record, the run fails and its cycle is
-** released. A tool busy fails a run as unavailable. */
+** released. A tool busy fails a run as unavailable, one whose answer is
+** too big as a validation error. */
 static void test_tele_approved_fails(void **state) {
   (void)state;
   tele_init_test();
@@ -2598,6 +2599,13 @@ static void test_tele_approved_fails(void **state) {
   assert_int_equal(res.kind, AS_ERR_TOOL_UNAVAILABLE);
   assert_non_null(strstr(res.error, "srv:low failed"));
   reservation_is(a.op_id, "released/failed");
+  /* An answer too big for the runtime: the call was not valid. */
+  exec_fail = AS_TOOBIG;
+  start("f3", NULL);
+  a = ttrigger(&r, "f3", AS_RUN_FAILED, &res);
+  assert_int_equal(res.kind, AS_ERR_VALIDATION);
+  reservation_is(a.op_id, "released/failed");
+  assert_q("SELECT COUNT(*) FROM cost_records WHERE leaf = 'tool_call'", "0");
 }
 
 /* A run the runtime cannot carry out (no memory for the model's call)
