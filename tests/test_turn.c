@@ -2608,6 +2608,13 @@ static void test_tele_approved_fails(void **state) {
   assert_q("SELECT COUNT(*) FROM cost_records WHERE leaf = 'tool_call'", "0");
 }
 
+/* No memory for the model's call, and the next SQLite step fails. */
+static int nomem_sql_answer(unsigned call, const as_llm_request *req, as_llm_response *out,
+                            as_llm_error *err) {
+  sw_inject(SW_STEP, SQLITE_IOERR, 1);
+  return nomem_answer(call, req, out, err);
+}
+
 /* A run the runtime cannot carry out (no memory for the model's call)
 ** while the reservation cannot be released either (an UPDATE the
 ** database refuses): the run's status is reported, the reservation stays
@@ -2633,6 +2640,16 @@ static void test_tele_release_fails(void **state) {
   assert_int_equal(as_budget_recover(ST, &released), AS_OK);
   assert_int_equal(released, 1);
   reservation_is(a.op_id, "released/recovered");
+  /* The same run while the store cannot even say which reservation is
+  ** open (the next step fails): the run's status is reported, and the
+  ** trigger releases its cycle itself. */
+  HL.answer = nomem_sql_answer;
+  start("r2", NULL);
+  assert_int_equal(as_trigger(&r, "r2", 0, false, &a, &res), AS_NOMEM);
+  assert_true(a.triggered);
+  assert_int_equal(sw_fired(), 0); /* an injection, not the countdown */
+  reservation_is(a.op_id, "released/failed");
+  assert_int_equal(as_locks_size(REG), 0);
 }
 
 /* as_trigger's arguments. */
