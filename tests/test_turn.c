@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 
 #include "agentsim/app.h"
+#include "agentsim/budget.h"
 #include "agentsim/checkpoints.h"
 #include "agentsim/events.h"
 #include "agentsim/finalize.h"
@@ -52,6 +53,7 @@
 #include "agentsim/mutant.h"
 #include "agentsim/seam.h"
 #include "agentsim/store.h"
+#include "agentsim/trace.h"
 #include "agentsim/turn.h"
 #include "coretest.h"
 #include "faultwrap.h"
@@ -2286,6 +2288,469 @@ static void *j_malloc(size_t n) {
 
 static void j_free(void *p) { free(p); }
 
+/* --- costs and spans of a run (budget.h, trace.h) ------------------------------------- */
+
+static const char TPRICES[] =
+    "{\"version\": \"v-1\", \"tool_call\": \"0.000100\", \"models\": [{\"model\": \"m1\","
+    " \"input\": \"1\", \"cache_read\": \"0\", \"cache_write\": \"0\", \"output\": \"2\"}]}";
+static as_prices TP;
+static as_budget_cfg TB, TB_NONE; /* priced by TP; no price table at all */
+static as_llm TLLM = {&HL_VT, NULL, 0, "m1"};
+
+#define TSPANS 32
+static struct {
+  char name[TSPANS][AS_SPAN_NAME_MAX];
+  char op[TSPANS][AS_OP_ID_MAX];
+  char outcome[TSPANS][16];
+  uint8_t id[TSPANS][8], parent[TSPANS][8];
+  bool error[TSPANS], cost[TSPANS];
+  size_t n;
+} TS;
+
+static void tsink(void *self, const as_span *sp) {
+  (void)self;
+  if (TS.n == TSPANS) fail_msg("more than %u spans", TSPANS);
+  size_t i = TS.n++;
+  snprintf(TS.name[i], sizeof TS.name[i], "%s", sp->name);
+  const char *op = as_span_str(sp, "operation.id");
+  snprintf(TS.op[i], sizeof TS.op[i], "%s", op ? op : "");
+  const char *oc = as_span_str(sp, "outcome");
+  snprintf(TS.outcome[i], sizeof TS.outcome[i], "%s", oc ? oc : "");
+  memcpy(TS.id[i], sp->span_id, 8);
+  memcpy(TS.parent[i], sp->parent_id, 8);
+  TS.error[i] = sp->error;
+  int64_t c;
+  TS.cost[i] = as_span_int(sp, "agentsim.cost_micros", &c);
+}
+
+static const as_tracer TTRACER = {tsink, NULL};
+
+/* The runtime with the priced model, and a budget (b, may be NULL) and
+** the test's tracer (traced). */
+static as_runtime trt(const as_budget_cfg *b, bool traced) {
+  as_runtime r = rt();
+  r.llm = &TLLM;
+  r.budget = b;
+  r.tracer = traced ? &TTRACER : NULL;
+  return r;
+}
+
+static void tele_init_test(void) {
+  char err[256];
+  memset(&TS, 0, sizeof TS);
+  assert_int_equal(as_prices_parse(TPRICES, sizeof TPRICES - 1, "p.json", &TP, err, sizeof err),
+                   AS_OK);
+  TB = (as_budget_cfg){.daily_limit_micros = 10000000, .cycle_estimate_micros = 100000,
+                       .prices = &TP};
+  TB_NONE = TB;
+  TB_NONE.prices = NULL;
+}
+
+/* The span named name (the last one), or -1. */
+static int span_named(const char *name) {
+  int at = -1;
+  for (size_t i = 0; i < TS.n; i++)
+    if (strcmp(TS.name[i], name) == 0) at = (int)i;
+  return at;
+}
+
+static int span_must(const char *name) {
+  int i = span_named(name);
+  if (i < 0) fail_msg("no span %s (%zu spans)", name, TS.n);
+  return i;
+}
+
+/* The one text the query answers ("" for NULL). */
+static void qtext(const char *sql, char *out, size_t cap) {
+  sqlite3 *db = ct_raw_open(&D, "t.db");
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  const unsigned char *t = sqlite3_column_text(q, 0);
+  snprintf(out, cap, "%s", t ? (const char *)t : "");
+  sqlite3_finalize(q);
+  ct_raw_close(db);
+}
+
+static void assert_q(const char *sql, const char *want) {
+  char got[256];
+  qtext(sql, got, sizeof got);
+  if (strcmp(got, want) != 0) fail_msg("%s: '%s', not '%s'", sql, got, want);
+}
+
+/* op's reservation: "state/outcome". */
+static void reservation_is(const char *op, const char *want) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT state || '/' || COALESCE(outcome, '') FROM budget_reservations"
+           " WHERE op_id = '%s'", op);
+  assert_q(sql, want);
+}
+
+static as_trigger_answer ttrigger(const as_runtime *r, const char *id, as_run_outcome want,
+                                  as_run_result *res) {
+  as_trigger_answer a;
+  int rc = as_trigger(r, id, 0, false, &a, res);
+  if (rc != AS_OK) fail_msg("trigger %s: %s", id, as_status_name(rc));
+  assert_true(a.triggered);
+  if (res->outcome != want)
+    fail_msg("trigger %s: %s (%s), not %s", id, as_run_outcome_name(res->outcome), res->error,
+             as_run_outcome_name(want));
+  return a;
+}
+
+static const char TOOLED[] =
+    "agent a\n"
+    "    call 1\n"
+    "        tool srv:low {\"n\": 1, \"env\": \"dev\"}\n"
+    "        usage prompt=100 completion=10\n"
+    "    call 2\n"
+    "        envelope {\"content\": \"c\", \"confidence\": 0.7, \"rationale\": \"r\"}\n"
+    "        usage prompt=200 completion=20\n";
+
+/* Spans without a budget: no costs on them, nothing in the ledger, the
+** session's id for the operation; a model with an empty name is
+** "unknown"; a tracer without emit is no tracer at all. */
+static void test_tele_tracer_only(void **state) {
+  (void)state;
+  tele_init_test();
+  script(TOOLED);
+  start("t1", NULL);
+  as_runtime r = trt(NULL, true);
+  as_run_result res;
+  assert_int_equal(as_run(&r, "t1", false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_ENDED);
+  assert_int_equal(TS.n, 5); /* two chats, a tool, the agent, the root */
+  int root = span_must("invoke_agent"), agent = span_must("invoke_agent a");
+  int tool = span_must("execute_tool srv:low"), chat = span_must("chat m1");
+  assert_memory_equal(TS.parent[agent], TS.id[root], 8);
+  assert_memory_equal(TS.parent[tool], TS.id[agent], 8);
+  assert_memory_equal(TS.parent[chat], TS.id[agent], 8);
+  assert_string_equal(TS.outcome[root], "ended");
+  for (size_t i = 0; i < TS.n; i++) {
+    assert_false(TS.cost[i]);
+    assert_false(TS.error[i]);
+    assert_string_equal(TS.op[i], "t1");
+  }
+  assert_q("SELECT COUNT(*) FROM cost_records", "0");
+  /* An empty model name. */
+  as_llm anon = TLLM;
+  anon.model = "";
+  r.llm = &anon;
+  memset(&TS, 0, sizeof TS);
+  start("t2", NULL);
+  assert_int_equal(as_run(&r, "t2", false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_ENDED);
+  assert_true(span_named("chat unknown") >= 0);
+  assert_true(span_named("chat m1") < 0);
+  /* A tracer that emits nothing. */
+  as_tracer mute = {NULL, NULL};
+  r.tracer = &mute;
+  memset(&TS, 0, sizeof TS);
+  start("t3", NULL);
+  assert_int_equal(as_run(&r, "t3", false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_ENDED);
+  assert_int_equal(TS.n, 0);
+  assert_int_equal(exec_calls, 3);
+}
+
+/* A budget without a tracer: the ledger records each leaf (its cycle's op
+** id), the cycle settles; an approved call is recorded too. */
+static void test_tele_budget_only(void **state) {
+  (void)state;
+  tele_init_test();
+  script(TOOLED);
+  start("b1", NULL);
+  as_runtime r = trt(&TB, false);
+  as_run_result res;
+  as_trigger_answer a = ttrigger(&r, "b1", AS_RUN_ENDED, &res);
+  assert_string_equal(a.op_id, "b1:cycle-1");
+  reservation_is("b1:cycle-1", "settled/completed");
+  assert_q("SELECT group_concat(leaf || ':' || name || ':' || cost_micros || ':' || op_id, ',')"
+           " FROM (SELECT * FROM cost_records ORDER BY seq)",
+           "llm_call:m1:120:b1:cycle-1,tool_call:srv:low:100:b1:cycle-1,"
+           "llm_call:m1:240:b1:cycle-1");
+  assert_q("SELECT settled_micros FROM budget_reservations WHERE op_id = 'b1:cycle-1'", "460");
+  assert_int_equal(TS.n, 0);
+  /* Paused, then approved: the approved call runs under the same cycle. */
+  script(GATED2);
+  start("b2", "{\"env\": \"prod\"}");
+  a = ttrigger(&r, "b2", AS_RUN_PAUSED, &res);
+  reservation_is(a.op_id, "open/");
+  assert_int_equal(as_approval_resolve(&r, "b2", 0, AS_APPROVE, false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_PAUSED); /* the second srv:high waits */
+  reservation_is(a.op_id, "open/");
+  assert_q("SELECT COUNT(*) FROM cost_records WHERE op_id = 'b2:cycle-1' AND leaf = 'tool_call'"
+           " AND name = 'srv:high' AND cost_micros = 100", "1");
+  assert_int_equal(as_approval_resolve(&r, "b2", 1, AS_APPROVE, false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_ENDED);
+  reservation_is(a.op_id, "settled/completed");
+  assert_int_equal(TS.n, 0);
+}
+
+/* A run under a budget that no trigger reserved for: its records have no
+** cycle, nothing is settled, its spans name the session. */
+static void test_tele_no_reservation(void **state) {
+  (void)state;
+  tele_init_test();
+  script(TOOLED);
+  start("n1", NULL);
+  as_runtime r = trt(&TB, true);
+  as_run_result res;
+  assert_int_equal(as_run(&r, "n1", false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_ENDED);
+  assert_q("SELECT COUNT(*) || '/' || SUM(cost_micros) || '/' || MAX(op_id) FROM cost_records",
+           "3/460/");
+  assert_q("SELECT COUNT(*) FROM budget_reservations", "0");
+  int chat = span_must("chat m1");
+  assert_true(TS.cost[chat]);
+  for (size_t i = 0; i < TS.n; i++) assert_string_equal(TS.op[i], "n1");
+}
+
+/* Models the ledger cannot price fail the run (internal) and release the
+** cycle: no price table at all, or a usage bucket past AS_TOKENS_MAX. */
+static void test_tele_unpriced(void **state) {
+  (void)state;
+  tele_init_test();
+  script(TOOLED);
+  start("u1", NULL);
+  as_runtime r = trt(&TB_NONE, true);
+  as_run_result res;
+  as_trigger_answer a = ttrigger(&r, "u1", AS_RUN_FAILED, &res);
+  assert_int_equal(res.kind, AS_ERR_INTERNAL);
+  assert_non_null(strstr(res.error, "no price for model m1 in price table (none)"));
+  reservation_is(a.op_id, "released/failed");
+  int chat = span_must("chat m1");
+  assert_true(TS.error[chat]);
+  assert_false(TS.cost[chat]);
+  assert_true(TS.error[span_must("invoke_agent")]);
+  assert_int_equal(exec_calls, 0);
+  assert_q("SELECT COUNT(*) FROM cost_records", "0");
+  /* Past AS_TOKENS_MAX in one bucket. */
+  script("agent a\n"
+         "    call 1\n"
+         "        envelope {\"content\": \"c\", \"confidence\": 0.7, \"rationale\": \"r\"}\n"
+         "        usage prompt=100000001 completion=1\n");
+  start("u2", NULL);
+  r = trt(&TB, false);
+  a = ttrigger(&r, "u2", AS_RUN_FAILED, &res);
+  assert_int_equal(res.kind, AS_ERR_INTERNAL);
+  assert_non_null(strstr(res.error, "no price for model m1 in price table v-1"));
+  reservation_is(a.op_id, "released/failed");
+  assert_q("SELECT COUNT(*) FROM cost_records", "0");
+  as_session s = load("u2");
+  assert_int_equal(s.status, AS_SESS_ERROR);
+  assert_string_equal(s.error_kind, "internal");
+  as_session_clear(&s);
+}
+
+/* An approval under a budget without prices: the approved call is
+** recorded at no cost and no version, then the model's call fails the
+** run. */
+static void test_tele_approval_unpriced(void **state) {
+  (void)state;
+  tele_init_test();
+  script(GATED);
+  start("a1", "{\"env\": \"prod\"}");
+  as_runtime r = trt(&TB, true);
+  as_run_result res;
+  as_trigger_answer a = ttrigger(&r, "a1", AS_RUN_PAUSED, &res);
+  r.budget = &TB_NONE;
+  assert_int_equal(as_approval_resolve(&r, "a1", 0, AS_APPROVE, false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_FAILED);
+  assert_int_equal(res.kind, AS_ERR_INTERNAL);
+  assert_non_null(strstr(res.error, "(none)"));
+  assert_q("SELECT cost_micros || '/' || price_version || '/' || op_id FROM cost_records"
+           " WHERE leaf = 'tool_call'", "0//a1:cycle-1");
+  reservation_is(a.op_id, "released/failed");
+  assert_false(TS.error[span_must("execute_tool srv:high")]);
+}
+
+/* An approved call that fails: its span is an error under the root (no
+** agent made it), it has no record, the run fails and its cycle is
+** released. A tool busy fails a run as unavailable, one whose answer is
+** too big as a validation error. */
+static void test_tele_approved_fails(void **state) {
+  (void)state;
+  tele_init_test();
+  script(GATED);
+  start("f1", "{\"env\": \"prod\"}");
+  as_runtime r = trt(&TB, true);
+  as_run_result res;
+  as_trigger_answer a = ttrigger(&r, "f1", AS_RUN_PAUSED, &res);
+  memset(&TS, 0, sizeof TS);
+  exec_fail = AS_IO;
+  assert_int_equal(as_approval_resolve(&r, "f1", 0, AS_APPROVE, false, &res), AS_OK);
+  assert_int_equal(res.outcome, AS_RUN_FAILED);
+  assert_int_equal(res.kind, AS_ERR_TOOL_UNAVAILABLE);
+  reservation_is(a.op_id, "released/failed");
+  assert_q("SELECT COUNT(*) FROM cost_records WHERE leaf = 'tool_call'", "0");
+  int tool = span_must("execute_tool srv:high"), root = span_must("invoke_agent");
+  assert_true(TS.error[tool]);
+  assert_memory_equal(TS.parent[tool], TS.id[root], 8);
+  assert_true(span_named("invoke_agent a") < 0);
+  assert_true(TS.error[root]);
+  assert_string_equal(TS.outcome[root], "failed");
+  /* AS_BUSY from the executor in a run. */
+  exec_fail = AS_BUSY;
+  script(TOOLED);
+  start("f2", NULL);
+  a = ttrigger(&r, "f2", AS_RUN_FAILED, &res);
+  assert_int_equal(res.kind, AS_ERR_TOOL_UNAVAILABLE);
+  assert_non_null(strstr(res.error, "srv:low failed"));
+  reservation_is(a.op_id, "released/failed");
+  /* An answer too big for the runtime: the call was not valid. */
+  exec_fail = AS_TOOBIG;
+  start("f3", NULL);
+  a = ttrigger(&r, "f3", AS_RUN_FAILED, &res);
+  assert_int_equal(res.kind, AS_ERR_VALIDATION);
+  reservation_is(a.op_id, "released/failed");
+  assert_q("SELECT COUNT(*) FROM cost_records WHERE leaf = 'tool_call'", "0");
+}
+
+/* No memory for the model's call, and the next SQLite step fails. */
+static int nomem_sql_answer(unsigned call, const as_llm_request *req, as_llm_response *out,
+                            as_llm_error *err) {
+  sw_inject(SW_STEP, SQLITE_IOERR, 1);
+  return nomem_answer(call, req, out, err);
+}
+
+/* A run the runtime cannot carry out (no memory for the model's call)
+** while the reservation cannot be released either (an UPDATE the
+** database refuses): the run's status is reported, the reservation stays
+** open for as_budget_recover. */
+static void test_tele_release_fails(void **state) {
+  (void)state;
+  tele_init_test();
+  script(TOOLED);
+  start("r1", NULL);
+  raw("CREATE TRIGGER keep BEFORE UPDATE ON budget_reservations"
+      " BEGIN SELECT RAISE(ABORT, 'kept'); END");
+  HL.answer = nomem_answer;
+  as_runtime r = trt(&TB, true);
+  as_run_result res;
+  as_trigger_answer a;
+  assert_int_equal(as_trigger(&r, "r1", 0, false, &a, &res), AS_NOMEM);
+  assert_true(a.triggered);
+  reservation_is(a.op_id, "open/");
+  assert_string_equal(TS.outcome[span_must("invoke_agent")], "aborted");
+  assert_int_equal(as_locks_size(REG), 0);
+  raw("DROP TRIGGER keep");
+  size_t released = 0;
+  assert_int_equal(as_budget_recover(ST, &released), AS_OK);
+  assert_int_equal(released, 1);
+  reservation_is(a.op_id, "released/recovered");
+  /* The same run while the store cannot even say which reservation is
+  ** open (the next step fails): the run's status is reported, and the
+  ** trigger releases its cycle itself. */
+  HL.answer = nomem_sql_answer;
+  start("r2", NULL);
+  assert_int_equal(as_trigger(&r, "r2", 0, false, &a, &res), AS_NOMEM);
+  assert_true(a.triggered);
+  assert_int_equal(sw_fired(), 0); /* an injection, not the countdown */
+  reservation_is(a.op_id, "released/failed");
+  assert_int_equal(as_locks_size(REG), 0);
+}
+
+/* as_trigger's arguments. */
+static void test_tele_trigger_args(void **state) {
+  (void)state;
+  tele_init_test();
+  as_runtime r = trt(&TB, false);
+  as_trigger_answer a;
+  as_run_result res;
+  start("g1", NULL);
+  assert_int_equal(as_trigger(NULL, "g1", 0, false, &a, &res), AS_INVAL);
+  assert_int_equal(as_trigger(&r, "g1", 0, false, NULL, &res), AS_INVAL);
+  r.budget = NULL;
+  assert_int_equal(as_trigger(&r, "g1", 0, false, &a, &res), AS_INVAL);
+  assert_q("SELECT COUNT(*) FROM budget_reservations", "0");
+}
+
+/* A refused retry (a permanent kind) with each allocation failing in turn:
+** a status or the refusal, recorded once when answered. */
+static void test_retry_refused_failures(void **state) {
+  (void)state;
+  as_runs *runs = NULL;
+  assert_int_equal(as_runs_new(&runs, 16), AS_OK);
+  as_runtime r = rt();
+  r.runs = runs;
+  for (int sql = 0; sql < 2; sql++) {
+    unsigned long n;
+    for (n = 1;; n++) {
+      char id[32];
+      snprintf(id, sizeof id, "x%d-%lu", sql, n);
+      start(id, NULL);
+      bool changed = false;
+      assert_int_equal(as_mark_failed_as(ST, REG, id, "llm_refusal", "no", &changed), AS_OK);
+      as_retry_answer a;
+      arm_fault(sql, n);
+      int rc = as_retry_session(&r, id, false, &a);
+      bool fired = disarm_fault(sql);
+      if (!allowed(rc)) fail_msg("%lu: %s", n, as_status_name(rc));
+      assert_int_equal(as_locks_size(REG), 0);
+      as_session s = load(id);
+      assert_int_equal(s.status, AS_SESS_ERROR);
+      assert_int_equal(s.retry_count, 0);
+      as_session_clear(&s);
+      size_t rejected = events(id, AS_EVENT_RETRY_REJECTED);
+      assert_true(rejected <= 1);
+      if (rc != AS_OK) assert_int_equal(rejected, 0);
+      if (!fired) {
+        assert_int_equal(rc, AS_OK);
+        assert_int_equal(a.refusal, AS_RETRY_DENIED);
+        assert_int_equal(rejected, 1);
+        break;
+      }
+    }
+    print_message("refused retry countdown: %lu %s\n", n, sql ? "SQLite calls" : "allocations");
+  }
+  as_runs_free(runs);
+}
+
+#ifdef AS_WITH_MUTANTS
+/* retry_from_non_error: a writer without the lock settles the session
+** between the retry's load and its save, and the retry goes on anyway. */
+static void test_retry_mutant(void **state) {
+  (void)state;
+  as_runs *runs = NULL;
+  assert_int_equal(as_runs_new(&runs, 16), AS_OK);
+  as_runtime r = rt();
+  r.runs = runs;
+  script("agent a\n"
+         "    call 1\n"
+         "        envelope {\"content\": \"c\", \"confidence\": 0.7, \"rationale\": \"r\"}\n");
+  for (int on = 0; on < 2; on++) {
+    assert_int_equal(as_mutant_set(on ? "retry_from_non_error" : NULL), AS_OK);
+    char id[8];
+    snprintf(id, sizeof id, "m%d", on);
+    start(id, NULL);
+    bool changed = false;
+    assert_int_equal(as_mark_failed_as(ST, REG, id, "llm_timeout", "slow", &changed), AS_OK);
+    other_write w = other(id);
+    w.status = AS_SESS_NEEDS_REVIEW;
+    arm_wall(&w, false);
+    as_retry_answer a;
+    assert_int_equal(as_retry_session(&r, id, false, &a), AS_OK);
+    assert_int_equal(w.runs, 1);
+    as_session s = load(id);
+    if (on) {
+      assert_int_equal(a.refusal, AS_RETRY_ACCEPTED);
+      assert_int_equal(a.retry_count, 1);
+      assert_int_equal(s.retry_count, 1);
+      assert_int_equal(events(id, AS_EVENT_RETRY_STARTED), 1);
+    } else {
+      assert_int_equal(a.refusal, AS_RETRY_NOT_ERROR);
+      assert_int_equal(s.retry_count, 0);
+      assert_int_equal(s.status, AS_SESS_NEEDS_REVIEW);
+      assert_int_equal(events(id, AS_EVENT_RETRY_STARTED), 0);
+    }
+    as_session_clear(&s);
+  }
+  as_runs_free(runs);
+}
+#endif
+
 int main(void) {
   json_set_alloc_funcs(j_malloc, j_free);
   const struct CMUnitTest tests[] = {
@@ -2312,8 +2777,18 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_watchdog_meanwhile, setup, teardown),
       cmocka_unit_test_setup_teardown(test_settled_meanwhile, setup, teardown),
       cmocka_unit_test_setup_teardown(test_damaged_extra, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_tracer_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_budget_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_no_reservation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_unpriced, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_approval_unpriced, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_approved_fails, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_release_fails, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tele_trigger_args, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_refused_failures, setup, teardown),
 #ifdef AS_WITH_MUTANTS
       cmocka_unit_test_setup_teardown(test_mutants, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_mutant, setup, teardown),
 #endif
       cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sql_failures, setup, teardown),

@@ -228,11 +228,16 @@ static AS_WUR int begin_fn(as_session *s, void *ctx, as_event_in *evs, size_t *n
   return AS_OK;
 }
 
+/* The extra text of s, a session as_session_load read: never NULL there
+** (the column is NOT NULL and the load copies it with as_session_set_extra,
+** which never leaves it NULL either). */
+static const char *extra_of(const as_session *s) { return s->extra; }
+
 /* Merge the members of patch (an object; may be NULL) into s's extra. */
 static AS_WUR int extra_merge(as_session *s, const json_t *patch) {
   if (!patch || json_object_size(patch) == 0) return AS_OK;
   json_t *x = NULL;
-  const char *text = s->extra ? s->extra : "{}";
+  const char *text = extra_of(s);
   int rc = as_json_parse(text, strlen(text), &x, NULL);
   if (rc != AS_OK) return rc == AS_PARSE ? AS_IO : rc;
   if (json_typeof(x) != JSON_OBJECT || json_object_update(x, (json_t *)patch) != 0) rc = AS_IO;
@@ -405,7 +410,7 @@ static AS_WUR int agent_begin(run *r, const char *handoff) {
   json_t *brief = rc == AS_OK ? json_object() : NULL;
   json_t *fields = NULL;
   if (rc == AS_OK) {
-    const char *x = s.extra ? s.extra : "{}";
+    const char *x = extra_of(&s);
     rc = as_json_parse(x, strlen(x), &fields, NULL);
     if (rc == AS_PARSE) rc = AS_IO;
   }
@@ -594,7 +599,7 @@ static void span_id(tele *t, uint8_t out[8]) {
   h = fnv64(h, &t->start_ns, sizeof t->start_ns);
   unsigned n = ++t->nspans;
   h = fnv64(h, &n, sizeof n);
-  put64(out, h ? h : 1);
+  put64(out, h + (h == 0)); /* never 0: an all-zero id is no span's */
 }
 
 static void tele_init(const as_runtime *rt, const char *id, tele *t) {
@@ -641,8 +646,9 @@ static void span_begin(const tele *t, const span_in *in, as_span *sp) {
   attr_s(sp, "operation.id", t->op);
 }
 
+/* Only with a tracer: its callers return first without one. */
 static void span_emit(const as_runtime *rt, const as_span *sp) {
-  if (rt->tracer && rt->tracer->emit) rt->tracer->emit(rt->tracer->self, sp);
+  if (rt->tracer->emit) rt->tracer->emit(rt->tracer->self, sp);
 }
 
 static void usage_attrs(as_span *sp, const as_llm_usage *u) {
@@ -659,8 +665,7 @@ static void agent_span_open(run *r) {
   t->agent_open = true;
   span_id(t, t->agent_span);
   t->agent_start_ns = as_now_wall_ns();
-  (void)snprintf(t->agent, sizeof t->agent, "%s", /* ignore: agent names fit */
-                 r->agent >= 0 ? agent_of(r)->name : "");
+  (void)snprintf(t->agent, sizeof t->agent, "%s", agent_of(r)->name); /* ignore: names fit */
   memset(&t->agent_usage, 0, sizeof t->agent_usage);
 }
 
@@ -692,8 +697,7 @@ static AS_WUR int leaf_record(run *r, const char *leaf, const char *name, const 
   memset(&rec, 0, sizeof rec);
   (void)snprintf(rec.leaf, sizeof rec.leaf, "%s", leaf);              /* ignore: short */
   (void)snprintf(rec.session_id, sizeof rec.session_id, "%s", r->id); /* ignore: fits */
-  (void)snprintf(rec.agent, sizeof rec.agent, "%s", /* ignore: fits */
-                 r->agent >= 0 ? agent_of(r)->name : "");
+  (void)snprintf(rec.agent, sizeof rec.agent, "%s", agent_of(r)->name); /* ignore: fits */
   (void)snprintf(rec.name, sizeof rec.name, "%s", name); /* ignore: a long name is cut */
   rec.usage = (as_cost_usage){u->input_tokens, u->cache_read_tokens, u->cache_write_tokens,
                               u->output_tokens};
@@ -771,18 +775,12 @@ out:
   return rc;
 }
 
-/* An app tool call of r ran (begun at start, dur ns): its record and span. */
-static AS_WUR int tool_done(run *r, const char *tool, int64_t start, int64_t dur, int xrc) {
-  int rc = AS_OK;
-  if (xrc == AS_OK) {
-    as_llm_usage none = {0};
-    int64_t cost = 0;
-    const char *version = "";
-    bool unpriced = false;
-    rc = leaf_record(r, AS_LEAF_TOOL, tool, &none, false, dur, &cost, &version, &unpriced);
-  }
+/* An app tool call of r ran (begun at start): its execute_tool span, an
+** error when it failed (xrc). A call no agent made (an approval's) hangs
+** off the root. */
+static void tool_span(run *r, const char *tool, int64_t start, int xrc) {
   tele *t = r->tel;
-  if (!r->rt->tracer) return rc;
+  if (!r->rt->tracer) return;
   if (r->agent >= 0) agent_span_open(r);
   uint8_t id[8];
   span_id(t, id);
@@ -795,6 +793,17 @@ static AS_WUR int tool_done(run *r, const char *tool, int64_t start, int64_t dur
   attr_s(&sp, "gen_ai.operation.name", "execute_tool");
   attr_s(&sp, "gen_ai.tool.name", tool);
   span_emit(r->rt, &sp);
+}
+
+/* An app tool call of r succeeded (begun at start, dur ns): its record and
+** span. A failed call has no record (tool_span alone). */
+static AS_WUR int tool_done(run *r, const char *tool, int64_t start, int64_t dur) {
+  as_llm_usage none = {0};
+  int64_t cost = 0;
+  const char *version = "";
+  bool unpriced = false;
+  int rc = leaf_record(r, AS_LEAF_TOOL, tool, &none, false, dur, &cost, &version, &unpriced);
+  tool_span(r, tool, start, AS_OK);
   return rc;
 }
 
@@ -954,10 +963,11 @@ static AS_WUR int args_prepare(run *r, const as_app_tool *t, const gate_view *v,
     if (json_object_set_new(args, a->name, val) != 0) return AS_NOMEM;
   }
   if (t->kind == AS_TOOLK_PATCH) return AS_OK; /* its keys are checked as a patch */
-  const char *key;
-  json_t *val;
-  void *tmp;
-  json_object_foreach_safe(args, tmp, key, val) {
+  /* The iterator API, not json_object_foreach_safe: a key it reaches
+  ** always has a value. The next member is found before this one goes. */
+  for (void *it = json_object_iter(args), *next; it; it = next) {
+    next = json_object_iter_next(args, it);
+    const char *key = json_object_iter_key(it);
     if (arg_of(t, key)) continue;
     as_log(AS_LOG_WARN, "session %s: %s does not take '%s': dropped", r->id, t->qname, key);
     (void)json_object_del(args, key); /* ignore: the key the loop is at */
@@ -993,10 +1003,11 @@ static AS_WUR int patch_plan(run *r, const json_t *args, json_t **out, const cha
   const as_app *app = r->rt->app;
   json_t *p = json_object();
   if (!p) return AS_NOMEM;
-  const char *key;
-  json_t *val;
   *status = NULL;
-  json_object_foreach((json_t *)args, key, val) {
+  for (void *it = json_object_iter((json_t *)args); it;
+       it = json_object_iter_next((json_t *)args, it)) {
+    const char *key = json_object_iter_key(it);
+    json_t *val = json_object_iter_value(it);
     bool declared = false;
     for (size_t i = 0; i < app->nfields && !declared; i++)
       declared = strcmp(app->fields[i].name, key) == 0;
@@ -1059,7 +1070,7 @@ static AS_WUR int gate_view_load(const run *r, gate_view *v) {
   memset(v, 0, sizeof *v);
   int rc = as_session_load(r->rt->st, r->id, &v->s);
   if (rc != AS_OK) return rc;
-  const char *x = v->s.extra ? v->s.extra : "{}";
+  const char *x = extra_of(&v->s);
   rc = as_json_parse(x, strlen(x), &v->extra, NULL);
   if (rc == AS_PARSE) rc = AS_IO;
   if (rc != AS_OK) as_session_clear(&v->s);
@@ -1112,8 +1123,7 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
       as_free(result);
       jfree(args_text);
       if (xrc == AS_NOMEM) return xrc;
-      rc = tool_done(r, t->qname, xstart, xdur, xrc);
-      if (rc != AS_OK) return rc;
+      tool_span(r, t->qname, xstart, xrc);
       result_fail(r->res, tool_kind(xrc), "agent %s: %s failed: %s", agent_of(r)->name, t->qname,
                   as_status_msg(xrc));
       r->failed = true;
@@ -1128,7 +1138,7 @@ static AS_WUR int execute(run *r, const json_t *c, const as_app_tool *t, json_t 
                  .status = status,
                  .answer = r->answer};
   if (rc == AS_OK) rc = step(rt, r->id, call_fn, &cc);
-  if (rc == AS_OK && t->kind == AS_TOOLK_APP) rc = tool_done(r, t->qname, xstart, xdur, AS_OK);
+  if (rc == AS_OK && t->kind == AS_TOOLK_APP) rc = tool_done(r, t->qname, xstart, xdur);
   if (rc == AS_OK) rc = tell(r, c, cc.result);
   if (rc == AS_OK && t->kind != AS_TOOLK_APP && t->kind != AS_TOOLK_PATCH) {
     r->answer_terminal = true;
@@ -1650,14 +1660,13 @@ static AS_WUR int resolve_body(const as_runtime *rt, const char *id, void *ctx,
     as_free(result);
     as_free(args);
     r.agent = -1;
-    rc = tool_done(&r, t->qname, xstart, xdur, xrc);
-    if (rc != AS_OK) return rc;
+    tool_span(&r, t->qname, xstart, xrc);
     result_fail(res, tool_kind(xrc), "approved %s failed: %s", t->qname, as_status_msg(xrc));
     rc = fail_run(&r);
     return rc;
   }
   if (rc == AS_OK) rc = state_read(&r);
-  if (rc == AS_OK && ran) rc = tool_done(&r, t->qname, xstart, xdur, AS_OK);
+  if (rc == AS_OK && ran) rc = tool_done(&r, t->qname, xstart, xdur);
   /* The model hears the outcome as the pending call's answer. */
   json_t *head = json_array_get(r.queue, 0);
   if (rc == AS_OK && (!head || json_integer_value(json_object_get(head, "idx")) != (json_int_t)idx))
@@ -1782,10 +1791,10 @@ int as_session_start(const as_runtime *rt, const char *id, const char *fields_js
     if (rc == AS_OK && json_typeof(given) != JSON_OBJECT) rc = AS_INVAL;
     if (rc != AS_OK) as_log(AS_LOG_WARN, "session %s: the fields are not a JSON object", id);
   }
-  const char *key;
-  json_t *val;
   if (rc == AS_OK) {
-    json_object_foreach(given, key, val) {
+    for (void *it = json_object_iter(given); it; it = json_object_iter_next(given, it)) {
+      const char *key = json_object_iter_key(it);
+      json_t *val = json_object_iter_value(it);
       const as_app_field *f = NULL;
       for (size_t i = 0; i < app->nfields && !f; i++)
         if (strcmp(app->fields[i].name, key) == 0) f = &app->fields[i];
@@ -1823,7 +1832,7 @@ int as_session_start(const as_runtime *rt, const char *id, const char *fields_js
 /* The policy's decision for session s (loaded) under app's settings. */
 static AS_WUR int retry_decide(const as_app *app, const as_session *s, as_retry_decision *out) {
   json_t *x = NULL;
-  const char *text = s->extra ? s->extra : "{}";
+  const char *text = extra_of(s);
   int rc = as_json_parse(text, strlen(text), &x, NULL);
   if (rc != AS_OK) return rc == AS_PARSE ? AS_IO : rc; /* the runtime wrote it */
   double conf = 0;
