@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sqlite3.h>
 
 #include "agentsim/app.h"
 #include "agentsim/budget.h"
@@ -52,6 +53,45 @@ int cli_budget_cfg(const cli_opts *o, const char *cmd, as_budget_cfg *cfg) {
   return AS_OK;
 }
 
+/* The tables a database the runtime made has at the current schema
+** (runtime/core/store.c's migrations). */
+static const char *const db_tables[] = {"sessions",     "tool_calls",          "events",
+                                        "checkpoints", "cost_records", "budget_reservations"};
+
+/* After as_store_open, a second, read-only connection looks for every
+** table: a file that says it is at the current schema but lacks one is not
+** the runtime's database (bad input, named), not an internal error at the
+** first query. AS_OK, AS_PARSE (told) or AS_NOMEM/AS_IO (told). */
+static AS_WUR int db_tables_check(const char *path, const char *cmd) {
+  sqlite3 *h = NULL;
+  sqlite3_stmt *q = NULL;
+  int src = sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL);
+  if (src == SQLITE_OK)
+    src = sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                             -1, &q, NULL);
+  const char *missing = NULL;
+  for (size_t i = 0; src == SQLITE_OK && !missing && i < sizeof db_tables / sizeof *db_tables;
+       i++) {
+    src = sqlite3_bind_text(q, 1, db_tables[i], -1, SQLITE_STATIC);
+    int step = src == SQLITE_OK ? sqlite3_step(q) : src;
+    if (step == SQLITE_DONE) missing = db_tables[i];
+    else if (step != SQLITE_ROW) src = step;
+    if (src == SQLITE_OK) src = sqlite3_reset(q);
+  }
+  int rc = AS_OK;
+  if (src != SQLITE_OK) {
+    cli_error("%s: --db %s: cannot read its tables: %s", cmd, path,
+              h ? sqlite3_errmsg(h) : sqlite3_errstr(src));
+    rc = src == SQLITE_NOMEM ? AS_NOMEM : AS_IO;
+  } else if (missing) {
+    cli_error("%s: --db %s: not the runtime's database: it has no table %s", cmd, path, missing);
+    rc = AS_PARSE;
+  }
+  (void)sqlite3_finalize(q); /* ignore: its error, if any, was the step's */
+  (void)sqlite3_close_v2(h); /* ignore: read-only, nothing to lose */
+  return rc;
+}
+
 as_store *cli_open_db(const cli_opts *o, const char *cmd, int *ex) {
   struct stat sb;
   *ex = EXIT_USAGE;
@@ -64,6 +104,12 @@ as_store *cli_open_db(const cli_opts *o, const char *cmd, int *ex) {
   int rc = as_store_open(&st, o->db, &so);
   if (rc != AS_OK) {
     cli_error("%s: --db %s: cannot open the database: %s", cmd, o->db, as_status_msg(rc));
+    if (rc == AS_NOMEM) *ex = EXIT_INTERNAL;
+    return NULL;
+  }
+  rc = db_tables_check(o->db, cmd);
+  if (rc != AS_OK) {
+    as_store_close(st);
     if (rc == AS_NOMEM) *ex = EXIT_INTERNAL;
     return NULL;
   }
