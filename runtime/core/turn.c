@@ -228,10 +228,10 @@ static AS_WUR int begin_fn(as_session *s, void *ctx, as_event_in *evs, size_t *n
   return AS_OK;
 }
 
-/* The extra text of s, a session as_session_load read: never NULL there
-** (the column is NOT NULL and the load copies it with as_session_set_extra,
-** which never leaves it NULL either). */
-static const char *extra_of(const as_session *s) { return s->extra; }
+/* The extra text of s; NULL means "{}" (session.h). A session
+** as_session_load read always has it, but the struct's contract allows NULL,
+** so the one place that reads it keeps the default. */
+static const char *extra_of(const as_session *s) { return s->extra ? s->extra : "{}"; }
 
 /* Merge the members of patch (an object; may be NULL) into s's extra. */
 static AS_WUR int extra_merge(as_session *s, const json_t *patch) {
