@@ -12,8 +12,8 @@
 #   asan    the project's ASan+UBSan flags (AS_SANITIZE=ON): one -S instance
 #           that turns silent memory errors into crashes
 # Binaries: BUILD_DIR/<variant>/<target> for target in schedule, cli, json,
-# envelope, app, stub_script (or the TARGETs named; only their libraries are
-# built).
+# envelope, app, stub_script, wire_openai, wire_ollama (or the TARGETs
+# named; only their libraries are built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -27,9 +27,10 @@ if ! command -v afl-clang-fast >/dev/null 2>&1; then
   exit 2
 fi
 jobs=$(nproc)
-targets=(schedule cli json envelope app stub_script)
+targets=(schedule cli json envelope app stub_script wire_openai wire_ollama)
 declare -A target_lib=([schedule]=as_sim [cli]=as_cli [json]=as_core [envelope]=as_core
-                       [app]=as_core [stub_script]=as_llm_stub)
+                       [app]=as_core [stub_script]=as_llm_stub [wire_openai]=as_core
+                       [wire_ollama]=as_core)
 if [ $# -gt 0 ]; then
   for t in "$@"; do
     [ -n "${target_lib[$t]:-}" ] || { echo "build-afl: unknown target '$t' (${targets[*]})" >&2; exit 2; }

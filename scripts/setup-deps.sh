@@ -17,6 +17,8 @@ PKGS=(
   python3 clang-tidy git             # the ratchets (clang-tidy for unchecked results)
   python3-yaml                       # the fixtures lint reads app.yaml
   prometheus prometheus-pushgateway  # promtool, a Prometheus server and a Pushgateway: the metrics tests
+  libmicrohttpd-dev                  # agentsim serve: the HTTP API
+  wrk                                # the HTTP load test (loopback)
 )
 
 missing=()

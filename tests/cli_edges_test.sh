@@ -105,5 +105,23 @@ check "metrics --out into a missing directory exits 3" $?
 status_is 3 "$A" metrics --db "$T/b.db" --push http://127.0.0.1:1 && [ -s "$T/err" ] && [ ! -s "$T/out" ]
 check "metrics --push to a closed port exits 3" $?
 
+# serve and budget run in agentsim-real (the production core), next to agentsim.
+mkdir -p "$T/alone" && cp "$A" "$T/alone/agentsim"
+status_is 3 "$T/alone/agentsim" budget --db "$T/b.db" && \
+  grep -q "budget: cannot run $T/alone/agentsim-real: No such file or directory" "$T/err"
+check "budget without agentsim-real beside agentsim exits 3, naming the path" $?
+status_is 2 "$T/alone/agentsim" serve --app x && grep -q "serve: expected --db PATH" "$T/err"
+check "serve's usage errors come from agentsim itself" $?
+R="$(dirname "$A")/agentsim-real"
+status_is 2 "$R" run "$DF" --seed 1 && grep -q "agentsim-real runs serve and budget only; for 'run' use agentsim" "$T/err"
+check "agentsim-real refuses the sim's commands" $?
+status_is 2 "$R" serve --help && grep -q "run agentsim serve --help" "$T/err"
+check "agentsim-real sends --help to agentsim" $?
+status_is 2 "$R" && grep -q "for '(no command)' use agentsim" "$T/err"
+check "agentsim-real without a command is refused" $?
+status_is 2 "$R" budget --json && grep -q "budget: expected --db PATH or --url URL" "$T/err" && \
+  grep -q '"command":"budget","result":"error","exit":2' "$T/out"
+check "agentsim-real's usage errors, in JSON with --json" $?
+
 [ "$fails" -eq 0 ] || { echo "$fails of $n failed"; exit 1; }
 echo "all $n passed"

@@ -393,8 +393,11 @@ static void test_defaults(void **state) {
   assert_string_equal(a->dir, "/nonexistent");
   assert_int_equal(a->daily_limit_micros, 5000000);
   assert_int_equal(a->cycle_estimate_micros, 150000);
+  assert_false(a->llm.present);
+  assert_string_equal(a->llm.base_url, "");
   as_app_free(a);
 }
+
 
 static void test_lookups(void **state) {
   (void)state;
@@ -459,10 +462,79 @@ typedef struct refusal {
 #define X60 X48 X12
 #define O12 "000000000000"
 
+/* An llm: section on line 3 (its keys from column 6), with more keys after model. */
+#define LLM_OL HEAD "llm: {provider: ollama, base_url: 'http://h', model: m"
+/* An llm: section in block style, api_key_env on line 7 (its value at column 16). */
+#define LLM_KEY(V)                                                            \
+  HEAD "llm:\n  provider: openai\n  base_url: http://h/v1\n  model: m\n"              \
+       "  api_key_env: " V "\n" AGENT_A
+
 static const refusal refusals[] = {
     {"unknown top-level key", HEAD "colour: blue\n" AGENT_A, 3, 1,
      "unknown key 'colour' (expected: name, entry, approval_timeout, max_agent_runs, max_tool_calls, "
-     "rosters, fields, servers, inject, gate, retry, escalation, agents, budget)"},
+     "rosters, fields, servers, inject, gate, retry, escalation, agents, budget, llm)"},
+    {"llm: not a mapping", HEAD "llm: openai\n" AGENT_A, 3, 6, "llm: expected a mapping"},
+    {"llm: an unknown key",
+     HEAD "llm: {provider: openai, base_url: 'http://h', model: m, key: k}\n" AGENT_A, 3, 57,
+     "llm: unknown key 'key' (expected: provider, base_url, model, api_key_env, stream, "
+     "structured, timeout, low_speed)"},
+    {"llm: no provider", HEAD "llm: {base_url: 'http://h', model: m}\n" AGENT_A, 3, 6,
+     "llm: missing key 'provider' (openai or ollama)"},
+    {"llm: an unknown provider",
+     HEAD "llm: {provider: claude, base_url: 'http://h', model: m}\n" AGENT_A, 3, 17,
+     "llm.provider: expected a provider (openai, ollama), found 'claude'"},
+    {"llm: no base URL", HEAD "llm: {provider: ollama, model: m}\n" AGENT_A, 3, 6,
+     "llm: missing key 'base_url' (there is no default endpoint)"},
+    {"llm: a base URL without a scheme",
+     HEAD "llm: {provider: ollama, base_url: '127.0.0.1:11434', model: m}\n" AGENT_A, 3, 35,
+     "llm.base_url: expected an http:// or https:// URL with a host and no space (there is "
+     "no default endpoint), found '127.0.0.1:11434'"},
+    {"llm: an ftp base URL",
+     HEAD "llm: {provider: ollama, base_url: 'ftp://h', model: m}\n" AGENT_A, 3, 35,
+     "llm.base_url: expected an http:// or https:// URL"},
+    {"llm: a base URL without a host",
+     HEAD "llm: {provider: ollama, base_url: 'https://', model: m}\n" AGENT_A, 3, 35,
+     "found 'https://'"},
+    {"llm: a base URL with a space",
+     HEAD "llm: {provider: ollama, base_url: 'http://h/a b', model: m}\n" AGENT_A, 3, 35,
+     "found 'http://h/a b'"},
+    {"llm: a base URL that is a list",
+     HEAD "llm: {provider: ollama, base_url: [x], model: m}\n" AGENT_A, 3, 35,
+     "llm.base_url: expected text, found a list"},
+    {"llm: no model", HEAD "llm: {provider: ollama, base_url: 'http://h'}\n" AGENT_A, 3, 6,
+     "llm: missing key 'model' (the model's name, priced by it)"},
+    {"llm: a null model", HEAD "llm: {provider: ollama, base_url: 'http://h', model: ~}\n" AGENT_A,
+     3, 54, "llm.model: expected text, found nothing (null)"},
+    {"llm: a key instead of its variable", LLM_KEY("'sk-abc123'"), 7, 16,
+     "llm.api_key_env: expected the name of an environment variable (letters, digits and '_', "
+     "not a digit first; the key itself never goes in app.yaml), found 'sk-abc123'"},
+    {"llm: a variable starting with a digit", LLM_KEY("9KEY"), 7, 16, "found '9KEY'"},
+    {"llm: a variable with a dollar", LLM_KEY("$KEY"), 7, 16, "found '$KEY'"},
+    {"llm: a variable with a tilde", LLM_KEY("KEY~1"), 7, 16, "found 'KEY~1'"},
+    {"llm: a variable with an at", LLM_KEY("K@Y"), 7, 16, "found 'K@Y'"},
+    {"llm: a variable that is a list", LLM_KEY("[K]"), 7, 16, "llm.api_key_env: expected text"},
+    {"llm: a low speed in words", LLM_OL ", low_speed: fast}\n" AGENT_A,
+     3, 68, "found 'fast'"},
+    {"llm: an empty variable name", LLM_KEY("''"), 7, 16, "found ''"},
+    {"llm: stream not a boolean", LLM_OL ", stream: yes}\n" AGENT_A,
+     3, 65, "llm.stream: expected true or false"},
+    {"llm: structured not a boolean", LLM_OL ", structured: 1}\n" AGENT_A,
+     3, 69, "llm.structured: expected true or false"},
+    {"llm: a timeout past 600s", LLM_OL ", timeout: 11m}\n" AGENT_A,
+     3, 66, "llm.timeout: expected a duration"},
+    {"llm: a low speed without bytes", LLM_OL ", low_speed: 30s}\n" AGENT_A,
+     3, 68, "llm.low_speed: expected a low-speed limit: bytes and a window (\"1B/30s\", "
+     "\"100B/10s\"), a window of at most 600s, found '30s'"},
+    {"llm: a low speed of zero bytes", LLM_OL ", low_speed: 0B/30s}\n" AGENT_A,
+     3, 68, "found '0B/30s'"},
+    {"llm: a low speed without a window", LLM_OL ", low_speed: 1B/}\n" AGENT_A,
+     3, 68, "found '1B/'"},
+    {"llm: a low speed of too many bytes", LLM_OL ", low_speed: 1234567890B/1s}\n" AGENT_A,
+     3, 68, "found '1234567890B/1s'"},
+    {"llm: a low speed in kilobytes", LLM_OL ", low_speed: 1KB/1s}\n" AGENT_A,
+     3, 68, "found '1KB/1s'"},
+    {"llm: a low speed that is a list", LLM_OL ", low_speed: [1]}\n" AGENT_A,
+     3, 68, "llm.low_speed: expected a low-speed limit"},
     {"budget: a negative limit", HEAD "budget: {daily_limit: -1}\n" AGENT_A, 3, 23,
      "budget.daily_limit: expected a dollar amount like 5.00 (at most six decimals, at most "
      "1000000000), found '-1'"},
@@ -873,6 +945,43 @@ static const refusal refusals[] = {
     {"a directive given twice", "%YAML 1.1\n%YAML 1.1\n---\n" MIN, 2, 1,
      "invalid YAML: found duplicate %YAML directive"},
 };
+
+/* The llm: section: every key, and the least of it. */
+static void test_llm(void **state) {
+  (void)state;
+  as_app *a = load_ok(HEAD
+                      "llm:\n"
+                      "  provider: openai\n"
+                      "  base_url: https://api.example.com/v1\n"
+                      "  model: gpt-4o-mini\n"
+                      "  api_key_env: OPENAI_API_KEY_2z\n"
+                      "  stream: true\n"
+                      "  structured: true\n"
+                      "  timeout: 90s\n"
+                      "  low_speed: 100B/10s\n" AGENT_A);
+  assert_true(a->llm.present);
+  assert_int_equal(a->llm.provider, AS_WIRE_OPENAI);
+  assert_string_equal(a->llm.base_url, "https://api.example.com/v1");
+  assert_string_equal(a->llm.model, "gpt-4o-mini");
+  assert_string_equal(a->llm.api_key_env, "OPENAI_API_KEY_2z");
+  assert_true(a->llm.stream && a->llm.structured);
+  assert_true(a->llm.timeout_ns == 90ull * 1000000000ull);
+  assert_int_equal(a->llm.low_speed_bytes, 100);
+  assert_true(a->llm.low_speed_ns == 10ull * 1000000000ull);
+  as_app_free(a);
+  a = load_ok(HEAD "llm: {provider: ollama, base_url: 'http://127.0.0.1:11434', model: "
+                   "'llama3.1:8b', timeout: 600s, low_speed: 1B/600s}\n" AGENT_A);
+  assert_int_equal(a->llm.provider, AS_WIRE_OLLAMA);
+  assert_string_equal(a->llm.model, "llama3.1:8b");
+  assert_string_equal(a->llm.api_key_env, "");
+  assert_false(a->llm.stream || a->llm.structured);
+  assert_true(a->llm.timeout_ns == 600ull * 1000000000ull);
+  assert_int_equal(a->llm.low_speed_bytes, 1);
+  as_app_free(a);
+  /* every error of the section at once, each at its place */
+  assert_int_equal(
+      load_bad(HEAD "llm: {provider: x, base_url: y, model: ~, timeout: 0s}\n" AGENT_A), 4);
+}
 
 static void test_refusals(void **state) {
   (void)state;
@@ -1559,7 +1668,7 @@ static void test_nomem(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_incident), cmocka_unit_test(test_code_review),
-      cmocka_unit_test(test_schema),   cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_schema),   cmocka_unit_test(test_defaults), cmocka_unit_test(test_llm),
       cmocka_unit_test(test_lookups),  cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_all_errors), cmocka_unit_test(test_diag_cap),
       cmocka_unit_test(test_caps),     cmocka_unit_test(test_files),

@@ -81,7 +81,7 @@ static void test_list_and_switch(void **state) {
       "unknown_error_transient", "preview_mutates", "retry_from_non_error",
       "inflight_not_cleared_on_cancel", "budget_check_then_record", "budget_rmw_outside_tx",
       "cost_counted_twice", "reservation_not_released_on_error", "settle_not_idempotent",
-      "parent_span_usage", "cached_tokens_billed_as_input"};
+      "parent_span_usage", "cached_tokens_billed_as_input", "stream_usage_needs_choice"};
   size_t n = 0;
   const as_mutant_info *m = as_mutant_list(&n);
   assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -96,7 +96,7 @@ static void test_list_and_switch(void **state) {
   }
   /* An unknown name changes nothing; NULL, "" and "none" switch off. */
   assert_int_equal(as_mutant_set("lock_noop_"), AS_NOTFOUND);
-  assert_string_equal(as_mutant_active(), "cached_tokens_billed_as_input");
+  assert_string_equal(as_mutant_active(), "stream_usage_needs_choice");
   assert_int_equal(as_mutant_set(""), AS_OK);
   assert_null(as_mutant_active());
   assert_int_equal(as_mutant_set("pause_not_marked"), AS_OK);

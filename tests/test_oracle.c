@@ -1019,12 +1019,56 @@ static void test_describe(void **state) {
   r.nw[0] = text("s7");
   sim_ev ev = {.kind = ORC_EV_ROW, .object = 3, .extra = ORC_INSERT, .label = "sessions", .ref = &r};
   orc_describe(&ev, buf, sizeof buf);
-  assert_string_equal(buf, "db-row c3 insert sessions s7");
+  assert_string_equal(buf, "db-row c3 insert sessions s7 status=?"); /* no status value */
   r.op = ORC_UPDATE;
   r.old[0] = text("s8");
+  r.nw[ORC_SC_STATUS] = text("needs_review");
   ev.extra = ORC_UPDATE;
   orc_describe(&ev, buf, sizeof buf);
-  assert_string_equal(buf, "db-row c3 update sessions s8");
+  assert_string_equal(buf, "db-row c3 update sessions s8 status=needs_review");
+  r.op = ORC_DELETE; /* a deleted row has no new values to show */
+  ev.extra = ORC_DELETE;
+  orc_describe(&ev, buf, sizeof buf);
+  assert_string_equal(buf, "db-row c3 delete sessions s8");
+  /* A ledger record: what a trace reader compares with a real run's ledger
+  ** (every column but the times; the day is the key). */
+  orc_row k = {.table = ORC_T_COSTS, .op = ORC_INSERT};
+  k.nw[ORC_KC_DAY] = text("2026-01-01");
+  k.nw[ORC_KC_SEQ] = num(2);
+  k.nw[ORC_KC_OP] = text("s0:cycle-1");
+  k.nw[ORC_KC_LEAF] = text("llm_call");
+  k.nw[ORC_KC_SESSION] = text("s0");
+  k.nw[ORC_KC_AGENT] = text("triage");
+  k.nw[ORC_KC_NAME] = text("structured");
+  k.nw[ORC_KC_INPUT] = num(3000);
+  k.nw[ORC_KC_CACHE_READ] = num(456);
+  k.nw[ORC_KC_CACHE_WRITE] = num(0);
+  k.nw[ORC_KC_OUTPUT] = num(789);
+  k.nw[ORC_KC_ESTIMATED] = num(0);
+  k.nw[ORC_KC_PRICE_VERSION] = text("v1");
+  k.nw[ORC_KC_COST] = num(15960);
+  k.nw[ORC_KC_DURATION] = num(123);
+  k.nw[ORC_KC_AT] = num(456);
+  ev = (sim_ev){.kind = ORC_EV_ROW, .object = 2, .extra = ORC_INSERT, .label = "cost_records",
+                .ref = &k};
+  orc_describe(&ev, buf, sizeof buf);
+  assert_string_equal(buf, "db-row c2 insert cost_records 2026-01-01 seq=2 op_id=s0:cycle-1 "
+                           "leaf=llm_call session_id=s0 agent=triage name=structured "
+                           "input_tokens=3000 cache_read_tokens=456 cache_write_tokens=0 "
+                           "output_tokens=789 usage_estimated=0 price_version=v1 cost_micros=15960");
+  k.nw[ORC_KC_AGENT] = (orc_val){.type = ORC_VAL_UNREADABLE};
+  k.nw[ORC_KC_NAME] = (orc_val){.type = SQLITE_TEXT}; /* text SQLite gave no bytes for */
+  k.nw[ORC_KC_COST] = (orc_val){.type = SQLITE_BLOB, .t = "x", .n = 1};
+  orc_describe(&ev, buf, sizeof buf);
+  assert_string_equal(buf, "db-row c2 insert cost_records 2026-01-01 seq=2 op_id=s0:cycle-1 "
+                           "leaf=llm_call session_id=s0 agent=? name=? "
+                           "input_tokens=3000 cache_read_tokens=456 cache_write_tokens=0 "
+                           "output_tokens=789 usage_estimated=0 price_version=v1 cost_micros=?");
+  ev = (sim_ev){.kind = ORC_EV_ROW, .object = 3, .extra = ORC_INSERT, .label = "events",
+                .ref = &(orc_row){.table = ORC_T_EVENTS, .op = ORC_INSERT, .nw = {text("s0")}}};
+  orc_describe(&ev, buf, sizeof buf);
+  assert_string_equal(buf, "db-row c3 insert events s0"); /* other tables: the key only */
+  ev = (sim_ev){.kind = ORC_EV_ROW, .object = 3};
   ev.ref = NULL;
   ev.label = NULL;
   ev.extra = 7;

@@ -749,7 +749,7 @@ static void test_leaves(void **state) {
   (void)begin_op(T1, SCN_OP_RUN, "s0");
   answered(T1, "s0", "a", 10, 0, 0, 0, 1);
   record(T1, cost_row("s0", "", 1, "llm_call", "stub-1", 10, 0, 0, 0, 1, "v1", 30));
-  expect_violation(ORC_CK_USAGE_EXACT, "the record of s0's a call is estimated, but the stub reported usage");
+  expect_violation(ORC_CK_USAGE_EXACT, "the record of s0's a call is estimated, but the LLM reported usage");
   /* One task waits for at most 64 leaves. */
   fresh(1000000);
   (void)begin_op(T1, SCN_OP_RUN, "s0");

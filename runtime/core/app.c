@@ -89,7 +89,7 @@ out:
 static const char *const top_keys[] = {"name",    "entry",  "approval_timeout", "max_agent_runs",
                                        "max_tool_calls", "rosters", "fields", "servers",
                                        "inject",  "gate",   "retry",  "escalation",
-                                       "agents",  "budget", NULL};
+                                       "agents",  "budget", "llm", NULL};
 
 #define APP_TIMEOUT_MAX_NS (30ull * 86400ull * 1000000000ull)
 
@@ -159,6 +159,7 @@ static void load_all(app_loader *L, const char *dir) {
   app_load_gate(L, root);
   app_load_retry(L, root);
   app_load_budget(L, root);
+  app_load_llm(L, root);
   app_load_agents(L, root, dir);
   load_entry(L, root);
 }

@@ -154,6 +154,7 @@ void app_load_inject(app_loader *L, int root);
 void app_load_gate(app_loader *L, int root);
 void app_load_retry(app_loader *L, int root);
 void app_load_budget(app_loader *L, int root);
+void app_load_llm(app_loader *L, int root);
 void app_load_agents(app_loader *L, int root, const char *dir);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agentsim/budget.h"
+#include "agentsim/llm.h"
 #include "agentsim/fmt.h"
 #include "app_internal.h"
 
@@ -269,32 +270,35 @@ bool app_bool(app_loader *L, int i, const char *path, bool *out) {
   return false;
 }
 
-bool app_duration(app_loader *L, int i, const char *path, uint64_t max_ns, uint64_t *out) {
+#define DURATION_EXPECTED "a duration: a whole number and ms, s, m, h or d (\"90s\", \"30m\")"
+
+/* s as a duration of at most max_ns (app_duration's form). */
+static bool duration_of(const char *s, uint64_t max_ns, uint64_t *out) {
   static const struct {
     const char *unit;
     uint64_t ns;
   } units[] = {{"ms", 1000000ull}, {"s", 1000000000ull}, {"m", 60000000000ull},
                {"h", 3600000000000ull}, {"d", 86400000000000ull}};
-  const char *exp = "a duration: a whole number and ms, s, m, h or d (\"90s\", \"30m\")";
-  if (!scalar(L, i, path, exp)) return false;
-  const char *s = ay_text(L->d, i);
   size_t digits = strspn(s, "0123456789");
-  uint64_t v = 0, ns = 0;
+  uint64_t v = 0;
   bool ok = digits > 0 && digits <= 12;
   for (size_t j = 0; ok && j < digits; j++) v = v * 10 + (uint64_t)(s[j] - '0');
   size_t u = 0;
   while (ok && u < sizeof units / sizeof units[0] && strcmp(s + digits, units[u].unit) != 0) u++;
   ok = ok && u < sizeof units / sizeof units[0] && v > 0;
-  if (ok) {
-    ok = v <= max_ns / units[u].ns; /* so ns <= max_ns */
-    ns = v * units[u].ns;
-  }
-  if (!ok) {
-    app_node_err(L, i, path, "expected %s of at most %llu days, found '%.48s'", exp,
-                 (unsigned long long)(max_ns / 86400000000000ull), s);
+  if (ok) ok = v <= max_ns / units[u].ns; /* so the product <= max_ns */
+  if (ok) *out = v * units[u].ns;
+  return ok;
+}
+
+bool app_duration(app_loader *L, int i, const char *path, uint64_t max_ns, uint64_t *out) {
+  if (!scalar(L, i, path, DURATION_EXPECTED)) return false;
+  const char *s = ay_text(L->d, i);
+  if (!duration_of(s, max_ns, out)) {
+    app_node_err(L, i, path, "expected %s of at most %llu days, found '%.48s'",
+                 DURATION_EXPECTED, (unsigned long long)(max_ns / 86400000000000ull), s);
     return false;
   }
-  *out = ns;
   return true;
 }
 
@@ -669,4 +673,84 @@ void app_load_retry(app_loader *L, int root) {
   if (v >= 0) app_number(L, v, "retry.min_confidence", 0, 1, &r->min_confidence);
   v = app_get(L, m, "transient");
   if (v >= 0) app_bool(L, v, "retry.transient", &r->transient);
+}
+
+/* --- the LLM provider ------------------------------------------------------------------ */
+
+/* "1B/30s": fewer than N bytes in any window this long is a timeout. */
+static bool low_speed(app_loader *L, int i, as_app_llm *m) {
+  static const char exp[] = "a low-speed limit: bytes and a window (\"1B/30s\", \"100B/10s\")";
+  if (!scalar(L, i, "llm.low_speed", exp)) return false;
+  const char *s = ay_text(L->d, i);
+  size_t digits = strspn(s, "0123456789");
+  uint64_t b = 0;
+  bool ok = digits > 0 && digits <= 9;
+  for (size_t j = 0; ok && j < digits; j++) b = b * 10 + (uint64_t)(s[j] - '0');
+  ok = ok && b > 0 && strncmp(s + digits, "B/", 2) == 0 &&
+       duration_of(s + digits + 2, AS_LLM_TIMEOUT_MAX_NS, &m->low_speed_ns);
+  if (!ok) {
+    app_node_err(L, i, "llm.low_speed", "expected %s, a window of at most 600s, found '%.48s'",
+                 exp, s);
+    return false;
+  }
+  m->low_speed_bytes = b;
+  return true;
+}
+
+/* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*. */
+static bool env_name(app_loader *L, int i, char *dst, size_t cap) {
+  if (!app_textv(L, i, "llm.api_key_env", dst, cap)) return false;
+  bool ok = dst[0] && !(dst[0] >= '0' && dst[0] <= '9');
+  for (const char *c = dst; ok && *c; c++)
+    ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+         *c == '_';
+  if (!ok)
+    app_node_err(L, i, "llm.api_key_env",
+                 "expected the name of an environment variable (letters, digits and '_', not "
+                 "a digit first; the key itself never goes in app.yaml), found '%.48s'",
+                 dst);
+  return ok;
+}
+
+static void base_url(app_loader *L, int i, as_app_llm *m) {
+  if (!app_textv(L, i, "llm.base_url", m->base_url, sizeof m->base_url)) return;
+  const char *u = m->base_url;
+  size_t scheme = strncmp(u, "http://", 7) == 0 ? 7 : strncmp(u, "https://", 8) == 0 ? 8 : 0;
+  if (!scheme || !u[scheme] || strchr(u, ' '))
+    app_node_err(L, i, "llm.base_url",
+                 "expected an http:// or https:// URL with a host and no space (there is no "
+                 "default endpoint), found '%.64s'",
+                 u);
+}
+
+void app_load_llm(app_loader *L, int root) {
+  static const char *const keys[] = {"provider", "base_url",   "model",   "api_key_env",
+                                     "stream",   "structured", "timeout", "low_speed", NULL};
+  static const char *const providers[] = {"openai", "ollama", NULL};
+  as_app_llm *m = &L->app->llm;
+  int s = app_get(L, root, "llm");
+  if (s < 0 || !app_check_map(L, s, "llm", keys, "key", 8)) return;
+  m->present = true;
+  int v = app_get(L, s, "provider");
+  if (v < 0) app_node_err(L, s, "llm", "missing key 'provider' (openai or ollama)");
+  else {
+    int k = one_of(L, v, "llm.provider", providers, "provider");
+    if (k >= 0) m->provider = k == 0 ? AS_WIRE_OPENAI : AS_WIRE_OLLAMA;
+  }
+  v = app_get(L, s, "base_url");
+  if (v < 0) app_node_err(L, s, "llm", "missing key 'base_url' (there is no default endpoint)");
+  else base_url(L, v, m);
+  v = app_get(L, s, "model");
+  if (v < 0) app_node_err(L, s, "llm", "missing key 'model' (the model's name, priced by it)");
+  else app_textv(L, v, "llm.model", m->model, sizeof m->model);
+  v = app_get(L, s, "api_key_env");
+  if (v >= 0) env_name(L, v, m->api_key_env, sizeof m->api_key_env);
+  v = app_get(L, s, "stream");
+  if (v >= 0) app_bool(L, v, "llm.stream", &m->stream);
+  v = app_get(L, s, "structured");
+  if (v >= 0) app_bool(L, v, "llm.structured", &m->structured);
+  v = app_get(L, s, "timeout");
+  if (v >= 0) app_duration(L, v, "llm.timeout", AS_LLM_TIMEOUT_MAX_NS, &m->timeout_ns);
+  v = app_get(L, s, "low_speed");
+  if (v >= 0) low_speed(L, v, m);
 }

@@ -508,3 +508,39 @@ int as_session_list(as_store *st, const char *after, as_session_brief *out, size
   *n = rc == AS_OK ? k : 0;
   return rc;
 }
+
+int as_session_recent(as_store *st, int status, as_session_brief *out, size_t max, size_t *n) {
+  if (!st || !out || !n || max == 0 || max > AS_STORE_LIST_MAX || status < -1 ||
+      status >= (int)AS__SESS_COUNT)
+    return AS_INVAL;
+  sqlite3_stmt *q;
+  int row;
+  size_t k = 0;
+  int rc = as__tx_begin(st, false);
+  rc = as__sql_prepare(st,
+                       "SELECT id, status, version FROM sessions WHERE ?1 = '' OR status = ?1"
+                       " ORDER BY created_ns DESC, id DESC LIMIT ?2",
+                       &q, rc);
+  rc = as__sql_text(q, 1, status < 0 ? "" : as_session_status_name((as_session_status)status), rc);
+  rc = as__sql_int64(q, 2, (int64_t)max, rc);
+  for (;;) {
+    const char *id, *name;
+    rc = as__sql_step(q, &row, rc);
+    if (!row) break; /* the end, or an error (sticky) */
+    rc = as__sql_column_text(q, 0, &id, rc);
+    rc = as__sql_column_text(q, 1, &name, rc);
+    if (rc == AS_OK) rc = as__copy_name(out[k].id, sizeof out[k].id, id);
+    if (rc == AS_OK) rc = as_session_status_parse(name, &out[k].status);
+    if (rc == AS_OK) out[k++].version = sqlite3_column_int64(q, 2);
+  }
+  rc = as__sql_finish(q, rc);
+  rc = as__tx_end(st, rc);
+  *n = rc == AS_OK ? k : 0;
+  return rc;
+}
+
+int as_store_checkpoint(as_store *st) {
+  if (!st) return AS_INVAL;
+  return as__sql_status(
+      sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL));
+}

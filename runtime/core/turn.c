@@ -2000,23 +2000,37 @@ int as_cancel_session(const as_runtime *rt, const char *id, as_cancel_answer *an
 
 /* --- triggers (budget.h) ---------------------------------------------------------------- */
 
-int as_trigger(const as_runtime *rt, const char *id, int64_t estimate, bool try,
-               as_trigger_answer *ans, as_run_result *res) {
-  if (!runtime_ok(rt, id, res) || !ans || !rt->budget) return AS_INVAL;
-  memset(res, 0, sizeof *res);
+int as_trigger_reserve(const as_runtime *rt, const char *id, int64_t estimate,
+                       as_trigger_answer *ans) {
+  if (!rt || !rt->st || !id || !ans || !rt->budget) return AS_INVAL;
   int rc = as_budget_reserve(rt->st, rt->budget, id, estimate, ans);
-  if (rc != AS_OK || !ans->triggered) return rc;
-  as_log(AS_LOG_INFO, "session %s: cycle %s reserved %lld micro-dollars on %s", id, ans->op_id,
-         (long long)ans->need_micros, ans->day);
-  rc = as_run(rt, id, try, res);
+  if (rc == AS_OK && ans->triggered)
+    as_log(AS_LOG_INFO, "session %s: cycle %s reserved %lld micro-dollars on %s", id, ans->op_id,
+           (long long)ans->need_micros, ans->day);
+  return rc;
+}
+
+int as_trigger_run(const as_runtime *rt, const char *id, const char *op_id, bool try,
+                   as_run_result *res) {
+  if (!runtime_ok(rt, id, res) || !op_id) return AS_INVAL;
+  int rc = as_run(rt, id, try, res);
   if (rc != AS_OK) {
     /* Refused before it ran (a held lock: AS_BUSY): the cycle never began.
     ** A failure to release is left to as_budget_recover; rc is the one to
     ** report. */
     bool changed = false;
-    int crc = as_budget_release(rt->st, ans->op_id, rc == AS_BUSY ? "idle" : "failed", &changed);
+    int crc = as_budget_release(rt->st, op_id, rc == AS_BUSY ? "idle" : "failed", &changed);
     if (crc != AS_OK)
-      as_log(AS_LOG_WARN, "session %s: releasing %s: %s", id, ans->op_id, as_status_msg(crc));
+      as_log(AS_LOG_WARN, "session %s: releasing %s: %s", id, op_id, as_status_msg(crc));
   }
   return rc;
+}
+
+int as_trigger(const as_runtime *rt, const char *id, int64_t estimate, bool try,
+               as_trigger_answer *ans, as_run_result *res) {
+  if (!runtime_ok(rt, id, res) || !ans || !rt->budget) return AS_INVAL;
+  memset(res, 0, sizeof *res);
+  int rc = as_trigger_reserve(rt, id, estimate, ans);
+  if (rc != AS_OK || !ans->triggered) return rc;
+  return as_trigger_run(rt, id, ans->op_id, try, res);
 }

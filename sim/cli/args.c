@@ -2,11 +2,13 @@
 ** args.c -- command-line parsing (see args.h).
 */
 #include "agentsim/fmt.h"
+#include "agentsim/http_api.h"
 #include "args.h"
 #include "num.h"
 #include "schedule.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +57,7 @@ const cli_command_info cli_commands[] = {
      "Pushgateway as URL/metrics/job/NAME, within 10 s, and requires an HTTP 2xx. Exit 0, 2 "
      "for bad usage or a database that cannot be read, 3 when the output cannot be written or "
      "pushed."},
-    {"budget", CMD_BUDGET, "--db PATH",
+    {"budget", CMD_BUDGET, "--db PATH | --url URL",
      "the daily budget's status, from a runtime database's ledger",
      "Prints today's (UTC) status as the seed's CLI does: date, daily limit, today's spend "
      "(the ledger's records billed to today), reserved (what open cycles still hold of their "
@@ -65,7 +67,25 @@ const cli_command_info cli_commands[] = {
      "else --app's budget.daily_limit, else $5; the cycle estimate is --app's "
      "budget.cycle_estimate, else $0.15. It writes nothing (an older database gets the "
      "schema migration any runtime would give it). Exit 0, "
-     "or 2 for bad usage or a database that cannot be read."},
+     "or 2 for bad usage or a database that cannot be read. With --url it asks a running "
+     "`agentsim serve` instead (GET URL/agent/budget, within 10 s) and prints the same; exit 3 "
+     "when the server cannot be reached or does not answer JSON."},
+    {"serve", CMD_SERVE, "--app DIR --db PATH [--llm SPEC]",
+     "run the runtime for real behind its HTTP API (docs/serve.md)",
+     "Runs the app's agents on real threads over an on-disk WAL database, with the approval "
+     "watchdog on a real timer, behind an HTTP/JSON API on loopback (libmicrohttpd): POST "
+     "/agent/trigger, GET /agent/budget, /agent/status, /sessions/recent, /sessions/{id}, "
+     "/sessions/{id}/events (SSE with Accept: text/event-stream), POST "
+     "/sessions/{id}/approvals/{call}, /sessions/{id}/retry, /sessions/{id}/cancel, GET "
+     "/sessions/{id}/retry/preview, /metrics, /healthz. The first line on stdout is "
+     "'listening on http://HOST:PORT' (--listen 127.0.0.1:0 picks a free port). The LLM is "
+     "--llm SPEC: stub:SCRIPT, openai:URL[,model=M][,key_env=VAR][,stream][,structured]"
+     "[,timeout=DUR], ollama:URL[,...], record:DIR,SPEC (record every exchange into the "
+     "cassette DIR) or cassette:DIR (replay one); without it, the app's llm: section. The "
+     "API key is read from the variable key_env names and never printed. The daily limit is --budget, else AGENT_DAILY_BUDGET, else the app's. "
+     "SIGTERM or SIGINT drains: no new connections or triggers, running cycles get --grace "
+     "to finish and are then cancelled (their reservations released), the WAL is "
+     "checkpointed; exit 0. Exit 2 for bad usage, 3 when the server cannot start."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
     {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
@@ -90,7 +110,7 @@ const char *cli_cmd_name(cli_cmd c) {
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_HELP
+  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_URL, O_LISTEN, O_LLM, O_PRICES, O_GRACE, O_QUEUE, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
@@ -146,19 +166,35 @@ const cli_option_info cli_options[] = {
      "carries its own)"},
     {"--structured", O_STRUCTURED, 1, ON(CMD_PARSE), "FILE",
      "parse envelope: the provider's structured output too (strict JSON), tried first"},
-    {"--db", O_DB, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "PATH",
-     "metrics, budget: the runtime's SQLite database (it must exist)"},
+    {"--db", O_DB, 1, ON(CMD_METRICS) | ON(CMD_BUDGET) | ON(CMD_SERVE), "PATH",
+     "metrics, budget: the runtime's SQLite database (it must exist); serve: the database "
+     "it runs on (created when missing)"},
     {"--out", O_OUT, 1, ON(CMD_METRICS), "FILE",
      "metrics: replace FILE atomically (FILE.tmp.PID, fsync, rename) instead of printing"},
     {"--push", O_PUSH, 1, ON(CMD_METRICS), "URL",
      "metrics: PUT to the Pushgateway at URL (http://HOST:PORT) instead of printing"},
     {"--job", O_JOB, 1, ON(CMD_METRICS), "NAME",
      "metrics --push: the job's name, A-Z a-z 0-9 _ . - (default agentsim)"},
-    {"--budget", O_BUDGET, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "DOLLARS",
+    {"--budget", O_BUDGET, 1, ON(CMD_METRICS) | ON(CMD_BUDGET) | ON(CMD_SERVE), "DOLLARS",
      "metrics, budget: the daily limit, e.g. 5 or 0.25 (default: AGENT_DAILY_BUDGET, else "
      "--app's, else 5)"},
-    {"--app", O_APP, 1, ON(CMD_METRICS) | ON(CMD_BUDGET), "DIR",
-     "metrics, budget: the app whose budget.daily_limit and budget.cycle_estimate apply"},
+    {"--app", O_APP, 1, ON(CMD_METRICS) | ON(CMD_BUDGET) | ON(CMD_SERVE), "DIR",
+     "metrics, budget: the app whose budget.daily_limit and budget.cycle_estimate apply; "
+     "serve: the app to run"},
+    {"--url", O_URL, 1, ON(CMD_BUDGET), "URL",
+     "budget: a running server's base URL (http://127.0.0.1:PORT) instead of --db"},
+    {"--listen", O_LISTEN, 1, ON(CMD_SERVE), "HOST:PORT",
+     "serve: the numeric IPv4 address and port (default 127.0.0.1:8080; port 0: any free)"},
+    {"--llm", O_LLM, 1, ON(CMD_SERVE), "SPEC",
+     "serve: the LLM provider: stub:SCRIPT, openai:URL[,OPT...], ollama:URL[,OPT...], "
+     "record:DIR,SPEC, cassette:DIR (default: the app's llm: section)"},
+    {"--prices", O_PRICES, 1, ON(CMD_SERVE), "FILE",
+     "serve: the price table (default fixtures/prices/default.json)"},
+    {"--grace", O_GRACE, 1, ON(CMD_SERVE), "DUR",
+     "serve: how long the drain lets running cycles finish before cancelling them (default 10s)"},
+    {"--queue", O_QUEUE, 1, ON(CMD_SERVE), "N",
+     "serve: how many cycles may be queued or running; a trigger past it answers 503 "
+     "(1 to 1024, default 1024)"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -356,13 +392,33 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
   case O_JOB:
   case O_BUDGET:
   case O_APP:
+  case O_URL:
+  case O_LISTEN:
+  case O_LLM:
+  case O_PRICES:
     if (!*val) return fail(err, cap, "%s: expected a value", name);
+    if (id == O_URL) o->url = val;
+    if (id == O_LISTEN) o->listen = val;
+    if (id == O_LLM) o->llm = val;
+    if (id == O_PRICES) o->prices = val;
     if (id == O_APP) o->app = val;
     if (id == O_DB) o->db = val;
     if (id == O_OUT) o->out = val;
     if (id == O_PUSH) o->push = val;
     if (id == O_JOB) o->job = val;
     if (id == O_BUDGET) o->budget = val;
+    return AS_OK;
+  case O_QUEUE:
+    if (cli_parse_u64(val, &v) != AS_OK || v < 1 || v > AS_HTTP_QUEUE_MAX)
+      return fail(err, cap, "%s '%s': expected a count from 1 to %u", name, val,
+                  AS_HTTP_QUEUE_MAX);
+    o->queue = (unsigned)v;
+    return AS_OK;
+  case O_GRACE:
+    if (cli_parse_duration(val, &v) != AS_OK || v > 3600ull * 1000000000ull)
+      return fail(err, cap, "%s '%s': expected a duration up to 1h, such as 10s or 500ms", name,
+                  val);
+    o->grace_ns = v;
     return AS_OK;
   case O_HELP:
     break;
@@ -537,10 +593,30 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     if (o->job && !o->push) return fail(err, cap, "metrics: --job goes with --push");
     break;
   case CMD_BUDGET:
-    if (!o->db) return fail(err, cap, "budget: expected --db PATH");
+    if (!o->db == !o->url) return fail(err, cap, "budget: expected --db PATH or --url URL");
+    if (o->url && (o->app || o->budget))
+      return fail(err, cap, "budget --url: the server's budget applies (no --app or --budget)");
+    break;
+  case CMD_SERVE:
+    if (!o->app) return fail(err, cap, "serve: expected --app DIR");
+    if (!o->db) return fail(err, cap, "serve: expected --db PATH");
     break;
   default:
     break;
   }
   return AS_OK;
+}
+
+void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {
+  if (o->strategy != SIM_STRATEGY_PCT) {
+    snprintf(buf, cap, "%s", o->strategy == SIM_STRATEGY_POS         ? "pos"
+                             : o->strategy == SIM_STRATEGY_PORTFOLIO ? "portfolio"
+                                                                     : "random");
+    return;
+  }
+  unsigned d = o->pct_depth ? o->pct_depth : SIM_DEFAULT_PCT_DEPTH;
+  if (o->pct_steps)
+    snprintf(buf, cap, "pct:d=%u,k=%" PRIu64, d, o->pct_steps);
+  else
+    snprintf(buf, cap, "pct:d=%u", d);
 }

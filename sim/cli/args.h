@@ -25,7 +25,8 @@ typedef enum cli_cmd {
   CMD_CHECK,
   CMD_PARSE,
   CMD_METRICS,
-  CMD_BUDGET
+  CMD_BUDGET,
+  CMD_SERVE
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
@@ -81,7 +82,14 @@ typedef struct cli_opts {
   const char *push;         /* metrics --push: the Pushgateway's base URL */
   const char *job;          /* metrics --job: the Pushgateway job (with --push) */
   const char *budget;       /* metrics, budget --budget: the daily limit in dollars, as given */
-  const char *app;          /* metrics, budget --app: the app whose budget settings apply */
+  const char *app;          /* metrics, budget --app: the app whose budget settings apply;
+                            ** serve --app: the app it runs */
+  const char *url;          /* budget --url: a running server's base URL */
+  const char *listen;       /* serve --listen: HOST:PORT (NULL: 127.0.0.1:8080) */
+  const char *llm;          /* serve --llm: the provider's SPEC (sim/llm/spec.h) */
+  const char *prices;       /* serve --prices: the price table's file */
+  uint64_t grace_ns;        /* serve --grace: the drain's grace period (0: 10 s) */
+  unsigned queue;           /* serve --queue: cycles queued or running, past it 503 (0: 1024) */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and
@@ -131,5 +139,9 @@ const char *cli_cmd_name(cli_cmd c);
 /* The spurious-wakeup rate the options ask for: --spurious, else the
 ** command's default (CLI_DEFAULT_SPURIOUS_PPM for sweep and selftest). */
 uint32_t cli_spurious_ppm(const cli_opts *o);
+/* "random", "pct:d=3", "pos", "portfolio" -- the strategy as a replay
+** command should spell it (args.c: the JSON and replay lines of every
+** command need it, agentsim-real's too). */
+void cli_strategy_text(const cli_opts *o, char *buf, size_t cap);
 
 #endif

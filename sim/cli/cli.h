@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "agentsim/app.h"
 #include "agentsim/budget.h"
 #include "agentsim/fmt.h"
 #include "agentsim/store.h"
@@ -39,9 +40,6 @@ void cli_config(const cli_opts *o, sim_config *cfg);
 ** only: the mutants live in the runtime core): AS_OK with *id (0 = none)
 ** or AS_INVAL with a message listing the mutants. */
 AS_WUR int cli_mutant(const cli_opts *o, const sim_program *p, int *id, char *err, size_t cap);
-/* "random", "pct:d=3", "pos", "portfolio" -- the strategy as a replay
-** command should spell it. */
-void cli_strategy_text(const cli_opts *o, char *buf, size_t cap);
 /* The command that replays seed `seed` of `scenario`, into buf. */
 void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scenario,
                      uint64_t seed, const cli_opts *o);
@@ -70,10 +68,20 @@ int cmd_metrics(const cli_opts *o);
 /* `budget --db PATH [--json] [--budget DOLLARS] [--app DIR]` (cmd_budget.c):
 ** 0 printed, 2 bad usage or a database that cannot be read. */
 int cmd_budget(const cli_opts *o);
+/* `serve --app DIR --db PATH --llm SPEC [--listen HOST:PORT] [--budget D]
+** [--prices FILE] [--grace DUR] [--queue N]` (cmd_serve.c): 0 after a clean drain, 2 bad
+** usage, 3 the server could not start or drain. */
+int cmd_serve(const cli_opts *o);
 /* The budget the options name (--budget, AGENT_DAILY_BUDGET, --app, $5;
 ** the estimate from --app, else $0.15), errors reported as `cmd: ...`:
 ** AS_OK, or AS_PARSE/AS_NOTFOUND/AS_IO (bad usage), AS_NOMEM. */
 AS_WUR int cli_budget_cfg(const cli_opts *o, const char *cmd, as_budget_cfg *cfg);
+/* The same from an app already loaded (NULL: none). */
+AS_WUR int cli_budget_from(const cli_opts *o, const char *cmd, const as_app *app,
+                           as_budget_cfg *cfg);
+/* Load the app in dir for cmd, every diagnostic reported (file:line:column:
+** message, or file: message when it has no place): AS_OK, AS_PARSE, AS_NOMEM. */
+AS_WUR int cli_load_app(const char *cmd, const char *dir, as_app **app);
 /* Open the existing database at o->db for cmd (reported): NULL on failure,
 ** with *ex the exit status. */
 as_store *cli_open_db(const cli_opts *o, const char *cmd, int *ex);

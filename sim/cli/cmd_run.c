@@ -23,20 +23,6 @@ void cli_config(const cli_opts *o, sim_config *cfg) {
   cfg->spurious_ppm = cli_spurious_ppm(o);
 }
 
-void cli_strategy_text(const cli_opts *o, char *buf, size_t cap) {
-  if (o->strategy != SIM_STRATEGY_PCT) {
-    snprintf(buf, cap, "%s", o->strategy == SIM_STRATEGY_POS         ? "pos"
-                             : o->strategy == SIM_STRATEGY_PORTFOLIO ? "portfolio"
-                                                                     : "random");
-    return;
-  }
-  unsigned d = o->pct_depth ? o->pct_depth : SIM_DEFAULT_PCT_DEPTH;
-  if (o->pct_steps)
-    snprintf(buf, cap, "pct:d=%u,k=%" PRIu64, d, o->pct_steps);
-  else
-    snprintf(buf, cap, "pct:d=%u", d);
-}
-
 /* The options besides seed and strategy that change what a seed's run does
 ** but a schedule carries (a replay by schedule leaves them out). */
 static size_t seed_only_text(char *buf, size_t cap, size_t n, const cli_opts *o) {

@@ -4,12 +4,37 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+/* serve and budget run the runtime for real: agentsim-real, built next to
+** this binary against the production core (real_main.c), runs them, so no
+** mutant code is in a server. argv is passed on as it is. */
+static int exec_real(const cli_opts *o, char **argv) {
+  static const char name[] = "agentsim-real";
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self);
+  char *slash = n > 0 && (size_t)n < sizeof self ? memrchr(self, '/', (size_t)n) : NULL;
+  if (!slash || (size_t)(slash + 1 - self) + sizeof name > sizeof self) {
+    cli_error("%s: cannot find agentsim's own directory (/proc/self/exe)", cli_cmd_name(o->cmd));
+    return EXIT_INTERNAL;
+  }
+  memcpy(slash + 1, name, sizeof name);
+  if (fflush(stdout) != 0 || fflush(stderr) != 0) {
+    cli_error("%s: writing the output failed", cli_cmd_name(o->cmd));
+    return EXIT_INTERNAL;
+  }
+  argv[0] = self;
+  execv(self, argv);
+  cli_error("%s: cannot run %s: %s (it is built and installed next to agentsim)",
+            cli_cmd_name(o->cmd), self, strerror(errno));
+  return EXIT_INTERNAL;
+}
+
 /* cli_parse succeeds only with a command, so CMD_NONE cannot come here; it
 ** would print the overview, as 'agentsim help' does. */
-static int dispatch(const cli_opts *o, const char *argv0) {
+static int dispatch(const cli_opts *o, const char *argv0, char **argv) {
   switch (o->cmd) {
   case CMD_NONE:
   case CMD_HELP: cli_help(stdout, o); return EXIT_PASS;
@@ -24,7 +49,8 @@ static int dispatch(const cli_opts *o, const char *argv0) {
   case CMD_CHECK: return cmd_check(o);
   case CMD_PARSE: return cmd_parse(o, argv0);
   case CMD_METRICS: return cmd_metrics(o);
-  case CMD_BUDGET: return cmd_budget(o);
+  case CMD_BUDGET:
+  case CMD_SERVE: return exec_real(o, argv);
   }
   return EXIT_INTERNAL; /* not a cli_cmd */
 }
@@ -41,7 +67,7 @@ int main(int argc, char **argv) {
     /* The tool's name starts every printed replay command. */
     const char *argv0 = argv[0] && strlen(argv[0]) <= CLI_MAX_ARG_LEN ? argv[0] : "agentsim";
     cli_catalog_swarm(o.swarm);
-    ex = dispatch(&o, argv0);
+    ex = dispatch(&o, argv0, argv);
   }
   cli_programs_free();
   if (json && (ex == EXIT_USAGE || ex == EXIT_INTERNAL) && !cli_json_printed())

@@ -481,11 +481,11 @@ static void judge_leaf(orc *o, btask *bt, const orc_crow *r) {
     bool est = nw[ORC_KC_ESTIMATED].i != 0;
     if (est != !p->known)
       orc__violate(o, ORC_CK_USAGE_EXACT, "the record of %s's %s call is %sestimated, but the "
-                   "stub %s usage", p->session, p->agent, est ? "" : "not ",
+                   "LLM %s usage", p->session, p->agent, est ? "" : "not ",
                    p->known ? "reported" : "reported no");
     else if (p->known && memcmp(want, got, sizeof want) != 0)
       orc__violate(o, ORC_CK_USAGE_EXACT, "the record of %s's %s call has input %lld, cache read "
-                   "%lld, cache write %lld, output %lld; the stub reported prompt %lld, cache read "
+                   "%lld, cache write %lld, output %lld; the LLM reported prompt %lld, cache read "
                    "%lld, cache write %lld, completion %lld, which is input %lld, cache read "
                    "%lld, cache write %lld, output %lld", p->session, p->agent,
                    (long long)got[0], (long long)got[1], (long long)got[2], (long long)got[3],

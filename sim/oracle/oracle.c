@@ -698,6 +698,35 @@ static const char *const runs_evs[] = {"retry entered", "retry refused", "retry 
                                        "run began",     "run ended",     "cancel marked",
                                        "cancel idle",   "cancel seen"};
 
+/* One value as a trace shows it: an integer, text, or "?" (no value, a
+** blob, or one SQLite could not give). */
+static size_t describe_val(char *buf, size_t cap, size_t n, const char *name, const orc_val *v) {
+  if (v->type == SQLITE_INTEGER) return as_appendf(buf, cap, n, " %s=%" PRId64, name, v->i);
+  if (v->type == SQLITE_TEXT && v->t) return as_appendf(buf, cap, n, " %s=%.*s", name, (int)v->n, v->t);
+  return as_appendf(buf, cap, n, " %s=?", name);
+}
+
+/* What a trace reader needs of a new row, after its key: a session's
+** status, and every column of a ledger record but its times (so `--verbose`
+** shows the status a run ended with and its ledger, as a real run's
+** database would). */
+static void describe_row_values(const orc_row *r, char *buf, size_t cap, size_t n) {
+  static const char *const cost_cols[] = {
+      [ORC_KC_SEQ] = "seq",           [ORC_KC_OP] = "op_id",
+      [ORC_KC_LEAF] = "leaf",         [ORC_KC_SESSION] = "session_id",
+      [ORC_KC_AGENT] = "agent",       [ORC_KC_NAME] = "name",
+      [ORC_KC_INPUT] = "input_tokens", [ORC_KC_CACHE_READ] = "cache_read_tokens",
+      [ORC_KC_CACHE_WRITE] = "cache_write_tokens", [ORC_KC_OUTPUT] = "output_tokens",
+      [ORC_KC_ESTIMATED] = "usage_estimated", [ORC_KC_PRICE_VERSION] = "price_version",
+      [ORC_KC_COST] = "cost_micros"};
+  if (r->table == ORC_T_SESSIONS) {
+    (void)describe_val(buf, cap, n, "status", &r->nw[ORC_SC_STATUS]); /* ignore: the length */
+    return;
+  }
+  if (r->table != ORC_T_COSTS) return;
+  for (int c = ORC_KC_SEQ; c <= ORC_KC_COST; c++) n = describe_val(buf, cap, n, cost_cols[c], &r->nw[c]);
+}
+
 void orc_describe(const sim_ev *ev, char *buf, size_t cap) {
   if (ev->kind < ORC_EV_BASE || ev->kind >= ORC__EV_END) {
     snprintf(buf, cap, "event %" PRIu32, ev->kind);
@@ -708,9 +737,10 @@ void orc_describe(const sim_ev *ev, char *buf, size_t cap) {
   case ORC_EV_ROW: {
     const orc_row *r = ev->ref;
     const orc_val *key = r && r->op == ORC_INSERT ? &r->nw[0] : r ? &r->old[0] : NULL;
-    as_appendf(buf, cap, n, " c%" PRIu64 " %s %s %.*s", ev->object,
-                     ev->extra < 3 ? row_ops[ev->extra] : "?", ev->label ? ev->label : "?",
-                     key && key->t ? (int)key->n : 0, key && key->t ? key->t : "");
+    n = as_appendf(buf, cap, n, " c%" PRIu64 " %s %s %.*s", ev->object,
+                   ev->extra < 3 ? row_ops[ev->extra] : "?", ev->label ? ev->label : "?",
+                   key && key->t ? (int)key->n : 0, key && key->t ? key->t : "");
+    if (r && r->op != ORC_DELETE) describe_row_values(r, buf, cap, n);
     return;
   }
   case ORC_EV_LOCK:

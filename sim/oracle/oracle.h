@@ -169,9 +169,9 @@
     "each record's cost is its buckets times its model's prices in the price table "  \
     "of its version (ceil of the sum over 1e6), a tool call the table's tool price")  \
   X(USAGE_EXACT, "usage-exact",                                                    \
-    "each llm_call record's buckets are the stub's reported usage converted by the "  \
+    "each llm_call record's buckets are the LLM's reported usage converted by the "  \
     "oracle's reading of the spec (input = prompt - cache reads - cache writes), "   \
-    "estimated exactly when the stub reported none")                               \
+    "estimated exactly when it reported none")                               \
   X(BUDGET_DAY, "budget-day",                                                      \
     "a record made while its session holds an open reservation is billed to that "   \
     "reservation's day and carries its op_id; any other carries op_id \"\" and the "  \

@@ -35,6 +35,9 @@
 #include "oracle/oracle.h"
 #include "simdb.h"
 #include "llm/stub.h"
+#include "llm/cassette.h"
+#include "agentsim/http_client.h"
+#include "agentsim/llm_http.h"
 
 #define OP_ATTEMPTS 40
 #define RETRY_PAUSE_NS 1000000u /* a virtual millisecond */
@@ -48,7 +51,12 @@ struct scn_runner {
   sim_program prog;
   const char *legacy[SCN_MAX_LEGACY];
   as_app *app;            /* the scenario's app, or NULL */
-  as_stub_script *script; /* its stub LLM's script */
+  as_stub_script *script; /* its stub LLM's script (NULL with a cassette and no script) */
+  as_cassette *cassette;  /* `llm cassette:PATH`, loaded, or NULL */
+  /* `llm record:DIR,KIND,URL,MODEL[,stream][,structured]` */
+  int record;
+  char rec_dir[2 * SCN_MAX_PATH + 16], rec_url[SCN_MAX_PATH], rec_model[SCN_MAX_PATH];
+  as_cassette_meta rec_meta;
   orc_app *oapp;          /* what the oracle knows of the app (its own copy) */
   as_prices *prices;      /* the budget's price table (the runtime's reading), or NULL */
   as_budget_cfg bcfg;     /* the scenario's budget (prices above) */
@@ -89,6 +97,9 @@ typedef struct run {
   scn_faults faults;                  /* fault rates */
   const as_app *app;  /* the runner's, or NULL */
   const as_stub_script *script;
+  const as_cassette *cassette; /* the runner's, or NULL: the stub */
+  as_cassette_recorder *recorder; /* `llm record:` */
+  as_cassette_live *live;
   uint64_t llm_seed;  /* the run's LLM stream: the stub's choices */
   as_llm stub;        /* the stub, when there is an app */
   as_llm llm;         /* what the runtime calls: the stub, each request told the oracle */
@@ -168,6 +179,35 @@ static AS_WUR int edge(int64_t prompt, int64_t cache_read, int64_t cache_write, 
   return as_llm_usage_from_inclusive(prompt, cache_read, cache_write, completion, out);
 }
 
+/* With a cassette the evidence is the exchange's `expect` (what whoever
+** made the cassette knows the answer is), never what the provider's parser
+** made of the bytes: the answer's status from its error kind, the usage as
+** the provider reported it. A request the cassette lacks is the scenario's
+** bug: the harness stops, naming it. */
+static void cassette_evidence(run *r, orc_llm_answer *a) {
+  const as_cassette_exchange *x = NULL;
+  char miss[AS_CASSETTE_ERR_MAX];
+  int rc = as_cassette_llm_taken(&r->stub, &x, miss, sizeof miss);
+  if (rc != AS_OK || !x) {
+    if (!r->harness[0])
+      snprintf(r->harness, sizeof r->harness, "%.500s",
+                     miss[0] ? miss : "the cassette replayed nothing for an LLM call");
+    return;
+  }
+  const as_cassette_expect *e = &x->expect;
+  static const int status[] = {AS_OK,
+#define CAS__ST(NAME, name, st) st,
+                               AS_LLM_ERROR_MAP(CAS__ST)
+#undef CAS__ST
+  };
+  a->rc = (unsigned)e->error < sizeof status / sizeof *status ? status[e->error] : AS_INTERNAL;
+  a->usage_known = e->error == AS_LLM_ERR_NONE && e->usage_known;
+  a->prompt = e->prompt;
+  a->cache_read = e->cache_read;
+  a->cache_write = e->cache_write;
+  a->completion = e->completion;
+}
+
 static AS_WUR int llm_complete(void *self, const as_llm_request *req, as_llm_response *out,
                         as_llm_error *err) {
   run *r = self;
@@ -181,6 +221,16 @@ static AS_WUR int llm_complete(void *self, const as_llm_request *req, as_llm_res
                       .usage_known = rc == AS_OK && out->usage_known && edge_seen.seen,
                       .prompt = edge_seen.v[0], .cache_read = edge_seen.v[1],
                       .cache_write = edge_seen.v[2], .completion = edge_seen.v[3]};
+  if (r->cassette) cassette_evidence(r, &a);
+  if (r->recorder && rc == AS_OK && out->usage_known) {
+    /* A recording is not a verification run: the provider's own reading. */
+    const as_llm_usage *u = &out->usage;
+    a.usage_known = 1;
+    a.prompt = u->input_tokens + u->cache_read_tokens + u->cache_write_tokens;
+    a.cache_read = u->cache_read_tokens;
+    a.cache_write = u->cache_write_tokens;
+    a.completion = u->output_tokens;
+  }
   sim_publish(&(sim_ev){.kind = ORC_EV_LLM_ANSWER, .ref = &a});
   return rc;
 }
@@ -560,7 +610,9 @@ static int tool_exec(void *ctx, const char *session_id, const as_app_tool *t, co
   worker *w = ctx;
   run *r = w->r;
   unsigned n = tool_call_number(r, session_id, t);
-  int rc = as_stub_tool_result(r->script, r->llm_seed, session_id, t->qname, n, result);
+  /* A cassette without a script: every tool gives the runtime's default. */
+  int rc = r->script ? as_stub_tool_result(r->script, r->llm_seed, session_id, t->qname, n, result)
+                     : AS_NOTFOUND;
   orc_exec ex = {.session = session_id, .tool = t->qname, .args = args,
                  .fail = rc == AS_NOTFOUND || rc == AS_NOMEM ? AS_OK : rc};
   sim_publish(&(sim_ev){.kind = ORC_EV_EXEC, .label = w->name, .ref = &ex});
@@ -1218,8 +1270,35 @@ static AS_WUR int setup(void *state, sim_rng *workload) {
     r->script = rn->script;
     r->llm_seed = sim_stream_seed_of(SIM_STREAM_LLM);
     r->fields = rn->fields;
-    rc = as_stub_llm_new(&r->stub, rn->script, r->llm_seed);
-    as_stub_llm_set_edge(&r->stub, edge);
+    if (rn->record) {
+      char why[AS_CASSETTE_ERR_MAX];
+      why[0] = '\0';
+      rc = as_cassette_live_new(&r->live);
+      if (rc == AS_OK)
+        rc = as_cassette_recorder_new(&r->recorder, rn->rec_dir, &rn->rec_meta, why, sizeof why);
+      as_llm_http_cfg cfg = {.kind = rn->rec_meta.kind, .base_url = rn->rec_meta.base_url,
+                             .model = rn->rec_meta.model, .stream = rn->rec_meta.stream,
+                             .structured = rn->rec_meta.structured,
+                             .net = as_cassette_live_net(r->live),
+                             .tap = as_cassette_recorder_tap(r->recorder)};
+      if (rc == AS_OK) rc = as_llm_http_new(&cfg, &r->stub, why, sizeof why);
+      if (rc != AS_OK) {
+        r->stub = (as_llm){0};
+        snprintf(r->harness, sizeof r->harness, "recording: %.400s", why);
+        return rc;
+      }
+    } else if (rn->cassette) {
+      char why[AS_CASSETTE_ERR_MAX];
+      r->cassette = rn->cassette;
+      rc = as_cassette_llm_from(rn->cassette, &r->stub, why, sizeof why);
+      if (rc != AS_OK && rc != AS_NOMEM) {
+        snprintf(r->harness, sizeof r->harness, "the cassette's provider: %.400s", why);
+        return rc;
+      }
+    } else {
+      rc = as_stub_llm_new(&r->stub, rn->script, r->llm_seed);
+      as_stub_llm_set_edge(&r->stub, edge);
+    }
     r->llm = (as_llm){.vt = &llm_told, .self = r, .timeout_ns = 0, .model = r->stub.model};
     r->tool_calls = calloc((size_t)sc->sessions * rn->app->ntools + 1, sizeof *r->tool_calls);
     if (rc == AS_OK && !r->tool_calls) rc = AS_NOMEM;
@@ -1298,7 +1377,9 @@ static void teardown(void *state) {
   as_session_clear(&r->aux.s);
   as_locks_free(r->locks);
   as_runs_free(r->runs);
-  if (r->app) as_llm_destroy(&r->stub);
+  if (r->app && r->stub.vt) as_llm_destroy(&r->stub);
+  as_cassette_recorder_free(r->recorder);
+  as_cassette_live_free(r->live);
   free(r->tool_calls);
   free(r->last_op);
   orc_free(r->oracle);
@@ -1405,6 +1486,65 @@ static AS_WUR int orc_app_from(const as_app *app, orc_app **out) {
   return AS_OK;
 }
 
+/* The scenario's cassette, loaded, each exchange with the oracle's evidence
+** (`expect`); *fp gets its files' bytes. */
+static AS_WUR int load_cassette(scn_runner *r, char *err, size_t cap, uint64_t *fp) {
+  const scenario *sc = &r->sc;
+  char dir[2 * SCN_MAX_PATH + 16], path[2 * SCN_MAX_PATH + 80];
+  join_path(dir, sizeof dir, sc->base, sc->cassette);
+  int rc = as_http_global_init();
+  if (rc != AS_OK) {
+    snprintf(err, cap, "%s: libcurl cannot start", dir);
+    return rc;
+  }
+  rc = as_cassette_load(dir, &r->cassette, err, cap);
+  if (rc != AS_OK) return rc == AS_NOMEM ? rc : AS_PARSE;
+  snprintf(path, sizeof path, "%s/%s", dir, AS_CASSETTE_META);
+  *fp = file_hash(path);
+  for (size_t i = 0; i < r->cassette->n; i++) {
+    const as_cassette_exchange *x = &r->cassette->x[i];
+    char name[48];
+    as_cassette_file_name(name, sizeof name, x->key, x->occurrence);
+    if (!x->expect.given) {
+      snprintf(err, cap, "%s/%s: expect: missing: a scenario's cassette says what each answer "
+                         "is, for the oracle (docs/cassettes.md)", dir, name);
+      return AS_PARSE;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    *fp = (*fp * 0x9e3779b97f4a7c15ull) ^ file_hash(path);
+  }
+  return AS_OK;
+}
+
+/* `llm record:DIR,KIND,URL,MODEL[,stream][,structured]`, read. */
+static AS_WUR int record_spec(scn_runner *r, char *err, size_t cap) {
+  const scenario *sc = &r->sc;
+  char spec[SCN_MAX_PATH], *save = NULL;
+  snprintf(spec, sizeof spec, "%s", sc->cassette);
+  char *dir = strtok_r(spec, ",", &save), *kind = strtok_r(NULL, ",", &save);
+  char *url = strtok_r(NULL, ",", &save), *model = strtok_r(NULL, ",", &save);
+  as_cassette_meta *m = &r->rec_meta;
+  memset(m, 0, sizeof *m);
+  int ok = dir && kind && url && model && strlen(model) < sizeof m->model;
+  if (ok) ok = strcmp(kind, "openai") == 0 || strcmp(kind, "ollama") == 0;
+  m->kind = kind && strcmp(kind, "ollama") == 0 ? AS_WIRE_OLLAMA : AS_WIRE_OPENAI;
+  for (char *f; ok && (f = strtok_r(NULL, ",", &save)) != NULL;) {
+    if (strcmp(f, "stream") == 0) m->stream = true;
+    else if (strcmp(f, "structured") == 0) m->structured = true;
+    else ok = 0;
+  }
+  if (!ok) {
+    snprintf(err, cap, "%s: llm record:DIR,openai|ollama,URL,MODEL[,stream][,structured]", sc->name);
+    return AS_PARSE;
+  }
+  join_path(r->rec_dir, sizeof r->rec_dir, sc->base, dir);
+  snprintf(m->model, sizeof m->model, "%s", model);
+  snprintf(m->base_url, sizeof m->base_url, "%s", url);
+  snprintf(m->agentsim, sizeof m->agentsim, "%s", "0.1.0");
+  r->record = 1;
+  return as_http_global_init();
+}
+
 /* The scenario's app and script, loaded and cross-checked; *fp gets what
 ** they add to the fingerprint. err: "FILE:LINE:COL: ..." lines. */
 static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp) {
@@ -1431,8 +1571,16 @@ static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp
     return rc == AS_NOMEM ? rc : AS_PARSE;
   }
   free(diag);
+  uint64_t cfp = 0;
+  if (sc->cassette[0] && sc->llm_record) {
+    rc = record_spec(r, err, cap);
+    if (rc != AS_OK) return rc;
+  } else if (sc->cassette[0]) {
+    rc = load_cassette(r, err, cap, &cfp);
+    if (rc != AS_OK) return rc;
+  }
   as_stub_diag sd = {0};
-  rc = as_stub_script_load(script, &r->script, &sd);
+  rc = sc->script[0] ? as_stub_script_load(script, &r->script, &sd) : AS_OK;
   if (rc != AS_OK) {
     /* Every failure fills the message; out of memory names no file. */
     if (!sd.file[0]) (void)snprintf(sd.file, sizeof sd.file, "%.*s", (int)sizeof sd.file - 1, script); /* ignore: cut to fit */
@@ -1471,7 +1619,8 @@ static AS_WUR int load_agents(scn_runner *r, char *err, size_t cap, uint64_t *fp
   rc = orc_app_from(r->app, &r->oapp);
   if (rc != AS_OK) return rc;
   join_path(yaml, sizeof yaml, dir, "app.yaml");
-  *fp = file_hash(yaml) ^ (file_hash(script) * 0x9e3779b97f4a7c15ull);
+  *fp = file_hash(yaml) ^ (sc->script[0] ? file_hash(script) * 0x9e3779b97f4a7c15ull : 0) ^
+        (cfp * 0xff51afd7ed558ccdull);
   return AS_OK;
 }
 
@@ -1552,6 +1701,7 @@ void scn_runner_free(scn_runner *r) {
   if (!r) return;
   as_app_free(r->app);
   as_stub_script_free(r->script);
+  as_cassette_free(r->cassette);
   orc_app_free(r->oapp);
   free(r->prices);
   scn_clear(&r->sc);

@@ -497,7 +497,7 @@ static AS_WUR int parse_op(pstate *p, const scenario *sc, scn_actor *a, const to
 /* Directives that may appear once: a second one would silently win. */
 static const char *const once[] = {"describe", "sessions", "journal", "synchronous", "limits",
                                    "faults", "latency", "legacy_escalate", "swarm", "app",
-                                   "script", "fields", "approval_timeout", "budget", "prices"};
+                                   "script", "fields", "approval_timeout", "budget", "prices", "llm"};
 #define NONCE (sizeof once / sizeof once[0])
 
 static AS_WUR int parse_legacy(pstate *p, scenario *sc, const tok *t, unsigned n) {
@@ -522,6 +522,25 @@ static AS_WUR int parse_path(pstate *p, const tok *t, unsigned n, char *dst, con
     return perr(p, t[1].col, "a path of 1 to %u characters", SCN_MAX_PATH - 1);
   memcpy(dst, t[1].s, t[1].len);
   dst[t[1].len] = '\0';
+  return AS_OK;
+}
+
+/* llm cassette:PATH -- a recorded cassette answers instead of the stub;
+** llm record:DIR,KIND,URL,MODEL[,stream][,structured] -- a real peer does,
+** and its exchanges are recorded (docs/cassettes.md). */
+static AS_WUR int parse_llm(pstate *p, scenario *sc, const tok *t, unsigned n) {
+  static const char pre[] = "cassette:", rec[] = "record:";
+  size_t k = sizeof pre - 1;
+  if (n == 2 && !t[1].val && t[1].len > sizeof rec - 1 && memcmp(t[1].s, rec, sizeof rec - 1) == 0) {
+    k = sizeof rec - 1;
+    sc->llm_record = 1;
+  } else if (n != 2 || t[1].val || t[1].len <= k || memcmp(t[1].s, pre, k) != 0) {
+    return perr(p, n >= 2 ? t[1].col : t[0].col, "llm cassette:PATH");
+  }
+  if (t[1].len - k >= SCN_MAX_PATH)
+    return perr(p, t[1].col + (unsigned)k, "a path of 1 to %u characters", SCN_MAX_PATH - 1);
+  memcpy(sc->cassette, t[1].s + k, t[1].len - k);
+  sc->cassette[t[1].len - k] = '\0';
   return AS_OK;
 }
 
@@ -739,6 +758,7 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
   if (tok_is(&t[0], "app")) return parse_path(p, t, n, sc->app, "app");
   if (tok_is(&t[0], "script")) return parse_path(p, t, n, sc->script, "script");
   if (tok_is(&t[0], "fields")) return parse_fields(p, sc, t, n);
+  if (tok_is(&t[0], "llm")) return parse_llm(p, sc, t, n);
   if (tok_is(&t[0], "approval_timeout")) {
     if (n != 2 || t[1].val) return perr(p, t[0].col, "approval_timeout DUR");
     rc = duration(p, t[1].s, t[1].len, t[1].col, &sc->approval_timeout_ns);
@@ -749,7 +769,7 @@ static AS_WUR int parse_directive(pstate *p, scenario *sc, const tok *t, unsigne
   if (tok_is(&t[0], "prices")) return parse_path(p, t, n, sc->prices, "prices");
   if (tok_is(&t[0], "actor")) return parse_actor(p, sc, t, n);
   return perr(p, t[0].col, "a directive (scenario, describe, sessions, journal, synchronous, "
-                           "limits, faults, latency, legacy_escalate, swarm, app, script, "
+                           "limits, faults, latency, legacy_escalate, swarm, app, script, llm, "
                            "fields, approval_timeout, budget, prices, actor), found '%s'",
               shown(&t[0], b, sizeof b));
 }
@@ -804,9 +824,14 @@ static AS_WUR int check_app(pstate *p, const scenario *sc) {
     p->line = 1;
     return perr(p, 1, "an 'app PATH' line for the script to drive");
   }
-  if (sc->app[0] && !sc->script[0]) {
+  if (sc->cassette[0] && !sc->app[0]) {
     p->line = 1;
-    return perr(p, 1, "a 'script PATH' line: the stub LLM's answers for the app's agents");
+    return perr(p, 1, "an 'app PATH' line for the cassette's answers to drive");
+  }
+  if (sc->app[0] && !sc->script[0] && !sc->cassette[0]) {
+    p->line = 1;
+    return perr(p, 1, "a 'script PATH' line (the stub LLM's answers for the app's agents) or "
+                      "an 'llm cassette:PATH' line");
   }
   if ((sc->nfields || sc->approval_timeout_ns) && !sc->app[0]) {
     p->line = 1;
@@ -965,6 +990,7 @@ int scn_equal(const scenario *a, const scenario *b) {
       memcmp(&a->swarm, &b->swarm, sizeof a->swarm) != 0 || a->nlegacy != b->nlegacy ||
       a->nactors != b->nactors || !same_latency(&a->latency, &b->latency) ||
       strcmp(a->app, b->app) != 0 || strcmp(a->script, b->script) != 0 ||
+      strcmp(a->cassette, b->cassette) != 0 || a->llm_record != b->llm_record ||
       a->nfields != b->nfields || a->approval_timeout_ns != b->approval_timeout_ns ||
       a->budget != b->budget || a->daily_limit_micros != b->daily_limit_micros ||
       a->cycle_estimate_micros != b->cycle_estimate_micros || strcmp(a->prices, b->prices) != 0)
@@ -1082,7 +1108,11 @@ int scn_format(const scenario *sc, char *buf, size_t cap, size_t *len) {
     n = as_appendf(buf, cap, n, " min_count=%u faults=%s\n", sc->swarm.min_count,
                    sc->swarm.vary_faults ? "vary" : "keep");
   }
-  if (sc->app[0]) n = as_appendf(buf, cap, n, "app \"%s\"\nscript \"%s\"\n", sc->app, sc->script);
+  if (sc->app[0]) n = as_appendf(buf, cap, n, "app \"%s\"\n", sc->app);
+  if (sc->script[0]) n = as_appendf(buf, cap, n, "script \"%s\"\n", sc->script);
+  if (sc->cassette[0])
+    n = as_appendf(buf, cap, n, "llm \"%s:%s\"\n", sc->llm_record ? "record" : "cassette",
+                   sc->cassette);
   if (sc->nfields) {
     n = as_appendf(buf, cap, n, "fields");
     for (size_t i = 0; i < sc->nfields; i++)
@@ -1189,7 +1219,14 @@ static const struct {
     {"app PATH", "the app whose agents `run` runs: a directory holding app.yaml (docs/apps.md), "
                  "relative to the scenario file; sessions are made with its field defaults"},
     {"script PATH", "the stub LLM's script (docs/stub-scripts.md), relative to the scenario file; "
-                    "required with `app`"},
+                    "required with `app` unless `llm` names a cassette (then it gives only the app "
+                    "tools' results)"},
+    {"llm cassette:PATH", "the app's LLM is a recorded cassette (docs/cassettes.md), relative "
+                          "to the scenario file: the real HTTP provider replays it on a "
+                          "simulated connection, its recorded latencies as virtual time; "
+                          "`llm record:DIR,KIND,URL,MODEL[,stream][,structured]` instead "
+                          "records a real peer's answers into the new cassette DIR (one seed: "
+                          "a recording, not a verification run)"},
     {"fields KEY=VALUE...", "up to 16 fields every session is made with (checked against the "
                             "app's fields and rosters)"},
     {"approval_timeout DUR", "how long a pending approval waits before the watchdog times it out "

@@ -24,6 +24,9 @@
 **   app PATH                           the app the sessions run (a directory
 **                                      holding app.yaml; relative to the file)
 **   script PATH                        the stub LLM's script (relative to the file)
+**   llm cassette:PATH                  a recorded cassette as the LLM (sim/llm/cassette.h);
+**                                      llm record:DIR,KIND,URL,MODEL[,stream][,structured]
+**                                      records a real peer's answers into a new cassette
 **   fields KEY=VALUE...                the sessions' fields when they are made
 **   approval_timeout DUR               the watchdog's timeout (default: the app's)
 **   budget limit=MONEY [estimate=MONEY] the daily budget and a cycle's default
@@ -349,6 +352,8 @@ typedef struct scenario {
   char base[SCN_MAX_PATH];  /* the file's directory: app and script are relative to it */
   char app[SCN_MAX_PATH];   /* as written; "" for none */
   char script[SCN_MAX_PATH];
+  char cassette[SCN_MAX_PATH]; /* `llm cassette:PATH`, as written; "" for none */
+  int llm_record;               /* the line was `llm record:SPEC` (cassette holds SPEC) */
   scn_field fields[SCN_MAX_FIELDS];
   size_t nfields;
   uint64_t approval_timeout_ns; /* 0: the app's */

@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "agentsim/envelope.h"
+#include "agentsim/llm_wire.h"
 #include "agentsim/session.h"
 #include "agentsim/status.h"
 
@@ -196,6 +197,24 @@ typedef struct as_retry_settings {
   bool transient;                 /* transient errors retried at all */
 } as_retry_settings;
 
+#define AS_APP_URL_MAX 1024            /* llm.base_url, NUL included */
+
+/* The app's LLM provider (the llm: section, all optional; docs/apps.md).
+** The key itself is never in an app: api_key_env names the environment
+** variable the CLI reads it from (runtime/ reads no environment). */
+typedef struct as_app_llm {
+  bool present;                   /* the app has an llm: section */
+  as_wire_kind provider;          /* llm.provider: openai | ollama */
+  char base_url[AS_APP_URL_MAX];  /* llm.base_url: http:// or https://, required */
+  char model[AS_APP_PATH_MAX];    /* llm.model, required */
+  char api_key_env[AS_APP_NAME_MAX]; /* llm.api_key_env; "" for no key */
+  bool stream;                    /* llm.stream (default false) */
+  bool structured;                /* llm.structured (default false) */
+  uint64_t timeout_ns;            /* llm.timeout; 0: AS_LLM_TIMEOUT_DEFAULT_NS */
+  uint64_t low_speed_bytes;       /* llm.low_speed "1B/30s"; both 0: the provider's */
+  uint64_t low_speed_ns;          /* default (1 byte in 30 s) */
+} as_app_llm;
+
 typedef struct as_app {
   char name[AS_APP_NAME_MAX];
   char dir[AS_APP_PATH_MAX];
@@ -225,6 +244,7 @@ typedef struct as_app {
   int64_t daily_limit_micros;     /* budget.daily_limit (default $5.00): the CLI's
                                   ** AGENT_DAILY_BUDGET overrides it (budget.h) */
   int64_t cycle_estimate_micros;  /* budget.cycle_estimate (default $0.15) */
+  as_app_llm llm;                 /* the llm: section (llm.present) */
 } as_app;
 
 typedef struct as_app_diag_item {

@@ -115,7 +115,9 @@
   X(PARENT_SPAN_USAGE, parent_span_usage,                                     \
     "the agent's span carries its LLM calls' usage too")                      \
   X(CACHED_TOKENS_BILLED_AS_INPUT, cached_tokens_billed_as_input,             \
-    "the edge bills cache reads as uncached input as well")
+    "the edge bills cache reads as uncached input as well")                   \
+  X(STREAM_USAGE_NEEDS_CHOICE, stream_usage_needs_choice,                     \
+    "the stream parser skips a chunk without a choice whole: the usage of OpenAI's last chunk is lost")
 
 typedef enum as_mutant_id {
   AS_MUT_NONE = 0,

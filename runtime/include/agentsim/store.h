@@ -172,4 +172,16 @@ typedef struct as_session_brief {
 AS_WUR int as_session_list(as_store *st, const char *after, as_session_brief *out, size_t max,
                            size_t *n);
 
+/* Sessions newest first (created_ns descending, then id descending), those
+** with status `status` only (an as_session_status; -1: any), at most max (1 ..
+** AS_STORE_LIST_MAX) into out[]; *n gets how many. AS_INVAL for a bad
+** argument. For an API's listings (recent sessions, pending approvals). */
+AS_WUR int as_session_recent(as_store *st, int status, as_session_brief *out, size_t max,
+                             size_t *n);
+/* Checkpoint the WAL into the database and truncate it (SQLITE_CHECKPOINT_TRUNCATE):
+** for a server's orderly shutdown, once its other connections are idle.
+** AS_BUSY when another connection still reads or writes; AS_OK for a database
+** not in WAL mode (nothing to do). */
+AS_WUR int as_store_checkpoint(as_store *st);
+
 #endif /* AGENTSIM_STORE_H */

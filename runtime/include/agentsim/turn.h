@@ -235,6 +235,19 @@ AS_WUR int as_cancel_session(const as_runtime *rt, const char *id, as_cancel_ans
 AS_WUR int as_trigger(const as_runtime *rt, const char *id, int64_t estimate, bool try,
                       as_trigger_answer *ans, as_run_result *res);
 
+/* as_trigger in two steps, for a caller that answers the trigger before the
+** run (an HTTP API: the reservation in the request, the run on a worker).
+** as_trigger_reserve: the reservation alone (as_budget_reserve on rt->st,
+** logged when accepted); AS_INVAL without rt->budget. as_trigger_run: run id
+** as as_run does; when the run could not be carried out (rc not AS_OK: a
+** held lock with try, a store failure) it releases op_id's reservation
+** (outcome "idle" for AS_BUSY, else "failed"), as as_trigger does. as_trigger
+** is exactly reserve, then run when triggered. */
+AS_WUR int as_trigger_reserve(const as_runtime *rt, const char *id, int64_t estimate,
+                              as_trigger_answer *ans);
+AS_WUR int as_trigger_run(const as_runtime *rt, const char *id, const char *op_id, bool try,
+                          as_run_result *res);
+
 const char *as_run_outcome_name(as_run_outcome o);
 
 #endif /* AGENTSIM_TURN_H */
