@@ -67,6 +67,7 @@ void sim_free(sim *s) {
   free(s->runnable);
   free(s->heap);
   free(s->dec);
+  free(s->chx);
   free(s->cand);
   free(s->wk);
   free(s->fl);
@@ -283,6 +284,17 @@ void sim__hang(struct sim *s, const char *why) {
   sim__report_tasks(s, s->res->message + n, sizeof s->res->message - n);
 }
 
+void sim__note_choice(struct sim *s) {
+  s->nchoice++;
+  if (!s->lenient) return;
+  if (sim_grow(&s->chx, &s->capchx, s->nchx + 1, sizeof *s->chx, SIM_SCHEDULE_MAX_DECISIONS) !=
+      AS_OK) {
+    s->oom = 1; /* past the cap the decision itself is refused: a hang */
+    return;
+  }
+  s->chx[s->nchx++] = s->ndec;
+}
+
 void sim__record_decision(struct sim *s, uint32_t id) {
   int rc = sim_grow(&s->dec, &s->capdec, s->ndec + 1, sizeof *s->dec, SIM_SCHEDULE_MAX_DECISIONS);
   if (rc == AS_OK) {
@@ -339,11 +351,14 @@ static void run_loop(struct sim *s) {
     struct as_task *t = sim__strategy_pick(s);
     if (!t) return; /* replay diverged: message already set */
     if (nr > 1) {
+      struct as_task *d = sim__default_pick(s);
+      if (t != d) sim__note_choice(s);
+      if (d == s->last_ran && t != d) s->npreempt++;
       sim__record_decision(s, t->id);
       if (s->failed || s->oom) return;
     }
     s->steps++;
-    s->cur = t;
+    s->cur = s->last_ran = t;
     sim_ctx_switch(&s->main_ctx, &t->ctx);
     s->cur = NULL;
   }
@@ -436,6 +451,12 @@ static AS_WUR int finish_result(struct sim *s) {
   sim_result *res = s->res;
   res->steps = s->steps;
   res->decisions = s->ndec;
+  res->choices = s->nchoice;
+  res->preemptions = s->npreempt;
+  res->choice_at = s->chx;
+  res->nchoice_at = s->nchx;
+  s->chx = NULL;
+  s->nchx = s->capchx = 0;
   res->virtual_ns = s->now;
   res->trace_hash = sim__hash_final(s, (uint64_t)res->outcome);
   res->tasks = s->ntasks;
@@ -506,6 +527,12 @@ static void reset_run(struct sim *s, const sim_program *p, const sim_config *cfg
   s->timer_seq = 0;
   s->now = s->steps = 0;
   s->ndec = 0;
+  s->last_ran = NULL;
+  s->nchoice = s->npreempt = 0;
+  free(s->chx);
+  s->chx = NULL;
+  s->nchx = s->capchx = 0;
+  s->lenient = cfg->strategy == SIM_STRATEGY_REPLAY && cfg->lenient;
   s->nwk = s->nfl = 0;
   s->ncondwait = 0;
   s->wk_listed = s->fl_listed = 0;
@@ -584,13 +611,15 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   sim_ctx_init_self(&s->main_ctx, s->sw);
   sim__run_guarded(s, run_loop);
   reap(s);
-  if (cfg->strategy == SIM_STRATEGY_REPLAY && !s->diverged && !s->oom && s->rpos != s->nrdec) {
+  if (cfg->strategy == SIM_STRATEGY_REPLAY && !s->lenient && !s->diverged && !s->oom &&
+      s->rpos != s->nrdec) {
     snprintf(res->message, sizeof res->message,
              "schedule diverged: the run ended after %zu of its %zu decisions", s->rpos,
              s->nrdec);
     s->diverged = 1;
   }
-  if (s->wk_listed && !s->diverged && !s->oom && !s->failed && s->rwkpos != s->nrwk) {
+  if (s->wk_listed && !s->lenient && !s->diverged && !s->oom && !s->failed &&
+      s->rwkpos != s->nrwk) {
     snprintf(res->message, sizeof res->message,
              "schedule diverged: the run ended after %" PRIu64 " steps, before its spurious "
              "wakeup at step %" PRIu64, s->steps, s->rwk[s->rwkpos].step);
@@ -625,6 +654,9 @@ out:
 void sim_result_clear(sim_result *res) {
   free(res->schedule);
   res->schedule = NULL;
+  free(res->choice_at);
+  res->choice_at = NULL;
+  res->nchoice_at = 0;
 }
 
 /* --- small program API ---------------------------------------------------- */

@@ -123,12 +123,30 @@ typedef struct sim_config {
   int wakeups_given;
   const sim_wakeup *wakeups;
   size_t nwakeups;
+  /* A replay that bends (the shrinker's): a decision that cannot be taken,
+  ** and every decision past the schedule's last, takes the default pick --
+  ** the task that ran last when it can still run, else the runnable task
+  ** with the lowest id; a signal wakes its oldest waiter -- and a listed
+  ** spurious wakeup whose task is not waiting is dropped. The run records
+  ** what it did, so its own schedule replays it strictly. A decision id no
+  ** task can have (SIM_DECISION_DEFAULT) asks for the default on purpose. */
+  int lenient;
 } sim_config;
+
+/* A decision that asks a lenient replay for its default pick. */
+#define SIM_DECISION_DEFAULT UINT32_MAX
 
 typedef struct sim_result {
   sim_outcome outcome;
   uint64_t steps;      /* scheduling points taken */
   uint64_t decisions;  /* points where more than one task could run */
+  uint64_t choices;    /* decisions that did not take the default pick (see
+                       ** sim_config.lenient): what a schedule must state */
+  uint64_t preemptions; /* decisions that switched away from the task that
+                        ** ran last while it could still run */
+  uint64_t *choice_at; /* a lenient replay's choices: their indexes among the
+                       ** decisions, ascending (owned; NULL otherwise) */
+  size_t nchoice_at;
   uint64_t virtual_ns; /* virtual time at the end */
   uint64_t trace_hash;
   unsigned tasks;      /* tasks spawned, main included */

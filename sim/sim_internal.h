@@ -179,6 +179,12 @@ struct sim {
   unsigned nchange;
   uint64_t yield_floor; /* PCT: the next priority for a task that yields */
 
+  struct as_task *last_ran; /* the task the loop switched to last (NULL: none yet) */
+  uint64_t nchoice, npreempt; /* sim_result.choices, .preemptions */
+  uint64_t *chx;              /* a lenient replay's choice indexes (sim_result.choice_at) */
+  size_t nchx, capchx;
+  int lenient;                /* sim_config.lenient, for a replay */
+
   int failed;
   int oom;
   int diverged;
@@ -230,6 +236,12 @@ void sim__hang(struct sim *s, const char *why);
 /* Append a decision (a pick or a choice) to the run's record; a failure
 ** ends the run (a hang past the cap, or out of memory: s->failed, s->oom). */
 void sim__record_decision(struct sim *s, uint32_t id);
+/* The default pick among the runnable tasks (sim_config.lenient): the task
+** that ran last when it can still run, else the lowest id. */
+struct as_task *sim__default_pick(struct sim *s);
+/* A decision about to be recorded did not take the default: count it, and
+** in a lenient replay note its index (a failure: s->oom). */
+void sim__note_choice(struct sim *s);
 
 /* wakeups.c */
 /* Before a step's pick: the listed wakeups due, or perhaps one drawn. */

@@ -168,8 +168,24 @@ static struct as_task *pick_pct(struct sim *s) {
   return t;
 }
 
+struct as_task *sim__default_pick(struct sim *s) {
+  struct as_task *l = s->last_ran;
+  if (l && l->state == TS_RUNNABLE) return l;
+  struct as_task *best = s->runnable[0];
+  for (uint32_t i = 1; i < s->nrunnable; i++)
+    if (s->runnable[i]->id < best->id) best = s->runnable[i];
+  return best;
+}
+
 static struct as_task *pick_replay(struct sim *s) {
   if (s->nrunnable == 1) return s->runnable[0];
+  if (s->lenient) {
+    uint32_t want = s->rpos < s->nrdec ? s->rdec[s->rpos] : SIM_DECISION_DEFAULT;
+    if (s->rpos < s->nrdec) s->rpos++;
+    for (uint32_t i = 0; i < s->nrunnable; i++)
+      if (s->runnable[i]->id == want) return s->runnable[i];
+    return sim__default_pick(s);
+  }
   if (s->rpos >= s->nrdec) {
     snprintf(s->res->message, sizeof s->res->message,
              "schedule ran out at step %" PRIu64 " after %zu decisions, with %" PRIu32
@@ -214,6 +230,13 @@ struct as_task *sim__strategy_pick(struct sim *s) {
 /* --- choosing one of several tasks (cond_signal's waiter) ------------------ */
 
 static struct as_task *choose_replay(struct sim *s, struct as_task **cand, uint32_t n) {
+  if (s->lenient) {
+    uint32_t want = s->rpos < s->nrdec ? s->rdec[s->rpos] : SIM_DECISION_DEFAULT;
+    if (s->rpos < s->nrdec) s->rpos++;
+    for (uint32_t i = 0; i < n; i++)
+      if (cand[i]->id == want) return cand[i];
+    return cand[0];
+  }
   if (s->rpos >= s->nrdec) {
     snprintf(s->res->message, sizeof s->res->message,
              "schedule ran out at step %" PRIu64 " after %zu decisions, choosing among %" PRIu32
@@ -257,6 +280,7 @@ struct as_task *sim__strategy_choose(struct sim *s, struct as_task **cand, uint3
     t = cand[sim_rng_below(&s->rng[SIM_STREAM_SCHED], n)];
     break;
   }
+  if (t != cand[0]) sim__note_choice(s);
   sim__record_decision(s, t->id); /* a failure ends the run at its next step */
   return t;
 }

@@ -105,6 +105,10 @@ static void listed_wakeups(struct sim *s, uint64_t step) {
     const sim_wakeup *w = &s->rwk[s->rwkpos];
     struct as_task *t = w->task < s->ntasks ? s->tasks[w->task] : NULL;
     if (w->step < step || !t || t->state != TS_BLOCKED || t->wait != WAIT_COND) {
+      if (s->lenient) { /* a shrinker's list: what cannot happen is dropped */
+        s->rwkpos++;
+        continue;
+      }
       snprintf(s->res->message, sizeof s->res->message,
                "schedule diverged at step %" PRIu64 ": its spurious wakeup %zu names task %" PRIu32
                ", which is not waiting on a condition variable",

@@ -25,6 +25,16 @@ const cli_command_info cli_commands[] = {
      "replay a run bit for bit, from its seed or schedule string",
      "A schedule string carries every decision and the seeds of the other streams; a replay "
      "that cannot follow it exits 2 saying where."},
+    {"shrink", CMD_SHRINK, "SCENARIO (--seed N | --schedule STRING)",
+     "make a failing run small: fewer preemptions, faults, operations, actors, sessions",
+     "Replays the failing run and minimises it while the same failure (outcome and check) "
+     "persists: it works on the run's choices (deletes them, lowers them to the default: "
+     "keep running the task that ran last), on its injected faults and spurious wakeups, and, "
+     "for a scenario, on its operations, actors and sessions, within --attempts runs. Prints "
+     "what it shrank from and to, the schedule string that replays the shrunk failure, and "
+     "the interleaving as a table, a column per task, each switch with its reason. Exit 1 "
+     "(the shrunk run fails, as a replay of it will), 2 bad usage or a seed that passes, 3 "
+     "an internal error."},
     {"mutants", CMD_MUTANTS, "[SCENARIO...]", "the kill table of the runtime's planted bugs",
      "Switches each mutant on in turn and sweeps the scenarios (default: " "fixtures/scenarios/"
      "*.scn) under each strategy (random, pct:d=3, pos, portfolio) until a seed fails; prints "
@@ -105,31 +115,32 @@ const char *cli_cmd_name(cli_cmd c) {
 }
 
 #define ON CLI_ON
-#define EXPLORE (ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS))
+#define EXPLORE (ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS) | \
+                 ON(CMD_SHRINK))
 
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_URL, O_LISTEN, O_LLM, O_PRICES, O_GRACE, O_QUEUE, O_HELP
+  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_URL, O_LISTEN, O_LLM, O_PRICES, O_GRACE, O_QUEUE, O_ATTEMPTS, O_EMIT, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
-    {"--seed", O_SEED, 1, ON(CMD_RUN) | ON(CMD_REPLAY), "N",
+    {"--seed", O_SEED, 1, ON(CMD_RUN) | ON(CMD_REPLAY) | ON(CMD_SHRINK), "N",
      "root seed (unsigned 64-bit); it fixes every choice of the run"},
     {"--seeds", O_SEEDS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "N",
      "how many seeds: --seed-start .. --seed-start+N-1 (selftest, mutants: default 1000)"},
     {"--seed-start", O_SEED_START, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "S",
      "the first seed (default 0)"},
-    {"--strategy", O_STRATEGY, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "S",
+    {"--strategy", O_STRATEGY, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SHRINK), "S",
      "random (run's and replay's default): uniform random walk over the runnable tasks;\n"
      "pct, pct:d=K, pct:d=K,k=N: PCT with bug depth K (default 3) and change points over "
      "the run's first N decisions (default: measured, the most decisions of 4 random and 4 "
      "pct:d=1 runs of the program);\n"
      "pos: partial-order sampling, the seam's objects as the conflict relation;\n"
      "portfolio (sweep's default): seed % 5 picks random, pct:d=1, pct:d=2, pct:d=3 or pos"},
-    {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), "NAME",
+    {"--mutant", O_MUTANT, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SHRINK), "NAME",
      "switch on one of the runtime's planted bugs ('agentsim help mutants')"},
-    {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY), "STRING",
+    {"--schedule", O_SCHEDULE, 1, ON(CMD_REPLAY) | ON(CMD_SHRINK), "STRING",
      "replay a recorded schedule (v3:...) instead of a seed; @FILE reads it "
      "from FILE (the string, or run's \"schedule:\" line)"},
     {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "J",
@@ -140,8 +151,9 @@ const cli_option_info cli_options[] = {
      "write a JUnit XML report of the sweep (atomically)"},
     {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE) | ON(CMD_BUDGET), NULL,
      "end stdout with one JSON object on its last line (the text goes to stderr)"},
-    {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY), NULL,
-     "print every event of the run: the interleaving"},
+    {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY) | ON(CMD_SHRINK), NULL,
+     "print every event of the run: the interleaving (shrink: the table shows every event, "
+     "not only the notable ones)"},
     {"--check-determinism", O_CHECK, 0, ON(CMD_RUN), NULL,
      "run the seed twice and from its schedule; compare every event, and say "
      "where the runs part if they do"},
@@ -155,11 +167,12 @@ const cli_option_info cli_options[] = {
      "CPU time a task may run without reaching a scheduling point before the "
      "run counts as a hang (default 60)"},
     {"--switch", O_SWITCH, 1, EXPLORE, "KIND", "context switch: fcontext (default) or ucontext"},
-    {"--swarm", O_SWARM, 0, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY), NULL,
+    {"--swarm", O_SWARM, 0, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SHRINK), NULL,
      "swarm testing on scenarios without a `swarm` line: each seed chooses which operations "
      "and fault kinds are on, the actor counts and the weights ('agentsim help scenarios'); "
      "a replay needs it too"},
-    {"--spurious", O_SPURIOUS, 1, ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST),
+    {"--spurious", O_SPURIOUS, 1,
+     ON(CMD_RUN) | ON(CMD_SWEEP) | ON(CMD_REPLAY) | ON(CMD_SELFTEST) | ON(CMD_SHRINK),
      "PPM|off",
      "spurious wakeups: at each step with a condition waiter, one wakes with no signal at this "
      "rate per million (sweep, selftest: default 1000; run, replay --seed: off; a schedule "
@@ -195,6 +208,12 @@ const cli_option_info cli_options[] = {
     {"--queue", O_QUEUE, 1, ON(CMD_SERVE), "N",
      "serve: how many cycles may be queued or running; a trigger past it answers 503 "
      "(1 to 1024, default 1024)"},
+    {"--attempts", O_ATTEMPTS, 1, ON(CMD_SHRINK), "N",
+     "shrink: the most runs the shrinker makes (default 2000); past it the report says the "
+     "result may not be minimal"},
+    {"--emit-scenario", O_EMIT, 1, ON(CMD_SHRINK), "FILE",
+     "shrink: write the shrunk case (fewer operations, actors, sessions) as a scenario file, "
+     "atomically, with its replay command in a comment"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -408,6 +427,15 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
     if (id == O_JOB) o->job = val;
     if (id == O_BUDGET) o->budget = val;
     return AS_OK;
+  case O_ATTEMPTS:
+    if (cli_parse_u64(val, &v) != AS_OK || v == 0 || v > 10000000)
+      return fail(err, cap, "%s '%s': expected a count from 1 to 10000000", name, val);
+    o->attempts = v;
+    return AS_OK;
+  case O_EMIT:
+    if (!*val) return fail(err, cap, "%s: expected a file name", name);
+    o->emit_scenario = val;
+    return AS_OK;
   case O_QUEUE:
     if (cli_parse_u64(val, &v) != AS_OK || v < 1 || v > AS_HTTP_QUEUE_MAX)
       return fail(err, cap, "%s '%s': expected a count from 1 to %u", name, val,
@@ -513,7 +541,8 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       continue;
     }
     if (a[0] != '-' || a[1] == '\0') {
-      if (cmd != CMD_RUN && cmd != CMD_SWEEP && cmd != CMD_REPLAY && cmd != CMD_MUTANTS)
+      if (cmd != CMD_RUN && cmd != CMD_SWEEP && cmd != CMD_REPLAY && cmd != CMD_MUTANTS &&
+          cmd != CMD_SHRINK)
         return fail(err, cap, "%s: unexpected argument '%.64s'", cli_cmd_name(cmd), a);
       if (o->nscenarios >= CLI_MAX_SCENARIOS)
         return fail(err, cap, "too many scenarios (at most %d)", CLI_MAX_SCENARIOS);
@@ -574,6 +603,15 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       return fail(err, cap, "replay: --strategy goes with --seed, not --schedule");
     if (o->schedule && o->spurious_set)
       return fail(err, cap, "replay: --spurious goes with --seed; a schedule lists its wakeups");
+    break;
+  case CMD_SHRINK:
+    if (o->nscenarios != 1) return fail(err, cap, "shrink: expected a SCENARIO");
+    if (o->has_seed == !!o->schedule)
+      return fail(err, cap, "shrink: expected exactly one of --seed N or --schedule STRING");
+    if (o->schedule && o->has_strategy)
+      return fail(err, cap, "shrink: --strategy goes with --seed, not --schedule");
+    if (o->schedule && o->spurious_set)
+      return fail(err, cap, "shrink: --spurious goes with --seed; a schedule lists its wakeups");
     break;
   case CMD_CHECK:
     if (!o->check_kind) return fail(err, cap, "check: expected what to check: check app DIR");

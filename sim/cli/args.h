@@ -26,7 +26,8 @@ typedef enum cli_cmd {
   CMD_PARSE,
   CMD_METRICS,
   CMD_BUDGET,
-  CMD_SERVE
+  CMD_SERVE,
+  CMD_SHRINK
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
@@ -90,6 +91,8 @@ typedef struct cli_opts {
   const char *prices;       /* serve --prices: the price table's file */
   uint64_t grace_ns;        /* serve --grace: the drain's grace period (0: 10 s) */
   unsigned queue;           /* serve --queue: cycles queued or running, past it 503 (0: 1024) */
+  uint64_t attempts;        /* shrink --attempts: runs the shrinker may make (0: the default) */
+  const char *emit_scenario;/* shrink --emit-scenario: the shrunk case as a scenario file */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and

@@ -79,6 +79,10 @@ const sim_program *cli_find_program(const char *name, char *err, size_t cap) {
 
 int cli_program_is_scenario(const sim_program *p) { return p->user != NULL; }
 
+const scenario *cli_program_scenario(const sim_program *p) {
+  return p->user ? scn_runner_scenario((const scn_runner *)p->user) : NULL;
+}
+
 void cli_programs_free(void) {
   for (unsigned i = 0; i < nloaded; i++) scn_runner_free(loaded[i]);
   nloaded = 0;

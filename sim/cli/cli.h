@@ -49,7 +49,18 @@ unsigned cli_jobs(const cli_opts *o);
 void cli_print_replay(FILE *f, const char *argv0, const char *scenario, uint64_t seed,
                       const cli_opts *o);
 
+/* Print "replay by schedule: ..." for a failing run's schedule. */
+void cli_print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
+                               const char *schedule, const cli_opts *o);
+/* Read a schedule from a file (--schedule @FILE): the string itself, or a
+** "schedule: ..." line as run prints it; capped at SIM_SCHEDULE_MAX_LEN.
+** AS_OK with *out malloc'd, or an error reported with cli_error. */
+AS_WUR int cli_read_schedule_file(const char *path, char **out);
+/* The scenario a scenario program runs (NULL for a self-test). */
+const struct scenario *cli_program_scenario(const sim_program *p);
+
 int cmd_run(const cli_opts *o, const char *argv0);
+int cmd_shrink(const cli_opts *o, const char *argv0);
 int cmd_replay(const cli_opts *o, const char *argv0);
 int cmd_sweep(const cli_opts *o, const char *argv0);
 int cmd_selftest(const cli_opts *o, const char *argv0);

@@ -74,7 +74,7 @@ void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scena
 ** caps one at 128 KiB): the replay line then reads the schedule from a file. */
 #define INLINE_SCHEDULE_MAX (64u * 1024u)
 
-static void print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
+void cli_print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
                                   const char *schedule, const cli_opts *o) {
   char lim[512] = "", head[CLI_CMD_MAX]; /* lim: empty when no option limits the run */
   (void)limits_text(lim, sizeof lim, 0, o); /* ignore: the length is not needed */
@@ -189,7 +189,7 @@ out:
 
 /* Read a schedule from a file: the string itself, or a "schedule: ..." line
 ** as run prints it. Capped at SIM_SCHEDULE_MAX_LEN. */
-static AS_WUR int read_schedule_file(const char *path, char **out) {
+int cli_read_schedule_file(const char *path, char **out) {
   int rc = AS_OK;
   FILE *f = fopen(path, "r");
   char *buf = NULL;
@@ -267,7 +267,7 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
     cfg.strategy = SIM_STRATEGY_REPLAY;
     cfg.schedule = o->schedule;
     if (o->schedule[0] == '@') {
-      if (read_schedule_file(o->schedule + 1, &sched_buf) != AS_OK) return EXIT_USAGE;
+      if (cli_read_schedule_file(o->schedule + 1, &sched_buf) != AS_OK) return EXIT_USAGE;
       cfg.schedule = sched_buf;
     }
   }
@@ -301,7 +301,7 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
   } else if (res.outcome != SIM_PASS) {
     ex = EXIT_FOUND;
     if (rcmd[0]) fprintf(out, "replay: %s\n", rcmd);
-    print_schedule_replay(out, argv0, scen, res.schedule, o);
+    cli_print_schedule_replay(out, argv0, scen, res.schedule, o);
   }
   const char *det = NULL;
   char why[512] = "";

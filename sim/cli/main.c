@@ -42,6 +42,7 @@ static int dispatch(const cli_opts *o, const char *argv0, char **argv) {
   case CMD_LIST: return cmd_list(o);
   case CMD_RUN: return cmd_run(o, argv0);
   case CMD_REPLAY: return cmd_replay(o, argv0);
+  case CMD_SHRINK: return cmd_shrink(o, argv0);
   case CMD_SWEEP: return cmd_sweep(o, argv0);
   case CMD_SELFTEST: return cmd_selftest(o, argv0);
   case CMD_BENCH: return cmd_bench(o);
