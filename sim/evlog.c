@@ -4,6 +4,8 @@
 */
 #include "evlog.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +160,38 @@ static int keep(sim_evlog *l, const sim_ev *ev) {
       .text = words,
   };
   return 0;
+}
+
+void sim__evlog_pick(sim_evlog *l, uint64_t step, uint64_t now, uint32_t task, uint32_t from,
+                     unsigned flags) {
+  l->seen++;
+  if (l->truncated) return;
+  if (l->n >= l->max) {
+    l->truncated = 1;
+    return;
+  }
+  char text[128];
+  int n = snprintf(text, sizeof text, "%s task %" PRIu32 "%s",
+                   flags & SIM_PICK_WAITER ? "a signal wakes" : "pick", task,
+                   flags & SIM_PICK_PREEMPT ? " (a preemption)"
+                   : flags & SIM_PICK_CHOICE ? " (not the default)"
+                                             : "");
+  char *words = sim_grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, SIM_EVLOG_MAX) == AS_OK
+                    ? arena_take(l, (size_t)n + 1)
+                    : NULL;
+  if (!words) {
+    l->truncated = 2;
+    return;
+  }
+  memcpy(words, text, (size_t)n + 1);
+  l->v[l->n++] = (sim_evrec){.step = step,
+                             .now_ns = now,
+                             .task = task,
+                             .kind = SIM_EVLOG_PICK,
+                             .object = from,
+                             .extra = flags,
+                             .decisions = l->s->ndec,
+                             .text = words};
 }
 
 void sim__evlog_sink(void *ctx, const sim_ev *ev) {

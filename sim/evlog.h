@@ -30,6 +30,14 @@ typedef struct sim_evrec {
 typedef struct sim_evlog sim_evlog;
 
 #define SIM_EVLOG_MAX (1u << 20)  /* events kept; past it: truncated flag */
+/* A record that is not a stream event (never hashed, never seen by a sink):
+** the scheduler's pick at a decision (a point where more than one task
+** could run). task: the task picked; object: the task that ran last
+** (SIM_TASK_NONE: none yet); extra: SIM_PICK_* bits; text "pick ...". */
+#define SIM_EVLOG_PICK 0xFFFFFF00u
+#define SIM_PICK_CHOICE 1u  /* not the default pick (sim_config.lenient) */
+#define SIM_PICK_PREEMPT 2u /* the task that ran last could have gone on */
+#define SIM_PICK_WAITER 4u  /* the waiter a signal wakes; object: the oldest */
 /* A label longer than this is kept cut to it (bytes, the NUL not counted);
 ** an event's text is at most SIM_EVLOG_TEXT_MAX - 1 bytes. */
 #define SIM_EVLOG_LABEL_MAX 1024u

@@ -352,8 +352,13 @@ static void run_loop(struct sim *s) {
     if (!t) return; /* replay diverged: message already set */
     if (nr > 1) {
       struct as_task *d = sim__default_pick(s);
-      if (t != d) sim__note_choice(s);
-      if (d == s->last_ran && t != d) s->npreempt++;
+      unsigned flags = (t != d ? SIM_PICK_CHOICE : 0) |
+                       (d == s->last_ran && t != d ? SIM_PICK_PREEMPT : 0);
+      if (flags & SIM_PICK_CHOICE) sim__note_choice(s);
+      if (flags & SIM_PICK_PREEMPT) s->npreempt++;
+      if (s->cfg->evlog)
+        sim__evlog_pick(s->cfg->evlog, s->steps + 1, s->now, t->id,
+                        s->last_ran ? s->last_ran->id : SIM_TASK_NONE, flags);
       sim__record_decision(s, t->id);
       if (s->failed || s->oom) return;
     }

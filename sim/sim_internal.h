@@ -221,6 +221,9 @@ uint64_t sim__hash_final(struct sim *s, uint64_t outcome);
 void sim__evlog_reset(sim_evlog *l, const struct sim *s);
 /* The recorder's sink; ctx is the sim_evlog. */
 void sim__evlog_sink(void *ctx, const sim_ev *ev);
+/* A pick at a decision, recorded beside the events (not published). */
+void sim__evlog_pick(sim_evlog *l, uint64_t step, uint64_t now, uint32_t task, uint32_t from,
+                     unsigned flags);
 /* The run's end: its outcome and message, kept. */
 void sim__evlog_end(sim_evlog *l, int outcome, const char *message);
 

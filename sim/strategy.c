@@ -281,6 +281,9 @@ struct as_task *sim__strategy_choose(struct sim *s, struct as_task **cand, uint3
     break;
   }
   if (t != cand[0]) sim__note_choice(s);
+  if (s->cfg->evlog)
+    sim__evlog_pick(s->cfg->evlog, s->steps, s->now, t->id, cand[0]->id,
+                    SIM_PICK_WAITER | (t != cand[0] ? SIM_PICK_CHOICE : 0));
   sim__record_decision(s, t->id); /* a failure ends the run at its next step */
   return t;
 }

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "evlog.h"
 #include "shrink.h"
+#include "shrink_table.h"
 #include "text.h"
 
 /* "1,234" */
@@ -208,6 +210,34 @@ out:
   return ex;
 }
 
+/* Replay schedule on p with every event recorded, and print the table. */
+static int print_interleaving(FILE *f, sim *s, const sim_program *p, const sim_config *base,
+                              const char *schedule, int all) {
+  sim_evlog *l = NULL;
+  int rc = sim_evlog_new(&l);
+  if (rc != AS_OK) {
+    cli_error("shrink: out of memory for the event log");
+    return EXIT_INTERNAL;
+  }
+  sim_config cfg = *base;
+  cfg.strategy = SIM_STRATEGY_REPLAY;
+  cfg.schedule = schedule;
+  cfg.evlog = l;
+  sim_result res;
+  rc = sim_run(s, p, &cfg, &res);
+  int ex = EXIT_FOUND;
+  if (rc != AS_OK) {
+    cli_error("shrink: the shrunk run does not replay: %s: %s", as_status_msg(rc), res.message);
+    ex = EXIT_INTERNAL;
+  } else {
+    fprintf(f, "\nthe interleaving:\n");
+    shrink_print_table(f, l, all);
+  }
+  sim_result_clear(&res);
+  sim_evlog_free(l);
+  return ex;
+}
+
 /* --- the report ---------------------------------------------------------------- */
 
 static json_t *size_json(const shrink_size *z, int with_sc) {
@@ -259,7 +289,6 @@ static void print_report(FILE *f, const char *scen, const shrink_out *so,
             budget);
   fprintf(f, "  %s", so->message);
   if (so->message[0] && so->message[strlen(so->message) - 1] != '\n') fputc('\n', f);
-  fprintf(f, "trace hash: %016" PRIx64 "\nschedule: %s\n", so->trace_hash, so->schedule);
 }
 
 int cmd_shrink(const cli_opts *o, const char *argv0) {
@@ -342,17 +371,26 @@ int cmd_shrink(const cli_opts *o, const char *argv0) {
   }
   print_report(out, scen, &so, budget, sp.sc != NULL);
   ex = EXIT_FOUND;
-  if (!so.scn_changed || !o->emit_scenario) {
-    cli_print_schedule_replay(out, argv0, scen, so.schedule, o);
-  }
   if (o->emit_scenario) {
     ex = emit(o, argv0, s, &cfg, &so, scen, &emitted);
     if (ex == EXIT_FOUND) {
-      fprintf(out, "scenario written: %s\n", o->emit_scenario);
+      fprintf(out, "scenario written: %s\nschedule: %s\n", o->emit_scenario, emitted);
       cli_print_schedule_replay(out, argv0, o->emit_scenario, emitted, o);
     }
-  } else if (cli_program_is_scenario(p)) {
+  } else {
+    fprintf(out, "trace hash: %016" PRIx64 "\nschedule: %s\n", so.trace_hash, so.schedule);
+    cli_print_schedule_replay(out, argv0, scen, so.schedule, o);
+  }
+  if (!o->emit_scenario && cli_program_is_scenario(p))
     fprintf(out, "(operations, actors and sessions shrink too with --emit-scenario FILE)\n");
+  if (ex == EXIT_FOUND) {
+    const sim_program *tp = p;
+    const char *ts = so.schedule;
+    if (emitted) {
+      tp = cli_find_program(o->emit_scenario, err, sizeof err);
+      ts = emitted;
+    }
+    if (tp) ex = print_interleaving(out, s, tp, &cfg, ts, o->verbose);
   }
   if (o->json && ex == EXIT_FOUND) {
     char sig[256];
@@ -376,7 +414,8 @@ int cmd_shrink(const cli_opts *o, const char *argv0) {
     char hash[32];
     snprintf(hash, sizeof hash, "%016" PRIx64, so.trace_hash);
     bad |= cli_jset(j, "trace_hash", json_string(hash));
-    bad |= cli_jset(j, "schedule", cli_jstr(so.scn_changed && emitted ? NULL : so.schedule));
+    bad |= cli_jset(j, "schedule", cli_jstr(emitted ? emitted : so.schedule));
+    bad |= cli_jset(j, "schedule_for", cli_jstr(emitted ? o->emit_scenario : scen));
     if (o->emit_scenario) {
       bad |= cli_jset(j, "emitted", cli_jstr(o->emit_scenario));
       bad |= cli_jset(j, "emitted_schedule", cli_jstr(emitted));
