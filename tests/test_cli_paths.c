@@ -127,6 +127,77 @@ static void test_run_countdown(void **state) {
   outcome_free(&want);
 }
 
+/* s without what measures wall time: the "seconds" field and the line
+** that ends with the shrink's duration (a copy, the caller frees). */
+static char *timeless(const char *s) {
+  char *o = strdup(s);
+  assert_non_null(o);
+  char *p;
+  while ((p = strstr(o, "\"seconds\":")) != NULL) {
+    char *e = p + strcspn(p, ",}");
+    memmove(p, e, strlen(e) + 1);
+  }
+  while ((p = strstr(o, " steps, ")) != NULL) {
+    char *e = strchr(p, '\n');
+    if (!e) e = p + strlen(p);
+    memmove(p, e, strlen(e) + 1);
+  }
+  return o;
+}
+
+/* shrink: every allocation failing in turn, on a self-test with a spurious
+** wakeup (the wakeup pass too) and on one with a waiter choice: an internal
+** error or the same report, no leak. */
+static void countdown_shrink(const char **a, int argc) {
+  cli_opts o = parse(argc, a);
+  outcome want = call(cmd_shrink, &o);
+  assert_int_equal(want.ex, EXIT_FOUND);
+  if (!strstr(want.err, "minimal:")) expect_in(want.out, "minimal:", "stdout");
+  unsigned long n;
+  unsigned internal = 0;
+  for (n = 1;; n++) {
+    size_t blocks = fw_live_blocks(), maps = fw_live_maps();
+    capture co, ce;
+    capture_begin(&co, stdout);
+    capture_begin(&ce, stderr);
+    fw_countdown(FW_ALLOC | FW_BIT(MMAP), n, ENOMEM, 0);
+    int ex = cmd_shrink(&o, "agentsim");
+    fw_disarm();
+    outcome r = {ex, capture_end(&co), NULL};
+    r.err = capture_end(&ce);
+    int fired = fw_fired();
+    fw_fn fn = fw_fired_fn();
+    if (fired && ex != EXIT_INTERNAL && ex != EXIT_FOUND)
+      fail_msg("n=%lu (%s): exit %d; stderr:\n%s", n, fw_fn_name(fn), ex, r.err);
+    char *x = timeless(r.out), *y = timeless(want.out);
+    int same = strcmp(x, y) == 0;
+    free(x);
+    free(y);
+    outcome_free(&r);
+    if (fw_live_blocks() != blocks || fw_live_maps() != maps)
+      fail_msg("n=%lu (%s): %zu blocks, %zu mappings leaked", n,
+               fired ? fw_fn_name(fn) : "none", fw_live_blocks() - blocks,
+               fw_live_maps() - maps);
+    if (!fired) {
+      assert_int_equal(ex, EXIT_FOUND);
+      assert_true(same);
+      break;
+    }
+    if (ex == EXIT_INTERNAL) internal++;
+  }
+  assert_true(internal > 0);
+  outcome_free(&want);
+}
+
+static void test_shrink_countdown(void **state) {
+  (void)state;
+  const char *a[] = {"agentsim", "shrink", "selftest:cond_if", "--seed", "0",
+                     "--spurious", "100000", "--json"};
+  countdown_shrink(a, ARGC(a));
+  const char *b[] = {"agentsim", "shrink", "selftest:signal_fifo", "--seed", "1"};
+  countdown_shrink(b, ARGC(b));
+}
+
 static void test_replay_json(void **state) {
   (void)state;
   const char *a[] = {"agentsim", "run", "selftest:ordering", "--seed", "2",
@@ -563,6 +634,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_selftest_sweep_breaks, reset_faults),
       cmocka_unit_test_teardown(test_run_countdown, reset_faults),
       cmocka_unit_test_teardown(test_replay_json, reset_faults),
+      cmocka_unit_test_teardown(test_shrink_countdown, reset_faults),
       cmocka_unit_test_teardown(test_sweep_refusals, reset_faults),
       cmocka_unit_test_teardown(test_sweep_breaks_json, reset_faults),
       cmocka_unit_test_teardown(test_list_json, reset_faults),

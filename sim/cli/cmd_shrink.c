@@ -356,8 +356,12 @@ int cmd_shrink(const cli_opts *o, const char *argv0) {
   rc = shrink_exec(s, &sp, &so, err, sizeof err);
   if (rc != AS_OK) {
     cli_error("%s", err);
-    ex = rc == AS_NOTFOUND || rc == AS_DIVERGED || rc == AS_PARSE || rc == AS_INVAL ? EXIT_USAGE
-                                                                                    : EXIT_INTERNAL;
+    /* A schedule the user gave may be bad input; the seed's own run that
+    ** does not replay is the harness's fault. */
+    ex = rc == AS_NOTFOUND || (o->schedule && (rc == AS_DIVERGED || rc == AS_PARSE ||
+                                               rc == AS_INVAL))
+             ? EXIT_USAGE
+             : EXIT_INTERNAL;
     goto out;
   }
   have_so = 1;
