@@ -32,6 +32,7 @@ typedef struct mscn {
 typedef struct merge {
   const char *first;     /* the file the others are compared with */
   json_t *head;          /* its build, strategy, seed range and options */
+  uint64_t start, count;  /* the seed range */
   unsigned shard_n, merged;
   const char **who;      /* shard_n: the file that gave shard k+1, or NULL */
   unsigned char *present;
@@ -128,8 +129,11 @@ static int shard_of(json_t *root, const char *file, unsigned *i, unsigned *n) {
 }
 
 /* The first file sets what the others must match. */
-static int take_head(merge *m, json_t *root, const char *file, unsigned n, unsigned nscn) {
+static int take_head(merge *m, json_t *root, const char *file, unsigned n, unsigned nscn,
+                     uint64_t start, uint64_t count) {
   m->first = file;
+  m->start = start;
+  m->count = count;
   m->head = json_object();
   if (!m->head) return EXIT_INTERNAL;
   for (size_t k = 0; k < sizeof same_fields / sizeof same_fields[0]; k++)
@@ -235,19 +239,17 @@ static int take_scenario(merge *m, unsigned k, json_t *e, const char *file, unsi
     ex = expected(file, where, "\"buckets\" and \"failures\" arrays");
   if (ex != EXIT_PASS) return ex;
   if (first) {
-    ms->scenario = strdup(scenario);
-    ms->name = strdup(name);
-    ms->r.replay_prefix = strdup(pre);
-    ms->r.replay_suffix = strdup(suf);
+    ms->scenario = rpt_strdup(scenario);
+    ms->name = rpt_strdup(name);
+    ms->r.replay_prefix = rpt_strdup(pre);
+    ms->r.replay_suffix = rpt_strdup(suf);
     if (!ms->scenario || !ms->name || !ms->r.replay_prefix || !ms->r.replay_suffix)
       return EXIT_INTERNAL;
     snprintf(ms->r.fingerprint, sizeof ms->r.fingerprint, "%s", fp);
     ms->r.scenario = ms->scenario;
     ms->r.name = ms->name;
-    json_t *head = m->head;
-    if (get_u64(head, "seed_start", file, "", &ms->r.start) != EXIT_PASS ||
-        get_u64(head, "seeds", file, "", &ms->r.count) != EXIT_PASS)
-      return EXIT_USAGE;
+    ms->r.start = m->start;
+    ms->r.count = m->count;
     ms->r.shard_n = m->shard_n;
     ms->r.present = m->present;
     ms->r.st = &ms->st;
@@ -315,11 +317,11 @@ static int take_file(merge *m, const char *file) {
     goto out;
   }
   const char *s = "";
-  uint64_t u = 0;
+  uint64_t start = 0, count = 0;
   if ((ex = get_str(root, "build", file, "", &s)) != EXIT_PASS ||
       (ex = get_str(root, "strategy", file, "", &s)) != EXIT_PASS ||
-      (ex = get_u64(root, "seed_start", file, "", &u)) != EXIT_PASS ||
-      (ex = get_u64(root, "seeds", file, "", &u)) != EXIT_PASS || u == 0 ||
+      (ex = get_u64(root, "seed_start", file, "", &start)) != EXIT_PASS ||
+      (ex = get_u64(root, "seeds", file, "", &count)) != EXIT_PASS || count == 0 ||
       (ex = shard_of(root, file, &si, &sn)) != EXIT_PASS) {
     if (ex == EXIT_PASS) ex = expected(file, "\"seeds\"", "a positive count");
     goto out;
@@ -330,7 +332,7 @@ static int take_file(merge *m, const char *file) {
   }
   int first = !m->first;
   if (first) {
-    ex = take_head(m, root, file, sn, (unsigned)json_array_size(scns));
+    ex = take_head(m, root, file, sn, (unsigned)json_array_size(scns), start, count);
     if (ex != EXIT_PASS) goto out;
   } else if ((ex = check_head(m, root, file)) != EXIT_PASS) {
     goto out;

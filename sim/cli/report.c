@@ -20,6 +20,13 @@ void rpt_replay(const rpt_scn *r, uint64_t seed, char *buf, size_t cap) {
   snprintf(buf, cap, "%s%" PRIu64 "%s", r->replay_prefix, seed, r->replay_suffix);
 }
 
+char *rpt_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
 int rpt_set_replay(rpt_scn *r, const char *argv0, const cli_opts *o) {
   /* The command for seeds 0 and 1 differ in that one digit alone. */
   char *a = malloc(CLI_CMD_MAX), *b = malloc(CLI_CMD_MAX);
@@ -29,9 +36,9 @@ int rpt_set_replay(rpt_scn *r, const char *argv0, const cli_opts *o) {
   cli_replay_text(b, CLI_CMD_MAX, argv0, r->scenario, 1, o);
   size_t p = 0;
   while (a[p] == b[p]) p++;
-  r->replay_suffix = strdup(a + p + 1);
+  r->replay_suffix = rpt_strdup(a + p + 1);
   a[p] = '\0';
-  r->replay_prefix = strdup(a);
+  r->replay_prefix = rpt_strdup(a);
   if (r->replay_prefix && r->replay_suffix) rc = AS_OK;
 out:
   free(a);

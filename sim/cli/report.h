@@ -40,6 +40,8 @@ void rpt_replay(const rpt_scn *r, uint64_t seed, char *buf, size_t cap);
 /* prefix and suffix from the sweep's options. AS_OK or AS_NOMEM. */
 AS_WUR int rpt_set_replay(rpt_scn *r, const char *argv0, const cli_opts *o);
 void rpt_free(rpt_scn *r);
+/* A copy of s (malloc'd; NULL when out of memory). */
+char *rpt_strdup(const char *s);
 
 /* The summary line, the first failures and the buckets. */
 void rpt_text(FILE *out, const rpt_scn *r, int width, const char *strat);
