@@ -155,9 +155,10 @@ int sweep_add_fail_seed(sweep_stats *st, uint64_t seed, const char *sig, int out
     st->cap_fail_seeds = nc;
   }
   uint32_t b = BKT_OTHER;
-  if (outcome < 0)
-    bkt_add_other(&st->buckets, seed, 1); /* a merge's overflow bucket */
-  else if (bkt_add(&st->buckets, sig, outcome, seed, 1, &b) != AS_OK) {
+  /* outcome -1: a merge's overflow bucket, whose signatures were not kept. */
+  int rc = outcome < 0 ? (bkt_add_other(&st->buckets, seed, 1), AS_OK)
+                       : bkt_add(&st->buckets, sig, outcome, seed, 1, &b);
+  if (rc != AS_OK) {
     snprintf(st->error, sizeof st->error, "out of memory keeping %u failure buckets",
              st->buckets.n);
     return AS_NOMEM;
