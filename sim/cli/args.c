@@ -20,7 +20,11 @@ const cli_command_info cli_commands[] = {
      "for a failure, the commands that replay it."},
     {"sweep", CMD_SWEEP, "SCENARIO... --seeds N", "run many seeds, in worker processes",
      "Every failure is printed with its replay command; the summary, JSON and JUnit name each "
-     "SCENARIO exactly as it was given."},
+     "SCENARIO exactly as it was given. Failures are grouped into buckets by signature (the "
+     "outcome, the check, the operation and its line): each with its count, its smallest seed "
+     "and that seed's replay command, biggest first, whatever --jobs. Shards (--shard I/N or "
+     "auto) run on many machines; 'agentsim merge' reads their --json results back as one "
+     "sweep (docs/sharding.md)."},
     {"replay", CMD_REPLAY, "SCENARIO (--seed N | --schedule STRING)",
      "replay a run bit for bit, from its seed or schedule string",
      "A schedule string carries every decision and the seeds of the other streams; a replay "
