@@ -256,6 +256,47 @@ refused 'failures[0]."trace_hash": expected 16 hex digits' 'd["scenarios"][0]["f
 refused 'is in no bucket of any file' 'd["scenarios"][0]["failures"][0]["seed"] = 1000'; check "merge refuses a failure no bucket holds" $?
 refused 'is in two buckets' 'b = d["scenarios"][0]["buckets"]; s = b[1]["seeds"].pop(); b[0]["seeds"].append(s); b[0]["seeds"].append(s); b[0]["count"] += 2; b[1]["count"] -= 1; d["scenarios"][0]["failed"] += 1'
 check "merge refuses a seed in two buckets" $?
+refused 'scenarios[0]."runs": expected a non-negative integer' 'd["scenarios"][0]["runs"] = None'; check "merge refuses runs that are not a number" $?
+refused 'scenarios[0]."digest": expected 16 hex digits' 'd["scenarios"][0]["digest"] = "zzzzzzzzzzzzzzzz"'; check "merge refuses a digest of 16 non-hex characters" $?
+bad_shards=0
+for sh in "/3" "x/3" "2/x" "0/3" "2/0" "123456789012345678901234/3" "4/3000000"; do
+  refused '"shard": expected "I/N"' "d['shard'] = '$sh'" || bad_shards=1
+done; check "merge refuses malformed shards" $bad_shards
+refused 'buckets[0]."outcome": expected a string' 'del d["scenarios"][0]["buckets"][0]["outcome"]'; check "merge refuses a bucket without an outcome" $?
+refused 'buckets[0]: expected "seeds": an array' 'd["scenarios"][0]["buckets"][0]["seeds"] = 3'; check "merge refuses seeds that are not an array" $?
+refused 'expected "seeds": non-negative integers' 'd["scenarios"][0]["buckets"][0]["seeds"][0] = {}'; check "merge refuses a seed that is an object" $?
+refused 'expected "seeds": non-negative integers' 'd["scenarios"][0]["buckets"][0]["seeds"][0] = "1x"'; check "merge refuses a seed of bad digits" $?
+refused 'failures[0]."outcome": expected a string' 'del d["scenarios"][0]["failures"][0]["outcome"]'; check "merge refuses a failure without an outcome" $?
+refused 'failures[0]."trace_hash": expected a string' 'del d["scenarios"][0]["failures"][0]["trace_hash"]'; check "merge refuses a failure without a trace hash" $?
+refused 'failures[0]."steps": expected a non-negative integer' 'd["scenarios"][0]["failures"][0]["steps"] = 1.5'; check "merge refuses fractional steps" $?
+refused 'failures[0]."message": expected a string' 'd["scenarios"][0]["failures"][0]["message"] = 7'; check "merge refuses a message that is not a string" $?
+refused 'scenarios[0]."name": expected a string' 'del d["scenarios"][0]["name"]'; check "merge refuses a scenario without its program's name" $?
+refused 'scenarios[0]: expected "buckets" and "failures" arrays' 'd["scenarios"][0]["buckets"] = {}'; check "merge refuses buckets that are not an array" $?
+refused "(fingerprint 0000000000000000) in the other" 'd["scenarios"][0]["fingerprint"] = "0000000000000000"'; check "merge refuses a scenario file that changed (its fingerprint)" $?
+refused '"command" is missing' 'd["command"] = 1'; check "merge refuses a command that is not a string" $?
+refused '"format": expected 1' 'd["format"] = "1"'; check "merge refuses a format that is not a number" $?
+refused '"scenarios": expected an array of 1 to 64' 'd["scenarios"] = {}'; check "merge refuses scenarios that are not an array" $?
+refused '"scenarios": expected an array of 1 to 64' 'd["scenarios"] = d["scenarios"] * 65'; check "merge refuses more than 64 scenarios" $?
+refused 'the seed_start is 0 in one and 3 in the other' 'd["seed_start"] = 3'; check "merge refuses another seed start" $?
+refused 'the strategy is "portfolio" in one and "pos" in the other' 'd["strategy"] = "pos"'; check "merge refuses another strategy" $?
+truncate -s 1100M "$T/huge.json"
+status_is 2 "$A" merge "$T/huge.json" && grep -q "huge.json: 1153433600 bytes, more than a sweep's result" "$T/err"
+check "merge refuses a file past 1 GiB without reading it" $?
+rm -f "$T/huge.json"
+status_is 2 "$A" merge "$T/s1.json" "$T/s2.json" "$T/s3.json" --junit "$T/no/dir/m.xml" &&
+  grep -q "merge: --junit $T/no/dir/m.xml: cannot write" "$T/err"
+check "merge's JUnit that cannot be written: exit 2" $?
+for i in 1 2 3; do "$A" sweep selftest:counter --seeds 9 --jobs 1 --shard $i/3 --json >"$T/c$i.json" 2>/dev/null; done
+status_is 0 "$A" merge "$T/c1.json" "$T/c2.json" "$T/c3.json" --json && grep -q '"result":"pass"' "$T/out" &&
+  ! grep -q "buckets:" "$T/err"
+check "merge of passing shards: exit 0, result pass, no buckets" $?
+edit "$T/c2.json" "$T/h2.json" 'd["scenarios"][0]["harness_errors"] = 1; d["scenarios"][0]["seconds"] = 0'
+status_is 3 "$A" merge "$T/c1.json" "$T/h2.json" "$T/c3.json" --json &&
+  grep -q "merge: 1 seeds ended in a harness error" "$T/err" && grep -q '"result":"error"' "$T/out"
+check "merge of a shard with a harness error: exit 3" $?
+"$A" sweep selftest:counter --seeds 20 --jobs 1 --shard 20/20 --json >"$T/t20.json" 2>/dev/null
+status_is 2 "$A" merge "$T/t20.json" && grep -q "19 of 20 shards missing (1, 2, 3, .*, 16 and 3 more of 20)" "$T/err"
+check "merge names at most 16 missing shards" $?
 edit "$T/s2.json" "$T/big.json" 'd["seeds"] = "18446744073709551615"; d["scenarios"][0]["failures"][0]["seed"] = "18446744073709551615"'
 status_is 2 "$A" merge "$T/big.json" && grep -q "ran 20 of its" "$T/err"
 check "merge reads a seed past INT64_MAX written as digits" $?
