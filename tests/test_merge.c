@@ -114,6 +114,57 @@ static void test_sweep_buckets_jobs(void **state) {
   outcome_free(&three);
 }
 
+/* --- signatures, as buckets key them ---------------------------------------------- */
+
+static void sig_is(int oc, const char *msg, const char *want) {
+  cli_sig sig;
+  char text[BKT_TEXT_MAX];
+  cli_signature(oc, msg, &sig);
+  cli_sig_text(&sig, text, sizeof text);
+  if (strcmp(text, want) != 0) fail_msg("'%s' -> '%s', want '%s'", msg ? msg : "(null)", text, want);
+}
+
+static void test_signatures(void **state) {
+  (void)state;
+  sig_is(SIM_INVARIANT, "lock-exclusive: two holders [step 9, task 2 'a', in finalize s1 (line 12)]",
+         "invariant lock-exclusive in finalize (line 12)");
+  sig_is(SIM_INVARIANT, "at quiescence: no-in-progress: s2 is in_progress [step 3]",
+         "invariant no-in-progress at quiescence");
+  sig_is(SIM_INVARIANT, "at quiescence: version-step: x [step 3, task 1 'r', in save s0]",
+         "invariant version-step at save");
+  sig_is(SIM_INVARIANT, "Runner Could Not  - start 3 sessions", "invariant runner-could-not");
+  sig_is(SIM_HARNESS, "the oracle could not read [step 1, task 1 'r', in check s0 (line 4)]\nmore",
+         "harness error the-oracle-could in check (line 4)");
+  sig_is(SIM_INVARIANT, "x: y [in op (line 1)", "invariant x");
+  sig_is(SIM_INVARIANT, "x: y, in op (line 1", "invariant x in op (line 1)");
+  sig_is(SIM_INVARIANT, "x: y, in op (line 99999999999)", "invariant x in op (line 999999999)");
+  sig_is(SIM_INVARIANT, "x: y, in op\n(line 4)", "invariant x at op");
+  sig_is(SIM_HANG, "step budget of 10 exceeded", "hang step-budget-of");
+  sig_is(SIM_HANG, "  --Budget-- ", "hang budget");
+  sig_is(SIM_DEADLOCK, NULL, "deadlock deadlock");
+  sig_is(SIM_CRASH, "7 signals", "crash crash");
+  char longname[200];
+  memset(longname, 'a', sizeof longname - 4);
+  memcpy(longname + sizeof longname - 4, ": x", 4);
+  cli_sig sig;
+  cli_signature(SIM_INVARIANT, longname, &sig);
+  assert_int_equal(strlen(sig.check), CLI_SIG_PART - 1);
+  cli_sig a, b;
+  cli_signature(SIM_INVARIANT, "c: x [step 1, in op s0 (line 2)]", &a);
+  cli_signature(SIM_INVARIANT, "c: y [step 7, in op s3 (line 2)]", &b);
+  assert_true(cli_sig_equal(&a, &b));
+  b.line = 3;
+  assert_false(cli_sig_equal(&a, &b));
+  assert_true(cli_sig_same_failure(&a, &b));
+  memcpy(b.op, "other", 6);
+  assert_false(cli_sig_equal(&a, &b));
+  cli_signature(SIM_INVARIANT, "d: y", &b);
+  assert_false(cli_sig_same_failure(&a, &b));
+  assert_false(cli_sig_equal(&a, &b));
+  cli_signature(SIM_HANG, "c: x", &b);
+  assert_false(cli_sig_same_failure(&a, &b));
+}
+
 /* --- --shard auto ------------------------------------------------------------- */
 
 static const char *const *fake_env;
@@ -340,6 +391,7 @@ int main(void) {
       cmocka_unit_test(test_buckets_order_and_overflow),
       cmocka_unit_test_teardown(test_buckets_nomem, reset_faults),
       cmocka_unit_test(test_sweep_buckets_jobs),
+      cmocka_unit_test(test_signatures),
       cmocka_unit_test(test_shard_engines),
       cmocka_unit_test_teardown(test_hash_file, reset_faults),
       cmocka_unit_test_teardown(test_sweep_unreadable, reset_faults),
