@@ -277,6 +277,55 @@ static void test_sweep_unreadable(void **state) {
   outcome_free(&r);
 }
 
+/* JUnit's text: markup and control bytes escaped; a fail without kept details. */
+static void test_junit_text(void **state) {
+  (void)state;
+  char path[] = "/tmp/agentsim-junit-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(close(fd), 0);
+  sweep_stats st;
+  memset(&st, 0, sizeof st);
+  st.runs = 3;
+  st.failed = 2;
+  assert_int_equal(sweep_add_fail_seed(&st, 11, "invariant a<b", SIM_INVARIANT), AS_OK);
+  assert_int_equal(sweep_add_fail_seed(&st, 12, "", -1), AS_OK);
+  sweep_fail f = {.seed = 11, .outcome = SIM_INVARIANT};
+  snprintf(f.msg, sizeof f.msg, "%s", "x<y & \"z\"\x01\ttab");
+  assert_int_equal(sweep_keep_fail(&st, &f), AS_OK);
+  sweep_finish(&st);
+  rpt_scn r;
+  memset(&r, 0, sizeof r);
+  r.scenario = "s&<\">";
+  r.name = "s";
+  r.start = 10;
+  r.count = 3;
+  r.replay_prefix = rpt_strdup("agentsim replay s --seed ");
+  r.replay_suffix = rpt_strdup("");
+  r.st = &st;
+  assert_int_equal(rpt_junit(path, "test", &r, 1), EXIT_PASS);
+  FILE *in = fopen(path, "r");
+  assert_non_null(in);
+  static char xml[8192];
+  xml[fread(xml, 1, sizeof xml - 1, in)] = '\0';
+  assert_int_equal(fclose(in), 0);
+  expect_in(xml, "<testsuite name=\"s&amp;&lt;&quot;&gt;\" tests=\"3\" failures=\"2\"", "JUnit");
+  expect_in(xml, "<failure type=\"invariant a&lt;b\" message=\"x&lt;y &amp; &quot;z&quot; \ttab\">"
+                 "replay: agentsim replay s --seed 11</failure>", "JUnit");
+  expect_in(xml, "<failure type=\"" BKT_OTHER_TEXT "\" message=\"details are kept", "JUnit");
+  expect_in(xml, "name=\"seed 10\"/>", "JUnit");
+  expect_in(xml, "<property name=\"bucket 2\" value=\"1 x " BKT_OTHER_TEXT "; smallest seed 12: ", "JUnit");
+  json_t *j = rpt_json(&r);
+  assert_non_null(j);
+  json_t *b = json_array_get(json_object_get(j, "buckets"), 1);
+  assert_true(json_is_true(json_object_get(b, "overflow")));
+  assert_true(json_is_null(json_object_get(b, "outcome")));
+  json_decref(j);
+  rpt_free(&r);
+  sweep_stats_clear(&st);
+  assert_int_equal(unlink(path), 0);
+}
+
 /* --- merge under failing allocations --------------------------------------------- */
 
 static void write_file(const char *path, const char *text) {
@@ -395,6 +444,7 @@ int main(void) {
       cmocka_unit_test(test_shard_engines),
       cmocka_unit_test_teardown(test_hash_file, reset_faults),
       cmocka_unit_test_teardown(test_sweep_unreadable, reset_faults),
+      cmocka_unit_test(test_junit_text),
       cmocka_unit_test_teardown(test_merge_countdown, reset_faults),
       cmocka_unit_test(test_merge_args),
   };

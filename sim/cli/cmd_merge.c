@@ -135,15 +135,14 @@ static int take_head(merge *m, json_t *root, const char *file, unsigned n, unsig
   m->start = start;
   m->count = count;
   m->head = json_object();
-  if (!m->head) return EXIT_INTERNAL;
-  for (size_t k = 0; k < sizeof same_fields / sizeof same_fields[0]; k++)
-    if (json_object_set(m->head, same_fields[k], json_object_get(root, same_fields[k])) != 0)
-      return EXIT_INTERNAL;
+  int bad = !m->head;
+  for (size_t k = 0; k < sizeof same_fields / sizeof same_fields[0] && !bad; k++)
+    bad = json_object_set(m->head, same_fields[k], json_object_get(root, same_fields[k])) != 0;
   m->shard_n = n;
   m->who = calloc(n, sizeof *m->who);
   m->present = calloc(n, 1);
   m->scn = calloc(nscn, sizeof *m->scn);
-  if (!m->who || !m->present || !m->scn) return EXIT_INTERNAL;
+  if (bad || !m->who || !m->present || !m->scn) return EXIT_INTERNAL;
   m->nscn = nscn;
   return EXIT_PASS;
 }

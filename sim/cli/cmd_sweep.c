@@ -21,9 +21,8 @@ unsigned cli_jobs(const cli_opts *o) {
 }
 
 /* What must be the same in every shard of one sweep besides the seeds, the
-** strategy and the scenarios: merge compares it whole. */
-static json_t *options_json(const cli_opts *o) {
-  json_t *j = json_object();
+** strategy and the scenarios (merge compares it whole), into j; 1 on failure. */
+static int options_json(json_t *j, const cli_opts *o) {
   int bad = cli_jset(j, "mutant", cli_jstr(o->mutant));
   bad |= cli_jset(j, "swarm", json_boolean(o->swarm));
   bad |= cli_jset(j, "spurious_ppm", json_integer(cli_spurious_ppm(o)));
@@ -31,11 +30,7 @@ static json_t *options_json(const cli_opts *o) {
   bad |= cli_jset(j, "max_virtual_ns", json_integer((json_int_t)o->max_virtual_ns));
   bad |= cli_jset(j, "max_cpu_s", json_integer(o->max_cpu_s));
   bad |= cli_jset(j, "switch", json_string(o->sw == SIM_SWITCH_UCONTEXT ? "ucontext" : "fcontext"));
-  if (bad) {
-    json_decref(j);
-    return NULL;
-  }
-  return j;
+  return bad;
 }
 
 /* The sweep's JSON (docs/sharding.md lists its fields): what it ran, the
@@ -56,7 +51,9 @@ static AS_WUR int sweep_json(const cli_opts *o, const char *source, const rpt_sc
   bad |= cli_jset(j, "strategy", cli_jstr(strat));
   bad |= cli_jset(j, "seed_start", cli_jseed(o->seed_start));
   bad |= cli_jset(j, "seeds", cli_jseed(o->seeds));
-  bad |= cli_jset(j, "options", options_json(o));
+  json_t *opts = json_object();
+  bad |= options_json(opts, o);
+  bad |= cli_jset(j, "options", opts);
   if (o->shard_n) {
     char sh[32];
     snprintf(sh, sizeof sh, "%u/%u", o->shard_i, o->shard_n);
