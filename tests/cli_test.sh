@@ -117,7 +117,7 @@ status_is 1 "$A" sweep selftest:abba --seeds 50 --shard 1/2 --json && r1=$("$J" 
 status_is 1 "$A" sweep selftest:abba --seeds 50 --shard 2/2 --json && r2=$("$J" --get runs <"$T/out")
 [ "$((r1 + r2))" -eq 50 ] && [ "$r1" -eq 25 ]; check "two shards cover the seeds once" $?
 status_is 1 "$A" sweep selftest:ordering --seeds 40 --junit "$T/j.xml" --strategy pct:d=1 && \
-  [ "$(grep -c '<testcase ' "$T/j.xml")" -eq 40 ] && grep -q '<failure type="assertion"' "$T/j.xml" && \
+  [ "$(grep -c '<testcase ' "$T/j.xml")" -eq 40 ] && grep -q '<failure type="assertion ' "$T/j.xml" && \
   [ ! -e "$T/j.xml.tmp" ]
 check "--junit writes one testcase per seed with failures" $?
 status_is 1 "$A" sweep selftest:abba --seeds 20 --json && "$J" runs failed result scenarios <"$T/out"

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "clitest.h"
+#include "sweep.h"
 
 
 
@@ -454,8 +455,9 @@ static void test_list_countdown(void **state) {
 }
 
 /* More failing seeds than a sweep keeps the details of: JUnit still lists
-** every one (the rest say to replay them), the JSON the first 100, the
-** text the first 5 and how many more. */
+** every one (the rest say to replay them, each with its bucket's signature
+** as its type), the JSON the 1000 kept and the bucket's smallest, the text
+** the first 5 and how many more. */
 static void test_sweep_many_failures(void **state) {
   (void)state;
   char path[] = "/tmp/agentsim-junit-XXXXXX";
@@ -473,7 +475,9 @@ static void test_sweep_many_failures(void **state) {
   expect_in(last, "\"runs\":1003,\"failed\":1003", "JSON");
   size_t nrep = 0;
   for (const char *q = last; (q = strstr(q, "\"replay\":")) != NULL; q++) nrep++;
-  assert_int_equal(nrep, 100);
+  assert_int_equal(nrep, SWEEP_KEEP_FAILS + 1);
+  expect_in(last, "\"buckets\":[{\"signature\":\"hang step-budget-of\",\"outcome\":\"hang\","
+                  "\"count\":1003,\"smallest_seed\":0,", "JSON");
   outcome_free(&r);
   FILE *f = fopen(path, "r");
   assert_non_null(f);
@@ -482,11 +486,13 @@ static void test_sweep_many_failures(void **state) {
   xml[got] = '\0';
   assert_int_equal(fclose(f), 0);
   assert_int_equal(unlink(path), 0);
-  expect_in(xml, "name=\"seed 999\">\n      <failure type=\"hang\" message=\"", "JUnit");
-  expect_in(xml, "name=\"seed 1000\">\n      <failure type=\"failure\" message=\"details are kept "
+  expect_in(xml, "name=\"seed 999\">\n      <failure type=\"hang step-budget-of\" message=\"", "JUnit");
+  expect_in(xml, "<property name=\"bucket 1\" value=\"1003 x hang step-budget-of; smallest seed 0: "
+                 "agentsim replay selftest:counter --seed 0 ", "JUnit");
+  expect_in(xml, "name=\"seed 1000\">\n      <failure type=\"hang step-budget-of\" message=\"details are kept "
                  "for the smallest failing seeds only: replay it\">replay: agentsim replay "
                  "selftest:counter --seed 1000 ", "JUnit");
-  expect_in(xml, "name=\"seed 1002\">\n      <failure type=\"failure\"", "JUnit");
+  expect_in(xml, "name=\"seed 1002\">\n      <failure type=\"hang step-budget-of\"", "JUnit");
   expect_no_children();
 }
 

@@ -51,6 +51,12 @@ static void check_accepted(const cli_opts *o, int argc, char *const *argv) {
   case CMD_REPLAY:
     FUZZ_CHECK(o->nscenarios == 1 && o->has_seed != !!o->schedule);
     break;
+  case CMD_MERGE:
+    /* The files, moved to the front of argv[2..], are argv's words. */
+    FUZZ_CHECK(o->nfiles >= 1 && o->nfiles <= CLI_MAX_MERGE_FILES && o->nscenarios == 0);
+    for (unsigned i = 0; i < o->nfiles; i++)
+      FUZZ_CHECK(o->files[i] == argv[2 + i] && is_word(argv, argc, o->files[i]));
+    break;
   case CMD_CHECK:
     FUZZ_CHECK(o->check_kind && strcmp(o->check_kind, "app") == 0 && o->check_path);
     FUZZ_CHECK(is_word(argv, argc, o->check_kind) && is_word(argv, argc, o->check_path));
@@ -69,6 +75,7 @@ static void check_accepted(const cli_opts *o, int argc, char *const *argv) {
   FUZZ_CHECK(o->pct_depth <= SIM_MAX_PCT_DEPTH);
   FUZZ_CHECK(o->jobs <= 256);
   FUZZ_CHECK(o->shard_n == 0 || (o->shard_i >= 1 && o->shard_i <= o->shard_n));
+  FUZZ_CHECK(!o->shard_auto || o->shard_n == 0); /* auto: the command reads the environment */
   FUZZ_CHECK(o->max_steps <= SIM_SCHEDULE_MAX_DECISIONS);
   FUZZ_CHECK(o->max_cpu_s <= 86400);
 }

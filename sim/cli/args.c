@@ -20,7 +20,11 @@ const cli_command_info cli_commands[] = {
      "for a failure, the commands that replay it."},
     {"sweep", CMD_SWEEP, "SCENARIO... --seeds N", "run many seeds, in worker processes",
      "Every failure is printed with its replay command; the summary, JSON and JUnit name each "
-     "SCENARIO exactly as it was given."},
+     "SCENARIO exactly as it was given. Failures are grouped into buckets by signature (the "
+     "outcome, the check, the operation and its line): each with its count, its smallest seed "
+     "and that seed's replay command, biggest first, whatever --jobs. Shards (--shard I/N or "
+     "auto) run on many machines; 'agentsim merge' reads their --json results back as one "
+     "sweep (docs/sharding.md)."},
     {"replay", CMD_REPLAY, "SCENARIO (--seed N | --schedule STRING)",
      "replay a run bit for bit, from its seed or schedule string",
      "A schedule string carries every decision and the seeds of the other streams; a replay "
@@ -96,6 +100,15 @@ const cli_command_info cli_commands[] = {
      "SIGTERM or SIGINT drains: no new connections or triggers, running cycles get --grace "
      "to finish and are then cancelled (their reservations released), the WAL is "
      "checkpointed; exit 0. Exit 2 for bad usage, 3 when the server cannot start."},
+    {"merge", CMD_MERGE, "RESULT.json...", "merge the JSON results of a sweep's shards",
+     "Reads the results of `sweep --json` run as shards (--shard I/N or --shard auto) and "
+     "prints one report, as one sweep of all their seeds would: totals, failures, failure "
+     "buckets; --junit writes one JUnit file, --json one JSON object of the same shape as "
+     "sweep's. It refuses (exit 2, naming the files) results of different builds, scenarios "
+     "(their fingerprints), seed ranges, strategies or options, a shard given twice, an "
+     "incomplete shard and malformed JSON (FILE:LINE:COL). Shards missing from a complete "
+     "set are named; the report covers the others and the exit is 2 (docs/sharding.md). "
+     "Otherwise exit 0 pass, 1 failures found, 3 harness errors."},
     {"selftest", CMD_SELFTEST, "", "the scheduler's regression table", NULL},
     {"bench", CMD_BENCH, "", "switch rates, seeds/s, steps/s; real threads vs the sim",
      NULL},
@@ -145,11 +158,15 @@ const cli_option_info cli_options[] = {
      "from FILE (the string, or run's \"schedule:\" line)"},
     {"--jobs", O_JOBS, 1, ON(CMD_SWEEP) | ON(CMD_SELFTEST) | ON(CMD_MUTANTS), "J",
      "worker processes (default: one per CPU); results do not depend on it"},
-    {"--shard", O_SHARD, 1, ON(CMD_SWEEP), "I/N",
-     "run only shard I of N (1-based) of the seed range"},
-    {"--junit", O_JUNIT, 1, ON(CMD_SWEEP), "FILE",
-     "write a JUnit XML report of the sweep (atomically)"},
-    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE) | ON(CMD_BUDGET), NULL,
+    {"--shard", O_SHARD, 1, ON(CMD_SWEEP), "I/N|auto",
+     "run only shard I of N (1-based): the seeds at index I-1, I-1+N, ... of the range; "
+     "auto: from the engine's environment (GitLab CI parallel, AGENTSIM_SHARD_INDEX/_TOTAL "
+     "from a GitHub Actions matrix, a Kubernetes Indexed Job, a Slurm job array; "
+     "docs/sharding.md), and says which on stderr"},
+    {"--junit", O_JUNIT, 1, ON(CMD_SWEEP) | ON(CMD_MERGE), "FILE",
+     "write a JUnit XML report of the sweep (atomically): a testcase per seed, a failure's "
+     "type its signature, the buckets as the suite's properties"},
+    {"--json", O_JSON, 0, EXPLORE | ON(CMD_BENCH) | ON(CMD_LIST) | ON(CMD_CHECK) | ON(CMD_PARSE) | ON(CMD_BUDGET) | ON(CMD_MERGE), NULL,
      "end stdout with one JSON object on its last line (the text goes to stderr)"},
     {"--verbose", O_VERBOSE, 0, ON(CMD_RUN) | ON(CMD_REPLAY) | ON(CMD_SHRINK), NULL,
      "print every event of the run: the interleaving (shrink: the table shows every event, "
@@ -354,8 +371,11 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
     o->jobs = (unsigned)v;
     return AS_OK;
   case O_SHARD:
-    if (parse_shard(val, o) != AS_OK)
-      return fail(err, cap, "%s '%s': expected I/N with 1 <= I <= N (for example 2/4)", name, val);
+    o->shard_auto = strcmp(val, "auto") == 0;
+    if (!o->shard_auto && parse_shard(val, o) != AS_OK)
+      return fail(err, cap, "%s '%s': expected I/N with 1 <= I <= N (for example 2/4), or auto",
+                  name, val);
+    if (o->shard_auto) o->shard_i = o->shard_n = 0;
     return AS_OK;
   case O_JUNIT:
     if (!*val) return fail(err, cap, "%s: expected a file name", name);
@@ -535,6 +555,15 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
       }
       continue;
     }
+    if ((a[0] != '-' || a[1] == '\0') && cmd == CMD_MERGE) {
+      if (o->nfiles >= CLI_MAX_MERGE_FILES)
+        return fail(err, cap, "merge: too many files (at most %d)", CLI_MAX_MERGE_FILES);
+      /* Move it to argv[2 + nfiles], after the files before it. */
+      for (int k = i; k > 2 + (int)o->nfiles; k--) argv[k] = argv[k - 1];
+      argv[2 + o->nfiles++] = (char *)a;
+      o->files = &argv[2];
+      continue;
+    }
     if ((a[0] != '-' || a[1] == '\0') && cmd == CMD_PARSE) {
       rc = parse_positional(o, a, err, cap);
       if (rc != AS_OK) return rc;
@@ -634,6 +663,9 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t cap) {
     if (!o->db == !o->url) return fail(err, cap, "budget: expected --db PATH or --url URL");
     if (o->url && (o->app || o->budget))
       return fail(err, cap, "budget --url: the server's budget applies (no --app or --budget)");
+    break;
+  case CMD_MERGE:
+    if (!o->nfiles) return fail(err, cap, "merge: expected RESULT.json files (sweep --json's output)");
     break;
   case CMD_SERVE:
     if (!o->app) return fail(err, cap, "serve: expected --app DIR");

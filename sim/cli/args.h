@@ -27,10 +27,13 @@ typedef enum cli_cmd {
   CMD_METRICS,
   CMD_BUDGET,
   CMD_SERVE,
-  CMD_SHRINK
+  CMD_SHRINK,
+  CMD_MERGE
 } cli_cmd;
 
 #define CLI_MAX_SCENARIOS 64
+/* merge: at most this many RESULT.json files (shards). */
+#define CLI_MAX_MERGE_FILES 4096
 /* CPU seconds a task may run without a scheduling point before it is a hang. */
 #define CLI_DEFAULT_MAX_CPU_S 60u
 /* Spurious wakeups per million steps with a condition waiter, in sweeps and
@@ -61,6 +64,9 @@ typedef struct cli_opts {
   const char *schedule;
   unsigned jobs;            /* 0: one per CPU */
   unsigned shard_i, shard_n;/* 1-based; shard_n 0 = no sharding */
+  int shard_auto;           /* --shard auto: the command reads it from the environment */
+  char *const *files;       /* merge: the RESULT.json files, nfiles of them (in argv) */
+  unsigned nfiles;
   const char *junit;
   int json;
   int verbose;
@@ -127,7 +133,9 @@ extern const size_t cli_noptions;
 extern const char *const cli_help_topics[];
 
 /* Parse argv[1..argc-1]. AS_OK, or AS_INVAL with a message in err naming the
-** argument and what was expected. Pointers in *o point into argv. */
+** argument and what was expected. Pointers in *o point into argv. For merge
+** the file names are moved to the front of argv[2..] (as GNU getopt permutes),
+** so o->files can point at them. */
 AS_WUR int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errcap);
 
 /* Parse a strategy "random", "pct", "pct:d=K", "pct:d=K,k=N", "pos" or

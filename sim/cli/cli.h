@@ -63,6 +63,10 @@ int cmd_run(const cli_opts *o, const char *argv0);
 int cmd_shrink(const cli_opts *o, const char *argv0);
 int cmd_replay(const cli_opts *o, const char *argv0);
 int cmd_sweep(const cli_opts *o, const char *argv0);
+/* `merge RESULT.json... [--junit FILE] [--json]` (cmd_merge.c): the shards'
+** sweep JSON as one sweep; 0 pass, 1 failures, 2 refused or shards missing,
+** 3 harness errors or the output could not be written. */
+int cmd_merge(const cli_opts *o);
 int cmd_selftest(const cli_opts *o, const char *argv0);
 int cmd_bench(const cli_opts *o);
 int cmd_list(const cli_opts *o);

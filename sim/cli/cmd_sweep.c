@@ -1,6 +1,7 @@
 /*
 ** cmd_sweep.c -- `agentsim sweep`: many seeds of one or more scenarios, with
-** worker processes, shards, a JUnit report and a JSON summary.
+** worker processes, shards (given, or from the engine's environment), a
+** JUnit report and a JSON summary (report.h writes them).
 */
 #include <errno.h>
 #include <inttypes.h>
@@ -9,10 +10,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
+#include "shard_env.h"
 #include "sweep.h"
-
-/* How many failures per scenario are printed with their replay command. */
-#define SHOW_FAILS 5
 
 unsigned cli_jobs(const cli_opts *o) {
   if (o->jobs) return o->jobs;
@@ -20,158 +20,108 @@ unsigned cli_jobs(const cli_opts *o) {
   return n > 0 ? (unsigned)(n > 256 ? 256 : n) : 1;
 }
 
-static void xml_text(FILE *f, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-    case '<': fputs("&lt;", f); break;
-    case '>': fputs("&gt;", f); break;
-    case '&': fputs("&amp;", f); break;
-    case '"': fputs("&quot;", f); break;
-    default:
-      if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-        fputc(' ', f);
-      else
-        fputc(*s, f);
-    }
-  }
+/* What must be the same in every shard of one sweep besides the seeds, the
+** strategy and the scenarios (merge compares it whole), into j; 1 on failure. */
+static int options_json(json_t *j, const cli_opts *o) {
+  int bad = cli_jset(j, "mutant", cli_jstr(o->mutant));
+  bad |= cli_jset(j, "swarm", json_boolean(o->swarm));
+  bad |= cli_jset(j, "spurious_ppm", json_integer(cli_spurious_ppm(o)));
+  bad |= cli_jset(j, "max_steps", json_integer((json_int_t)o->max_steps));
+  bad |= cli_jset(j, "max_virtual_ns", json_integer((json_int_t)o->max_virtual_ns));
+  bad |= cli_jset(j, "max_cpu_s", json_integer(o->max_cpu_s));
+  bad |= cli_jset(j, "switch", json_string(o->sw == SIM_SWITCH_UCONTEXT ? "ucontext" : "fcontext"));
+  return bad;
 }
 
-/* The kept details of a failing seed, if it is among the smallest kept. */
-static const sweep_fail *find_fail(const sweep_stats *st, uint64_t seed) {
-  size_t lo = 0, hi = st->nfails;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (st->fails[mid].seed < seed)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < st->nfails && st->fails[lo].seed == seed ? &st->fails[lo] : NULL;
-}
-
-/* A testsuite per scenario (named as the user named it), a testcase per
-** seed; written to a temporary file beside FILE and renamed, so a reader
-** never sees half a report and two shards writing one path do not mix. */
-static AS_WUR int write_junit(const cli_opts *o, const char *argv0, const sweep_spec *specs,
-                              const sweep_stats *stats, unsigned n) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.XXXXXX", o->junit);
-  int fd = mkstemp(tmp);
-  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  if (!f) {
-    cli_error("sweep: --junit %s: cannot write %s: %s", o->junit, tmp, strerror(errno));
-    if (fd >= 0) {
-      (void)close(fd); /* ignore: already failing */
-      (void)unlink(tmp); /* ignore: already failing */
-    }
-    return EXIT_USAGE;
-  }
-  fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n", f);
-  for (unsigned i = 0; i < n; i++) {
-    const sweep_spec *sp = &specs[i];
-    const sweep_stats *st = &stats[i];
-    fputs("  <testsuite name=\"", f);
-    xml_text(f, o->scenarios[i]);
-    fprintf(f, "\" tests=\"%" PRIu64 "\" failures=\"%" PRIu64 "\" time=\"%.3f\">\n", st->runs,
-            st->failed, st->wall_s);
-    size_t fi = 0;
-    for (uint64_t idx = 0; idx < sp->count; idx++) {
-      if (sp->shard_n && idx % sp->shard_n != sp->shard_i - 1) continue;
-      uint64_t seed = sp->start + idx;
-      fprintf(f, "    <testcase classname=\"");
-      xml_text(f, o->scenarios[i]);
-      fprintf(f, "\" name=\"seed %" PRIu64 "\"", seed);
-      while (fi < st->nfail_seeds && st->fail_seeds[fi] < seed) fi++;
-      if (fi < st->nfail_seeds && st->fail_seeds[fi] == seed) {
-        const sweep_fail *fl = find_fail(st, seed);
-        fprintf(f, ">\n      <failure type=\"%s\" message=\"",
-                fl ? sim_outcome_name(fl->outcome) : "failure");
-        xml_text(f, fl ? fl->msg : "details are kept for the smallest failing seeds only: replay it");
-        fputs("\">replay: ", f);
-        char cmd[CLI_CMD_MAX];
-        cli_replay_text(cmd, sizeof cmd, argv0, o->scenarios[i], seed, o);
-        xml_text(f, cmd);
-        fputs("</failure>\n    </testcase>\n", f);
-      } else {
-        fputs("/>\n", f);
-      }
-    }
-    fputs("  </testsuite>\n", f);
-  }
-  fputs("</testsuites>\n", f);
-  int bad = ferror(f);
-  if (fclose(f) != 0) bad = 1;
-  if (bad || rename(tmp, o->junit) != 0) {
-    cli_error("sweep: --junit %s: write failed: %s", o->junit, strerror(errno));
-    (void)unlink(tmp); /* ignore: nothing more to do about a broken report */
-    return EXIT_INTERNAL;
-  }
-  return EXIT_PASS;
-}
-
-/* The sweep's JSON: the totals, then each scenario (as named) with its
-** failures and their replay commands. */
-static AS_WUR int sweep_json(const cli_opts *o, const char *argv0, const sweep_spec *specs,
-                             const sweep_stats *stats, unsigned n, uint64_t runs,
-                             uint64_t failed, int ex) {
-  char strat[64];
+/* The sweep's JSON (docs/sharding.md lists its fields): what it ran, the
+** totals, then each scenario as named with its buckets and failures. */
+static AS_WUR int sweep_json(const cli_opts *o, const char *source, const rpt_scn *rs,
+                             unsigned n, uint64_t runs, uint64_t failed, int ex) {
+  char strat[64], build[64];
   cli_strategy_text(o, strat, sizeof strat);
+  if (cli_build_id("/proc/self/exe", build, sizeof build) != AS_OK) {
+    cli_error("sweep: cannot read its own executable (/proc/self/exe) for the build id: %s",
+              strerror(errno));
+    return AS_IO;
+  }
   json_t *j = json_object(), *arr = json_array();
   int bad = cli_jset(j, "command", json_string("sweep"));
+  bad |= cli_jset(j, "format", json_integer(RPT_FORMAT));
+  bad |= cli_jset(j, "build", json_string(build));
   bad |= cli_jset(j, "strategy", cli_jstr(strat));
   bad |= cli_jset(j, "seed_start", cli_jseed(o->seed_start));
   bad |= cli_jset(j, "seeds", cli_jseed(o->seeds));
+  json_t *opts = json_object();
+  bad |= options_json(opts, o);
+  bad |= cli_jset(j, "options", opts);
   if (o->shard_n) {
     char sh[32];
     snprintf(sh, sizeof sh, "%u/%u", o->shard_i, o->shard_n);
     bad |= cli_jset(j, "shard", json_string(sh));
   }
+  if (source) bad |= cli_jset(j, "shard_source", cli_jstr(source));
   bad |= cli_jset(j, "runs", json_integer((json_int_t)runs));
   bad |= cli_jset(j, "failed", json_integer((json_int_t)failed));
   bad |= cli_jset(j, "result", json_string(ex == EXIT_PASS ? "pass" : ex == EXIT_FOUND ? "fail" : "error"));
-  for (unsigned i = 0; i < n; i++) {
-    const sweep_stats *st = &stats[i];
-    json_t *e = json_object(), *fl = json_array();
-    bad |= cli_jset(e, "scenario", cli_jstr(o->scenarios[i]));
-    bad |= cli_jset(e, "name", cli_jstr(specs[i].prog->name));
-    bad |= cli_jset(e, "runs", json_integer((json_int_t)st->runs));
-    bad |= cli_jset(e, "failed", json_integer((json_int_t)st->failed));
-    bad |= cli_jset(e, "harness_errors", json_integer((json_int_t)st->by_outcome[SIM_HARNESS]));
-    bad |= cli_jset(e, "seconds", json_real(st->wall_s));
-    for (size_t k = 0; k < st->nfails && k < 100; k++) {
-      const sweep_fail *f = &st->fails[k];
-      char cmd[CLI_CMD_MAX], hash[24];
-      cli_replay_text(cmd, sizeof cmd, argv0, o->scenarios[i], f->seed, o);
-      snprintf(hash, sizeof hash, "%016" PRIx64, f->hash);
-      json_t *x = json_object();
-      bad |= cli_jset(x, "seed", cli_jseed(f->seed));
-      bad |= cli_jset(x, "outcome", json_string(sim_outcome_name(f->outcome)));
-      bad |= cli_jset(x, "trace_hash", json_string(hash));
-      bad |= cli_jset(x, "message", cli_jstr(f->msg));
-      bad |= cli_jset(x, "replay", cli_jstr(cmd));
-      bad |= cli_jpush(fl, x);
-    }
-    bad |= cli_jset(e, "failures", fl);
-    bad |= cli_jpush(arr, e);
-  }
+  for (unsigned i = 0; i < n; i++) bad |= cli_jpush(arr, rpt_json(&rs[i]));
   bad |= cli_jset(j, "scenarios", arr);
   return cli_jemit(j, bad);
 }
 
-int cmd_sweep(const cli_opts *o, const char *argv0) {
-  char err[512];
+/* What the scenario is: its file's bytes, or a self-test's name. */
+static AS_WUR int fingerprint(const char *scenario, const sim_program *p, char *out, size_t cap) {
+  uint64_t h;
+  if (!cli_program_is_scenario(p)) {
+    h = cli_hash_text(p->name);
+  } else if (cli_hash_file(scenario, &h) != AS_OK) {
+    cli_error("sweep: %s: cannot read it again for its fingerprint: %s", scenario, strerror(errno));
+    return AS_IO;
+  }
+  snprintf(out, cap, "%016" PRIx64, h);
+  return AS_OK;
+}
+
+static const char *env(const char *name) { return getenv(name); }
+
+/* --shard auto: the shard from the environment, said on stderr. */
+static int resolve_shard(cli_opts *o, char *source, size_t cap) {
+  char err[768];
+  if (cli_shard_auto(env, &o->shard_i, &o->shard_n, source, cap, err, sizeof err) != AS_OK) {
+    cli_error("sweep: %s", err);
+    return EXIT_USAGE;
+  }
+  if (o->seeds < o->shard_n) {
+    cli_error("sweep: --shard auto: shard %u/%u from %s, but only %" PRIu64 " seeds", o->shard_i,
+              o->shard_n, source, o->seeds);
+    return EXIT_USAGE;
+  }
+  fprintf(stderr, "sweep: shard %u/%u from %s\n", o->shard_i, o->shard_n, source);
+  return EXIT_PASS;
+}
+
+int cmd_sweep(const cli_opts *given, const char *argv0) {
+  char err[512], source[160];
   int ex = EXIT_PASS;
+  cli_opts opts = *given, *o = &opts;
   unsigned n = o->nscenarios;
   sweep_spec specs[CLI_MAX_SCENARIOS];
   sweep_stats stats[CLI_MAX_SCENARIOS];
+  rpt_scn rs[CLI_MAX_SCENARIOS];
   char strat[64];
   cli_strategy_text(o, strat, sizeof strat);
   memset(stats, 0, sizeof stats);
+  memset(rs, 0, sizeof rs);
+  if (o->shard_auto && (ex = resolve_shard(o, source, sizeof source)) != EXIT_PASS) return ex;
+  if (o->seeds - 1 > UINT64_MAX - o->seed_start) {
+    cli_error("sweep: --seed-start plus --seeds overflows 64 bits");
+    return EXIT_USAGE;
+  }
   for (unsigned i = 0; i < n; i++) {
     const sim_program *p = cli_find_program(o->scenarios[i], err, sizeof err);
     if (!p) {
       cli_error("%s", err);
-      return EXIT_USAGE;
+      ex = EXIT_USAGE;
+      goto out;
     }
     sweep_spec *sp = &specs[i];
     memset(sp, 0, sizeof *sp);
@@ -179,20 +129,34 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     cli_config(o, &sp->base);
     if (cli_mutant(o, p, &sp->base.mutant, err, sizeof err) != AS_OK) {
       cli_error("%s", err);
-      return EXIT_USAGE;
+      ex = EXIT_USAGE;
+      goto out;
     }
     sp->sw = o->sw;
     sp->start = o->seed_start;
     sp->count = o->seeds;
-    if (o->seeds - 1 > UINT64_MAX - o->seed_start) {
-      cli_error("sweep: --seed-start plus --seeds overflows 64 bits");
-      return EXIT_USAGE;
-    }
     sp->shard_i = o->shard_i;
     sp->shard_n = o->shard_n;
     sp->jobs = cli_jobs(o);
     sp->label = o->scenarios[i];
     sp->progress = isatty(STDERR_FILENO);
+    rpt_scn *r = &rs[i];
+    r->scenario = o->scenarios[i];
+    r->name = p->name;
+    r->start = sp->start;
+    r->count = sp->count;
+    r->shard_i = sp->shard_i;
+    r->shard_n = sp->shard_n;
+    r->st = &stats[i];
+    if (o->json && fingerprint(r->scenario, p, r->fingerprint, sizeof r->fingerprint) != AS_OK) {
+      ex = EXIT_USAGE;
+      goto out;
+    }
+    if (rpt_set_replay(r, argv0, o) != AS_OK) {
+      cli_error("sweep: out of memory");
+      ex = EXIT_INTERNAL;
+      goto out;
+    }
   }
   FILE *out = o->json ? stderr : stdout;
   uint64_t total_runs = 0, total_failed = 0, total_harness = 0;
@@ -217,18 +181,7 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     total_runs += st->runs;
     total_failed += st->failed;
     total_harness += st->by_outcome[SIM_HARNESS];
-    fprintf(out, "%-*s %-10s %8" PRIu64 " seeds %6" PRIu64 " failed %10.0f seeds/s\n", width,
-            name, strat, st->runs, st->failed, st->wall_s > 0 ? (double)st->runs / st->wall_s : 0.0);
-    for (size_t k = 0; k < st->nfails && k < SHOW_FAILS; k++) {
-      const sweep_fail *f = &st->fails[k];
-      const char *nl = strchr(f->msg, '\n');
-      int len = nl ? (int)(nl - f->msg) : (int)strlen(f->msg);
-      fprintf(out, "  FAIL seed %" PRIu64 " (%s): %.*s\n    replay: ", f->seed,
-              sim_outcome_name(f->outcome), len, f->msg);
-      cli_print_replay(out, argv0, name, f->seed, o);
-    }
-    if (st->failed > SHOW_FAILS)
-      fprintf(out, "  ... and %" PRIu64 " more failing seeds\n", st->failed - SHOW_FAILS);
+    rpt_text(out, &rs[i], width, strat);
     if (st->failed) ex = EXIT_FOUND;
   }
   /* The harness could not look at some seeds: no clean verdict (exit 3). */
@@ -238,7 +191,7 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
     ex = EXIT_INTERNAL;
   }
   if (ex != EXIT_INTERNAL && o->junit) {
-    int jx = write_junit(o, argv0, specs, stats, n);
+    int jx = rpt_junit(o->junit, "sweep", rs, n);
     if (jx != EXIT_PASS) ex = jx;
   }
   if (ex == EXIT_INTERNAL)
@@ -246,8 +199,11 @@ int cmd_sweep(const cli_opts *o, const char *argv0) {
                  " failed\n", total_runs, total_failed);
   else
     fprintf(out, "sweep: %" PRIu64 " runs, %" PRIu64 " failed\n", total_runs, total_failed);
-  if (o->json && sweep_json(o, argv0, specs, stats, n, total_runs, total_failed, ex) != AS_OK)
+  if (o->json && sweep_json(o, o->shard_auto ? source : NULL, rs, n, total_runs, total_failed,
+                            ex) != AS_OK)
     ex = EXIT_INTERNAL;
+out:
+  for (unsigned i = 0; i < n; i++) rpt_free(&rs[i]);
   for (unsigned i = 0; i < n; i++) sweep_stats_clear(&stats[i]);
   return ex;
 }

@@ -50,6 +50,7 @@ static int dispatch(const cli_opts *o, const char *argv0, char **argv) {
   case CMD_CHECK: return cmd_check(o);
   case CMD_PARSE: return cmd_parse(o, argv0);
   case CMD_METRICS: return cmd_metrics(o);
+  case CMD_MERGE: return cmd_merge(o);
   case CMD_BUDGET:
   case CMD_SERVE: return exec_real(o, argv);
   }

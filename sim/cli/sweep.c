@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "signature.h"
+
 /* What a worker reports per seed; smaller than PIPE_BUF, so one write()
 ** is atomic even with many workers on one pipe. */
 typedef struct wire {
@@ -21,6 +23,7 @@ typedef struct wire {
   int32_t outcome;
   int32_t status; /* sim_run's status */
   char msg[SWEEP_MSG_MAX];
+  char sig[BKT_TEXT_MAX]; /* a failure's signature, from the whole message */
 } wire;
 
 double sweep_now(void) {
@@ -32,7 +35,16 @@ double sweep_now(void) {
 void sweep_stats_clear(sweep_stats *st) {
   free(st->fails);
   free(st->fail_seeds);
+  bkt_clear(&st->buckets);
   memset(st, 0, sizeof *st);
+}
+
+uint64_t sweep_digest(uint64_t seed, uint64_t trace_hash) {
+  /* splitmix64's finaliser over both: a sum of these cannot cancel by chance. */
+  uint64_t z = trace_hash ^ (seed * 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
 }
 
 static int cmp_fail(const void *a, const void *b) {
@@ -40,9 +52,9 @@ static int cmp_fail(const void *a, const void *b) {
   return x->seed < y->seed ? -1 : x->seed > y->seed;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
+static int cmp_seed(const void *a, const void *b) {
+  const sweep_seed *x = a, *y = b;
+  return x->seed < y->seed ? -1 : x->seed > y->seed;
 }
 
 /* fails[] is a max-heap on seed while the sweep runs: the largest kept seed
@@ -102,6 +114,11 @@ static void run_seed(sim *s, const sweep_spec *sp, uint64_t seed, wire *w) {
   size_t n = strnlen(res.message, sizeof w->msg - 1); /* cut: the summary keeps a prefix */
   memcpy(w->msg, res.message, n);
   w->msg[n] = '\0';
+  if (res.outcome != SIM_PASS) {
+    cli_sig sig;
+    cli_signature(res.outcome, res.message, &sig);
+    cli_sig_text(&sig, w->sig, sizeof w->sig);
+  }
   sim_result_clear(&res);
 }
 
@@ -114,12 +131,21 @@ static AS_WUR int absorb(sweep_stats *st, const wire *w) {
   st->runs++;
   st->steps += w->steps;
   st->virtual_ns += w->vns;
+  st->digest += sweep_digest(w->seed, w->hash);
   if ((unsigned)w->outcome < SIM__OUTCOME_COUNT) st->by_outcome[w->outcome]++;
   if (w->outcome == SIM_PASS) return AS_OK;
   st->failed++;
+  int rc = sweep_add_fail_seed(st, w->seed, w->sig, w->outcome);
+  if (rc != AS_OK) return rc;
+  sweep_fail f = {.seed = w->seed, .hash = w->hash, .steps = w->steps, .outcome = w->outcome};
+  memcpy(f.msg, w->msg, sizeof f.msg);
+  return sweep_keep_fail(st, &f);
+}
+
+int sweep_add_fail_seed(sweep_stats *st, uint64_t seed, const char *sig, int outcome) {
   if (st->nfail_seeds == st->cap_fail_seeds) {
     size_t nc = st->cap_fail_seeds ? st->cap_fail_seeds * 2 : 64;
-    uint64_t *ns = realloc(st->fail_seeds, nc * sizeof *ns);
+    sweep_seed *ns = realloc(st->fail_seeds, nc * sizeof *ns);
     if (!ns) {
       snprintf(st->error, sizeof st->error, "out of memory keeping %zu failing seeds",
                st->nfail_seeds);
@@ -128,7 +154,21 @@ static AS_WUR int absorb(sweep_stats *st, const wire *w) {
     st->fail_seeds = ns;
     st->cap_fail_seeds = nc;
   }
-  st->fail_seeds[st->nfail_seeds++] = w->seed;
+  uint32_t b = BKT_OTHER;
+  /* outcome -1: a merge's overflow bucket, whose signatures were not kept. */
+  int rc = outcome < 0 ? (bkt_add_other(&st->buckets, seed, 1), AS_OK)
+                       : bkt_add(&st->buckets, sig, outcome, seed, 1, &b);
+  if (rc != AS_OK) {
+    snprintf(st->error, sizeof st->error, "out of memory keeping %u failure buckets",
+             st->buckets.n);
+    return AS_NOMEM;
+  }
+  st->fail_seeds[st->nfail_seeds].seed = seed;
+  st->fail_seeds[st->nfail_seeds++].bucket = b;
+  return AS_OK;
+}
+
+int sweep_keep_fail(sweep_stats *st, const sweep_fail *f) {
   if (!st->fails) {
     st->fails = malloc(SWEEP_KEEP_FAILS * sizeof *st->fails);
     if (!st->fails) {
@@ -136,13 +176,11 @@ static AS_WUR int absorb(sweep_stats *st, const wire *w) {
       return AS_NOMEM;
     }
   }
-  sweep_fail f = {.seed = w->seed, .hash = w->hash, .steps = w->steps, .outcome = w->outcome};
-  memcpy(f.msg, w->msg, sizeof f.msg);
   if (st->nfails < SWEEP_KEEP_FAILS) {
-    st->fails[st->nfails] = f;
+    st->fails[st->nfails] = *f;
     fail_sift_up(st->fails, st->nfails++);
-  } else if (f.seed < st->fails[0].seed) {
-    st->fails[0] = f;
+  } else if (f->seed < st->fails[0].seed) {
+    st->fails[0] = *f;
     fail_sift_down(st->fails, st->nfails, 0);
   }
   return AS_OK;
@@ -319,7 +357,23 @@ int sweep_exec(const sweep_spec *sp, sweep_stats *st) {
                                        : sweep_forked(sp, st, total, t0);
   st->wall_s = sweep_now() - t0;
   progress(sp, st, total, t0, &last, 1);
-  if (st->nfails > 1) qsort(st->fails, st->nfails, sizeof *st->fails, cmp_fail);
-  if (st->nfail_seeds > 1) qsort(st->fail_seeds, st->nfail_seeds, sizeof *st->fail_seeds, cmp_u64);
+  sweep_finish(st);
   return rc;
+}
+
+void sweep_finish(sweep_stats *st) {
+  uint32_t remap[BKT_MAX + 1];
+  bkt_sort(&st->buckets, remap);
+  for (size_t i = 0; i < st->nfail_seeds; i++)
+    st->fail_seeds[i].bucket = remap[st->fail_seeds[i].bucket];
+  if (st->nfails > 1) qsort(st->fails, st->nfails, sizeof *st->fails, cmp_fail);
+  if (st->nfail_seeds > 1) qsort(st->fail_seeds, st->nfail_seeds, sizeof *st->fail_seeds, cmp_seed);
+  /* Each kept failure's bucket: its seed's, found among the sorted seeds. */
+  size_t j = 0;
+  for (size_t i = 0; i < st->nfails; i++) {
+    while (j < st->nfail_seeds && st->fail_seeds[j].seed < st->fails[i].seed) j++;
+    st->fails[i].bucket = j < st->nfail_seeds && st->fail_seeds[j].seed == st->fails[i].seed
+                              ? st->fail_seeds[j].bucket
+                              : BKT_OTHER;
+  }
 }

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "buckets.h"
 #include "sim.h"
 
 #define SWEEP_MSG_MAX 240
@@ -23,8 +24,15 @@ typedef struct sweep_fail {
   uint64_t hash;
   uint64_t steps;
   int outcome;
+  uint32_t bucket; /* its bucket in sweep_stats.buckets (set by sweep_finish) */
   char msg[SWEEP_MSG_MAX];
 } sweep_fail;
+
+/* A failing seed and its bucket. */
+typedef struct sweep_seed {
+  uint64_t seed;
+  uint32_t bucket;
+} sweep_seed;
 
 typedef struct sweep_spec {
   const sim_program *prog;
@@ -43,8 +51,10 @@ typedef struct sweep_stats {
   uint64_t steps, virtual_ns;
   sweep_fail *fails; /* the smallest failing seeds, sorted; owned */
   size_t nfails;
-  uint64_t *fail_seeds; /* every failing seed, sorted; owned */
+  sweep_seed *fail_seeds; /* every failing seed, sorted, with its bucket; owned */
   size_t nfail_seeds, cap_fail_seeds;
+  bkt_table buckets; /* the failures by signature, sorted (bkt_sort) */
+  uint64_t digest;   /* the sum of sweep_digest over the seeds run: shards add up */
   double wall_s;
   char error[256];   /* set when the sweep itself broke */
   int has_dead_seed; /* a worker died running this seed */
@@ -55,6 +65,18 @@ typedef struct sweep_stats {
 ** status with st->error saying what broke. Release st with sweep_stats_clear. */
 AS_WUR int sweep_exec(const sweep_spec *sp, sweep_stats *st);
 void sweep_stats_clear(sweep_stats *st);
+/* Note failing seed `seed` of signature text `sig` (buckets.h): its bucket
+** counts it (outcome -1: the overflow bucket's). AS_OK, or AS_NOMEM with st->error set. */
+AS_WUR int sweep_add_fail_seed(sweep_stats *st, uint64_t seed, const char *sig, int outcome);
+/* Keep f's details if it is among the SWEEP_KEEP_FAILS smallest failing
+** seeds. AS_OK, or AS_NOMEM with st->error set. */
+AS_WUR int sweep_keep_fail(sweep_stats *st, const sweep_fail *f);
+/* After the last failure: buckets sorted (bkt_sort), seeds and details
+** sorted by seed, each with its bucket. A merge calls it too. */
+void sweep_finish(sweep_stats *st);
+/* One seed's share of sweep_stats.digest: a mix of the seed and its trace
+** hash, summed, so the digest of shards adds up to the whole sweep's. */
+uint64_t sweep_digest(uint64_t seed, uint64_t trace_hash);
 /* Monotonic seconds, for the tool's own timing. */
 double sweep_now(void);
 
