@@ -30,7 +30,7 @@ const cli_command_info cli_commands[] = {
      "A schedule string carries every decision and the seeds of the other streams; a replay "
      "that cannot follow it exits 2 saying where."},
     {"shrink", CMD_SHRINK, "SCENARIO (--seed N | --schedule STRING)",
-     "make a failing run small: fewer preemptions, faults, operations, actors, sessions",
+     "shrink a failing run: fewer preemptions, faults, operations",
      "Replays the failing run and minimises it while the same failure (outcome and check) "
      "persists: it works on the run's choices (deletes them, lowers them to the default: "
      "keep running the task that ran last), on its injected faults and spurious wakeups, and, "
