@@ -63,6 +63,7 @@ static void make_key(k_key *key, const sim_program *p, const sim_config *cfg) {
   key->cfg.schedule = NULL;
   key->cfg.trace = NULL;
   key->cfg.hashlog = NULL;
+  key->cfg.evlog = NULL;
 }
 
 static const k_entry *cache_find(const k_key *key) {

@@ -529,6 +529,7 @@ static void reset_run(struct sim *s, const sim_program *p, const sim_config *cfg
                : p->max_virtual_ns ? p->max_virtual_ns
                                    : SIM_DEFAULT_MAX_VIRTUAL_NS;
   s->state = NULL;
+  if (cfg->evlog) sim__evlog_reset(cfg->evlog, s);
   sim__strategy_resolve(s);
 }
 
@@ -608,6 +609,7 @@ int sim_run(sim *s, const sim_program *p, const sim_config *cfg, sim_result *res
   rc = finish_result(s);
 
 out:
+  if (cfg->evlog) sim__evlog_end(cfg->evlog, (int)res->outcome, res->message);
   if (p->teardown && s->state) p->teardown(s->state);
   free_run(s);
   free(s->state);

@@ -35,6 +35,7 @@
 
 #include "agentsim/seam.h"
 #include "ctx.h"
+#include "evlog.h"
 #include "rng.h"
 #include "schedule.h"
 #include "stream.h"
@@ -108,6 +109,9 @@ typedef struct sim_config {
                            ** scheduling point is a hang; 0: no limit */
   int mutant;              /* program-defined bug switch; 0 = none */
   sim_hashlog *hashlog;    /* non-NULL: log every event (--check-determinism) */
+  sim_evlog *evlog;        /* non-NULL: record every event, SIM_EV_LOG included,
+                           ** with its words (evlog.h: the timeline); reset at
+                           ** the run's start, the outcome kept at its end */
   /* Spurious wakeups: at every step where some task waits on a condition
   ** variable and some task can run, one waiter (drawn uniformly) wakes with
   ** no signal with this probability, in parts per million. 0: never (the

@@ -210,6 +210,14 @@ void sim__ev_record(const sim_ev *ev, unsigned char rec[SIM_EV_RECORD]);
 /* The trace hash: the outcome appended, the digest taken. */
 uint64_t sim__hash_final(struct sim *s, uint64_t outcome);
 
+/* evlog.c */
+/* Empty l for a run of s (sim_run, before any event). */
+void sim__evlog_reset(sim_evlog *l, const struct sim *s);
+/* The recorder's sink; ctx is the sim_evlog. */
+void sim__evlog_sink(void *ctx, const sim_ev *ev);
+/* The run's end: its outcome and message, kept. */
+void sim__evlog_end(sim_evlog *l, int outcome, const char *message);
+
 /* sched.c */
 void sim__point(struct sim *s, const char *doing);
 void sim__block(struct sim *s, wait_kind w, void *obj, const char *doing);

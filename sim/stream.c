@@ -267,6 +267,7 @@ int sim__sinks_start(struct sim *s) {
     hashlog_reset(s->cfg->hashlog);
     s->sinks[s->nsinks++] = (sim__sink){hashlog_sink, s->cfg->hashlog};
   }
+  if (s->cfg->evlog) s->sinks[s->nsinks++] = (sim__sink){sim__evlog_sink, s->cfg->evlog};
   if (s->trace) s->sinks[s->nsinks++] = (sim__sink){print_sink, s};
   return AS_OK;
 }
