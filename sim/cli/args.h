@@ -90,6 +90,8 @@ typedef struct cli_opts {
   const char *prices;       /* serve --prices: the price table's file */
   uint64_t grace_ns;        /* serve --grace: the drain's grace period (0: 10 s) */
   unsigned queue;           /* serve --queue: cycles queued or running, past it 503 (0: 1024) */
+  const char *timeline;     /* run, replay --timeline: the HTML page to write */
+  const char *trace_json;   /* run, replay --trace-json: the trace-event JSON to write */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and
