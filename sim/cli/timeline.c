@@ -664,12 +664,12 @@ int cli_tl_check_path(const char *opt, const char *path, char *err, size_t cap) 
   }
   memcpy(dir, slash ? path : ".", slash ? n : 1);
   dir[slash ? n : 1] = '\0';
-  if (stat(dir, &st) != 0 || access(dir, W_OK | X_OK) != 0) {
-    snprintf(err, cap, "%s %s: cannot write in %s: %s", opt, path, dir, strerror(errno));
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    snprintf(err, cap, "%s %s: %s is not a directory", opt, path, dir);
     return AS_IO;
   }
-  if (!S_ISDIR(st.st_mode)) {
-    snprintf(err, cap, "%s %s: %s is not a directory", opt, path, dir);
+  if (access(dir, W_OK | X_OK) != 0) {
+    snprintf(err, cap, "%s %s: cannot write in %s: %s", opt, path, dir, strerror(errno));
     return AS_IO;
   }
   return AS_OK;
