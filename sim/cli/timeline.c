@@ -536,7 +536,7 @@ json_t *cli_tl_trace(const sim_evlog *l, const cli_tl_meta *m) {
     if (tid != CLI_TL_SCHED_TID) wait_end(&t, tid, ts);
     if (e->kind < SIM__EV_COUNT)
       sim_event(&t, e, tid, ts);
-    else if (m->scenario_kinds)
+    else if (m->scenario_kinds && e->kind < ORC__EV_END)
       program_event(&t, e, tid, ts, i);
     else
       instant(&t, tid, e->text, "program", ts, "t");
