@@ -19,6 +19,7 @@ PKGS=(
   prometheus prometheus-pushgateway  # promtool, a Prometheus server and a Pushgateway: the metrics tests
   libmicrohttpd-dev                  # agentsim serve: the HTTP API
   wrk                                # the HTTP load test (loopback)
+  chromium                           # the timeline page's test (headless; test-only)
 )
 
 missing=()

@@ -1019,13 +1019,14 @@ static void test_describe(void **state) {
   r.nw[0] = text("s7");
   sim_ev ev = {.kind = ORC_EV_ROW, .object = 3, .extra = ORC_INSERT, .label = "sessions", .ref = &r};
   orc_describe(&ev, buf, sizeof buf);
-  assert_string_equal(buf, "db-row c3 insert sessions s7 status=?"); /* no status value */
+  assert_string_equal(buf, "db-row c3 insert sessions s7 status=? version=?"); /* no values */
   r.op = ORC_UPDATE;
   r.old[0] = text("s8");
   r.nw[ORC_SC_STATUS] = text("needs_review");
+  r.nw[ORC_SC_VERSION] = (orc_val){.type = SQLITE_INTEGER, .i = 4};
   ev.extra = ORC_UPDATE;
   orc_describe(&ev, buf, sizeof buf);
-  assert_string_equal(buf, "db-row c3 update sessions s8 status=needs_review");
+  assert_string_equal(buf, "db-row c3 update sessions s8 status=needs_review version=4");
   r.op = ORC_DELETE; /* a deleted row has no new values to show */
   ev.extra = ORC_DELETE;
   orc_describe(&ev, buf, sizeof buf);

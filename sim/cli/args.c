@@ -134,7 +134,8 @@ const char *cli_cmd_name(cli_cmd c) {
 typedef enum opt_id {
   O_SEED, O_SEEDS, O_SEED_START, O_STRATEGY, O_MUTANT, O_SCHEDULE, O_JOBS, O_SHARD,
   O_JUNIT, O_JSON, O_VERBOSE, O_CHECK, O_QUICK, O_MAX_STEPS, O_MAX_TIME, O_MAX_CPU, O_SWITCH,
-  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_URL, O_LISTEN, O_LLM, O_PRICES, O_GRACE, O_QUEUE, O_ATTEMPTS, O_EMIT, O_HELP
+  O_SWARM, O_SPURIOUS, O_STRUCTURED, O_DB, O_OUT, O_PUSH, O_JOB, O_BUDGET, O_APP, O_URL, O_LISTEN, O_LLM, O_PRICES, O_GRACE, O_QUEUE, O_ATTEMPTS, O_EMIT,
+  O_TIMELINE, O_TRACE_JSON, O_HELP
 } opt_id;
 
 const cli_option_info cli_options[] = {
@@ -231,6 +232,12 @@ const cli_option_info cli_options[] = {
     {"--emit-scenario", O_EMIT, 1, ON(CMD_SHRINK), "FILE",
      "shrink: write the shrunk case (fewer operations, actors, sessions) as a scenario file, "
      "atomically, with its replay command in a comment"},
+    {"--timeline", O_TIMELINE, 1, ON(CMD_RUN) | ON(CMD_REPLAY), "FILE.html",
+     "write the run as one self-contained page to step through: a lane per task, the "
+     "failing step, each session's status and version (docs/timeline.md)"},
+    {"--trace-json", O_TRACE_JSON, 1, ON(CMD_RUN) | ON(CMD_REPLAY), "FILE",
+     "write the run as Chrome trace-event JSON for ui.perfetto.dev or chrome://tracing: "
+     "lanes per task on virtual time, lock holds, waits, calls, faults, flows"},
     {"--help", O_HELP, 0, ~0u, NULL, "this command's help"},
 };
 const size_t cli_noptions = sizeof cli_options / sizeof cli_options[0];
@@ -467,6 +474,11 @@ static AS_WUR int apply(cli_opts *o, opt_id id, const char *name, const char *va
       return fail(err, cap, "%s '%s': expected a duration up to 1h, such as 10s or 500ms", name,
                   val);
     o->grace_ns = v;
+    return AS_OK;
+  case O_TIMELINE:
+  case O_TRACE_JSON:
+    if (!*val) return fail(err, cap, "%s: expected a file name", name);
+    *(id == O_TIMELINE ? &o->timeline : &o->trace_json) = val;
     return AS_OK;
   case O_HELP:
     break;

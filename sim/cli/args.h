@@ -99,6 +99,8 @@ typedef struct cli_opts {
   unsigned queue;           /* serve --queue: cycles queued or running, past it 503 (0: 1024) */
   uint64_t attempts;        /* shrink --attempts: runs the shrinker may make (0: the default) */
   const char *emit_scenario;/* shrink --emit-scenario: the shrunk case as a scenario file */
+  const char *timeline;     /* run, replay --timeline: the HTML page to write */
+  const char *trace_json;   /* run, replay --trace-json: the trace-event JSON to write */
 } cli_opts;
 
 /* The commands, a row each: what `help` prints is generated from these and

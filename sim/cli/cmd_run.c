@@ -11,6 +11,7 @@
 #include "schedule.h"
 #include "selftest/programs.h"
 #include "text.h"
+#include "timeline.h"
 
 void cli_config(const cli_opts *o, sim_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -242,11 +243,52 @@ out:
   return rc;
 }
 
+/* --timeline, --trace-json: the paths checked before the run (a run that
+** could not be written out is time lost), the recorder made. EXIT_PASS, or
+** EXIT_INTERNAL said. */
+static int timeline_start(const cli_opts *o, const char *cmd, sim_evlog **log) {
+  char err[1024];
+  const char *opt[2] = {"--timeline", "--trace-json"}, *path[2] = {o->timeline, o->trace_json};
+  for (int i = 0; i < 2; i++) {
+    if (path[i] && cli_tl_check_path(opt[i], path[i], err, sizeof err) != AS_OK) {
+      cli_error("%s: %s", cmd, err);
+      return EXIT_INTERNAL;
+    }
+  }
+  if ((o->timeline || o->trace_json) && sim_evlog_new(log) != AS_OK) {
+    cli_error("%s: out of memory for the event recorder", cmd);
+    return EXIT_INTERNAL;
+  }
+  return EXIT_PASS;
+}
+
+/* After the run: the files written, named on out. EXIT_PASS or EXIT_INTERNAL. */
+static int timeline_finish(const cli_opts *o, const char *cmd, const sim_evlog *log,
+                           const sim_program *p, const sim_config *cfg,
+                           const sim_result *res, FILE *out) {
+  char err[1280], seed[24], strat[64];
+  snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
+  cli_strategy_text(o, strat, sizeof strat);
+  cli_tl_meta m = {.scenario = o->scenarios[0],
+                   .command = cmd,
+                   .seed = cfg->strategy == SIM_STRATEGY_REPLAY ? NULL : seed,
+                   .strategy = cfg->strategy == SIM_STRATEGY_REPLAY ? "replay" : strat,
+                   .mutant = o->mutant,
+                   .trace_hash = res->trace_hash,
+                   .scenario_kinds = cli_program_is_scenario(p)};
+  if (cli_tl_write(log, &m, o->timeline, o->trace_json, out, err, sizeof err) != AS_OK) {
+    cli_error("%s: %s", cmd, err);
+    return EXIT_INTERNAL;
+  }
+  return EXIT_PASS;
+}
+
 static int run_common(const cli_opts *o, const char *argv0, int replay) {
   char err[512];
   int ex = EXIT_PASS;
   sim *s = NULL;
   sim_hashlog *log1 = NULL;
+  sim_evlog *evlog = NULL;
   sim_result res;
   int have_res = 0;
   const char *scen = o->scenarios[0];
@@ -288,6 +330,9 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
     goto out;
   }
   cfg.hashlog = log1;
+  ex = timeline_start(o, replay ? "replay" : "run", &evlog);
+  if (ex != EXIT_PASS) goto out;
+  cfg.evlog = evlog;
   ex = run_once(s, p, &cfg, &res, replay ? "replay" : "run");
   if (ex != EXIT_PASS) goto out;
   have_res = 1;
@@ -303,11 +348,16 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
     if (rcmd[0]) fprintf(out, "replay: %s\n", rcmd);
     cli_print_schedule_replay(out, argv0, scen, res.schedule, o);
   }
+  if (evlog && timeline_finish(o, replay ? "replay" : "run", evlog, p, &cfg, &res, out) != EXIT_PASS) {
+    ex = EXIT_INTERNAL;
+    goto out;
+  }
   const char *det = NULL;
   char why[512] = "";
   if (o->check_determinism) {
     cfg.trace = NULL;
     cfg.hashlog = NULL;
+    cfg.evlog = NULL;
     int same = check_determinism(s, p, &cfg, &res, log1, out, why, sizeof why);
     if (same < 0) {
       ex = EXIT_INTERNAL;
@@ -318,11 +368,15 @@ static int run_common(const cli_opts *o, const char *argv0, int replay) {
   }
   if (o->json) {
     json_t *j = cli_run_json(scen, o, &cfg, &res, rcmd[0] ? rcmd : NULL, det, why[0] ? why : NULL);
-    if (cli_jemit(j, j == NULL) != AS_OK) ex = EXIT_INTERNAL;
+    int bad = j == NULL;
+    if (o->timeline) bad |= cli_jset(j, "timeline", cli_jstr(o->timeline));
+    if (o->trace_json) bad |= cli_jset(j, "trace_json", cli_jstr(o->trace_json));
+    if (cli_jemit(j, bad) != AS_OK) ex = EXIT_INTERNAL;
   }
 out:
   if (have_res) sim_result_clear(&res);
   sim_hashlog_free(log1);
+  sim_evlog_free(evlog);
   sim_free(s);
   free(sched_buf);
   return ex;

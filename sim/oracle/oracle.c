@@ -707,7 +707,7 @@ static size_t describe_val(char *buf, size_t cap, size_t n, const char *name, co
 }
 
 /* What a trace reader needs of a new row, after its key: a session's
-** status, and every column of a ledger record but its times (so `--verbose`
+** status and version (the timeline's session table reads them), and every column of a ledger record but its times (so `--verbose`
 ** shows the status a run ended with and its ledger, as a real run's
 ** database would). */
 static void describe_row_values(const orc_row *r, char *buf, size_t cap, size_t n) {
@@ -720,7 +720,8 @@ static void describe_row_values(const orc_row *r, char *buf, size_t cap, size_t 
       [ORC_KC_ESTIMATED] = "usage_estimated", [ORC_KC_PRICE_VERSION] = "price_version",
       [ORC_KC_COST] = "cost_micros"};
   if (r->table == ORC_T_SESSIONS) {
-    (void)describe_val(buf, cap, n, "status", &r->nw[ORC_SC_STATUS]); /* ignore: the length */
+    n = describe_val(buf, cap, n, "status", &r->nw[ORC_SC_STATUS]);
+    (void)describe_val(buf, cap, n, "version", &r->nw[ORC_SC_VERSION]); /* ignore: the length */
     return;
   }
   if (r->table != ORC_T_COSTS) return;
