@@ -84,13 +84,16 @@ static void switch_row(FILE *f, const sim_evlog *l, uint64_t step, uint32_t to, 
           (int)((to < cols ? to : cols - 1) * COL_W), "", sim_evlog_task_name(l, to));
 }
 
-static void cell(FILE *f, const char *text, unsigned w) {
+/* A column's cell; the last one of a row is not padded (no trailing
+** blanks), and only a cell with another after it is cut to the width. */
+static void cell(FILE *f, const char *text, unsigned w, int last) {
   size_t n = strlen(text);
-  if (n > w - 1) {
+  if (last)
+    fputs(text, f);
+  else if (n > w - 1)
     fprintf(f, "%.*s~ ", (int)(w - 2), text);
-  } else {
+  else
     fprintf(f, "%-*s", (int)w, text);
-  }
 }
 
 /* The event's own words, without the "[task] kind" the column says. */
@@ -106,13 +109,13 @@ void shrink_print_table(FILE *f, const sim_evlog *l, int all) {
   for (uint32_t t = 0; t < cols; t++) {
     char h[64];
     snprintf(h, sizeof h, "%u %s", t, sim_evlog_task_name(l, t));
-    cell(f, h, COL_W);
+    cell(f, h, COL_W, t + 1 == cols);
   }
   fputc('\n', f);
   fprintf(f, "%8s %12s  ", "--------", "------------");
   for (uint32_t t = 0; t < cols; t++) {
     for (unsigned i = 0; i + 2 < COL_W; i++) fputc('-', f);
-    fputs("  ", f);
+    if (t + 1 < cols) fputs("  ", f);
   }
   fputc('\n', f);
   const sim_evrec *last = NULL; /* the running task's last event */
@@ -156,8 +159,8 @@ void shrink_print_table(FILE *f, const sim_evlog *l, int all) {
     if (all || notable(e)) {
       fprintf(f, "%8" PRIu64 " %12.6f  ", e->step, (double)e->now_ns / 1e6);
       uint32_t c = e->task < cols ? e->task : cols - 1;
-      for (uint32_t t = 0; t < c; t++) cell(f, "", COL_W);
-      cell(f, words(e), COL_W);
+      for (uint32_t t = 0; t < c; t++) cell(f, "", COL_W, 0);
+      cell(f, words(e), COL_W, 1);
       fputc('\n', f);
       shown++;
     }

@@ -113,7 +113,9 @@ static void sessions_free(tl_sessions *s) {
 ** (the last one kept when the log stopped before it). */
 static size_t fail_index(const sim_evlog *l) {
   size_t n = sim_evlog_count(l);
-  while (n > 1 && sim_evlog_at(l, n - 1)->step > sim_evlog_fail_step(l)) n--;
+  while (n > 1 && (sim_evlog_at(l, n - 1)->step > sim_evlog_fail_step(l) ||
+                   sim_evlog_at(l, n - 1)->kind == SIM_EVLOG_PICK))
+    n--;
   return n ? n - 1 : 0;
 }
 
@@ -532,6 +534,10 @@ json_t *cli_tl_trace(const sim_evlog *l, const cli_tl_meta *m) {
     const sim_evrec *e = sim_evlog_at(l, i);
     double ts = ts_of(e);
     uint32_t tid = e->task < SIM_MAX_TASKS ? e->task : CLI_TL_SCHED_TID;
+    if (e->kind == SIM_EVLOG_PICK) { /* the scheduler's picks: only its choices are drawn */
+      if (e->extra & SIM_PICK_CHOICE) instant(&t, tid, e->text, "schedule", ts, "t");
+      continue;
+    }
     t.end_ts = ts;
     if (tid != CLI_TL_SCHED_TID) wait_end(&t, tid, ts);
     if (e->kind < SIM__EV_COUNT)
