@@ -247,8 +247,10 @@ static void check_trace(json_t *top) {
   assert_int_equal(count_ph(evs, "B", NULL), 6);
   assert_int_equal(count_ph(evs, "E", NULL), 6);
   assert_int_equal(count_ph(evs, "s", NULL), count_ph(evs, "f", NULL));
+  assert_int_equal(count_ph(evs, "b", "session-lock"), 3); /* s0 twice, s9 */
+  assert_int_equal(count_ph(evs, "e", "session-lock"), 3);
   assert_true(count_ph(evs, "s", NULL) >= 4); /* a mutex, a session lock, a signal, a broadcast */
-  static const char *const xcats[] = {"lock", "wait", "io", "op", "llm", "session-lock"};
+  static const char *const xcats[] = {"lock", "wait", "io", "op", "llm"};
   for (size_t i = 0; i < sizeof xcats / sizeof *xcats; i++)
     if (!count_ph(evs, "X", xcats[i])) fail_msg("no %s slice", xcats[i]);
   static const char *const icats[] = {"fault", "crash", "note", "log", "tool", "session",
