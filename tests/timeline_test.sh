@@ -87,6 +87,21 @@ browser)
     grep -q '<tr data-session="s0"><td>s0</td><td>in_progress → resolved (uncommitted)</td><td>3 → 4</td>' dom.html &&
     grep -q '<tr data-session="s1"><td>s1</td>' dom.html
   check "#session-table shows each session's status and version at the failing step" $?
+  # Stepping: the page opened at an event (#event=N) before any session row
+  # was committed, and at the event that committed s0's first row.
+  first=$("$PY" -c '
+import json, re, sys
+page = open(sys.argv[1]).read()
+data = json.loads(re.search(r"<script id=\"run-data\" type=\"application/json\">(.*?)</script>", page, re.S).group(1))
+print(next(s[0] for s in data["sessions"] if s[1] == "s0" and s[4] == 0) + 1)' t.html)
+  timeout 60 "$CH" "${flags[@]}" --dump-dom "file://$T/t.html#event=1" >dom1.html 2>dom1.err &&
+    grep -q 'class="row cur" data-i="0"' dom1.html && grep -q '<td colspan="4">none committed yet</td>' dom1.html &&
+    ! grep -q 'data-session=' dom1.html &&
+    timeout 60 "$CH" "${flags[@]}" --dump-dom "file://$T/t.html#event=$first" >dom2.html 2>dom2.err &&
+    grep -q "class=\"row cur\" data-i=\"$((first - 1))\"" dom2.html &&
+    grep -q '<tr data-session="s0" class="changed"><td>s0</td><td>new</td><td>1</td>' dom2.html &&
+    ! grep -e ':CONSOLE' -e 'Uncaught' dom1.err dom2.err
+  check "stepped to event 1 no session is committed; at event $first s0 is new, version 1" $?
   out=${ART:-$T}
   mkdir -p "$out" && rm -f "$out/timeline.png"
   timeout 60 "$CH" "${flags[@]}" --screenshot="$out/timeline.png" "file://$T/t.html" >/dev/null 2>shot.err

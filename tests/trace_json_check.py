@@ -10,7 +10,8 @@ usage: trace_json_check.py FILE [--expect-fail] [--tasks N]
 Checks: traceEvents is an array of objects; each ph is a known phase; the
 fields each phase needs are there and typed (name, ph, pid, tid everywhere, ts
 but on metadata, dur >= 0 on X, id on s/t/f, a scope g/p/t on i); B and E
-balance per (pid, tid) and their ts never go back on a lane; every flow start
+balance per (pid, tid) and their ts never go back on a lane; async b/e balance
+per (cat, id), in order; every flow start
 has a finish with its id, not before it; every tid an event uses has a
 thread_name; with --expect-fail a global instant named "FAIL: ..."; with
 --tasks N, lanes 0..N-1 are all named. Exit 0 good, 1 a defect (each said),
@@ -30,6 +31,7 @@ def check(doc, expect_fail=False, tasks=None):
     if doc.get("displayTimeUnit", "ms") not in ("ms", "ns"):
         errs.append("displayTimeUnit is %r, not ms or ns" % doc.get("displayTimeUnit"))
     stacks, last_be, flows_s, flows_f, named, used = {}, {}, {}, {}, set(), set()
+    asyncs = {}
     fail = 0
     for n, e in enumerate(doc["traceEvents"]):
         where = "event %d" % n
@@ -57,8 +59,18 @@ def check(doc, expect_fail=False, tasks=None):
         ts = e["ts"]
         if ph == "X" and (not isinstance(e.get("dur"), (int, float)) or e["dur"] < 0):
             errs.append("%s (X): dur missing or negative" % where)
-        if ph in "stf" and "id" not in e:
-            errs.append("%s (%s): a flow event without id" % (where, ph))
+        if ph in "stfbe" and "id" not in e:
+            errs.append("%s (%s): a flow or async event without id" % (where, ph))
+        if ph in "be":
+            key = (e.get("cat"), e.get("id"))
+            a = asyncs.setdefault(key, [0, None])
+            if a[1] is not None and ts < a[1]:
+                errs.append("%s (%s): async %s goes back in time" % (where, ph, key))
+            a[1] = ts
+            a[0] += 1 if ph == "b" else -1
+            if a[0] < 0:
+                errs.append("%s (e): async %s ends, never began" % (where, key))
+                a[0] = 0
         if ph in "iI" and e.get("s", "t") not in ("g", "p", "t"):
             errs.append("%s (i): scope %r is not g, p or t" % (where, e.get("s")))
         if ph in "BE":
@@ -83,6 +95,9 @@ def check(doc, expect_fail=False, tasks=None):
     for lane, st in stacks.items():
         if st:
             errs.append("lane %s: %d B without an E (the first: event %d)" % (lane, len(st), st[0]))
+    for key, a in asyncs.items():
+        if a[0]:
+            errs.append("async %s: %d b without an e" % (key, a[0]))
     for fid, ts in flows_s.items():
         if fid not in flows_f:
             errs.append("flow %r: started, never finished" % fid)
@@ -116,6 +131,7 @@ def selftest(doc):
         "lost E": lambda d, i=first(lambda e: e["ph"] == "E"): d["traceEvents"].pop(i),
         "lost B": lambda d, i=first(lambda e: e["ph"] == "B"): d["traceEvents"].pop(i),
         "lost f": lambda d, i=first(lambda e: e["ph"] == "f"): d["traceEvents"].pop(i),
+        "lost async e": lambda d, i=first(lambda e: e["ph"] == "e"): d["traceEvents"].pop(i),
         "E back in time": lambda d, i=first(lambda e: e["ph"] == "E"): d["traceEvents"][i].update(ts=-1),
         "unnamed lane": lambda d, i=first(lambda e: e["ph"] == "X"): d["traceEvents"][i].update(tid=999999),
         "no fail": lambda d, i=first(lambda e: e["name"].startswith("FAIL: ")): d["traceEvents"].pop(i),

@@ -7,7 +7,7 @@
 ** from lock to unlock, every wait (lock-wait, cond-wait, join-wait, sleep,
 ** an I/O in flight) until the task's next event, the scenario runner's
 ** operations (op to ack) and LLM calls (llm-call to llm-answer) as complete
-** slices (X); faults, power losses, spurious wakeups, tool executions and
+** slices (X); session locks held as async slices (b/e); faults, power losses, spurious wakeups, tool executions and
 ** committed session rows as instants (i); a mutex or session lock passed
 ** from one task to another, and a signal to the wake it causes, as flows
 ** (s/f); and the failing step as a global instant "FAIL: ...".
@@ -138,13 +138,13 @@ static const char *outcome_name(const sim_evlog *l) {
 
 typedef struct tl_call {
   uint32_t kind; /* ORC_EV_OP or ORC_EV_LLM */
-  double ts;
+  uint64_t ts;
   const char *name;
 } tl_call;
 
 typedef struct tl_task {
   int wait;              /* a wait is open */
-  double wait_ts;
+  uint64_t wait_ts;
   const char *wait_what;  /* its event's text (or its I/O's, with "busy: ") */
   const char *wait_busy;
   const char *wait_cat;
@@ -162,9 +162,9 @@ typedef struct tl_hold {
   const char *key;       /* session locks: the session's key */
   uint32_t holder;       /* task + 1; 0: free */
   unsigned depth;        /* session locks: re-entries */
-  double ts;
+  uint64_t ts;
   uint32_t unlocker;     /* task + 1; 0: none yet */
-  double unlock_ts;
+  uint64_t unlock_ts;
 } tl_hold;
 
 typedef struct tl {
@@ -179,22 +179,25 @@ typedef struct tl {
   size_t nsl, capsl;
   uint64_t flows;
   int sched_used;
-  double end_ts;
+  uint64_t end_ts;
   tl_sessions sess;
 } tl;
 
-static double ts_of(const sim_evrec *e) {
-  return (double)e->now_ns / 1000.0 + (double)e->step * CLI_TL_STEP_US;
-}
+/* An event's place on the trace's clock, in ns: virtual time plus a
+** nanosecond per step (timeline.h); written out in microseconds. Kept in
+** integers so a slice that ends where the next begins does not overlap it. */
+static uint64_t ts_of(const sim_evrec *e) { return e->now_ns + e->step; }
+
+static json_t *us(uint64_t ns) { return json_real((double)ns / 1000.0); }
 
 /* One event with the fields every phase has; NULL (t->bad set) without memory. */
-static json_t *ev_new(tl *t, const char *ph, const char *name, const char *cat, double ts,
+static json_t *ev_new(tl *t, const char *ph, const char *name, const char *cat, uint64_t ts,
                       uint32_t tid) {
   json_t *e = json_object();
   int bad = cli_jset(e, "name", cli_jstr(name));
   bad |= cli_jset(e, "cat", json_string(cat));
   bad |= cli_jset(e, "ph", json_string(ph));
-  bad |= cli_jset(e, "ts", json_real(ts));
+  bad |= cli_jset(e, "ts", us(ts));
   bad |= cli_jset(e, "pid", json_integer(1));
   bad |= cli_jset(e, "tid", json_integer(tid));
   t->sched_used |= tid == CLI_TL_SCHED_TID;
@@ -204,14 +207,14 @@ static json_t *ev_new(tl *t, const char *ph, const char *name, const char *cat, 
 
 static void push(tl *t, json_t *e) { t->bad |= cli_jpush(t->arr, e); }
 
-static void slice(tl *t, uint32_t tid, const char *name, const char *cat, double ts0,
-                  double ts1) {
+static void slice(tl *t, uint32_t tid, const char *name, const char *cat, uint64_t ts0,
+                  uint64_t ts1) {
   json_t *e = ev_new(t, "X", name, cat, ts0, tid);
-  t->bad |= cli_jset(e, "dur", json_real(ts1 - ts0));
+  t->bad |= cli_jset(e, "dur", us(ts1 - ts0));
   push(t, e);
 }
 
-static void instant(tl *t, uint32_t tid, const char *name, const char *cat, double ts,
+static void instant(tl *t, uint32_t tid, const char *name, const char *cat, uint64_t ts,
                     const char *scope) {
   json_t *e = ev_new(t, "i", name, cat, ts, tid);
   t->bad |= cli_jset(e, "s", json_string(scope));
@@ -219,15 +222,24 @@ static void instant(tl *t, uint32_t tid, const char *name, const char *cat, doub
 }
 
 /* A flow's start (ph "s") or its finish ("f", bound to the enclosing slice). */
-static void flow(tl *t, const char *ph, uint64_t id, uint32_t tid, double ts, const char *name) {
+static void flow(tl *t, const char *ph, uint64_t id, uint32_t tid, uint64_t ts, const char *name) {
   json_t *e = ev_new(t, ph, name, "flow", ts, tid);
   t->bad |= cli_jset(e, "id", json_integer((json_int_t)id));
   if (ph[0] == 'f') t->bad |= cli_jset(e, "bp", json_string("e"));
   push(t, e);
 }
 
+/* A session lock's hold, an async slice (ph "b" at the acquire, "e" at the
+** release) on a track of its own: it need not nest with the holder's mutex
+** holds (the registry releases it under its own mutex). */
+static void async(tl *t, const char *ph, uint64_t id, uint32_t tid, uint64_t ts, const char *name) {
+  json_t *e = ev_new(t, ph, name, "session-lock", ts, tid);
+  t->bad |= cli_jset(e, "id", json_integer((json_int_t)id));
+  push(t, e);
+}
+
 /* A hand-over from the last releaser of h to tid, when it is another task. */
-static void handoff(tl *t, const tl_hold *h, uint32_t tid, double ts, const char *name) {
+static void handoff(tl *t, const tl_hold *h, uint32_t tid, uint64_t ts, const char *name) {
   if (!h->unlocker || h->unlocker - 1 == tid) return;
   uint64_t id = ++t->flows;
   flow(t, "s", id, h->unlocker - 1, h->unlock_ts, name);
@@ -249,7 +261,7 @@ static void metadata(tl *t, const char *what, uint32_t tid, const char *name, js
 
 /* The task's open wait ends at its next event (a blocked task publishes
 ** nothing), with the wake a signal sent it. */
-static void wait_end(tl *t, uint32_t tid, double ts) {
+static void wait_end(tl *t, uint32_t tid, uint64_t ts) {
   tl_task *k = &t->tasks[tid];
   if (k->wait) {
     char name[SIM_EVLOG_TEXT_MAX + 16];
@@ -261,7 +273,7 @@ static void wait_end(tl *t, uint32_t tid, double ts) {
   k->wake_flow = 0;
 }
 
-static void wait_begin(tl *t, uint32_t tid, double ts, const char *cat, uint64_t cond,
+static void wait_begin(tl *t, uint32_t tid, uint64_t ts, const char *cat, uint64_t cond,
                        const char *busy, const char *what) {
   tl_task *k = &t->tasks[tid];
   k->wait = 1;
@@ -299,14 +311,14 @@ static tl_hold *slock_of(tl *t, const char *key) {
   return h;
 }
 
-static void call_push(tl *t, uint32_t tid, uint32_t kind, double ts, const char *name) {
+static void call_push(tl *t, uint32_t tid, uint32_t kind, uint64_t ts, const char *name) {
   tl_task *k = &t->tasks[tid];
   if (k->ncalls == TL_DEPTH) return; /* deeper than any runner goes: not drawn */
   k->calls[k->ncalls++] = (tl_call){kind, ts, name};
 }
 
 /* The answer to the innermost open call of kind: it and what it encloses end. */
-static void call_pop(tl *t, uint32_t tid, uint32_t kind, double ts) {
+static void call_pop(tl *t, uint32_t tid, uint32_t kind, uint64_t ts) {
   tl_task *k = &t->tasks[tid];
   unsigned i = k->ncalls;
   while (i > 0 && k->calls[i - 1].kind != kind) i--;
@@ -317,7 +329,7 @@ static void call_pop(tl *t, uint32_t tid, uint32_t kind, double ts) {
   }
 }
 
-static void session_lock(tl *t, const sim_evrec *e, uint32_t tid, double ts) {
+static void session_lock(tl *t, const sim_evrec *e, uint32_t tid, uint64_t ts) {
   char name[160];
   snprintf(name, sizeof name, "session-lock %s", e->label);
   if (e->extra == ORC_LOCK_TRY_REFUSED) {
@@ -329,9 +341,10 @@ static void session_lock(tl *t, const sim_evrec *e, uint32_t tid, double ts) {
     t->bad |= t->nsl < CLI_TL_MAX_SESSIONS; /* memory, not the cap */
     return;
   }
+  uint64_t id = (uint64_t)(h - t->sl) + 1;
   if (e->extra == ORC_LOCK_RELEASED) {
     if (h->holder != tid + 1 || --h->depth) return;
-    slice(t, tid, name, "session-lock", h->ts, ts);
+    async(t, "e", id, tid, ts, name);
     h->holder = 0;
     h->unlocker = tid + 1;
     h->unlock_ts = ts;
@@ -345,10 +358,11 @@ static void session_lock(tl *t, const sim_evrec *e, uint32_t tid, double ts) {
   h->holder = tid + 1;
   h->depth = 1;
   h->ts = ts;
+  async(t, "b", id, tid, ts, name);
 }
 
 /* The scenario runner's and the audit's events (oracle.h). */
-static void program_event(tl *t, const sim_evrec *e, uint32_t tid, double ts, size_t idx) {
+static void program_event(tl *t, const sim_evrec *e, uint32_t tid, uint64_t ts, size_t idx) {
   size_t before = t->sess.n;
   if (sessions_feed(&t->sess, e, idx) != AS_OK) t->bad = 1;
   for (size_t i = before; i < t->sess.n; i++) {
@@ -372,7 +386,7 @@ static void program_event(tl *t, const sim_evrec *e, uint32_t tid, double ts, si
 }
 
 /* The mutex events of the sim. */
-static void mutex_event(tl *t, const sim_evrec *e, uint32_t tid, double ts) {
+static void mutex_event(tl *t, const sim_evrec *e, uint32_t tid, uint64_t ts) {
   tl_hold *h = mutex_of(t, e->object);
   if (!h) return;
   char name[32];
@@ -390,14 +404,14 @@ static void mutex_event(tl *t, const sim_evrec *e, uint32_t tid, double ts) {
 }
 
 /* A signal wakes one waiter, a broadcast every waiter on the condition. */
-static void wake_flow(tl *t, uint32_t from, uint32_t to, double ts) {
+static void wake_flow(tl *t, uint32_t from, uint32_t to, uint64_t ts) {
   tl_task *k = &t->tasks[to];
   if (k->wake_flow) return; /* woken already: the first wake is drawn */
   k->wake_flow = ++t->flows;
   flow(t, "s", k->wake_flow, from, ts, "wake");
 }
 
-static void sim_event(tl *t, const sim_evrec *e, uint32_t tid, double ts) {
+static void sim_event(tl *t, const sim_evrec *e, uint32_t tid, uint64_t ts) {
   tl_task *k = &t->tasks[tid];
   char name[160];
   switch (e->kind) {
@@ -453,7 +467,7 @@ static void sim_event(tl *t, const sim_evrec *e, uint32_t tid, double ts) {
 
 /* What is still open when the run ends is drawn up to its end. */
 static void close_all(tl *t) {
-  double end = t->end_ts;
+  uint64_t end = t->end_ts;
   for (uint32_t j = 0; j <= CLI_TL_SCHED_TID; j++) {
     tl_task *k = &t->tasks[j];
     wait_end(t, j, end);
@@ -467,7 +481,7 @@ static void close_all(tl *t) {
   for (size_t i = 0; i < t->nsl; i++) {
     char name[160];
     snprintf(name, sizeof name, "session-lock %s", t->sl[i].key);
-    if (t->sl[i].holder) slice(t, t->sl[i].holder - 1, name, "session-lock", t->sl[i].ts, end);
+    if (t->sl[i].holder) async(t, "e", i + 1, t->sl[i].holder - 1, end, name);
   }
   for (uint32_t j = 0; j < CLI_TL_SCHED_TID; j++)
     if (t->tasks[j].begun && !t->tasks[j].ended) push(t, ev_new(t, "E", "", "task", end, j));
@@ -532,7 +546,7 @@ json_t *cli_tl_trace(const sim_evlog *l, const cli_tl_meta *m) {
   size_t n = sim_evlog_count(l);
   for (size_t i = 0; i < n && !t.bad; i++) {
     const sim_evrec *e = sim_evlog_at(l, i);
-    double ts = ts_of(e);
+    uint64_t ts = ts_of(e);
     uint32_t tid = e->task < SIM_MAX_TASKS ? e->task : CLI_TL_SCHED_TID;
     if (e->kind == SIM_EVLOG_PICK) { /* the scheduler's picks: only its choices are drawn */
       if (e->extra & SIM_PICK_CHOICE) instant(&t, tid, e->text, "schedule", ts, "t");

@@ -22,7 +22,7 @@
 #include "evlog.h"
 #include "sim.h"
 
-/* The microseconds each scheduling step adds to a trace's ts. */
+/* The microseconds each scheduling step adds to a trace's ts: 1 ns. */
 #define CLI_TL_STEP_US 0.001
 /* The lane of events published outside any task. */
 #define CLI_TL_SCHED_TID SIM_MAX_TASKS
