@@ -224,7 +224,10 @@ static void down(void) {
 
 /* One HTTP/1.0 exchange (the server closes): the whole answer into buf; the
 ** status. */
-static int http_s(unsigned port, const char *req, char *buf, size_t cap, atomic_int *started) {
+/* started (when given) is set once the answer's head is in and, when until
+** is given, that text too: a test then knows what the stream had sent. */
+static int http_s(unsigned port, const char *req, char *buf, size_t cap, atomic_int *started,
+                  const char *until) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -240,7 +243,8 @@ static int http_s(unsigned port, const char *req, char *buf, size_t cap, atomic_
     if (k <= 0) break;
     n += (size_t)k;
     buf[n] = '\0';
-    if (started && strstr(buf, "\r\n\r\n")) atomic_store(started, 1); /* the head is in */
+    if (started && strstr(buf, "\r\n\r\n") && (!until || strstr(buf, until)))
+      atomic_store(started, 1); /* the head is in (and what was waited for) */
   }
   buf[n] = '\0';
   assert_int_equal(close(fd), 0);
@@ -249,7 +253,7 @@ static int http_s(unsigned port, const char *req, char *buf, size_t cap, atomic_
   return status;
 }
 static int http(unsigned port, const char *req, char *buf, size_t cap) {
-  return http_s(port, req, buf, cap, NULL);
+  return http_s(port, req, buf, cap, NULL, NULL);
 }
 
 typedef struct sse_arg {
@@ -257,14 +261,15 @@ typedef struct sse_arg {
   char path[128];
   char buf[65536];
   int status;
-  atomic_int started; /* the answer's head has come */
+  atomic_int started; /* the answer's head has come (and `until`) */
+  const char *until;  /* NULL, or a text started waits for too */
 } sse_arg;
 
 static void sse_task(void *arg) {
   sse_arg *a = arg;
   char req[256];
   snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n", a->path);
-  a->status = http_s(a->port, req, a->buf, sizeof a->buf, &a->started);
+  a->status = http_s(a->port, req, a->buf, sizeof a->buf, &a->started, a->until);
 }
 
 static void test_server(void **state) {
@@ -561,6 +566,7 @@ static void test_server_tasks(void **state) {
   sse_arg *a = calloc(1, sizeof *a);
   assert_non_null(a);
   a->port = port;
+  a->until = "event: approval_requested"; /* sent before the heap fails */
   snprintf(a->path, sizeof a->path, "/sessions/p5/events?since=0");
   as_task *ta;
   assert_int_equal(as_task_spawn(&ta, "sse-p5", sse_task, a), AS_OK);
