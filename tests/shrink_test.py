@@ -130,6 +130,49 @@ if j:
     check("-> agent." in r2.stdout and "FAILS HERE" in r2.stdout, "the table shows switches and "
                                                                   "the failing step")
 
+# Faults shrink (the schedule alone: the scenario as given).
+r = run("shrink", "fixtures/scenarios/crash_truncate.scn", "--seed", "2", "--strategy", "portfolio",
+        "--mutant", "finalize_stale_escapes", "--json")
+j = last_json(r.stdout)
+check(r.returncode == 1 and j and j["before"]["faults"] > 0 and
+      j["after"]["faults"] < j["before"]["faults"] and j["check"] == "stale-escaped",
+      "crash_truncate: injected faults removed, the failure kept")
+
+# A generated actor (draws) and its sessions shrink; the scenario is written
+# into the working directory when FILE has no directory part.
+r = subprocess.run([A, "shrink", os.path.join(SRC, "fixtures/scenarios/swarm_core.scn"), "--seed",
+                    "1", "--mutant", "finalize_coerce_resolved", "--emit-scenario", "sw.scn",
+                    "--json"], capture_output=True, text=True, cwd=T, timeout=600)
+j = last_json(r.stdout)
+check(r.returncode == 1 and j and j["after"]["ops"] < j["before"]["ops"] and
+      j["after"]["sessions"] < j["before"]["sessions"] and os.path.exists(os.path.join(T, "sw.scn")),
+      "swarm_core: draws, actors and sessions shrink; sw.scn written in the working directory")
+if j:
+    with open(os.path.join(T, "sw.scn")) as f:
+        text = f.read()
+    check("# Replay: " in text and "draws=" in text, "the emitted file says how to replay it")
+    rr = subprocess.run([A, "replay", "sw.scn", "--schedule", j["schedule"], "--mutant",
+                         "finalize_coerce_resolved"], capture_output=True, text=True, cwd=T)
+    check(rr.returncode == 1 and "finalize-inference" in rr.stdout, "... and it replays from there")
+
+# The emitted file cannot be written: exit 2, the file named, nothing left.
+r = run("shrink", "fixtures/scenarios/finalize_vs_escalate.scn", "--seed", "1", "--mutant",
+        "finalize_coerce_resolved", "--emit-scenario", "/proc/agentsim-shrink.scn")
+check(r.returncode == 2 and "/proc/agentsim-shrink.scn" in r.stderr and
+      not os.path.exists("/proc/agentsim-shrink.scn"), "an --emit-scenario that cannot be written: 2")
+
+# A schedule of a run that passes: nothing to shrink.
+r = run("run", "selftest:counter", "--seed", "0")
+sched = [l.split(" ", 1)[1] for l in r.stdout.splitlines() if l.startswith("schedule: ")]
+r = run("shrink", "selftest:counter", "--schedule", sched[0] if sched else "v3:")
+check(r.returncode == 2 and "passes: nothing to shrink" in r.stderr, "a passing schedule: 2")
+r = run("shrink", "fixtures/scenarios/no-such.scn", "--seed", "0")
+check(r.returncode == 2 and "no-such.scn" in r.stderr, "an unknown scenario: 2")
+r = run("shrink", "fixtures/scenarios/code_review.scn", "--seed", "0", "--mutant", "no_such")
+check(r.returncode == 2 and "no such mutant" in r.stderr, "an unknown mutant: 2")
+r = run("shrink", "selftest:abba", "--schedule", "@" + os.path.join(T, "missing.txt"))
+check(r.returncode == 2 and "missing.txt" in r.stderr, "--schedule @FILE missing: 2")
+
 # Self-tests: a spurious wakeup and a waiter choice are pieces too.
 r = run("shrink", "selftest:cond_if", "--seed", "0", "--spurious", "100000", "--json")
 j = last_json(r.stdout)

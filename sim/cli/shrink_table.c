@@ -68,10 +68,7 @@ static void why_switch(const sim_evlog *l, const sim_evrec *last, char *buf, siz
     snprintf(buf, cap, "%s %s until %.3f ms", from, last->extra ? "has an I/O in flight" : "sleeps",
              (double)last->object / 1e6);
     return;
-  case SIM_EV_YIELD:
-    snprintf(buf, cap, "%s yielded", from);
-    return;
-  default:
+  default: /* a yield, or a step with no event of its own */
     snprintf(buf, cap, "%s stopped after: %s", from, last->text);
     return;
   }
