@@ -187,6 +187,21 @@ r = run("shrink", "selftest:abba", "--seed", "1", "--json")
 j = last_json(r.stdout)
 check(r.returncode in (1, 2), "selftest:abba seed 1 shrinks or passes")
 
+# --verbose: the table has every event; a schedule's shrink has no seed in its JSON.
+r = run("shrink", "selftest:abba", "--seed", "1", "--verbose", "--json")
+j = last_json(r.stdout)
+check(r.returncode == 1 and j and "seed" in j and
+      "events shown;" in r.stderr, "--verbose shows every event")
+if j:
+    r2 = run("shrink", "selftest:abba", "--schedule", j["schedule"], "--json")
+    j2 = last_json(r2.stdout)
+    check(r2.returncode == 1 and j2 and "seed" not in j2 and j2["after"]["decisions"] ==
+          j["after"]["decisions"], "a shrunk schedule shrinks no further, and has no seed")
+r = run("shrink", "fixtures/scenarios/stale_storm.scn", "--seed", "3", "--mutant",
+        "save_no_version_check", "--verbose")
+check(r.returncode == 1 and "FAILS HERE" in r.stdout and "events shown;" in r.stdout,
+      "stale_storm: its table with every event")
+
 # A budget of 3 runs: the report says it ran out.
 r = run("shrink", "fixtures/scenarios/gc_vs_errored.scn", "--seed", "0", "--strategy",
         "portfolio", "--mutant", "fail_clobbers_terminal", "--attempts", "3", "--json")
