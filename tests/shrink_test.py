@@ -155,6 +155,19 @@ if j:
                          "finalize_coerce_resolved"], capture_output=True, text=True, cwd=T)
     check(rr.returncode == 1 and "finalize-inference" in rr.stdout, "... and it replays from there")
 
+# Emitted at the root of the file system (a directory of "/", paths rebased from there).
+root = "/agentsim-shrink-test-%d.scn" % os.getpid()
+r = run("shrink", "fixtures/scenarios/code_review.scn", "--seed", "0", "--mutant", "lock_noop",
+        "--emit-scenario", root, "--json")
+j = last_json(r.stdout)
+ok = r.returncode == 1 and j is not None and os.path.exists(root)
+if ok:
+    rr = run("replay", root, "--schedule", j["schedule"], "--mutant", "lock_noop")
+    ok = rr.returncode == 1 and "lock-exclusive" in rr.stdout
+check(ok, "an emit at / rebases the app's paths and replays")
+if os.path.exists(root):
+    os.unlink(root)
+
 # The emitted file cannot be written: exit 2, the file named, nothing left.
 r = run("shrink", "fixtures/scenarios/finalize_vs_escalate.scn", "--seed", "1", "--mutant",
         "finalize_coerce_resolved", "--emit-scenario", "/proc/agentsim-shrink.scn")

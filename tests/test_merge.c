@@ -143,6 +143,10 @@ static void test_signatures(void **state) {
   sig_is(SIM_HANG, "  --Budget-- ", "hang budget");
   sig_is(SIM_DEADLOCK, NULL, "deadlock deadlock");
   sig_is(SIM_CRASH, "7 signals", "crash crash");
+  sig_is(SIM_HANG, "abc{x", "hang abc");
+  sig_is(SIM_HANG, "a - -b c d", "hang a-b-c");
+  sig_is(SIM_INVARIANT, "x: y, in op (line 4x)", "invariant x in op (line 4)");
+  sig_is(SIM_INVARIANT, "x:y in z", "invariant x");
   char longname[200];
   memset(longname, 'a', sizeof longname - 4);
   memcpy(longname + sizeof longname - 4, ": x", 4);
