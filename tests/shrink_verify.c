@@ -53,9 +53,9 @@ static AS_WUR int copy_sched(sim_schedule *d, const sim_schedule *o) {
     sim_schedule_clear(d);
     return AS_NOMEM;
   }
-  memcpy(d->dec, o->dec, o->ndec * sizeof *d->dec);
-  memcpy(d->faults, o->faults, o->nfaults * sizeof *d->faults);
-  memcpy(d->wakeups, o->wakeups, o->nwakeups * sizeof *d->wakeups);
+  if (o->ndec) memcpy(d->dec, o->dec, o->ndec * sizeof *d->dec);
+  if (o->nfaults) memcpy(d->faults, o->faults, o->nfaults * sizeof *d->faults);
+  if (o->nwakeups) memcpy(d->wakeups, o->wakeups, o->nwakeups * sizeof *d->wakeups);
   return AS_OK;
 }
 

@@ -16,12 +16,12 @@
 #include "shrink_table.h"
 #include "text.h"
 
-/* "1,234" */
-static const char *grouped(char *buf, size_t cap, uint64_t v) {
+/* "1,234", into buf (room for any 64-bit number: 27 bytes) */
+static const char *grouped(char buf[32], uint64_t v) {
   char d[32];
   int n = snprintf(d, sizeof d, "%" PRIu64, v);
   size_t o = 0;
-  for (int i = 0; i < n && o + 2 < cap; i++) {
+  for (int i = 0; i < n; i++) {
     if (i && (n - i) % 3 == 0) buf[o++] = ',';
     buf[o++] = d[i];
   }
@@ -267,10 +267,10 @@ static void print_report(FILE *f, const char *scen, const shrink_out *so,
   fprintf(f, "scenario: %s\nfailure: %s\n", scen, sig);
   const shrink_size *x = &so->before, *y = &so->after;
   fprintf(f, "shrunk %s decisions / %s faults / %s ops to %s / %s / %s in %s runs\n",
-          grouped(a, sizeof a, x->choices), grouped(b, sizeof b, x->faults + x->wakeups),
-          grouped(c, sizeof c, x->ops), grouped(d, sizeof d, y->choices),
-          grouped(e, sizeof e, y->faults + y->wakeups), grouped(g, sizeof g, y->ops),
-          grouped(r, sizeof r, so->runs));
+          grouped(a, x->choices), grouped(b, x->faults + x->wakeups),
+          grouped(c, x->ops), grouped(d, y->choices),
+          grouped(e, y->faults + y->wakeups), grouped(g, y->ops),
+          grouped(r, so->runs));
   fprintf(f,
           "  preemptions %" PRIu64 " -> %" PRIu64 ", spurious wakeups %" PRIu64 " -> %" PRIu64
           ", faults %" PRIu64 " -> %" PRIu64,

@@ -128,7 +128,7 @@ void shrink_print_table(FILE *f, const sim_evlog *l, int all) {
       continue;
     }
     if (e->kind == SIM_EVLOG_PICK) {
-      if (!(e->extra & SIM_PICK_PREEMPT) || e->task == running) continue;
+      if (!(e->extra & SIM_PICK_PREEMPT)) continue;
       switches++;
       preempts++;
       switch_row(f, l, e->step, e->task, cols);

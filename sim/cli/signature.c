@@ -9,6 +9,7 @@
 **   crash      "signal NAME in task ..." and the like;
 **   deadlock, assertion, harness error: the first words.
 */
+#include <stdio.h>
 #include <string.h>
 
 #include "agentsim/fmt.h"
@@ -82,10 +83,7 @@ void cli_signature(int outcome, const char *message, cli_sig *sig) {
     lead_words(m, sig->check, sizeof sig->check);
   }
   if (!sig->check[0]) {
-    const char *o = sim_outcome_name((sim_outcome)outcome);
-    size_t n = strlen(o) < sizeof sig->check ? strlen(o) : sizeof sig->check - 1;
-    memcpy(sig->check, o, n);
-    sig->check[n] = '\0';
+    snprintf(sig->check, sizeof sig->check, "%s", sim_outcome_name((sim_outcome)outcome));
   }
 }
 
