@@ -116,6 +116,11 @@ trace)
   check "the structural check refuses every planted defect" $?
   "$PY" "$CHECK" fail.json --expect-fail --tasks 5
   check "the failing run's trace passes the structural check, its failure marked" $?
+  # lock_noop: two tasks hold one session's lock; the first hold still ends.
+  status_is 1 "$A" run "$SRC/fixtures/scenarios/code_review.scn" --seed 0 --mutant lock_noop \
+    --trace-json two.json && "$PY" "$CHECK" two.json --expect-fail &&
+    grep -q "session lock taken while another task holds it" two.json
+  check "a lock held by two tasks is drawn balanced, the second take marked" $?
   "$PY" - fail.json <<'EOF'
 import json, sys
 ev = json.load(open(sys.argv[1]))["traceEvents"]

@@ -354,6 +354,10 @@ static void session_lock(tl *t, const sim_evrec *e, uint32_t tid, uint64_t ts) {
     h->depth++;
     return;
   }
+  if (h->holder) { /* a second holder (the oracle's lock-exclusive): the first hold ends here */
+    async(t, "e", id, h->holder - 1, ts, name);
+    instant(t, tid, "session lock taken while another task holds it", "session-lock", ts, "t");
+  }
   handoff(t, h, tid, ts, "handoff");
   h->holder = tid + 1;
   h->depth = 1;
