@@ -52,6 +52,9 @@ void cli_print_replay(FILE *f, const char *argv0, const char *scenario, uint64_t
 /* Print "replay by schedule: ..." for a failing run's schedule. */
 void cli_print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
                                const char *schedule, const cli_opts *o);
+/* The same command as text (the schedule inline, however long), into buf. */
+void cli_schedule_replay_text(char *buf, size_t cap, const char *argv0, const char *scenario,
+                              const char *schedule, const cli_opts *o);
 /* Read a schedule from a file (--schedule @FILE): the string itself, or a
 ** "schedule: ..." line as run prints it; capped at SIM_SCHEDULE_MAX_LEN.
 ** AS_OK with *out malloc'd, or an error reported with cli_error. */

@@ -75,16 +75,30 @@ void cli_replay_text(char *buf, size_t cap, const char *argv0, const char *scena
 ** caps one at 128 KiB): the replay line then reads the schedule from a file. */
 #define INLINE_SCHEDULE_MAX (64u * 1024u)
 
+/* "ARGV0 replay SCENARIO" and, after the schedule, the options that limit the run. */
+static void schedule_replay_parts(char *head, size_t hcap, char *lim, size_t lcap,
+                                  const char *argv0, const char *scenario, const cli_opts *o) {
+  lim[0] = '\0'; /* empty when no option limits the run */
+  (void)limits_text(lim, lcap, 0, o); /* ignore: the length is not needed */
+  (void)replay_head(head, hcap, argv0, scenario); /* ignore: the length is not needed */
+}
+
 void cli_print_schedule_replay(FILE *f, const char *argv0, const char *scenario,
                                   const char *schedule, const cli_opts *o) {
-  char lim[512] = "", head[CLI_CMD_MAX]; /* lim: empty when no option limits the run */
-  (void)limits_text(lim, sizeof lim, 0, o); /* ignore: the length is not needed */
-  (void)replay_head(head, sizeof head, argv0, scenario); /* ignore: the length is not needed */
+  char lim[512], head[CLI_CMD_MAX];
+  schedule_replay_parts(head, sizeof head, lim, sizeof lim, argv0, scenario, o);
   if (strlen(schedule) <= INLINE_SCHEDULE_MAX)
     fprintf(f, "replay by schedule: %s --schedule %s%s\n", head, schedule, lim);
   else
     fprintf(f, "replay by schedule: %s --schedule @FILE%s  (FILE: the schedule line above)\n",
             head, lim);
+}
+
+void cli_schedule_replay_text(char *buf, size_t cap, const char *argv0, const char *scenario,
+                              const char *schedule, const cli_opts *o) {
+  char lim[512], head[CLI_CMD_MAX];
+  schedule_replay_parts(head, sizeof head, lim, sizeof lim, argv0, scenario, o);
+  snprintf(buf, cap, "%s --schedule %s%s", head, schedule, lim);
 }
 
 void cli_print_replay(FILE *f, const char *argv0, const char *scenario, uint64_t seed,

@@ -156,7 +156,7 @@ out:
 ** schedule that replays it there (into *sched). */
 static int emit(const cli_opts *o, const char *argv0, sim *s, const sim_config *base,
                 const shrink_out *so, const char *scen, char **sched) {
-  char sig[256], err[1024], *text = NULL, rcmd[CLI_CMD_MAX + 64];
+  char sig[256], err[1024], *text = NULL, *rcmd = NULL;
   size_t len = 0;
   int ex = EXIT_INTERNAL;
   sim_schedule sc = {0};
@@ -194,8 +194,10 @@ static int emit(const cli_opts *o, const char *argv0, sim *s, const sim_config *
     goto out;
   }
   /* The header again, now with the replay command. */
-  snprintf(rcmd, sizeof rcmd, "%s replay %s --schedule %s%s%s", argv0, o->emit_scenario,
-           res.schedule, o->mutant ? " --mutant " : "", o->mutant ? o->mutant : "");
+  size_t rcap = CLI_CMD_MAX + strlen(res.schedule);
+  rcmd = malloc(rcap);
+  if (!rcmd) goto out;
+  cli_schedule_replay_text(rcmd, rcap, argv0, o->emit_scenario, res.schedule, o);
   rc = emit_text(o->emit_scenario, so, scen, sig, rcmd, &text, &len);
   if (rc == AS_OK) rc = write_atomic(o->emit_scenario, text, len);
   if (rc != AS_OK) goto out;
@@ -207,6 +209,7 @@ out:
   sim_schedule_clear(&sc);
   free(str);
   free(text);
+  free(rcmd);
   return ex;
 }
 
